@@ -1,0 +1,108 @@
+import type { FileItem, FileStat } from '../archive/item.js';
+
+export type DeliveryStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'skipped';
+
+/** One file version's delivery to one target, as leased to an uploader. */
+export interface Delivery {
+  id: number;
+  target: string;
+  /** Bumped each time the file changes; completing an older generation re-queues the delivery. */
+  generation: number;
+  root: string;
+  rootPath: string;
+  relPath: string;
+  remotePath: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  attempts: number;
+  resumeHandle: string | null;
+  lastError: string | null;
+}
+
+export interface NewItem {
+  item: FileItem;
+  remotePath: string;
+}
+
+export interface TargetCounts {
+  target: string;
+  pending: number;
+  inFlight: number;
+  done: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface TargetHealth {
+  target: string;
+  status: 'up' | 'down';
+  reason: string | null;
+  /** Epoch ms when the status last changed. */
+  since: number;
+  /** Epoch ms when a parked target is tried again. */
+  retryAt: number | null;
+}
+
+export interface DeliveryRecord {
+  id: number;
+  target: string;
+  root: string;
+  relPath: string;
+  remotePath: string;
+  size: number;
+  status: DeliveryStatus;
+  attempts: number;
+  lastError: string | null;
+  remoteId: string | null;
+  remoteHash: string | null;
+  updatedAt: number;
+}
+
+export interface CompleteResult {
+  remoteId: string;
+  remoteHash: string;
+  bytesSent: number;
+}
+
+/**
+ * The journal. The pipeline talks only to this interface; no SQL lives outside src/state/.
+ * Methods are async so that a shared store (PostgreSQL) can implement them later.
+ *
+ * Guarantees: `recordItems` is one transaction; a delivery is leased to one uploader at a time
+ * (`lease` moves pending to in_flight atomically); `complete` with a stale generation puts the
+ * delivery back to pending instead of done, so a file changed mid-upload is sent again.
+ */
+export interface Store {
+  /** The recorded stat of every file under a root (for reconciliation at start). */
+  fileIndex(root: string): Promise<Map<string, FileStat>>;
+  /**
+   * Records each item's file row and one pending delivery per target, in one transaction.
+   * An existing delivery of the same file and target is re-queued (generation + 1) unless the
+   * recorded stat is unchanged. Returns the targets that got new pending work.
+   */
+  recordItems(items: NewItem[], targets: readonly string[]): Promise<Set<string>>;
+  /** Moves up to n pending deliveries of the target to in_flight, oldest first. */
+  lease(target: string, n: number): Promise<Delivery[]>;
+  complete(id: number, generation: number, result: CompleteResult): Promise<void>;
+  fail(id: number, generation: number, reason: string): Promise<void>;
+  skip(id: number, generation: number, reason: string): Promise<void>;
+  /** Back to pending (shutdown, transient failure past this run), attempts and error noted. */
+  release(id: number, reason: string | null): Promise<void>;
+  /** Counts an attempt and its error, the delivery staying in flight. */
+  noteAttempt(id: number, reason: string): Promise<void>;
+  saveResume(id: number, handle: string | null): Promise<void>;
+  /**
+   * Every in_flight delivery (of one target, or of all) back to pending: at start, and when an
+   * uploader restarts after a crash. Returns how many.
+   */
+  resetInFlight(target?: string): Promise<number>;
+  counts(): Promise<TargetCounts[]>;
+  /** Failed deliveries of a target back to pending. Returns how many. */
+  retryFailed(target: string): Promise<number>;
+  setHealth(health: TargetHealth): Promise<void>;
+  health(): Promise<TargetHealth[]>;
+  recent(opts: { status: DeliveryStatus; target?: string; limit: number }): Promise<DeliveryRecord[]>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,94 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { ErrorKind } from '../errors.js';
+
+/** The hash a provider reports for stored content, and that we compute while streaming. */
+export type HashKind = 'sha256' | 'md5' | 'dropbox' | 'sha1' | 'quickxor';
+
+/** What a target can do; optional abilities are declared here, never probed at run time. */
+export interface Features {
+  /** The hash this target verifies uploads with. */
+  hashKind: HashKind;
+  /** Two names differing only in case are the same file on this target. */
+  caseInsensitive: boolean;
+  /** Files above this size use the chunked / resumable protocol. */
+  simpleUploadMax: number;
+  /** Chunk size for chunked uploads (a multiple of the provider's rule). */
+  chunkSize: number;
+  /** A cut upload can resume from a saved handle. */
+  resumable: boolean;
+}
+
+/**
+ * One upload. The target owns the bytes it reads: it MUST count them and fail with
+ * ShortReadError when they differ from `size`, and MUST hash exactly the bytes it sent.
+ */
+export interface PutRequest {
+  /** Remote path relative to the target's configured root, POSIX separators, NFC not yet applied. */
+  remotePath: string;
+  size: number;
+  mtimeMs: number;
+  /** A fresh stream of the source from byte `start` (default 0); may be called once per attempt. */
+  open(start?: number): Readable;
+  /** The resume handle saved by an earlier, cut attempt, if any. */
+  resume: string | null;
+  /** Persist (or clear, with null) the resume handle of the upload under way. */
+  saveResume(handle: string | null): Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface PutResult {
+  /** Provider id of the stored file (for local: its path). */
+  remoteId: string;
+  /** Bytes the remote copy holds. */
+  size: number;
+  /** The provider's hash of the stored copy, equal to the hash of the bytes sent. */
+  hash: string;
+  hashKind: HashKind;
+  /** True when an identical copy was already there and nothing was sent. */
+  unchanged: boolean;
+  /** Bytes actually sent in this call (0 when unchanged; less than size when resumed). */
+  bytesSent: number;
+}
+
+export interface RemoteStat {
+  remoteId: string;
+  size: number;
+  hash: string | null;
+}
+
+export interface Classified {
+  kind: ErrorKind;
+  retryAfterMs?: number;
+  reason: string;
+}
+
+/**
+ * A place to archive to. A target is a plain object made by a factory. Every method may be
+ * called concurrently, up to the target's maxDemand puts at once. `put` MUST leave nothing
+ * half-written at `remotePath`: a failed put leaves the previous copy (or nothing) in place.
+ */
+export interface Target {
+  /** The instance name from the config (`targets[].id`). */
+  readonly id: string;
+  /** The provider: local, gdrive, dropbox, box, onedrive (or a test's own). */
+  readonly type: string;
+  readonly features: Features;
+  put(req: PutRequest): Promise<PutResult>;
+  stat(remotePath: string): Promise<RemoteStat | null>;
+  ensureFolder(remotePath: string): Promise<string>;
+  /** Tells what an error thrown by this target means. Pure. */
+  classify(error: unknown): Classified;
+  /** Check that the target is reachable and usable (for `stagecoach check`). */
+  check(): Promise<string>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface TargetContext {
+  log: Logger;
+  /** Folder for this target's own state (tokens), mode 0700. */
+  stateDir: string;
+}
+
+export type TargetFactory<O> = (options: O, ctx: TargetContext) => Target | Promise<Target>;
