@@ -1,0 +1,61 @@
+import picomatch from 'picomatch';
+import { TEMP_NAME_GLOBS } from '../config/schema.js';
+
+/** The filters of one root, resolved (sizes in bytes). */
+export interface FilterOptions {
+  include: string[];
+  exclude: string[];
+  minSize: number;
+  maxSize: number | null;
+  ignoreHidden: boolean;
+  ignoreTemp: boolean;
+}
+
+
+export type SkipReason = 'hidden' | 'temp' | 'excluded' | 'not-included' | 'too-small' | 'too-large';
+
+export interface PathFilter {
+  /** Why a path (relative to the root, POSIX) is skipped by its name, or null to keep it. */
+  byPath(relPath: string): SkipReason | null;
+  /** A folder whose whole subtree is skipped (so the watcher spends no watches on it). */
+  skipsDir(relDir: string): boolean;
+  /** Why a file is skipped by its path or size, or null to keep it. */
+  check(relPath: string, size: number): SkipReason | null;
+}
+
+const isHidden = (relPath: string) => relPath.split('/').some((s) => s.startsWith('.') && s !== '.' && s !== '..');
+
+/** Builds the filter of a root. Pure; globs are picomatch globs on the path inside the root. */
+export function createPathFilter(opts: FilterOptions): PathFilter {
+  const pm = (globs: readonly string[]) => (globs.length ? picomatch(globs as string[], { dot: true }) : null);
+  // Temp globs are on names: a temp folder (e.g. Synology's @eaDir) hides all below it.
+  const tempName = opts.ignoreTemp ? pm(TEMP_NAME_GLOBS) : null;
+  const temp = tempName ? (p: string) => p.split('/').some((seg) => tempName(seg)) : null;
+  const exclude = pm(opts.exclude);
+  const include = pm(opts.include);
+  // Only an exclude glob of the form "<dir glob>/**" excludes a folder's whole subtree.
+  const excludedDir = pm(opts.exclude.filter((g) => g.endsWith('/**')).map((g) => g.slice(0, -3)));
+  const byPath = (relPath: string): SkipReason | null => {
+    if (opts.ignoreHidden && isHidden(relPath)) return 'hidden';
+    if (temp?.(relPath)) return 'temp';
+    if (exclude?.(relPath)) return 'excluded';
+    if (include && !include(relPath)) return 'not-included';
+    return null;
+  };
+  return {
+    byPath,
+    skipsDir(relDir) {
+      if (relDir === '' || relDir === '.') return false;
+      if (opts.ignoreHidden && isHidden(relDir)) return true;
+      if (temp?.(relDir)) return true;
+      return !!excludedDir?.(relDir);
+    },
+    check(relPath, size) {
+      const r = byPath(relPath);
+      if (r) return r;
+      if (size < opts.minSize) return 'too-small';
+      if (opts.maxSize !== null && size > opts.maxSize) return 'too-large';
+      return null;
+    },
+  };
+}

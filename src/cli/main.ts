@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Config, loadConfig } from '../config/index.js';
+import { ConfigError, StagecoachError } from '../errors.js';
+import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js';
+import { collectSecrets } from '../telemetry/redact.js';
+import { EXIT } from './exit-codes.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The package folder (dist/src/cli → three levels up). */
+const PKG_DIR = path.resolve(HERE, '..', '..', '..');
+export const EMBEDDED_CONFIG = path.join(PKG_DIR, 'config', 'stagecoach.yaml');
+
+const HELP = `stagecoach — archive every new or changed file to several clouds at once
+
+Usage: stagecoach <command> [options]
+
+Commands:
+  run                 run the daemon: watch the roots, archive to every target
+  backfill --once     archive what is in the roots now, then exit (progress on a terminal)
+  check               validate the config and reach every target
+  status              per target: pending, in flight, done, failed, and whether it is parked
+                      (reads the state store; works while the daemon runs)
+
+Options:
+  -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
+                      config/stagecoach.yaml: watch ./data/inbox, archive to ./data/archive)
+      --json          status: print JSON
+  -h, --help          this help
+  -v, --version       the version
+
+Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
+2 bad usage or config; 3 check found a target that does not work; 130 stopped by a second signal.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** One line on stderr, the way every CLI error is reported. */
+function fail(message: string, code: number): number {
+  process.stderr.write(`stagecoach: ${message}\n`);
+  return code;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        once: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (e) {
+    return fail(`${(e as Error).message}; see stagecoach --help`, EXIT.config);
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return EXIT.ok;
+  }
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(`${HELP}\n`);
+    return values.help ? EXIT.ok : EXIT.config;
+  }
+  if (!['run', 'backfill', 'check', 'status'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
+
+  const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
+  let config: Config;
+  try {
+    config = await loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(e.message, EXIT.config);
+    throw e;
+  }
+  const log = createLogger({ level: config.log.level, format: config.log.format, secrets: collectSecrets(config) });
+  try {
+    switch (command) {
+      case 'status': {
+        const { statusCommand } = await import('./status.js');
+        return await statusCommand(config, { json: values.json ?? false });
+      }
+      case 'check': {
+        const { checkCommand } = await import('./check.js');
+        return await checkCommand(config, log);
+      }
+      default: {
+        const { runCommand } = await import('./run.js');
+        return await runCommand(config, log, { once: command === 'backfill' });
+      }
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(e.message, EXIT.config);
+    log.fatal({ err: e }, e instanceof StagecoachError ? e.message : 'stagecoach failed');
+    await flushLogger(log);
+    return EXIT.failure;
+  } finally {
+    await flushLogger(log);
+  }
+}
+
+// Run when executed as the bin (not when imported by a test).
+const entry = process.argv[1] ? path.resolve(process.argv[1]) : '';
+if (entry === fileURLToPath(import.meta.url) || path.basename(entry) === 'stagecoach') {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`stagecoach: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = EXIT.failure;
+    },
+  );
+}
+
+export type { Logger };

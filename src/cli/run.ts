@@ -1,0 +1,64 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import { startPipeline } from '../pipeline/topology.js';
+import { flushLogger } from '../telemetry/logger.js';
+import { EXIT } from './exit-codes.js';
+import { Progress } from './progress.js';
+
+/**
+ * `run` (the daemon) and `backfill --once`. SIGINT/SIGTERM start the orderly shutdown; a second
+ * signal exits at once (exit 130): what was in flight resumes at the next start.
+ */
+export async function runCommand(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
+  const pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch' });
+  log.info(
+    { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir },
+    opts.once ? 'backfill started' : 'stagecoach running',
+  );
+  let signals = 0;
+  let stopped: () => void = () => undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal: sig }, 'second signal: exiting now; uploads in flight resume at next start');
+      void flushLogger(log).finally(() => process.exit(130));
+      return;
+    }
+    log.info({ signal: sig, shutdownMs: config.shutdownMs }, 'shutting down: letting uploads in flight finish');
+    stopped();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const signalled = new Promise<void>((resolve) => {
+    stopped = resolve;
+  });
+  try {
+    if (opts.once) {
+      const progress = process.stderr.isTTY ? new Progress(pipeline, process.stderr) : null;
+      progress?.start();
+      await Promise.race([pipeline.idle(), signalled]);
+      progress?.stop();
+    } else {
+      await signalled;
+    }
+  } finally {
+    await pipeline.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (!opts.once) {
+    log.info('stopped');
+    return EXIT.ok;
+  }
+  const { openSqliteStore } = await import('../state/index.js');
+  const store = await openSqliteStore({ dir: config.stateDir });
+  try {
+    const counts = await store.counts();
+    const ids = new Set(pipeline.targets.map((t) => t.id));
+    const mine = counts.filter((c) => ids.has(c.target));
+    log.info({ targets: mine }, 'backfill done');
+    return mine.some((c) => c.failed > 0 || c.pending > 0 || c.inFlight > 0) || signals > 0 ? EXIT.failure : EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,45 @@
+import type { Config } from '../config/index.js';
+import { openSqliteStore } from '../state/index.js';
+import { EXIT } from './exit-codes.js';
+
+/**
+ * `status`: per target pending, in flight, done, failed, skipped, and parked with the reason,
+ * read from the state store (SQLite in WAL mode: it works while the daemon runs).
+ */
+export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
+  const store = await openSqliteStore({ dir: config.stateDir });
+  try {
+    const [counts, health] = await Promise.all([store.counts(), store.health()]);
+    const configured = config.targets.map((t) => t.id);
+    const ids = [...new Set([...configured, ...counts.map((c) => c.target)])];
+    const rows = ids.map((id) => {
+      const c = counts.find((x) => x.target === id) ?? { pending: 0, inFlight: 0, done: 0, failed: 0, skipped: 0 };
+      const h = health.find((x) => x.target === id);
+      return {
+        target: id,
+        state: !configured.includes(id) ? 'not configured' : h?.status === 'down' ? 'parked' : 'up',
+        pending: c.pending,
+        inFlight: c.inFlight,
+        done: c.done,
+        failed: c.failed,
+        skipped: c.skipped,
+        reason: h?.status === 'down' ? h.reason : null,
+        retryAt: h?.status === 'down' && h.retryAt ? new Date(h.retryAt).toISOString() : null,
+      };
+    });
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ targets: rows }, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    const head = ['TARGET', 'STATE', 'PENDING', 'IN FLIGHT', 'DONE', 'FAILED', 'SKIPPED'];
+    const table = [head, ...rows.map((r) => [r.target, r.state, r.pending, r.inFlight, r.done, r.failed, r.skipped].map(String))];
+    const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+    for (const r of rows) {
+      if (r.reason) process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}

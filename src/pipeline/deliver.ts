@@ -1,0 +1,135 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { fileStatOf } from './watch-source.js';
+import { StagecoachError } from '../errors.js';
+import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
+import type { DelayPolicy } from '../retry/delay.js';
+import type { Delivery, Store } from '../state/store.js';
+import type { Emits, PipelineEvents } from '../telemetry/events.js';
+import type { Target } from '../targets/target.js';
+
+export interface DeliverContext {
+  target: Target;
+  store: Store;
+  retry: DelayPolicy & { retries: number };
+  log: Logger;
+  bus?: Emits<PipelineEvents>;
+  /** Aborted on shutdown or when the uploader stops: the upload stops, the delivery goes back to pending. */
+  signal: AbortSignal;
+}
+
+/**
+ * The target cannot work for now: its retries ran out, or it said the error is fatal (revoked
+ * credentials, storage full). The delivery was put back to pending; the uploader crashes with
+ * this error so that the supervisor restarts or parks the target.
+ */
+export class TargetTroubleError extends StagecoachError {
+  constructor(
+    readonly target: string,
+    readonly kind: 'retry' | 'fatal',
+    reason: string,
+    readonly retryAfterMs: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(kind === 'fatal' ? 'target.fatal' : 'target.unavailable', `[stagecoach] [${target}] ${reason}`, options);
+    this.name = 'TargetTroubleError';
+  }
+}
+
+export type DeliverOutcome = 'done' | 'failed' | 'skipped' | 'released';
+
+const CHUNK = 1 << 20;
+
+/**
+ * Delivers one leased delivery to its target and records the outcome in the store. The source
+ * is re-checked first: vanished → skipped; changed since it was journaled → failed with a reason
+ * (the watcher journals the new version once it is stable). Then `put` under the retry policy.
+ * Per-item errors fail the delivery with the target's reason; a shutdown puts it back to pending;
+ * a target-level problem puts it back to pending and throws TargetTroubleError.
+ */
+export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
+  const { target, store, log } = ctx;
+  const abs = path.join(d.rootPath, ...d.relPath.split('/'));
+  const end = async (status: 'failed' | 'skipped', reason: string): Promise<DeliverOutcome> => {
+    if (status === 'failed') await store.fail(d.id, d.generation, reason);
+    else await store.skip(d.id, d.generation, reason);
+    log.warn({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
+    ctx.bus?.emit('upload.exception', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, status, reason });
+    return status;
+  };
+
+  try {
+    const s = await stat(abs);
+    if (!s.isFile()) return end('skipped', 'source is no longer a regular file');
+    const st = fileStatOf(s);
+    if (st.size !== d.size || st.mtimeMs !== d.mtimeMs) {
+      return end('failed', `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`);
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return end('skipped', 'source vanished before upload');
+    return end('failed', `cannot read source: ${code ?? (e as Error).message}`);
+  }
+
+  const started = Date.now();
+  ctx.bus?.emit('upload.start', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, size: d.size });
+  let resume = d.resumeHandle;
+  try {
+    const result = await withRetry(
+      () =>
+        target.put({
+          remotePath: d.remotePath,
+          size: d.size,
+          mtimeMs: d.mtimeMs,
+          open: (start = 0) => createReadStream(abs, { start, highWaterMark: CHUNK }),
+          resume,
+          saveResume: async (h) => {
+            resume = h;
+            await store.saveResume(d.id, h);
+          },
+          signal: ctx.signal,
+        }),
+      {
+        ...ctx.retry,
+        classify: (e) => target.classify(e),
+        signal: ctx.signal,
+        onRetry: async ({ attempt, classified, delayMs }) => {
+          await store.noteAttempt(d.id, classified.reason);
+          log.info({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
+          ctx.bus?.emit('upload.retry', { target: target.id, deliveryId: d.id, attempt, reason: classified.reason, delayMs });
+        },
+      },
+    );
+    if (result.size !== d.size) return end('failed', `remote copy holds ${result.size} bytes, expected ${d.size}`);
+    await store.complete(d.id, d.generation, { remoteId: result.remoteId, remoteHash: result.hash, bytesSent: result.bytesSent });
+    const durationMs = Date.now() - started;
+    log.debug({ deliveryId: d.id, remotePath: d.remotePath, bytesSent: result.bytesSent, durationMs, unchanged: result.unchanged }, 'archived');
+    ctx.bus?.emit('upload.stop', {
+      target: target.id,
+      deliveryId: d.id,
+      remotePath: d.remotePath,
+      bytes: d.size,
+      bytesSent: result.bytesSent,
+      durationMs,
+      unchanged: result.unchanged,
+    });
+    return 'done';
+  } catch (error) {
+    if (ctx.signal.aborted) {
+      await store.release(d.id, 'interrupted: the uploader stopped before the upload finished');
+      return 'released';
+    }
+    if (error instanceof RetriesExhaustedError) {
+      await store.release(d.id, error.message);
+      throw new TargetTroubleError(target.id, 'retry', error.message, error.classified.retryAfterMs, { cause: error });
+    }
+    const c = target.classify(error);
+    if (c.kind === 'fatal') {
+      await store.release(d.id, c.reason);
+      throw new TargetTroubleError(target.id, 'fatal', c.reason, c.retryAfterMs, { cause: error });
+    }
+    return end('failed', c.reason);
+  }
+}

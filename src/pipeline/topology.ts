@@ -1,0 +1,195 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { createPathFilter, type PathFilter } from '../archive/filters.js';
+import { validateTemplate } from '../archive/remote-path.js';
+import type { Config } from '../config/index.js';
+import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
+import { openSqliteStore } from '../state/index.js';
+import type { Store } from '../state/store.js';
+import { EventBus, type StageEvents } from '../telemetry/bus.js';
+import type { PipelineEvents } from '../telemetry/events.js';
+import { createTarget } from '../targets/registry.js';
+import type { Target } from '../targets/target.js';
+import { Archiver } from './archiver.js';
+import { TargetTroubleError } from './deliver.js';
+import { Uploader } from './uploader.js';
+import { WatchProducer } from './watcher.js';
+
+export type AllEvents = StageEvents & PipelineEvents;
+
+export interface PipelineOptions {
+  log: Logger;
+  /** `watch`: the daemon. `once`: archive what is there, then `idle()` resolves. */
+  mode: 'watch' | 'once';
+  /** Targets made by the caller instead of from the config (tests); matched by id. */
+  targets?: Target[];
+  bus?: EventBus<AllEvents>;
+  host?: string;
+}
+
+/** The running pipeline. topology.ts is the only file that knows the graph. */
+export interface Pipeline {
+  readonly store: Store;
+  readonly bus: EventBus<AllEvents>;
+  readonly supervisor: Supervisor;
+  readonly watcher: WatchProducer;
+  readonly archiver: Archiver;
+  readonly targets: readonly Target[];
+  /** Once mode: resolves when every file found is archived or failed on every target not parked. */
+  idle(): Promise<void>;
+  /**
+   * Orderly shutdown: stop the watcher, stop taking work, let uploads in flight finish within
+   * `shutdownMs` (those still running then are stopped and go back to pending, resumable), then
+   * close the store and the targets. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds and starts the pipeline: store, targets, uploaders under the supervisor, archiver,
+ * watcher — in that order, so the archiver takes no file before every uploader has subscribed.
+ */
+export async function startPipeline(config: Config, opts: PipelineOptions): Promise<Pipeline> {
+  const log = opts.log;
+  validateTemplate(config.remotePath);
+  const bus = opts.bus ?? new EventBus<AllEvents>();
+  const stageBus = bus as unknown as EventBus<StageEvents>;
+  const store = await openSqliteStore({ dir: config.stateDir });
+  const reset = await store.resetInFlight();
+  if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
+
+  const targets: Target[] = [];
+  try {
+    for (const tc of config.targets) {
+      const given = opts.targets?.find((t) => t.id === tc.id);
+      const stateDir = path.join(config.stateDir, 'targets', tc.id);
+      targets.push(given ?? (await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: tc.id }), stateDir })));
+    }
+  } catch (e) {
+    await Promise.allSettled(targets.map((t) => t.close()));
+    await store.close();
+    throw e;
+  }
+  const targetIds = targets.map((t) => t.id);
+
+  const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
+  const archiver = new Archiver({
+    store,
+    targets: targetIds,
+    template: config.remotePath,
+    filters,
+    log: log.child({ stage: 'archiver' }),
+    bus,
+    host: opts.host ?? os.hostname(),
+  });
+  const watcher = new WatchProducer({
+    roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
+    stableMs: config.stableMs,
+    rescanMs: config.watcher.rescanMs,
+    index: (root) => store.fileIndex(root),
+    log: log.child({ stage: 'watcher' }),
+    bus: stageBus,
+  });
+
+  const uploaders = new Map<string, { uploader: Uploader; sub: Subscription }>();
+  const children: ChildSpec[] = config.targets.map((tc, i) => {
+    const target = targets[i]!;
+    const tlog = log.child({ stage: 'uploader', target: target.id });
+    return {
+      id: target.id,
+      async start() {
+        // A restarted uploader first takes back what its predecessor held.
+        await store.resetInFlight(target.id);
+        const uploader = new Uploader({
+          target,
+          store,
+          retry: config.retry,
+          log: tlog,
+          bus,
+          afterDelivery: () => archiver.poke(target.id),
+        });
+        await uploader.start();
+        const sub = subscribe(uploader, archiver, { id: target.id, maxDemand: tc.maxDemand, minDemand: tc.minDemand });
+        uploaders.set(target.id, { uploader, sub });
+        return {
+          stop: () => uploader.stop(),
+          onCrash: (cb) =>
+            uploader.onCrash((error) => {
+              void uploader.abortAll(error).then(() => {
+                if (error instanceof TargetTroubleError) {
+                  bus.emit('target.trouble', { target: target.id, reason: error.message, kind: error.kind });
+                  const wait = Math.max(error.retryAfterMs ?? 0, config.supervisor.coolDownMs);
+                  cb(new ParkError(error.message, wait, { cause: error }));
+                } else {
+                  tlog.error({ err: error }, 'uploader crashed');
+                  cb(error);
+                }
+              });
+            }),
+        };
+      },
+    };
+  });
+  const supervisor = new Supervisor(children, { ...config.supervisor, bus: stageBus });
+
+  bus.on('stage.park', ({ stage, reason, retryInMs }) => {
+    if (!targetIds.includes(stage)) return;
+    const now = Date.now();
+    log.warn({ target: stage, reason, retryInMs }, 'target parked: its deliveries wait on disk until it is tried again');
+    void store.setHealth({ target: stage, status: 'down', reason, since: now, retryAt: now + retryInMs }).catch(() => undefined);
+    bus.emit('target.down', { target: stage, reason, retryAt: now + retryInMs });
+  });
+  bus.on('stage.unpark', ({ stage }) => {
+    if (!targetIds.includes(stage)) return;
+    log.info({ target: stage }, 'target back from parking');
+    void store.setHealth({ target: stage, status: 'up', reason: null, since: Date.now(), retryAt: null }).catch(() => undefined);
+    bus.emit('target.up', { target: stage });
+  });
+  for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
+
+  await archiver.start();
+  await supervisor.start();
+  await watcher.start();
+  const intake = subscribe(archiver, watcher, { maxDemand: config.archiver.maxDemand, minDemand: config.archiver.minDemand });
+
+  const scanned = opts.mode === 'watch' ? watcher.watch() : watcher.scanOnce();
+  scanned.catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await watcher.closeSource();
+      intake.cancel();
+      // Stop asking for work first, everywhere at once; then let what is in flight finish.
+      for (const { sub } of uploaders.values()) sub.cancel();
+      const deadline = setTimeout(() => {
+        log.warn({ shutdownMs: config.shutdownMs }, 'shutdown deadline: stopping the uploads still running; they resume at next start');
+        for (const { uploader } of uploaders.values()) void uploader.abortAll(new Error('shutdown deadline'));
+      }, config.shutdownMs);
+      try {
+        await supervisor.close(config.shutdownMs + 5_000);
+      } finally {
+        clearTimeout(deadline);
+      }
+      await archiver.stop();
+      await watcher.stop();
+      await Promise.allSettled(targets.map((t) => t.close()));
+      await store.close();
+    })());
+
+  const idle = async () => {
+    await scanned;
+    for (;;) {
+      if (watcher.backlog === 0 && watcher.emitted === archiver.handled) {
+        const status = supervisor.status();
+        const counts = await store.counts();
+        const busy = counts.some((c) => status[c.target]?.state !== 'parked' && targetIds.includes(c.target) && c.pending + c.inFlight > 0);
+        if (!busy) return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  return { store, bus, supervisor, watcher, archiver, targets, idle, stop };
+}

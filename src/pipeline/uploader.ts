@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import { Consumer } from '../stage/index.js';
+import type { DelayPolicy } from '../retry/delay.js';
+import type { Delivery, Store } from '../state/store.js';
+import type { Emits, PipelineEvents } from '../telemetry/events.js';
+import type { Target } from '../targets/target.js';
+import { deliver } from './deliver.js';
+
+export interface UploaderOptions {
+  target: Target;
+  store: Store;
+  retry: DelayPolicy & { retries: number };
+  log: Logger;
+  bus?: Emits<PipelineEvents>;
+  /** Called after each delivery settles (a stale generation may have put it back to pending). */
+  afterDelivery?: () => void;
+}
+
+/**
+ * One consumer per target. It subscribes to the Archiver with the target's own
+ * minDemand/maxDemand, so maxDemand is the most uploads in flight to that target; each delivery
+ * is handled on its own (perEvent) and acknowledged when its upload settles. Per-item failures
+ * stay with the item; a target-level problem (retries exhausted, fatal error) rejects, which
+ * crashes this stage and hands the target to the supervisor.
+ */
+export class Uploader extends Consumer<Delivery> {
+  private readonly abort = new AbortController();
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(private readonly opts: UploaderOptions) {
+    super({ name: `uploader:${opts.target.id}`, perEvent: true });
+  }
+
+  get target(): Target {
+    return this.opts.target;
+  }
+
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  protected override async handleEvents(events: Delivery[]): Promise<void> {
+    for (const d of events) {
+      const p = deliver(d, {
+        target: this.opts.target,
+        store: this.opts.store,
+        retry: this.opts.retry,
+        log: this.opts.log,
+        bus: this.opts.bus,
+        signal: this.abort.signal,
+      });
+      this.inFlight.add(p);
+      try {
+        await p;
+      } catch (e) {
+        // One upload's target-level failure stops the others at once: they go back to pending.
+        this.abort.abort(e);
+        throw e;
+      } finally {
+        this.inFlight.delete(p);
+        this.opts.afterDelivery?.();
+      }
+    }
+  }
+
+  /** Stops every upload under way (their deliveries go back to pending) and waits for them. */
+  async abortAll(reason: unknown): Promise<void> {
+    this.abort.abort(reason);
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Waits for the uploads under way. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+}

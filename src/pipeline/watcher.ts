@@ -1,0 +1,77 @@
+import type { Logger } from 'pino';
+import type { FileItem, FileStat } from '../archive/item.js';
+import { Producer } from '../stage/index.js';
+import type { EventBus, StageEvents } from '../telemetry/bus.js';
+import { type RootSpec, WatchSource } from './watch-source.js';
+
+export interface WatchProducerOptions {
+  roots: RootSpec[];
+  stableMs: number;
+  rescanMs: number;
+  index(root: string): Promise<Map<string, FileStat>>;
+  log: Logger;
+  bus?: EventBus<StageEvents>;
+}
+
+/**
+ * The pipeline's producer: emits stable files against demand. Files that became stable while
+ * there was no demand wait here, coalesced by path (a file that changes again goes back to
+ * waiting for stability; one that vanishes is forgotten).
+ */
+export class WatchProducer extends Producer<FileItem> {
+  private readonly readyItems = new Map<string, FileItem>();
+  /** Files emitted so far (the archiver's `handled` catches up with it when it is idle). */
+  emitted = 0;
+  readonly source: WatchSource;
+
+  constructor(opts: WatchProducerOptions) {
+    super({ name: 'watcher', bus: opts.bus });
+    this.source = new WatchSource({
+      ...opts,
+      onReady: (item) => {
+        this.readyItems.set(`${item.root}\u0000${item.relPath}`, item);
+        this.flush();
+      },
+      onUnready: (root, relPath) => {
+        this.readyItems.delete(`${root}\u0000${relPath}`);
+      },
+    });
+  }
+
+  /** Files found but not yet emitted: waiting to be stable, or stable and waiting for demand. */
+  get backlog(): number {
+    return this.readyItems.size + this.source.waiting;
+  }
+
+  protected override handleDemand(): void {
+    this.flush();
+  }
+
+  private flush(): void {
+    let n = this.pendingDemand;
+    if (n <= 0 || this.readyItems.size === 0) return;
+    const out: FileItem[] = [];
+    for (const [key, item] of this.readyItems) {
+      if (n-- <= 0) break;
+      this.readyItems.delete(key);
+      this.source.taken(item.root, item.relPath);
+      out.push(item);
+    }
+    this.emitted += out.length;
+    this.emit(out);
+  }
+
+  /** Watches the roots; resolves when every root's initial scan is done. */
+  watch(): Promise<void> {
+    return this.source.watch();
+  }
+
+  /** Scans the roots once; resolves when every file found was stable and emitted or waiting here. */
+  scanOnce(): Promise<void> {
+    return this.source.scanOnce();
+  }
+
+  async closeSource(): Promise<void> {
+    await this.source.close();
+  }
+}

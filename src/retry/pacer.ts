@@ -1,0 +1,88 @@
+import pRetry, { AbortError } from 'p-retry';
+import type { Classified } from '../targets/target.js';
+import { type DelayPolicy, retryDelay } from './delay.js';
+
+export interface RetryOptions extends DelayPolicy {
+  /** Retries after the first attempt. */
+  retries: number;
+  classify(error: unknown): Classified;
+  signal?: AbortSignal;
+  /** Told of every failed attempt that will be retried, with the wait chosen. */
+  onRetry?(info: { attempt: number; error: unknown; classified: Classified; delayMs: number }): void | Promise<void>;
+  random?: () => number;
+}
+
+/** The last error of an operation whose retries ran out, with its classification. */
+export class RetriesExhaustedError extends Error {
+  constructor(
+    readonly classified: Classified,
+    readonly attempts: number,
+    options: { cause: unknown },
+  ) {
+    super(`gave up after ${attempts} attempts: ${classified.reason}`, options);
+    this.name = 'RetriesExhaustedError';
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs `fn` under the project's one retry policy (p-retry does the counting): errors classified
+ * `retry` are retried after the provider's Retry-After when given, else after jittered exponential
+ * backoff; `fail-item` and `fatal` errors are thrown at once, unchanged. When the retries run out
+ * the last error is thrown wrapped in RetriesExhaustedError. An aborted signal stops the waiting.
+ */
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
+  let last: Classified | null = null;
+  let attempts = 0;
+  try {
+    return await pRetry(
+      async (attempt) => {
+        attempts = attempt;
+        try {
+          return await fn(attempt);
+        } catch (error) {
+          // p-retry only handles Error instances; wrap anything else so the policy still applies.
+          const err = error instanceof Error ? error : new Error(String(error), { cause: error });
+          if (opts.signal?.aborted) throw new AbortError(err);
+          const c = opts.classify(error);
+          last = c;
+          if (c.kind !== 'retry') throw new AbortError(err);
+          throw err;
+        }
+      },
+      {
+        retries: opts.retries,
+        minTimeout: 0,
+        factor: 1,
+        signal: opts.signal,
+        // The wait happens here so that Retry-After can set it; p-retry's own timeout is 0.
+        onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+          if (retriesLeft <= 0) return;
+          const c = last ?? opts.classify(error);
+          const delayMs = retryDelay(attemptNumber, opts, c.retryAfterMs, opts.random);
+          await opts.onRetry?.({ attempt: attemptNumber, error, classified: c, delayMs });
+          await sleep(delayMs, opts.signal);
+        },
+      },
+    );
+  } catch (error) {
+    if (error instanceof AbortError) throw error.originalError;
+    const l = last as Classified | null;
+    if (l && l.kind === 'retry' && !opts.signal?.aborted) throw new RetriesExhaustedError(l, attempts, { cause: error });
+    throw error;
+  }
+}

@@ -1,0 +1,606 @@
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type Sqlite from 'better-sqlite3';
+import type { FileStat } from '../archive/item.js';
+import { StagecoachError } from '../errors.js';
+import { migrate } from './migrations.js';
+import type {
+  CompleteResult,
+  Delivery,
+  DeliveryRecord,
+  DeliveryStatus,
+  NewItem,
+  Store,
+  TargetCounts,
+  TargetHealth,
+} from './store.js';
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** The state directory; created with mode 0700 when missing (an existing one is left as is). */
+  dir: string;
+  /** The database file name inside `dir`. Default `stagecoach.db`. */
+  file?: string;
+  /** How long a write waits for another process's lock before failing. Default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+/** The SQLite journal: a {@link Store} plus where it lives. */
+export interface SqliteStore extends Store {
+  /** Absolute path of the database file. */
+  readonly path: string;
+}
+
+const DEFAULT_FILE = 'stagecoach.db';
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** Truncate the WAL back to this size after a checkpoint, so one huge batch does not leave a huge file. */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Opens (creating when missing) the journal at `dir/file` and brings its schema up to date.
+ *
+ * Guarantees: WAL journal with synchronous=NORMAL (a committed transaction survives a crash of
+ * the process; an OS crash may lose the last few), so another process (`stagecoach status`) can
+ * read while the daemon writes; writes from two processes wait for each other up to
+ * `busyTimeoutMs`; foreign keys are enforced. A database file this call creates gets mode 0600,
+ * and SQLite gives its -wal and -shm files the same mode.
+ *
+ * Every method does its work synchronously before its promise settles: calls from one process are
+ * serialised, and each is atomic. Timestamps are `Date.now()`.
+ *
+ * Throws StagecoachError `state.too-new` when the database was written by a newer Stagecoach,
+ * `state.open-failed` when the file cannot be opened as a database. The caller MUST `close()` the
+ * store (on shutdown); an unclosed store loses nothing that was committed.
+ */
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
+  const dir = path.resolve(opts.dir);
+  const file = path.join(dir, opts.file ?? DEFAULT_FILE);
+  const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new StagecoachError(
+      'state.invalid-argument',
+      `[stagecoach] [state] Expected \`busyTimeoutMs\` to be a non-negative integer, got ${String(busyTimeoutMs)}`,
+    );
+  }
+
+  ensureDir(dir);
+  ensurePrivateFile(file);
+
+  let db: Sqlite.Database;
+  try {
+    db = new Database(file, { timeout: busyTimeoutMs });
+  } catch (cause) {
+    throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot open ${file}`, { cause });
+  }
+  try {
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    migrate(db);
+  } catch (cause) {
+    db.close();
+    if (cause instanceof StagecoachError) throw cause;
+    throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot use ${file} as a journal`, {
+      cause,
+    });
+  }
+  for (const suffix of ['-wal', '-shm']) tightenMode(file + suffix);
+  return new SqliteStoreImpl(db, file);
+}
+
+function ensureDir(dir: string): void {
+  const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode passes through the umask; the state dir holds tokens, so set it exactly.
+  if (created !== undefined) chmodSync(dir, 0o700);
+}
+
+function ensurePrivateFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot create ${file}`, { cause: err });
+  }
+  closeSync(fd);
+  // SQLite creates -wal/-shm with the database file's mode, so this one chmod covers all three.
+  chmodSync(file, 0o600);
+}
+
+/** Best effort: a -wal/-shm left by an older run with a wider mode; not ours to fix if foreign. */
+function tightenMode(file: string): void {
+  try {
+    const st = statSync(file);
+    if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) chmodSync(file, st.mode & 0o700);
+  } catch {
+    // Absent (not created yet) or not ours: SQLite's own mode rule applies.
+  }
+}
+
+interface FileRow {
+  id: number;
+  size: number;
+  mtime_ms: number;
+  ino: number;
+}
+
+interface DeliveryStateRow {
+  id: number;
+  remote_path: string;
+  status: DeliveryStatus;
+}
+
+interface LeaseRow {
+  id: number;
+  target: string;
+  generation: number;
+  root: string;
+  root_path: string;
+  rel_path: string;
+  remote_path: string;
+  size: number;
+  mtime_ms: number;
+  ino: number;
+  attempts: number;
+  resume_handle: string | null;
+  last_error: string | null;
+}
+
+interface RecordRow {
+  id: number;
+  target: string;
+  root: string;
+  rel_path: string;
+  remote_path: string;
+  size: number;
+  status: DeliveryStatus;
+  attempts: number;
+  last_error: string | null;
+  remote_id: string | null;
+  remote_hash: string | null;
+  updated_at: number;
+}
+
+interface CountRow {
+  target: string;
+  status: DeliveryStatus | null;
+  n: number;
+}
+
+interface HealthRow {
+  target: string;
+  status: 'up' | 'down';
+  reason: string | null;
+  since: number;
+  retry_at: number | null;
+}
+
+interface IndexRow {
+  rel_path: string;
+  size: number;
+  mtime_ms: number;
+  ino: number;
+}
+
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', 'failed', 'skipped']);
+
+const LEASE_COLUMNS = `
+  d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
+  f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`;
+
+const RECORD_COLUMNS = `
+  d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
+  d.last_error, d.remote_id, d.remote_hash, d.updated_at`;
+
+function prepareAll(db: Sqlite.Database) {
+  return {
+    upsertRoot: db.prepare<[string, string]>(
+      `INSERT INTO roots (name, path) VALUES (?, ?)
+       ON CONFLICT (name) DO UPDATE SET path = excluded.path WHERE path <> excluded.path`,
+    ),
+    getFile: db.prepare<[string, string], FileRow>(
+      'SELECT id, size, mtime_ms, ino FROM files WHERE root = ? AND rel_path = ?',
+    ),
+    insertFile: db.prepare<[string, string, number, number, number, number]>(
+      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    updateFile: db.prepare<[number, number, number, number, number]>(
+      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, updated_at = ? WHERE id = ?',
+    ),
+    getDelivery: db.prepare<[number, string], DeliveryStateRow>(
+      'SELECT id, remote_path, status FROM deliveries WHERE file_id = ? AND target = ?',
+    ),
+    insertDelivery: db.prepare<[number, string, string, number, number]>(
+      `INSERT INTO deliveries (file_id, target, remote_path, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?)`,
+    ),
+    // An in-flight delivery keeps its status: its uploader still owns it, and the stale
+    // generation's complete/fail/skip turns it back to pending.
+    requeue: db.prepare<[string, number, number]>(
+      `UPDATE deliveries
+       SET generation = generation + 1, attempts = 0, last_error = NULL, resume_handle = NULL,
+           remote_path = ?, updated_at = ?,
+           status = CASE status WHEN 'in_flight' THEN 'in_flight' ELSE 'pending' END
+       WHERE id = ?`,
+    ),
+    selectLease: db.prepare<[string, number], LeaseRow>(
+      `SELECT ${LEASE_COLUMNS}
+       FROM deliveries d JOIN files f ON f.id = d.file_id JOIN roots r ON r.name = f.root
+       WHERE d.target = ? AND d.status = 'pending'
+       ORDER BY d.id LIMIT ?`,
+    ),
+    markInFlight: db.prepare<[number, number]>(
+      `UPDATE deliveries SET status = 'in_flight', updated_at = ? WHERE id = ?`,
+    ),
+    complete: db.prepare<[string, string, number, number, number, number]>(
+      `UPDATE deliveries
+       SET status = 'done', remote_id = ?, remote_hash = ?, bytes_sent = ?,
+           resume_handle = NULL, last_error = NULL, updated_at = ?
+       WHERE id = ? AND generation = ?`,
+    ),
+    // A finished attempt must not demote a delivery some other attempt already completed.
+    finish: db.prepare<[DeliveryStatus, string, number, number, number]>(
+      `UPDATE deliveries
+       SET status = ?, last_error = ?, resume_handle = NULL, updated_at = ?
+       WHERE id = ? AND generation = ? AND status IN ('pending', 'in_flight')`,
+    ),
+    staleToPending: db.prepare<[number, number, number]>(
+      `UPDATE deliveries SET status = 'pending', updated_at = ?
+       WHERE id = ? AND generation <> ? AND status = 'in_flight'`,
+    ),
+    release: db.prepare<[string | null, number, number]>(
+      `UPDATE deliveries SET status = 'pending', last_error = ?, updated_at = ?
+       WHERE id = ? AND status = 'in_flight'`,
+    ),
+    noteAttempt: db.prepare<[string, number, number]>(
+      'UPDATE deliveries SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?',
+    ),
+    saveResume: db.prepare<[string | null, number, number]>(
+      'UPDATE deliveries SET resume_handle = ?, updated_at = ? WHERE id = ?',
+    ),
+    exists: db.prepare<[number], { id: number }>('SELECT id FROM deliveries WHERE id = ?'),
+    resetAll: db.prepare<[number]>(
+      `UPDATE deliveries SET status = 'pending', updated_at = ? WHERE status = 'in_flight'`,
+    ),
+    resetTarget: db.prepare<[number, string]>(
+      `UPDATE deliveries SET status = 'pending', updated_at = ? WHERE target = ? AND status = 'in_flight'`,
+    ),
+    // Targets known only from target_health come out with a NULL status and n = 0.
+    counts: db.prepare<[], CountRow>(
+      `SELECT target, status, count(*) AS n FROM deliveries GROUP BY target, status
+       UNION ALL
+       SELECT target, NULL, 0 FROM target_health
+       ORDER BY target`,
+    ),
+    retryFailed: db.prepare<[number, string]>(
+      `UPDATE deliveries SET status = 'pending', attempts = 0, updated_at = ?
+       WHERE target = ? AND status = 'failed'`,
+    ),
+    setHealth: db.prepare<[string, string, string | null, number, number | null]>(
+      `INSERT INTO target_health (target, status, reason, since, retry_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (target) DO UPDATE SET
+         status = excluded.status, reason = excluded.reason,
+         since = excluded.since, retry_at = excluded.retry_at`,
+    ),
+    health: db.prepare<[], HealthRow>(
+      'SELECT target, status, reason, since, retry_at FROM target_health ORDER BY target',
+    ),
+    recentAll: db.prepare<[string, number], RecordRow>(
+      `SELECT ${RECORD_COLUMNS}
+       FROM deliveries d JOIN files f ON f.id = d.file_id
+       WHERE d.status = ?
+       ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`,
+    ),
+    recentTarget: db.prepare<[string, string, number], RecordRow>(
+      `SELECT ${RECORD_COLUMNS}
+       FROM deliveries d JOIN files f ON f.id = d.file_id
+       WHERE d.status = ? AND d.target = ?
+       ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`,
+    ),
+    fileIndex: db.prepare<[string], IndexRow>(
+      'SELECT rel_path, size, mtime_ms, ino FROM files WHERE root = ?',
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareAll>;
+
+function checkCount(name: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new StagecoachError(
+      'state.invalid-argument',
+      `[stagecoach] [state] Expected \`${name}\` to be a non-negative integer, got ${String(n)}`,
+    );
+  }
+}
+
+class SqliteStoreImpl implements SqliteStore {
+  readonly path: string;
+  readonly #db: Sqlite.Database;
+  readonly #st: Statements;
+  readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
+  readonly #lease: (target: string, n: number, now: number) => Delivery[];
+  #closing: Promise<void> | undefined;
+
+  constructor(db: Sqlite.Database, file: string) {
+    this.#db = db;
+    this.path = file;
+    this.#st = prepareAll(db);
+    // IMMEDIATE: take the write lock before the first read. A deferred transaction that reads and
+    // then writes fails at once with SQLITE_BUSY when another process wrote in between, and for
+    // lease it means two processes can never select the same rows.
+    this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
+    this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
+  }
+
+  async fileIndex(root: string): Promise<Map<string, FileStat>> {
+    this.#open();
+    const index = new Map<string, FileStat>();
+    for (const r of this.#st.fileIndex.iterate(root)) {
+      index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino });
+    }
+    return index;
+  }
+
+  /**
+   * All or nothing: one transaction for the whole batch (a row the schema rejects, such as a
+   * negative size, rolls the batch back and throws). Per item and target:
+   * - no delivery yet: a pending one, generation 1;
+   * - the file's recorded (size, mtimeMs, ino) and the delivery's remote path both unchanged:
+   *   nothing (re-recording is idempotent, whatever the delivery's status);
+   * - otherwise: generation + 1, attempts 0, last error and resume handle cleared, the new remote
+   *   path; status pending, except an in_flight delivery, which stays in flight until its
+   *   uploader reports the stale generation (then it becomes pending).
+   * Returns the targets with a delivery that became pending here (not those left in flight).
+   */
+  async recordItems(items: NewItem[], targets: readonly string[]): Promise<Set<string>> {
+    this.#open();
+    if (items.length === 0) return new Set();
+    return this.#record(items, [...new Set(targets)], Date.now());
+  }
+
+  #recordTx(items: readonly NewItem[], targets: readonly string[], now: number): Set<string> {
+    const st = this.#st;
+    const fresh = new Set<string>();
+    const rootsSeen = new Map<string, string>();
+    for (const { item, remotePath } of items) {
+      if (rootsSeen.get(item.root) !== item.rootPath) {
+        st.upsertRoot.run(item.root, item.rootPath);
+        rootsSeen.set(item.root, item.rootPath);
+      }
+      const file = st.getFile.get(item.root, item.relPath);
+      if (file === undefined) {
+        const fileId = Number(
+          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, now).lastInsertRowid,
+        );
+        // A new file has no deliveries: skip the lookups.
+        for (const target of targets) {
+          st.insertDelivery.run(fileId, target, remotePath, now, now);
+          fresh.add(target);
+        }
+        continue;
+      }
+      const unchanged = file.size === item.size && file.mtime_ms === item.mtimeMs && file.ino === item.ino;
+      if (!unchanged) st.updateFile.run(item.size, item.mtimeMs, item.ino, now, file.id);
+      for (const target of targets) {
+        const d = st.getDelivery.get(file.id, target);
+        if (d === undefined) {
+          st.insertDelivery.run(file.id, target, remotePath, now, now);
+          fresh.add(target);
+        } else if (!unchanged || d.remote_path !== remotePath) {
+          st.requeue.run(remotePath, now, d.id);
+          if (d.status !== 'in_flight') fresh.add(target);
+        }
+      }
+    }
+    return fresh;
+  }
+
+  /**
+   * Atomic (one IMMEDIATE transaction): no two calls, from this process or another, return the
+   * same delivery until it is pending again. Oldest delivery id first; each comes back with the
+   * file's latest recorded stat and its current generation. The attempt count is not touched.
+   */
+  async lease(target: string, n: number): Promise<Delivery[]> {
+    this.#open();
+    checkCount('n', n);
+    if (n === 0) return [];
+    return this.#lease(target, n, Date.now());
+  }
+
+  #leaseTx(target: string, n: number, now: number): Delivery[] {
+    const rows = this.#st.selectLease.all(target, n);
+    for (const r of rows) this.#st.markInFlight.run(now, r.id);
+    return rows.map((r) => ({
+      id: r.id,
+      target: r.target,
+      generation: r.generation,
+      root: r.root,
+      rootPath: r.root_path,
+      relPath: r.rel_path,
+      remotePath: r.remote_path,
+      size: r.size,
+      mtimeMs: r.mtime_ms,
+      ino: r.ino,
+      attempts: r.attempts,
+      resumeHandle: r.resume_handle,
+      lastError: r.last_error,
+    }));
+  }
+
+  /**
+   * Current generation: done, with the result; last error and resume handle cleared (from any
+   * status: the bytes are verified on the remote). Stale generation (the file changed while it
+   * was sent): an in_flight delivery goes back to pending so the new version is sent; otherwise
+   * nothing changes. Throws `state.unknown-delivery` for an id that does not exist.
+   */
+  async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
+    this.#open();
+    const now = Date.now();
+    const st = this.#st;
+    if (st.complete.run(result.remoteId, result.remoteHash, result.bytesSent, now, id, generation).changes > 0) return;
+    if (st.staleToPending.run(now, id, generation).changes > 0) return;
+    this.#mustExist(id);
+  }
+
+  /**
+   * Current generation and still pending or in flight: failed, `reason` kept as the last error,
+   * resume handle dropped (retryFailed starts over). A delivery already done stays done. Stale
+   * generation: as in complete(). Throws `state.unknown-delivery` for an unknown id.
+   */
+  async fail(id: number, generation: number, reason: string): Promise<void> {
+    this.#finish('failed', id, generation, reason);
+  }
+
+  /** As fail(), with status skipped (the target will never take this file, by rule). */
+  async skip(id: number, generation: number, reason: string): Promise<void> {
+    this.#finish('skipped', id, generation, reason);
+  }
+
+  #finish(status: 'failed' | 'skipped', id: number, generation: number, reason: string): void {
+    this.#open();
+    const now = Date.now();
+    if (this.#st.finish.run(status, reason, now, id, generation).changes > 0) return;
+    if (this.#st.staleToPending.run(now, id, generation).changes > 0) return;
+    this.#mustExist(id);
+  }
+
+  /**
+   * An in_flight delivery back to pending with `reason` as its last error; attempts unchanged.
+   * A delivery no longer in flight (reset meanwhile, or finished) is left as is.
+   * Throws `state.unknown-delivery` for an unknown id.
+   */
+  async release(id: number, reason: string | null): Promise<void> {
+    this.#open();
+    if (this.#st.release.run(reason, Date.now(), id).changes > 0) return;
+    this.#mustExist(id);
+  }
+
+  /** attempts + 1 and `reason` as the last error, whatever the status. */
+  async noteAttempt(id: number, reason: string): Promise<void> {
+    this.#open();
+    if (this.#st.noteAttempt.run(reason, Date.now(), id).changes === 0) this.#mustExist(id);
+  }
+
+  /** Stores (or with null, drops) the resumable-upload handle; cleared again by a new generation. */
+  async saveResume(id: number, handle: string | null): Promise<void> {
+    this.#open();
+    if (this.#st.saveResume.run(handle, Date.now(), id).changes === 0) this.#mustExist(id);
+  }
+
+  async resetInFlight(target?: string): Promise<number> {
+    this.#open();
+    const now = Date.now();
+    const r = target === undefined ? this.#st.resetAll.run(now) : this.#st.resetTarget.run(now, target);
+    return r.changes;
+  }
+
+  /**
+   * One row per target that has a delivery or a health record, sorted by target name; statuses
+   * with no delivery count 0. Counting scans the lease index: linear in deliveries.
+   */
+  async counts(): Promise<TargetCounts[]> {
+    this.#open();
+    const out = new Map<string, TargetCounts>();
+    for (const r of this.#st.counts.iterate()) {
+      let c = out.get(r.target);
+      if (c === undefined) {
+        c = { target: r.target, pending: 0, inFlight: 0, done: 0, failed: 0, skipped: 0 };
+        out.set(r.target, c);
+      }
+      switch (r.status) {
+        case 'pending': c.pending = r.n; break;
+        case 'in_flight': c.inFlight = r.n; break;
+        case 'done': c.done = r.n; break;
+        case 'failed': c.failed = r.n; break;
+        case 'skipped': c.skipped = r.n; break;
+        case null: break;
+      }
+    }
+    return [...out.values()];
+  }
+
+  /** Failed deliveries of the target back to pending with attempts 0 (last error kept). */
+  async retryFailed(target: string): Promise<number> {
+    this.#open();
+    return this.#st.retryFailed.run(Date.now(), target).changes;
+  }
+
+  /** Replaces the target's health record. */
+  async setHealth(h: TargetHealth): Promise<void> {
+    this.#open();
+    this.#st.setHealth.run(h.target, h.status, h.reason, h.since, h.retryAt);
+  }
+
+  /** Every health record, sorted by target name. */
+  async health(): Promise<TargetHealth[]> {
+    this.#open();
+    return this.#st.health.all().map((r) => ({
+      target: r.target,
+      status: r.status,
+      reason: r.reason,
+      since: r.since,
+      retryAt: r.retry_at,
+    }));
+  }
+
+  /** Up to `limit` deliveries with the status (of one target or all), newest updated_at first, then highest id. */
+  async recent(opts: { status: DeliveryStatus; target?: string; limit: number }): Promise<DeliveryRecord[]> {
+    this.#open();
+    if (!STATUSES.has(opts.status)) {
+      throw new StagecoachError(
+        'state.invalid-argument',
+        `[stagecoach] [state] Expected \`status\` to be one of ${[...STATUSES].join(', ')}, got ${String(opts.status)}`,
+      );
+    }
+    checkCount('limit', opts.limit);
+    const rows =
+      opts.target === undefined
+        ? this.#st.recentAll.all(opts.status, opts.limit)
+        : this.#st.recentTarget.all(opts.status, opts.target, opts.limit);
+    return rows.map((r) => ({
+      id: r.id,
+      target: r.target,
+      root: r.root,
+      relPath: r.rel_path,
+      remotePath: r.remote_path,
+      size: r.size,
+      status: r.status,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      remoteId: r.remote_id,
+      remoteHash: r.remote_hash,
+      updatedAt: r.updated_at,
+    }));
+  }
+
+  /** Idempotent: every call returns the same promise. Later calls of other methods throw `state.closed`. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    try {
+      // SQLite's advice for long-lived connections: refresh planner statistics on close.
+      this.#db.pragma('optimize');
+    } finally {
+      this.#db.close();
+    }
+  }
+
+  #open(): void {
+    if (this.#closing !== undefined) {
+      throw new StagecoachError('state.closed', `[stagecoach] [state] ${this.path} is closed`);
+    }
+  }
+
+  #mustExist(id: number): void {
+    if (this.#st.exists.get(id) === undefined) {
+      throw new StagecoachError('state.unknown-delivery', `[stagecoach] [state] no delivery with id ${id}`);
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import { StagecoachError } from '../errors.js';
+import type { Target, TargetContext } from './target.js';
+
+/** A target's config as the registry needs it: its id and type, the rest is the provider's. */
+export interface TargetConfigBase {
+  id: string;
+  type: string;
+  [key: string]: unknown;
+}
+
+/**
+ * Makes a target from its config. Provider modules are imported lazily, so that a NAS that
+ * archives only to a local folder never loads a cloud SDK.
+ */
+export async function createTarget(cfg: TargetConfigBase, ctx: TargetContext): Promise<Target> {
+  switch (cfg.type) {
+    case 'local': {
+      const { createLocalTarget } = await import('./local/index.js');
+      return createLocalTarget(cfg as unknown as Parameters<typeof createLocalTarget>[0], ctx);
+    }
+    default:
+      throw new StagecoachError(
+        'target.unavailable',
+        `[stagecoach] [${cfg.id}] targets of type "${cfg.type}" cannot be used by this version yet; only "local" targets can run`,
+      );
+  }
+}

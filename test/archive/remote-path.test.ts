@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { renderRemotePath, validateTemplate } from '../../src/archive/remote-path.js';
+
+const mtimeMs = new Date(2026, 2, 7, 12, 0, 0).getTime(); // local time, 7 March 2026
+
+describe('renderRemotePath', () => {
+  it.each([
+    ['{root}/{path}', 'a/b/c.txt', 'inbox/a/b/c.txt'],
+    ['{path}', 'c.txt', 'c.txt'],
+    ['{root}/{yyyy}/{mm}/{dd}/{name}', 'a/b/c.txt', 'inbox/2026/03/07/c.txt'],
+    ['{host}/{root}/{dir}/{stem}.{ext}', 'a/c.tar.gz', 'nas/inbox/a/c.tar.gz'],
+    ['{root}/{dir}/{name}', 'top.txt', 'inbox/top.txt'],
+    ['/photos//{path}/', 'x.jpg', 'photos/x.jpg'],
+  ])('%s with %s -> %s', (template, relPath, expected) => {
+    expect(renderRemotePath(template, { root: 'inbox', relPath, mtimeMs, host: 'nas' })).toBe(expected);
+  });
+
+  it.each([['..'], ['.'], ['a\u0000b'], ['a\\b']])('refuses a path that could leave the root: %j', (name) => {
+    expect(() => renderRemotePath('{root}/{path}', { root: 'inbox', relPath: `x/${name}`, mtimeMs, host: 'h' })).toThrow(/unsafe/);
+  });
+
+  it('refuses a root or host token that climbs out', () => {
+    expect(() => renderRemotePath('{host}/{path}', { root: 'r', relPath: 'f', mtimeMs, host: '..' })).toThrow(/unsafe/);
+  });
+});
+
+describe('validateTemplate', () => {
+  it('rejects unknown tokens and templates without the file name', () => {
+    expect(() => validateTemplate('{root}/{file}')).toThrow(/unknown token \{file\}/);
+    expect(() => validateTemplate('{root}/{yyyy}')).toThrow(/must contain/);
+    expect(() => validateTemplate('../{path}')).toThrow(/unsafe/);
+    expect(() => validateTemplate('{root}/{path}')).not.toThrow();
+  });
+});

@@ -1,0 +1,85 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { RetriesExhaustedError, withRetry } from '../../src/retry/pacer.js';
+import type { Classified } from '../../src/targets/target.js';
+
+class Flaky extends Error {
+  constructor(readonly c: Classified) {
+    super(c.reason);
+  }
+}
+const classify = (e: unknown): Classified => (e instanceof Flaky ? e.c : { kind: 'fail-item', reason: String(e) });
+
+afterEach(() => vi.useRealTimers());
+
+describe('withRetry', () => {
+  it('waits exactly the Retry-After the provider gave before retrying', async () => {
+    vi.useFakeTimers();
+    let calls = 0;
+    const p = withRetry(
+      async () => {
+        calls++;
+        if (calls === 1) throw new Flaky({ kind: 'retry', retryAfterMs: 7000, reason: '429' });
+        return 'ok';
+      },
+      { retries: 3, minDelayMs: 10, maxDelayMs: 100, classify },
+    );
+    await vi.advanceTimersByTimeAsync(6999);
+    expect(calls).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls).toBe(2);
+    await expect(p).resolves.toBe('ok');
+  });
+
+  it('backs off exponentially without Retry-After and gives up after the retries', async () => {
+    vi.useFakeTimers();
+    const waits: number[] = [];
+    let calls = 0;
+    const p = withRetry(
+      async () => {
+        calls++;
+        throw new Flaky({ kind: 'retry', reason: '503' });
+      },
+      { retries: 3, minDelayMs: 100, maxDelayMs: 1000, classify, random: () => 0.999999, onRetry: ({ delayMs }) => void waits.push(delayMs) },
+    );
+    const caught = p.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10_000);
+    const err = await caught;
+    expect(err).toBeInstanceOf(RetriesExhaustedError);
+    expect((err as RetriesExhaustedError).attempts).toBe(4);
+    expect(calls).toBe(4);
+    expect(waits).toEqual([100, 200, 400]);
+  });
+
+  it('does not retry fail-item or fatal errors and throws them unchanged', async () => {
+    for (const kind of ['fail-item', 'fatal'] as const) {
+      let calls = 0;
+      const e = new Flaky({ kind, reason: kind });
+      await expect(
+        withRetry(
+          async () => {
+            calls++;
+            throw e;
+          },
+          { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify },
+        ),
+      ).rejects.toBe(e);
+      expect(calls).toBe(1);
+    }
+  });
+
+  it('stops waiting when the signal aborts', async () => {
+    vi.useFakeTimers();
+    const ac = new AbortController();
+    const p = withRetry(
+      async () => {
+        throw new Flaky({ kind: 'retry', retryAfterMs: 60_000, reason: '429' });
+      },
+      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, signal: ac.signal },
+    );
+    const caught = p.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    ac.abort(new Error('shutdown'));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(String(await caught)).toMatch(/shutdown/);
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * Fault injection for the local target: node:fs/promises is wrapped so a test can make opening,
+ * writing or probing fail with a chosen errno (ENOSPC, EROFS, EACCES, EMFILE), or corrupt the
+ * bytes written. Each failure must leave the previous copy intact and no temp file behind.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { TargetError } from '../../../src/errors.js';
+import { isTempName } from '../../../src/targets/local/names.js';
+import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
+import { request, seededBytes } from '../../conformance/sources.js';
+import { listFiles } from '../../helpers/fs.js';
+
+const faults = vi.hoisted(() => ({
+  /** errno thrown by open() of a temp file. */
+  openTemp: null as string | null,
+  /** errno thrown once a temp file has received more than `after` bytes. */
+  write: null as { after: number; code: string } | null,
+  /** flip one byte of what is written to a temp file. */
+  corrupt: false,
+  /** errno thrown by writeFile() (check()'s probe). */
+  writeFile: null as string | null,
+}));
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const { basename } = await import('node:path');
+  const errno = (code: string) => Object.assign(new Error(`${code}: injected`), { code });
+  const isTemp = (p: string) => /^\..*\.stagecoach-[0-9a-f]+\.tmp$/su.test(basename(p));
+  const open = (async (p: string, flags?: string, mode?: number) => {
+    if (faults.openTemp && isTemp(String(p))) throw errno(faults.openTemp);
+    const fh = await real.open(p, flags, mode);
+    if (isTemp(String(p)) && (faults.write || faults.corrupt)) {
+      const original = fh.write.bind(fh) as (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+      let written = 0;
+      (fh as unknown as { write: unknown }).write = async (buf: Buffer, off: number, len: number) => {
+        if (faults.write && written + len > faults.write.after) throw errno(faults.write.code);
+        let data = buf;
+        if (faults.corrupt && written === 0 && len > 0) {
+          data = Buffer.from(buf);
+          data[off] = data[off]! ^ 0xff;
+        }
+        const r = await original(data, off, len);
+        written += r.bytesWritten;
+        return r;
+      };
+    }
+    return fh;
+  }) as typeof real.open;
+  const writeFile = (async (...args: Parameters<typeof real.writeFile>) => {
+    if (faults.writeFile) throw errno(faults.writeFile);
+    return real.writeFile(...args);
+  }) as typeof real.writeFile;
+  return { ...real, default: { ...real, open, writeFile }, open, writeFile };
+});
+
+let h: LocalHarness | undefined;
+afterEach(async () => {
+  faults.openTemp = null;
+  faults.write = null;
+  faults.corrupt = false;
+  faults.writeFile = null;
+  await h?.cleanup();
+  h = undefined;
+});
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function withOldCopy(): Promise<{ h: LocalHarness; old: Buffer }> {
+  h = await localHarness();
+  const old = seededBytes(1, 200_000);
+  await h.target.put(request('dir/file.bin', old));
+  return { h, old };
+}
+
+async function expectOldIntact(h: LocalHarness, old: Buffer): Promise<void> {
+  expect((await readFile(path.join(h.root, 'dir/file.bin'))).equals(old)).toBe(true);
+  const files = await listFiles(h.root);
+  expect(files.filter((f) => isTempName(path.basename(f)))).toEqual([]);
+  expect(files).toEqual(['dir/file.bin']);
+}
+
+describe('local target under injected faults', () => {
+  test.each([
+    ['ENOSPC', 'fatal', 'archive-full'],
+    ['EDQUOT', 'fatal', 'archive-full'],
+    ['EIO', 'retry', 'unknown'],
+  ])('%s while writing → %s %s; temp removed, old copy intact', async (code, kind, rule) => {
+    const { h, old } = await withOldCopy();
+    faults.write = { after: 100_000, code };
+    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(2, 200_000))));
+    expect(err).toBeInstanceOf(TargetError);
+    expect(err).toMatchObject({ kind, code: `local.${rule}`, target: 'local' });
+    expect(h.target.classify(err).reason).toMatch(new RegExp(`^${rule}: ${code}: injected`));
+    await expectOldIntact(h, old);
+  });
+
+  test.each([
+    ['EACCES', 'fatal', 'archive-denied'],
+    ['EROFS', 'fatal', 'archive-read-only'],
+    ['EMFILE', 'retry', 'busy'],
+  ])('%s opening the temp file → %s %s', async (code, kind, rule) => {
+    const { h, old } = await withOldCopy();
+    faults.openTemp = code;
+    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(3, 1000))));
+    expect(err).toMatchObject({ kind, code: `local.${rule}` });
+    await expectOldIntact(h, old);
+  });
+
+  test('bytes corrupted on the way to disk are caught by the read-back hash: retry, nothing renamed', async () => {
+    const { h, old } = await withOldCopy();
+    faults.corrupt = true;
+    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(4, 200_000))));
+    expect(err).toMatchObject({ kind: 'retry', code: 'local.write-mismatch' });
+    await expectOldIntact(h, old);
+  });
+
+  test.each([
+    ['EACCES', 'archive-denied'],
+    ['EROFS', 'archive-read-only'],
+    ['ENOSPC', 'archive-full'],
+  ])('check() on a root where the probe cannot be written (%s) fails fatal with a clear reason', async (code, rule) => {
+    h = await localHarness();
+    faults.writeFile = code;
+    const err = await caught(h.target.check());
+    expect(err).toMatchObject({ kind: 'fatal', code: `local.${rule}` });
+    const reason = h.target.classify(err).reason;
+    expect(reason).toBe(`${rule}: the archive root ${h.root} is not usable: ${code}: injected`);
+    expect(await listFiles(h.root)).toEqual([]);
+  });
+});

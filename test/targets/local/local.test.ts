@@ -1,0 +1,364 @@
+import { createReadStream, readlinkSync } from 'node:fs';
+import { mkdir, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { ConfigError, ShortReadError, TargetError } from '../../../src/errors.js';
+import { hashBuffer } from '../../../src/archive/hash.js';
+import { createLocalTarget, local, LOCAL_FEATURES } from '../../../src/targets/local/index.js';
+import { versionStamp } from '../../../src/targets/local/names.js';
+import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
+import { request, seededBytes, truncatedSource } from '../../conformance/sources.js';
+import { listFiles, tempDir } from '../../helpers/fs.js';
+
+let h: LocalHarness | undefined;
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await h?.cleanup();
+  h = undefined;
+});
+
+async function harness(keepVersions = false): Promise<LocalHarness> {
+  h = await localHarness({ keepVersions });
+  return h;
+}
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+const M1 = Date.UTC(2022, 1, 3, 4, 5, 6);
+const M2 = Date.UTC(2023, 6, 8, 9, 10, 11);
+
+describe('local target: factory and options', () => {
+  test('local is the factory; features as declared', () => {
+    expect(local).toBe(createLocalTarget);
+    expect(LOCAL_FEATURES).toEqual({
+      hashKind: 'sha256',
+      caseInsensitive: false,
+      simpleUploadMax: Number.POSITIVE_INFINITY,
+      chunkSize: 1024 * 1024,
+      resumable: false,
+    });
+  });
+
+  test.each([
+    [{ id: '', path: '/x' }, 'id'],
+    [{ id: 'l', path: '' }, 'path'],
+    [{ id: 'l', path: 42 }, 'path'],
+    [{ id: 'l', path: '/x', keepVersions: 'yes' }, 'keepVersions'],
+  ])('invalid options %j → ConfigError at %s', (opts, key) => {
+    const ctx = { log: pino({ level: 'silent' }), stateDir: '/tmp' };
+    let err: unknown;
+    try {
+      createLocalTarget(opts as never, ctx);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).path).toBe(key);
+    expect((err as Error).message).toMatch(/^Expected `/);
+  });
+});
+
+describe('local target: put', () => {
+  test('remoteId is the absolute path of the stored file; ensureFolder makes folders', async () => {
+    const { target, root } = await harness();
+    const res = await target.put(request('a/b.bin', seededBytes(1, 10)));
+    expect(res.remoteId).toBe(path.join(root, 'a/b.bin'));
+    expect(await target.ensureFolder('')).toBe(root);
+    const made = await target.ensureFolder('x/y/z');
+    expect(made).toBe(path.join(root, 'x/y/z'));
+    expect((await stat(made)).isDirectory()).toBe(true);
+  });
+
+  test('an identical re-put writes nothing: same inode, same mtime', async () => {
+    const { target, root } = await harness();
+    const bytes = seededBytes(2, 100_000);
+    await target.put(request('f.bin', bytes, { mtimeMs: M1 }));
+    const before = await stat(path.join(root, 'f.bin'));
+    const again = await target.put(request('f.bin', bytes, { mtimeMs: M2 }));
+    const after = await stat(path.join(root, 'f.bin'));
+    expect(again.unchanged).toBe(true);
+    expect(after.ino).toBe(before.ino);
+    expect(after.mtimeMs).toBe(M1);
+  });
+
+  test('a source whose file vanished fails the item (source-gone), nothing written', async () => {
+    const { target, root, dir } = await harness();
+    const missing = path.join(dir, 'inbox', 'gone.txt');
+    const req = request('inbox/gone.txt', Buffer.alloc(0), { size: 10, open: () => createReadStream(missing) });
+    const err = await caught(target.put(req));
+    expect(err).toBeInstanceOf(TargetError);
+    expect((err as TargetError).kind).toBe('fail-item');
+    expect((err as TargetError).code).toBe('local.source-gone');
+    expect(target.classify(err)).toMatchObject({ kind: 'fail-item' });
+    expect(target.classify(err).reason).toMatch(/^source-gone: source: ENOENT/);
+    expect(await listFiles(root)).toEqual([]);
+  });
+
+  test('open() throwing at once is the source failing', async () => {
+    const { target } = await harness();
+    const enoent = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+    const err = await caught(target.put(request('x.bin', Buffer.alloc(3), { open: () => { throw enoent; } })));
+    expect(target.classify(err).kind).toBe('fail-item');
+    expect((err as TargetError).cause).toMatchObject({ cause: enoent });
+  });
+
+  test('a folder at the final path fails the item', async () => {
+    const { target, root } = await harness();
+    await mkdir(path.join(root, 'taken', 'sub'), { recursive: true });
+    const err = await caught(target.put(request('taken/sub', seededBytes(3, 10))));
+    expect(err).toMatchObject({ kind: 'fail-item', code: 'local.archive-path-blocked' });
+  });
+
+  test('a file where a folder is needed fails the item', async () => {
+    const { target, root } = await harness();
+    await target.put(request('plain', seededBytes(3, 10)));
+    const err = await caught(target.put(request('plain/child.bin', seededBytes(4, 10))));
+    expect(target.classify(err).kind).toBe('fail-item');
+    expect(target.classify(err).reason).toMatch(/^archive-path-blocked: /);
+    expect(await listFiles(root)).toEqual(['plain']);
+  });
+
+  test('an archive root that disappears after first use is fatal and is not re-created', async () => {
+    const { target, root } = await harness();
+    await target.put(request('first.bin', seededBytes(5, 10)));
+    await rm(root, { recursive: true });
+    const err = await caught(target.put(request('second/x.bin', seededBytes(6, 10))));
+    expect(err).toMatchObject({ kind: 'fatal', code: 'local.archive-root-gone' });
+    await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  test('the root is created on first use', async () => {
+    const { target, root } = await harness();
+    await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
+    await target.put(request('deep/file.bin', seededBytes(7, 10)));
+    expect((await stat(root)).isDirectory()).toBe(true);
+  });
+
+  test('fsync: the temp file, each new folder\'s parent, and the folder after the rename', async () => {
+    const { target, root } = await harness();
+    await target.ensureFolder('');
+    const probe = await open(root, 'r');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const synced: string[] = [];
+    const real = proto.sync;
+    vi.spyOn(proto, 'sync').mockImplementation(function (this: { fd: number }) {
+      synced.push(readlinkSync(`/proc/self/fd/${this.fd}`));
+      return real.call(this);
+    });
+    await target.put(request('x/y/f.bin', seededBytes(8, 5000)));
+    expect(synced).toHaveLength(4);
+    // New folders x and x/y are entries of root and x: both parents are synced, deepest first.
+    expect(synced[0]).toBe(path.join(root, 'x'));
+    expect(synced[1]).toBe(root);
+    expect(path.dirname(synced[2]!)).toBe(path.join(root, 'x/y'));
+    expect(path.basename(synced[2]!)).toMatch(/^\.f\.bin\.stagecoach-[0-9a-f]+\.tmp$/);
+    expect(synced[3]).toBe(path.join(root, 'x/y'));
+
+    // Into an existing folder: the file, then its folder.
+    synced.length = 0;
+    await target.put(request('x/y/g.bin', seededBytes(9, 5000)));
+    expect(synced.map((p) => path.basename(p))).toEqual([expect.stringMatching(/^\.g\.bin\.stagecoach-/), 'y']);
+  });
+
+  test('a source growing without end is cut off just past the stated size', async () => {
+    const { target, root } = await harness();
+    const { Readable } = await import('node:stream');
+    const chunk = seededBytes(80, 64 * 1024);
+    let pulled = 0;
+    const endless = () =>
+      Readable.from(
+        (function* () {
+          // Bounded so a target that reads to the end still ends the test (and fails it).
+          for (let i = 0; i < 2000; i++) {
+            pulled++;
+            yield chunk;
+          }
+        })(),
+        { objectMode: false, highWaterMark: chunk.length },
+      );
+    const err = await caught(target.put(request('grow.bin', chunk, { size: 4 * chunk.length, open: endless })));
+    expect(err).toBeInstanceOf(ShortReadError);
+    expect(pulled).toBeLessThanOrEqual(8);
+    expect(await listFiles(root)).toEqual([]);
+  });
+
+  test('an abort destroys a stalled source at once, and the put rejects', async () => {
+    const { target, root } = await harness();
+    const { Readable } = await import('node:stream');
+    const ac = new AbortController();
+    let src: InstanceType<typeof Readable> | undefined;
+    let first!: () => void;
+    const firstRead = new Promise<void>((r) => (first = r));
+    const stalled = () => {
+      src = new Readable({
+        read() {
+          if (!this.readableLength) {
+            this.push(Buffer.alloc(1000));
+            first();
+          }
+          // then never another byte: a hung network mount
+        },
+      });
+      return src;
+    };
+    const put = target.put(request('stall.bin', Buffer.alloc(5000), { open: stalled, signal: ac.signal }));
+    await firstRead;
+    ac.abort();
+    const destroyedAtOnce = src!.destroyed;
+    // Release a target that ignored the signal, so a failure here cannot hang the test.
+    if (!destroyedAtOnce) src!.destroy(new Error('released by the test'));
+    const err = await caught(put);
+    expect(destroyedAtOnce).toBe(true);
+    expect((err as Error).name).toBe('AbortError');
+    expect(target.classify(err).kind).toBe('retry');
+    expect(await listFiles(root)).toEqual([]);
+  });
+
+  test('stat reports size and sha256; null for a folder or nothing', async () => {
+    const { target, root } = await harness();
+    const bytes = seededBytes(10, 1234);
+    await target.put(request('s/f.bin', bytes));
+    expect(await target.stat('s/f.bin')).toEqual({ remoteId: path.join(root, 's/f.bin'), size: 1234, hash: hashBuffer('sha256', bytes) });
+    expect(await target.stat('s')).toBeNull();
+    expect(await target.stat('nope/f.bin')).toBeNull();
+    await expect(target.stat('../up')).rejects.toMatchObject({ kind: 'fail-item', code: 'local.dot-segment' });
+  });
+});
+
+describe('local target: keepVersions', () => {
+  const entries = async (dir: string) => (await readdir(dir)).sort();
+
+  test('the previous copy is kept beside, named by its own mtime (UTC), content and mtime intact', async () => {
+    const { target, root } = await harness(true);
+    const a = seededBytes(20, 3000);
+    const b = seededBytes(21, 4000);
+    await target.put(request('docs/report.pdf', a, { mtimeMs: M1 }));
+    await target.put(request('docs/report.pdf', b, { mtimeMs: M2 }));
+    const kept = `report.${versionStamp(new Date(M1))}.pdf`;
+    expect(kept).toBe('report.20220203-040506.pdf');
+    expect(await entries(path.join(root, 'docs'))).toEqual([kept, 'report.pdf'].sort());
+    expect((await readFile(path.join(root, 'docs', kept))).equals(a)).toBe(true);
+    expect((await stat(path.join(root, 'docs', kept))).mtimeMs).toBe(M1);
+    expect((await readFile(path.join(root, 'docs/report.pdf'))).equals(b)).toBe(true);
+    expect((await stat(path.join(root, 'docs/report.pdf'))).mtimeMs).toBe(M2);
+  });
+
+  test('copies with the same mtime get distinct names; none is overwritten', async () => {
+    const { target, root } = await harness(true);
+    const versions = [seededBytes(30, 100), seededBytes(31, 100), seededBytes(32, 100), seededBytes(33, 100)];
+    for (const v of versions) await target.put(request('README', v, { mtimeMs: M1 }));
+    const stamp = versionStamp(new Date(M1));
+    expect(await entries(root)).toEqual(['README', `README.${stamp}`, `README.${stamp}-1`, `README.${stamp}-2`].sort());
+    expect((await readFile(path.join(root, `README.${stamp}`))).equals(versions[0]!)).toBe(true);
+    expect((await readFile(path.join(root, `README.${stamp}-1`))).equals(versions[1]!)).toBe(true);
+    expect((await readFile(path.join(root, `README.${stamp}-2`))).equals(versions[2]!)).toBe(true);
+    expect((await readFile(path.join(root, 'README'))).equals(versions[3]!)).toBe(true);
+  });
+
+  test('an identical re-put and a failed put keep no version', async () => {
+    const { target, root } = await harness(true);
+    const a = seededBytes(40, 500);
+    await target.put(request('f.txt', a, { mtimeMs: M1 }));
+    expect((await target.put(request('f.txt', a, { mtimeMs: M2 }))).unchanged).toBe(true);
+    const b = seededBytes(41, 600);
+    const err = await caught(target.put(request('f.txt', b, { open: truncatedSource(b, 10) })));
+    expect(err).toBeInstanceOf(ShortReadError);
+    expect(await entries(root)).toEqual(['f.txt']);
+    expect((await readFile(path.join(root, 'f.txt'))).equals(a)).toBe(true);
+  });
+
+  test('without keepVersions the copy is replaced', async () => {
+    const { target, root } = await harness(false);
+    await target.put(request('f.txt', seededBytes(50, 10), { mtimeMs: M1 }));
+    await target.put(request('f.txt', seededBytes(51, 10), { mtimeMs: M2 }));
+    expect(await entries(root)).toEqual(['f.txt']);
+  });
+
+  test('an old copy whose mtime was changed by hand is named by that mtime', async () => {
+    const { target, root } = await harness(true);
+    await target.put(request('n.txt', seededBytes(60, 10), { mtimeMs: M1 }));
+    await utimes(path.join(root, 'n.txt'), new Date(M2), new Date(M2));
+    await target.put(request('n.txt', seededBytes(61, 10), { mtimeMs: M1 }));
+    expect(await entries(root)).toEqual([`n.${versionStamp(new Date(M2))}.txt`, 'n.txt'].sort());
+  });
+});
+
+describe('local target: check and close', () => {
+  test('check() creates the root, writes and removes a probe, reports free space', async () => {
+    const { target, root } = await harness();
+    const msg = await target.check();
+    expect(msg).toMatch(new RegExp(`^local folder ${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is writable, \\d+\\.\\d GiB free$`));
+    expect((await stat(root)).isDirectory()).toBe(true);
+    expect(await readdir(root)).toEqual([]);
+  });
+
+  test('check() on a root that is a file fails fatal, naming the root', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const file = path.join(dir, 'not-a-folder');
+      await writeFile(file, 'x');
+      const target = createLocalTarget({ id: 'arch', path: file }, { log: pino({ level: 'silent' }), stateDir: dir });
+      const err = await caught(target.check());
+      expect(err).toMatchObject({ kind: 'fatal', target: 'arch' });
+      expect(target.classify(err).reason).toMatch(/^archive-path-blocked: the archive root .*not-a-folder is not usable: /);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('check() on a root below a file fails fatal (ENOTDIR)', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeFile(path.join(dir, 'file'), 'x');
+      const root = path.join(dir, 'file', 'archive');
+      const target = createLocalTarget({ id: 'arch', path: root }, { log: pino({ level: 'silent' }), stateDir: dir });
+      const err = await caught(target.check());
+      expect(err).toMatchObject({ kind: 'fatal' });
+      expect((err as Error).message).toContain(`the archive root ${root} is not usable: ENOTDIR`);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('close() is idempotent, waits for puts in flight, and refuses new puts', async () => {
+    const { target, root } = await harness();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const bytes = seededBytes(70, 200_000);
+    const { Readable } = await import('node:stream');
+    const slow = target.put(
+      request('slow.bin', bytes, {
+        open: () =>
+          Readable.from(
+            (async function* () {
+              yield bytes.subarray(0, 1000);
+              await gate;
+              yield bytes.subarray(1000);
+            })(),
+            { objectMode: false },
+          ),
+      }),
+    );
+    const c1 = target.close();
+    const c2 = target.close();
+    expect(c2).toBe(c1);
+    let closed = false;
+    void c1.then(() => (closed = true));
+    await expect(target.put(request('late.bin', bytes))).rejects.toMatchObject({ kind: 'fatal', code: 'local.closed' });
+    expect(closed).toBe(false);
+    release();
+    await slow;
+    await c1;
+    expect(closed).toBe(true);
+    expect((await readFile(path.join(root, 'slow.bin'))).equals(bytes)).toBe(true);
+  });
+});
