@@ -43,6 +43,15 @@ export const TEMP_NAME_GLOBS: readonly string[] = [
   'ehthumbs.db',
   'desktop.ini',
   '.directory',
+  '.nfs*',
+  '4913',
+  '.goutputstream-*',
+  '*.kate-swp',
+  '*.!ut',
+  // NAS metadata folders: Synology's thumbnails and recycle bin, QNAP's thumbnails.
+  '@eaDir',
+  '#recycle',
+  '.@__thumb',
 ];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { Consumer } from '../stage/index.js';
 import type { DelayPolicy } from '../retry/delay.js';
@@ -29,6 +30,8 @@ export class Uploader extends Consumer<Delivery> {
 
   constructor(private readonly opts: UploaderOptions) {
     super({ name: `uploader:${opts.target.id}`, perEvent: true });
+    // Every upload in flight listens on this one signal.
+    setMaxListeners(0, this.abort.signal);
   }
 
   get target(): Target {

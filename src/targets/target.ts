@@ -86,6 +86,7 @@ export interface Target {
 }
 
 export interface TargetContext {
+  /** Already a child logger bound to this target (`{ target: id }`). */
   log: Logger;
   /** Folder for this target's own state (tokens), mode 0700. */
   stateDir: string;

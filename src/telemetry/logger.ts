@@ -179,6 +179,7 @@ export function createLogger(opts: CreateLoggerOptions): Logger {
     },
     formatters: {
       log: (object) => scrub(object) as Record<string, unknown>,
+      // The root's own bindings; child() and setBindings() are wrapped below.
       bindings: (bindings) => scrub(bindings) as Record<string, unknown>,
     },
     hooks: {
@@ -186,7 +187,8 @@ export function createLogger(opts: CreateLoggerOptions): Logger {
       // here for credential keys; strings and errors (%s) are caught by streamWrite below.
       logMethod(args, method) {
         const [first, ...rest] = args as unknown[];
-        const out = [first, ...rest];
+        const isPlainObject = (arg: unknown) => typeof arg === 'object' && arg !== null && !(arg instanceof Error);
+        const out = [first, ...rest.map((arg) => (isPlainObject(arg) ? scrub(arg) : arg))];
         (method as (...a: unknown[]) => void).apply(this, out);
       },
       // The last net: any known secret still in the serialized line (a message, a message
@@ -204,13 +206,29 @@ export function createLogger(opts: CreateLoggerOptions): Logger {
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname',
     });
-    return pino(options, stream);
+    return scrubChildBindings(pino(options, stream), scrub);
   }
   const destination =
     opts.destination === undefined || typeof opts.destination === 'number'
       ? pino.destination({ dest: opts.destination ?? 1, sync: false })
       : opts.destination;
-  return pino(options, destination);
+  return scrubChildBindings(pino(options, destination), scrub);
+}
+
+/**
+ * pino applies formatters.bindings to the root's bindings only, not to `child()` or
+ * `setBindings()`; wrap both on the root (children inherit them through the prototype).
+ */
+function scrubChildBindings(log: Logger, scrub: (value: unknown) => unknown): Logger {
+  const child = log.child as unknown as (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  const setBindings = log.setBindings;
+  log.child = function (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
+    return child.call(this, scrub(bindings) as pino.Bindings, options);
+  } as unknown as Logger['child'];
+  log.setBindings = function (this: Logger, bindings: pino.Bindings) {
+    setBindings.call(this, scrub(bindings) as pino.Bindings);
+  };
+  return log;
 }
 
 /**

@@ -74,8 +74,14 @@ describe('createLogger redaction', () => {
     expect(b?.req.headers.Authorization).toBe('[redacted]');
     expect(c?.err.requestInfo.headers.Authorization).toBe('[redacted]');
     expect(d?.a.b.c.d['Proxy-Authorization']).toBe('[redacted]');
-    log.info('printf %j', { authorization: 'Bearer unknown-5' });
-    expect(lines()[4]?.msg).toBe('printf {"authorization":"[redacted]"}');
+    log.info('printf %j', { call: { req: { authorization: 'Bearer unknown-5' } } });
+    expect(lines()[4]?.msg).toBe('printf {"call":{"req":{"authorization":"[redacted]"}}}');
+    log.child({ call: { req: { headers: { authorization: 'Bearer unknown-6' } } } }).info('e');
+    expect(lines()[5]?.call).toEqual({ req: { headers: { authorization: '[redacted]' } } });
+    const grandchild = log.child({ stage: 'uploader' }).child({ ctx: { cookie: 'unknown-7' } });
+    grandchild.setBindings({ later: { set_cookie: 'unknown-8' } });
+    grandchild.info('f');
+    expect(lines()[6]).toMatchObject({ stage: 'uploader', ctx: { cookie: '[redacted]' }, later: { set_cookie: '[redacted]' } });
     expect(text()).not.toMatch(/unknown-\d/);
   });
 
@@ -111,6 +117,14 @@ describe('createLogger redaction', () => {
     expect(line?.msg).toBe('[[redacted]] post');
     expect(text()).not.toContain(encodeURIComponent(TOKEN));
     expect(text()).not.toContain(TOKEN);
+  });
+
+  test('a secret with characters JSON escapes', () => {
+    const secret = 'pa"ss\\word\tx';
+    const { log, text, lines } = capture({ secrets: [secret] });
+    log.info({ field: secret }, `password is ${secret}`);
+    expect(lines()[0]).toMatchObject({ field: '[redacted]', msg: 'password is [redacted]' });
+    expect(text()).not.toContain(JSON.stringify(secret).slice(1, -1));
   });
 
   test('the objects logged are not modified', () => {

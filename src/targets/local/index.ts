@@ -158,7 +158,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
   const id = options.id;
   const root = resolve(options.path);
   const keepVersions = options.keepVersions ?? false;
-  const log = ctx.log.child({ target: id });
+  const log = ctx.log;
   const inFlight = new Set<Promise<unknown>>();
   let rootReady: Promise<void> | null = null;
   let closing: Promise<void> | null = null;
