@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -72,6 +73,12 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     throw e;
   }
   const targetIds = targets.map((t) => t.id);
+
+  for (const r of config.roots) {
+    // A first run on the embedded default has no inbox yet: make it, and say so.
+    const made = await mkdir(r.path, { recursive: true });
+    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it');
+  }
 
   const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
   const archiver = new Archiver({

@@ -18,7 +18,11 @@ export interface RootSpec {
 export interface WatchSourceOptions {
   roots: RootSpec[];
   stableMs: number;
-  /** Period of the full rescan of a root whose inotify watches ran out. */
+  /**
+   * Period of the full rescan of every root in watch mode, a safety net for events the watcher
+   * missed (0: never). A root whose inotify watches ran out is rescanned at this period, or every
+   * minute when it is 0.
+   */
   rescanMs: number;
   /** The recorded stat of every file of a root (the store's), for reconciliation. */
   index(root: string): Promise<Map<string, FileStat>>;
@@ -66,6 +70,11 @@ export class WatchSource {
     this.sweepMs = Math.max(20, Math.min(1000, Math.floor(opts.stableMs / 4)));
   }
 
+  /** @internal The chokidar watchers (tests inject watcher errors through them). */
+  get chokidarWatchers(): readonly FSWatcher[] {
+    return this.watchers;
+  }
+
   /** Files waiting to become stable. */
   get waiting(): number {
     return this.candidates.size;
@@ -77,6 +86,13 @@ export class WatchSource {
   async watch(): Promise<void> {
     this.startSweeper();
     await Promise.all(this.opts.roots.map((r) => this.watchRoot(r)));
+    if (this.opts.rescanMs > 0) {
+      const t = setInterval(() => {
+        for (const r of this.opts.roots) void this.rescan(r);
+      }, this.opts.rescanMs);
+      t.unref();
+      this.timers.push(t);
+    }
   }
 
   /**
@@ -150,13 +166,17 @@ export class WatchSource {
       if (err.code === 'ENOSPC') {
         if (!warnedEnospc) {
           warnedEnospc = true;
+          const every = this.opts.rescanMs > 0 ? this.opts.rescanMs : 60_000;
           log.error(
-            { err, rescanMs: this.opts.rescanMs },
+            { err, rescanMs: every },
             'inotify watches ran out (fs.inotify.max_user_watches): changes under this root may go unseen; rescanning it periodically instead. Raise the limit, or set polling: true for this root',
           );
-          const t = setInterval(() => void this.rescan(root), this.opts.rescanMs);
-          t.unref();
-          this.timers.push(t);
+          // With a periodic rescan of every root already running, this root is covered by it.
+          if (this.opts.rescanMs <= 0) {
+            const t = setInterval(() => void this.rescan(root), every);
+            t.unref();
+            this.timers.push(t);
+          }
         }
         return;
       }

@@ -218,12 +218,25 @@ export interface EmulatorRequest {
 
 export type EmulatorHandler = (r: EmulatorRequest) => Promise<void> | void;
 
+/** What `faultBody` may know of the request an injected status fault answers. */
+export interface FaultContext {
+  /** Host header without the port, lower-case. */
+  host: string;
+  /** URL path, without the query. */
+  path: string;
+  /** The Retry-After (seconds) the fault was configured with, if any. */
+  retryAfterS?: number;
+}
+
 export interface ServerOptions {
   name: string;
   port?: number;
   handler: EmulatorHandler;
-  /** Renders an injected status fault in the provider's own error shape. */
-  faultBody(status: number): { headers?: Record<string, string>; body: unknown };
+  /**
+   * Renders an injected status fault in the provider's own error shape. `ctx` (optional to
+   * implement) tells which request it hit and the Retry-After the fault carries, if any.
+   */
+  faultBody(status: number, ctx?: FaultContext): { headers?: Record<string, string>; body: unknown };
   /** Paths that random faults never hit (token endpoints by default stay reliable). */
   faultExempt?: RegExp;
 }
@@ -333,7 +346,9 @@ export class EmulatorServer {
         return;
       }
       const rendered =
-        'body' in fault && fault.body !== undefined ? { body: fault.body } : this.opts.faultBody(fault.status);
+        'body' in fault && fault.body !== undefined
+          ? { body: fault.body }
+          : this.opts.faultBody(fault.status, { host: entry.host, path: url.pathname, ...(fault.retryAfterS !== undefined ? { retryAfterS: fault.retryAfterS } : {}) });
       const headers: Record<string, string> = { 'content-type': 'application/json', ...(rendered as { headers?: Record<string, string> }).headers };
       if (fault.retryAfterS !== undefined) headers['retry-after'] = String(fault.retryAfterS);
       req.resume();

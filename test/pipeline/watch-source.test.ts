@@ -1,0 +1,115 @@
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createPathFilter } from '../../src/archive/filters.js';
+import type { FileItem, FileStat } from '../../src/archive/item.js';
+import { fileStatOf, WatchSource } from '../../src/pipeline/watch-source.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { tempDir, waitFor } from '../helpers/fs.js';
+
+const filter = createPathFilter({ include: [], exclude: [], minSize: 0, maxSize: null, ignoreHidden: true, ignoreTemp: true });
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function source(opts: { stableMs?: number; rescanMs?: number; index?: Map<string, FileStat> } = {}) {
+  const t = await tempDir();
+  const root = path.join(t.dir, 'root');
+  await mkdir(root);
+  const ready: FileItem[] = [];
+  const unready: string[] = [];
+  const lines: string[] = [];
+  const dest = new PassThrough();
+  dest.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+  const src = new WatchSource({
+    roots: [{ name: 'r', path: root, filter, polling: false, pollIntervalMs: 100 }],
+    stableMs: opts.stableMs ?? 200,
+    rescanMs: opts.rescanMs ?? 0,
+    index: async () => opts.index ?? new Map(),
+    log: createLogger({ level: 'info', format: 'json', destination: dest }),
+    onReady: (item) => ready.push(item),
+    onUnready: (_root, rel) => unready.push(rel),
+  });
+  cleanups.push(async () => {
+    await src.close();
+    await t.cleanup();
+  });
+  return { src, root, ready, unready, lines };
+}
+
+const old = new Date(Date.now() - 3_600_000);
+
+describe('WatchSource', () => {
+  it('reconciles with the journal at start: unchanged files produce nothing, changed and new ones become ready', async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    const pre = path.join(t.dir, 'pre');
+    await mkdir(pre);
+    for (const n of ['same.txt', 'changed.txt', 'new.txt']) {
+      await writeFile(path.join(pre, n), n);
+      await utimes(path.join(pre, n), old, old);
+    }
+    const { statSync } = await import('node:fs');
+    const index = new Map<string, FileStat>([
+      ['same.txt', fileStatOf(statSync(path.join(pre, 'same.txt')))],
+      ['changed.txt', { ...fileStatOf(statSync(path.join(pre, 'changed.txt'))), size: 999 }],
+    ]);
+    const s = await source({ index });
+    await rm(s.root, { recursive: true });
+    const { rename } = await import('node:fs/promises');
+    await rename(pre, s.root);
+    await s.src.watch();
+    await waitFor('two ready', () => s.ready.length >= 2, 5000);
+    expect(s.ready.map((i) => i.relPath).sort()).toEqual(['changed.txt', 'new.txt']);
+  });
+
+  it('coalesces the events of a file that keeps changing and declares it ready once, with its final stat', async () => {
+    const s = await source({ stableMs: 300 });
+    await s.src.watch();
+    const f = path.join(s.root, 'busy.txt');
+    for (let i = 1; i <= 5; i++) {
+      await writeFile(f, 'x'.repeat(i * 100));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await waitFor('ready', () => s.ready.length > 0, 5000);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(s.ready).toHaveLength(1);
+    expect(s.ready[0]).toMatchObject({ relPath: 'busy.txt', size: 500 });
+  });
+
+  it('forgets a file deleted before it became stable', async () => {
+    const s = await source({ stableMs: 400 });
+    await s.src.watch();
+    await writeFile(path.join(s.root, 'brief.txt'), 'here and gone');
+    await waitFor('seen', () => s.src.waiting === 1, 5000);
+    await rm(path.join(s.root, 'brief.txt'));
+    await waitFor('forgotten', () => s.src.waiting === 0, 5000);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(s.ready).toEqual([]);
+  });
+
+  it('warns once, loudly, when inotify watches run out, and finds files by a periodic rescan instead', async () => {
+    const s = await source({ rescanMs: 0 });
+    await s.src.watch();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const watcher = s.src.chokidarWatchers[0]!;
+    const enospc = Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
+    watcher.emit('error', enospc);
+    watcher.emit('error', enospc);
+    // The watches are gone: chokidar sees nothing more under this root.
+    await watcher.close();
+    await writeFile(path.join(s.root, 'unseen.txt'), 'only a rescan finds me');
+    await utimes(path.join(s.root, 'unseen.txt'), old, old);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.ready).toEqual([]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    await waitFor('found by the rescan', () => s.ready.length === 1, 5000);
+    expect(s.ready[0]!.relPath).toBe('unseen.txt');
+    const warnings = s.lines.filter((l) => l.includes('inotify watches ran out'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!).level).toBe(50);
+  });
+});
