@@ -6,7 +6,8 @@ import { renderRemotePath } from '../archive/remote-path.js';
 import { ProducerConsumer } from '../stage/index.js';
 import type { SubId } from '../stage/dispatcher.js';
 import type { Delivery, NewItem, Store } from '../state/store.js';
-import type { Emits, PipelineEvents } from '../telemetry/events.js';
+import type { Emitter } from '../telemetry/bus.js';
+import type { PipelineEvents } from '../telemetry/events.js';
 import { DurableBroadcastDispatcher } from './durable-broadcast.js';
 
 export interface ArchiverOptions {
@@ -16,7 +17,7 @@ export interface ArchiverOptions {
   template: string;
   filters: ReadonlyMap<string, PathFilter>;
   log: Logger;
-  bus?: Emits<PipelineEvents>;
+  bus?: Emitter<PipelineEvents>;
   host?: string;
 }
 

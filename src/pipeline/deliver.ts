@@ -7,7 +7,8 @@ import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import type { DelayPolicy } from '../retry/delay.js';
 import type { Delivery, Store } from '../state/store.js';
-import type { Emits, PipelineEvents } from '../telemetry/events.js';
+import type { Emitter } from '../telemetry/bus.js';
+import type { PipelineEvents } from '../telemetry/events.js';
 import type { Target } from '../targets/target.js';
 
 export interface DeliverContext {
@@ -15,7 +16,7 @@ export interface DeliverContext {
   store: Store;
   retry: DelayPolicy & { retries: number };
   log: Logger;
-  bus?: Emits<PipelineEvents>;
+  bus?: Emitter<PipelineEvents>;
   /** Aborted on shutdown or when the uploader stops: the upload stops, the delivery goes back to pending. */
   signal: AbortSignal;
 }

@@ -55,7 +55,6 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const log = opts.log;
   validateTemplate(config.remotePath);
   const bus = opts.bus ?? new EventBus<AllEvents>();
-  const stageBus = bus as unknown as EventBus<StageEvents>;
   const store = await openSqliteStore({ dir: config.stateDir });
   const reset = await store.resetInFlight();
   if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
@@ -96,7 +95,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     rescanMs: config.watcher.rescanMs,
     index: (root) => store.fileIndex(root),
     log: log.child({ stage: 'watcher' }),
-    bus: stageBus,
+    bus,
   });
 
   const uploaders = new Map<string, { uploader: Uploader; sub: Subscription }>();
@@ -138,7 +137,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       },
     };
   });
-  const supervisor = new Supervisor(children, { ...config.supervisor, bus: stageBus });
+  const supervisor = new Supervisor(children, { ...config.supervisor, bus });
 
   bus.on('stage.park', ({ stage, reason, retryInMs }) => {
     if (!targetIds.includes(stage)) return;

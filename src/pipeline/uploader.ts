@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { Consumer } from '../stage/index.js';
 import type { DelayPolicy } from '../retry/delay.js';
 import type { Delivery, Store } from '../state/store.js';
-import type { Emits, PipelineEvents } from '../telemetry/events.js';
+import type { Emitter } from '../telemetry/bus.js';
+import type { PipelineEvents } from '../telemetry/events.js';
 import type { Target } from '../targets/target.js';
 import { deliver } from './deliver.js';
 
@@ -12,7 +13,7 @@ export interface UploaderOptions {
   store: Store;
   retry: DelayPolicy & { retries: number };
   log: Logger;
-  bus?: Emits<PipelineEvents>;
+  bus?: Emitter<PipelineEvents>;
   /** Called after each delivery settles (a stale generation may have put it back to pending). */
   afterDelivery?: () => void;
 }

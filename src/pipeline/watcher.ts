@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { FileItem, FileStat } from '../archive/item.js';
 import { Producer } from '../stage/index.js';
-import type { EventBus, StageEvents } from '../telemetry/bus.js';
+import type { Emitter, StageEvents } from '../telemetry/bus.js';
 import { type RootSpec, WatchSource } from './watch-source.js';
 
 export interface WatchProducerOptions {
@@ -10,7 +10,7 @@ export interface WatchProducerOptions {
   rescanMs: number;
   index(root: string): Promise<Map<string, FileStat>>;
   log: Logger;
-  bus?: EventBus<StageEvents>;
+  bus?: Emitter<StageEvents>;
 }
 
 /**

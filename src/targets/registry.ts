@@ -18,10 +18,18 @@ export async function createTarget(cfg: TargetConfigBase, ctx: TargetContext): P
       const { createLocalTarget } = await import('./local/index.js');
       return createLocalTarget(cfg as unknown as Parameters<typeof createLocalTarget>[0], ctx);
     }
+    case 'gdrive': {
+      const { createGdriveTarget } = await import('./gdrive/index.js');
+      return createGdriveTarget(cfg as unknown as Parameters<typeof createGdriveTarget>[0], ctx);
+    }
+    case 'box': {
+      const { createBoxTarget } = await import('./box/index.js');
+      return createBoxTarget(cfg as unknown as Parameters<typeof createBoxTarget>[0], ctx);
+    }
     default:
       throw new StagecoachError(
         'target.unavailable',
-        `[stagecoach] [${cfg.id}] targets of type "${cfg.type}" cannot be used by this version yet; only "local" targets can run`,
+        `[stagecoach] [${cfg.id}] targets of type "${cfg.type}" cannot be used by this version yet; this version runs "local", "gdrive" and "box" targets`,
       );
   }
 }

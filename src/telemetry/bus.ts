@@ -1,4 +1,12 @@
 /**
+ * The emitting side of a bus, which is all an emitter needs. Any `EventBus<M & More>` is an
+ * `Emitter<M>`: the runtime takes `Emitter<StageEvents>`, so the pipeline can pass its wider bus.
+ */
+export interface Emitter<M extends Record<string, object>> {
+  emit<K extends keyof M & string>(name: K, payload: M[K]): void;
+}
+
+/**
  * A typed, synchronous event bus. Logs, metrics and tests subscribe to it; stages and the
  * supervisor emit on it. Event names are `noun.verb`.
  *
@@ -6,7 +14,7 @@
  * `onAny` listeners; a listener that throws is ignored (it cannot break `emit` nor stop the other
  * listeners), so telemetry can never crash a stage.
  */
-export class EventBus<M extends Record<string, object>> {
+export class EventBus<M extends Record<string, object>> implements Emitter<M> {
   readonly #listeners = new Map<keyof M, Set<(payload: never) => void>>();
   readonly #any = new Set<(name: keyof M & string, payload: M[keyof M]) => void>();
 
@@ -53,9 +61,9 @@ export class EventBus<M extends Record<string, object>> {
 
 /**
  * The events of the stage runtime. The pipeline adds its own by intersection
- * (`EventBus<StageEvents & PipelineEvents>` is accepted wherever `EventBus<StageEvents>` is).
+ * (`EventBus<StageEvents & PipelineEvents>` is accepted wherever `Emitter<StageEvents>` is).
  *
- * - `stage.start` / `stage.stop`: a stage started / stopped in order (`reason` is `normal`).
+ * - `stage.start` / `stage.stop`: a stage started / stopped in order (`reason` is `shutdown`).
  * - `stage.crash`: a stage's callback threw or rejected. Emitted once per crash: by the
  *   supervisor when the stage is supervised (`restarts` = restarts so far), else by the stage
  *   (`restarts` 0).

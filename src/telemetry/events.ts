@@ -19,7 +19,3 @@ export type PipelineEvents = {
   'target.up': { target: string };
 };
 
-/** What a component needs of the bus to publish: any bus whose events include M fits. */
-export interface Emits<M> {
-  emit<K extends keyof M & string>(name: K, payload: M[K]): void;
-}

@@ -191,3 +191,36 @@ describe('the CLI', () => {
     expect(w.counts()).toEqual({ done: 30 });
   });
 });
+
+describe('the CLI, check and signals', () => {
+  it('check reports each target and exits 3 when one cannot be used, 0 when all can', async () => {
+    const w = await workspace();
+    const ok = runCli(['check', '--config', w.cfg], { cwd: w.dir });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^local \(local\): ok — local folder .* is writable/m);
+    await writeFile(path.join(w.dir, 'blocker'), 'x');
+    await writeFile(w.cfg, `${(await import('node:fs')).readFileSync(w.cfg, 'utf8')}  - id: broken\n    type: local\n    path: ./blocker/archive\n`);
+    const bad = runCli(['check', '--config', w.cfg], { cwd: w.dir });
+    expect(bad.code).toBe(3);
+    expect(bad.stdout).toMatch(/^local \(local\): ok/m);
+    expect(bad.stdout).toMatch(/^broken \(local\): FAILED — .+/m);
+  });
+
+  it('a second signal exits at once with 130 while the first waits for uploads in flight', async () => {
+    const w = await workspace('', { stableMs: 100 });
+    // Big enough that its upload is still running when the signals come.
+    const big = path.join(w.inbox, 'big.bin');
+    const { open } = await import('node:fs/promises');
+    const fh = await open(big, 'w');
+    const chunk = bytes(1 << 20, 7);
+    for (let i = 0; i < 300; i++) await fh.write(chunk);
+    await fh.close();
+    const d = w.start();
+    await waitFor('the upload in flight', () => w.counts().in_flight === 1, 20_000, 10);
+    d.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 50)); // two signals sent at once would merge into one
+    d.child.kill('SIGTERM');
+    const r = await d.exited;
+    expect([r.code, r.signal]).toEqual([130, null]);
+  });
+});

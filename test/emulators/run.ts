@@ -35,7 +35,7 @@ export function faultMix(rate: number): Partial<FaultConfig> {
   };
 }
 
-export async function startAll(opts: { seed?: number; ports?: Partial<typeof PORTS> } = {}) {
+export async function startAll(opts: { seed?: number; ports?: Partial<Record<keyof typeof PORTS, number>> } = {}) {
   const ports = { ...PORTS, ...opts.ports };
   const gdrive = await startGdriveEmulator({ port: ports.gdrive, seed: opts.seed, ...DEMO.gdrive });
   const dropbox = await startDropboxEmulator({ port: ports.dropbox, seed: opts.seed });

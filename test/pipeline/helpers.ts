@@ -19,14 +19,14 @@ export interface Harness {
 }
 
 /** A pipeline on temp folders: root `inbox`, local target `local` in `archive`. */
-export async function harness(dir: string, yamlExtra = '', opts: { stableMs?: number } = {}): Promise<Harness> {
+export async function harness(dir: string, yamlExtra = '', opts: { stableMs?: number; shutdownMs?: number } = {}): Promise<Harness> {
   const inbox = path.join(dir, 'inbox');
   const archive = path.join(dir, 'archive');
   await mkdir(inbox, { recursive: true });
   const yaml = `
 stateDir: ./state
 stableMs: ${opts.stableMs ?? 300}
-shutdownMs: 5000
+shutdownMs: ${opts.shutdownMs ?? 5000}
 log: { level: error }
 retry: { retries: 2, minDelayMs: 10, maxDelayMs: 50 }
 roots:

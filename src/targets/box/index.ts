@@ -1,0 +1,308 @@
+/**
+ * The Box target: archives into a folder of a Box account through box-node-sdk (10.12), signed in
+ * with OAuth (rotating refresh tokens kept in a token file) or a Client Credentials Grant.
+ *
+ * - Small files (≤ 20,000,000 bytes, Box's smallest upload session) go in one multipart request
+ *   (`uploads.uploadFile`, or `uploads.uploadFileVersion` over an existing file); larger ones
+ *   through an upload session, one part at a time from disk, resumable from the saved session.
+ * - Every upload is verified: the bytes read equal `size`, and Box's `sha1` and `size` of the
+ *   stored file equal the SHA-1 and count of the bytes sent. A mismatch is a `retry`.
+ * - A same-name file already there with the same size and sha1 (checked against Box, not only the
+ *   cache) uploads nothing; a changed file becomes a new version of the same Box file (same id).
+ * - Names are mapped by names.ts (NFC, look-alikes for what Box refuses; case-insensitive).
+ * - Errors are classified by classify.ts; the SDK retries nothing but a 401 (refresh and replay
+ *   once), the pipeline's pacer does the rest. No message carries a token or the client secret.
+ */
+import { createHash } from 'node:crypto';
+import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
+import { createRedactor } from '../../telemetry/redact.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { BoxInternals, BoxOptions } from './api-types.js';
+import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
+import { BoxHttpError, BoxSourceError, adviceFor, classify, classifyRule } from './classify.js';
+import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
+import { BoxApi } from './http.js';
+import { mapBoxPath, nameKey } from './names.js';
+import {
+  BOX_MIN_SESSION_SIZE,
+  RESTART,
+  chunkedUpload,
+  hashSource,
+  liveFile,
+  parseHandle,
+  readWhole,
+  simpleUpload,
+  type Destination,
+  type UploadContext,
+} from './upload.js';
+
+export type { BoxInternals, BoxOptions } from './api-types.js';
+export { authorize, type AuthIO } from './auth.js';
+
+/** What the Box target declares. `chunkSize` is informative: Box sets each session's part size. */
+export const BOX_FEATURES: Features = Object.freeze({
+  hashKind: 'sha1',
+  caseInsensitive: true,
+  simpleUploadMax: BOX_MIN_SESSION_SIZE,
+  chunkSize: 8 * 1024 * 1024,
+  resumable: true,
+});
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+const DEFAULT_MAX_COMMIT_POLLS = 20;
+/** Rounds of one put when items appear or vanish under it (409 / 404 / a session gone). */
+const MAX_PUT_ROUNDS = 3;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function validate(options: BoxOptions): void {
+  const o = options as unknown as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected box target options to be an object, got ${String(o)}`);
+  if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
+  const auth = o.auth as Record<string, unknown> | undefined;
+  if (typeof auth !== 'object' || auth === null || (auth.kind !== 'oauth' && auth.kind !== 'ccg')) {
+    throw new ConfigError('auth.kind', 'Expected `auth.kind` to be "oauth" or "ccg"');
+  }
+  if (typeof auth.clientId !== 'string' || auth.clientId === '') throw new ConfigError('auth.clientId', 'Expected `auth.clientId` to be a non-empty string');
+  // Never echo a secret back in a message.
+  if (typeof auth.clientSecret !== 'string' || auth.clientSecret === '') throw new ConfigError('auth.clientSecret', 'Expected `auth.clientSecret` to be a non-empty string');
+  if (auth.kind === 'ccg' && (auth.enterpriseId === undefined) === (auth.userId === undefined)) {
+    throw new ConfigError('auth', 'Expected exactly one of `auth.enterpriseId` or `auth.userId`');
+  }
+  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
+    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
+  }
+}
+
+/**
+ * Makes a Box target archiving under `options.remoteRoot` (from "All Files"; created on first
+ * use). Nothing is read or requested until the first call. `internals` are for tests.
+ *
+ * - `put`: maps the path (names.ts), resolves or creates the folders, looks the name up in the
+ *   folder (case-insensitive), then: same size → hash the source and confirm Box's sha1 →
+ *   `unchanged`; else a multipart upload (≤ 20,000,000 bytes) or an upload session. A name taken
+ *   meanwhile becomes a new version of that file; a file or session gone meanwhile is looked up
+ *   again (at most 3 rounds). `req.resume` / `req.saveResume` carry the upload session.
+ * - `stat`: the file's size and sha1 from Box, or null. `ensureFolder`: the folder id.
+ * - `check`: signs in, reads "All Files" and looks the remote root up (does not create it).
+ * - `close`: waits for the puts in flight; later calls fail `fatal` (`closed`).
+ * - Errors: TargetError (`box.<rule>`, see classify.ts), ShortReadError when the source's length
+ *   differs from `size`, or an AbortError when `req.signal` fired.
+ */
+export function createBoxTarget(options: BoxOptions, ctx: TargetContext, internals: BoxInternals = {}): Target {
+  validate(options);
+  const id = options.id;
+  const log = ctx.log;
+  let rootSegments: string[] = [];
+  const remoteRoot = options.remoteRoot ?? '';
+  if (remoteRoot !== '') {
+    try {
+      rootSegments = mapBoxPath(remoteRoot.replace(/^\/+|\/+$/g, ''), id);
+    } catch (err) {
+      throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a path Box accepts: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const now = internals.now ?? Date.now;
+  const auth: BoxAuth = createBoxAuth(options, ctx.stateDir, { requestTimeoutMs: internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, now });
+  const redact = (s: string): string => createRedactor(auth.secrets())(s);
+  const api = new BoxApi(auth.networkSession, auth.gate, redact);
+  const tree = new FolderTree(api, id);
+  const inFlight = new Set<Promise<unknown>>();
+  let closing: Promise<void> | null = null;
+
+  function abortError(signal: AbortSignal): Error {
+    const err = new Error(`[stagecoach] [${id}] aborted: the put was cancelled`, { cause: signal.reason });
+    err.name = 'AbortError';
+    return err;
+  }
+
+  const uctx: UploadContext = {
+    api,
+    tree,
+    targetId: id,
+    log,
+    simpleUploadMax: internals.simpleUploadMax ?? BOX_MIN_SESSION_SIZE,
+    maxCommitPolls: internals.maxCommitPolls ?? DEFAULT_MAX_COMMIT_POLLS,
+    sleep: internals.sleep ?? sleep,
+    now,
+    abortError,
+  };
+
+  /** Every error leaving the target goes through here: classified, and clean of secrets. */
+  function wrap(err: unknown, signal?: AbortSignal): unknown {
+    if (signal?.aborted) return err instanceof Error && err.name === 'AbortError' ? err : abortError(signal);
+    if (err instanceof TargetError || err instanceof ShortReadError) return err;
+    if (err instanceof Error && err.name === 'AbortError') return err;
+    if (err instanceof BoxSourceError) {
+      if (err.cause instanceof ShortReadError) return err.cause;
+      const { kind, rule } = classifyRule(err);
+      return new TargetError(id, kind, `${rule}: ${err.message.replace(/^\[stagecoach\] /, '')}`, { code: `box.${rule}`, cause: err });
+    }
+    const e = api.convert(err);
+    const { kind, rule } = classifyRule(e);
+    // Some id we hold no longer exists on Box: look everything up again on the next attempt.
+    if (e instanceof BoxHttpError && e.status === 404) tree.reset();
+    const detail = redact(e instanceof Error ? e.message : String(e));
+    const retryAfterMs = e instanceof BoxHttpError && kind !== 'fail-item' ? e.retryAfterMs : undefined;
+    return new TargetError(id, kind, `${rule}: ${detail}${adviceFor(rule, id)}`, {
+      code: `box.${rule}`,
+      cause: e instanceof Error ? e : undefined,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
+  }
+
+  function closed(): TargetError {
+    return new TargetError(id, 'fatal', 'closed: the target is closed', { code: 'box.closed' });
+  }
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    inFlight.add(p);
+    const untrack = (): void => void inFlight.delete(p);
+    p.then(untrack, untrack);
+    return p;
+  }
+
+  async function putOnce(req: PutRequest, dest: Destination): Promise<PutResult | typeof RESTART> {
+    const existing = dest.existing;
+    if (existing && existing.type !== 'file') {
+      throw new TargetError(id, 'fail-item', `path-blocked: a ${existing.type} named ${JSON.stringify(existing.name)} is at ${JSON.stringify(req.remotePath)}`, {
+        code: 'box.path-blocked',
+      });
+    }
+    const small = req.size <= uctx.simpleUploadMax;
+    let held: Buffer | undefined;
+    if (existing && existing.size === req.size) {
+      // Read once: a small file's bytes are kept for the upload if it turns out to differ.
+      let local: string;
+      if (small) {
+        held = await readWhole(uctx, req);
+        local = createHash('sha1').update(held).digest('hex');
+      } else {
+        local = await hashSource(uctx, req);
+      }
+      const live = await liveFile(uctx, existing.id, req.signal);
+      if (!live) {
+        await tree.forget(dest.parentId, existing.name);
+        return RESTART;
+      }
+      if (live.sha1 === local && live.size === req.size) {
+        const stale = parseHandle(req.resume);
+        if (stale) log.debug({ sessionId: stale.sessionId }, 'already on Box; dropping the saved upload session');
+        if (req.resume !== null) await req.saveResume(null);
+        return { remoteId: existing.id, size: req.size, hash: local, hashKind: 'sha1', unchanged: true, bytesSent: 0 };
+      }
+    }
+    if (small) return simpleUpload(uctx, req, dest, held);
+    return chunkedUpload(uctx, req, dest);
+  }
+
+  async function doPut(given: PutRequest): Promise<PutResult> {
+    // `resume` follows what this put saves, so a later round sees the handle it cleared.
+    const req: PutRequest = {
+      ...given,
+      saveResume: async (handle) => {
+        req.resume = handle;
+        await given.saveResume(handle);
+      },
+    };
+    try {
+      if (req.signal?.aborted) throw abortError(req.signal);
+      const segments = [...rootSegments, ...mapBoxPath(req.remotePath, id)];
+      const name = segments.pop()!;
+      const parentId = (await tree.resolve(segments, true))!;
+      for (let round = 0; round < MAX_PUT_ROUNDS; round++) {
+        const existing: BoxEntry | undefined = (await tree.listing(parentId)).get(nameKey(name));
+        const out = await putOnce(req, { parentId, name, existing });
+        if (out !== RESTART) return out;
+      }
+      throw new TargetError(id, 'retry', `busy-name: ${JSON.stringify(req.remotePath)} keeps changing on Box while it is uploaded`, { code: 'box.busy-name' });
+    } catch (err) {
+      throw wrap(err, req.signal);
+    }
+  }
+
+  async function doStat(remotePath: string): Promise<RemoteStat | null> {
+    const segments = [...rootSegments, ...mapBoxPath(remotePath, id)];
+    const name = segments.pop()!;
+    const parentId = await tree.resolve(segments, false);
+    if (parentId === null) return null;
+    for (let round = 0; round < 2; round++) {
+      const entry = (await tree.listing(parentId)).get(nameKey(name));
+      if (!entry || entry.type !== 'file') return null;
+      const live = await liveFile(uctx, entry.id);
+      if (live) return { remoteId: live.id, size: live.size, hash: live.sha1 ?? null };
+      // Gone since it was listed: list again, it may exist under another id.
+      tree.invalidate(parentId);
+    }
+    return null;
+  }
+
+  const target: Target = {
+    id,
+    type: 'box',
+    features: BOX_FEATURES,
+
+    put(req: PutRequest): Promise<PutResult> {
+      if (closing) return Promise.reject(closed());
+      return track(doPut(req));
+    },
+
+    stat(remotePath: string): Promise<RemoteStat | null> {
+      if (closing) return Promise.reject(closed());
+      return track(
+        doStat(remotePath).catch((err: unknown) => {
+          throw wrap(err);
+        }),
+      );
+    },
+
+    ensureFolder(remotePath: string): Promise<string> {
+      if (closing) return Promise.reject(closed());
+      return track(
+        (async () => {
+          const segments = remotePath === '' ? [...rootSegments] : [...rootSegments, ...mapBoxPath(remotePath, id)];
+          return (await tree.resolve(segments, true))!;
+        })().catch((err: unknown) => {
+          throw wrap(err);
+        }),
+      );
+    },
+
+    classify,
+
+    async check(): Promise<string> {
+      if (closing) throw closed();
+      try {
+        await api.call({ method: 'GET', url: `${api.baseUrl}/2.0/folders/${ROOT_FOLDER_ID}`, params: { fields: 'id,name' } });
+        const rootId = await tree.resolve(rootSegments, false);
+        const how = options.auth.kind === 'oauth' ? `OAuth, tokens in ${tokenFilePath(options, ctx.stateDir)}` : 'Client Credentials Grant';
+        const where = rootSegments.length === 0 ? 'archiving into "All Files"' : rootId ? `remote root "${rootSegments.join('/')}" is folder ${rootId}` : `remote root "${rootSegments.join('/')}" will be created on the first upload`;
+        return `signed in to Box (${how}); ${where}`;
+      } catch (err) {
+        throw wrap(err);
+      }
+    },
+
+    close(): Promise<void> {
+      closing ??= Promise.allSettled([...inFlight]).then(() => undefined);
+      return closing;
+    },
+  };
+  return target;
+}
+
+/** The Box target's factory, as the registry knows it. */
+export const box = createBoxTarget satisfies TargetFactory<BoxOptions>;

@@ -1,0 +1,105 @@
+/**
+ * Options of the Google Drive target and the shapes of the Drive v3 answers it reads.
+ */
+import type { GdriveTargetConfig } from '../../config/schema.js';
+
+/**
+ * Knobs the config file does not expose; tests and benchmarks set them. Every one has a
+ * default fit for production.
+ */
+export interface GdriveTuning {
+  /**
+   * Files up to this size go in one multipart request; larger ones use a resumable session.
+   * Default 5 MB (5,000,000 bytes), Google's advice for simple uploads.
+   */
+  simpleUploadMax?: number;
+  /** Bytes per resumable chunk: a positive multiple of 256 KiB. Default 8 MiB. */
+  chunkSize?: number;
+  /**
+   * How long the target is parked once Drive's daily upload cap (750 GB per user per rolling
+   * 24 h) is hit, when Drive gives no Retry-After. Default 24 h: the window is rolling and
+   * Google tells nothing of when room frees up, so a full day is the bound that surely clears.
+   */
+  dailyCapParkMs?: number;
+  /** Timeout of a metadata request (list, create folder, session start), ms. Default 120 s. */
+  requestTimeoutMs?: number;
+  /**
+   * Slowest upload rate tolerated before an upload request times out, bytes per second: a
+   * request carrying n bytes may take `requestTimeoutMs + n / minUploadRate` seconds.
+   * Default 16 KiB/s.
+   */
+  minUploadRate?: number;
+}
+
+/** Options of the Drive target (`type: gdrive` in the config), plus tuning knobs. */
+export type GdriveOptions = GdriveTargetConfig & GdriveTuning;
+
+/** The fields of a Drive file resource the target asks for and reads. */
+export interface DriveFileFields {
+  id?: string | null;
+  name?: string | null;
+  mimeType?: string | null;
+  /** Decimal string; absent on folders and Google Docs. */
+  size?: string | null;
+  md5Checksum?: string | null;
+  modifiedTime?: string | null;
+  createdTime?: string | null;
+  headRevisionId?: string | null;
+  trashed?: boolean | null;
+}
+
+/** A Drive file list page, as far as the target reads it. */
+export interface DriveFileList {
+  files?: DriveFileFields[] | null;
+  nextPageToken?: string | null;
+}
+
+/** Drive's error body: `{error: {code, message, errors: [{reason, message, domain}], status}}`. */
+export interface DriveErrorBody {
+  error?: {
+    code?: number;
+    message?: string;
+    status?: string;
+    errors?: Array<{ reason?: string; message?: string; domain?: string }>;
+  };
+}
+
+/** Google's OAuth token endpoint error body: `{error: 'invalid_grant', error_description}`. */
+export interface OAuthErrorBody {
+  error?: string;
+  error_description?: string;
+}
+
+/** The service-account key file fields the target reads. */
+export interface ServiceAccountKey {
+  type?: string;
+  client_email: string;
+  private_key: string;
+  private_key_id?: string;
+  token_uri?: string;
+}
+
+/** What a resumable upload's resume handle holds (JSON). The session URI is a bearer capability. */
+export interface ResumeHandle {
+  v: 1;
+  /** The session URI: whoever holds it can write the upload. Never log it. */
+  uri: string;
+  /** The size the session was opened for. */
+  size: number;
+  /** The file the session gives new content to; null when it creates a file. */
+  fileId: string | null;
+}
+
+export const FOLDER_MIME = 'application/vnd.google-apps.folder';
+/** Full Drive access: the target must find and update files it made in earlier runs. */
+export const DRIVE_SCOPE = 'https://www.googleapis.com/auth/drive';
+export const DEFAULT_ROOT_URL = 'https://www.googleapis.com/';
+export const DEFAULT_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+export const DEFAULT_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
+/** The `fields` of every file the target reads: md5Checksum is only sent when asked for. */
+export const FILE_FIELDS = 'id,name,mimeType,size,md5Checksum,modifiedTime,headRevisionId';
+/** Google's rule for every resumable chunk but the last. */
+export const CHUNK_GRANULARITY = 256 * 1024;
+export const DEFAULT_SIMPLE_UPLOAD_MAX = 5_000_000;
+export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+export const DAY_MS = 24 * 60 * 60 * 1000;

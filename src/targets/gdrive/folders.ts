@@ -1,0 +1,161 @@
+/**
+ * Folder and file lookup on Drive, where names are not unique: two siblings may share a name,
+ * so a folder is looked up before it is made, and the same folder is never made twice by this
+ * process. Folder ids are cached by path; the first lookup-or-create of a path runs alone and
+ * every concurrent caller waits for it (a per-path promise), so eight puts into a new folder
+ * make one folder.
+ *
+ * Drive's `name = '…'` is case-insensitive (and the emulator's too), while names themselves
+ * are case-sensitive: every result is re-checked for the exact (NFC) name.
+ */
+import type { Logger } from 'pino';
+import { FOLDER_MIME, type DriveFileFields, type DriveFileList } from './api-types.js';
+import type { DriveApi } from './drive-api.js';
+import { queryLiteral } from './names.js';
+
+/** Pages of a name lookup read at most (100 entries each): same-name siblings beyond are ignored. */
+const MAX_LOOKUP_PAGES = 10;
+const LOOKUP_FIELDS = 'nextPageToken,files(id,name,mimeType,size,md5Checksum,modifiedTime,createdTime)';
+
+function keyOf(segments: readonly string[]): string {
+  return segments.join('/');
+}
+
+function time(s: string | null | undefined): number {
+  const t = s ? Date.parse(s) : Number.NaN;
+  return Number.isNaN(t) ? 0 : t;
+}
+
+/**
+ * Resolves folder paths to ids (creating what is missing when asked) and finds files by name.
+ * Paths are arrays of already-mapped names (see names.ts), from the top of My Drive or of the
+ * shared drive.
+ */
+export class DriveFolders {
+  readonly #api: DriveApi;
+  readonly #log: Logger;
+  readonly #ids = new Map<string, string>();
+  readonly #pending = new Map<string, Promise<string | null>>();
+  #root: Promise<string> | null = null;
+
+  constructor(api: DriveApi, log: Logger) {
+    this.#api = api;
+    this.#log = log;
+  }
+
+  /** The id of the top folder: the shared drive's id, or My Drive's root (asked once). */
+  rootId(signal?: AbortSignal): Promise<string> {
+    if (this.#api.sharedDriveId) return Promise.resolve(this.#api.sharedDriveId);
+    this.#root ??= this.#api
+      .authed(() => this.#api.drive.files.get({ fileId: 'root', fields: 'id' }, this.#api.callOptions(signal ? { signal } : {})))
+      .then((res) => {
+        if (!res.data.id) throw new Error('Drive answered files.get(root) without an id');
+        return res.data.id;
+      })
+      .catch((err: unknown) => {
+        this.#root = null;
+        throw err;
+      });
+    return this.#root;
+  }
+
+  /** Forgets every cached id (after a 404: a folder was deleted or moved behind our back). */
+  forget(): void {
+    this.#ids.clear();
+    this.#root = null;
+  }
+
+  /**
+   * The id of the folder at `segments`; with `create`, every missing folder on the way is made
+   * (each after a lookup, one lookup-or-create per path at a time). Without `create`, null when
+   * a folder on the way is missing. Errors are the SDK's (the caller classifies them).
+   */
+  async resolve(segments: readonly string[], create: boolean, signal?: AbortSignal): Promise<string | null> {
+    let parent = await this.rootId(signal);
+    for (let i = 1; i <= segments.length; i++) {
+      const id = await this.#step(segments.slice(0, i), parent, create, signal);
+      if (id === null) return null;
+      parent = id;
+    }
+    return parent;
+  }
+
+  async #step(path: readonly string[], parentId: string, create: boolean, signal?: AbortSignal): Promise<string | null> {
+    const key = keyOf(path);
+    // Each pass waits for another caller's attempt to settle; a failed attempt fails its
+    // waiters too (the same server would refuse them). Bounded: past the passes, go ahead.
+    for (let pass = 0; pass < 8; pass++) {
+      const known = this.#ids.get(key);
+      if (known !== undefined) return known;
+      const running = this.#pending.get(key);
+      if (!running) break;
+      const id = await running;
+      if (id !== null) return id;
+      if (!create) return null;
+      // A lookup-only attempt found nothing: start our own create, or join one begun meanwhile.
+    }
+    const known = this.#ids.get(key);
+    if (known !== undefined) return known;
+    const attempt = this.#lookupOrCreate(path, parentId, create, signal);
+    this.#pending.set(key, attempt);
+    try {
+      return await attempt;
+    } finally {
+      if (this.#pending.get(key) === attempt) this.#pending.delete(key);
+    }
+  }
+
+  async #lookupOrCreate(path: readonly string[], parentId: string, create: boolean, signal?: AbortSignal): Promise<string | null> {
+    const name = path[path.length - 1]!;
+    const found = await this.#named(parentId, name, true, signal);
+    if (found.length > 0) {
+      // Same-name folders made by someone else: take the oldest, the same one every run.
+      const pick = found.reduce((a, b) => (time(b.createdTime) < time(a.createdTime) ? b : a));
+      if (found.length > 1) this.#log.debug({ folder: keyOf(path), count: found.length, picked: pick.id }, 'several folders share this name; using the oldest');
+      this.#ids.set(keyOf(path), pick.id!);
+      return pick.id!;
+    }
+    if (!create) return null;
+    const res = await this.#api.authed(() =>
+      this.#api.drive.files.create(
+        { requestBody: { name, mimeType: FOLDER_MIME, parents: [parentId] }, fields: 'id', supportsAllDrives: true },
+        this.#api.callOptions(signal ? { signal } : {}),
+      ),
+    );
+    const id = res.data.id;
+    if (!id) throw new Error('Drive answered a folder creation without an id');
+    this.#log.debug({ folder: keyOf(path), id }, 'folder created');
+    this.#ids.set(keyOf(path), id);
+    return id;
+  }
+
+  /**
+   * The file named exactly `name` (NFC) in `parentId`, not a folder, not trashed; null when
+   * there is none. When several share the name (made outside Stagecoach, or by a lost answer),
+   * the most recently modified one, with a debug log.
+   */
+  async findFile(parentId: string, name: string, signal?: AbortSignal): Promise<DriveFileFields | null> {
+    const found = await this.#named(parentId, name, false, signal);
+    if (found.length === 0) return null;
+    const pick = found.reduce((a, b) => (time(b.modifiedTime) > time(a.modifiedTime) ? b : a));
+    if (found.length > 1) this.#log.debug({ name, count: found.length, picked: pick.id }, 'several files share this name; using the most recent');
+    return pick;
+  }
+
+  async #named(parentId: string, name: string, folder: boolean, signal?: AbortSignal): Promise<DriveFileFields[]> {
+    const q = `${queryLiteral(parentId)} in parents and name = ${queryLiteral(name)} and mimeType ${folder ? '=' : '!='} '${FOLDER_MIME}' and trashed = false`;
+    const out: DriveFileFields[] = [];
+    let pageToken: string | undefined;
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const params = { q, fields: LOOKUP_FIELDS, pageSize: 100, spaces: 'drive', ...this.#api.listParams(), ...(pageToken ? { pageToken } : {}) };
+      const res = await this.#api.authed(() => this.#api.drive.files.list(params, this.#api.callOptions(signal ? { signal } : {})));
+      const data = res.data as DriveFileList;
+      for (const f of data.files ?? []) {
+        if (f.id && typeof f.name === 'string' && f.name.normalize('NFC') === name) out.push(f);
+      }
+      if (!data.nextPageToken) break;
+      pageToken = data.nextPageToken;
+    }
+    return out;
+  }
+}

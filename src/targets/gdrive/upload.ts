@@ -1,0 +1,487 @@
+/**
+ * Uploads to Drive, streamed from the source with memory bounded by one chunk:
+ * - simple: one multipart request (metadata + a Readable media part) through the SDK, for files
+ *   up to the simple-upload limit;
+ * - resumable: a session (POST or, for a new version of a file, PATCH `uploadType=resumable`),
+ *   then chunks of `chunkSize` bytes (a multiple of 256 KiB) PUT with `Content-Range`; each
+ *   308 answer's `Range` says what the server kept, and the next chunk starts there (Google may
+ *   keep less than it was sent). A cut session is resumed from a saved handle: a probe
+ *   (`Content-Range: bytes *\/N`) tells how far it got.
+ *
+ * Every byte read from the source is counted and md5-hashed once, in order, whether sent or
+ * skipped (a resumed session's prefix is read from disk and hashed without sending), so the
+ * digest always covers the whole file and can be compared with Drive's md5Checksum.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, addAbortSignal, type Readable, type TransformCallback } from 'node:stream';
+import { ShortReadError, TargetError } from '../../errors.js';
+import type { PutRequest } from '../target.js';
+import { CHUNK_GRANULARITY, FILE_FIELDS, type DriveFileFields, type ResumeHandle } from './api-types.js';
+import { SourceError } from './classify.js';
+import type { DriveApi } from './drive-api.js';
+
+/** Where an upload goes: a new file (`fileId` null) or a new version of an existing one. */
+export interface UploadDest {
+  parentId: string;
+  name: string;
+  fileId: string | null;
+  mtimeMs: number;
+}
+
+export interface UploadOutcome {
+  /** Drive's answer for the stored file (FILE_FIELDS). */
+  file: DriveFileFields;
+  /** md5 (hex) of every byte read from the source. */
+  md5: string;
+  /** Bytes read from the source (its size, once verified). */
+  bytes: number;
+  /** Bytes sent to Drive in this call. */
+  bytesSent: number;
+}
+
+export interface UploadContext {
+  api: DriveApi;
+  targetId: string;
+  signal: AbortSignal | undefined;
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(String(chunk));
+}
+
+/** The AbortError a put throws when its signal fired. */
+export function abortError(targetId: string, signal: AbortSignal): Error {
+  const err = new Error(`[stagecoach] [${targetId}] aborted: the put was cancelled`, { cause: signal.reason });
+  err.name = 'AbortError';
+  return err;
+}
+
+function openSource(req: PutRequest, start?: number): Readable {
+  let src: Readable;
+  try {
+    src = start === undefined ? req.open() : req.open(start);
+  } catch (err) {
+    throw new SourceError(err);
+  }
+  if (req.signal) addAbortSignal(req.signal, src);
+  return src;
+}
+
+/**
+ * A pass-through that counts and md5-hashes what goes through it, fails at once with
+ * ShortReadError when more than `size` bytes arrive, and refuses to end short of `size`:
+ * a short source never lets a multipart body reach its closing boundary, so Drive never
+ * stores a truncated file.
+ */
+export class MeteredStream extends Transform {
+  #bytes = 0;
+  readonly #hash: Hash = createHash('md5');
+  readonly #size: number;
+  #digest: string | null = null;
+
+  constructor(size: number) {
+    super();
+    this.#size = size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  override _transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback): void {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.#bytes += buf.length;
+    if (this.#bytes > this.#size) {
+      cb(new ShortReadError(this.#size, this.#bytes));
+      return;
+    }
+    this.#hash.update(buf);
+    cb(null, buf);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.#bytes !== this.#size) {
+      cb(new ShortReadError(this.#size, this.#bytes));
+      return;
+    }
+    cb();
+  }
+
+  /** The md5 (hex) of the bytes passed; call once the stream has ended. */
+  digest(): string {
+    this.#digest ??= this.#hash.digest('hex');
+    return this.#digest;
+  }
+}
+
+/**
+ * Reads a source sequentially in exact byte counts, hashing each byte once as it is read.
+ * Errors: ShortReadError when the source ends before `size` or holds more; SourceError when
+ * the source itself fails; an AbortError when the put's signal fired.
+ */
+export class SourceReader {
+  readonly #src: Readable;
+  readonly #it: AsyncIterator<unknown>;
+  readonly #size: number;
+  readonly #hash: Hash = createHash('md5');
+  readonly #targetId: string;
+  readonly #signal: AbortSignal | undefined;
+  #pending: Buffer | null = null;
+  #read = 0;
+  #ended = false;
+
+  constructor(src: Readable, size: number, targetId: string, signal?: AbortSignal) {
+    this.#src = src;
+    this.#it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+    this.#size = size;
+    this.#targetId = targetId;
+    this.#signal = signal;
+  }
+
+  /** Bytes read from the source so far. */
+  get bytes(): number {
+    return this.#read;
+  }
+
+  async #next(): Promise<Buffer | null> {
+    if (this.#pending) {
+      const b = this.#pending;
+      this.#pending = null;
+      return b;
+    }
+    if (this.#ended) return null;
+    let r: IteratorResult<unknown>;
+    try {
+      r = await this.#it.next();
+    } catch (err) {
+      if (this.#signal?.aborted) throw abortError(this.#targetId, this.#signal);
+      throw new SourceError(err);
+    }
+    if (r.done) {
+      this.#ended = true;
+      return null;
+    }
+    const buf = toBuffer(r.value);
+    this.#read += buf.length;
+    if (this.#read > this.#size) throw new ShortReadError(this.#size, this.#read);
+    this.#hash.update(buf);
+    return buf;
+  }
+
+  async #take(n: number, sink: (piece: Buffer) => void): Promise<void> {
+    let need = n;
+    while (need > 0) {
+      const b = await this.#next();
+      if (b === null) throw new ShortReadError(this.#size, this.#read);
+      if (b.length > need) {
+        sink(b.subarray(0, need));
+        this.#pending = b.subarray(need);
+        need = 0;
+      } else {
+        sink(b);
+        need -= b.length;
+      }
+    }
+  }
+
+  /** Reads exactly `n` bytes into `dst` at `offset`. */
+  readInto(dst: Buffer, offset: number, n: number): Promise<void> {
+    let at = offset;
+    return this.#take(n, (piece) => {
+      piece.copy(dst, at);
+      at += piece.length;
+    });
+  }
+
+  /** Reads and hashes `n` bytes without keeping them (a resumed session's prefix). */
+  skip(n: number): Promise<void> {
+    return this.#take(n, () => undefined);
+  }
+
+  /** Confirms the source ends here, at `size` bytes (a file still growing fails). */
+  async expectEnd(): Promise<void> {
+    for (;;) {
+      const b = await this.#next();
+      if (b === null) break;
+      if (b.length > 0) throw new ShortReadError(this.#size, this.#read);
+    }
+    if (this.#read !== this.#size) throw new ShortReadError(this.#size, this.#read);
+  }
+
+  /** The md5 (hex) of every byte read; call after `expectEnd`. */
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
+
+  close(): void {
+    this.#src.destroy();
+  }
+}
+
+/** The md5 of the whole source, read once (the idempotence check, a finished session). */
+export async function hashSource(req: PutRequest, targetId: string): Promise<string> {
+  const reader = new SourceReader(openSource(req), req.size, targetId, req.signal);
+  try {
+    await reader.skip(req.size);
+    await reader.expectEnd();
+    return reader.digest();
+  } finally {
+    reader.close();
+  }
+}
+
+function fileMetadata(dest: UploadDest, forCreate: boolean): Record<string, unknown> {
+  const modifiedTime = new Date(dest.mtimeMs).toISOString();
+  return forCreate ? { name: dest.name, parents: [dest.parentId], modifiedTime } : { modifiedTime };
+}
+
+/**
+ * One multipart request: metadata, then the source as a Readable (the SDK crashes on a Buffer
+ * body). The SDK pipes the body without passing errors on, so a failing, short or over-long
+ * source aborts the request through its own AbortController; the source's error is thrown.
+ * Safe to call again after a 401 (it opens the source anew).
+ */
+export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: UploadDest): Promise<UploadOutcome> {
+  const { api, signal } = ctx;
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let failure: unknown = null;
+  const fail = (err: unknown): void => {
+    failure ??= err;
+    ac.abort();
+  };
+  const src = openSource(req);
+  const meter = new MeteredStream(req.size);
+  src.on('error', (err) => {
+    fail(signal?.aborted ? abortError(ctx.targetId, signal) : new SourceError(err));
+    meter.destroy();
+  });
+  meter.on('error', (err) => fail(err));
+  src.pipe(meter);
+  try {
+    const media = { mimeType: 'application/octet-stream', body: meter };
+    const opts = api.callOptions({ signal: ac.signal, bytes: req.size });
+    const res =
+      dest.fileId === null
+        ? await api.drive.files.create({ requestBody: fileMetadata(dest, true), media, fields: FILE_FIELDS, supportsAllDrives: true }, opts)
+        : await api.drive.files.update({ fileId: dest.fileId, requestBody: fileMetadata(dest, false), media, fields: FILE_FIELDS, supportsAllDrives: true }, opts);
+    if (failure) throw failure;
+    return { file: res.data as DriveFileFields, md5: meter.digest(), bytes: meter.bytes, bytesSent: meter.bytes };
+  } catch (err) {
+    if (failure) throw failure;
+    if (signal?.aborted) throw abortError(ctx.targetId, signal);
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    src.destroy();
+    meter.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resumable
+
+type SessionState = { done: true; file: DriveFileFields } | { done: false; received: number };
+
+const sessionStatus = (s: number): boolean => s === 200 || s === 201 || s === 308;
+
+function readState(status: number, range: string | null, data: unknown): SessionState {
+  if (status === 200 || status === 201) return { done: true, file: data as DriveFileFields };
+  const m = range ? /^bytes=0-(\d+)$/.exec(range.trim()) : null;
+  return { done: false, received: m ? Number(m[1]) + 1 : 0 };
+}
+
+function status(err: unknown): number | undefined {
+  const s = (err as { response?: { status?: unknown } } | null)?.response?.status;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** The resume handle for `handle`, as stored (JSON; it holds the session URI: a secret). */
+export function encodeHandle(handle: ResumeHandle): string {
+  return JSON.stringify(handle);
+}
+
+/** The handle in `raw`, or null when it is absent or not one of ours. */
+export function decodeHandle(raw: string | null): ResumeHandle | null {
+  if (!raw) return null;
+  try {
+    const h = JSON.parse(raw) as Partial<ResumeHandle>;
+    if (h.v !== 1 || typeof h.uri !== 'string' || typeof h.size !== 'number') return null;
+    if (!/^https?:\/\//.test(h.uri)) return null;
+    return { v: 1, uri: h.uri, size: h.size, fileId: typeof h.fileId === 'string' ? h.fileId : null };
+  } catch {
+    return null;
+  }
+}
+
+async function startSession(ctx: UploadContext, dest: UploadDest, size: number): Promise<string> {
+  const { api } = ctx;
+  const create = dest.fileId === null;
+  const path = create ? 'upload/drive/v3/files' : `upload/drive/v3/files/${encodeURIComponent(dest.fileId!)}`;
+  const params = new URLSearchParams({ uploadType: 'resumable', fields: FILE_FIELDS, supportsAllDrives: 'true' });
+  const res = await api.authed(() =>
+    api.request(
+      {
+        url: `${api.rootUrl}${path}?${params}`,
+        method: create ? 'POST' : 'PATCH',
+        headers: {
+          'Content-Type': 'application/json; charset=UTF-8',
+          'X-Upload-Content-Length': String(size),
+          'X-Upload-Content-Type': 'application/octet-stream',
+        },
+        data: fileMetadata(dest, create),
+      },
+      ctx.signal ? { signal: ctx.signal } : {},
+    ),
+  );
+  const location = res.headers.get('location');
+  if (!location) throw new TargetError(ctx.targetId, 'retry', 'no-session: Drive opened no resumable session (no Location header)', { code: 'gdrive.no-session' });
+  return location;
+}
+
+/** The state of a session, or null when it is gone (expired, unknown: 404/410). */
+async function probe(ctx: UploadContext, uri: string, size: number): Promise<SessionState | null> {
+  try {
+    const res = await ctx.api.authed(() =>
+      ctx.api.request(
+        { url: uri, method: 'PUT', headers: { 'Content-Range': `bytes */${size}` }, data: Buffer.alloc(0), validateStatus: sessionStatus },
+        ctx.signal ? { signal: ctx.signal } : {},
+      ),
+    );
+    return readState(res.status, res.headers.get('range'), res.data);
+  } catch (err) {
+    const s = status(err);
+    if (s === 404 || s === 410) return null;
+    throw err;
+  }
+}
+
+function sessionGone(targetId: string, cause: unknown): TargetError {
+  return new TargetError(targetId, 'retry', 'session-gone: the resumable session expired or is unknown to Drive; the next attempt starts a new one', {
+    code: 'gdrive.session-gone',
+    cause: cause instanceof Error ? new Error(`HTTP ${status(cause) ?? '?'}`) : undefined,
+  });
+}
+
+export interface ResumableOptions {
+  chunkSize: number;
+  /** A handle saved by an earlier attempt (already checked to match this request). */
+  resume: ResumeHandle | null;
+  saveResume(handle: string | null): Promise<void>;
+  log: { debug(obj: object, msg: string): void };
+}
+
+/**
+ * Uploads `req` through a resumable session, continuing `opts.resume` when it still lives
+ * (probed first; a finished one is only verified, nothing is sent) and opening a new one
+ * otherwise; the new handle is saved as soon as the session exists, and kept on failure so
+ * the next attempt resumes. A session gone mid-upload clears the handle and throws retry
+ * `session-gone`. The caller clears the handle on success.
+ */
+export async function resumableUpload(ctx: UploadContext, req: PutRequest, dest: UploadDest, opts: ResumableOptions): Promise<UploadOutcome> {
+  const { targetId, signal } = ctx;
+  const size = req.size;
+  if (opts.chunkSize <= 0 || opts.chunkSize % CHUNK_GRANULARITY !== 0) {
+    throw new TargetError(targetId, 'fatal', `chunk-size: the chunk size must be a positive multiple of ${CHUNK_GRANULARITY}, got ${opts.chunkSize}`, { code: 'gdrive.chunk-size' });
+  }
+  let uri: string | null = null;
+  let offset = 0;
+  if (opts.resume) {
+    const st = await probe(ctx, opts.resume.uri, size);
+    if (st === null) {
+      opts.log.debug({ size }, 'the saved resumable session is gone; starting a new one');
+      await opts.saveResume(null);
+    } else if (st.done) {
+      opts.log.debug({ size }, 'the saved resumable session had already finished; verifying only');
+      const md5 = await hashSource(req, targetId);
+      return { file: st.file, md5, bytes: size, bytesSent: 0 };
+    } else {
+      uri = opts.resume.uri;
+      offset = st.received;
+      opts.log.debug({ size, offset }, 'resuming a resumable session');
+    }
+  }
+  if (uri === null) {
+    uri = await startSession(ctx, dest, size);
+    await opts.saveResume(encodeHandle({ v: 1, uri, size, fileId: dest.fileId }));
+  }
+  const sessionUri = uri;
+
+  const reader = new SourceReader(openSource(req), size, targetId, signal);
+  try {
+    await reader.skip(offset);
+    const buf = Buffer.allocUnsafe(Math.min(opts.chunkSize, size));
+    let filled = 0;
+    let sent = 0;
+    let stalls = 0;
+    let endChecked = false;
+    // Each pass sends one chunk and either advances or counts a stall: bounded.
+    while (stalls < 3) {
+      if (signal?.aborted) throw abortError(targetId, signal);
+      const len = Math.min(opts.chunkSize, size - offset);
+      if (filled < len) {
+        await reader.readInto(buf, filled, len - filled);
+        filled = len;
+      }
+      if (offset + len === size && !endChecked) {
+        // The last chunk completes the file on Drive: a source still growing must fail first.
+        await reader.expectEnd();
+        endChecked = true;
+      }
+      const range = len > 0 ? `bytes ${offset}-${offset + len - 1}/${size}` : `bytes */${size}`;
+      let st: SessionState;
+      try {
+        const res = await ctx.api.authed(() =>
+          ctx.api.request(
+            {
+              url: sessionUri,
+              method: 'PUT',
+              headers: { 'Content-Range': range, 'Content-Type': 'application/octet-stream' },
+              // The request settles before the buffer is refilled, so no copy is needed.
+              data: buf.subarray(0, len),
+              validateStatus: sessionStatus,
+            },
+            { ...(signal ? { signal } : {}), bytes: len },
+          ),
+        );
+        st = readState(res.status, res.headers.get('range'), res.data);
+      } catch (err) {
+        const s = status(err);
+        if (s === 404 || s === 410) {
+          await opts.saveResume(null);
+          throw sessionGone(targetId, err);
+        }
+        throw err;
+      }
+      sent += len;
+      if (st.done) {
+        if (!endChecked) await reader.expectEnd();
+        return { file: st.file, md5: reader.digest(), bytes: reader.bytes, bytesSent: sent };
+      }
+      const received = st.received;
+      if (received < offset || received > offset + len) {
+        // The server went back before this chunk (or past it): what it holds is unknown here.
+        throw new TargetError(targetId, 'retry', `session-confused: Drive reports ${received} bytes stored after a chunk at ${offset}-${offset + len - 1}`, { code: 'gdrive.session-confused' });
+      }
+      stalls = received > offset ? 0 : stalls + 1;
+      // Bytes the server did not keep are still in the buffer: move them to its front.
+      const kept = received - offset;
+      if (kept < len) buf.copy(buf, 0, kept, len);
+      filled = len - kept;
+      offset = received;
+    }
+    throw new TargetError(targetId, 'retry', `upload-stalled: the resumable session made no progress at byte ${offset}`, { code: 'gdrive.upload-stalled' });
+  } catch (err) {
+    if (signal?.aborted) throw abortError(targetId, signal);
+    if (err instanceof ShortReadError || (err instanceof SourceError && err.cause instanceof ShortReadError)) {
+      // The session holds bytes of another version of the file: it cannot be resumed.
+      await opts.saveResume(null);
+    }
+    throw err;
+  } finally {
+    reader.close();
+  }
+}

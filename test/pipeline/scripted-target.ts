@@ -1,0 +1,75 @@
+import type { Classified, PutRequest, PutResult, Target } from '../../src/targets/target.js';
+import { createMemoryTarget, type MemoryTarget } from '../../src/targets/memory/index.js';
+
+/** Thrown by a scripted put; its classification is carried along. */
+export class ScriptedError extends Error {
+  constructor(readonly classified: Classified) {
+    super(classified.reason);
+  }
+}
+
+/**
+ * A memory target whose puts can be held, failed or slowed from a test, to drive the uploader,
+ * the supervisor and the shutdown through their paths. Real hashing and storage underneath.
+ */
+export interface ScriptedTarget extends Target {
+  readonly memory: MemoryTarget;
+  /** Puts started (attempts), by remote path. */
+  readonly attempts: Map<string, number>;
+  /** Puts currently running. */
+  readonly running: number;
+  /** Decides each attempt: 'ok', a classified failure, or 'hold' (waits until released or aborted). */
+  script: (remotePath: string, attempt: number) => 'ok' | 'hold' | Classified;
+  /** Lets every held put go on. */
+  release(): void;
+}
+
+export function createScriptedTarget(id: string): ScriptedTarget {
+  const memory = createMemoryTarget({ id });
+  const attempts = new Map<string, number>();
+  let running = 0;
+  let waiters: Array<() => void> = [];
+  const t: ScriptedTarget = {
+    id,
+    type: 'scripted',
+    features: memory.features,
+    memory,
+    attempts,
+    get running() {
+      return running;
+    },
+    script: () => 'ok',
+    release() {
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    },
+    async put(req: PutRequest): Promise<PutResult> {
+      const n = (attempts.get(req.remotePath) ?? 0) + 1;
+      attempts.set(req.remotePath, n);
+      running++;
+      try {
+        const what = t.script(req.remotePath, n);
+        if (what === 'hold') {
+          await new Promise<void>((resolve, reject) => {
+            waiters.push(resolve);
+            const onAbort = () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+            if (req.signal?.aborted) onAbort();
+            req.signal?.addEventListener('abort', onAbort, { once: true });
+          });
+        } else if (what !== 'ok') {
+          throw new ScriptedError(what);
+        }
+        return await memory.put(req);
+      } finally {
+        running--;
+      }
+    },
+    stat: (p) => memory.stat(p),
+    ensureFolder: (p) => memory.ensureFolder(p),
+    classify: (e) => (e instanceof ScriptedError ? e.classified : memory.classify(e)),
+    check: () => memory.check(),
+    close: () => memory.close(),
+  };
+  return t;
+}
