@@ -24,6 +24,8 @@ Commands:
   check               validate the config and reach every target
   status              per target: pending, in flight, done, failed, and whether it is parked
                       (reads the state store; works while the daemon runs)
+  auth <target-id>    sign a cloud target in, headless: open the address it prints on any
+                      computer, paste back what the browser shows; tokens stay in the state folder
 
 Options:
   -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
@@ -73,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
 
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
@@ -91,6 +93,15 @@ export async function main(argv: string[]): Promise<number> {
         const { statusCommand } = await import('./status.js');
         return await statusCommand(config, { json: values.json ?? false });
       }
+      case 'auth': {
+        const { authCommand, terminalIO } = await import('./auth.js');
+        const io = terminalIO();
+        try {
+          return await authCommand(config, positionals[1], io);
+        } finally {
+          io.close();
+        }
+      }
       case 'check': {
         const { checkCommand } = await import('./check.js');
         return await checkCommand(config, log);
@@ -102,6 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
+    if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code.startsWith('auth.'))) return fail(e.message, e.code === 'cli.usage' ? EXIT.config : EXIT.failure);
     log.fatal({ err: e }, e instanceof StagecoachError ? e.message : 'stagecoach failed');
     await flushLogger(log);
     return EXIT.failure;

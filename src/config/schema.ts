@@ -225,7 +225,9 @@ const gdriveTarget = z.strictObject({
       kind: z.literal('oauth'),
       clientId: z.string().min(1),
       clientSecret: secret,
-      refreshToken: secret,
+      refreshToken: secret
+        .optional()
+        .describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
     }),
     z.strictObject({
       kind: z.literal('serviceAccount'),

@@ -10,7 +10,9 @@ import { openSqliteStore } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
+import { TargetError } from '../errors.js';
 import { createTarget } from '../targets/registry.js';
+import { createUnavailableTarget } from '../targets/unavailable.js';
 import type { Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { TargetTroubleError } from './deliver.js';
@@ -48,6 +50,23 @@ export interface Pipeline {
 }
 
 /**
+ * Makes a target from its config. One that cannot work for now (not signed in, credentials
+ * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
+ * target's missing token never stops the daemon; any other error (a bad config) does.
+ */
+async function makeTarget(tc: { id: string; type: string }, stateDir: string, log: Logger): Promise<Target> {
+  try {
+    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir });
+  } catch (e) {
+    if (e instanceof TargetError && e.kind === 'fatal') {
+      log.error({ target: tc.id, reason: e.message }, 'target unavailable: it stays parked until this is fixed');
+      return createUnavailableTarget(tc.id, tc.type, e);
+    }
+    throw e;
+  }
+}
+
+/**
  * Builds and starts the pipeline: store, targets, uploaders under the supervisor, archiver,
  * watcher — in that order, so the archiver takes no file before every uploader has subscribed.
  */
@@ -64,7 +83,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: tc.id }), stateDir })));
+      targets.push(given ?? (await makeTarget(tc as unknown as { id: string; type: string }, stateDir, log)));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));

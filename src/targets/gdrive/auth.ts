@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CodeChallengeMethod, JWT, OAuth2Client } from 'google-auth-library';
-import { ConfigError, StagecoachError } from '../../errors.js';
+import { ConfigError, StagecoachError, TargetError } from '../../errors.js';
 import {
   DEFAULT_AUTH_URL,
   DEFAULT_TOKEN_URL,
@@ -84,6 +84,28 @@ function readKeyFile(path: string): ServiceAccountKey {
   return key as ServiceAccountKey;
 }
 
+/** Where `stagecoach auth <id>` saves the refresh token, in the target's state folder. */
+export function savedTokenFile(stateDir: string): string {
+  return join(stateDir, 'refresh-token');
+}
+
+/** The refresh token `stagecoach auth` saved; fatal for the target when there is none. */
+function savedRefreshToken(id: string, stateDir: string | undefined): string {
+  if (stateDir !== undefined) {
+    try {
+      const token = readFileSync(savedTokenFile(stateDir), 'utf8').trim();
+      if (token) return token;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new TargetError(id, 'fatal', `cannot read the saved refresh token: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { code: 'gdrive.auth-missing' });
+      }
+    }
+  }
+  throw new TargetError(id, 'fatal', `not signed in: no auth.refreshToken in the config and none saved; run \`stagecoach auth ${id}\``, {
+    code: 'gdrive.auth-missing',
+  });
+}
+
 /**
  * Makes the auth client of a Drive target from its config:
  * - `auth.kind: oauth`: an OAuth2Client with the client id and secret, the refresh token, and
@@ -94,7 +116,7 @@ function readKeyFile(path: string): ServiceAccountKey {
  *   Drive scope.
  * Both refresh 5 min before expiry, and never retry on their own.
  */
-export function createDriveAuth(options: GdriveOptions): DriveAuth {
+export function createDriveAuth(options: GdriveOptions, stateDir?: string): DriveAuth {
   const tokenUrl = options.endpoints?.tokenUrl;
   const auth = options.auth;
   if (auth.kind === 'serviceAccount') {
@@ -124,13 +146,14 @@ export function createDriveAuth(options: GdriveOptions): DriveAuth {
     eagerRefreshThresholdMillis: EAGER_REFRESH_MS,
   });
   govern(client, tokenUrl);
-  client.setCredentials({ refresh_token: auth.refreshToken });
+  const refreshToken = auth.refreshToken ?? savedRefreshToken(options.id, stateDir);
+  client.setCredentials({ refresh_token: refreshToken });
   return {
     kind: 'oauth',
     client,
     email: undefined,
     invalidate: () => {
-      client.setCredentials({ refresh_token: auth.refreshToken });
+      client.setCredentials({ refresh_token: refreshToken });
     },
   };
 }
@@ -151,7 +174,8 @@ export interface GdriveAuthorizeOptions {
   clientSecret: string;
   /**
    * Where the refresh token is written (mode 0600, atomically; the folder is made 0700). The CLI
-   * passes `<stateDir>/<id>/refresh-token`; the config then reads it with `${file:...}`.
+   * passes `savedTokenFile(<the target's state folder>)`, where the target finds it when the
+   * config has no `auth.refreshToken`.
    */
   tokenFile: string;
   /** Google's endpoints (emulators and tests). */
@@ -298,7 +322,7 @@ export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Pr
   const configLine = `refreshToken: \${file:${options.tokenFile}}`;
   io.print('');
   io.print(`The refresh token is stored in ${options.tokenFile} (mode 0600).`);
-  io.print(`Under auth: of target "${options.id}" in the config, set:`);
+  io.print(`With auth.refreshToken left out of the config, target "${options.id}" reads it from there; or set:`);
   io.print(`  ${configLine}`);
   return { tokenFile: options.tokenFile, configLine, scope: tokens.scope ?? undefined };
 }

@@ -41,7 +41,7 @@ function validate(options: GdriveOptions): void {
   if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
   const auth = o.auth as Record<string, unknown> | undefined;
   if (auth?.kind === 'oauth') {
-    for (const k of ['clientId', 'clientSecret', 'refreshToken']) {
+    for (const k of ['clientId', 'clientSecret']) {
       // Never echo a secret: say only what kind of value was found.
       if (typeof auth[k] !== 'string' || (auth[k] as string).length === 0) throw new ConfigError(`auth.${k}`, `Expected \`auth.${k}\` to be a non-empty string, got ${typeof auth[k]}`);
     }
@@ -82,7 +82,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
   validate(options);
   const id = options.id;
   const log = ctx.log;
-  const auth = createDriveAuth(options);
+  const auth = createDriveAuth(options, ctx.stateDir);
   const api = createDriveApi(options, auth);
   const folders = new DriveFolders(api, log);
   const rootSegments = mapRemoteRoot(options.remoteRoot ?? '', id);

@@ -1,0 +1,54 @@
+import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { Config } from '../config/index.js';
+import { StagecoachError } from '../errors.js';
+import { EXIT } from './exit-codes.js';
+
+/** What an `authorize` flow needs of the terminal. */
+export interface AuthIO {
+  print(line: string): void;
+  prompt(question: string): Promise<string>;
+}
+
+/** The terminal: lines on stdout, answers read from stdin (works over `docker exec -it`). */
+export function terminalIO(): AuthIO & { close(): void } {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  return {
+    print: (line) => void process.stdout.write(`${line}\n`),
+    prompt: (q) => rl.question(q),
+    close: () => rl.close(),
+  };
+}
+
+/**
+ * `stagecoach auth <id>`: the headless sign-in of a cloud target, as on a NAS: print the address
+ * (or the device code) to open on any computer, take what the user pastes back, and store the
+ * tokens in the target's state folder (mode 0600), where the target finds them.
+ */
+export async function authCommand(config: Config, id: string | undefined, io: AuthIO): Promise<number> {
+  const tc = config.targets.find((t) => t.id === id);
+  if (!id || !tc) {
+    const ids = config.targets.filter((t) => t.type !== 'local').map((t) => t.id);
+    throw new StagecoachError('cli.usage', `auth needs the id of a cloud target in the config${ids.length ? ` (${ids.join(', ')})` : ': there is none'}`);
+  }
+  const stateDir = path.join(config.stateDir, 'targets', tc.id);
+  switch (tc.type) {
+    case 'gdrive': {
+      if (tc.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${tc.id}" uses a service account: it needs no sign-in`);
+      const { authorize, savedTokenFile } = await import('../targets/gdrive/auth.js');
+      await authorize(
+        { id: tc.id, clientId: tc.auth.clientId, clientSecret: tc.auth.clientSecret, tokenFile: savedTokenFile(stateDir), endpoints: tc.endpoints ? { tokenUrl: tc.endpoints.tokenUrl } : undefined },
+        io,
+      );
+      return EXIT.ok;
+    }
+    case 'box': {
+      if (tc.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${tc.id}" uses client credentials: it needs no sign-in`);
+      const { authorize } = await import('../targets/box/index.js');
+      await authorize(tc as unknown as Parameters<typeof authorize>[0], { stateDir }, io);
+      return EXIT.ok;
+    }
+    default:
+      throw new StagecoachError('cli.usage', `target "${tc.id}" (${tc.type}) has no sign-in in this version`);
+  }
+}
