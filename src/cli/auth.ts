@@ -2,6 +2,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../config/index.js';
 import { StagecoachError } from '../errors.js';
+import { savedTokenFile } from '../targets/saved-token.js';
 import { EXIT } from './exit-codes.js';
 
 /** What an `authorize` flow needs of the terminal. */
@@ -35,7 +36,7 @@ export async function authCommand(config: Config, id: string | undefined, io: Au
   switch (tc.type) {
     case 'gdrive': {
       if (tc.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${tc.id}" uses a service account: it needs no sign-in`);
-      const { authorize, savedTokenFile } = await import('../targets/gdrive/auth.js');
+      const { authorize } = await import('../targets/gdrive/auth.js');
       await authorize(
         { id: tc.id, clientId: tc.auth.clientId, clientSecret: tc.auth.clientSecret, tokenFile: savedTokenFile(stateDir), endpoints: tc.endpoints ? { tokenUrl: tc.endpoints.tokenUrl } : undefined },
         io,
@@ -46,6 +47,14 @@ export async function authCommand(config: Config, id: string | undefined, io: Au
       if (tc.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${tc.id}" uses client credentials: it needs no sign-in`);
       const { authorize } = await import('../targets/box/index.js');
       await authorize(tc as unknown as Parameters<typeof authorize>[0], { stateDir }, io);
+      return EXIT.ok;
+    }
+    case 'dropbox': {
+      const { authorize } = await import('../targets/dropbox/auth.js');
+      await authorize(
+        { id: tc.id, appKey: tc.auth.appKey, appSecret: tc.auth.appSecret, tokenFile: savedTokenFile(stateDir), endpoints: tc.endpoints },
+        io,
+      );
       return EXIT.ok;
     }
     default:

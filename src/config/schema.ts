@@ -225,9 +225,7 @@ const gdriveTarget = z.strictObject({
       kind: z.literal('oauth'),
       clientId: z.string().min(1),
       clientSecret: secret,
-      refreshToken: secret
-        .optional()
-        .describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
+      refreshToken: secret.optional().describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
     }),
     z.strictObject({
       kind: z.literal('serviceAccount'),
@@ -252,7 +250,7 @@ const dropboxTarget = z.strictObject({
   auth: z.strictObject({
     appKey: z.string().min(1),
     appSecret: secret.optional().describe('Absent: the refresh token was obtained with PKCE.'),
-    refreshToken: secret,
+    refreshToken: secret.optional().describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
   }),
   endpoints: z.strictObject({ api: url, content: url }).optional().describe('Base URLs (for emulators and tests).'),
 });

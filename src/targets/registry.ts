@@ -22,6 +22,10 @@ export async function createTarget(cfg: TargetConfigBase, ctx: TargetContext): P
       const { createGdriveTarget } = await import('./gdrive/index.js');
       return createGdriveTarget(cfg as unknown as Parameters<typeof createGdriveTarget>[0], ctx);
     }
+    case 'dropbox': {
+      const { createDropboxTarget } = await import('./dropbox/index.js');
+      return createDropboxTarget(cfg as unknown as Parameters<typeof createDropboxTarget>[0], ctx);
+    }
     case 'box': {
       const { createBoxTarget } = await import('./box/index.js');
       return createBoxTarget(cfg as unknown as Parameters<typeof createBoxTarget>[0], ctx);
@@ -29,7 +33,7 @@ export async function createTarget(cfg: TargetConfigBase, ctx: TargetContext): P
     default:
       throw new StagecoachError(
         'target.unavailable',
-        `[stagecoach] [${cfg.id}] targets of type "${cfg.type}" cannot be used by this version yet; this version runs "local", "gdrive" and "box" targets`,
+        `[stagecoach] [${cfg.id}] targets of type "${cfg.type}" cannot be used by this version yet; this version runs "local", "gdrive", "dropbox" and "box" targets`,
       );
   }
 }

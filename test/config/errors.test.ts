@@ -239,8 +239,8 @@ describe('config errors', () => {
     expect(target('  - type: gdrive', '    auth: { kind: token }')).toBe(
       'c.yaml:5: targets.0.auth.kind: expected one of oauth, serviceAccount, got "token"',
     );
-    expect(target('  - type: gdrive', '    auth: { kind: oauth, clientId: a, clientSecret: b }')).toBe(
-      'c.yaml:5: targets.0.auth.refreshToken: is required',
+    expect(target('  - type: gdrive', '    auth: { kind: oauth, clientId: a }')).toBe(
+      'c.yaml:5: targets.0.auth.clientSecret: is required',
     );
     expect(target('  - type: box', '    auth: { kind: ccg, clientId: a, clientSecret: b }')).toBe(
       'c.yaml:5: targets.0.auth: client credentials need exactly one of enterpriseId or userId',

@@ -17,7 +17,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CodeChallengeMethod, JWT, OAuth2Client } from 'google-auth-library';
-import { ConfigError, StagecoachError, TargetError } from '../../errors.js';
+import { ConfigError, StagecoachError } from '../../errors.js';
+import { readSavedToken } from '../saved-token.js';
 import {
   DEFAULT_AUTH_URL,
   DEFAULT_TOKEN_URL,
@@ -84,28 +85,6 @@ function readKeyFile(path: string): ServiceAccountKey {
   return key as ServiceAccountKey;
 }
 
-/** Where `stagecoach auth <id>` saves the refresh token, in the target's state folder. */
-export function savedTokenFile(stateDir: string): string {
-  return join(stateDir, 'refresh-token');
-}
-
-/** The refresh token `stagecoach auth` saved; fatal for the target when there is none. */
-function savedRefreshToken(id: string, stateDir: string | undefined): string {
-  if (stateDir !== undefined) {
-    try {
-      const token = readFileSync(savedTokenFile(stateDir), 'utf8').trim();
-      if (token) return token;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new TargetError(id, 'fatal', `cannot read the saved refresh token: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { code: 'gdrive.auth-missing' });
-      }
-    }
-  }
-  throw new TargetError(id, 'fatal', `not signed in: no auth.refreshToken in the config and none saved; run \`stagecoach auth ${id}\``, {
-    code: 'gdrive.auth-missing',
-  });
-}
-
 /**
  * Makes the auth client of a Drive target from its config:
  * - `auth.kind: oauth`: an OAuth2Client with the client id and secret, the refresh token, and
@@ -146,7 +125,7 @@ export function createDriveAuth(options: GdriveOptions, stateDir?: string): Driv
     eagerRefreshThresholdMillis: EAGER_REFRESH_MS,
   });
   govern(client, tokenUrl);
-  const refreshToken = auth.refreshToken ?? savedRefreshToken(options.id, stateDir);
+  const refreshToken = auth.refreshToken ?? readSavedToken(options.id, stateDir);
   client.setCredentials({ refresh_token: refreshToken });
   return {
     kind: 'oauth',

@@ -1,0 +1,102 @@
+/**
+ * The Dropbox target's options (the config's `type: dropbox` entry), the test knobs, and the
+ * shapes of the Dropbox API v2 answers the target reads. Only the fields the target uses are
+ * typed; everything else Dropbox sends is ignored.
+ */
+import type { DropboxTargetConfig } from '../../config/schema.js';
+
+/**
+ * Options of the Dropbox target: the config's resolved `type: dropbox` target. Only `id`,
+ * `remoteRoot`, `auth` and `endpoints` are read; the pipeline's keys (`maxDemand`, …) may be
+ * present.
+ */
+export type DropboxOptions = Pick<DropboxTargetConfig, 'id' | 'auth'> &
+  Partial<Pick<DropboxTargetConfig, 'type' | 'remoteRoot' | 'endpoints'>>;
+
+/** The `endpoints` block: base URLs standing in for api.dropboxapi.com and content.dropboxapi.com. */
+export type DropboxEndpoints = NonNullable<DropboxTargetConfig['endpoints']>;
+
+/**
+ * Knobs for tests and benchmarks, never set from the config. Every field has a production
+ * default.
+ */
+export interface DropboxInternals {
+  /**
+   * Files up to this size (bytes) go in one `files/upload` request; larger ones through an upload
+   * session. Default 8 MiB; Dropbox allows up to 150 MiB per request.
+   */
+  simpleUploadMax?: number;
+  /**
+   * Bytes per upload-session request: a positive multiple of 4 MiB (Dropbox's block size), at most
+   * 148 MiB. Default 8 MiB. One chunk is held in memory per upload.
+   */
+  chunkSize?: number;
+  /** Per-request timeout in ms (until the answer is read). Default 10 minutes; 0 turns it off. */
+  requestTimeoutMs?: number;
+}
+
+/** `FileMetadata` as `files/upload`, `upload_session/finish` and `get_metadata` return it. */
+export interface DropboxFileMetadata {
+  /** `file` in `get_metadata` answers (the Metadata union); absent on upload results. */
+  '.tag'?: 'file';
+  id: string;
+  name: string;
+  path_lower?: string;
+  path_display?: string;
+  size: number;
+  rev: string;
+  client_modified: string;
+  server_modified: string;
+  /** Hex SHA-256 over the SHA-256 of each 4 MiB block (see src/archive/dropbox-hash.ts). */
+  content_hash?: string;
+}
+
+/** `FolderMetadata` (`get_metadata`, `create_folder_v2`'s `metadata`). */
+export interface DropboxFolderMetadata {
+  '.tag'?: 'folder';
+  id: string;
+  name: string;
+  path_lower?: string;
+  path_display?: string;
+}
+
+/** What `get_metadata` answers: a file or a folder (deleted entries are not asked for). */
+export type DropboxMetadata = (DropboxFileMetadata & { '.tag': 'file' }) | (DropboxFolderMetadata & { '.tag': 'folder' });
+
+/** A Dropbox union value as the JSON encoding writes it: `{'.tag': …, <tag>: inner, …}`. */
+export interface DropboxTagged {
+  '.tag': string;
+  [key: string]: unknown;
+}
+
+/**
+ * The JSON body of a Dropbox API error (409 route errors, 401 auth errors, 429 rate limits):
+ * `error_summary` is the chain of tags with `/` and 0–3 padding dots; match the tags of `error`.
+ */
+export interface DropboxErrorBody {
+  error_summary?: string;
+  error?: DropboxTagged | { reason?: DropboxTagged; retry_after?: number };
+}
+
+/** The OAuth token endpoint's error body (`400 {error, error_description}`). */
+export interface DropboxOAuthErrorBody {
+  error: string;
+  error_description?: string;
+}
+
+/**
+ * What a chunked put saves as its resume handle (JSON). It holds no secret: a session id is
+ * useless without the account's access token. `size` and `path` tie it to one upload: a handle
+ * saved for another size or path is ignored.
+ */
+export interface DropboxResumeHandle {
+  v: 1;
+  provider: 'dropbox';
+  sessionId: string;
+  /** Bytes the session holds: the next append starts here. */
+  offset: number;
+  /** The size of the file being uploaded. */
+  size: number;
+  /** The mapped Dropbox path (lower case) the session will be committed to. */
+  path: string;
+}

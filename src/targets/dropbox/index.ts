@@ -1,0 +1,283 @@
+/**
+ * The Dropbox target: archives into a folder of a Dropbox account through the official SDK
+ * (`dropbox` 10.34), signed in with an app key, a refresh token and the app secret (or none, for
+ * a token obtained with PKCE).
+ *
+ * - Small files (≤ 8 MiB) go in one `files/upload` request, streamed from disk; larger ones
+ *   through an upload session in 8 MiB chunks, resumable from the saved `{sessionId, offset}`.
+ * - Every upload is verified: the bytes read equal `size`, and Dropbox's `content_hash` and
+ *   `size` of the stored file equal the content hash and count of the bytes sent. A mismatch is a
+ *   `retry`.
+ * - A file already at the path with the same size and content hash uploads nothing; a changed
+ *   file overwrites the same path (mode `overwrite`: a new revision of the same file id).
+ * - Names are mapped by names.ts (NFC, look-alikes for what Dropbox refuses; case-insensitive).
+ * - Errors are classified by classify.ts; the target retries nothing but a 401 with an expired
+ *   access token (refresh once, replay) and an `incorrect_offset` (continue from Dropbox's
+ *   offset); the pipeline's pacer does the rest. No message carries a token or the app secret.
+ */
+import { readSavedToken } from '../saved-token.js';
+import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
+import { createRedactor } from '../../telemetry/redact.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
+import { createDropboxSession } from './auth.js';
+import { DropboxSourceError, adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
+import { FolderCache } from './folders.js';
+import { dropboxPath, mapDropboxPath } from './names.js';
+import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
+
+export type { DropboxInternals, DropboxOptions } from './api-types.js';
+export { authorize, type AuthIO, type AuthorizeResult, type DropboxAuthorizeOptions } from './auth.js';
+
+/** What the Dropbox target declares. */
+export const DROPBOX_FEATURES: Features = Object.freeze({
+  hashKind: 'dropbox',
+  caseInsensitive: true,
+  simpleUploadMax: DEFAULT_CHUNK_SIZE,
+  chunkSize: DEFAULT_CHUNK_SIZE,
+  resumable: true,
+});
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+
+function nonEmpty(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
+}
+
+function validate(options: DropboxOptions, internals: DropboxInternals): void {
+  const o = options as unknown as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected dropbox target options to be an object, got ${String(o)}`);
+  if (!nonEmpty(o.id)) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
+  const auth = o.auth as Record<string, unknown> | null | undefined;
+  if (typeof auth !== 'object' || auth === null) throw new ConfigError('auth', 'Expected `auth` to be an object with appKey and refreshToken');
+  if (!nonEmpty(auth.appKey)) throw new ConfigError('auth.appKey', `Expected \`auth.appKey\` to be a non-empty string, got ${JSON.stringify(auth.appKey)}`);
+  // Secrets are never echoed back in a message.
+  if (auth.refreshToken !== undefined && !nonEmpty(auth.refreshToken)) throw new ConfigError('auth.refreshToken', 'Expected `auth.refreshToken` to be a non-empty string');
+  if (auth.appSecret !== undefined && !nonEmpty(auth.appSecret)) throw new ConfigError('auth.appSecret', 'Expected `auth.appSecret` to be a non-empty string, or absent (PKCE)');
+  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
+    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
+  }
+  const endpoints = o.endpoints as Record<string, unknown> | undefined;
+  if (endpoints !== undefined) {
+    for (const key of ['api', 'content']) {
+      const v = endpoints?.[key];
+      if (!nonEmpty(v) || !/^https?:\/\//.test(v)) throw new ConfigError(`endpoints.${key}`, `Expected \`endpoints.${key}\` to be an http(s) URL, got ${JSON.stringify(v)}`);
+    }
+  }
+  const chunk = internals.chunkSize;
+  if (chunk !== undefined && (!Number.isInteger(chunk) || chunk <= 0 || chunk % DROPBOX_BLOCK !== 0 || chunk > MAX_REQUEST_BYTES)) {
+    throw new ConfigError('chunkSize', `Expected \`chunkSize\` to be a positive multiple of 4 MiB up to 148 MiB, got ${String(chunk)}`);
+  }
+  const simple = internals.simpleUploadMax;
+  if (simple !== undefined && (!Number.isInteger(simple) || simple < 0 || simple > MAX_REQUEST_BYTES)) {
+    throw new ConfigError('simpleUploadMax', `Expected \`simpleUploadMax\` to be a size from 0 to 150 MiB, got ${String(simple)}`);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  if (!isDropboxResponseError(err) || err.status !== 409) return false;
+  const tags = errorTags(err);
+  return tags[0] === 'path' && tags[1] === 'not_found';
+}
+
+/**
+ * Makes a Dropbox target archiving under `options.remoteRoot` (from the top of the Dropbox; made
+ * on the first upload). Nothing is requested until the first call. `internals` are for tests.
+ *
+ * - `put`: maps the path (names.ts), looks it up (`get_metadata`): a folder there fails the
+ *   item (`path-blocked`); a file of the same size is compared by content hash (the source is
+ *   read once for it) → `unchanged`, nothing sent. Otherwise a simple upload (≤ 8 MiB; the source
+ *   is read twice: to hash it for Dropbox's check, then to send it) or an upload session (see
+ *   upload.ts). `req.resume` / `req.saveResume` carry `{sessionId, offset}`; the handle is
+ *   cleared once the session is committed or found gone.
+ * - `stat`: the file's id, size and content hash, or null (nothing, or a folder).
+ * - `ensureFolder`: creates the folder (and its parents) unless there; resolves with its id
+ *   (`''` for the top of the Dropbox when there is no remote root).
+ * - `check`: signs in, reads the account and its space, and looks the remote root up.
+ * - `close`: waits for the calls in flight; later calls fail `fatal` (`closed`).
+ * - Errors: TargetError (`dropbox.<rule>`, see classify.ts), ShortReadError when the source's
+ *   length differs from `size`, or an AbortError when `req.signal` fired.
+ */
+export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext, internals: DropboxInternals = {}): Target {
+  validate(options, internals);
+  const id = options.id;
+  const log = ctx.log;
+  let rootSegments: string[] = [];
+  const remoteRoot = (options.remoteRoot ?? '').replace(/^\/+|\/+$/g, '');
+  if (remoteRoot !== '') {
+    try {
+      rootSegments = mapDropboxPath(remoteRoot, id);
+    } catch (err) {
+      throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a path Dropbox accepts: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const rootPath = dropboxPath(rootSegments);
+  // No token in the config: the one `stagecoach auth` saved (none is fatal for this target).
+  if (options.auth.refreshToken === undefined) options = { ...options, auth: { ...options.auth, refreshToken: readSavedToken(options.id, ctx.stateDir) } };
+  const session = createDropboxSession(options, { timeoutMs: internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS });
+  const redact = (s: string): string => createRedactor(session.secrets())(s);
+  const folders = new FolderCache(session);
+  const simpleUploadMax = internals.simpleUploadMax ?? DEFAULT_CHUNK_SIZE;
+  const inFlight = new Set<Promise<unknown>>();
+  let closing: Promise<void> | null = null;
+
+  function abortError(signal: AbortSignal): Error {
+    const err = new Error(`[stagecoach] [${id}] aborted: the put was cancelled`, { cause: signal.reason });
+    err.name = 'AbortError';
+    return err;
+  }
+
+  const uctx: UploadContext = {
+    session,
+    targetId: id,
+    log,
+    chunkSize: internals.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    abortError,
+  };
+
+  /** Every error leaving the target goes through here: classified, and clean of secrets. */
+  function wrap(err: unknown, where: string, signal?: AbortSignal): unknown {
+    if (signal?.aborted) return err instanceof Error && err.name === 'AbortError' ? err : abortError(signal);
+    if (err instanceof TargetError || err instanceof ShortReadError) return err;
+    if (err instanceof Error && err.name === 'AbortError') return err;
+    if (err instanceof DropboxSourceError && err.cause instanceof ShortReadError) return err.cause;
+    const { kind, rule, retryAfterMs } = classifyRule(err);
+    if (isDropboxResponseError(err) && err.status === 404) folders.reset();
+    let detail: string;
+    if (isDropboxResponseError(err)) detail = describeResponse(err);
+    else if (err instanceof DropboxSourceError) detail = `source: ${err.cause instanceof Error ? err.cause.message : String(err.cause)}`;
+    else detail = err instanceof Error ? err.message.replace(/^\[stagecoach\] \[[^\]]*\] /, '') : String(err);
+    if (detail.startsWith(`${rule}: `)) detail = detail.slice(rule.length + 2);
+    const message = redact(`${rule}: ${detail} (${where})${adviceFor(rule, id)}`);
+    return new TargetError(id, kind, message, {
+      code: `dropbox.${rule}`,
+      cause: err,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
+  }
+
+  function closed(): TargetError {
+    return new TargetError(id, 'fatal', 'closed: the target is closed', { code: 'dropbox.closed' });
+  }
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    inFlight.add(p);
+    const untrack = (): void => void inFlight.delete(p);
+    p.then(untrack, untrack);
+    return p;
+  }
+
+  function fullPath(remotePath: string): string {
+    return dropboxPath([...rootSegments, ...mapDropboxPath(remotePath, id)]);
+  }
+
+  async function lookup(path: string, signal?: AbortSignal): Promise<DropboxMetadata | null> {
+    try {
+      const res = await session.call(() => session.dbx.filesGetMetadata({ path }), signal);
+      return res.result as unknown as DropboxMetadata;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async function doPut(req: PutRequest): Promise<PutResult> {
+    if (req.signal?.aborted) throw abortError(req.signal);
+    const path = fullPath(req.remotePath);
+    const existing = await lookup(path, req.signal);
+    if (existing?.['.tag'] === 'folder') {
+      throw new TargetError(id, 'fail-item', `path-blocked: a folder is at ${JSON.stringify(path)}, where the file ${JSON.stringify(req.remotePath)} goes`, {
+        code: 'dropbox.path-blocked',
+      });
+    }
+    let local: string | undefined;
+    if (existing?.['.tag'] === 'file' && existing.size === req.size) {
+      local = await hashSource(uctx, req);
+      if (local === existing.content_hash) {
+        if (req.resume !== null) await req.saveResume(null);
+        return { remoteId: existing.id, size: existing.size, hash: local, hashKind: 'dropbox', unchanged: true, bytesSent: 0 };
+      }
+    }
+    const out =
+      req.size <= simpleUploadMax
+        ? await simpleUpload(uctx, req, path, local ?? (await hashSource(uctx, req)))
+        : await chunkedUpload(uctx, req, path);
+    if (existing?.['.tag'] === 'file' && existing.id !== out.meta.id) {
+      log.warn({ path, before: existing.id, after: out.meta.id }, 'Dropbox stored the new version under another file id');
+    }
+    return { remoteId: out.meta.id, size: out.meta.size, hash: out.hash, hashKind: 'dropbox', unchanged: false, bytesSent: out.bytesSent };
+  }
+
+  const target: Target = {
+    id,
+    type: 'dropbox',
+    features: DROPBOX_FEATURES,
+
+    put(req: PutRequest): Promise<PutResult> {
+      if (closing) return Promise.reject(closed());
+      return track(
+        doPut(req).catch((err: unknown) => {
+          throw wrap(err, `put ${JSON.stringify(req.remotePath)}`, req.signal);
+        }),
+      );
+    },
+
+    stat(remotePath: string): Promise<RemoteStat | null> {
+      if (closing) return Promise.reject(closed());
+      return track(
+        (async () => {
+          const meta = await lookup(fullPath(remotePath));
+          if (meta?.['.tag'] !== 'file') return null;
+          return { remoteId: meta.id, size: meta.size, hash: meta.content_hash ?? null };
+        })().catch((err: unknown) => {
+          throw wrap(err, `stat ${JSON.stringify(remotePath)}`);
+        }),
+      );
+    },
+
+    ensureFolder(remotePath: string): Promise<string> {
+      if (closing) return Promise.reject(closed());
+      return track(
+        (async () => folders.ensure(remotePath === '' ? rootPath : fullPath(remotePath)))().catch((err: unknown) => {
+          throw wrap(err, `ensureFolder ${JSON.stringify(remotePath)}`);
+        }),
+      );
+    },
+
+    classify,
+
+    async check(): Promise<string> {
+      if (closing) throw closed();
+      try {
+        const account = (await session.call(() => session.dbx.usersGetCurrentAccount())).result;
+        const space = (await session.call(() => session.dbx.usersGetSpaceUsage())).result;
+        const allocated = (space.allocation as { allocated?: number }).allocated;
+        const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;
+        const usage = allocated !== undefined ? `${gib(space.used)} of ${gib(allocated)} used` : `${gib(space.used)} used`;
+        let where = 'archiving into the top of the Dropbox';
+        if (rootPath !== '') {
+          const meta = await lookup(rootPath);
+          if (meta?.['.tag'] === 'file') {
+            throw new TargetError(id, 'fatal', `root-blocked: a file is at the remote root ${JSON.stringify(rootPath)}; remove it or change remoteRoot`, {
+              code: 'dropbox.root-blocked',
+            });
+          }
+          where = meta ? `remote root ${JSON.stringify(rootPath)} exists` : `remote root ${JSON.stringify(rootPath)} will be made on the first upload`;
+        }
+        const how = options.auth.appSecret ? 'app key + secret' : 'app key + PKCE';
+        return `signed in to Dropbox as ${account.email} (${how}); ${usage}; ${where}`;
+      } catch (err) {
+        throw wrap(err, 'check');
+      }
+    },
+
+    close(): Promise<void> {
+      closing ??= Promise.allSettled([...inFlight]).then(() => undefined);
+      return closing;
+    },
+  };
+  return target;
+}
+
+/** The Dropbox target's factory, as the registry knows it. */
+export const dropbox = createDropboxTarget satisfies TargetFactory<DropboxOptions>;
