@@ -57,7 +57,12 @@ export async function authCommand(config: Config, id: string | undefined, io: Au
       );
       return EXIT.ok;
     }
+    case 'onedrive': {
+      const { authorize } = await import('../targets/onedrive/index.js');
+      await authorize(tc as unknown as Parameters<typeof authorize>[0], { stateDir }, io);
+      return EXIT.ok;
+    }
     default:
-      throw new StagecoachError('cli.usage', `target "${tc.id}" (${tc.type}) has no sign-in in this version`);
+      throw new StagecoachError('cli.usage', `target "${tc.id}" is a ${tc.type} target: it needs no sign-in`);
   }
 }

@@ -141,7 +141,10 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
           stop: () => uploader.stop(),
           onCrash: (cb) =>
             uploader.onCrash((error) => {
-              void uploader.abortAll(error).then(() => {
+              void uploader.abortAll(error).then(async () => {
+                // Deliveries sent to it but not yet started were dropped with the stage: back to
+                // pending now, so status tells the truth while the target is parked.
+                await store.resetInFlight(target.id).catch(() => undefined);
                 if (error instanceof TargetTroubleError) {
                   bus.emit('target.trouble', { target: target.id, reason: error.message, kind: error.kind });
                   const wait = Math.max(error.retryAfterMs ?? 0, config.supervisor.coolDownMs);

@@ -26,14 +26,15 @@ export async function createTarget(cfg: TargetConfigBase, ctx: TargetContext): P
       const { createDropboxTarget } = await import('./dropbox/index.js');
       return createDropboxTarget(cfg as unknown as Parameters<typeof createDropboxTarget>[0], ctx);
     }
+    case 'onedrive': {
+      const { createOnedriveTarget } = await import('./onedrive/index.js');
+      return createOnedriveTarget(cfg as unknown as Parameters<typeof createOnedriveTarget>[0], ctx);
+    }
     case 'box': {
       const { createBoxTarget } = await import('./box/index.js');
       return createBoxTarget(cfg as unknown as Parameters<typeof createBoxTarget>[0], ctx);
     }
     default:
-      throw new StagecoachError(
-        'target.unavailable',
-        `[stagecoach] [${cfg.id}] targets of type "${cfg.type}" cannot be used by this version yet; this version runs "local", "gdrive", "dropbox" and "box" targets`,
-      );
+      throw new StagecoachError('target.unknown', `[stagecoach] [${cfg.id}] unknown target type "${cfg.type}"`);
   }
 }

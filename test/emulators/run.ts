@@ -18,7 +18,7 @@ export const PORTS = { gdrive: 8701, dropbox: 8702, box: 8703, onedrive: 8704 } 
 export const DEMO = {
   gdrive: { clientId: 'demo-gdrive-client', clientSecret: 'demo-gdrive-secret', refreshToken: 'demo-gdrive-refresh' },
   box: { refreshToken: 'demo-box-refresh' },
-  onedrive: { refreshToken: 'demo-onedrive-refresh', clientId: 'demo-onedrive-client' },
+  onedrive: { refreshToken: 'demo-onedrive-refresh', clientId: 'demo-onedrive-client', clientSecret: 'demo-onedrive-secret' },
 };
 
 /** The fault mix of `--fault-rate`: throttling with Retry-After, server errors, resets, hangs. */
@@ -41,7 +41,7 @@ export async function startAll(opts: { seed?: number; ports?: Partial<Record<key
   const dropbox = await startDropboxEmulator({ port: ports.dropbox, seed: opts.seed });
   const box = await startBoxEmulator({ port: ports.box, seed: opts.seed });
   box.addRefreshToken(DEMO.box.refreshToken);
-  const onedrive = await startOneDriveEmulator({ port: ports.onedrive, seed: opts.seed });
+  const onedrive = await startOneDriveEmulator({ port: ports.onedrive, seed: opts.seed, clientSecret: DEMO.onedrive.clientSecret });
   onedrive.addRefreshToken(DEMO.onedrive.refreshToken, DEMO.onedrive.clientId);
   return { gdrive, dropbox, box, onedrive };
 }
@@ -86,3 +86,4 @@ Ctrl-C stops them.
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) void main();
+

@@ -1,0 +1,287 @@
+/**
+ * The OneDrive target's transport: one node:http/https exchange (`sendHttp`), used three ways.
+ *
+ * - `NodeHttpHandler` replaces the last middleware of the Graph client's default chain (the
+ *   global-fetch `HTTPMessageHandler`). Node 20's fetch keeps every chunk of a streamed request
+ *   body in memory (it clones the request), and the client has no other way to point at another
+ *   host while keeping its https base URL — which it needs: with an http base it sends no
+ *   Authorization and glues http upload URLs onto graph.microsoft.com.
+ * - `NodeNetworkClient` is MSAL's `system.networkClient` over the same exchange.
+ * - The target sends upload-session fragments with it directly (no Authorization: the upload
+ *   URL is its own credential).
+ *
+ * With the config's `endpoints` set, Microsoft's hosts are sent elsewhere (`endpointRewrite`):
+ * graph.microsoft.com and the pre-authenticated upload/download hosts (api.onedrive.com,
+ * *.1drv.com, *.sharepoint.com) to `endpoints.graph`, the identity platform's hosts to
+ * `endpoints.login`. The request keeps the original Host header, so a server standing in for
+ * several hosts (an emulator, a proxy) tells them apart, and the URLs it hands out are the
+ * public https ones the SDK expects. Without `endpoints`, requests go where they say, over https.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { OneDriveNetworkError } from './classify.js';
+
+/** Maps a request URL to where it is really sent (null: send it where it says). */
+export type UrlRewrite = (url: URL) => URL | null;
+
+/** Graph's host. */
+export const GRAPH_HOST = 'graph.microsoft.com';
+/** The identity platform's host and its aliases. */
+export const LOGIN_HOSTS: readonly string[] = ['login.microsoftonline.com', 'login.microsoft.com', 'login.windows.net'];
+/** Hosts of pre-authenticated upload and download URLs (Personal and for Business). */
+export const CONTENT_HOST = /^(api\.onedrive\.com|([a-z0-9-]+\.)+1drv\.com|[a-z0-9-]+(-my)?\.sharepoint\.com)$/i;
+
+/** Largest answer body read into memory (JSON answers are a few KiB). */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+function rebase(u: URL, base: URL): URL {
+  const prefix = base.pathname.replace(/\/+$/, '');
+  return new URL(`${prefix}${u.pathname}${u.search}`, base.origin);
+}
+
+/**
+ * The rewrite for the config's `endpoints` (undefined: none). Graph and content hosts go to
+ * `graph`, login hosts to `login`; path and query are kept (after the endpoint's own path).
+ */
+export function endpointRewrite(endpoints: { graph: string; login: string } | undefined): UrlRewrite | undefined {
+  if (!endpoints) return undefined;
+  const graph = new URL(endpoints.graph);
+  const login = new URL(endpoints.login);
+  return (u) => {
+    const host = u.hostname.toLowerCase();
+    if (LOGIN_HOSTS.includes(host)) return rebase(u, login);
+    if (host === GRAPH_HOST || CONTENT_HOST.test(host)) return rebase(u, graph);
+    return null;
+  };
+}
+
+/** A request body: bytes, a stream (piped, never buffered), or nothing. */
+export type Body = Buffer | Readable | null;
+
+/** One exchange for `sendHttp`. Headers are sent as given (plus Host when rewritten, Content-Length for a Buffer). */
+export interface SendOptions {
+  method: string;
+  headers: Record<string, string>;
+  body: Body;
+  signal?: AbortSignal | null | undefined;
+  rewrite?: UrlRewrite | undefined;
+  /** The exchange fails with OneDriveNetworkError (`ETIMEDOUT`) after this long without data. 0: never. */
+  timeoutMs?: number | undefined;
+}
+
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
+}
+
+/**
+ * One HTTP exchange through node:http/https. With a rewrite, the request goes to the rewritten
+ * URL and carries the original Host. Resolves when the response headers arrive; the caller reads
+ * (or discards) the body. Fails with OneDriveNetworkError when no answer comes (the message holds
+ * neither the URL nor any header), or the signal's AbortError.
+ */
+export function sendHttp(url: URL, opts: SendOptions): Promise<http.IncomingMessage> {
+  const target = opts.rewrite?.(url) ?? url;
+  const headers: Record<string, string> = { ...opts.headers };
+  if (target !== url) headers.host = url.host;
+  if (Buffer.isBuffer(opts.body) && !hasHeader(headers, 'content-length')) headers['content-length'] = String(opts.body.length);
+  const mod = target.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      if (err.name === 'AbortError' || err instanceof OneDriveNetworkError) {
+        reject(err);
+        return;
+      }
+      const errno = (err as NodeJS.ErrnoException).code;
+      // Node's messages name the address at most ("connect ECONNREFUSED 127.0.0.1:443"), never the path.
+      reject(new OneDriveNetworkError(`no answer from ${url.hostname}: ${err.message}`, typeof errno === 'string' ? errno : undefined));
+    };
+    let req: http.ClientRequest;
+    try {
+      req = mod.request(target, { method: opts.method, headers, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+        settled = true;
+        resolve(res);
+      });
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
+    req.on('error', fail);
+    if (opts.timeoutMs && opts.timeoutMs > 0) {
+      const ms = opts.timeoutMs;
+      req.setTimeout(ms, () => {
+        const err = new OneDriveNetworkError(`no data from ${url.hostname} for ${Math.round(ms / 1000)} s`, 'ETIMEDOUT');
+        req.destroy(err);
+      });
+    }
+    const body = opts.body;
+    if (body instanceof Readable) {
+      body.once('error', (e) => req.destroy(e));
+      body.pipe(req);
+    } else req.end(body ?? undefined);
+  });
+}
+
+/** Reads a whole (small) answer body. More than 16 MiB fails: no answer this target reads is that big. */
+export async function readBody(res: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of res) {
+      n += (c as Buffer).length;
+      if (n > MAX_BODY_BYTES) {
+        res.destroy();
+        throw new OneDriveNetworkError(`an answer body was larger than ${MAX_BODY_BYTES} bytes`);
+      }
+      chunks.push(c as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof OneDriveNetworkError) throw err;
+    if (err instanceof Error && err.name === 'AbortError') throw err;
+    const errno = (err as NodeJS.ErrnoException).code;
+    throw new OneDriveNetworkError(`the answer was cut: ${(err as Error).message}`, typeof errno === 'string' ? errno : undefined);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses a JSON body; undefined when it is empty or not JSON. */
+export function parseJson(buf: Buffer): unknown {
+  if (buf.length === 0) return undefined;
+  try {
+    return JSON.parse(buf.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Turns any fetch-style body into a Buffer or a Node stream without reading a stream into memory. */
+async function toBody(body: unknown, headers: Record<string, string>): Promise<Body> {
+  if (body === undefined || body === null) return null;
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (Buffer.isBuffer(body)) return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ArrayBuffer) return Buffer.from(body);
+  if (body instanceof Readable) return body;
+  if (typeof (body as { pipe?: unknown }).pipe === 'function') return Readable.from(body as AsyncIterable<Buffer>);
+  if (body instanceof ReadableStream) return Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+  // Blob, FormData, URLSearchParams: let Response serialise them (they are small).
+  const r = new Response(body as ConstructorParameters<typeof Response>[0]);
+  const type = r.headers.get('content-type');
+  if (type && !hasHeader(headers, 'content-type')) headers['content-type'] = type;
+  return Buffer.from(await r.arrayBuffer());
+}
+
+function headerRecord(h: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  if (h instanceof Headers) h.forEach((v, k) => (out[k] = v));
+  else if (Array.isArray(h)) for (const [k, v] of h as Array<[string, string]>) out[k] = v;
+  else for (const [k, v] of Object.entries(h as Record<string, unknown>)) if (v !== undefined && v !== null) out[k] = String(v);
+  return out;
+}
+
+/** A fetch Response over a node:http response (streamed, not buffered). */
+function toResponse(res: http.IncomingMessage, method: string, url: string): Response {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+  const status = res.statusCode ?? 500;
+  const noBody = method === 'HEAD' || status === 204 || status === 205 || status === 304;
+  if (noBody) res.resume();
+  const body = noBody ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
+  const response = new Response(body, { status, statusText: res.statusMessage ?? '', headers });
+  // RedirectHandler compares response.url with the Location to drop Authorization across hosts.
+  Object.defineProperty(response, 'url', { value: url });
+  return response;
+}
+
+/**
+ * The last middleware of the Graph client's chain, in place of `HTTPMessageHandler`: sends
+ * through `sendHttp` (with the rewrite and the timeout). Redirects are left to RedirectHandler.
+ */
+export class NodeHttpHandler implements Middleware {
+  constructor(
+    private readonly rewrite?: UrlRewrite,
+    private readonly timeoutMs = 0,
+  ) {}
+
+  async execute(context: Context): Promise<void> {
+    const request = context.request;
+    let url: string;
+    let method: string;
+    let headers: Record<string, string>;
+    let rawBody: unknown;
+    if (typeof request === 'string') {
+      url = request;
+      method = context.options?.method ?? 'GET';
+      headers = headerRecord(context.options?.headers);
+      rawBody = context.options?.body;
+    } else {
+      url = request.url;
+      method = request.method;
+      headers = headerRecord(request.headers);
+      rawBody = request.body;
+    }
+    const body = await toBody(rawBody, headers);
+    const res = await sendHttp(new URL(url), {
+      method,
+      headers,
+      body,
+      signal: context.options?.signal ?? null,
+      rewrite: this.rewrite,
+      timeoutMs: this.timeoutMs,
+    });
+    context.response = toResponse(res, method, url);
+  }
+
+  setNext(): void {
+    // Last in the chain: nothing follows.
+  }
+}
+
+/**
+ * MSAL's network module over `sendHttp`. MSAL parses every answer as JSON (errors too: a 400
+ * `authorization_pending` is a normal response to it, not an exception). A body that is not JSON
+ * (a proxy's error page) becomes `temporarily_unavailable`, so MSAL reports a server error.
+ */
+export class NodeNetworkClient implements INetworkModule {
+  constructor(
+    private readonly rewrite?: UrlRewrite,
+    private readonly timeoutMs = 0,
+  ) {}
+
+  sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+    return this.send<T>('GET', url, options, timeout);
+  }
+
+  sendPostRequestAsync<T>(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+    return this.send<T>('POST', url, options);
+  }
+
+  private async send<T>(method: string, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+    const body = method === 'POST' ? Buffer.from(options?.body ?? '', 'utf8') : null;
+    const res = await sendHttp(new URL(url), {
+      method,
+      headers: { ...options?.headers },
+      body,
+      rewrite: this.rewrite,
+      timeoutMs: timeout ?? this.timeoutMs,
+    });
+    const raw = await readBody(res);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const status = res.statusCode ?? 0;
+    let parsed = parseJson(raw);
+    if (typeof parsed !== 'object' || parsed === null) {
+      parsed =
+        status >= 400 || raw.length > 0
+          ? { error: 'temporarily_unavailable', error_description: `the identity platform answered ${status} with a body that is not JSON` }
+          : {};
+    }
+    return { headers, body: parsed as T, status };
+  }
+}
