@@ -186,7 +186,12 @@ const targetCommon = {
   minDemand: count(0)
     .optional()
     .describe('Ask for more work when uploads in flight drop to this. Must be below maxDemand. Default: floor(maxDemand / 2).'),
-  requestsPerSecond: z.number().positive().nullable().default(null).describe('Cap on API requests per second; null: none.'),
+  requestsPerSecond: z
+    .number()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('Cap on uploads started per second (each attempt of each file counts one; the chunks of a large upload are paced by bytesPerSecond); null: none.'),
   bytesPerSecond: sizeSchema({ min: 1 })
     .nullable()
     .default(null)

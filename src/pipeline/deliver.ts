@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
 import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
+import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
 import type { DelayPolicy } from '../retry/delay.js';
 import type { Delivery, Store } from '../state/store.js';
 import type { Emitter } from '../telemetry/bus.js';
@@ -19,6 +20,13 @@ export interface DeliverContext {
   bus?: Emitter<PipelineEvents>;
   /** Aborted on shutdown or when the uploader stops: the upload stops, the delivery goes back to pending. */
   signal: AbortSignal;
+  /** The target's limits: uploads started per second, and bytes read for it per second. */
+  limits?: TargetLimits;
+}
+
+export interface TargetLimits {
+  requests?: TokenBucket;
+  bytes?: TokenBucket;
 }
 
 /**
@@ -78,20 +86,31 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   ctx.bus?.emit('upload.start', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, size: d.size });
   let resume = d.resumeHandle;
   try {
+    const { requests, bytes } = ctx.limits ?? {};
+    const open = (start = 0) => {
+      const file = createReadStream(abs, { start, highWaterMark: CHUNK });
+      if (!bytes) return file;
+      // Errors of the file must reach the reader of the throttled stream.
+      const paced = throttleStream(bytes, ctx.signal);
+      file.once('error', (e) => paced.destroy(e));
+      return file.pipe(paced);
+    };
     const result = await withRetry(
-      () =>
-        target.put({
+      async () => {
+        await requests?.take(1, ctx.signal);
+        return target.put({
           remotePath: d.remotePath,
           size: d.size,
           mtimeMs: d.mtimeMs,
-          open: (start = 0) => createReadStream(abs, { start, highWaterMark: CHUNK }),
+          open,
           resume,
           saveResume: async (h) => {
             resume = h;
             await store.saveResume(d.id, h);
           },
           signal: ctx.signal,
-        }),
+        });
+      },
       {
         ...ctx.retry,
         classify: (e) => target.classify(e),

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
 import type { Config } from '../config/index.js';
+import { TokenBucket } from '../retry/rate-limit.js';
 import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
 import { openSqliteStore } from '../state/index.js';
 import type { Store } from '../state/store.js';
@@ -120,6 +121,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const uploaders = new Map<string, { uploader: Uploader; sub: Subscription }>();
   const children: ChildSpec[] = config.targets.map((tc, i) => {
     const target = targets[i]!;
+    // One budget per target, kept across restarts of its uploader.
+    const limits = {
+      requests: tc.requestsPerSecond ? new TokenBucket(tc.requestsPerSecond) : undefined,
+      bytes: tc.bytesPerSecond ? new TokenBucket(tc.bytesPerSecond) : undefined,
+    };
     const tlog = log.child({ stage: 'uploader', target: target.id });
     return {
       id: target.id,
@@ -132,6 +138,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
           retry: config.retry,
           log: tlog,
           bus,
+          limits,
           afterDelivery: () => archiver.poke(target.id),
         });
         await uploader.start();

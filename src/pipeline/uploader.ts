@@ -6,7 +6,7 @@ import type { Delivery, Store } from '../state/store.js';
 import type { Emitter } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
 import type { Target } from '../targets/target.js';
-import { deliver } from './deliver.js';
+import { deliver, type TargetLimits } from './deliver.js';
 
 export interface UploaderOptions {
   target: Target;
@@ -14,6 +14,7 @@ export interface UploaderOptions {
   retry: DelayPolicy & { retries: number };
   log: Logger;
   bus?: Emitter<PipelineEvents>;
+  limits?: TargetLimits;
   /** Called after each delivery settles (a stale generation may have put it back to pending). */
   afterDelivery?: () => void;
 }
@@ -52,6 +53,7 @@ export class Uploader extends Consumer<Delivery> {
         log: this.opts.log,
         bus: this.opts.bus,
         signal: this.abort.signal,
+        limits: this.opts.limits,
       });
       this.inFlight.add(p);
       try {
