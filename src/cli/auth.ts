@@ -3,13 +3,9 @@ import { createInterface } from 'node:readline/promises';
 import type { Config } from '../config/index.js';
 import { StagecoachError } from '../errors.js';
 import { savedTokenFile } from '../targets/saved-token.js';
+import type { AuthIO } from '../targets/target.js';
 import { EXIT } from './exit-codes.js';
 
-/** What an `authorize` flow needs of the terminal. */
-export interface AuthIO {
-  print(line: string): void;
-  prompt(question: string): Promise<string>;
-}
 
 /** The terminal: lines on stdout, answers read from stdin (works over `docker exec -it`). */
 export function terminalIO(): AuthIO & { close(): void } {

@@ -93,3 +93,9 @@ export interface TargetContext {
 }
 
 export type TargetFactory<O> = (options: O, ctx: TargetContext) => Target | Promise<Target>;
+
+/** What a sign-in flow (`stagecoach auth <id>`) needs of the terminal. */
+export interface AuthIO {
+  print(line: string): void;
+  prompt(question: string): Promise<string>;
+}

@@ -16,8 +16,8 @@
  * Nothing else is retried: the project's pacer owns retries.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { BoxCcgAuth, BoxOAuth, CcgConfig, OAuthConfig } from 'box-node-sdk';
 import type { TokenStorage } from 'box-node-sdk/lib/box/tokenStorage';
 import type { Authentication } from 'box-node-sdk/lib/networking/auth';
@@ -31,6 +31,8 @@ import type { AccessToken } from 'box-node-sdk/lib/schemas/accessToken';
 import { TargetError } from '../../errors.js';
 import type { BoxOptions } from './api-types.js';
 import { BoxHttpError, httpRule, toBoxError } from './classify.js';
+import { writeSecretFile } from '../secret-file.js';
+import type { AuthIO } from '../target.js';
 
 /** The default base URLs of Box (what NetworkSession uses when given none). */
 export const BOX_DEFAULT_ENDPOINTS = Object.freeze({
@@ -49,39 +51,6 @@ export const TOKEN_FILE_NAME = 'box-tokens.json';
 export function tokenFilePath(options: BoxOptions, stateDir: string): string {
   const auth = options.auth;
   return auth.kind === 'oauth' && auth.tokenFile ? resolve(auth.tokenFile) : join(resolve(stateDir), TOKEN_FILE_NAME);
-}
-
-/**
- * Writes `data` to `file` atomically and durably: a temp file beside it (mode 0600, exclusive),
- * fsynced, renamed over `file`, then the folder fsynced. A crash at any point leaves the old file
- * or the new one, never a mix. The folder is created with mode 0700 when missing.
- */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const dir = dirname(file);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  let done = false;
-  try {
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(data, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    done = true;
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } catch {
-      // Some filesystems cannot fsync a folder; the rename itself is already atomic there.
-    } finally {
-      await dh.close();
-    }
-  } finally {
-    if (!done) await rm(tmp, { force: true }).catch(() => undefined);
-  }
 }
 
 /** What the token file holds (JSON). */
@@ -219,7 +188,7 @@ export class BoxTokenStorage implements TokenStorage {
       tokenType: held.tokenType ?? 'bearer',
       savedAt: new Date(this.#now()).toISOString(),
     };
-    const write = this.#writing.then(() => writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`));
+    const write = this.#writing.then(() => writeSecretFile(file, `${JSON.stringify(body, null, 2)}\n`));
     this.#writing = write.catch(() => undefined);
     try {
       await write;
@@ -496,11 +465,7 @@ export function createBoxAuth(
   };
 }
 
-/** What `authorize` talks through: the terminal, or a test. */
-export interface AuthIO {
-  print(line: string): void;
-  prompt(question: string): Promise<string>;
-}
+export type { AuthIO } from '../target.js';
 
 /** The code in what the user pasted: the bare code, or the URL the browser was sent to. */
 export function codeFromAnswer(answer: string, state: string, targetId: string): string {

@@ -16,13 +16,13 @@
  * URL, a log line or an error message.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { Dropbox, DropboxAuth } from 'dropbox';
 import { TargetError } from '../../errors.js';
 import type { DropboxEndpoints, DropboxOptions } from './api-types.js';
 import { errorTags, isDropboxResponseError } from './classify.js';
 import { callScope, createDropboxFetch, type CallScope, type SdkFetch } from './http.js';
+import { writeSecretFile } from '../secret-file.js';
+import type { AuthIO } from '../target.js';
 
 /** Where a user signs in to Dropbox to authorize an app. */
 export const DROPBOX_AUTHORIZE_URL = 'https://www.dropbox.com/oauth2/authorize';
@@ -117,11 +117,7 @@ export function createDropboxSession(options: DropboxOptions, opts: SessionOptio
 // ---------------------------------------------------------------------------------------------
 // `stagecoach auth <id>`
 
-/** How `authorize` talks to the person at the terminal (or a test). */
-export interface AuthIO {
-  print(line: string): void;
-  prompt(question: string): Promise<string>;
-}
+export type { AuthIO } from '../target.js';
 
 /** What `authorize` needs: the app, where the token goes, and (tests) where Dropbox is. */
 export interface DropboxAuthorizeOptions {
@@ -158,36 +154,6 @@ export interface AuthorizeResult {
   pkce: boolean;
   /** The Dropbox account that authorized the app, if the token endpoint said. */
   accountId: string | undefined;
-}
-
-/** Writes `content` to `path` with mode 0600: temp file, fsync, rename, then fsync of the folder. */
-export async function writeSecretFile(path: string, content: string): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(content, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const dh = await open(dir, 'r');
-  try {
-    // Some filesystems cannot fsync a folder; the rename is atomic there all the same.
-    await dh.sync().catch(() => undefined);
-  } finally {
-    await dh.close();
-  }
 }
 
 function fail(id: string, rule: string, detail: string, cause?: unknown): TargetError {

@@ -14,8 +14,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { CodeChallengeMethod, JWT, OAuth2Client } from 'google-auth-library';
 import { ConfigError, StagecoachError } from '../../errors.js';
 import { readSavedToken } from '../saved-token.js';
@@ -27,6 +25,8 @@ import {
   type ServiceAccountKey,
 } from './api-types.js';
 import { redact } from './classify.js';
+import { writeSecretFile } from '../secret-file.js';
+import type { AuthIO } from '../target.js';
 
 /** Refresh an access token this long before Google says it expires. */
 export const EAGER_REFRESH_MS = 5 * 60 * 1000;
@@ -140,11 +140,7 @@ export function createDriveAuth(options: GdriveOptions, stateDir?: string): Driv
 // ---------------------------------------------------------------------------------------------
 // `stagecoach auth <id>`
 
-/** How `authorize` talks to the person at the terminal. */
-export interface AuthIO {
-  print(line: string): void;
-  prompt(question: string): Promise<string>;
-}
+export type { AuthIO } from '../target.js';
 
 export interface GdriveAuthorizeOptions {
   /** The target's id (named in the instructions). */
@@ -179,35 +175,6 @@ export interface AuthorizeResult {
 }
 
 export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1:53682/';
-
-/** Writes `content` to `path` with mode 0600: temp file, fsync, rename, then fsync of the folder. */
-export async function writeSecretFile(path: string, content: string): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(content, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync().catch(() => undefined);
-  } finally {
-    await dh.close();
-  }
-}
 
 /**
  * What the user pasted: the full redirected address (`http://127.0.0.1:53682/?state=…&code=…`),

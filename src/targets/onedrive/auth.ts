@@ -22,7 +22,7 @@
  * a log line or an error message.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AccountInfo, AuthenticationResult, Configuration, ICachePlugin, TokenCacheContext } from '@azure/msal-node';
 import { ConfidentialClientApplication, CryptoProvider, LogLevel, PublicClientApplication } from '@azure/msal-node';
@@ -31,6 +31,8 @@ import type { OnedriveAppAuth, OnedriveDelegatedAuth, OnedriveOptions } from './
 import { GRAPH_DEFAULT_SCOPE, LOGIN_BASE_URL } from './api-types.js';
 import { adviceFor, classifyRule, detailOf } from './classify.js';
 import { NodeNetworkClient, endpointRewrite, type UrlRewrite } from './http.js';
+import { writeSecretFile } from '../secret-file.js';
+import type { AuthIO } from '../target.js';
 
 /** The token cache's file name in the target's state folder (unless `auth.tokenCacheFile`). */
 export const TOKEN_CACHE_FILE = 'msal-token-cache.json';
@@ -57,45 +59,11 @@ export function authorityOf(auth: { tenant: string }): string {
 }
 
 /**
- * Writes `data` to `file` with mode 0600, atomically: a temp file beside it (exclusive), fsync,
- * rename over the file, fsync of the folder. The folder is created with mode 0700 if missing.
- * A reader sees the old content or the new, never a part.
- */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  let fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync().catch(() => undefined);
-    await fh.close();
-  } catch {
-    // Some file systems cannot open or fsync a folder; the rename is done either way.
-  }
-}
-
-/**
  * MSAL's cache plugin over one file. MSAL clears its in-memory cache before each silent call and
  * rebuilds it from what this plugin deserializes, so every access gets the whole cache: from
  * memory while the file is as this plugin last read or wrote it, read again when it changed on
  * disk (another process — `stagecoach auth` — wrote it). After an access that changed the cache,
- * the cache is written with `writeFileAtomic`. Writes are serialised.
+ * the cache is written with `writeSecretFile`. Writes are serialised.
  */
 export class FileTokenCache implements ICachePlugin {
   private seen: string | null = null;
@@ -128,7 +96,7 @@ export class FileTokenCache implements ICachePlugin {
     if (!ctx.cacheHasChanged) return;
     const data = ctx.tokenCache.serialize();
     const write = this.writes.then(async () => {
-      await writeFileAtomic(this.file, data);
+      await writeSecretFile(this.file, data);
       this.data = data;
       this.seen = await this.signature();
     });
@@ -278,11 +246,7 @@ export function createOneDriveAuth(options: OnedriveOptions, ctx: { stateDir: st
   };
 }
 
-/** What `authorize` talks through: the terminal, or a test. */
-export interface AuthIO {
-  print(line: string): void;
-  prompt(question: string): Promise<string>;
-}
+export type { AuthIO } from '../target.js';
 
 /** Knobs of `authorize` (the CLI passes none; tests and odd app registrations may). */
 export interface AuthorizeOptions {
