@@ -32,20 +32,25 @@ export async function runCommand(config: Config, log: Logger, opts: { once: bool
   const signalled = new Promise<void>((resolve) => {
     stopped = resolve;
   });
+  let crashed: unknown = null;
+  const failed = pipeline.failed.catch((e: unknown) => {
+    crashed = e;
+  });
   try {
     if (opts.once) {
       const progress = process.stderr.isTTY ? new Progress(pipeline, process.stderr) : null;
       progress?.start();
-      await Promise.race([pipeline.idle(), signalled]);
+      await Promise.race([pipeline.idle(), signalled, failed]);
       progress?.stop();
     } else {
-      await signalled;
+      await Promise.race([signalled, failed]);
     }
   } finally {
     await pipeline.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  if (crashed) return EXIT.failure;
   if (!opts.once) {
     log.info('stopped');
     return EXIT.ok;

@@ -43,6 +43,11 @@ export interface Pipeline {
   /** Once mode: resolves when every file found is archived or failed on every target not parked. */
   idle(): Promise<void>;
   /**
+   * Rejects if the watcher or the archiver crashes (the journal cannot be written: disk full, a
+   * bug). Uploaders are supervised; these two are not, so the daemon stops and says why.
+   */
+  readonly failed: Promise<never>;
+  /**
    * Orderly shutdown: stop the watcher, stop taking work, let uploads in flight finish within
    * `shutdownMs` (those still running then are stopped and go back to pending, resumable), then
    * close the store and the targets. Idempotent.
@@ -183,6 +188,18 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   });
   for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
 
+  let fail: (e: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => undefined);
+  for (const stage of [archiver, watcher]) {
+    stage.onCrash((e) => {
+      log.fatal({ err: e, stage: stage.name }, 'the pipeline cannot go on');
+      fail(e);
+    });
+  }
+
   await archiver.start();
   await supervisor.start();
   await watcher.start();
@@ -226,5 +243,5 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     }
   };
 
-  return { store, bus, supervisor, watcher, archiver, targets, idle, stop };
+  return { store, bus, supervisor, watcher, archiver, targets, idle, stop, failed };
 }

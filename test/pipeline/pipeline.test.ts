@@ -64,6 +64,28 @@ describe('pipeline on the local target, real chokidar and SQLite', () => {
     expect(counts).toEqual([expect.objectContaining({ target: 'local', done: 5, pending: 0, inFlight: 0, failed: 0 })]);
   });
 
+  it('follows an editor\'s atomic save (temp file renamed over the original), never archives the temp, and never deletes from the archive', async () => {
+    const h = await setup();
+    const p = await h.run();
+    await p.idle();
+    const doc = path.join(h.inbox, 'report.txt');
+    await writeFile(doc, 'first draft');
+    await waitFor('first draft archived', () => sameContent(doc, path.join(h.archive, 'inbox', 'report.txt')));
+    // gedit/GNOME style: write a hidden temp beside it, then rename it over the original.
+    const tmp = path.join(h.inbox, '.goutputstream-ABC123');
+    await writeFile(tmp, 'second draft, saved atomically');
+    await rename(tmp, doc);
+    await waitFor('second draft archived', async () => (await readFile(path.join(h.archive, 'inbox', 'report.txt'), 'utf8')) === 'second draft, saved atomically');
+    // A delete at the source is never carried to the archive.
+    const { rm } = await import('node:fs/promises');
+    await rm(doc);
+    await new Promise((r) => setTimeout(r, 600));
+    await p.idle();
+    expect(await listFiles(h.archive)).toEqual(['inbox/report.txt']);
+    expect(await readFile(path.join(h.archive, 'inbox', 'report.txt'), 'utf8')).toBe('second draft, saved atomically');
+    expect(h.recorded.filter((r) => r.includes('goutputstream'))).toEqual([]);
+  });
+
   it('archives a file written slowly over several seconds once, complete, after it stops growing', async () => {
     const h = await setup('', { stableMs: 1000 });
     const p = await h.run();

@@ -120,3 +120,15 @@ supervisor: { coolDownMs: 60000 }
     await store.close();
   });
 });
+
+describe('an unsupervised stage that cannot go on', () => {
+  it('the journal failing under the archiver stops the pipeline with the reason instead of stalling', async () => {
+    const s = await setup('  - id: cloud\n    type: local\n    path: ./unused\n', 0);
+    const p = await s.start();
+    await p.idle();
+    await p.store.close(); // as if the journal could no longer be written
+    await writeFile(path.join(s.h.inbox, 'late.txt'), 'arrives after the journal broke');
+    const err = await Promise.race([p.failed.catch((e: unknown) => e), new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+    expect(String((err as Error)?.message ?? err)).toMatch(/closed/);
+  });
+});
