@@ -9,7 +9,9 @@ export interface TemplateInput {
   host?: string;
 }
 
-const TOKENS = new Set(['root', 'path', 'dir', 'name', 'stem', 'ext', 'yyyy', 'mm', 'dd', 'host']);
+/** The tokens of the remotePath template (the config's schema lists the same). */
+export const REMOTE_PATH_TOKENS = ['root', 'path', 'dir', 'name', 'ext', 'yyyy', 'mm', 'dd', 'host'] as const;
+const TOKENS = new Set<string>(REMOTE_PATH_TOKENS);
 
 /** Checks a template once, at start: unknown tokens and unsafe literal parts are errors. */
 export function validateTemplate(template: string): void {
@@ -25,8 +27,8 @@ export function validateTemplate(template: string): void {
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /**
- * Renders the remote path of a file: tokens {root} {path} {dir} {name} {stem} {ext} {yyyy} {mm}
- * {dd} (of the file's mtime, local time) and {host}. The result is relative to the target's
+ * Renders the remote path of a file: tokens {root} {path} {dir} {name} {ext} {yyyy} {mm} {dd}
+ * (of the file's mtime, local time) and {host}. The result is relative to the target's
  * remote root, POSIX separators, no empty, `.` or `..` segments, no NUL: a remote path can never
  * leave the target's root. Throws StagecoachError('remote-path.unsafe') otherwise.
  */
@@ -40,7 +42,6 @@ export function renderRemotePath(template: string, input: TemplateInput): string
     path: input.relPath,
     dir: dir === '.' ? '' : dir,
     name: base,
-    stem: ext ? base.slice(0, -ext.length) : base,
     ext: ext.replace(/^\./, ''),
     yyyy: String(d.getFullYear()),
     mm: pad(d.getMonth() + 1),

@@ -14,7 +14,8 @@ import { describeValue } from './messages.js';
 import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js';
 
 /** The tokens `remotePath` may use. */
-export const REMOTE_PATH_TOKENS = ['root', 'path', 'dir', 'name', 'ext', 'yyyy', 'mm', 'dd', 'host'] as const;
+import { REMOTE_PATH_TOKENS } from '../archive/remote-path.js';
+export { REMOTE_PATH_TOKENS };
 
 /**
  * What `ignoreTemp: true` skips (picomatch globs on the file's base name): editor swap and

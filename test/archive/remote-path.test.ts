@@ -8,7 +8,8 @@ describe('renderRemotePath', () => {
     ['{root}/{path}', 'a/b/c.txt', 'inbox/a/b/c.txt'],
     ['{path}', 'c.txt', 'c.txt'],
     ['{root}/{yyyy}/{mm}/{dd}/{name}', 'a/b/c.txt', 'inbox/2026/03/07/c.txt'],
-    ['{host}/{root}/{dir}/{stem}.{ext}', 'a/c.tar.gz', 'nas/inbox/a/c.tar.gz'],
+    ['{host}/{root}/{dir}/{name}', 'a/c.tar.gz', 'nas/inbox/a/c.tar.gz'],
+    ['{root}/{ext}/{name}', 'a/c.tar.gz', 'inbox/gz/c.tar.gz'],
     ['{root}/{dir}/{name}', 'top.txt', 'inbox/top.txt'],
     ['/photos//{path}/', 'x.jpg', 'photos/x.jpg'],
   ])('%s with %s -> %s', (template, relPath, expected) => {

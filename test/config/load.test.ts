@@ -109,7 +109,7 @@ describe('the example config', () => {
       auth: { kind: 'oauth', clientId: env.GDRIVE_CLIENT_ID, clientSecret: secrets.gdrive_client_secret, refreshToken: secrets.gdrive_refresh_token },
     });
     expect(config.targets[2]).toMatchObject({ auth: { appKey: 'dropbox-key', appSecret: 'dropbox-app-secret', refreshToken: 'dropbox-refresh-token' } });
-    expect(config.targets[3]).toMatchObject({ requestsPerSecond: 15, auth: { kind: 'oauth', refreshToken: 'box-refresh-token' } });
+    expect(config.targets[3]).toMatchObject({ requestsPerSecond: 3, auth: { kind: 'oauth', refreshToken: 'box-refresh-token' } });
     expect(config.targets[4]).toMatchObject({ maxDemand: 2, minDemand: 1, auth: { kind: 'delegated', tenant: 'consumers' } });
   });
 
