@@ -1,22 +1,56 @@
-# Stagecoach: build stage with the toolchain better-sqlite3 needs, runtime on Node LTS slim with
-# production dependencies only. Volumes: /config (config, state, tokens) and /data (watched folders).
+# Stagecoach, for a NAS or any Docker host.
+#
+#   docker build -t stagecoach .
+#   docker run -d --name stagecoach -e PUID=1000 -e PGID=1000 -e TZ=Europe/Berlin \
+#     -v /path/to/config:/config -v /path/to/share:/data -p 127.0.0.1:8080:8080 \
+#     --stop-timeout 30 stagecoach
+#
+# Volumes: /config (config, journal, tokens; chowned to PUID:PGID at each start) and /data (the
+# watched folders; never chowned, only checked to be readable). See docs/operations.md.
+
+# --- build: the toolchain better-sqlite3 needs when no prebuilt binary fits, and the TypeScript
+# build; then the dev dependencies are pruned so only production ones are copied on.
 FROM node:24-bookworm-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+RUN npm run build \
+ && npm prune --omit=dev
 
+# --- runtime: Node LTS slim, production dependencies, no compiler.
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production STAGECOACH_CONFIG=/config/stagecoach.yaml
+# tini: PID 1 that forwards signals and reaps zombies, also where a NAS UI offers no --init.
+# tzdata: for TZ. The image's `node` user (1000:1000) is removed so that the entrypoint's
+# `stagecoach` user can take PUID/PGID 1000 without sharing them with another name.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && userdel node \
+ && mkdir -p /config /data
+ENV NODE_ENV=production \
+    STAGECOACH_CONFIG=/config/stagecoach.yaml \
+    PUID=1000 \
+    PGID=1000 \
+    TZ=Etc/UTC
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
-USER node
+COPY docker/stagecoach.yaml docker/entrypoint.sh docker/stagecoach ./docker/
+# `docker exec -it stagecoach stagecoach auth gdrive` runs the CLI as PUID:PGID, not as root.
+RUN chmod 0755 /app/docker/entrypoint.sh /app/docker/stagecoach \
+ && ln -s /app/docker/stagecoach /usr/local/bin/stagecoach
 VOLUME ["/config", "/data"]
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+EXPOSE 8080
+# A parked target makes /healthz answer 503, so the container shows as unhealthy until it recovers.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Starts as root only to apply PUID/PGID/TZ and chown /config, then drops to PUID:PGID.
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]
 CMD ["run"]

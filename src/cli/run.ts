@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
+import { checkHealth } from '../http/health.js';
+import { startHttpServer, type HttpServer } from '../http/server.js';
+import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { EXIT } from './exit-codes.js';
@@ -11,6 +14,19 @@ import { Progress } from './progress.js';
  */
 export async function runCommand(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
   const pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch' });
+  let server: HttpServer | null = null;
+  if (!opts.once && config.http.listen) {
+    try {
+      server = await startHttpServer(pipeline, { host: config.http.listen.host, port: config.http.listen.port, token: config.http.token, log });
+    } catch (e) {
+      // A port taken by another program costs the status page, never the archiving.
+      log.error({ err: e, listen: config.http.listen }, 'the HTTP server could not start; archiving goes on without it');
+    }
+  }
+  const notifier =
+    config.notify.webhook || config.notify.pingUrl
+      ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
+      : null;
   log.info(
     { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir },
     opts.once ? 'backfill started' : 'stagecoach running',
@@ -46,7 +62,9 @@ export async function runCommand(config: Config, log: Logger, opts: { once: bool
       await Promise.race([signalled, failed]);
     }
   } finally {
+    await server?.close();
     await pipeline.stop();
+    await notifier?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

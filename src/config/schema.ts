@@ -124,6 +124,20 @@ const numericId = z
 
 const url = z.url({ protocol: /^https?$/ });
 
+/** `host:port` (IPv6 in brackets), as `{ host, port }`. */
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: (i) => `expected host:port such as "127.0.0.1:8080", got ${describeValue(i.input)}` })
+  .transform((s, ctx) => {
+    const i = s.lastIndexOf(':');
+    const port = Number(s.slice(i + 1));
+    if (port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `port must be at most 65535, got ${port}`, input: s });
+      return z.NEVER;
+    }
+    return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port };
+  });
+
 const glob = z.string().min(1);
 
 // ---------------------------------------------------------------------------------------------
@@ -397,7 +411,7 @@ const fileSchema = z.strictObject({
     .prefault({}),
   retry: z
     .strictObject({
-      retries: count(0).default(8).describe('Retries of a transient failure before the delivery fails.'),
+      retries: count(0).default(8).describe('Retries of a transient failure; when they run out the delivery waits and the target is parked.'),
       minDelayMs: durationSchema().default(1000),
       maxDelayMs: durationSchema().default(300_000),
     })
@@ -408,6 +422,29 @@ const fileSchema = z.strictObject({
       maxSeconds: z.number().positive().default(5),
       coolDownMs: durationSchema().default(30_000).describe('A parked target is retried after this, doubling each time.'),
       coolDownMaxMs: durationSchema().default(1_800_000),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      listen: listenAddress
+        .nullable()
+        .prefault('127.0.0.1:8080')
+        .describe('Where /healthz, /metrics, /api and the status page listen; null: off. In Docker use "0.0.0.0:8080" with a token.'),
+      token: secret.nullable().default(null).describe('Bearer token for /metrics and /api (not /healthz nor the page itself).'),
+    })
+    .prefault({}),
+  notify: z
+    .strictObject({
+      webhook: url
+        .nullable()
+        .default(null)
+        .describe('JSON POST when a target is parked or recovers and when deliveries fail (ntfy root URL with topic, Apprise /notify/<key>, any webhook).'),
+      topic: z.string().min(1).nullable().default(null).describe('ntfy topic, sent in the body.'),
+      pingUrl: url.nullable().default(null).describe('GET after each healthy interval (healthchecks.io style).'),
+      pingIntervalMs: durationSchema({ min: 1000 }).default(60_000),
+      minIntervalMs: durationSchema().default(300_000).describe('Least time between two webhooks of one event for one target.'),
+      batchMs: durationSchema().default(30_000).describe('Failed deliveries are gathered this long into one webhook.'),
+      recoverAfterMs: durationSchema().default(60_000).describe('A target counts as recovered after a delivery succeeds or it stays up this long.'),
     })
     .prefault({}),
   roots: z

@@ -1,0 +1,220 @@
+import http from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHttpServer, type HttpServer, type StatusBody } from '../../src/http/server.js';
+import type { Pipeline } from '../../src/pipeline/topology.js';
+import type { Target } from '../../src/targets/target.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { tempDir, waitFor } from '../helpers/fs.js';
+import { harness } from '../pipeline/helpers.js';
+import { createScriptedTarget, type ScriptedTarget } from '../pipeline/scripted-target.js';
+import { parsePromText, sampleValue } from './prom-text.js';
+
+const log = createLogger({ level: 'silent', format: 'json' });
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const CLOUD = `  - id: cloud
+    type: local
+    path: ./unused
+    maxDemand: 2
+supervisor: { coolDownMs: 60000 }
+`;
+
+async function setup(opts: { cloud?: boolean; token?: string } = {}) {
+  const t = await tempDir();
+  const h = await harness(t.dir, opts.cloud ? CLOUD : '', { stableMs: 100 });
+  const cloud: ScriptedTarget | undefined = opts.cloud ? createScriptedTarget('cloud') : undefined;
+  const targets: Target[] = cloud ? [cloud] : [];
+  const p: Pipeline = await h.start({ targets });
+  const server: HttpServer = await startHttpServer(p, { port: 0, log, token: opts.token ?? null });
+  cleanups.push(async () => {
+    cloud?.release();
+    await server.close();
+    await p.stop();
+    await t.cleanup();
+  });
+  return { h, p, cloud, server };
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** node:http, so that tests can set Host and Origin as a browser or an attacker would. */
+function request(base: string, p: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL(p, base), { method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const counts = async (p: Pipeline, target: string) => (await p.store.counts()).find((c) => c.target === target);
+
+describe('http server', () => {
+  it('listens on 127.0.0.1 by default', async () => {
+    const { server } = await setup();
+    expect(new URL(server.url).hostname).toBe('127.0.0.1');
+  });
+
+  it('/metrics parses as Prometheus text and its counters move as files are archived', async () => {
+    const { h, p, server } = await setup();
+    const first = await request(server.url, '/metrics');
+    expect(first.status).toBe(200);
+    expect(first.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const before = parsePromText(first.body);
+    expect(before.types.get('stagecoach_files_archived_total')).toBe('counter');
+    expect(before.types.get('stagecoach_upload_duration_seconds')).toBe('histogram');
+    expect(sampleValue(before.samples, 'stagecoach_files_archived_total', { target: 'local' })).toBe(0);
+    expect(sampleValue(before.samples, 'stagecoach_target_parked', { target: 'local' })).toBe(0);
+
+    const sizes = [5, 0, 1234];
+    for (const [i, n] of sizes.entries()) await writeFile(path.join(h.inbox, `ünï ${i} ?.txt`), 'x'.repeat(n));
+    await waitFor('3 done', async () => (await counts(p, 'local'))?.done === 3);
+
+    const after = parsePromText((await request(server.url, '/metrics')).body).samples;
+    expect(sampleValue(after, 'stagecoach_files_archived_total', { target: 'local' })).toBe(3);
+    expect(sampleValue(after, 'stagecoach_bytes_archived_total', { target: 'local' })).toBe(1239);
+    expect(sampleValue(after, 'stagecoach_upload_duration_seconds_count', { target: 'local' })).toBe(3);
+    expect(sampleValue(after, 'stagecoach_upload_duration_seconds_bucket', { target: 'local', le: '+Inf' })).toBe(3);
+    expect(sampleValue(after, 'stagecoach_backlog', { target: 'local' })).toBe(0);
+    expect(sampleValue(after, 'stagecoach_in_flight', { target: 'local' })).toBe(0);
+  });
+
+  it('/metrics shows the backlog, the failures and the parked target', async () => {
+    const { h, p, cloud, server } = await setup({ cloud: true });
+    for (let i = 0; i < 4; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
+    cloud!.script = () => ({ kind: 'fatal', reason: 'token revoked' });
+    await waitFor('cloud parked', async () => (await p.store.health()).find((x) => x.target === 'cloud')?.status === 'down');
+    await waitFor('local done', async () => (await counts(p, 'local'))?.done === 4);
+    const s = parsePromText((await request(server.url, '/metrics')).body).samples;
+    expect(sampleValue(s, 'stagecoach_target_parked', { target: 'cloud' })).toBe(1);
+    expect(sampleValue(s, 'stagecoach_target_parked', { target: 'local' })).toBe(0);
+    expect(sampleValue(s, 'stagecoach_backlog', { target: 'cloud' })).toBe(4);
+    expect(sampleValue(s, 'stagecoach_files_archived_total', { target: 'cloud' })).toBe(0);
+    expect(sampleValue(s, 'stagecoach_files_archived_total', { target: 'local' })).toBe(4);
+  });
+
+  it('/healthz is 200 while all runs, then 503 naming a parked target', async () => {
+    const { h, p, cloud, server } = await setup({ cloud: true });
+    const ok = await request(server.url, '/healthz');
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toEqual({ ok: true, reasons: [] });
+
+    cloud!.script = () => ({ kind: 'fatal', reason: 'token revoked' });
+    await writeFile(path.join(h.inbox, 'a.txt'), 'a');
+    await waitFor('cloud parked', async () => (await p.store.health()).find((x) => x.target === 'cloud')?.status === 'down');
+    const bad = await request(server.url, '/healthz');
+    expect(bad.status).toBe(503);
+    const body = JSON.parse(bad.body) as { ok: boolean; reasons: Array<{ target?: string; reason: string }> };
+    expect(body.ok).toBe(false);
+    expect(body.reasons).toHaveLength(1);
+    expect(body.reasons[0]).toMatchObject({ check: 'target', target: 'cloud' });
+    expect(body.reasons[0]!.reason).toMatch(/cloud.*token revoked/);
+  });
+
+  it('/healthz is 503 once the pipeline is stopped', async () => {
+    const { p, server } = await setup();
+    await p.stop();
+    const r = await request(server.url, '/healthz');
+    expect(r.status).toBe(503);
+    expect(r.body).toMatch(/pipeline is stopped/);
+  });
+
+  it('POST /api/targets/:id/retry-failed requeues the failed deliveries, and they are delivered', async () => {
+    const { h, p, cloud, server } = await setup({ cloud: true });
+    let broken = true;
+    cloud!.script = (remotePath) => (broken && /f[13]\.txt$/.test(remotePath) ? { kind: 'fail-item', reason: 'name refused: rule X' } : 'ok');
+    for (let i = 0; i < 4; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
+    await waitFor('2 failed', async () => {
+      const c = await counts(p, 'cloud');
+      return c?.failed === 2 && c.done === 2;
+    });
+    const status = JSON.parse((await request(server.url, '/api/status')).body) as StatusBody;
+    expect(status.failures.map((f) => [f.target, f.relPath, f.lastError]).sort()).toEqual([
+      ['cloud', 'f1.txt', 'name refused: rule X'],
+      ['cloud', 'f3.txt', 'name refused: rule X'],
+    ]);
+
+    broken = false;
+    const r = await request(server.url, '/api/targets/cloud/retry-failed', { method: 'POST' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ target: 'cloud', requeued: 2 });
+    await waitFor('all done', async () => (await counts(p, 'cloud'))?.done === 4);
+    expect(await counts(p, 'cloud')).toMatchObject({ failed: 0, pending: 0, done: 4 });
+    expect((await cloud!.memory.listAll()).length).toBe(4);
+
+    expect((await request(server.url, '/api/targets/nope/retry-failed', { method: 'POST' })).status).toBe(404);
+    expect((await request(server.url, '/api/targets/cloud/retry-failed')).status).toBe(404);
+  });
+
+  it('/api/status reports per target counts, health, throughput and the last files', async () => {
+    const { h, p, server } = await setup();
+    for (let i = 0; i < 3; i++) await writeFile(path.join(h.inbox, `s${i}.txt`), 'abc');
+    await waitFor('3 done', async () => (await counts(p, 'local'))?.done === 3);
+    const s = JSON.parse((await request(server.url, '/api/status')).body) as StatusBody;
+    expect(s.health.ok).toBe(true);
+    expect(s.targets).toHaveLength(1);
+    const t = s.targets[0]!;
+    expect(t).toMatchObject({ id: 'local', type: 'local', state: 'running', counts: { pending: 0, inFlight: 0, done: 3, failed: 0 }, health: { status: 'up' } });
+    expect(t.throughput).toHaveLength(60);
+    expect(t.throughput.reduce((n, x) => n + x.files, 0)).toBe(3);
+    expect(s.lastFiles.map((f) => f.relPath).sort()).toEqual(['s0.txt', 's1.txt', 's2.txt']);
+  });
+
+  it('GET / serves the status page', async () => {
+    const { server } = await setup();
+    const r = await request(server.url, '/');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/html/);
+    expect(r.body).toMatch(/<title>Stagecoach<\/title>/);
+    expect(r.body).toContain("fetch('api/status'");
+    expect(r.body).toContain('Retry failed');
+    expect(r.body).toContain('retry-failed');
+  });
+
+  it('with a token: 401 without it or with a wrong one; /healthz stays open but terse', async () => {
+    const { h, p, cloud, server } = await setup({ token: 's3cret', cloud: true });
+    for (const route of ['/metrics', '/api/status']) {
+      const none = await request(server.url, route);
+      expect(none.status).toBe(401);
+      expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
+      expect((await request(server.url, route, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect((await request(server.url, route, { headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
+    }
+    expect((await request(server.url, '/api/targets/local/retry-failed', { method: 'POST' })).status).toBe(401);
+    expect((await request(server.url, '/api/targets/local/retry-failed', { method: 'POST', headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
+
+    cloud!.script = () => ({ kind: 'fatal', reason: 'token revoked' });
+    await writeFile(path.join(h.inbox, 'a.txt'), 'a');
+    await waitFor('cloud parked', async () => (await p.store.health()).find((x) => x.target === 'cloud')?.status === 'down');
+    const open = await request(server.url, '/healthz');
+    expect(open.status).toBe(503);
+    expect(open.body).toContain('cloud');
+    expect(open.body).not.toContain('token revoked');
+    const full = await request(server.url, '/healthz', { headers: { authorization: 'Bearer s3cret' } });
+    expect(full.body).toContain('token revoked');
+  });
+
+  it('refuses a foreign Host (DNS rebinding) and a cross-site POST', async () => {
+    const { server } = await setup();
+    const port = new URL(server.url).port;
+    expect((await request(server.url, '/api/status', { headers: { host: `evil.example:${port}` } })).status).toBe(403);
+    expect((await request(server.url, '/api/status', { headers: { host: `localhost:${port}` } })).status).toBe(200);
+    const cross = await request(server.url, '/api/targets/local/retry-failed', { method: 'POST', headers: { origin: 'http://evil.example' } });
+    expect(cross.status).toBe(403);
+    const same = await request(server.url, '/api/targets/local/retry-failed', { method: 'POST', headers: { origin: `http://127.0.0.1:${port}` } });
+    expect(same.status).toBe(200);
+  });
+});
