@@ -58,7 +58,8 @@ export function fileStatOf(stats: Stats): FileStat {
  */
 export class WatchSource {
   private readonly candidates = new Map<string, Candidate>();
-  private readonly ready = new Set<string>();
+  /** Files declared ready and not yet taken, with the stat they were declared with. */
+  private readonly ready = new Map<string, FileStat>();
   private readonly watchers: FSWatcher[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly rescanning = new Set<string>();
@@ -185,6 +186,9 @@ export class WatchSource {
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     // Reconciliation is over: live events are compared with the store by the archiver.
     index = null;
+    // A file created while chokidar read a folder and before it watched it is seen by neither;
+    // one walk right after 'ready' closes that window (a stat walk costs little next to chokidar's).
+    await this.rescan(root);
     log.info({ waiting: this.candidates.size }, 'watching');
   }
 
@@ -213,6 +217,8 @@ export class WatchSource {
     if (known && sameStat(known, st) && !this.candidates.has(key)) return;
     const existing = this.candidates.get(key);
     if (existing && sameStat(existing.item, st)) return;
+    const readyStat = this.ready.get(key);
+    if (readyStat && sameStat(readyStat, st)) return;
     if (this.ready.delete(key)) this.opts.onUnready(root.name, relPath);
     const item: FileItem = { root: root.name, rootPath: root.path, relPath, ...st };
     const now = Date.now();
@@ -226,7 +232,7 @@ export class WatchSource {
 
   private forget(root: string, match: (relPath: string) => boolean): void {
     const prefix = `${root}\u0000`;
-    for (const key of [...this.candidates.keys(), ...this.ready]) {
+    for (const key of [...this.candidates.keys(), ...this.ready.keys()]) {
       if (!key.startsWith(prefix) || !match(key.slice(prefix.length))) continue;
       this.candidates.delete(key);
       if (this.ready.delete(key)) this.opts.onUnready(root, key.slice(prefix.length));
@@ -234,7 +240,7 @@ export class WatchSource {
   }
 
   private markReady(key: string, item: FileItem): void {
-    this.ready.add(key);
+    this.ready.set(key, item);
     this.opts.onReady(item);
   }
 

@@ -38,6 +38,7 @@ describe('the daemon’s HTTP server', () => {
   it('serves /healthz, /metrics and the status page at the configured address', async () => {
     const { d, dir } = await daemonWith('127.0.0.1:0');
     const url = await waitFor('the server url', () => /"url":"(http:\/\/127\.0\.0\.1:\d+)\/?"/.exec(d.output())?.[1], 20_000, 20);
+    await waitFor('watching', () => d.output().includes('"msg":"watching"'), 20_000, 20);
     await writeFile(path.join(dir, 'inbox', 'a.txt'), 'hello');
     await waitFor('archived', async () => (await listFiles(path.join(dir, 'archive'))).length === 1, 20_000, 50);
     const health = await fetch(`${url}/healthz`);
