@@ -401,6 +401,8 @@ async function main(): Promise<number> {
     rmSync(work, { recursive: true, force: true });
   }
   process.stdout.write(`\n${table(results, opts)}\n`);
+  // For bench/large-files.ts: every result, with the put rate, on one line.
+  process.stdout.write(`UPLOAD_RSS_JSON ${JSON.stringify(results.map((r) => ({ ...r, mbps: r.ok ? rate(r) : 0 })))}\n`);
   if (results.some((r) => !r.exactPeak)) process.stdout.write('* VmHWM could not be reset: peak from 50 ms samples (a shorter spike may be missed)\n');
   if (opts.trace) process.stdout.write(`RSS traces (t_ms,rss_kib,hwm_kib) in ${opts.trace}\n`);
   return results.every((r) => r.ok && r.peakKiB - r.idleKiB <= opts.budgetMiB * 1024) ? 0 : 1;

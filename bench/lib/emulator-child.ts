@@ -8,7 +8,8 @@
  * `EmulatorReady`: each cloud's target block for a daemon config (endpoints and the emulators'
  * demo credentials, as in config/demo.yaml). Blobs go under `os.tmpdir()`, so the parent sets
  * TMPDIR to a folder it removes afterwards whatever happens. SIGTERM closes the servers, removes
- * the blobs and exits 0.
+ * the blobs and exits 0. With STAGECOACH_BENCH_LATENCY_MS set, every request waits that long
+ * first. A line `requests` on stdin is answered with the request counts (see below).
  */
 import { startAll } from '../../test/emulators/run.js';
 import type { EmulatorReady } from './emulators.js';
@@ -16,6 +17,9 @@ import type { EmulatorReady } from './emulators.js';
 async function main(): Promise<void> {
   const emus = await startAll({ ports: { gdrive: 0, dropbox: 0, box: 0, onedrive: 0 } });
   const { gdrive, dropbox, box, onedrive } = emus;
+  // A fixed latency on every request (bench/pipeline-efficiency.ts), from the parent's env.
+  const latencyMs = Number(process.env.STAGECOACH_BENCH_LATENCY_MS ?? 0);
+  if (latencyMs > 0) for (const e of Object.values(emus)) e.server.setFaults({ latencyMs });
   const d = dropbox.credentials;
   const ready: EmulatorReady = {
     ready: true,
@@ -71,6 +75,24 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop());
   // The parent's end of stdin closes when it dies: do not outlive it holding blobs.
   process.stdin.on('end', () => void stop());
+  // `requests\n` on stdin: one JSON line `{"requests": {cloud: {total, token}}}` on stdout, the
+  // requests each emulator has logged so far (token: those to its OAuth token endpoint).
+  let input = '';
+  process.stdin.on('data', (c: Buffer) => {
+    input += c.toString();
+    for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
+      const cmd = input.slice(0, nl).trim();
+      input = input.slice(nl + 1);
+      if (cmd !== 'requests') continue;
+      const counts = Object.fromEntries(
+        Object.entries(emus).map(([name, e]) => {
+          const all = e.server.requests();
+          return [name, { total: all.length, token: all.filter((r) => /token/i.test(r.url)).length }];
+        }),
+      );
+      process.stdout.write(`${JSON.stringify({ requests: counts })}\n`);
+    }
+  });
   process.stdin.resume();
 }
 

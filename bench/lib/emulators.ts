@@ -24,6 +24,16 @@ export interface EmulatorChild {
   readonly process: ChildProcess;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the child has exited. Idempotent. */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * The requests each emulator has logged since it started: `total`, and `token` (those to its
+   * OAuth token endpoint). Rejects when the child does not answer within 5 s.
+   */
+  requests(): Promise<Record<Cloud, RequestCount>>;
+}
+
+export interface RequestCount {
+  total: number;
+  token: number;
 }
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'emulator-child.js');
@@ -49,9 +59,9 @@ export async function terminate(child: ChildProcess, graceMs: number): Promise<v
  * there). Rejects when the child exits or stays silent for `timeoutMs` before it is ready. The
  * caller MUST `stop()` it, and may then remove `blobDir`.
  */
-export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: number }): Promise<EmulatorChild> {
+export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: number; latencyMs?: number }): Promise<EmulatorChild> {
   const child = spawn(process.execPath, [CHILD], {
-    env: { ...process.env, TMPDIR: opts.blobDir },
+    env: { ...process.env, TMPDIR: opts.blobDir, STAGECOACH_BENCH_LATENCY_MS: String(opts.latencyMs ?? 0) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -83,7 +93,32 @@ export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: nu
         reject(new Error(`the emulator process exited (${signal ?? code}) before it was ready: ${stderr.trim()}`));
       });
     });
-    return { ready, process: child, stop };
+    // Answers to `requests`, one JSON line each, in order (the ready line was read above).
+    const pending: Array<(counts: Record<Cloud, RequestCount>) => void> = [];
+    let lines = '';
+    child.stdout.on('data', (c: Buffer) => {
+      lines += c.toString();
+      for (let nl = lines.indexOf('\n'); nl >= 0; nl = lines.indexOf('\n')) {
+        const line = lines.slice(0, nl);
+        lines = lines.slice(nl + 1);
+        try {
+          const msg = JSON.parse(line) as { requests?: Record<Cloud, RequestCount> };
+          if (msg.requests) pending.shift()?.(msg.requests);
+        } catch {
+          // not an answer
+        }
+      }
+    });
+    const requests = (): Promise<Record<Cloud, RequestCount>> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the emulators did not report their requests within 5 s')), 5000);
+        pending.push((counts) => {
+          clearTimeout(timer);
+          resolve(counts);
+        });
+        child.stdin.write('requests\n');
+      });
+    return { ready, process: child, stop, requests };
   } catch (err) {
     await stop(2_000);
     throw err;

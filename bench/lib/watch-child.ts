@@ -1,0 +1,92 @@
+/**
+ * One way of discovering a tree, alone in a fresh process, for bench/watching.ts:
+ *
+ *   node --expose-gc dist/bench/lib/watch-child.js <walk|chokidar|stagecoach> <root>
+ *
+ * - walk: a bare synchronous recursive stat walk (bench/lib/tree.ts);
+ * - chokidar: chokidar 5 alone, with the daemon's options (alwaysStat, no symlinks), until `ready`;
+ * - stagecoach: the daemon's WatchSource (src/pipeline/watch-source.ts) in watch mode until its
+ *   initial scan is done, given the index a journal would give after every file was archived
+ *   (so it has nothing to emit: the steady state of a watched, archived tree).
+ * Prints one JSON line: {mode, files, ms, baseKiB, rssKiB, hwmKiB} — `baseKiB` is the RSS after
+ * imports and GC, before discovery; `rssKiB` the RSS once ready, after GC and a 300 ms settle.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import chokidar from 'chokidar';
+import pino from 'pino';
+import { createPathFilter } from '../../src/archive/filters.js';
+import type { FileStat } from '../../src/archive/item.js';
+import { fileStatOf, WatchSource } from '../../src/pipeline/watch-source.js';
+import { readMemory } from './proc-memory.js';
+import { statWalk } from './tree.js';
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function indexOf(root: string): Map<string, FileStat> {
+  const m = new Map<string, FileStat>();
+  const stack = [''];
+  while (stack.length) {
+    const rel = stack.pop()!;
+    for (const e of readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) stack.push(r);
+      else if (e.isFile()) m.set(r, fileStatOf(statSync(path.join(root, r))));
+    }
+  }
+  return m;
+}
+
+async function main(): Promise<void> {
+  const [mode, root] = process.argv.slice(2);
+  if (!mode || !root) throw new Error('usage: watch-child.js <walk|chokidar|stagecoach> <root>');
+  // The journal's index is held by the product too, so it is built before the base is read
+  // only in time, not in memory: it is part of what the daemon holds while watching.
+  const index = mode === 'stagecoach' ? indexOf(root) : null;
+  gc();
+  await sleep(200);
+  const base = readMemory(process.pid)!;
+  let files = 0;
+  let close: () => Promise<void> = async () => undefined;
+  const t = process.hrtime.bigint();
+  if (mode === 'walk') {
+    files = statWalk(root);
+  } else if (mode === 'chokidar') {
+    const w = chokidar.watch(root, { ignoreInitial: false, alwaysStat: true, followSymlinks: false, ignorePermissionErrors: true });
+    w.on('add', () => void files++);
+    await new Promise<void>((r) => w.once('ready', () => r()));
+    close = () => w.close();
+  } else if (mode === 'stagecoach') {
+    const filter = createPathFilter({ include: [], exclude: [], minSize: 0, maxSize: null, ignoreHidden: true, ignoreTemp: true });
+    let emitted = 0;
+    const src = new WatchSource({
+      roots: [{ name: 'root', path: root, filter, polling: false, pollIntervalMs: 1000 }],
+      stableMs: 1000,
+      rescanMs: 0,
+      index: async () => index!,
+      log: pino({ level: 'silent' }),
+      onReady: () => void emitted++,
+      onUnready: () => undefined,
+    });
+    await src.watch();
+    files = index!.size;
+    if (emitted > 0) throw new Error(`the watcher emitted ${emitted} files that the index holds`);
+    close = () => src.close();
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  gc();
+  await sleep(300);
+  gc();
+  const after = readMemory(process.pid)!;
+  process.stdout.write(`${JSON.stringify({ mode, files, ms, baseKiB: base.rssKiB, rssKiB: after.rssKiB, hwmKiB: after.hwmKiB })}\n`);
+  await close();
+  process.exit(0);
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`watch-child: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
