@@ -14,7 +14,7 @@ import { describeValue } from './messages.js';
 import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js';
 
 /** The tokens `remotePath` may use. */
-import { REMOTE_PATH_TOKENS } from '../archive/remote-path.js';
+import { REMOTE_PATH_TOKENS, renderRemotePath } from '../archive/remote-path.js';
 export { REMOTE_PATH_TOKENS };
 
 /**
@@ -375,6 +375,17 @@ const remotePathTemplate = z.string().superRefine((template, ctx) => {
     ctx.addIssue({
       code: 'custom',
       message: `must contain {path} or {name}, or every file would land on one name, got ${describeValue(template)}`,
+      input: template,
+    });
+    return;
+  }
+  // Its own text must not climb out of a target's root: render it once with plain values.
+  try {
+    renderRemotePath(template, { root: 'root', relPath: 'dir/file.txt', mtimeMs: 0, host: 'host' });
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must not contain ".", ".." or "\\" segments (a remote path may never leave the target's root), got ${describeValue(template)}`,
       input: template,
     });
   }

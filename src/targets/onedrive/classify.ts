@@ -170,8 +170,10 @@ export function toOneDriveError(err: unknown, now: number = Date.now()): unknown
 
 function errnoOf(err: unknown): string | undefined {
   for (let e = err, i = 0; e && i < 5; i++) {
-    const code = (e as { code?: unknown; errno?: unknown }).errno ?? (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code)) return code;
+    // Node's fs errors carry the name in `code` ('EACCES') and a number in `errno` (-13).
+    for (const code of [(e as { code?: unknown }).code, (e as { errno?: unknown }).errno]) {
+      if (typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code)) return code;
+    }
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
