@@ -29,7 +29,7 @@ export interface Workspace {
   clouds: Clouds;
   yaml: string;
   /** Starts `stagecoach run` on the workspace's config (killed at cleanup). */
-  start(o?: { uid?: number; gid?: number }): Daemon;
+  start(o?: { permissionsApply?: boolean }): Daemon;
   /** Every delivery row, read-only from the journal; [] while it does not exist yet. */
   rows(): Row[];
   cleanup(): Promise<void>;
@@ -99,16 +99,6 @@ export async function drop(inbox: string, rel: string, data: Buffer | string): P
   const dest = path.join(inbox, rel);
   await mkdir(path.dirname(dest), { recursive: true });
   await rename(tmp, dest);
-}
-
-/** chown -R (symlinks themselves, not their targets). */
-export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  await chown(dir, uid, gid);
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) await chownTree(p, uid, gid);
-    else if (!e.isSymbolicLink()) await chown(p, uid, gid);
-  }
 }
 
 /** Deterministic PRNG (mulberry32) for seeded chaos. */

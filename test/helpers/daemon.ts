@@ -11,9 +11,22 @@ export interface Daemon {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `stagecoach <args>` as a child process (the built CLI). */
-export function startDaemon(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number }): Daemon {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/**
+ * Starts `stagecoach <args>` as a child process (the built CLI). `permissionsApply`: file
+ * permissions bind it even when the tests run as root — it runs without the capabilities that let
+ * root read and write any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), through util-linux's
+ * setpriv, so a chmod 000 file is unreadable to it as it would be to a normal user.
+ */
+export function startDaemon(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; permissionsApply?: boolean },
+): Daemon {
+  const asRoot = process.getuid?.() === 0;
+  const [cmd, argv] =
+    opts.permissionsApply && asRoot
+      ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--', process.execPath, CLI, ...args]]
+      : [process.execPath, [CLI, ...args]];
+  const child = spawn(cmd, argv as string[], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
