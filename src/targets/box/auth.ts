@@ -33,6 +33,7 @@ import type { BoxOptions } from './api-types.js';
 import { BoxHttpError, httpRule, toBoxError } from './classify.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
+import { codeFromPaste } from '../pasted-code.js';
 
 /** The default base URLs of Box (what NetworkSession uses when given none). */
 export const BOX_DEFAULT_ENDPOINTS = Object.freeze({
@@ -469,23 +470,7 @@ export type { AuthIO } from '../target.js';
 
 /** The code in what the user pasted: the bare code, or the URL the browser was sent to. */
 export function codeFromAnswer(answer: string, state: string, targetId: string): string {
-  const a = answer.trim();
-  const fail = (rule: string, detail: string): TargetError => new TargetError(targetId, 'fatal', `${rule}: ${detail}`, { code: `box.${rule}` });
-  if (a === '') throw fail('auth-no-code', 'nothing was pasted');
-  if (!/[?&]code=|[?&]error=|:\/\//.test(a)) return a;
-  let params: URLSearchParams;
-  try {
-    params = new URL(a, 'http://localhost/').searchParams;
-  } catch {
-    throw fail('auth-no-code', 'the pasted text is neither a code nor a URL');
-  }
-  const error = params.get('error');
-  if (error) throw fail('auth-denied', `Box did not grant access (${error}${params.get('error_description') ? `: ${params.get('error_description')}` : ''})`);
-  const got = params.get('state');
-  if (got !== null && got !== state) throw fail('auth-state-mismatch', 'the URL belongs to another sign-in attempt (state differs); start again');
-  const code = params.get('code');
-  if (!code) throw fail('auth-no-code', 'the URL holds no code');
-  return code;
+  return codeFromPaste(answer, { state, targetId, provider: 'box', providerName: 'Box' });
 }
 
 /**

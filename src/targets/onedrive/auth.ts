@@ -33,6 +33,7 @@ import { adviceFor, classifyRule, detailOf } from './classify.js';
 import { NodeNetworkClient, endpointRewrite, type UrlRewrite } from './http.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
+import { codeFromPaste } from '../pasted-code.js';
 
 /** The token cache's file name in the target's state folder (unless `auth.tokenCacheFile`). */
 export const TOKEN_CACHE_FILE = 'msal-token-cache.json';
@@ -266,23 +267,7 @@ export const DEFAULT_REDIRECT_URI = 'http://localhost:53682/';
 
 /** The code in what the user pasted: the bare code, or the URL the browser was sent to. */
 export function codeFromAnswer(answer: string, state: string, targetId: string): string {
-  const a = answer.trim();
-  const fail = (rule: string, detail: string): TargetError => new TargetError(targetId, 'fatal', `${rule}: ${detail}`, { code: `onedrive.${rule}` });
-  if (a === '') throw fail('auth-no-code', 'nothing was pasted');
-  if (!/[?&]code=|[?&]error=|:\/\//.test(a)) return a;
-  let params: URLSearchParams;
-  try {
-    params = new URL(a, 'http://localhost/').searchParams;
-  } catch {
-    throw fail('auth-no-code', 'the pasted text is neither a code nor a URL');
-  }
-  const error = params.get('error');
-  if (error) throw fail('auth-denied', `Microsoft did not grant access (${error}${params.get('error_description') ? `: ${params.get('error_description')!.split(/\r?\n/)[0]}` : ''})`);
-  const got = params.get('state');
-  if (got !== null && got !== state) throw fail('auth-state-mismatch', 'the URL belongs to another sign-in attempt (state differs); start again');
-  const code = params.get('code');
-  if (!code) throw fail('auth-no-code', 'the URL holds no code');
-  return code;
+  return codeFromPaste(answer, { state, targetId, provider: 'onedrive', providerName: 'Microsoft' });
 }
 
 async function keepOnly(app: PublicClientApplication | ConfidentialClientApplication, keepId: string | undefined): Promise<void> {
