@@ -200,7 +200,7 @@ const targetCommon = {
   maxDemand: count(1).default(4).describe('Most uploads in flight to this target.'),
   minDemand: count(0)
     .optional()
-    .describe('Ask for more work when uploads in flight drop to this. Must be below maxDemand. Default: floor(maxDemand / 2).'),
+    .describe('Ask for more work when uploads in flight drop to this. Must be below maxDemand. Default: maxDemand - 1 (a freed slot is refilled at once).'),
   requestsPerSecond: z
     .number()
     .positive()
@@ -540,7 +540,8 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
     } else {
       ids.set(id, i);
     }
-    const minDemand = target.minDemand ?? Math.floor(target.maxDemand / 2);
+    // An upload slot that frees asks for the next delivery at once, so all maxDemand stay busy.
+    const minDemand = target.minDemand ?? target.maxDemand - 1;
     minMax(['targets', i], minDemand, target.maxDemand);
     return { ...target, id, minDemand } as ResolvedTarget<FileTarget>;
   });

@@ -235,8 +235,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     for (;;) {
       if (watcher.backlog === 0 && watcher.emitted === archiver.handled) {
         const status = supervisor.status();
-        const counts = await store.counts();
-        const busy = counts.some((c) => status[c.target]?.state !== 'parked' && targetIds.includes(c.target) && c.pending + c.inFlight > 0);
+        let busy = false;
+        for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) busy = true;
         if (!busy) return;
       }
       await new Promise((r) => setTimeout(r, 50));

@@ -20,6 +20,7 @@ export interface WatchProducerOptions {
  */
 export class WatchProducer extends Producer<FileItem> {
   private readonly readyItems = new Map<string, FileItem>();
+  private flushing: NodeJS.Immediate | null = null;
   /** Files emitted so far (the archiver's `handled` catches up with it when it is idle). */
   emitted = 0;
   readonly source: WatchSource;
@@ -30,7 +31,7 @@ export class WatchProducer extends Producer<FileItem> {
       ...opts,
       onReady: (item) => {
         this.readyItems.set(`${item.root}\u0000${item.relPath}`, item);
-        this.flush();
+        this.flushSoon();
       },
       onUnready: (root, relPath) => {
         this.readyItems.delete(`${root}\u0000${relPath}`);
@@ -45,6 +46,19 @@ export class WatchProducer extends Producer<FileItem> {
 
   protected override handleDemand(): void {
     this.flush();
+  }
+
+  /**
+   * Files become ready one by one (a stat or a watch event each); emitting them once per turn of
+   * the event loop hands the archiver batches, so it journals many files in one transaction
+   * instead of one transaction per file.
+   */
+  private flushSoon(): void {
+    if (this.flushing) return;
+    this.flushing = setImmediate(() => {
+      this.flushing = null;
+      this.flush();
+    });
   }
 
   private flush(): void {
@@ -72,6 +86,8 @@ export class WatchProducer extends Producer<FileItem> {
   }
 
   async closeSource(): Promise<void> {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = null;
     await this.source.close();
   }
 }

@@ -17,7 +17,8 @@ export interface ProducerConsumerOptions<O> extends StageOptions {
  * - `handleEvents(events, from)` MUST be implemented and MUST return (or resolve to) the O events
  *   to emit (MAY be empty). Calls are one at a time, in arrival order, and only while
  *   `dispatcher.available() > 0`; each gets at most `available()` events (all of a batch when it
- *   is Infinity). Until then input waits in the stage's queue, unacknowledged, so upstream demand
+ *   is Infinity; batches of one subscription that queued while a call ran are handed together,
+ *   within `available()`). Until then input waits in the stage's queue, unacknowledged, so upstream demand
  *   stays bounded by maxDemand: with a BroadcastDispatcher the slowest subscriber paces
  *   everything upstream. Input is acknowledged once its call settled and its output was emitted.
  * - `handleDemand(n)` and `handleSubscriberDemand(sub, n)` MAY be implemented, as on Producer.
@@ -104,6 +105,12 @@ export abstract class ProducerConsumer<I, O> extends Stage implements Sink<I>, S
       if (available >= head.events.length) {
         batch = head.events;
         this.#queue.shift();
+        // Batches from the same subscription that queued up while the stage was busy go in one
+        // call: the events are the same and in the same order, and one call (one journal
+        // transaction for the Archiver) costs less than many.
+        while (this.#queue[0]?.link === link && batch.length + this.#queue[0].events.length <= available) {
+          batch = batch.concat(this.#queue.shift()!.events);
+        }
       } else {
         batch = head.events.splice(0, available);
       }

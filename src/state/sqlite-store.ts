@@ -275,6 +275,10 @@ function prepareAll(db: Sqlite.Database) {
        SELECT target, NULL, 0 FROM target_health
        ORDER BY target`,
     ),
+    hasWork: db.prepare<[string, string], { one: number }>(
+      `SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM deliveries WHERE target = ? AND status = 'pending')
+          OR EXISTS (SELECT 1 FROM deliveries WHERE target = ? AND status = 'in_flight')`,
+    ),
     retryFailed: db.prepare<[number, string]>(
       `UPDATE deliveries SET status = 'pending', attempts = 0, updated_at = ?
        WHERE target = ? AND status = 'failed'`,
@@ -498,6 +502,11 @@ class SqliteStoreImpl implements SqliteStore {
     return r.changes;
   }
 
+  async hasWork(target: string): Promise<boolean> {
+    this.#open();
+    return this.#st.hasWork.get(target, target) !== undefined;
+  }
+
   /**
    * One row per target that has a delivery or a health record, sorted by target name; statuses
    * with no delivery count 0. Counting scans the lease index: linear in deliveries.
@@ -585,8 +594,11 @@ class SqliteStoreImpl implements SqliteStore {
 
   async #close(): Promise<void> {
     try {
-      // SQLite's advice for long-lived connections: refresh planner statistics on close.
+      // SQLite's advice for long-lived connections: refresh planner statistics on close. Best
+      // effort: on a full disk it cannot write, and the journal is closed all the same.
       this.#db.pragma('optimize');
+    } catch {
+      // nothing to undo
     } finally {
       this.#db.close();
     }

@@ -98,6 +98,8 @@ export interface Store {
    */
   resetInFlight(target?: string): Promise<number>;
   counts(): Promise<TargetCounts[]>;
+  /** Whether the target has a delivery pending or in flight (an index lookup, not a count). */
+  hasWork(target: string): Promise<boolean>;
   /** Failed deliveries of a target back to pending. Returns how many. */
   retryFailed(target: string): Promise<number>;
   setHealth(health: TargetHealth): Promise<void>;

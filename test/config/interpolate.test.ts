@@ -79,7 +79,7 @@ describe('interpolation in a config file', () => {
     );
     expect(config.watcher.usePolling).toBe(true);
     expect(config.retry.retries).toBe(8);
-    expect(config.targets[0]).toMatchObject({ maxDemand: 8, minDemand: 4, requestsPerSecond: 2.5 });
+    expect(config.targets[0]).toMatchObject({ maxDemand: 8, minDemand: 7, requestsPerSecond: 2.5 });
   });
 
   test('a string field keeps a numeric-looking value as a string', () => {

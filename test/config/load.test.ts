@@ -37,7 +37,7 @@ describe('the embedded default config', () => {
           path: '/srv/stagecoach/data/archive',
           keepVersions: false,
           maxDemand: 4,
-          minDemand: 2,
+          minDemand: 3,
           requestsPerSecond: null,
           bytesPerSecond: null,
         },
@@ -107,7 +107,7 @@ describe('the example config', () => {
     expect(config.targets[1]).toMatchObject({
       remoteRoot: 'Stagecoach',
       bytesPerSecond: 20_000_000,
-      minDemand: 2,
+      minDemand: 3,
       auth: { kind: 'oauth', clientId: env.GDRIVE_CLIENT_ID, clientSecret: secrets.gdrive_client_secret, refreshToken: secrets.gdrive_refresh_token },
     });
     expect(config.targets[2]).toMatchObject({ auth: { appKey: 'dropbox-key', appSecret: 'dropbox-app-secret', refreshToken: 'dropbox-refresh-token' } });
@@ -150,7 +150,7 @@ describe('defaults and derived values', () => {
     ]);
   });
 
-  test('target ids default to the type; minDemand to half of maxDemand', () => {
+  test('target ids default to the type; minDemand to maxDemand - 1', () => {
     const config = parse(
       [
         'roots: [{ path: /a }]',
@@ -162,8 +162,8 @@ describe('defaults and derived values', () => {
     );
     expect(config.targets.map((t) => [t.id, t.maxDemand, t.minDemand])).toEqual([
       ['local', 1, 0],
-      ['second', 9, 4],
-      ['dropbox', 4, 2],
+      ['second', 9, 8],
+      ['dropbox', 4, 3],
     ]);
     expect(config.targets[2]).toMatchObject({ remoteRoot: 'Stagecoach/Backups' });
   });

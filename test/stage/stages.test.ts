@@ -116,7 +116,22 @@ describe('producer-consumer', () => {
     source.pushOneByOne(3);
     source.push(5);
     await flush();
-    expect(pc.calls.map((c) => c.events)).toEqual([[1], [2], [3], [4, 5, 6, 7, 8]]);
+    // 1 is handled at once; 2..8 queued while that call ran and go in the next call, together.
+    expect(pc.calls.map((c) => c.events)).toEqual([[1], [2, 3, 4, 5, 6, 7, 8]]);
+  });
+
+  it('hands batches of one subscription queued while busy in one call, never more than available()', async () => {
+    const source = new CountingProducer({ name: 'source', dry: true });
+    const bounded = new BroadcastDispatcher<number>();
+    bounded.available = () => 3;
+    const pc = new MapStage<number, number>({ name: 'pc', dispatcher: bounded }, () => []);
+    await source.start();
+    await pc.start();
+    subscribe(pc, source, { maxDemand: 8 });
+    await flush();
+    source.pushOneByOne(7);
+    await flush();
+    expect(pc.calls.map((c) => c.events)).toEqual([[1], [2, 3, 4], [5, 6, 7]]);
   });
 
   it('stop hands queued input on while there is demand, waits, then cancels both ways', async () => {

@@ -212,6 +212,22 @@ describe('lease', () => {
   });
 });
 
+describe('hasWork', () => {
+  it('is true while a delivery of the target is pending or in flight, false once all are closed', async () => {
+    expect(await store.hasWork('local')).toBe(false);
+    await store.recordItems([newItem('a'), newItem('b')], ['local', 'box']);
+    expect(await store.hasWork('local')).toBe(true);
+    const [a, b] = await store.lease('local', 2);
+    expect(await store.hasWork('local')).toBe(true); // both in flight
+    await store.complete(a!.id, a!.generation, { remoteId: 'x', remoteHash: 'h', bytesSent: 1 });
+    expect(await store.hasWork('local')).toBe(true);
+    await store.fail(b!.id, b!.generation, 'no');
+    expect(await store.hasWork('local')).toBe(false);
+    expect(await store.hasWork('box')).toBe(true);
+    expect(await store.hasWork('nobody')).toBe(false);
+  });
+});
+
 describe('the generation rule', () => {
   it('a file changed during upload: stays in flight, the stale complete re-queues it, the next lease sends the new version', async () => {
     await store.recordItems([newItem('a')], ['local']);

@@ -6,7 +6,7 @@
  * fsynced, checked, and renamed over the final name; the folder is then fsynced. A crash or a
  * failure at any point leaves the previous copy (or nothing) at the final name, never a part.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import {
   copyFile,
@@ -57,6 +57,10 @@ export const LOCAL_FEATURES: Features = Object.freeze({
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
 // A kept version is named after the old copy's mtime; past this many same-second copies give up.
 const MAX_VERSION_ATTEMPTS = 1000;
+/** Folders remembered as existing (see ensureDir); past this many the memory starts afresh. */
+const MAX_KNOWN_DIRS = 10_000;
+/** Buffer of the read-back check. */
+const READ_BACK_CHUNK = 1024 * 1024;
 /** The fixed part of temp names (hex, so `isTempName` knows them). */
 const TEMP_TOKEN = '0000';
 
@@ -120,6 +124,20 @@ async function fsyncFile(path: string): Promise<void> {
   }
 }
 
+/** sha256 of the first `size` bytes of an open file, read back through its handle. */
+async function hashHandle(fh: FileHandle, size: number, signal: AbortSignal | undefined): Promise<string> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(size, READ_BACK_CHUNK)));
+  for (let pos = 0; pos < size; ) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) break;
+    h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return h.digest('hex');
+}
+
 async function lstatOrNull(path: string): Promise<Stats | null> {
   try {
     return await lstat(path);
@@ -161,6 +179,8 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
   const log = ctx.log;
   const inFlight = new Set<Promise<unknown>>();
   let rootReady: Promise<void> | null = null;
+  const knownDirs = new Set<string>();
+  const dirSyncs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
   let closing: Promise<void> | null = null;
 
   function abortError(signal: AbortSignal): Error {
@@ -200,8 +220,13 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     return rootReady;
   }
 
-  /** mkdir -p `dir` under the root, fsyncing each folder that gained an entry. */
+  /**
+   * mkdir -p `dir` under the root, fsyncing each folder that gained an entry. A folder made or
+   * found here is remembered, so the next put into it costs no stat and no mkdir; a put that
+   * then finds it gone (ENOENT) forgets every folder and comes back here (see `writeNew`).
+   */
   async function ensureDir(dir: string): Promise<void> {
+    if (knownDirs.has(dir)) return;
     await ensureRoot();
     try {
       const st = await fsStat(root);
@@ -212,15 +237,49 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
       }
       throw err;
     }
-    if (dir === root) return;
-    const first = await mkdir(dir, { recursive: true });
-    if (first === undefined) return;
-    // Each new folder is an entry in its parent: fsync from the deepest parent up to the one
-    // that already existed, so the path to the file survives a power cut as well as the file.
-    for (let d = dir; ; d = dirname(d)) {
-      await fsyncDir(dirname(d));
-      if (d === first || dirname(d) === d) break;
+    if (dir !== root) {
+      const first = await mkdir(dir, { recursive: true });
+      // Each new folder is an entry in its parent: fsync from the deepest parent up to the one
+      // that already existed, so the path to the file survives a power cut as well as the file.
+      if (first !== undefined) {
+        for (let d = dir; ; d = dirname(d)) {
+          await fsyncDir(dirname(d));
+          if (d === first || dirname(d) === d) break;
+        }
+      }
     }
+    if (knownDirs.size >= MAX_KNOWN_DIRS) knownDirs.clear();
+    knownDirs.add(dir);
+  }
+
+  /**
+   * fsyncs `dir` after a rename into it. Puts into one folder share the fsyncs: a caller joins
+   * the next fsync that has not started yet (it starts after the caller's rename, so it covers
+   * it), and at most one runs per folder at a time.
+   */
+  function syncDirAfterRename(dir: string): Promise<void> {
+    let s = dirSyncs.get(dir);
+    if (!s) {
+      s = { running: null, next: null };
+      dirSyncs.set(dir, s);
+    }
+    if (s.next) return s.next;
+    const state = s;
+    const before = state.running ?? Promise.resolve();
+    const p: Promise<void> = before
+      .catch(() => undefined)
+      .then(() => {
+        state.running = p;
+        state.next = null;
+        return fsyncDir(dir);
+      })
+      .finally(() => {
+        if (state.running !== p) return;
+        state.running = null;
+        if (!state.next) dirSyncs.delete(dir);
+      });
+    state.next = p;
+    return p;
   }
 
   /** Streams the source through a counter, handing each chunk to `onChunk`; checks the size. */
@@ -286,6 +345,30 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     throw fail('version-names-exhausted', 'retry', `${MAX_VERSION_ATTEMPTS} kept versions of ${final} share one timestamp`);
   }
 
+  /**
+   * Opens the temp file, new. One already there is a leftover of a put cut by a crash: it goes.
+   * A folder that vanished since it was made (ENOENT) is made again, once.
+   */
+  async function openTemp(tmp: string, dir: string): Promise<FileHandle> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await open(tmp, 'wx+');
+      } catch (err) {
+        if (attempt > 0) throw err;
+        if (errno(err) === 'EEXIST') {
+          await unlink(tmp).catch((e: unknown) => {
+            if (errno(e) !== 'ENOENT') throw e;
+          });
+        } else if (errno(err) === 'ENOENT') {
+          knownDirs.clear();
+          await ensureDir(dir);
+        } else {
+          throw err;
+        }
+      }
+    }
+  }
+
   async function writeNew(req: PutRequest, final: string, previous: Stats | null): Promise<PutResult> {
     const dir = dirname(final);
     const name = basename(final);
@@ -294,17 +377,16 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     const tmp = join(dir, tempName(name, TEMP_TOKEN));
     let tmpExists = false;
     try {
-      await unlink(tmp).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
-      });
-      const fh = await open(tmp, 'wx');
+      const fh = await openTemp(tmp, dir);
       tmpExists = true;
       let counter: CountingHashStream;
+      let written: string;
       try {
         counter = await readSource(req, (chunk) => writeAll(fh, chunk));
         const mtime = new Date(req.mtimeMs);
         await fh.utimes(mtime, mtime);
         await fh.sync();
+        written = await hashHandle(fh, counter.bytes, req.signal);
       } catch (err) {
         await fh.close().catch(() => undefined);
         throw err;
@@ -312,7 +394,6 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
       // close() can report a delayed write error (NFS): it must not be ignored here.
       await fh.close();
       const hash = counter.digest('sha256');
-      const written = await hashFile('sha256', tmp, req.signal);
       if (written !== hash) {
         throw fail('write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
       }
@@ -325,7 +406,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
         throw err;
       }
       tmpExists = false;
-      await fsyncDir(dir);
+      await syncDirAfterRename(dir);
       if (kept) log.debug({ path: final, kept }, 'previous copy kept');
       return { remoteId: final, size: counter.bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: counter.bytes };
     } finally {

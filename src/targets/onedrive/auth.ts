@@ -164,6 +164,9 @@ function noAccount(targetId: string, file: string): TargetError {
   });
 }
 
+/** A token is handed out from memory until this long before it expires, then MSAL is asked. */
+const TOKEN_MEMO_MARGIN_MS = 5 * 60_000;
+
 /**
  * Makes the target's credentials. Nothing is read or requested until the first `token()`.
  * Errors are TargetErrors (`onedrive.auth-*`, or `network` / `auth-unavailable` for transient
@@ -175,11 +178,17 @@ export function createOneDriveAuth(options: OnedriveOptions, ctx: { stateDir: st
   const timeoutMs = internals.requestTimeoutMs ?? 120_000;
   const handed = new Set<string>();
   let refreshing: Promise<string> | null = null;
+  // The last token and until when to hand it out without asking MSAL: its cache lookup costs
+  // about half a millisecond of CPU per request (and a read of the token cache file for
+  // delegated auth), which small files pay on every upload.
+  let memo: { token: string; until: number } | null = null;
   const keep = (r: AuthenticationResult | null): string => {
     if (!r?.accessToken) throw new TargetError(id, 'retry', 'auth-unavailable: the identity platform returned no access token', { code: 'onedrive.auth-unavailable' });
     handed.add(r.accessToken);
+    memo = r.expiresOn ? { token: r.accessToken, until: r.expiresOn.getTime() - TOKEN_MEMO_MARGIN_MS } : null;
     return r.accessToken;
   };
+  const memoized = (): string | null => (memo && Date.now() < memo.until ? memo.token : null);
 
   if (options.auth.kind === 'app') {
     const auth: OnedriveAppAuth = options.auth;
@@ -193,8 +202,9 @@ export function createOneDriveAuth(options: OnedriveOptions, ctx: { stateDir: st
     };
     return {
       kind: 'app',
-      token: () => acquire(false),
+      token: async () => memoized() ?? acquire(false),
       async refresh(rejected) {
+        memo = null;
         const current = await acquire(false);
         if (current !== rejected) return current;
         refreshing ??= acquire(true).finally(() => (refreshing = null));
@@ -235,8 +245,9 @@ export function createOneDriveAuth(options: OnedriveOptions, ctx: { stateDir: st
     });
   return {
     kind: 'delegated',
-    token: () => silent(false),
+    token: async () => memoized() ?? silent(false),
     async refresh(rejected) {
+      memo = null;
       const current = await silent(false);
       if (current !== rejected) return current;
       refreshing ??= silent(true).finally(() => (refreshing = null));

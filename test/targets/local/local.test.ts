@@ -135,6 +135,23 @@ describe('local target: put', () => {
     await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  test('a root that disappears is caught on a put into a folder already used (fatal, not re-created)', async () => {
+    const { target, root } = await harness();
+    await target.put(request('one.bin', seededBytes(5, 10)));
+    await rm(root, { recursive: true });
+    const err = await caught(target.put(request('two.bin', seededBytes(6, 10))));
+    expect(err).toMatchObject({ kind: 'fatal', code: 'local.archive-root-gone' });
+    await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  test('a folder removed by hand after a put is made again by the next put into it', async () => {
+    const { target, root } = await harness();
+    await target.put(request('a/b/one.bin', seededBytes(5, 10)));
+    await rm(path.join(root, 'a'), { recursive: true });
+    await target.put(request('a/b/two.bin', seededBytes(6, 10)));
+    expect(await listFiles(root)).toEqual(['a/b/two.bin']);
+  });
+
   test('the root is created on first use', async () => {
     const { target, root } = await harness();
     await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
