@@ -4,6 +4,7 @@ import { checkHealth } from '../http/health.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
 import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
+import { diskFullError } from '../state/disk-full.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
@@ -11,8 +12,22 @@ import { Progress } from './progress.js';
 /**
  * `run` (the daemon) and `backfill --once`. SIGINT/SIGTERM start the orderly shutdown; a second
  * signal exits at once (exit 130): what was in flight resumes at the next start.
+ *
+ * A journal that cannot be written because the state folder's disk is full (at start or while
+ * running) rejects with StagecoachError `state.disk-full`, whose one-line message names the state
+ * folder and the journal and tells what to do (the CLI logs it and exits 1); the journal keeps
+ * what it held, and a start after space is freed resumes.
  */
 export async function runCommand(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
+  try {
+    return await runPipeline(config, log, opts);
+  } catch (e) {
+    // A full disk is the user's to fix, not a bug: say so, and where, rather than "SQLITE_FULL".
+    throw diskFullError(e, config.stateDir) ?? e;
+  }
+}
+
+async function runPipeline(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
   const pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch' });
   let server: HttpServer | null = null;
   if (!opts.once && config.http.listen) {
@@ -62,13 +77,21 @@ export async function runCommand(config: Config, log: Logger, opts: { once: bool
       await Promise.race([signalled, failed]);
     }
   } finally {
-    await server?.close();
-    await pipeline.stop();
-    await notifier?.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    // On a full disk this throws too (closing the journal writes): runCommand words it the same.
+    try {
+      await server?.close();
+      await pipeline.stop();
+    } finally {
+      await notifier?.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
-  if (crashed) return EXIT.failure;
+  if (crashed !== null) {
+    // Logged already by the pipeline as a crash; a full disk gets the clear line on top.
+    if (diskFullError(crashed, config.stateDir)) throw crashed;
+    return EXIT.failure;
+  }
   if (!opts.once) {
     log.info('stopped');
     return EXIT.ok;
