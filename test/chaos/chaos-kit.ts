@@ -32,6 +32,10 @@ export interface Workspace {
   start(o?: { permissionsApply?: boolean }): Daemon;
   /** Every delivery row, read-only from the journal; [] while it does not exist yet. */
   rows(): Row[];
+  /** Deliveries of one target by status ({} while the journal does not exist yet). */
+  counts(target: string): Record<string, number>;
+  /** Deliveries done, summed over the given targets. */
+  done(targets: string[]): number;
   cleanup(): Promise<void>;
 }
 
@@ -52,6 +56,20 @@ export async function workspace(extra = '', opts: { without?: string[] } = {}): 
   const cfg = path.join(t.dir, 'c.yaml');
   await writeFile(cfg, yaml);
   const daemons: Daemon[] = [];
+  /** Runs a read-only query on the journal as another process would; [] while it does not exist. */
+  const query = (sql: string, ...params: unknown[]): unknown[] => {
+    try {
+      const db = new Database(path.join(t.dir, 'state', 'stagecoach.db'), { readonly: true, fileMustExist: true });
+      try {
+        db.pragma('busy_timeout = 2000');
+        return db.prepare(sql).all(...params);
+      } finally {
+        db.close();
+      }
+    } catch {
+      return [];
+    }
+  };
   return {
     dir: t.dir,
     inbox,
@@ -65,20 +83,18 @@ export async function workspace(extra = '', opts: { without?: string[] } = {}): 
       return d;
     },
     rows() {
-      const file = path.join(t.dir, 'state', 'stagecoach.db');
-      try {
-        const db = new Database(file, { readonly: true, fileMustExist: true });
-        try {
-          db.pragma('busy_timeout = 2000');
-          return db
-            .prepare('SELECT d.target AS target, f.rel_path AS rel_path, d.remote_path AS remote_path, d.status AS status, d.last_error AS last_error FROM deliveries d JOIN files f ON f.id = d.file_id')
-            .all() as Row[];
-        } finally {
-          db.close();
-        }
-      } catch {
-        return [];
-      }
+      return query(
+        'SELECT d.target AS target, f.rel_path AS rel_path, d.remote_path AS remote_path, d.status AS status, d.last_error AS last_error FROM deliveries d JOIN files f ON f.id = d.file_id',
+      ) as Row[];
+    },
+    counts(target) {
+      const rows = query('SELECT status, count(*) AS n FROM deliveries WHERE target = ? GROUP BY status', target) as Array<{ status: string; n: number }>;
+      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    },
+    done(targets) {
+      const marks = targets.map(() => '?').join(',');
+      const rows = query(`SELECT count(*) AS n FROM deliveries WHERE status = 'done' AND target IN (${marks})`, ...targets) as Array<{ n: number }>;
+      return rows[0]?.n ?? 0;
     },
     async cleanup() {
       for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
