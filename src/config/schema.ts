@@ -226,6 +226,16 @@ const remoteRoot = z
   })
   .describe('Folder on the cloud under which everything is archived, e.g. "Stagecoach". Default: the top.');
 
+/**
+ * How long a cloud request may go unanswered before it is dropped and retried (a hung
+ * connection). Each provider counts it its own way; see docs/operations.md.
+ */
+const requestTimeoutMs = durationSchema({ min: 1000 })
+  .optional()
+  .describe(
+    'A request that hangs this long is dropped and retried. Default and meaning per provider: gdrive 2 min (uploads get more time per byte), onedrive 2 min with nothing sent or received, dropbox and box 10 min for the whole request including the chunk it sends.',
+  );
+
 const localTarget = z.strictObject({
   type: z.literal('local'),
   ...targetCommon,
@@ -240,6 +250,7 @@ const gdriveTarget = z.strictObject({
   type: z.literal('gdrive'),
   ...targetCommon,
   remoteRoot,
+  requestTimeoutMs,
   auth: z.discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('oauth'),
@@ -267,6 +278,7 @@ const dropboxTarget = z.strictObject({
   type: z.literal('dropbox'),
   ...targetCommon,
   remoteRoot,
+  requestTimeoutMs,
   auth: z.strictObject({
     appKey: z.string().min(1),
     appSecret: secret.optional().describe('Absent: the refresh token was obtained with PKCE.'),
@@ -279,6 +291,7 @@ const boxTarget = z.strictObject({
   type: z.literal('box'),
   ...targetCommon,
   remoteRoot,
+  requestTimeoutMs,
   auth: z.discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('oauth'),
@@ -318,6 +331,7 @@ const onedriveTarget = z.strictObject({
   type: z.literal('onedrive'),
   ...targetCommon,
   remoteRoot,
+  requestTimeoutMs,
   auth: z.discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('delegated'),

@@ -8,6 +8,11 @@ export interface TargetConfigBase {
   [key: string]: unknown;
 }
 
+/** The config's `requestTimeoutMs` as the tuning the provider modules take (Drive reads it from its options). */
+function timeoutOf(cfg: TargetConfigBase): { requestTimeoutMs?: number } {
+  return typeof cfg.requestTimeoutMs === 'number' ? { requestTimeoutMs: cfg.requestTimeoutMs } : {};
+}
+
 /**
  * Makes a target from its config. Provider modules are imported lazily, so that a NAS that
  * archives only to a local folder never loads a cloud SDK.
@@ -24,15 +29,15 @@ export async function createTarget(cfg: TargetConfigBase, ctx: TargetContext): P
     }
     case 'dropbox': {
       const { createDropboxTarget } = await import('./dropbox/index.js');
-      return createDropboxTarget(cfg as unknown as Parameters<typeof createDropboxTarget>[0], ctx);
+      return createDropboxTarget(cfg as unknown as Parameters<typeof createDropboxTarget>[0], ctx, timeoutOf(cfg));
     }
     case 'onedrive': {
       const { createOnedriveTarget } = await import('./onedrive/index.js');
-      return createOnedriveTarget(cfg as unknown as Parameters<typeof createOnedriveTarget>[0], ctx);
+      return createOnedriveTarget(cfg as unknown as Parameters<typeof createOnedriveTarget>[0], ctx, timeoutOf(cfg));
     }
     case 'box': {
       const { createBoxTarget } = await import('./box/index.js');
-      return createBoxTarget(cfg as unknown as Parameters<typeof createBoxTarget>[0], ctx);
+      return createBoxTarget(cfg as unknown as Parameters<typeof createBoxTarget>[0], ctx, timeoutOf(cfg));
     }
     default:
       throw new StagecoachError('target.unknown', `[stagecoach] [${cfg.id}] unknown target type "${cfg.type}"`);

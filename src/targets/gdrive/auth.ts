@@ -49,16 +49,26 @@ function urlOf(u: unknown): string {
   return u instanceof URL ? u.href : String(u ?? '');
 }
 
+/** Timeout of a token request when the config sets none, ms. */
+const DEFAULT_TOKEN_TIMEOUT_MS = 120_000;
+
 /**
  * Turns the client's own retries off for every request it sends, and sends requests for Google's
  * token endpoint to `tokenUrl` when given (the service-account grant has the public URL built
  * in; the OAuth client takes it as an option, this catches both).
  */
-function govern(client: OAuth2Client, tokenUrl: string | undefined): void {
+function govern(client: OAuth2Client, tokenUrl: string | undefined, timeoutMs: number): void {
   client.transporter.interceptors.request.add({
     resolved: async (config) => {
       config.retry = false;
       delete config.retryConfig;
+      // The Drive requests carry their own timeout; a token request had none, and one that hung
+      // held every upload of the target waiting on the token for ever (found by the chaos
+      // suite). gaxios turns `timeout` into a signal before interceptors run, so set the signal.
+      if (!config.timeout) {
+        const timedOut = AbortSignal.timeout(timeoutMs);
+        config.signal = config.signal ? AbortSignal.any([config.signal as AbortSignal, timedOut]) : timedOut;
+      }
       if (tokenUrl !== undefined && urlOf(config.url) === DEFAULT_TOKEN_URL) config.url = new URL(tokenUrl);
       return config;
     },
@@ -93,10 +103,12 @@ function readKeyFile(path: string): ServiceAccountKey {
  * - `auth.kind: serviceAccount`: a JWT client from the key file, read now (a missing or
  *   malformed file throws ConfigError at `auth.keyFile`, never quoting the key), with the full
  *   Drive scope.
- * Both refresh 5 min before expiry, and never retry on their own.
+ * Both refresh 5 min before expiry, and never retry on their own. A token request that gets no
+ * answer within `requestTimeoutMs` (default 2 min) fails as a network error.
  */
 export function createDriveAuth(options: GdriveOptions, stateDir?: string): DriveAuth {
   const tokenUrl = options.endpoints?.tokenUrl;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
   const auth = options.auth;
   if (auth.kind === 'serviceAccount') {
     const key = readKeyFile(auth.keyFile);
@@ -107,7 +119,7 @@ export function createDriveAuth(options: GdriveOptions, stateDir?: string): Driv
       scopes: [DRIVE_SCOPE],
       eagerRefreshThresholdMillis: EAGER_REFRESH_MS,
     });
-    govern(client, tokenUrl);
+    govern(client, tokenUrl, timeoutMs);
     return {
       kind: 'serviceAccount',
       client,
@@ -124,7 +136,7 @@ export function createDriveAuth(options: GdriveOptions, stateDir?: string): Driv
     endpoints: { oauth2TokenUrl: tokenUrl ?? DEFAULT_TOKEN_URL },
     eagerRefreshThresholdMillis: EAGER_REFRESH_MS,
   });
-  govern(client, tokenUrl);
+  govern(client, tokenUrl, timeoutMs);
   const refreshToken = auth.refreshToken ?? readSavedToken(options.id, stateDir);
   client.setCredentials({ refresh_token: refreshToken });
   return {
@@ -226,7 +238,7 @@ export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Pr
       oauth2TokenUrl: options.endpoints?.tokenUrl ?? DEFAULT_TOKEN_URL,
     },
   });
-  govern(client, options.endpoints?.tokenUrl);
+  govern(client, options.endpoints?.tokenUrl, DEFAULT_TOKEN_TIMEOUT_MS);
   const state = random(16).toString('base64url');
   const verifier = random(48).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');

@@ -152,6 +152,9 @@ function networkCode(err: unknown): string | undefined {
     if (name === 'TimeoutError') return 'TimeoutError';
     const msg = (e as { message?: unknown }).message;
     if (typeof msg === 'string' && /socket hang up/i.test(msg)) return 'ECONNRESET';
+    // gaxios's words when the request's timeout signal fired (a shutdown's abort never gets
+    // here: the uploader checks its own signal before classifying).
+    if (typeof msg === 'string' && i === 0 && /^The operation was aborted\.?$/.test(msg) && (e as { config?: unknown }).config !== undefined) return 'TimeoutError';
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;

@@ -309,6 +309,16 @@ describe('check with OAuth', () => {
     expect(await target.check()).toContain('remoteRoot "Stagecoach Archive" exists');
   });
 
+  it('a token request that hangs fails as a network timeout after requestTimeoutMs, and the next one gets through', async () => {
+    emu.server.setFaults({ queue: [{ match: /\/token$/, fault: { kind: 'hang' } }] });
+    const { target } = makeTarget(emu, { requestTimeoutMs: 300 });
+    const err = await rejected(target.put(put('a.bin', seededBytes(1, 100))));
+    expect(target.classify(err)).toMatchObject({ kind: 'retry', reason: expect.stringMatching(/^network: .*TimeoutError/) });
+    expect(emu.server.requests().map((r) => `${r.url} ${r.fault}`)).toEqual(['/token hang']);
+    const ok = await target.put(put('a.bin', seededBytes(1, 100)));
+    expect(ok.size).toBe(100);
+  });
+
   it('fails fatal when the refresh token is revoked', async () => {
     emu.tokens.revoke();
     const { target } = makeTarget(emu);
