@@ -114,6 +114,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     bus,
     host: opts.host ?? os.hostname(),
   });
+  let fail: (e: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => undefined);
   const watcher = new WatchProducer({
     roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
     stableMs: config.stableMs,
@@ -121,6 +126,12 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     index: (root) => store.fileIndex(root),
     log: log.child({ stage: 'watcher' }),
     bus,
+    // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
+    // cannot write it).
+    onError: (e) => {
+      log.fatal({ err: e, stage: 'watcher' }, 'the pipeline cannot go on');
+      fail(e);
+    },
   });
 
   const uploaders = new Map<string, { uploader: Uploader; sub: Subscription }>();
@@ -188,11 +199,6 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   });
   for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
 
-  let fail: (e: unknown) => void = () => undefined;
-  const failed = new Promise<never>((_, reject) => {
-    fail = reject;
-  });
-  failed.catch(() => undefined);
   for (const stage of [archiver, watcher]) {
     stage.onCrash((e) => {
       log.fatal({ err: e, stage: stage.name }, 'the pipeline cannot go on');

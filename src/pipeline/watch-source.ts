@@ -31,6 +31,11 @@ export interface WatchSourceOptions {
   onReady(item: FileItem): void;
   /** A file that was ready changed again or vanished before it was taken: take it back. */
   onUnready(root: string, relPath: string): void;
+  /**
+   * The journal's index could not be read for a scan: nothing can be reconciled, and the scan
+   * is given up. Default: logged.
+   */
+  onError?(error: unknown): void;
 }
 
 interface Candidate {
@@ -65,6 +70,8 @@ export class WatchSource {
   private readonly rescanning = new Set<string>();
   private sweeping = false;
   private closed = false;
+  /** Resolves once every root is watched live (see `watch`); rejects if setting up failed. */
+  live: Promise<void> = Promise.resolve();
   private readonly sweepMs: number;
 
   constructor(private readonly opts: WatchSourceOptions) {
@@ -82,11 +89,22 @@ export class WatchSource {
   }
 
   /**
-   * Watch mode: chokidar on every root; resolves when every initial scan is done.
+   * Watch mode. Each root is first reconciled with the journal by a plain stat walk (new and
+   * changed files become candidates); the returned promise resolves when every root's walk is
+   * done. Live watching (chokidar, with no initial events of its own) is set up after that, in
+   * the background: on a large tree it takes many times the walk, and the daemon need not wait
+   * for it to archive what the walk found. Once a root's watches are ready it is walked once
+   * more, so a file made between its walk and its watch is not missed; then `watching` is
+   * logged and `live` resolves.
    */
   async watch(): Promise<void> {
     this.startSweeper();
-    await Promise.all(this.opts.roots.map((r) => this.watchRoot(r)));
+    for (const r of this.opts.roots) {
+      await this.rescan(r);
+      this.opts.log.info({ root: r.name, waiting: this.candidates.size }, 'scanned');
+    }
+    this.live = Promise.all(this.opts.roots.map((r) => this.watchRoot(r))).then(() => undefined);
+    this.live.catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot set up watching; changes are found by the periodic rescan only'));
     if (this.opts.rescanMs > 0) {
       const t = setInterval(() => {
         for (const r of this.opts.roots) void this.rescan(r);
@@ -127,10 +145,11 @@ export class WatchSource {
 
   private async watchRoot(root: RootSpec): Promise<void> {
     const log = this.opts.log.child({ root: root.name });
-    let index: Map<string, FileStat> | null = await this.opts.index(root.name);
     let warnedEnospc = false;
+    if (this.closed) return;
     const watcher = chokidar.watch(root.path, {
-      ignoreInitial: false,
+      // The walk in `watch` found what is there; chokidar reports changes from now on.
+      ignoreInitial: true,
       alwaysStat: true,
       followSymlinks: false,
       usePolling: root.polling,
@@ -150,7 +169,8 @@ export class WatchSource {
     const onFile = (p: string, stats?: Stats) => {
       const rel = relativePosix(root.path, p);
       if (rel === null || !stats?.isFile()) return;
-      this.observe(root, rel, stats, index);
+      // A live event: the archiver compares it with the journal.
+      this.observe(root, rel, stats, null);
     };
     watcher.on('add', onFile);
     watcher.on('change', onFile);
@@ -184,12 +204,10 @@ export class WatchSource {
       log.warn({ err }, 'watcher error');
     });
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-    // Reconciliation is over: live events are compared with the store by the archiver.
-    index = null;
-    // A file created while chokidar read a folder and before it watched it is seen by neither;
-    // one walk right after 'ready' closes that window (a stat walk costs little next to chokidar's).
+    // A file created after the first walk read its folder and before chokidar watched that
+    // folder is seen by neither; one walk right after 'ready' closes that window.
     await this.rescan(root);
-    log.info({ waiting: this.candidates.size }, 'watching');
+    if (!this.closed) log.info({ waiting: this.candidates.size }, 'watching');
   }
 
   /** A full scan of a root: new and changed files (against the store) become candidates. */
@@ -197,7 +215,15 @@ export class WatchSource {
     if (this.rescanning.has(root.name) || this.closed) return;
     this.rescanning.add(root.name);
     try {
-      const index = await this.opts.index(root.name);
+      let index: Map<string, FileStat>;
+      try {
+        index = await this.opts.index(root.name);
+      } catch (e) {
+        if (this.closed) return;
+        if (this.opts.onError) this.opts.onError(e);
+        else this.opts.log.error({ err: e, root: root.name }, 'cannot read the journal for a scan');
+        return;
+      }
       await walkTree(
         root.path,
         root.filter,

@@ -11,6 +11,8 @@ export interface WatchProducerOptions {
   index(root: string): Promise<Map<string, FileStat>>;
   log: Logger;
   bus?: Emitter<StageEvents>;
+  /** The journal could not be read for a scan (see WatchSourceOptions.onError). */
+  onError?(error: unknown): void;
 }
 
 /**

@@ -15,29 +15,34 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function source(opts: { stableMs?: number; rescanMs?: number; index?: Map<string, FileStat> } = {}) {
+async function source(opts: { stableMs?: number; rescanMs?: number; index?: Map<string, FileStat>; indexFails?: () => boolean } = {}) {
   const t = await tempDir();
   const root = path.join(t.dir, 'root');
   await mkdir(root);
   const ready: FileItem[] = [];
   const unready: string[] = [];
   const lines: string[] = [];
+  const errors: unknown[] = [];
   const dest = new PassThrough();
   dest.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
   const src = new WatchSource({
     roots: [{ name: 'r', path: root, filter, polling: false, pollIntervalMs: 100 }],
     stableMs: opts.stableMs ?? 200,
     rescanMs: opts.rescanMs ?? 0,
-    index: async () => opts.index ?? new Map(),
+    index: async () => {
+      if (opts.indexFails?.()) throw new Error('the journal is closed');
+      return opts.index ?? new Map();
+    },
     log: createLogger({ level: 'info', format: 'json', destination: dest }),
     onReady: (item) => ready.push(item),
     onUnready: (_root, rel) => unready.push(rel),
+    onError: (e) => errors.push(e),
   });
   cleanups.push(async () => {
     await src.close();
     await t.cleanup();
   });
-  return { src, root, ready, unready, lines };
+  return { src, root, ready, unready, lines, errors };
 }
 
 const old = new Date(Date.now() - 3_600_000);
@@ -64,6 +69,33 @@ describe('WatchSource', () => {
     await s.src.watch();
     await waitFor('two ready', () => s.ready.length >= 2, 5000);
     expect(s.ready.map((i) => i.relPath).sort()).toEqual(['changed.txt', 'new.txt']);
+  });
+
+  it('the initial walk ends before live watching is set up; a file made in between is still found', async () => {
+    const s = await source({ stableMs: 50 });
+    for (let d = 0; d < 20; d++) {
+      await mkdir(path.join(s.root, `d${d}`));
+      for (let f = 0; f < 20; f++) await writeFile(path.join(s.root, `d${d}`, `f${f}`), 'x');
+    }
+    await s.src.watch();
+    // Scanned, not yet watching: the walk is done, chokidar is still setting up.
+    expect(s.lines.some((l) => l.includes('"msg":"scanned"'))).toBe(true);
+    expect(s.lines.some((l) => l.includes('"msg":"watching"'))).toBe(false);
+    await writeFile(path.join(s.root, 'd7', 'between.txt'), 'made before the watches are set');
+    await s.src.live;
+    expect(s.lines.some((l) => l.includes('"msg":"watching"'))).toBe(true);
+    await waitFor('the file made in between', () => s.ready.some((i) => i.relPath === 'd7/between.txt'), 5000);
+    expect(s.ready.filter((i) => i.relPath === 'd7/between.txt')).toHaveLength(1);
+  });
+
+  it('a journal that cannot be read for a scan is reported through onError, and the scan is given up', async () => {
+    let broken = false;
+    const s = await source({ rescanMs: 0, indexFails: () => broken });
+    await writeFile(path.join(s.root, 'a.txt'), 'a');
+    broken = true;
+    await s.src.watch();
+    expect(s.errors.map((e) => (e as Error).message)).toEqual(['the journal is closed']);
+    expect(s.ready).toEqual([]);
   });
 
   it('coalesces the events of a file that keeps changing and declares it ready once, with its final stat', async () => {
