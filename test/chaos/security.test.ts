@@ -23,7 +23,9 @@ function tokenLike(text: string): string[] {
   try {
     const out: string[] = [];
     const walk = (v: unknown): void => {
-      if (typeof v === 'string' && v.length >= 12 && !/^\d+$/.test(v) && !v.startsWith('http')) out.push(v);
+      // Numbers, URLs and timestamps (a token file's "saved at" can share its millisecond with
+      // a log line's time) are not secrets.
+      if (typeof v === 'string' && v.length >= 12 && !/^\d+$/.test(v) && !v.startsWith('http') && !/^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:?\d\d)$/.test(v)) out.push(v);
       else if (v && typeof v === 'object') for (const x of Object.values(v)) walk(x);
     };
     walk(JSON.parse(text));
