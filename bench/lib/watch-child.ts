@@ -5,10 +5,11 @@
  *
  * - walk: a bare synchronous recursive stat walk (bench/lib/tree.ts);
  * - chokidar: chokidar 5 alone, with the daemon's options (alwaysStat, no symlinks), until `ready`;
- * - stagecoach: the daemon's WatchSource (src/pipeline/watch-source.ts) in watch mode until its
- *   initial scan is done, given the index a journal would give after every file was archived
- *   (so it has nothing to emit: the steady state of a watched, archived tree).
- * Prints one JSON line: {mode, files, ms, baseKiB, rssKiB, hwmKiB} — `baseKiB` is the RSS after
+ * - stagecoach: the daemon's WatchSource (src/pipeline/watch-source.ts) in watch mode until every
+ *   file is watched live (`live`; its initial walk, `scannedMs`, ends well before), given the
+ *   index a journal would give after every file was archived (so it has nothing to emit: the
+ *   steady state of a watched, archived tree).
+ * Prints one JSON line: {mode, files, ms, scannedMs, baseKiB, rssKiB, hwmKiB} — `baseKiB` is the RSS after
  * imports and GC, before discovery; `rssKiB` the RSS once ready, after GC and a 300 ms settle.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
   await sleep(200);
   const base = readMemory(process.pid)!;
   let files = 0;
+  let scannedMs: number | null = null;
   let close: () => Promise<void> = async () => undefined;
   const t = process.hrtime.bigint();
   if (mode === 'walk') {
@@ -70,6 +72,9 @@ async function main(): Promise<void> {
       onUnready: () => undefined,
     });
     await src.watch();
+    scannedMs = Number(process.hrtime.bigint() - t) / 1e6;
+    // Ready means watched live, as chokidar's `ready`: the walk is done well before.
+    await src.live;
     files = index!.size;
     if (emitted > 0) throw new Error(`the watcher emitted ${emitted} files that the index holds`);
     close = () => src.close();
@@ -81,7 +86,7 @@ async function main(): Promise<void> {
   await sleep(300);
   gc();
   const after = readMemory(process.pid)!;
-  process.stdout.write(`${JSON.stringify({ mode, files, ms, baseKiB: base.rssKiB, rssKiB: after.rssKiB, hwmKiB: after.hwmKiB })}\n`);
+  process.stdout.write(`${JSON.stringify({ mode, files, ms, scannedMs, baseKiB: base.rssKiB, rssKiB: after.rssKiB, hwmKiB: after.hwmKiB })}\n`);
   await close();
   process.exit(0);
 }
