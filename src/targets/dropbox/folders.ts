@@ -52,14 +52,13 @@ export class FolderCache {
 
   async #create(path: string, signal?: AbortSignal): Promise<string> {
     const session = this.#session;
-    const dbx = session.dbx;
     try {
-      const res = await session.call(() => dbx.filesCreateFolderV2({ path, autorename: false }), signal);
+      const res = await session.call((dbx) => dbx.filesCreateFolderV2({ path, autorename: false }), signal);
       return (res.result.metadata as DropboxFolderMetadata).id;
     } catch (err) {
       if (!isFolderThere(err)) throw err;
     }
-    const res = await session.call(() => dbx.filesGetMetadata({ path }), signal);
+    const res = await session.call((dbx) => dbx.filesGetMetadata({ path }), signal);
     const meta = res.result as unknown as DropboxMetadata;
     return meta.id;
   }

@@ -8,7 +8,8 @@
  *   app secret in the query string of `POST /oauth2/token`, where proxies and error messages
  *   would show them. They go in a form body instead (Dropbox documents both), so no URL this
  *   wrapper sends ever holds a secret;
- * - ties each request to the call that made it (an AsyncLocalStorage `CallScope`): the put's
+ * - ties each request to the call that made it (the `CallScope` the session binds into a
+ *   per-call client's fetch): the put's
  *   abort signal cancels it, and the bearer token it carried is recorded, so a 401 can tell a
  *   stale token from one already refreshed;
  * - aborts a request whose body stream fails (node-fetch would pipe a failed stream forever) and
@@ -17,7 +18,6 @@
  * - turns node-fetch's errors into DropboxNetworkError with a clean message.
  * No retry here: the project's pacer retries; auth.ts replays once after a token refresh.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import nodeFetch, { Response, type RequestInit } from 'node-fetch';
 import { DropboxNetworkError } from './classify.js';
@@ -38,11 +38,11 @@ export interface CallScope {
   token?: string | undefined;
 }
 
-/** The scope of the call under way; `callScope.run(scope, fn)` binds it. */
-export const callScope = new AsyncLocalStorage<CallScope>();
-
 /** The SDK's fetch signature (node-fetch v2). */
 export type SdkFetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** The SDK's fetch with the scope of the call that sends the request (none: not cancellable, not tracked). */
+export type ScopedFetch = (url: string, init?: RequestInit, scope?: CallScope) => Promise<Response>;
 
 /** How `createDropboxFetch` sends: where to, and how long a request may take. */
 export interface DropboxFetchOptions {
@@ -102,13 +102,13 @@ export function resolveUrl(url: string, endpoints: DropboxEndpoints | undefined)
 }
 
 /**
- * The `fetch` to give `DropboxAuth` (and through it the SDK): see the module comment. Requests
- * made outside a `callScope` work too, without cancellation or token tracking.
+ * The `fetch` to give `DropboxAuth` and, bound to a call's scope, each call's client: see the
+ * module comment. Requests without a scope (token refreshes) work too, without cancellation or
+ * token tracking.
  */
-export function createDropboxFetch(opts: DropboxFetchOptions): SdkFetch {
+export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
   const send = opts.fetch ?? nodeFetch;
-  return async (url: string, init: RequestInit = {}): Promise<Response> => {
-    const scope = callScope.getStore();
+  return async (url: string, init: RequestInit = {}, scope?: CallScope): Promise<Response> => {
     const target = resolveUrl(url, opts.endpoints);
     const headers = headerRecord(init.headers);
     let body = init.body;

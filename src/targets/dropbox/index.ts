@@ -173,7 +173,7 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
 
   async function lookup(path: string, signal?: AbortSignal): Promise<DropboxMetadata | null> {
     try {
-      const res = await session.call(() => session.dbx.filesGetMetadata({ path }), signal);
+      const res = await session.call((dbx) => dbx.filesGetMetadata({ path }), signal);
       return res.result as unknown as DropboxMetadata;
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -249,8 +249,8 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
     async check(): Promise<string> {
       if (closing) throw closed();
       try {
-        const account = (await session.call(() => session.dbx.usersGetCurrentAccount())).result;
-        const space = (await session.call(() => session.dbx.usersGetSpaceUsage())).result;
+        const account = (await session.call((dbx) => dbx.usersGetCurrentAccount())).result;
+        const space = (await session.call((dbx) => dbx.usersGetSpaceUsage())).result;
         const allocated = (space.allocation as { allocated?: number }).allocated;
         const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;
         const usage = allocated !== undefined ? `${gib(space.used)} of ${gib(allocated)} used` : `${gib(space.used)} used`;

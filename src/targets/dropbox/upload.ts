@@ -229,7 +229,7 @@ export async function simpleUpload(uctx: UploadContext, req: PutRequest, path: s
   let counter: ExactSizeStream | null = null;
   let sourceError: unknown;
   const meta = await session
-    .call(async () => {
+    .call(async (dbx) => {
       const body = new ExactSizeStream(req.size);
       counter = body;
       let src: Readable;
@@ -244,7 +244,7 @@ export async function simpleUpload(uctx: UploadContext, req: PutRequest, path: s
       });
       // Errors of either stream reach `body`, which the fetch wrapper watches.
       pipeline(src, body, () => undefined);
-      const res = await session.dbx.filesUpload({ ...commitInfo(path, req), content_hash: expected, contents: body });
+      const res = await dbx.filesUpload({ ...commitInfo(path, req), content_hash: expected, contents: body });
       return res.result as unknown as DropboxFileMetadata;
     }, req.signal)
     .catch((err: unknown) => {
@@ -293,7 +293,7 @@ async function probe(uctx: UploadContext, req: PutRequest, handle: DropboxResume
   const { session } = uctx;
   try {
     await session.call(
-      () => session.dbx.filesUploadSessionAppendV2({ cursor: { session_id: handle.sessionId, offset: handle.offset }, close: false, contents: Buffer.alloc(0) }),
+      (dbx) => dbx.filesUploadSessionAppendV2({ cursor: { session_id: handle.sessionId, offset: handle.offset }, close: false, contents: Buffer.alloc(0) }),
       req.signal,
     );
     return handle.offset;
@@ -317,7 +317,6 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
   const { session, log, chunkSize } = uctx;
   const size = req.size;
   const signal = req.signal;
-  const dbx = session.dbx;
   const handle = parseHandle(req.resume, size, path);
   if (req.resume !== null && handle === null) log.debug({ path }, 'the saved resume handle is for another upload; starting a new session');
   const save = (sessionId: string, offset: number): Promise<void> => req.saveResume(formatHandle(sessionId, offset, size, path));
@@ -335,7 +334,7 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
     checkAbort();
     const first = await reader.read(chunkSize);
     const res = await session.call(
-      () => dbx.filesUploadSessionStart({ close: false, content_hash: chunkHash(first), contents: first }),
+      (dbx) => dbx.filesUploadSessionStart({ close: false, content_hash: chunkHash(first), contents: first }),
       signal,
     );
     at.sessionId = res.result.session_id;
@@ -373,7 +372,7 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
       try {
         if (last) {
           const res = await session.call(
-            () => dbx.filesUploadSessionFinish({ cursor: { ...cursor }, commit: commitInfo(path, req), content_hash: chunkHash(chunk), contents: chunk }),
+            (dbx) => dbx.filesUploadSessionFinish({ cursor: { ...cursor }, commit: commitInfo(path, req), content_hash: chunkHash(chunk), contents: chunk }),
             signal,
           );
           meta = res.result as unknown as DropboxFileMetadata;
@@ -381,7 +380,7 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
           break;
         }
         await session.call(
-          () => dbx.filesUploadSessionAppendV2({ cursor: { ...cursor }, close: false, content_hash: chunkHash(chunk), contents: chunk }),
+          (dbx) => dbx.filesUploadSessionAppendV2({ cursor: { ...cursor }, close: false, content_hash: chunkHash(chunk), contents: chunk }),
           signal,
         );
         at.offset += chunk.length;

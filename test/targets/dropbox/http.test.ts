@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { Response, type RequestInit } from 'node-fetch';
 import { describe, expect, it } from 'vitest';
 import { DropboxNetworkError } from '../../../src/targets/dropbox/classify.js';
-import { callScope, createDropboxFetch, resolveUrl } from '../../../src/targets/dropbox/http.js';
+import { createDropboxFetch, resolveUrl } from '../../../src/targets/dropbox/http.js';
 
 const ENDPOINTS = { api: 'http://127.0.0.1:1/api/', content: 'http://127.0.0.1:1/content' };
 
@@ -66,7 +66,7 @@ describe('createDropboxFetch', () => {
     const r = recorder();
     const f = createDropboxFetch({ endpoints: ENDPOINTS, timeoutMs: 0, fetch: r.fetch });
     const scope: { token?: string } = {};
-    await callScope.run(scope, () => f('https://api.dropboxapi.com/2/files/get_metadata', { method: 'POST', headers: { Authorization: 'Bearer T1' } }));
+    await f('https://api.dropboxapi.com/2/files/get_metadata', { method: 'POST', headers: { Authorization: 'Bearer T1' } }, scope);
     expect(scope.token).toBe('T1');
   });
 
@@ -75,7 +75,7 @@ describe('createDropboxFetch', () => {
     const f = createDropboxFetch({ endpoints: ENDPOINTS, timeoutMs: 0, fetch: r.fetch });
     const ac = new AbortController();
     ac.abort();
-    const err = await callScope.run({ signal: ac.signal }, () => f('https://api.dropboxapi.com/2/files/get_metadata', { method: 'POST' })).catch((e: unknown) => e);
+    const err = await f('https://api.dropboxapi.com/2/files/get_metadata', { method: 'POST' }, { signal: ac.signal }).catch((e: unknown) => e);
     expect((err as Error).name).toBe('AbortError');
     expect(r.seen).toHaveLength(0);
   });
