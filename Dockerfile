@@ -32,7 +32,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && userdel node \
  && mkdir -p /config /data
+# NODE_COMPILE_CACHE: Node 22+ keeps the compiled code of the modules there, so each start after
+# the first skips most of compiling the cloud SDKs (about a second of a restart on a small NAS).
 ENV NODE_ENV=production \
+    NODE_COMPILE_CACHE=/tmp/stagecoach-compile-cache \
     STAGECOACH_CONFIG=/config/stagecoach.yaml \
     PUID=1000 \
     PGID=1000 \
