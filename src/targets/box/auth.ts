@@ -18,7 +18,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { BoxCcgAuth, BoxOAuth, CcgConfig, OAuthConfig } from 'box-node-sdk';
+// The two auth modules, not the SDK's index: the index loads every manager and schema of the
+// API (~1 s at each start, against ~0.35 s for what the target uses).
+import { BoxCcgAuth, CcgConfig } from 'box-node-sdk/lib/box/ccgAuth';
+import { BoxOAuth, OAuthConfig } from 'box-node-sdk/lib/box/oauth';
 import type { TokenStorage } from 'box-node-sdk/lib/box/tokenStorage';
 import type { Authentication } from 'box-node-sdk/lib/networking/auth';
 import { BaseUrls } from 'box-node-sdk/lib/networking/baseUrls';

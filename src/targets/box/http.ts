@@ -8,7 +8,9 @@
  * carry the request, whose Authorization header holds the token, and are never passed on.
  */
 import { Readable } from 'node:stream';
-import { BoxClient } from 'box-node-sdk';
+// The uploads manager alone, not BoxClient: the client builds every manager of the API and its
+// import is most of a second at each start; the target's only SDK calls are multipart uploads.
+import { UploadsManager } from 'box-node-sdk/lib/managers/uploads';
 import { FetchOptions } from 'box-node-sdk/lib/networking/fetchOptions';
 import type { NetworkSession } from 'box-node-sdk/lib/networking/network';
 import type { SerializedData } from 'box-node-sdk/lib/serialization/json';
@@ -36,17 +38,22 @@ export interface BoxRequest {
   signal?: AbortSignal | undefined;
 }
 
-/** The SDK client and raw requests, sharing one session and one auth gate. */
+/** The SDK's upload calls, as `sdk()` hands them out. */
+export interface BoxSdk {
+  readonly uploads: UploadsManager;
+}
+
+/** The SDK's uploads and raw requests, sharing one session and one auth gate. */
 export class BoxApi {
-  /** The SDK client (multipart uploads). */
-  readonly client: BoxClient;
+  /** The SDK's managers the target uses (multipart uploads). */
+  readonly client: BoxSdk;
 
   constructor(
     readonly session: NetworkSession,
     readonly gate: BoxAuthGate,
     private readonly redact: (s: string) => string,
   ) {
-    this.client = new BoxClient({ auth: gate, networkSession: session });
+    this.client = { uploads: new UploadsManager({ auth: gate, networkSession: session }) };
   }
 
   /** `https://api.box.com` or the configured base URL, without a trailing slash. */
@@ -82,7 +89,7 @@ export class BoxApi {
   }
 
   /** Runs an SDK manager call, converting its errors like `call`. */
-  async sdk<T>(fn: (client: BoxClient) => Promise<T>): Promise<T> {
+  async sdk<T>(fn: (client: BoxSdk) => Promise<T>): Promise<T> {
     try {
       return await fn(this.client);
     } catch (err) {
