@@ -62,13 +62,11 @@ function govern(client: OAuth2Client, tokenUrl: string | undefined, timeoutMs: n
     resolved: async (config) => {
       config.retry = false;
       delete config.retryConfig;
-      // The Drive requests carry their own timeout; a token request had none, and one that hung
-      // held every upload of the target waiting on the token for ever (found by the chaos
-      // suite). gaxios turns `timeout` into a signal before interceptors run, so set the signal.
-      if (!config.timeout) {
-        const timedOut = AbortSignal.timeout(timeoutMs);
-        config.signal = config.signal ? AbortSignal.any([config.signal as AbortSignal, timedOut]) : timedOut;
-      }
+      // The Drive requests carry their own timeout signal (drive-api.ts); a token request had
+      // none, and one that hung held every upload of the target waiting on the token for ever
+      // (found by the chaos suite). gaxios turns `timeout` into a signal before interceptors
+      // run, so set the signal.
+      if (!config.timeout && !config.signal) config.signal = AbortSignal.timeout(timeoutMs);
       if (tokenUrl !== undefined && urlOf(config.url) === DEFAULT_TOKEN_URL) config.url = new URL(tokenUrl);
       return config;
     },

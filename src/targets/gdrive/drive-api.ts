@@ -27,7 +27,7 @@ export interface DriveApi {
   /** Set when archiving into a shared drive: its id is also its root folder's id. */
   readonly sharedDriveId: string | undefined;
   /** Per-call options: rootUrl, retries off, timeout, abort signal. Media calls MUST pass them. */
-  callOptions(o?: CallOptions): { rootUrl: string; retry: false; timeout: number; signal?: AbortSignal };
+  callOptions(o?: CallOptions): { rootUrl: string; retry: false; signal: AbortSignal };
   /** Parameters of `files.list` (shared-drive corpora when one is configured). */
   listParams(): { supportsAllDrives: true; includeItemsFromAllDrives: true; corpora?: string; driveId?: string };
   /**
@@ -48,6 +48,24 @@ export function isTokenRefused(err: unknown): boolean {
   return typeof data?.error !== 'string';
 }
 
+/**
+ * A signal that aborts after `ms` (reason: a TimeoutError) or when `outer` aborts. Given both a
+ * `timeout` and a `signal`, gaxios combines them with `AbortSignal.any([signal,
+ * AbortSignal.timeout(ms)])` and keeps no reference to the timeout signal: on Node 20 a garbage
+ * collection then drops it and the request never times out (a hung request held its upload for
+ * ever; the chaos suite found it). Here the combined signal holds its timeout signal itself, and
+ * is held by the request while it runs.
+ */
+export function timeoutSignal(ms: number, outer?: AbortSignal): AbortSignal {
+  const timedOut = AbortSignal.timeout(ms);
+  if (!outer) return timedOut;
+  const both = AbortSignal.any([outer, timedOut]);
+  Object.defineProperty(both, KEEP, { value: timedOut });
+  return both;
+}
+
+const KEEP = Symbol('stagecoach.timeout-signal');
+
 export function createDriveApi(options: GdriveOptions, auth: DriveAuth): DriveApi {
   const rootUrl = (options.endpoints?.rootUrl ?? DEFAULT_ROOT_URL).replace(/\/*$/, '/');
   const requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
@@ -63,9 +81,7 @@ export function createDriveApi(options: GdriveOptions, auth: DriveAuth): DriveAp
     rootUrl,
     sharedDriveId,
     callOptions(o = {}) {
-      const out: { rootUrl: string; retry: false; timeout: number; signal?: AbortSignal } = { rootUrl, retry: false, timeout: timeoutFor(o.bytes) };
-      if (o.signal) out.signal = o.signal;
-      return out;
+      return { rootUrl, retry: false, signal: timeoutSignal(timeoutFor(o.bytes), o.signal) };
     },
     listParams() {
       return sharedDriveId
@@ -82,8 +98,7 @@ export function createDriveApi(options: GdriveOptions, auth: DriveAuth): DriveAp
       }
     },
     request<T>(opts: gaxios.GaxiosOptions, o: CallOptions = {}) {
-      const full: gaxios.GaxiosOptions = { ...opts, retry: false, timeout: timeoutFor(o.bytes) };
-      if (o.signal) full.signal = o.signal;
+      const full: gaxios.GaxiosOptions = { ...opts, retry: false, signal: timeoutSignal(timeoutFor(o.bytes), o.signal) };
       return auth.client.request<T>(full);
     },
   };

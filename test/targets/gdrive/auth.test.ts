@@ -7,6 +7,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, StagecoachError } from '../../../src/errors.js';
 import { authorize, parsePastedCode, type AuthIO } from '../../../src/targets/gdrive/auth.js';
@@ -318,6 +320,25 @@ describe('check with OAuth', () => {
     const ok = await target.put(put('a.bin', seededBytes(1, 100)));
     expect(ok.size).toBe(100);
   });
+
+  it('a hung Drive request still times out when garbage collection runs while it waits (the put has a signal)', async () => {
+    // gaxios given a timeout and a signal combines them with AbortSignal.any and drops its own
+    // reference to the timeout signal: on Node 20 a GC then loses the timer and the request
+    // hangs for ever. Collect garbage every 20 ms while the request hangs.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const { target } = makeTarget(emu, { requestTimeoutMs: 400 });
+    await target.ensureFolder('g');
+    emu.server.setFaults({ queue: [{ match: /^\/drive\/v3\/files$/, fault: { kind: 'hang' } }] });
+    const ac = new AbortController();
+    const collecting = setInterval(gc, 20);
+    try {
+      const err = await rejected(target.put({ ...put('g/a.bin', seededBytes(2, 100)), signal: ac.signal }));
+      expect(target.classify(err)).toMatchObject({ kind: 'retry', reason: expect.stringMatching(/^network: .*TimeoutError/) });
+    } finally {
+      clearInterval(collecting);
+    }
+  }, 15_000);
 
   it('fails fatal when the refresh token is revoked', async () => {
     emu.tokens.revoke();
