@@ -203,13 +203,13 @@ describe('the CLI, check and signals', () => {
   });
 
   it('a second signal exits at once with 130 while the first waits for uploads in flight', async () => {
-    const w = await workspace('', { stableMs: 100 });
-    // Big enough that its upload is still running when the signals come.
+    // Paced to 10 MB/s, so its upload (10 s) is surely still running when the signals come.
+    const w = await workspace('    bytesPerSecond: 10 MB\n', { stableMs: 100 });
     const big = path.join(w.inbox, 'big.bin');
     const { open } = await import('node:fs/promises');
     const fh = await open(big, 'w');
     const chunk = bytes(1 << 20, 7);
-    for (let i = 0; i < 300; i++) await fh.write(chunk);
+    for (let i = 0; i < 100; i++) await fh.write(chunk);
     await fh.close();
     const d = w.start();
     await waitFor('the upload in flight', () => w.counts().in_flight === 1, 20_000, 10);
