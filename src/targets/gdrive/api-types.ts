@@ -102,4 +102,6 @@ export const FILE_FIELDS = 'id,name,mimeType,size,md5Checksum,modifiedTime,headR
 export const CHUNK_GRANULARITY = 256 * 1024;
 export const DEFAULT_SIMPLE_UPLOAD_MAX = 5_000_000;
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+/** `requestTimeoutMs` when the config sets none: API and token requests alike. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 export const DAY_MS = 24 * 60 * 60 * 1000;

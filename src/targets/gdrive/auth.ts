@@ -19,6 +19,7 @@ import { ConfigError, StagecoachError } from '../../errors.js';
 import { readSavedToken } from '../saved-token.js';
 import {
   DEFAULT_AUTH_URL,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_TOKEN_URL,
   DRIVE_SCOPE,
   type GdriveOptions,
@@ -48,9 +49,6 @@ export interface DriveAuth {
 function urlOf(u: unknown): string {
   return u instanceof URL ? u.href : String(u ?? '');
 }
-
-/** Timeout of a token request when the config sets none, ms. */
-const DEFAULT_TOKEN_TIMEOUT_MS = 120_000;
 
 /**
  * Turns the client's own retries off for every request it sends, and sends requests for Google's
@@ -106,7 +104,7 @@ function readKeyFile(path: string): ServiceAccountKey {
  */
 export function createDriveAuth(options: GdriveOptions, stateDir?: string): DriveAuth {
   const tokenUrl = options.endpoints?.tokenUrl;
-  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const auth = options.auth;
   if (auth.kind === 'serviceAccount') {
     const key = readKeyFile(auth.keyFile);
@@ -236,7 +234,7 @@ export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Pr
       oauth2TokenUrl: options.endpoints?.tokenUrl ?? DEFAULT_TOKEN_URL,
     },
   });
-  govern(client, options.endpoints?.tokenUrl, DEFAULT_TOKEN_TIMEOUT_MS);
+  govern(client, options.endpoints?.tokenUrl, DEFAULT_REQUEST_TIMEOUT_MS);
   const state = random(16).toString('base64url');
   const verifier = random(48).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
