@@ -5,8 +5,7 @@ import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
 import type { Config } from '../config/index.js';
-import { TokenBucket } from '../retry/rate-limit.js';
-import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
+import { subscribe, Supervisor } from '../stage/index.js';
 import { openSqliteStore } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
@@ -16,8 +15,10 @@ import { createTarget } from '../targets/registry.js';
 import { createUnavailableTarget } from '../targets/unavailable.js';
 import type { Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
-import { TargetTroubleError } from './deliver.js';
-import { Uploader } from './uploader.js';
+import { whenIdle } from './idle.js';
+import { trackTargetHealth } from './target-health.js';
+import { failureLatch, Terminator } from './terminator.js';
+import { uploaderSpec, type RunningUploader } from './uploader-spec.js';
 import { WatchProducer } from './watcher.js';
 
 export type AllEvents = StageEvents & PipelineEvents;
@@ -73,17 +74,95 @@ async function makeTarget(tc: { id: string; type: string }, stateDir: string, lo
 }
 
 /**
- * Builds and starts the pipeline: store, targets, uploaders under the supervisor, archiver,
- * watcher — in that order, so the archiver takes no file before every uploader has subscribed.
+ * Builds and starts the pipeline, one build after the other: the store, the targets, the
+ * archiver, the watcher, the uploaders under the supervisor, the targets' health; then starts the
+ * archiver, the uploaders and the watcher in that order, so the archiver takes no file before
+ * every uploader has subscribed. Policy lives in the modules it builds from: the uploader's child
+ * spec (uploader-spec.ts), the shutdown (terminator.ts), idleness (idle.ts).
  */
 export async function startPipeline(config: Config, opts: PipelineOptions): Promise<Pipeline> {
   const log = opts.log;
   validateTemplate(config.remotePath);
   const bus = opts.bus ?? new EventBus<AllEvents>();
+  const store = await buildStore(config, log);
+  const targets = await buildTargets(config, opts, store, log);
+  const targetIds = targets.map((t) => t.id);
+  await makeRoots(config, log);
+  const { failed, fail, crashed } = failureLatch(bus, log);
+
+  const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
+  const archiver = new Archiver({
+    store,
+    targets: targetIds,
+    template: config.remotePath,
+    filters,
+    log: log.child({ stage: 'archiver' }),
+    bus,
+    host: opts.host ?? os.hostname(),
+  });
+  const watcher = new WatchProducer({
+    roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
+    stableMs: config.stableMs,
+    rescanMs: config.watcher.rescanMs,
+    index: (root) => store.fileIndex(root),
+    log: log.child({ stage: 'watcher' }),
+    bus,
+    // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
+    // cannot write it).
+    onError: (e) => fail(e, 'watcher'),
+  });
+  const running = new Map<string, RunningUploader>();
+  const supervisor = new Supervisor(
+    config.targets.map((tc, i) =>
+      uploaderSpec({
+        target: targets[i]!,
+        config: tc,
+        store,
+        archiver,
+        retry: config.retry,
+        coolDownMs: config.supervisor.coolDownMs,
+        stateDir: config.stateDir,
+        log,
+        bus,
+        running,
+        onJournalError: (e) => fail(e, `uploader:${targets[i]!.id}`),
+      }),
+    ),
+    { ...config.supervisor, bus },
+  );
+  await trackTargetHealth(bus, store, targetIds, log);
+  archiver.onCrash(crashed(archiver));
+  watcher.onCrash(crashed(watcher));
+
+  await archiver.start();
+  await supervisor.start();
+  await watcher.start();
+  const intake = subscribe(archiver, watcher, { maxDemand: config.archiver.maxDemand, minDemand: config.archiver.minDemand });
+  const scanned = opts.mode === 'watch' ? watcher.watch() : watcher.scanOnce();
+  scanned.catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+
+  const terminator = new Terminator({ watcher, intake, archiver, supervisor, running, targets, store, shutdownMs: config.shutdownMs, log });
+  const idle = () =>
+    whenIdle(bus, scanned, async () => {
+      if (watcher.backlog > 0 || watcher.emitted !== archiver.handled) return false;
+      const status = supervisor.status();
+      for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) return false;
+      return true;
+    });
+
+  return { store, bus, supervisor, watcher, archiver, targets, idle, stop: () => terminator.stop(), failed };
+}
+
+/** The journal, with the deliveries left in flight by the last run put back to pending. */
+async function buildStore(config: Config, log: Logger): Promise<Store> {
   const store = await openSqliteStore({ dir: config.stateDir });
   const reset = await store.resetInFlight();
   if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
+  return store;
+}
 
+/** The targets, in config order: the caller's (matched by id), else made from the config. */
+async function buildTargets(config: Config, opts: PipelineOptions, store: Store, log: Logger): Promise<Target[]> {
   const targets: Target[] = [];
   try {
     for (const tc of config.targets) {
@@ -96,158 +175,13 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     await store.close();
     throw e;
   }
-  const targetIds = targets.map((t) => t.id);
+  return targets;
+}
 
+/** A first run on the embedded default has no inbox yet: make it, and say so. */
+async function makeRoots(config: Config, log: Logger): Promise<void> {
   for (const r of config.roots) {
-    // A first run on the embedded default has no inbox yet: make it, and say so.
     const made = await mkdir(r.path, { recursive: true });
     if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it');
   }
-
-  const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
-  const archiver = new Archiver({
-    store,
-    targets: targetIds,
-    template: config.remotePath,
-    filters,
-    log: log.child({ stage: 'archiver' }),
-    bus,
-    host: opts.host ?? os.hostname(),
-  });
-  let fail: (e: unknown) => void = () => undefined;
-  const failed = new Promise<never>((_, reject) => {
-    fail = reject;
-  });
-  failed.catch(() => undefined);
-  const watcher = new WatchProducer({
-    roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
-    stableMs: config.stableMs,
-    rescanMs: config.watcher.rescanMs,
-    index: (root) => store.fileIndex(root),
-    log: log.child({ stage: 'watcher' }),
-    bus,
-    // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
-    // cannot write it).
-    onError: (e) => {
-      log.fatal({ err: e, stage: 'watcher' }, 'the pipeline cannot go on');
-      fail(e);
-    },
-  });
-
-  const uploaders = new Map<string, { uploader: Uploader; sub: Subscription }>();
-  const children: ChildSpec[] = config.targets.map((tc, i) => {
-    const target = targets[i]!;
-    // One budget per target, kept across restarts of its uploader.
-    const limits = {
-      requests: tc.requestsPerSecond ? new TokenBucket(tc.requestsPerSecond) : undefined,
-      bytes: tc.bytesPerSecond ? new TokenBucket(tc.bytesPerSecond) : undefined,
-    };
-    const tlog = log.child({ stage: 'uploader', target: target.id });
-    return {
-      id: target.id,
-      async start() {
-        // A restarted uploader first takes back what its predecessor held.
-        await store.resetInFlight(target.id);
-        const uploader = new Uploader({
-          target,
-          store,
-          retry: config.retry,
-          log: tlog,
-          bus,
-          limits,
-          afterDelivery: () => archiver.poke(target.id),
-        });
-        await uploader.start();
-        const sub = subscribe(uploader, archiver, { id: target.id, maxDemand: tc.maxDemand, minDemand: tc.minDemand });
-        uploaders.set(target.id, { uploader, sub });
-        return {
-          stop: () => uploader.stop(),
-          onCrash: (cb) =>
-            uploader.onCrash((error) => {
-              void uploader.abortAll(error).then(async () => {
-                // Deliveries sent to it but not yet started were dropped with the stage: back to
-                // pending now, so status tells the truth while the target is parked.
-                await store.resetInFlight(target.id).catch(() => undefined);
-                if (error instanceof TargetTroubleError) {
-                  bus.emit('target.trouble', { target: target.id, reason: error.message, kind: error.kind });
-                  const wait = Math.max(error.retryAfterMs ?? 0, config.supervisor.coolDownMs);
-                  cb(new ParkError(error.message, wait, { cause: error }));
-                } else {
-                  tlog.error({ err: error }, 'uploader crashed');
-                  cb(error);
-                }
-              });
-            }),
-        };
-      },
-    };
-  });
-  const supervisor = new Supervisor(children, { ...config.supervisor, bus });
-
-  bus.on('stage.park', ({ stage, reason, retryInMs }) => {
-    if (!targetIds.includes(stage)) return;
-    const now = Date.now();
-    log.warn({ target: stage, reason, retryInMs }, 'target parked: its deliveries wait on disk until it is tried again');
-    void store.setHealth({ target: stage, status: 'down', reason, since: now, retryAt: now + retryInMs }).catch(() => undefined);
-    bus.emit('target.down', { target: stage, reason, retryAt: now + retryInMs });
-  });
-  bus.on('stage.unpark', ({ stage }) => {
-    if (!targetIds.includes(stage)) return;
-    log.info({ target: stage }, 'target back from parking');
-    void store.setHealth({ target: stage, status: 'up', reason: null, since: Date.now(), retryAt: null }).catch(() => undefined);
-    bus.emit('target.up', { target: stage });
-  });
-  for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
-
-  for (const stage of [archiver, watcher]) {
-    stage.onCrash((e) => {
-      log.fatal({ err: e, stage: stage.name }, 'the pipeline cannot go on');
-      fail(e);
-    });
-  }
-
-  await archiver.start();
-  await supervisor.start();
-  await watcher.start();
-  const intake = subscribe(archiver, watcher, { maxDemand: config.archiver.maxDemand, minDemand: config.archiver.minDemand });
-
-  const scanned = opts.mode === 'watch' ? watcher.watch() : watcher.scanOnce();
-  scanned.catch((e: unknown) => log.error({ err: e }, 'scan failed'));
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await watcher.closeSource();
-      intake.cancel();
-      // Stop asking for work first, everywhere at once; then let what is in flight finish.
-      for (const { sub } of uploaders.values()) sub.cancel();
-      const deadline = setTimeout(() => {
-        log.warn({ shutdownMs: config.shutdownMs }, 'shutdown deadline: stopping the uploads still running; they resume at next start');
-        for (const { uploader } of uploaders.values()) void uploader.abortAll(new Error('shutdown deadline'));
-      }, config.shutdownMs);
-      try {
-        await supervisor.close(config.shutdownMs + 5_000);
-      } finally {
-        clearTimeout(deadline);
-      }
-      await archiver.stop();
-      await watcher.stop();
-      await Promise.allSettled(targets.map((t) => t.close()));
-      await store.close();
-    })());
-
-  const idle = async () => {
-    await scanned;
-    for (;;) {
-      if (watcher.backlog === 0 && watcher.emitted === archiver.handled) {
-        const status = supervisor.status();
-        let busy = false;
-        for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) busy = true;
-        if (!busy) return;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-
-  return { store, bus, supervisor, watcher, archiver, targets, idle, stop, failed };
 }

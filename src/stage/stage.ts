@@ -117,6 +117,14 @@ export abstract class Stage implements Child {
     return (this.#stopping ??= this.#stop());
   }
 
+  /**
+   * Crashes the stage from work it runs outside its callbacks (a timer, a lease it started), as a
+   * callback that throws would. Does nothing once the stage is stopped or crashed.
+   */
+  protected crash(error: unknown): void {
+    this.#crash(error);
+  }
+
   /** Calls `cb` once if the stage crashes. Returns the function that removes `cb`. */
   onCrash(cb: (error: unknown) => void): () => void {
     this.#crashListeners.add(cb);

@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+import type { Store, TargetHealth } from '../state/store.js';
+import type { EventBus } from '../telemetry/bus.js';
+import type { AllEvents } from './topology.js';
+
+/**
+ * Keeps each target's health in the journal (for status and /healthz) in step with the
+ * supervisor: `stage.park` of a target → `down` with the reason and the retry time, and
+ * `target.down`; `stage.unpark` → `up`, and `target.up`. A health write that fails is logged and
+ * emitted as `journal.error` (the pipeline goes on; the next change writes it again). Starts by
+ * recording every target `up`. Returns the function that stops listening.
+ */
+export async function trackTargetHealth(bus: EventBus<AllEvents>, store: Store, targetIds: readonly string[], log: Logger): Promise<() => void> {
+  const write = (target: string, health: TargetHealth) => {
+    store.setHealth(health).catch((e: unknown) => {
+      log.error({ err: e, target }, 'cannot record the target’s health in the journal');
+      bus.emit('journal.error', { operation: 'record a target’s health', target, error: e });
+    });
+  };
+  const offPark = bus.on('stage.park', ({ stage, reason, retryInMs }) => {
+    if (!targetIds.includes(stage)) return;
+    const now = Date.now();
+    log.warn({ target: stage, reason, retryInMs }, 'target parked: its deliveries wait on disk until it is tried again');
+    write(stage, { target: stage, status: 'down', reason, since: now, retryAt: now + retryInMs });
+    bus.emit('target.down', { target: stage, reason, retryAt: now + retryInMs });
+  });
+  const offUnpark = bus.on('stage.unpark', ({ stage }) => {
+    if (!targetIds.includes(stage)) return;
+    log.info({ target: stage }, 'target back from parking');
+    write(stage, { target: stage, status: 'up', reason: null, since: Date.now(), retryAt: null });
+    bus.emit('target.up', { target: stage });
+  });
+  for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
+  return () => {
+    offPark();
+    offUnpark();
+  };
+}
