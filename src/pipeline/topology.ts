@@ -45,7 +45,8 @@ export interface Pipeline {
   idle(): Promise<void>;
   /**
    * Rejects if the watcher or the archiver crashes (the journal cannot be written: disk full, a
-   * bug). Uploaders are supervised; these two are not, so the daemon stops and says why.
+   * bug), or an upload's journal write fails other than for a full disk (uploader-spec.ts).
+   * Uploaders are supervised; the other two are not, so the daemon stops and says why.
    */
   readonly failed: Promise<never>;
   /**
