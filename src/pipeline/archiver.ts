@@ -93,10 +93,13 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
       return;
     }
     this.leasing.add(target);
-    void this.leaseLoop(target).finally(() => {
-      this.leasing.delete(target);
-      if (this.again.delete(target)) this.refill(target);
-    });
+    void this.leaseLoop(target)
+      // Anything else that throws here is a bug: it crashes the archiver, as in a callback.
+      .catch((e: unknown) => this.crash(e))
+      .finally(() => {
+        this.leasing.delete(target);
+        if (this.again.delete(target)) this.refill(target);
+      });
   }
 
   private async leaseLoop(target: string): Promise<void> {

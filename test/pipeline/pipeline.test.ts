@@ -53,7 +53,7 @@ describe('pipeline on the local target, real chokidar and SQLite', () => {
     await rename(outside, path.join(h.inbox, 'album'));
 
     const expected = ['a.txt', 'album/day 1/p2.jpg', 'album/day 1/p3.jpg', 'album/p1.jpg', 'x/y/z.bin'];
-    await waitForWork('every file archived', timeFor(expected.length, 1_000), async () => {
+    await waitForWork('every file archived', timeFor(expected.length, 2_000, 10_000), async () => {
       const left: string[] = [];
       for (const f of expected) if (!(await sameContent(path.join(h.inbox, f), path.join(h.archive, 'inbox', f)))) left.push(f);
       return left;
@@ -145,7 +145,7 @@ supervisor: { coolDownMs: 60000 }
 `);
     for (let i = 0; i < 50; i++) await writeFile(path.join(h.inbox, `f${i}.bin`), bytes(2000, i));
     const p = await h.run();
-    await waitForWork('local done', timeFor(50, 200), async () => {
+    await waitForWork('local done', timeFor(50, 200, 10_000), async () => {
       const local = (await p.store.counts()).find((c) => c.target === 'local');
       return local?.done === 50 ? [] : [`${50 - (local?.done ?? 0)} of 50 on local: ${JSON.stringify(local)}`];
     });
