@@ -130,7 +130,7 @@ export async function startBoxEmulator(opts: BoxEmulatorOptions = {}): Promise<B
   const handler = async (r: EmulatorRequest): Promise<void> => {
     const path = r.url.pathname;
     const service =
-      r.host === 'api.box.com'
+      r.host === 'api.box.com' || r.host === 'app.box.com'
         ? 'api'
         : r.host === 'upload.box.com'
           ? 'upload'
@@ -146,7 +146,7 @@ export async function startBoxEmulator(opts: BoxEmulatorOptions = {}): Promise<B
     return handleApi(ctx, r);
   };
 
-  const server = new EmulatorServer({ name: 'box', port: opts.port, handler, faultBody, faultExempt: /^\/oauth2\// });
+  const server = new EmulatorServer({ name: 'box', port: opts.port, handler, faultBody, faultExempt: /^(\/api)?\/oauth2\// });
   server.random = seededRandom(seed);
   await server.start();
 
