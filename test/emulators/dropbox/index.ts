@@ -159,7 +159,8 @@ export async function startDropboxEmulator(opts: DropboxEmulatorOptions = {}): P
       kind = prefixed[1] as HostKind;
       path = prefixed[2]!;
     }
-    if (path === '/oauth2/token' && kind !== 'content') return oauth.handle(r);
+    // `/1/oauth2/token` is the address API v1's OAuth 2 guide gave it; it still answers.
+    if ((path === '/oauth2/token' || path === '/1/oauth2/token') && kind !== 'content') return oauth.handle(r);
     const routeName = path.replace(/^\/2\//, '');
     const ctx: Ctx = { r, route: routeName, ns, blobs, errors: summaries, state };
     try {
@@ -215,7 +216,7 @@ export async function startDropboxEmulator(opts: DropboxEmulatorOptions = {}): P
     port: opts.port,
     handler,
     faultBody: dropboxFaultBody(summaries),
-    faultExempt: /^(\/api)?\/oauth2\//,
+    faultExempt: /^(\/api)?(\/1)?\/oauth2\//,
   });
   server.random = seededRandom(seed);
   await server.start();
