@@ -43,8 +43,8 @@ export interface OneDriveEmulatorOptions {
   uploadSessionTtlMs?: number;
   /** Children per page when the client gives no `$top` (default 200). */
   pageSize?: number;
-  /** Answer 401 to an upload-URL request that carries Authorization (default true). */
-  rejectAuthorizationOnUploadUrl?: boolean;
+  /** Answer 401 to an upload- or download-URL request that carries Authorization (default true). */
+  rejectAuthorizationOnPreauthenticatedUrls?: boolean;
   /** Refuse non-final fragments that are not multiples of 320 KiB (default true). */
   strictFragmentSize?: boolean;
   /** Largest simple upload (`PUT …/content`), bytes (default 250 MB). */
@@ -127,7 +127,7 @@ class OneDriveEmulatorImpl implements OneDriveEmulator {
     const settings: EmulatorSettings = {
       pageSize: opts.pageSize ?? 200,
       uploadSessionTtlMs: opts.uploadSessionTtlMs ?? 48 * 3600_000,
-      rejectAuthorizationOnUploadUrl: opts.rejectAuthorizationOnUploadUrl ?? true,
+      rejectAuthorizationOnPreauthenticatedUrls: opts.rejectAuthorizationOnPreauthenticatedUrls ?? true,
       strictFragmentSize: opts.strictFragmentSize ?? true,
       maxSimpleUploadBytes: opts.maxSimpleUploadBytes ?? 250_000_000,
     };
