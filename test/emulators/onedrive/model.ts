@@ -182,6 +182,13 @@ export class Drive {
     }
   }
 
+  /** driveItem: update of `fileSystemInfo` (the client's own times); bumps the version. */
+  setFileSystemInfo(item: ItemRec, fsInfo: Partial<ItemRec['fileSystemInfo']>): void {
+    if (fsInfo.createdDateTime) item.fileSystemInfo.createdDateTime = fsInfo.createdDateTime;
+    if (fsInfo.lastModifiedDateTime) item.fileSystemInfo.lastModifiedDateTime = fsInfo.lastModifiedDateTime;
+    this.touch(item);
+  }
+
   private touch(item: ItemRec): void {
     const now = new Date().toISOString();
     item.version++;

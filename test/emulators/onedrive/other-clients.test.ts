@@ -103,3 +103,23 @@ describe('onedrive: requests as other clients send them', () => {
     }
   });
 });
+
+describe('onedrive: driveItem update of fileSystemInfo', () => {
+  // learn.microsoft.com/graph/api/driveitem-update, "Request body": fileSystemInfo is among the
+  // writable properties; the answer is 200 with the updated driveItem.
+  it('driveitem-update "Request body": PATCH fileSystemInfo sets the client times and answers the item', async () => {
+    const { id } = await emu.seedFile('Times/a.txt', Buffer.from('a'));
+    const when = '2021-03-04T05:06:07Z';
+    const r = await raw(emu.url, 'PATCH', `/v1.0/me/drive/items/${id}`, {
+      token,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ fileSystemInfo: { lastModifiedDateTime: when, createdDateTime: '2020-01-02T03:04:05Z' } }),
+    });
+    expect(r.status).toBe(200);
+    expect(r.json.fileSystemInfo).toEqual({ lastModifiedDateTime: '2021-03-04T05:06:07.000Z', createdDateTime: '2020-01-02T03:04:05.000Z' });
+    const again = await raw(emu.url, 'GET', `/v1.0/me/drive/items/${id}`, { token });
+    expect(again.json.fileSystemInfo.lastModifiedDateTime).toBe('2021-03-04T05:06:07.000Z');
+    const bad = await raw(emu.url, 'PATCH', `/v1.0/me/drive/items/${id}`, { token, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fileSystemInfo: { lastModifiedDateTime: 'yesterday' } }) });
+    expect(bad.status).toBe(400);
+  });
+});
