@@ -79,6 +79,8 @@ export interface OneDriveEmulator extends Emulator {
   seedFolder(path: string): { id: string };
   /** The stored bytes at a path, or null. */
   readFile(path: string): Promise<Buffer | null>;
+  /** The client's own times of the item at a path (fileSystemInfo), or null. */
+  fileSystemInfo(path: string): { createdDateTime: string; lastModifiedDateTime: string } | null;
 }
 
 function hex(rnd: () => number, n: number): string {
@@ -206,6 +208,12 @@ class OneDriveEmulatorImpl implements OneDriveEmulator {
 
   uploadSessions(): Array<Pick<UploadSession, 'id' | 'name' | 'received' | 'total' | 'expiresAt'>> {
     return [...this.ctx.sessions.values()].map(({ id, name, received, total, expiresAt }) => ({ id, name, received, total, expiresAt }));
+  }
+
+  /** The client's own times of the item at `path` (fileSystemInfo), or null when there is none. */
+  fileSystemInfo(path: string): { createdDateTime: string; lastModifiedDateTime: string } | null {
+    const item = this.find(path);
+    return item ? { ...item.fileSystemInfo } : null;
   }
 
   private find(path: string): ItemRec | null {
