@@ -12,6 +12,7 @@
 import { pipeline } from 'node:stream/promises';
 import { DropboxContentHasher } from '../../../src/archive/dropbox-hash.js';
 import {
+  type BrowseEntry,
   BlobStore,
   bearer,
   EmulatorServer,
@@ -217,6 +218,16 @@ export async function startDropboxEmulator(opts: DropboxEmulatorOptions = {}): P
     handler,
     faultBody: dropboxFaultBody(summaries),
     faultExempt: /^(\/api)?(\/1)?\/oauth2\//,
+    browse: {
+      title: 'Dropbox (emulated)',
+      hashName: 'content_hash',
+      entries: () =>
+        ns.all().map((n): BrowseEntry =>
+          n.kind === 'folder'
+            ? { path: n.display, kind: 'folder' }
+            : { path: n.display, kind: 'file', size: n.size, hash: n.contentHash, modified: n.clientModified, versions: [`rev ${n.rev}`] },
+        ),
+    },
   });
   server.random = seededRandom(seed);
   await server.start();

@@ -6,7 +6,7 @@
  * it through a base URL, a URL rewrite or a proxy alike. See README.md for what is emulated and
  * where it differs from the real service.
  */
-import type { BlobInfo, Emulator, EmulatorRequest } from '../harness/index.js';
+import type { BlobInfo, BrowseEntry, Emulator, EmulatorRequest } from '../harness/index.js';
 import { BlobStore, EmulatorServer, seededRandom, TokenBook } from '../harness/index.js';
 import type { Ctx, EmulatorSettings, UploadSession } from './context.js';
 import { quickXorOf } from './context.js';
@@ -148,6 +148,23 @@ class OneDriveEmulatorImpl implements OneDriveEmulator {
       handler: (r) => this.dispatch(r),
       faultBody,
       faultExempt: LOGIN_PATH,
+      browse: {
+        title: 'OneDrive (emulated)',
+        hashName: 'quickXorHash',
+        entries: () =>
+          this.ctx.drive.all().map(({ path, item }): BrowseEntry =>
+            item.isFolder
+              ? { path, kind: 'folder', modified: item.lastModifiedDateTime }
+              : {
+                  path,
+                  kind: 'file',
+                  size: item.size,
+                  hash: item.quickXorHash,
+                  modified: item.fileSystemInfo.lastModifiedDateTime,
+                  versions: [`version ${item.version}`],
+                },
+          ),
+      },
     });
     this.server.random = seededRandom((opts.seed ?? 1) + 1);
   }

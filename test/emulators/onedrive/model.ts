@@ -275,6 +275,13 @@ export class Drive {
     return blobs;
   }
 
+  /** Every item but the root, with its path (the browse page). */
+  all(): Array<{ path: string; item: ItemRec }> {
+    const out: Array<{ path: string; item: ItemRec }> = [];
+    for (const it of this.items.values()) if (it.parentId !== null) out.push({ path: this.pathOf(it), item: it });
+    return out;
+  }
+
   /** Every file with its path (for inspection). */
   files(): Array<{ path: string; item: ItemRec }> {
     const out: Array<{ path: string; item: ItemRec }> = [];
