@@ -431,6 +431,11 @@ export async function chunkedUpload(ctx: UploadContext, req: PutRequest, dest: D
         await ctx.tree.note(dest.parentId, { type: 'file', id: clash.id!, name: clash.name ?? dest.name });
         return RESTART;
       }
+      if (existing && err instanceof BoxHttpError && err.status === 404) {
+        // The file we knew is gone from Box: start over as a new file (or over what took its name).
+        await ctx.tree.forget(dest.parentId, existing.name);
+        return RESTART;
+      }
       throw err;
     }
     await req.saveResume(JSON.stringify(handle));

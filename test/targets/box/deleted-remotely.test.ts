@@ -31,3 +31,16 @@ describe('box target: a known file deleted remotely', () => {
     expect(uploads.map((r) => r.status)).toEqual([404, 409, 200]);
   });
 });
+
+describe('box target: a known file deleted remotely, large file (upload session)', () => {
+  it('the session for a new version answers 404; the put starts over and becomes a new version of the file now at the name', async () => {
+    h = await boxHarness({ emulator: { minChunkedSize: 1, partSize: 64 * 1024 }, internals: { simpleUploadMax: 1000 } });
+    const first = await h.target.put(request('big/f.bin', seededBytes(3, 100_000)));
+    h.emu.model.remove(first.remoteId);
+    const otherId = await h.emu.putFile('/Stagecoach/big/f.bin', Buffer.from('someone else'));
+    const v2 = seededBytes(4, 150_000);
+    const res = await h.target.put(request('big/f.bin', v2));
+    expect(res.remoteId).toBe(otherId);
+    expect((await h.emu.read('/Stagecoach/big/f.bin')).equals(v2)).toBe(true);
+  });
+});
