@@ -125,15 +125,14 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const token = opts.token ?? null;
   const limit = opts.recentLimit ?? 20;
   const log = opts.log.child({ stage: 'http' });
-  const metrics = createMetrics(pipeline);
-  const throughput = new Throughput(pipeline.bus);
-  const loopbackOnly = isLoopbackHost(host);
   if (token !== null && token.length < MIN_TOKEN_LENGTH) {
     throw new StagecoachError('http.token', `[stagecoach] [http] http.token is ${token.length} characters long; it must have at least ${MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 24)`);
   }
-  if (!loopbackOnly && token === null) {
+  if (!isLoopbackHost(host) && token === null) {
     throw new StagecoachError('http.token', `[stagecoach] [http] http.listen is ${host}, reachable from the network, and http.token is not set: set a token of at least ${MIN_TOKEN_LENGTH} characters, or listen on 127.0.0.1`);
   }
+  const metrics = createMetrics(pipeline);
+  const throughput = new Throughput(pipeline.bus);
   const hostAllowed = hostAllowlist(host, opts.allowedHosts ?? []);
   const failedAuthDelayMs = opts.failedAuthDelayMs ?? 1000;
   let wrongTokens = 0;
