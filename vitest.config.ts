@@ -28,6 +28,9 @@ const SYSTEM = [
   'test/docker/**/*.test.ts',
   'test/e2e/resume.test.ts',
   'test/http/browser.test.ts',
+  'test/http/slow-clients.test.ts',
+  'test/emulators/browse-browser.test.ts',
+  'test/setup/loopback-guard.test.ts',
   'test/state/disk-full.test.ts',
   'test/state/durability.test.ts',
 ];
@@ -46,7 +49,7 @@ export default defineConfig({
         test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...INTEGRATION, ...EMULATORS, ...SYSTEM] },
       },
       { extends: true, test: { name: 'integration', include: INTEGRATION } },
-      { extends: true, test: { name: 'emulators', include: EMULATORS } },
+      { extends: true, test: { name: 'emulators', include: EMULATORS, exclude: SYSTEM } },
       { extends: true, test: { name: 'system', include: SYSTEM, exclude: INTEGRATION_IN_SYSTEM, globalSetup: ['test/setup/build.ts'] } },
     ],
   },
