@@ -70,6 +70,21 @@ describe('journal errors in a delivery', () => {
   });
 });
 
+describe('journal writes off a delivery’s path', () => {
+  it('a health write that fails is emitted as journal.error, and the pipeline goes on', async () => {
+    const s = await setup();
+    const errors: Array<{ operation: string; target: string }> = [];
+    s.h.bus.on('journal.error', (e) => errors.push({ operation: e.operation, target: e.target }));
+    s.cloud.script = () => ({ kind: 'fatal', reason: 'token revoked' });
+    const p = await s.start();
+    p.store.setHealth = () => Promise.reject(new Error('database is locked'));
+    await writeFile(path.join(s.h.inbox, 'a.txt'), 'a');
+    await waitFor('the health write failing', () => errors.length > 0, 10_000);
+    expect(errors[0]).toEqual({ operation: 'record a target’s health', target: 'cloud' });
+    await waitFor('local archived a.txt all the same', async () => (await p.store.counts()).find((c) => c.target === 'local')?.done === 1, 10_000);
+  });
+});
+
 describe('leases', () => {
   it('a lease that fails once is retried: the file is archived without anything else poking the target', async () => {
     const s = await setup();
