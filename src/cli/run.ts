@@ -6,6 +6,7 @@ import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
 import { diskFullError } from '../state/disk-full.js';
 import { flushLogger } from '../telemetry/logger.js';
+import { reportTargets } from '../telemetry/target-report.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
 
@@ -29,6 +30,7 @@ export async function runCommand(config: Config, log: Logger, opts: { once: bool
 
 async function runPipeline(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
   const pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch' });
+  const report = reportTargets(pipeline.bus, { log, store: pipeline.store, isParked: (id) => pipeline.supervisor.status()[id]?.state === 'parked' });
   let server: HttpServer | null = null;
   if (!opts.once && config.http.listen) {
     try {
@@ -82,6 +84,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       await server?.close();
       await pipeline.stop();
     } finally {
+      // After the drain: the files archived while stopping are in the last summary.
+      report.close();
       await notifier?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

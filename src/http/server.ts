@@ -144,7 +144,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
 
     if (url.pathname === '/healthz' && (method === 'GET' || method === 'HEAD')) {
       const h = await checkHealth(pipeline);
-      const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is parked` : r.check })) };
+      const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is ${/ is parked: /.test(r.reason) ? 'parked' : 'retrying'}` : r.check })) };
       return json(res, h.ok ? 200 : 503, body);
     }
     if (url.pathname === '/' && (method === 'GET' || method === 'HEAD')) return send(res, 200, STATUS_PAGE, 'text/html; charset=utf-8');

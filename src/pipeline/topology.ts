@@ -221,6 +221,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       intake.cancel();
       // Stop asking for work first, everywhere at once; then let what is in flight finish.
       for (const { sub } of uploaders.values()) sub.cancel();
+      for (const { uploader } of uploaders.values()) uploader.stopRetrying();
       const deadline = setTimeout(() => {
         log.warn({ shutdownMs: config.shutdownMs }, 'shutdown deadline: stopping the uploads still running; they resume at next start');
         for (const { uploader } of uploaders.values()) void uploader.abortAll(new Error('shutdown deadline'));

@@ -34,6 +34,12 @@ export interface TargetCounts {
   skipped: number;
 }
 
+/**
+ * A target's health. `down`: parked, `reason` says why, `retryAt` when it is tried next. `up`
+ * with a `reason`: running, but its uploads are failing and being retried (the reason says
+ * `retrying: … (attempt n, next in s)`, `retryAt` is the next attempt; see
+ * telemetry/target-report.ts). `up` without a reason: working.
+ */
 export interface TargetHealth {
   target: string;
   status: 'up' | 'down';
