@@ -181,7 +181,8 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const addr = server.address() as AddressInfo;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${shown}:${addr.port}/`;
-  log.info({ url, token: token !== null }, 'http server listening');
+  // Not `token:`: a field of that name is always redacted, which read as if a token were set.
+  log.info({ url, tokenRequired: token !== null }, 'http server listening');
   if (!loopbackOnly && token === null) log.warn({ url }, 'the http server is reachable from the network without a token: set http.token');
 
   let closing: Promise<void> | undefined;

@@ -58,8 +58,8 @@ describe('health says what is happening within 15 s (issue 18)', () => {
     );
     expect(Date.now() - stoppedAt).toBeLessThan(15_000);
     // The local target is fine, and not named.
-    expect(body.reasons.map((r) => r.target).sort()).toEqual([...CLOUDS].sort());
-    for (const r of body.reasons) expect(r.reason).toMatch(/^target \w+ is retrying: connection refused \(attempt \d+, next in \d+ s\)$/);
+    expect(body!.reasons.map((r) => r.target).sort()).toEqual([...CLOUDS].sort());
+    for (const r of body!.reasons) expect(r.reason).toMatch(/^target \w+ is retrying: connection refused \(attempt \d+, next in \d+ s\)$/);
 
     const api = (await (await fetch(`${url}/api/status`)).json()) as { targets: Array<{ id: string; state: string; health: { reason: string | null; retryAt: number | null } }> };
     for (const c of CLOUDS) {
