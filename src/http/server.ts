@@ -8,7 +8,7 @@ import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.
 import { Throughput, type ThroughputSample } from './activity.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { createMetrics } from './metrics.js';
-import { STATUS_PAGE } from './page.js';
+import { STATUS_PAGE, STATUS_SCRIPT, STATUS_STYLE } from './page.js';
 
 export interface HttpServerOptions {
   /** Default 127.0.0.1. */
@@ -47,6 +47,18 @@ export interface StatusBody {
   lastFiles: DeliveryRecord[];
 }
 
+/**
+ * Sent with every answer. The page loads only its own script, style and API (nothing inline,
+ * see page.ts), cannot be framed (clickjacking), and leaks no address in a Referer.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 function hostOf(header: string | undefined): string {
@@ -82,7 +94,8 @@ function sameSecret(a: string, b: string): boolean {
  * - `GET /api/status`: {@link StatusBody}.
  * - `POST /api/targets/:id/retry-failed`: failed deliveries of the target back to pending, then
  *   the archiver is poked so they are leased; `{requeued: n}`; 404 for an unknown target.
- * - `GET /`: the status page (static; its data comes from /api/status, so it is open).
+ * - `GET /`, `/app.js`, `/app.css`: the status page, its script and style (static; its data comes
+ *   from /api/status, so they are open).
  *
  * Guards: with a token, other routes answer 401 without `Authorization: Bearer <token>`. When
  * bound to loopback, a Host header that is not a loopback name gets 403 (DNS rebinding), and a
@@ -100,7 +113,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const typeOf = new Map(pipeline.targets.map((t) => [t.id, t.type]));
 
   const send = (res: http.ServerResponse, status: number, body: string, type: string) => {
-    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'cache-control': 'no-store' });
     res.end(body);
   };
   const json = (res: http.ServerResponse, status: number, body: unknown) => send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
@@ -147,7 +160,11 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is ${/ is parked: /.test(r.reason) ? 'parked' : 'retrying'}` : r.check })) };
       return json(res, h.ok ? 200 : 503, body);
     }
-    if (url.pathname === '/' && (method === 'GET' || method === 'HEAD')) return send(res, 200, STATUS_PAGE, 'text/html; charset=utf-8');
+    if (method === 'GET' || method === 'HEAD') {
+      if (url.pathname === '/') return send(res, 200, STATUS_PAGE, 'text/html; charset=utf-8');
+      if (url.pathname === '/app.js') return send(res, 200, STATUS_SCRIPT, 'text/javascript; charset=utf-8');
+      if (url.pathname === '/app.css') return send(res, 200, STATUS_STYLE, 'text/css; charset=utf-8');
+    }
     if (!authed) {
       res.setHeader('www-authenticate', 'Bearer realm="stagecoach"');
       return json(res, 401, { error: 'a bearer token is required' });

@@ -48,6 +48,11 @@ describe('status page in a real browser', () => {
       timeout: 20_000,
     });
     const page = context.pages()[0] ?? (await context.newPage());
+    // The server sends a strict CSP (no inline script or style): any violation is a page bug.
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
     const done = async (target: string) => Number(await page.locator(`[data-target="${target}"] [data-field="done"] b`).textContent({ timeout: 5_000 }));
 
     await page.goto(server.url);
@@ -75,6 +80,7 @@ describe('status page in a real browser', () => {
     expect(await page.locator('#health').textContent()).toMatch(/unhealthy.*cloud/);
     expect(await page.locator('[data-target="cloud"] button[data-action="retry-failed"]').count()).toBe(1);
 
+    expect(violations).toEqual([]);
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect((await stat(SCREENSHOT)).size).toBeGreaterThan(1000);

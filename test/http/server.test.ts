@@ -179,9 +179,20 @@ describe('http server', () => {
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^text\/html/);
     expect(r.body).toMatch(/<title>Stagecoach<\/title>/);
-    expect(r.body).toContain("fetch('api/status'");
-    expect(r.body).toContain('Retry failed');
-    expect(r.body).toContain('retry-failed');
+    expect(r.body).not.toMatch(/<script>|<style>|\son[a-z]+=/i);
+    expect(r.headers['content-security-policy']).toMatch(/script-src 'self'.*frame-ancestors 'none'/);
+    expect(r.headers['x-frame-options']).toBe('DENY');
+    expect(r.headers['referrer-policy']).toBe('no-referrer');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    const js = await request(server.url, '/app.js');
+    expect(js.status).toBe(200);
+    expect(js.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(js.body).toContain("fetch('api/status'");
+    expect(js.body).toContain('Retry failed');
+    expect(js.body).toContain('retry-failed');
+    const css = await request(server.url, '/app.css');
+    expect(css.status).toBe(200);
+    expect(css.headers['content-type']).toMatch(/^text\/css/);
   });
 
   it('with a token: 401 without it or with a wrong one; /healthz stays open but terse', async () => {
