@@ -59,6 +59,32 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'no-referrer',
 };
 
+/** The body of `GET /api/search?q=…`: the files whose path contains q, each with its copy on every target. */
+export interface SearchBody {
+  query: string;
+  files: Array<{
+    root: string;
+    relPath: string;
+    size: number;
+    deliveries: Array<{
+      target: string;
+      /** pending, in_flight, done, failed or skipped. */
+      status: string;
+      remotePath: string;
+      /** The provider's hash of the copy, when verified. */
+      hash: string | null;
+      /** When the copy was verified (epoch ms); null unless done. */
+      verifiedAt: number | null;
+      /** Why it failed or was skipped (or the last error of one still being retried). */
+      reason: string | null;
+      attempts: number;
+    }>;
+  }>;
+}
+
+/** At most this many files per search. */
+const SEARCH_LIMIT = 50;
+
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 function hostOf(header: string | undefined): string {
@@ -92,6 +118,7 @@ function sameSecret(a: string, b: string): boolean {
  *   text is reduced to the target names.
  * - `GET /metrics`: Prometheus text (see createMetrics).
  * - `GET /api/status`: {@link StatusBody}.
+ * - `GET /api/search?q=…`: {@link SearchBody}, the files (at most 50) whose path contains `q`.
  * - `POST /api/targets/:id/retry-failed`: failed deliveries of the target back to pending, then
  *   the archiver is poked so they are leased; `{requeued: n}`; 404 for an unknown target.
  * - `GET /`, `/app.js`, `/app.css`: the status page, its script and style (static; its data comes
@@ -148,6 +175,29 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
     };
   };
 
+  const search = async (query: string): Promise<SearchBody> => {
+    const q = query.trim().slice(0, 500);
+    if (q === '' || !pipeline.store.search) return { query: q, files: [] };
+    const rows = await pipeline.store.search({ query: q, limit: SEARCH_LIMIT });
+    const files = new Map<string, SearchBody['files'][number]>();
+    for (const d of rows) {
+      if (!typeOf.has(d.target)) continue;
+      const key = `${d.root}\u0000${d.relPath}`;
+      let f = files.get(key);
+      if (!f) files.set(key, (f = { root: d.root, relPath: d.relPath, size: d.size, deliveries: [] }));
+      f.deliveries.push({
+        target: d.target,
+        status: d.status,
+        remotePath: d.remotePath,
+        hash: d.remoteHash,
+        verifiedAt: d.status === 'done' ? d.updatedAt : null,
+        reason: d.status === 'done' ? null : d.lastError,
+        attempts: d.attempts,
+      });
+    }
+    return { query: q, files: [...files.values()] };
+  };
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
@@ -171,6 +221,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
     }
     if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await metrics.render(), metrics.contentType);
     if (url.pathname === '/api/status' && method === 'GET') return json(res, 200, await status());
+    if (url.pathname === '/api/search' && method === 'GET') return json(res, 200, await search(url.searchParams.get('q') ?? ''));
     const retry = /^\/api\/targets\/([^/]+)\/retry-failed$/.exec(url.pathname);
     if (retry && method === 'POST') {
       if (!sameOrigin(req.headers.origin, req.headers.host)) return json(res, 403, { error: 'cross-origin request refused' });

@@ -3,12 +3,14 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.js';
 import { startHttpServer } from '../../src/http/server.js';
-import type { Pipeline } from '../../src/pipeline/topology.js';
+import { startPipeline, type Pipeline } from '../../src/pipeline/topology.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tempDir, waitFor } from '../helpers/fs.js';
 import { harness } from '../pipeline/helpers.js';
 import { createScriptedTarget } from '../pipeline/scripted-target.js';
+import { CLOUDS, closeClouds, cloudsAndConfig } from '../e2e/clouds.js';
 
 /** Debian's chromium; .ci/run installs it when missing. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
@@ -66,18 +68,29 @@ describe('status page in a real browser', () => {
     expect(await done('cloud')).toBe(12);
     expect(await page.locator('#files tr').count()).toBeGreaterThanOrEqual(12);
     expect(await page.locator('[data-target="local"] svg rect').count()).toBeGreaterThan(0);
+    // The chart has axes with units; the card says the pace and when the backlog is empty.
+    expect(await page.locator('[data-target="local"] svg [data-axis="y-unit"]').textContent()).toBe('files/min');
+    expect(await page.locator('[data-target="local"] svg [data-axis="x"]').allTextContents()).toEqual(['-60 min', '-30 min', 'now']);
+    expect(await page.locator('[data-target="local"] [data-field="rate"]').textContent()).toMatch(/^[\d.]+ files\/s · [\d.]+ MiB\/s$/);
+    expect(await page.locator('[data-target="local"] [data-field="eta"]').textContent()).toBe('backlog empty');
+    expect(await page.locator('#files').textContent()).toMatch(/\d+ B/);
+    // Nothing failed: nothing to retry.
+    expect(await page.locator('[data-target="local"] button[data-action="retry-failed"]').isDisabled()).toBe(true);
 
     const failed = async (target: string) => Number(await page.locator(`[data-target="${target}"] [data-field="failed"] b`).textContent({ timeout: 5_000 }));
     await writeFile(path.join(h.inbox, 'oops.txt'), 'x');
     await waitFor('page shows 1 failed', async () => (await failed('cloud')) === 1, 15_000, 200);
     expect(await page.locator('#failures').textContent()).toMatch(/oops\.txt.*name refused/);
     refuse = false;
+    expect(await page.locator('[data-target="cloud"] button[data-action="retry-failed"]').isDisabled()).toBe(false);
     await page.locator('[data-target="cloud"] button[data-action="retry-failed"]').click();
     await waitFor('page shows the retried file done', async () => (await failed('cloud')) === 0 && (await done('cloud')) === 13, 15_000, 200);
 
     await writeFile(path.join(h.inbox, 'bad.txt'), 'x');
     await waitFor('page shows cloud parked', async () => (await page.locator('[data-target="cloud"] [data-field="state"]').textContent()) === 'parked', 15_000, 200);
     expect(await page.locator('#health').textContent()).toMatch(/unhealthy.*cloud/);
+    // A parked target says when it is tried next.
+    expect(await page.locator('[data-target="cloud"] [data-field="reason"]').textContent()).toMatch(/token revoked · tried again at \d/);
     expect(await page.locator('[data-target="cloud"] button[data-action="retry-failed"]').count()).toBe(1);
 
     expect(violations).toEqual([]);
@@ -85,4 +98,123 @@ describe('status page in a real browser', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect((await stat(SCREENSHOT)).size).toBeGreaterThan(1000);
   });
+
+  it('asks for the token in its own form (never prompt()), and keeps one given as #token=', async () => {
+    const t = await tempDir();
+    const h = await harness(t.dir, '', { stableMs: 100 });
+    const p: Pipeline = await h.start();
+    const token = 'page-token-0123456789abcdef';
+    const server = await startHttpServer(p, { port: 0, log, token });
+    const { close, page, violations } = await browser();
+    cleanups.push(async () => {
+      await close();
+      await server.close();
+      await p.stop();
+      await t.cleanup();
+    });
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await page.goto(server.url);
+    await page.locator('#token-form').waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await page.locator('[data-target]').count()).toBe(0);
+    await page.locator('#token-input').fill('not-the-token');
+    await page.locator('#token-form button[type="submit"]').click();
+    await waitFor('refused', async () => (await page.locator('#token-note').textContent()) === 'that token was refused', 10_000, 100);
+    await page.locator('#token-input').fill(token);
+    await page.locator('#token-form button[type="submit"]').click();
+    await page.locator('[data-target="local"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#token-form').isHidden()).toBe(true);
+
+    // A fresh browser profile opened with #token=: no form, and the token leaves the address bar.
+    const second = await browser();
+    cleanups.push(() => second.close());
+    await second.page.goto(`${server.url}#token=${token}`);
+    await second.page.locator('[data-target="local"]').waitFor({ timeout: 10_000 });
+    expect(new URL(second.page.url()).hash).toBe('');
+    expect(await second.page.locator('#token-form').isHidden()).toBe(true);
+    expect(dialogs).toEqual([]);
+    expect([...violations, ...second.violations]).toEqual([]);
+  });
+
+  it('finds a file by name in the search box and shows its five copies, verified, with their hashes', async () => {
+    const t = await tempDir();
+    const { clouds, yaml, inbox } = await cloudsAndConfig(t.dir, 'http: { listen: null }\n');
+    // Written before the start: the start-up walk finds them (new folders made while live
+    // watching is still being set up are issue 14's, not this test's).
+    await mkdir(path.join(inbox, 'trips'), { recursive: true });
+    await writeFile(path.join(inbox, 'trips', 'Lisbon 2026.jpg'), 'a photo of Lisbon');
+    await writeFile(path.join(inbox, 'trips', 'Porto.jpg'), 'a photo of Porto');
+    const config = parseConfig(yaml, { cwd: t.dir, env: {} });
+    const p = await startPipeline(config, { log, mode: 'watch' });
+    const server = await startHttpServer(p, { port: 0, log });
+    const { close, page, violations } = await browser();
+    cleanups.push(async () => {
+      await close();
+      await server.close();
+      await p.stop();
+      await closeClouds(clouds);
+      await t.cleanup();
+    });
+    await waitFor(
+      'archived everywhere',
+      async () => {
+        const c = await p.store.counts();
+        return c.length === 5 && c.every((x) => x.done === 2);
+      },
+      30_000,
+      100,
+    );
+
+    await page.goto(server.url);
+    await page.locator('#search-input').fill('lisbon');
+    await page.locator('#search-form button[type="submit"]').click();
+    const result = page.locator('#search-results .result');
+    await result.first().waitFor({ timeout: 10_000 });
+    expect(await result.count()).toBe(1);
+    expect(await result.getAttribute('data-file')).toBe('trips/Lisbon 2026.jpg');
+    const rows = result.locator('tr[data-target]');
+    expect((await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-target')))).sort()).toEqual(['local', ...CLOUDS].sort());
+    for (let i = 0; i < 5; i++) {
+      const cells = await rows.nth(i).locator('td').allTextContents();
+      // Target, state, remote path, size, hash, verified, reason.
+      expect(cells[1]).toBe('done');
+      expect(cells[2]).toMatch(/inbox\/trips\/Lisbon 2026\.jpg$/);
+      expect(cells[3]).toBe('17 B');
+      expect(cells[4]!.length).toBeGreaterThan(8);
+      expect(cells[5]).not.toBe('');
+      expect(cells[6]).toBe('');
+    }
+    await page.locator('#search-input').fill('no such file');
+    await page.locator('#search-form button[type="submit"]').click();
+    await page.locator('[data-field="no-match"]').waitFor({ timeout: 10_000 });
+    expect(violations).toEqual([]);
+  }, 60_000);
 });
+
+/** A headless Debian chromium with a fresh profile; CSP violations collected. */
+async function browser(): Promise<{ close(): Promise<void>; page: import('playwright-core').Page; violations: string[] }> {
+  const profile = await tempDir('stagecoach-chromium-');
+  const context = await chromium.launchPersistentContext(profile.dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1100, height: 800 },
+    timeout: 20_000,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const violations: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  return {
+    page,
+    violations,
+    close: async () => {
+      await context.close();
+      await profile.cleanup();
+    },
+  };
+}
