@@ -11,7 +11,7 @@ import { EXIT } from './exit-codes.js';
 /** The one line `auth` answers when nobody can type the answer it asks for. */
 export function noTerminalMessage(id: string | undefined): string {
   const cmd = `stagecoach auth ${id ?? '<target-id>'}`;
-  return `auth needs a terminal to paste the sign-in answer into: run \`docker exec -it stagecoach ${cmd}\` (with -it), or \`${cmd}\` in a terminal`;
+  return `auth needs a terminal to paste the sign-in answer into: run \`docker exec -it stagecoach ${cmd}\` (with -it), or \`${cmd}\` in a terminal, or use Connect on the status page`;
 }
 
 /**
@@ -102,4 +102,44 @@ export async function authCommand(config: Config, id: string | undefined, io: Au
     default:
       throw new StagecoachError('cli.usage', `target "${tc.id}" is a ${tc.type} target: it needs no sign-in`);
   }
+}
+
+/** Whether `tc` is a cloud target that a person signs in (`stagecoach auth` asks something). */
+export function needsSignIn(tc: Config['targets'][number]): boolean {
+  switch (tc.type) {
+    case 'gdrive':
+    case 'box':
+      return tc.auth.kind === 'oauth';
+    case 'dropbox':
+      return true;
+    case 'onedrive':
+      return tc.auth.kind === 'delegated';
+    default:
+      return false;
+  }
+}
+
+/** What the status page's "Connect" needs: which targets can sign in, and the sign-in itself. */
+export interface SignIn {
+  can(id: string): boolean;
+  /** `stagecoach auth <id>` through `io`, then the target is made again and started (no restart). */
+  run(id: string, io: AuthIO): Promise<void>;
+}
+
+/**
+ * The sign-in of the status page: the same as `stagecoach auth <id>` (same addresses, same token
+ * files under stateDir), then `pipeline.reconnect(id)` so that the target starts at once.
+ */
+export function createSignIn(config: Config, pipeline: { reconnect(id: string): Promise<void> }): SignIn {
+  const byId = new Map(config.targets.map((t) => [t.id, t]));
+  return {
+    can: (id) => {
+      const tc = byId.get(id);
+      return tc !== undefined && needsSignIn(tc);
+    },
+    run: async (id, io) => {
+      await authCommand(config, id, io);
+      await pipeline.reconnect(id);
+    },
+  };
 }

@@ -26,6 +26,14 @@ export const STATUS_PAGE = `<!doctype html>
 <button type="submit">Open</button> <span id="token-note"></span>
 </form>
 <div class="targets" id="targets"></div>
+<section id="connect-panel" class="panel" hidden>
+<h3 id="connect-title"></h3>
+<div id="connect-lines"></div>
+<form id="connect-form" hidden><label for="connect-input" id="connect-question"></label><br>
+<input type="text" id="connect-input" autocomplete="off" spellcheck="false"> <button type="submit">Send</button></form>
+<p id="connect-message"></p>
+<button type="button" id="connect-close">Close</button>
+</section>
 <h3>Where is my file?</h3>
 <form id="search-form" class="panel"><input type="search" id="search-input" placeholder="a file name or part of its path" aria-label="Search archived files"> <button type="submit">Search</button></form>
 <div id="search-results"></div>
@@ -53,6 +61,8 @@ svg{width:100%;height:100px;background:#fafbfc;border:1px solid #eee}
 svg text{font-size:10px;fill:#666}
 button{margin-top:6px}
 #search-input{width:60%;min-width:200px}
+#connect-panel{border-color:#4a78c2}#connect-lines p{margin:2px 0;word-break:break-all}#connect-input{width:80%}
+#connect-message.failed{color:#8b1c17}#connect-message.done{color:#1c6b2a}
 .result{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px 10px;margin-bottom:8px}
 .result h4{margin:0 0 4px;font-size:14px;word-break:break-all}
 table{border-collapse:collapse;width:100%;background:#fff;margin-top:6px}
@@ -136,6 +146,7 @@ export const STATUS_SCRIPT = `(function(){
       var b=el('button',{'data-action':'retry-failed'},'Retry failed');
       if(t.counts.failed===0){b.disabled=true;b.title='nothing failed';}
       b.addEventListener('click',function(){retry(t.id,b);});c.appendChild(b);
+      if(t.signIn&&parked){var cb=el('button',{'data-action':'connect'},'Connect');cb.addEventListener('click',function(){connect(t.id);});c.appendChild(document.createTextNode(' '));c.appendChild(cb);}
       box.appendChild(c);});
     var f=$('failures');f.textContent='';
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});
@@ -162,6 +173,38 @@ export const STATUS_SCRIPT = `(function(){
         d.appendChild(tb);out.appendChild(d);});
     }).catch(function(e){out.textContent=e.message;});
   });
+  // Sign-in from the page: the lines "stagecoach auth" prints, addresses as links, its question as a form.
+  var signing=null,signTimer=null;
+  function line(text){
+    var p=el('p'),parts=text.split(/(https?:[^\\s]+)/);
+    parts.forEach(function(x,i){if(i%2){var a=el('a',{href:x,target:'_blank',rel:'noopener noreferrer'},x);p.appendChild(a);}else if(x)p.appendChild(document.createTextNode(x));});
+    return p;
+  }
+  function showSign(id,st){
+    if(signing!==id)return;
+    var box=$('connect-lines');box.textContent='';st.lines.forEach(function(l){if(l.trim())box.appendChild(line(l.trim()));});
+    var f=$('connect-form');f.hidden=!st.question;if(st.question){$('connect-question').textContent=st.question;}
+    var msg=$('connect-message');msg.className=st.state;
+    msg.textContent=st.state==='running'?(st.question?'':'Waiting for the sign-in…'):st.message||'';
+    if(signTimer){clearTimeout(signTimer);signTimer=null;}
+    if(st.state==='running'&&!st.question)signTimer=setTimeout(function(){
+      fetch('api/targets/'+encodeURIComponent(id)+'/connect',{headers:headers()}).then(function(r){return r.json();}).then(function(s){showSign(id,s);}).catch(function(e){msg.textContent=e.message;});},1500);
+    if(st.state==='done')poll();
+  }
+  function connect(id){
+    signing=id;$('connect-panel').hidden=false;$('connect-title').textContent='Connect '+id;
+    $('connect-lines').textContent='';$('connect-form').hidden=true;$('connect-message').className='';$('connect-message').textContent='Starting the sign-in…';
+    fetch('api/targets/'+encodeURIComponent(id)+'/connect',{method:'POST',headers:headers()}).then(function(r){return r.json();})
+      .then(function(s){if(s.error)throw new Error(s.error);showSign(id,s);}).catch(function(e){$('connect-message').textContent=e.message;});
+  }
+  $('connect-form').addEventListener('submit',function(e){
+    e.preventDefault();var id=signing,v=$('connect-input').value;if(!id||!v.trim())return;
+    $('connect-input').value='';$('connect-form').hidden=true;$('connect-message').textContent='Checking…';
+    var h=headers();h['Content-Type']='application/json';
+    fetch('api/targets/'+encodeURIComponent(id)+'/connect/answer',{method:'POST',headers:h,body:JSON.stringify({answer:v})}).then(function(r){return r.json();})
+      .then(function(s){if(s.error)throw new Error(s.error);showSign(id,s);}).catch(function(e){$('connect-message').textContent=e.message;});
+  });
+  $('connect-close').addEventListener('click',function(){signing=null;if(signTimer)clearTimeout(signTimer);$('connect-panel').hidden=true;});
   var timer=null;
   function poll(now){
     if(timer){clearTimeout(timer);timer=null;}

@@ -8,6 +8,7 @@ import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.
 import { Throughput, type ThroughputSample } from './activity.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { createMetrics } from './metrics.js';
+import { createSignInSessions, type SignInHandler } from './sign-in.js';
 import { STATUS_PAGE, STATUS_SCRIPT, STATUS_STYLE } from './page.js';
 
 export interface HttpServerOptions {
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
   log: Logger;
   /** How many recent failures and archived files /api/status lists. Default 20. */
   recentLimit?: number;
+  /** Signs cloud targets in from the page ("Connect"); without it the page has no Connect. */
+  signIn?: SignInHandler;
 }
 
 export interface HttpServer {
@@ -42,6 +45,8 @@ export interface StatusBody {
     health: Omit<TargetHealth, 'target'>;
     /** Files archived per minute, last hour, oldest first. */
     throughput: ThroughputSample[];
+    /** Whether the page can sign it in ("Connect"). */
+    signIn: boolean;
   }>;
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
@@ -103,6 +108,25 @@ function sameOrigin(origin: string | undefined, host: string | undefined): boole
   }
 }
 
+/** The request body as text, at most `max` bytes (more is refused with an error). */
+function readBody(req: http.IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.destroy();
+        reject(new StagecoachError('http.body-too-large', `[stagecoach] [http] request body over ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
 function sameSecret(a: string, b: string): boolean {
   // Hash first: timingSafeEqual wants equal lengths, and lengths must not leak either.
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
@@ -119,6 +143,10 @@ function sameSecret(a: string, b: string): boolean {
  * - `GET /metrics`: Prometheus text (see createMetrics).
  * - `GET /api/status`: {@link StatusBody}.
  * - `GET /api/search?q=…`: {@link SearchBody}, the files (at most 50) whose path contains `q`.
+ * - With `signIn`: `POST /api/targets/:id/connect` starts the target's sign-in (as `stagecoach
+ *   auth`) and answers with what to do (SignInState: the lines, the question); `POST
+ *   …/connect/answer` `{"answer": "…"}` gives the pasted address or code; `GET …/connect` is the
+ *   state (device code: done once approved). Same-origin POSTs only, token as for /api.
  * - `POST /api/targets/:id/retry-failed`: failed deliveries of the target back to pending, then
  *   the archiver is poked so they are leased; `{requeued: n}`; 404 for an unknown target.
  * - `GET /`, `/app.js`, `/app.css`: the status page, its script and style (static; its data comes
@@ -137,6 +165,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const metrics = createMetrics(pipeline);
   const throughput = new Throughput(pipeline.bus);
   const loopbackOnly = LOOPBACK_HOSTS.has(host.toLowerCase());
+  const signIns = opts.signIn ? createSignInSessions(opts.signIn, log) : null;
   const typeOf = new Map(pipeline.targets.map((t) => [t.id, t.type]));
 
   const send = (res: http.ServerResponse, status: number, body: string, type: string) => {
@@ -168,6 +197,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
           counts: { pending: c?.pending ?? 0, inFlight: c?.inFlight ?? 0, done: c?.done ?? 0, failed: c?.failed ?? 0, skipped: c?.skipped ?? 0 },
           health: { status: h?.status ?? 'up', reason: h?.reason ?? null, since: h?.since ?? 0, retryAt: h?.retryAt ?? null },
           throughput: throughput.samples(id),
+          signIn: opts.signIn?.can(id) ?? false,
         };
       }),
       failures: failures.filter((d) => ids.has(d.target)),
@@ -232,6 +262,29 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       log.info({ target: id, requeued }, 'failed deliveries requeued from the status page');
       return json(res, 200, { target: id, requeued });
     }
+    const connect = /^\/api\/targets\/([^/]+)\/connect(\/answer)?$/.exec(url.pathname);
+    if (connect && signIns) {
+      const id = decodeURIComponent(connect[1]!);
+      if (!typeOf.has(id)) return json(res, 404, { error: `no target ${id}` });
+      if (!opts.signIn!.can(id)) return json(res, 400, { error: `target ${id} needs no sign-in` });
+      if (method === 'GET' && !connect[2]) {
+        const s = signIns.get(id);
+        return s ? json(res, 200, s) : json(res, 404, { error: 'no sign-in under way' });
+      }
+      if (method !== 'POST') return json(res, 405, { error: 'method not allowed' });
+      if (!sameOrigin(req.headers.origin, req.headers.host)) return json(res, 403, { error: 'cross-origin request refused' });
+      if (!connect[2]) return json(res, 200, await signIns.start(id));
+      const body = await readBody(req, 16 * 1024);
+      let answer: unknown;
+      try {
+        answer = (JSON.parse(body) as { answer?: unknown }).answer;
+      } catch {
+        answer = undefined;
+      }
+      if (typeof answer !== 'string') return json(res, 400, { error: 'expected {"answer": "<the address or code>"}' });
+      const s = await signIns.answer(id, answer);
+      return s ? json(res, 200, s) : json(res, 409, { error: 'the sign-in asks nothing now: start it again' });
+    }
     return json(res, 404, { error: 'not found' });
   };
 
@@ -258,6 +311,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
     url,
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
+        signIns?.close();
         metrics.close();
         throughput.close();
         server.close(() => resolve());

@@ -11,6 +11,10 @@ import { tempDir, waitFor } from '../helpers/fs.js';
 import { harness } from '../pipeline/helpers.js';
 import { createScriptedTarget } from '../pipeline/scripted-target.js';
 import { CLOUDS, closeClouds, cloudsAndConfig } from '../e2e/clouds.js';
+import { createSignIn } from '../../src/cli/auth.js';
+import { startBoxEmulator } from '../emulators/box/index.js';
+import { startOneDriveEmulator } from '../emulators/onedrive/index.js';
+import { ONEDRIVE_CLIENT_ID } from '../conformance/onedrive-harness.js';
 
 /** Debian's chromium; .ci/run installs it when missing. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
@@ -192,6 +196,72 @@ describe('status page in a real browser', () => {
     await page.locator('[data-field="no-match"]').waitFor({ timeout: 10_000 });
     expect(violations).toEqual([]);
   }, 60_000);
+  it('signs Box (pasted code) and OneDrive (device code) in with Connect; both start archiving without a restart', async () => {
+    const box = await startBoxEmulator();
+    const od = await startOneDriveEmulator({ deviceCodeIntervalS: 0 });
+    const t = await tempDir();
+    await mkdir(path.join(t.dir, 'inbox'), { recursive: true });
+    await writeFile(path.join(t.dir, 'inbox', 'waiting.txt'), 'archived once signed in');
+    // A minute of cool-down: the targets can only start this soon because Connect started them.
+    const config = parseConfig(
+      `stateDir: ./state
+stableMs: 100
+supervisor: { coolDownMs: 60000, coolDownMaxMs: 60000 }
+roots: [{ path: ./inbox }]
+targets:
+  - type: box
+    remoteRoot: Stagecoach
+    auth: { kind: oauth, clientId: ${box.clientId}, clientSecret: ${box.clientSecret} }
+    endpoints: { baseUrl: "${box.url}", uploadUrl: "${box.url}/api", oauth2Url: "${box.url}/api/oauth2" }
+  - type: onedrive
+    remoteRoot: Stagecoach
+    auth: { kind: delegated, clientId: ${ONEDRIVE_CLIENT_ID}, tenant: consumers }
+    endpoints: { graph: "${od.url}", login: "${od.url}" }
+`,
+      { cwd: t.dir, env: {} },
+    );
+    const p = await startPipeline(config, { log, mode: 'watch' });
+    const server = await startHttpServer(p, { port: 0, log, signIn: createSignIn(config, p) });
+    const { close, page, violations } = await browser();
+    cleanups.push(async () => {
+      await close();
+      await server.close();
+      await p.stop();
+      await box.close();
+      await od.close();
+      await t.cleanup();
+    });
+    const state = (id: string) => page.locator(`[data-target="${id}"] [data-field="state"]`).textContent();
+    await page.goto(server.url);
+    await waitFor('both parked', async () => (await state('box')) === 'parked' && (await state('onedrive')) === 'parked', 20_000, 200);
+    expect(await page.locator('[data-target="box"] [data-field="reason"]').textContent()).toMatch(/sign|auth/i);
+
+    // Box: the page shows Box's address; the user signs in there and pastes the code back.
+    await page.locator('[data-target="box"] button[data-action="connect"]').click();
+    await page.locator('#connect-form').waitFor({ state: 'visible', timeout: 20_000 });
+    const link = await page.locator('#connect-lines a').first().getAttribute('href');
+    expect(link).toMatch(new RegExp(`^${box.url}/api/oauth2/authorize\\?`));
+    expect(new URL(link!).searchParams.get('client_id')).toBe(box.clientId);
+    await page.locator('#connect-input').fill(box.issueAuthCode());
+    await page.locator('#connect-form button[type="submit"]').click();
+    await waitFor('box signed in', async () => (await page.locator('#connect-message').textContent()) === 'box is signed in; it starts now', 20_000, 100);
+    await waitFor('box archived', async () => (await box.tree()).some((f) => f.path.endsWith('Stagecoach/inbox/waiting.txt')), 20_000, 100);
+    await page.locator('#connect-close').click();
+
+    // OneDrive: the page shows the device-login address and the code; approving it is enough.
+    await page.locator('[data-target="onedrive"] button[data-action="connect"]').click();
+    const code = await waitFor('the device code', async () => /Enter the code ([A-Z0-9]+)/.exec((await page.locator('#connect-lines').textContent()) ?? '')?.[1], 20_000, 100);
+    expect(await page.locator('#connect-lines').textContent()).toMatch(/devicelogin/);
+    expect(await page.locator('#connect-form').isHidden()).toBe(true);
+    od.approveDeviceCode(code!);
+    await waitFor('onedrive signed in', async () => (await page.locator('#connect-message').textContent()) === 'onedrive is signed in; it starts now', 20_000, 100);
+    await waitFor('onedrive archived', async () => (await od.tree()).some((f) => f.path.endsWith('Stagecoach/inbox/waiting.txt')), 20_000, 100);
+    await waitFor('cards running', async () => (await state('box')) === 'running' && (await state('onedrive')) === 'running', 10_000, 200);
+    expect(await page.locator('button[data-action="connect"]').count()).toBe(0);
+    // The tokens are where `stagecoach auth` puts them.
+    expect((await stat(path.join(t.dir, 'state', 'targets', 'box', 'box-tokens.json'))).mode & 0o777).toBe(0o600);
+    expect(violations).toEqual([]);
+  }, 90_000);
 });
 
 /** A headless Debian chromium with a fresh profile; CSP violations collected. */
