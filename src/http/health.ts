@@ -52,7 +52,10 @@ export async function checkHealth(p: HealthSource, opts: { storeTimeoutMs?: numb
   } finally {
     clearTimeout(timer);
   }
-  for (const [target, reason] of parked) reasons.push({ check: 'target', target, reason: `target ${target} is parked: ${reason}` });
+  for (const [target, reason] of parked) {
+    const at = status[target]?.retryAt;
+    reasons.push({ check: 'target', target, reason: `target ${target} is parked: ${reason}${at ? `; tried again at ${new Date(at).toISOString()}` : ''}` });
+  }
   // Degraded before it is parked: its uploads fail and are being retried.
   for (const [target, reason] of retrying) if (!parked.has(target)) reasons.push({ check: 'target', target, reason: `target ${target} is ${reason}` });
   return { ok: reasons.length === 0, reasons };

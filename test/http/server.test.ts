@@ -122,6 +122,8 @@ describe('http server', () => {
     expect(body.reasons).toHaveLength(1);
     expect(body.reasons[0]).toMatchObject({ check: 'target', target: 'cloud' });
     expect(body.reasons[0]!.reason).toMatch(/cloud.*token revoked/);
+    // A parked target says when it is tried next.
+    expect(body.reasons[0]!.reason).toMatch(/; tried again at \d{4}-\d\d-\d\dT/);
   });
 
   it('/healthz is 503 once the pipeline is stopped', async () => {
