@@ -44,7 +44,7 @@ export interface LoadConfigOptions {
 type KeyPath = (string | number)[];
 
 /** Keys whose values are never shown in a message. */
-const SECRET_KEYS = new Set(['clientSecret', 'refreshToken', 'appSecret']);
+const SECRET_KEYS = new Set(['clientSecret', 'refreshToken', 'appSecret', 'token']);
 
 /** Where things are in the YAML text, for messages. */
 class Locator {
@@ -235,7 +235,8 @@ function firstIssueError(issues: z.core.$ZodIssue[], data: unknown, where: Locat
     let message = issue.message;
     if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) keyPath = [...keyPath, issue.keys[0]];
     const last = keyPath[keyPath.length - 1];
-    if (typeof last === 'string' && SECRET_KEYS.has(last) && issue.code !== 'unrecognized_keys') {
+    // A secret's own value is never shown; rules that show none (length, cross-key) keep their text.
+    if (typeof last === 'string' && SECRET_KEYS.has(last) && !['unrecognized_keys', 'too_small', 'custom'].includes(issue.code)) {
       const value = getIn(data, keyPath);
       message =
         value === undefined
