@@ -325,10 +325,10 @@ describe('http server', () => {
 
 describe('GET /api/search (issue 18: where is my file?)', () => {
   it('finds files by part of their path, case-insensitive, with each target\'s copy; % and _ match themselves; wants the token', async () => {
-    const { h, p, server } = await setup({ token: 'search-token-0123456789' });
+    const { h, p, server } = await setup({ token: 'search-token-0123456789abcdef' });
     for (const name of ['Holiday_2026.jpg', 'holiday-notes.txt', '100%.txt', 'other.txt']) await writeFile(path.join(h.inbox, name), name);
     await waitFor('archived', async () => (await p.store.counts()).find((c) => c.target === 'local')?.done === 4, 15_000, 50);
-    const auth = { authorization: 'Bearer search-token-0123456789' };
+    const auth = { authorization: 'Bearer search-token-0123456789abcdef' };
     expect((await request(server.url, '/api/search?q=holiday')).status).toBe(401);
 
     const body = JSON.parse((await request(server.url, '/api/search?q=HOLIDAY', { headers: auth })).body) as {
