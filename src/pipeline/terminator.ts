@@ -25,7 +25,8 @@ export interface TerminatorParts {
 /**
  * The pipeline's shutdown (Broadway's Terminator). `stop()`, idempotent (the first call's
  * promise): the watcher stops watching and the archiver's intake is cancelled; every uploader
- * stops asking for work, all at once; the uploads in flight get `shutdownMs` to finish, and those
+ * stops asking for work, all at once, and stops waiting to retry (those deliveries go back to
+ * pending); the uploads under way get `shutdownMs` to finish, and those
  * still running then are aborted (their deliveries go back to pending with their resume handles);
  * the supervisor closes (no restart from then on); then the archiver and the watcher stop, the
  * targets and the store close.
@@ -45,6 +46,8 @@ export class Terminator {
     intake.cancel();
     // Stop asking for work first, everywhere at once; then let what is in flight finish.
     for (const { sub } of running.values()) sub.cancel();
+    // Uploads waiting to retry go back to pending at once; those under way get shutdownMs.
+    for (const { uploader } of running.values()) uploader.stopRetrying();
     const deadline = setTimeout(() => {
       log.warn({ shutdownMs }, 'shutdown deadline: stopping the uploads still running; they resume at next start');
       for (const { uploader } of running.values()) void uploader.abortAll(new Error('shutdown deadline'));

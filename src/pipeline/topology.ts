@@ -10,7 +10,7 @@ import { openSqliteStore } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
-import { TargetError } from '../errors.js';
+import { StagecoachError, TargetError } from '../errors.js';
 import { createTarget } from '../targets/registry.js';
 import { createUnavailableTarget } from '../targets/unavailable.js';
 import type { Target } from '../targets/target.js';
@@ -49,6 +49,13 @@ export interface Pipeline {
    * Uploaders are supervised; the other two are not, so the daemon stops and says why.
    */
   readonly failed: Promise<never>;
+  /**
+   * Makes the target `id` again from the config (after a sign-in saved its tokens: a target that
+   * was not signed in is a stand-in that only parks) and, if it is parked, starts it now. Its
+   * backlog is served without a restart of the daemon. Rejects for an unknown id, or when the
+   * target cannot be made (the reason, as at start).
+   */
+  reconnect(id: string): Promise<void>;
   /**
    * Orderly shutdown: stop the watcher, stop taking work, let uploads in flight finish within
    * `shutdownMs` (those still running then are stopped and go back to pending, resumable), then
@@ -116,7 +123,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const supervisor = new Supervisor(
     config.targets.map((tc, i) =>
       uploaderSpec({
-        target: targets[i]!,
+        // Read at each start: reconnect() may have replaced it.
+        target: () => targets[i]!,
         config: tc,
         store,
         archiver,
@@ -151,7 +159,28 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       return true;
     });
 
-  return { store, bus, supervisor, watcher, archiver, targets, idle, stop: () => terminator.stop(), failed };
+  const reconnect = (id: string) => reconnectTarget(id, { config, opts, targets, supervisor, log });
+  return { store, bus, supervisor, watcher, archiver, targets, idle, stop: () => terminator.stop(), failed, reconnect };
+}
+
+/** Pipeline.reconnect: the target made again from the config, and retried now if it is parked. */
+async function reconnectTarget(
+  id: string,
+  p: { config: Config; opts: PipelineOptions; targets: Target[]; supervisor: Supervisor; log: Logger },
+): Promise<void> {
+  const { config, opts, targets, supervisor, log } = p;
+  const i = config.targets.findIndex((tc) => tc.id === id);
+  if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
+  if (opts.targets?.some((t) => t.id === id)) return;
+  const tc = config.targets[i]!;
+  const made = await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
+  const old = targets[i]!;
+  targets[i] = made;
+  log.info({ target: id }, 'target made again after a sign-in');
+  if (supervisor.status()[id]?.state === 'parked') {
+    await old.close().catch((err: unknown) => log.debug({ err, target: id }, 'closing the replaced target failed'));
+    supervisor.retryNow(id);
+  }
 }
 
 /** The journal, with the deliveries left in flight by the last run put back to pending. */

@@ -20,7 +20,8 @@ export interface RunningUploader {
 }
 
 export interface UploaderSpecOptions {
-  target: Target;
+  /** The target, read at each start (Pipeline.reconnect may replace it; its id stays). */
+  target: () => Target;
   /** The target's demand and limits. */
   config: Pick<TargetConfig, 'maxDemand' | 'minDemand' | 'requestsPerSecond' | 'bytesPerSecond'>;
   store: Store;
@@ -53,8 +54,9 @@ export interface UploaderSpecOptions {
  * - anything else (a bug): logged, and the crash as is (restarted, within the restart intensity).
  */
 export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
-  const { target, store, bus } = o;
-  const tlog = o.log.child({ stage: 'uploader', target: target.id });
+  const { store, bus } = o;
+  const id = o.target().id;
+  const tlog = o.log.child({ stage: 'uploader', target: id });
   const limits = {
     requests: o.config.requestsPerSecond ? new TokenBucket(o.config.requestsPerSecond) : undefined,
     bytes: o.config.bytesPerSecond ? new TokenBucket(o.config.bytesPerSecond) : undefined,
@@ -62,7 +64,7 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
 
   const translate = (error: unknown): unknown => {
     if (error instanceof TargetTroubleError) {
-      bus.emit('target.trouble', { target: target.id, reason: error.message, kind: error.kind });
+      bus.emit('target.trouble', { target: id, reason: error.message, kind: error.kind });
       const wait = Math.max(error.retryAfterMs ?? 0, o.coolDownMs);
       return new ParkError(error.message, wait, { cause: error });
     }
@@ -77,8 +79,9 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
   };
 
   return {
-    id: target.id,
+    id,
     async start() {
+      const target = o.target();
       // A restarted uploader first takes back what its predecessor held.
       await store.resetInFlight(target.id);
       const uploader = new Uploader({
@@ -105,7 +108,7 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
                 await store.resetInFlight(target.id);
               } catch (e) {
                 tlog.error({ err: e }, 'cannot put the crashed uploader’s deliveries back to pending; its next start does');
-                bus.emit('journal.error', { operation: 'put a crashed uploader’s deliveries back to pending', target: target.id, error: e });
+                bus.emit('journal.error', { operation: 'put a crashed uploader’s deliveries back to pending', target: id, error: e });
               }
               cb(translate(error));
             })();
