@@ -1,0 +1,41 @@
+/**
+ * The Dropbox provider: its options, its factory (index.ts, loaded on first use, with the
+ * Dropbox SDK) and its sign-in (auth.ts, OAuth with a pasted code, PKCE without an app secret).
+ */
+import { z } from 'zod';
+import { secret, targetCommon, url } from '../../config/fields.js';
+import { remoteRoot, requestTimeoutMs } from '../kit/options.js';
+import { defineProvider, type ProviderConfig } from '../provider.js';
+import { savedTokenFile } from '../saved-token.js';
+
+const schema = z.strictObject({
+  type: z.literal('dropbox'),
+  ...targetCommon,
+  remoteRoot,
+  requestTimeoutMs,
+  auth: z.strictObject({
+    appKey: z.string().min(1),
+    appSecret: secret.optional().describe('Absent: the refresh token was obtained with PKCE.'),
+    refreshToken: secret.optional().describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
+  }),
+  endpoints: z.strictObject({ api: url, content: url }).optional().describe('Base URLs (for emulators and tests).'),
+});
+
+/** A `type: dropbox` entry of the resolved config. */
+export type DropboxConfig = ProviderConfig<typeof schema>;
+
+export const provider = defineProvider({
+  type: 'dropbox',
+  schema,
+  pathKeys: [],
+  secretKeys: ['auth.appSecret', 'auth.refreshToken'],
+  async create(config, ctx) {
+    const { createDropboxTarget } = await import('./index.js');
+    return createDropboxTarget(config, ctx, config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs });
+  },
+  async authorize(config, ctx, io) {
+    const { authorize } = await import('./auth.js');
+    const { appKey, appSecret } = config.auth;
+    await authorize({ id: config.id, appKey, appSecret, tokenFile: savedTokenFile(ctx.stateDir), endpoints: config.endpoints }, io);
+  },
+});
