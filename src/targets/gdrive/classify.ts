@@ -8,21 +8,11 @@
  * (GaxiosError from the SDK, network errors, ShortReadError) are classified by the same table,
  * so a caller holding one gets the same answer.
  */
-import { ShortReadError, StagecoachError, TargetError, type ErrorKind } from '../../errors.js';
+import { TargetError, type ErrorKind } from '../../errors.js';
 import { parseRetryAfter } from '../../retry/delay.js';
+import { SourceError, commonDetail, commonRule, describe, passThrough } from '../kit/classify.js';
 import type { Classified } from '../target.js';
 import { DAY_MS, type DriveErrorBody, type OAuthErrorBody } from './api-types.js';
-
-/**
- * An error raised while reading the source (the file being archived), not by Drive. The
- * original error is the `cause`.
- */
-export class SourceError extends StagecoachError {
-  constructor(cause: unknown) {
-    super('source.unreadable', `[stagecoach] the source could not be read: ${redact(describe(cause))}`, { cause });
-    this.name = 'SourceError';
-  }
-}
 
 /**
  * A Drive or token-endpoint answer, reduced to what is safe to keep and log: status, reason,
@@ -97,20 +87,6 @@ const FORBIDDEN_REASONS = new Set([
   'insufficientPermissions', 'insufficientFilePermissions', 'forbidden', 'domainPolicy', 'appNotAuthorizedToFile',
   'appNotAuthorizedToChild', 'accessNotConfigured', 'appAccess',
 ]);
-
-const SOURCE_ERRNO: Record<string, { kind: ErrorKind; rule: string }> = {
-  ENOENT: { kind: 'fail-item', rule: 'source-gone' },
-  ENOTDIR: { kind: 'fail-item', rule: 'source-gone' },
-  EISDIR: { kind: 'fail-item', rule: 'source-is-folder' },
-  ELOOP: { kind: 'fail-item', rule: 'source-loop' },
-  EACCES: { kind: 'fail-item', rule: 'source-denied' },
-  EPERM: { kind: 'fail-item', rule: 'source-denied' },
-};
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
 
 /**
  * `text` with every URL cut to its origin and path (session URIs carry their capability in the
@@ -220,10 +196,6 @@ function authHint(targetId: string | undefined): string {
   return targetId ? `run \`stagecoach auth ${targetId}\`` : 'run `stagecoach auth <target id>`';
 }
 
-function isAbort(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
-
 function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
   const { status, reason, retryAfterMs, summary } = info;
   const withWait = (r: ClassifyRule): ClassifyRule => (retryAfterMs !== undefined ? { ...r, retryAfterMs } : r);
@@ -280,20 +252,10 @@ function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
 
 /** The rule `classify` applies to `error`. Pure (given `opts.now`). */
 export function classifyRule(error: unknown, opts: ClassifyOptions = {}): ClassifyRule {
-  if (error instanceof TargetError) {
-    const rule = error.code.replace(/^gdrive\./, '');
-    const detail = error.message.replace(/^\[stagecoach\] \[[^\]]*\] /, '').replace(new RegExp(`^${rule.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `), '');
-    const out: ClassifyRule = { kind: error.kind, rule, detail };
-    if (error.retryAfterMs !== undefined) out.retryAfterMs = error.retryAfterMs;
-    return out;
-  }
-  if (error instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed', detail: error.message };
-  if (isAbort(error)) return { kind: 'retry', rule: 'aborted', detail: redact(describe(error)) };
-  if (error instanceof SourceError) {
-    if (error.cause instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed', detail: error.cause.message };
-    const code = (error.cause as { code?: unknown } | null)?.code;
-    const known = typeof code === 'string' ? SOURCE_ERRNO[code] : undefined;
-    return { ...(known ?? { kind: 'retry', rule: 'source-unknown' }), detail: redact(describe(error.cause)) };
+  const common = commonRule(error, 'gdrive');
+  if (common) {
+    const detail = commonDetail(error, common.rule);
+    return { ...common, detail: error instanceof TargetError ? detail : redact(detail) };
   }
   const info = inspect(error, opts.now);
   if (info) return fromInfo(info, opts);
@@ -302,10 +264,8 @@ export function classifyRule(error: unknown, opts: ClassifyOptions = {}): Classi
 
 /**
  * Tells what an error thrown by (or met inside) the Drive target means. Pure. In order:
- * - a TargetError keeps its kind, rule (`gdrive.<rule>`) and retryAfterMs;
- * - ShortReadError → fail-item `source-changed`; an AbortError → retry `aborted`;
- * - SourceError by its cause: ENOENT/ENOTDIR `source-gone`, EACCES/EPERM `source-denied`,
- *   EISDIR, ELOOP → fail-item; anything else → retry `source-unknown`;
+ * - first the rules every target shares (kit/classify.ts `commonRule`: its own TargetErrors,
+ *   the source side, aborts);
  * - no answer (ECONNRESET, ETIMEDOUT, socket hang up, timeouts…) → retry `network`;
  * - the token endpoint: `invalid_grant` → fatal `auth-revoked` ("the refresh token was revoked
  *   or expired: run `stagecoach auth <id>`"), or `auth-key-refused` for a service account; `invalid_client` → fatal `auth-client`; 5xx →
@@ -335,8 +295,8 @@ export function classify(error: unknown, opts: ClassifyOptions = {}): Classified
  * request headers). TargetErrors, ShortReadErrors and AbortErrors pass through unchanged.
  */
 export function toTargetError(targetId: string, error: unknown, opts: ClassifyOptions = {}): unknown {
-  if (error instanceof TargetError || error instanceof ShortReadError || isAbort(error)) return error;
-  if (error instanceof SourceError && error.cause instanceof ShortReadError) return error.cause;
+  const known = passThrough(error, targetId);
+  if (known !== undefined) return known;
   const r = classifyRule(error, { ...opts, targetId });
   const info = error instanceof SourceError ? null : inspect(error, opts.now);
   // An error that carries a request (config, response) is replaced; a plain one (a bug's

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/fields.js';
 import { describeValue } from '../../config/messages.js';
+import { ConfigError } from '../../errors.js';
 
 export const remoteRoot = z
   .string()
@@ -28,3 +29,25 @@ export const requestTimeoutMs = durationSchema({ min: 1000 })
   .describe(
     'A request that hangs this long is dropped and retried. Default and meaning per provider: gdrive 2 min (uploads get more time per byte), onedrive 2 min with nothing sent or received, dropbox and box 10 min for the whole request including the chunk it sends.',
   );
+
+/**
+ * Checks the options a factory was handed, for a factory called directly (tests, benchmarks;
+ * the config has checked them already): `id` is a non-empty string, and each of `keys` fits its
+ * provider's own schema (the one the config uses, so the two cannot part). Throws a ConfigError
+ * at the first key that does not fit, as "Expected `auth.clientId` to be …"; a value is never
+ * shown (it may be a secret).
+ */
+export function checkOptions(schema: z.ZodObject, options: unknown, keys: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('', `Expected the target options to be an object, got ${describeValue(options)}`);
+  const id: unknown = Reflect.get(options, 'id');
+  if (typeof id !== 'string' || id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${describeValue(id)}`);
+  for (const key of keys) {
+    const field = schema.shape[key];
+    if (field === undefined) continue;
+    const result = field.safeParse(Reflect.get(options, key));
+    const issue = result.error?.issues[0];
+    if (issue === undefined) continue;
+    const at = [key, ...issue.path.map(String)].join('.');
+    throw new ConfigError(at, `Expected \`${at}\` to be valid: ${issue.message}`);
+  }
+}

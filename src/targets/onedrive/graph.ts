@@ -17,6 +17,7 @@ import {
   RetryHandler,
   RetryHandlerOptions,
 } from '@microsoft/microsoft-graph-client';
+import { abortError } from '../kit/abort.js';
 import type { OnedriveOptions } from './api-types.js';
 import type { OneDriveAuth } from './auth.js';
 import { OneDriveHttpError, toOneDriveError } from './classify.js';
@@ -51,13 +52,6 @@ export interface CallOptions {
   query?: Record<string, string>;
   signal?: AbortSignal | undefined;
   headers?: Record<string, string>;
-}
-
-/** The abort a cancelled call rejects with. */
-export function abortError(targetId: string, signal: AbortSignal): Error {
-  const err = new Error(`[stagecoach] [${targetId}] aborted: the put was cancelled`, { cause: signal.reason });
-  err.name = 'AbortError';
-  return err;
 }
 
 /** Graph requests for one drive, with tokens from `auth` and one replay after a 401. */

@@ -2,7 +2,8 @@ import { inspect } from 'node:util';
 import { BoxApiError, BoxSdkError } from 'box-node-sdk/lib/box/errors';
 import { describe, expect, test } from 'vitest';
 import { ShortReadError, StagecoachError, TargetError } from '../../../src/errors.js';
-import { BoxHttpError, BoxNetworkError, BoxSourceError, classify, toBoxError } from '../../../src/targets/box/classify.js';
+import { BoxHttpError, BoxNetworkError, classify, toBoxError } from '../../../src/targets/box/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 const TOKEN = 'box-at-0f1e2d3c-secret-access-token';
 const REFRESH = 'box-rt-9a8b7c6d-secret-refresh-token';
@@ -80,11 +81,11 @@ describe('classify (box)', () => {
     ['converted BoxNetworkError', new BoxNetworkError('no answer from Box: socket hang up', 'ECONNRESET'), 'retry', 'network'],
     // The source and the put.
     ['ShortReadError', new ShortReadError(10, 9), 'fail-item', 'source-changed'],
-    ['source ENOENT', new BoxSourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
-    ['source EACCES', new BoxSourceError(errno('EACCES')), 'fail-item', 'source-denied'],
-    ['source EISDIR', new BoxSourceError(errno('EISDIR')), 'fail-item', 'source-is-folder'],
-    ['source EIO', new BoxSourceError(errno('EIO')), 'retry', 'source-unknown'],
-    ['source ShortReadError', new BoxSourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
+    ['source ENOENT', new SourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
+    ['source EACCES', new SourceError(errno('EACCES')), 'fail-item', 'source-denied'],
+    ['source EISDIR', new SourceError(errno('EISDIR')), 'fail-item', 'source-is-folder'],
+    ['source EIO', new SourceError(errno('EIO')), 'retry', 'source-unreadable'],
+    ['source ShortReadError', new SourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
     ['AbortError', abortError(), 'retry', 'aborted'],
     ['TargetError keeps its kind', new TargetError('box', 'fail-item', 'path-blocked: a folder', { code: 'box.path-blocked' }), 'fail-item', 'path-blocked'],
     ['TargetError fatal', new TargetError('box', 'fatal', 'not-signed-in: run', { code: 'box.not-signed-in' }), 'fatal', 'not-signed-in'],

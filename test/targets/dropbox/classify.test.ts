@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { ShortReadError, TargetError } from '../../../src/errors.js';
 import {
   DropboxNetworkError,
-  DropboxSourceError,
   classify,
   correctOffsetOf,
   isSessionGone,
   summaryTags,
   tagChain,
 } from '../../../src/targets/dropbox/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 /** A DropboxResponseError as the SDK builds it from an answer. */
 function answer(status: number, body: unknown, headers: Record<string, string> = {}): unknown {
@@ -67,9 +67,9 @@ describe('classify: Dropbox answers by status and tags', () => {
     ['a timeout', new DropboxNetworkError('[stagecoach] [dropbox] network: network timeout', 'request-timeout'), 'retry', 'timeout'],
     ['a ShortReadError', new ShortReadError(10, 9), 'fail-item', 'source-changed'],
     ['an AbortError', Object.assign(new Error('aborted'), { name: 'AbortError' }), 'retry', 'aborted'],
-    ['a source gone', new DropboxSourceError(errnoError('ENOENT')), 'fail-item', 'source-gone'],
-    ['a source denied', new DropboxSourceError(errnoError('EACCES')), 'fail-item', 'source-denied'],
-    ['a source I/O error', new DropboxSourceError(errnoError('EIO')), 'retry', 'source-unreadable'],
+    ['a source gone', new SourceError(errnoError('ENOENT')), 'fail-item', 'source-gone'],
+    ['a source denied', new SourceError(errnoError('EACCES')), 'fail-item', 'source-denied'],
+    ['a source I/O error', new SourceError(errnoError('EIO')), 'retry', 'source-unreadable'],
     ['a TargetError keeps its kind and wait', new TargetError('dropbox', 'retry', 'rate-limited: slow down', { code: 'dropbox.rate-limited', retryAfterMs: 5000 }), 'retry', 'rate-limited', 5000],
     ['a TargetError fail-item', new TargetError('dropbox', 'fail-item', 'disallowed-name: no', { code: 'dropbox.disallowed-name' }), 'fail-item', 'disallowed-name'],
     ['something unknown', new Error('what?'), 'retry', 'unknown'],

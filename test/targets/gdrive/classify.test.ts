@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShortReadError, TargetError } from '../../../src/errors.js';
-import { DriveApiError, SourceError, classify, redact, toTargetError } from '../../../src/targets/gdrive/classify.js';
+import { DriveApiError, classify, redact, toTargetError } from '../../../src/targets/gdrive/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 const SECRET_URL = 'https://www.googleapis.com/upload/drive/v3/files?uploadType=resumable&upload_id=ABdjSECRETSESSION&access_token=ya29.SECRETTOKEN';
 const DAY = 24 * 60 * 60 * 1000;
@@ -77,7 +78,7 @@ describe('classify: the table', () => {
     ['AbortError', abort(), 'retry', 'aborted', undefined],
     ['SourceError ENOENT', new SourceError(errno('ENOENT')), 'fail-item', 'source-gone', undefined],
     ['SourceError EACCES', new SourceError(errno('EACCES')), 'fail-item', 'source-denied', undefined],
-    ['SourceError EIO', new SourceError(errno('EIO')), 'retry', 'source-unknown', undefined],
+    ['SourceError EIO', new SourceError(errno('EIO')), 'retry', 'source-unreadable', undefined],
     ['SourceError around ShortReadError', new SourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed', undefined],
     ['TargetError keeps its kind', new TargetError('gd', 'retry', 'hash-mismatch: md5 differs', { code: 'gdrive.hash-mismatch' }), 'retry', 'hash-mismatch', undefined],
     ['TargetError keeps its wait', new TargetError('gd', 'fatal', 'daily-upload-cap: x', { code: 'gdrive.daily-upload-cap', retryAfterMs: 5 }), 'fatal', 'daily-upload-cap', 5],

@@ -16,10 +16,10 @@ import { ShortReadError, TargetError, type ErrorKind } from '../../../src/errors
 import {
   OneDriveHttpError,
   OneDriveNetworkError,
-  OneDriveSourceError,
   classify,
   toOneDriveError,
 } from '../../../src/targets/onedrive/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 /** A GraphError as the Graph client's GraphErrorHandler.constructErrorFromResponse makes it. */
 function graphError(status: number, code: string, opts: { inner?: string; retryAfter?: string; message?: string } = {}): GraphError {
@@ -108,10 +108,10 @@ const ROWS: Row[] = [
   ['TargetError fail-item', new TargetError('od', 'fail-item', 'reserved-name: x', { code: 'onedrive.reserved-name' }), 'fail-item', 'reserved-name'],
   ['TargetError fatal with Retry-After', new TargetError('od', 'fatal', 'storage-full: x', { code: 'onedrive.storage-full', retryAfterMs: 60_000 }), 'fatal', 'storage-full', 60_000],
   ['ShortReadError', new ShortReadError(10, 9), 'fail-item', 'source-changed'],
-  ['source ENOENT', new OneDriveSourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
-  ['source EACCES', new OneDriveSourceError(errno('EACCES')), 'fail-item', 'source-denied'],
-  ['source EIO', new OneDriveSourceError(errno('EIO')), 'retry', 'source-unreadable'],
-  ['source ShortReadError', new OneDriveSourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
+  ['source ENOENT', new SourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
+  ['source EACCES', new SourceError(errno('EACCES')), 'fail-item', 'source-denied'],
+  ['source EIO', new SourceError(errno('EIO')), 'retry', 'source-unreadable'],
+  ['source ShortReadError', new SourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
   ['AbortError', abort(), 'retry', 'aborted'],
   ['ECONNRESET', errno('ECONNRESET'), 'retry', 'network'],
   ['ETIMEDOUT', errno('ETIMEDOUT'), 'retry', 'network'],
