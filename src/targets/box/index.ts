@@ -20,6 +20,7 @@ import { createRedactor } from '../../telemetry/redact.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
@@ -27,6 +28,7 @@ import { BoxHttpError, adviceFor, classify, classifyRule } from './classify.js';
 import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
 import { BoxApi } from './http.js';
 import { mapBoxPath, nameKey } from './names.js';
+import { provider } from './provider.js';
 import {
   BOX_MIN_SESSION_SIZE,
   RESTART,
@@ -58,22 +60,7 @@ const DEFAULT_MAX_COMMIT_POLLS = 20;
 const MAX_PUT_ROUNDS = 3;
 
 function validate(options: BoxOptions): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected box target options to be an object, got ${String(o)}`);
-  if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | undefined;
-  if (typeof auth !== 'object' || auth === null || (auth.kind !== 'oauth' && auth.kind !== 'ccg')) {
-    throw new ConfigError('auth.kind', 'Expected `auth.kind` to be "oauth" or "ccg"');
-  }
-  if (typeof auth.clientId !== 'string' || auth.clientId === '') throw new ConfigError('auth.clientId', 'Expected `auth.clientId` to be a non-empty string');
-  // Never echo a secret back in a message.
-  if (typeof auth.clientSecret !== 'string' || auth.clientSecret === '') throw new ConfigError('auth.clientSecret', 'Expected `auth.clientSecret` to be a non-empty string');
-  if (auth.kind === 'ccg' && (auth.enterpriseId === undefined) === (auth.userId === undefined)) {
-    throw new ConfigError('auth', 'Expected exactly one of `auth.enterpriseId` or `auth.userId`');
-  }
-  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
-    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
-  }
+  checkOptions(provider.schema, options, ['auth', 'remoteRoot']);
 }
 
 /**

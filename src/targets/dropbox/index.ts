@@ -21,12 +21,14 @@ import { createRedactor } from '../../telemetry/redact.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
 import { FolderCache } from './folders.js';
 import { dropboxPath, mapDropboxPath } from './names.js';
+import { provider } from './provider.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
 
 export type { DropboxInternals, DropboxOptions } from './api-types.js';
@@ -43,30 +45,8 @@ export const DROPBOX_FEATURES: Features = Object.freeze({
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
 
-function nonEmpty(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0;
-}
-
 function validate(options: DropboxOptions, internals: DropboxInternals): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected dropbox target options to be an object, got ${String(o)}`);
-  if (!nonEmpty(o.id)) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | null | undefined;
-  if (typeof auth !== 'object' || auth === null) throw new ConfigError('auth', 'Expected `auth` to be an object with appKey and refreshToken');
-  if (!nonEmpty(auth.appKey)) throw new ConfigError('auth.appKey', `Expected \`auth.appKey\` to be a non-empty string, got ${JSON.stringify(auth.appKey)}`);
-  // Secrets are never echoed back in a message.
-  if (auth.refreshToken !== undefined && !nonEmpty(auth.refreshToken)) throw new ConfigError('auth.refreshToken', 'Expected `auth.refreshToken` to be a non-empty string');
-  if (auth.appSecret !== undefined && !nonEmpty(auth.appSecret)) throw new ConfigError('auth.appSecret', 'Expected `auth.appSecret` to be a non-empty string, or absent (PKCE)');
-  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
-    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
-  }
-  const endpoints = o.endpoints as Record<string, unknown> | undefined;
-  if (endpoints !== undefined) {
-    for (const key of ['api', 'content']) {
-      const v = endpoints?.[key];
-      if (!nonEmpty(v) || !/^https?:\/\//.test(v)) throw new ConfigError(`endpoints.${key}`, `Expected \`endpoints.${key}\` to be an http(s) URL, got ${JSON.stringify(v)}`);
-    }
-  }
+  checkOptions(provider.schema, options, ['auth', 'remoteRoot', 'endpoints']);
   const chunk = internals.chunkSize;
   if (chunk !== undefined && (!Number.isInteger(chunk) || chunk <= 0 || chunk % DROPBOX_BLOCK !== 0 || chunk > MAX_REQUEST_BYTES)) {
     throw new ConfigError('chunkSize', `Expected \`chunkSize\` to be a positive multiple of 4 MiB up to 148 MiB, got ${String(chunk)}`);

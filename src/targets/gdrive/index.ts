@@ -18,6 +18,7 @@ import { ConfigError, TargetError, type ErrorKind } from '../../errors.js';
 import { abortError } from '../kit/abort.js';
 import { passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import {
   CHUNK_GRANULARITY,
@@ -32,6 +33,7 @@ import { classify as classifyDrive, inspect, toTargetError } from './classify.js
 import { createDriveApi } from './drive-api.js';
 import { DriveFolders } from './folders.js';
 import { mapDrivePath, mapRemoteRoot } from './names.js';
+import { provider } from './provider.js';
 import { decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
 
 export type { GdriveOptions, GdriveTuning } from './api-types.js';
@@ -39,20 +41,7 @@ export { authorize, type AuthIO, type AuthorizeResult, type GdriveAuthorizeOptio
 export { MAX_NAME_BYTES, mapDrivePath } from './names.js';
 
 function validate(options: GdriveOptions): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected gdrive target options to be an object, got ${String(o)}`);
-  if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | undefined;
-  if (auth?.kind === 'oauth') {
-    for (const k of ['clientId', 'clientSecret']) {
-      // Never echo a secret: say only what kind of value was found.
-      if (typeof auth[k] !== 'string' || (auth[k] as string).length === 0) throw new ConfigError(`auth.${k}`, `Expected \`auth.${k}\` to be a non-empty string, got ${typeof auth[k]}`);
-    }
-  } else if (auth?.kind === 'serviceAccount') {
-    if (typeof auth.keyFile !== 'string' || auth.keyFile.length === 0) throw new ConfigError('auth.keyFile', `Expected \`auth.keyFile\` to be a path, got ${JSON.stringify(auth.keyFile)}`);
-  } else {
-    throw new ConfigError('auth.kind', `Expected \`auth.kind\` to be "oauth" or "serviceAccount", got ${JSON.stringify(auth?.kind)}`);
-  }
+  checkOptions(provider.schema, options, ['auth']);
   const chunk = options.chunkSize;
   if (chunk !== undefined && (!Number.isSafeInteger(chunk) || chunk <= 0 || chunk % CHUNK_GRANULARITY !== 0)) {
     throw new ConfigError('chunkSize', `Expected \`chunkSize\` to be a positive multiple of ${CHUNK_GRANULARITY}, got ${chunk}`);

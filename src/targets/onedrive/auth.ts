@@ -47,7 +47,7 @@ import { adviceFor, classifyRule, detailOf } from './classify.js';
 import { NodeNetworkClient, endpointRewrite, type UrlRewrite } from './http.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
-import { codeFromPaste } from '../pasted-code.js';
+import { codeFromPaste } from '../kit/pasted-code.js';
 
 /** The token cache's file name in the target's state folder (unless `auth.tokenCacheFile`). */
 export const TOKEN_CACHE_FILE = 'msal-token-cache.json';

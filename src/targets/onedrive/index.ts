@@ -23,6 +23,7 @@ import { createRedactor } from '../../telemetry/redact.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } from './api-types.js';
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
@@ -32,6 +33,7 @@ import { FolderCache, childPath } from './folders.js';
 import { GraphApi, createGraphClient, drivePathOf } from './graph.js';
 import { endpointRewrite } from './http.js';
 import { encodePath, mapOneDrivePath, mapRemoteRoot } from './names.js';
+import { provider } from './provider.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';
 
 export type { OnedriveInternals, OnedriveOptions } from './api-types.js';
@@ -50,23 +52,7 @@ export const ONEDRIVE_FEATURES: Features = Object.freeze({
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 function validate(options: OnedriveOptions, internals: OnedriveInternals): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected onedrive target options to be an object, got ${String(o)}`);
-  if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | undefined;
-  if (typeof auth !== 'object' || auth === null || (auth.kind !== 'delegated' && auth.kind !== 'app')) {
-    throw new ConfigError('auth.kind', 'Expected `auth.kind` to be "delegated" or "app"');
-  }
-  if (typeof auth.clientId !== 'string' || auth.clientId === '') throw new ConfigError('auth.clientId', 'Expected `auth.clientId` to be a non-empty string');
-  if (typeof auth.tenant !== 'string' || auth.tenant === '') throw new ConfigError('auth.tenant', 'Expected `auth.tenant` to be a non-empty string');
-  // Never echo a secret back in a message.
-  if (auth.kind === 'app') {
-    if (typeof auth.clientSecret !== 'string' || auth.clientSecret === '') throw new ConfigError('auth.clientSecret', 'Expected `auth.clientSecret` to be a non-empty string');
-    if (typeof auth.userId !== 'string' || auth.userId === '') throw new ConfigError('auth.userId', 'Expected `auth.userId` to be a non-empty string');
-  }
-  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
-    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
-  }
+  checkOptions(provider.schema, options, ['auth', 'remoteRoot']);
   const f = internals.fragmentSize;
   if (f !== undefined && (!Number.isInteger(f) || f <= 0 || f % FRAGMENT_UNIT !== 0 || f >= MAX_FRAGMENT)) {
     throw new ConfigError('fragmentSize', `Expected \`fragmentSize\` to be a multiple of ${FRAGMENT_UNIT} under ${MAX_FRAGMENT}, got ${String(f)}`);
