@@ -26,7 +26,7 @@ import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
 import { BoxHttpError, adviceFor, classify, classifyRule } from './classify.js';
 import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
-import { BoxApi } from './http.js';
+import { BoxApi } from './transport.js';
 import { mapBoxPath, nameKey } from './names.js';
 import { provider } from './provider.js';
 import {

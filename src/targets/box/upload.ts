@@ -20,7 +20,7 @@ import { SourceError } from '../kit/classify.js';
 import { BoxHttpError } from './classify.js';
 import type { BoxEntry, FolderTree } from './folders.js';
 import { conflictOf } from './folders.js';
-import type { BoxApi } from './http.js';
+import type { BoxApi } from './transport.js';
 import { nameKey } from './names.js';
 
 /** Box's smallest upload session, in bytes: files up to this size go in one request. */

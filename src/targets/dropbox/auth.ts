@@ -12,7 +12,7 @@
  *   unless the token changed since that request was made (another call refreshed already), and
  *   runs `fn` once more. `fn` builds its request body afresh, so a stream body is replayed from
  *   the file. Nothing else is retried here: the pipeline's pacer owns retries.
- * The refresh token and the secret travel in the token request's body (see http.ts), never in a
+ * The refresh token and the secret travel in the token request's body (see transport.ts), never in a
  * URL, a log line or an error message.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -21,7 +21,7 @@ import { TargetError } from '../../errors.js';
 import { codeFromPaste } from '../kit/pasted-code.js';
 import type { DropboxEndpoints, DropboxOptions } from './api-types.js';
 import { errorTags, isDropboxResponseError } from './classify.js';
-import { createDropboxFetch, type CallScope, type ScopedFetch } from './http.js';
+import { createDropboxFetch, type CallScope, type ScopedFetch } from './transport.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
 

@@ -6,7 +6,7 @@
  * ahead) on the next request, one refresh at a time per refresh token. It does NOT refresh on a
  * 401 while it believes the token still valid (expiry_date set), and never replays a request
  * whose body is a stream. So on a 401 the target calls `invalidate()` and replays the request
- * once itself (re-opening the source for a stream body): see drive-api.ts.
+ * once itself (re-opening the source for a stream body): see transport.ts.
  *
  * Retries. Every request through the auth client (API calls, the token endpoint, the
  * service-account JWT grant) has the library's own retries turned off: the token endpoint is
@@ -61,7 +61,7 @@ function govern(client: OAuth2Client, tokenUrl: string | undefined, timeoutMs: n
     resolved: async (config) => {
       config.retry = false;
       delete config.retryConfig;
-      // The Drive requests carry their own timeout signal (drive-api.ts); a token request had
+      // The Drive requests carry their own timeout signal (transport.ts); a token request had
       // none, and one that hung held every upload of the target waiting on the token for ever
       // (found by the chaos suite). gaxios turns `timeout` into a signal before interceptors
       // run, so set the signal.

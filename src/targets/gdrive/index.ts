@@ -30,7 +30,7 @@ import {
 } from './api-types.js';
 import { createDriveAuth } from './auth.js';
 import { classify as classifyDrive, inspect, toTargetError } from './classify.js';
-import { createDriveApi } from './drive-api.js';
+import { createDriveApi } from './transport.js';
 import { DriveFolders } from './folders.js';
 import { mapDrivePath, mapRemoteRoot } from './names.js';
 import { provider } from './provider.js';

@@ -20,7 +20,7 @@ import { CHUNK_GRANULARITY, FILE_FIELDS, type DriveFileFields, type ResumeHandle
 import { abortError } from '../kit/abort.js';
 import { SourceError } from '../kit/classify.js';
 import { redact } from './classify.js';
-import type { DriveApi } from './drive-api.js';
+import type { DriveApi } from './transport.js';
 
 /** Where an upload goes: a new file (`fileId` null) or a new version of an existing one. */
 export interface UploadDest {

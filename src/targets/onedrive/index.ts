@@ -30,8 +30,8 @@ import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
 import { OneDriveHttpError, adviceFor, classify, classifyRule, detailOf, retryAfterOf } from './classify.js';
 import { FolderCache, childPath } from './folders.js';
-import { GraphApi, createGraphClient, drivePathOf } from './graph.js';
-import { endpointRewrite } from './http.js';
+import { GraphApi, createGraphClient, drivePathOf } from './transport.js';
+import { endpointRewrite } from './transport.js';
 import { encodePath, mapOneDrivePath, mapRemoteRoot } from './names.js';
 import { provider } from './provider.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';

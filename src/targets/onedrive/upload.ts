@@ -32,8 +32,8 @@ import { SourceError } from '../kit/classify.js';
 import { OneDriveHttpError } from './classify.js';
 import { childPath } from './folders.js';
 import { abortError } from '../kit/abort.js';
-import type { GraphApi } from './graph.js';
-import { parseJson, readBody, sendHttp, type UrlRewrite } from './http.js';
+import type { GraphApi } from './transport.js';
+import { parseJson, readBody, sendHttp, type UrlRewrite } from './transport.js';
 import { nameKey } from './names.js';
 
 /** What the uploads need from the target. */
