@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { numericId, pathString, secret, targetCommon, url } from '../../config/fields.js';
 import { StagecoachError } from '../../errors.js';
-import { remoteRoot, requestTimeoutMs } from '../kit/options.js';
+import { remoteRoot, requestTimeoutMs, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 
 const schema = z.strictObject({
@@ -58,7 +58,7 @@ export const provider = defineProvider({
   secretKeys: ['auth.clientSecret', 'auth.refreshToken'],
   async create(config, ctx) {
     const { createBoxTarget } = await import('./index.js');
-    return createBoxTarget(config, ctx, config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs });
+    return createBoxTarget(config, ctx, timeoutOf(config));
   },
   async authorize(config, ctx, io) {
     if (config.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${config.id}" uses client credentials: it needs no sign-in`);

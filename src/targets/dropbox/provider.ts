@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { secret, targetCommon, url } from '../../config/fields.js';
-import { remoteRoot, requestTimeoutMs } from '../kit/options.js';
+import { remoteRoot, requestTimeoutMs, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 import { savedTokenFile } from '../saved-token.js';
 
@@ -31,7 +31,7 @@ export const provider = defineProvider({
   secretKeys: ['auth.appSecret', 'auth.refreshToken'],
   async create(config, ctx) {
     const { createDropboxTarget } = await import('./index.js');
-    return createDropboxTarget(config, ctx, config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs });
+    return createDropboxTarget(config, ctx, timeoutOf(config));
   },
   async authorize(config, ctx, io) {
     const { authorize } = await import('./auth.js');

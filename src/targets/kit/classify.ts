@@ -35,8 +35,19 @@ export class SourceError extends StagecoachError {
   }
 }
 
+/** The system is busy or short of handles (on either side of a put): trying later is the cure. */
+export const BUSY: Readonly<Record<string, ClassifyRule>> = {
+  EBUSY: { kind: 'retry', rule: 'busy' },
+  EMFILE: { kind: 'retry', rule: 'busy' },
+  ENFILE: { kind: 'retry', rule: 'busy' },
+  EAGAIN: { kind: 'retry', rule: 'busy' },
+  EINTR: { kind: 'retry', rule: 'busy' },
+  ETIMEDOUT: { kind: 'retry', rule: 'busy' },
+};
+
 /** A source that cannot be read fails only its item; one that is busy is tried again. */
 const SOURCE: Record<string, ClassifyRule> = {
+  ...BUSY,
   ENOENT: { kind: 'fail-item', rule: 'source-gone' },
   ENOTDIR: { kind: 'fail-item', rule: 'source-gone' },
   EISDIR: { kind: 'fail-item', rule: 'source-is-folder' },
@@ -44,12 +55,6 @@ const SOURCE: Record<string, ClassifyRule> = {
   EACCES: { kind: 'fail-item', rule: 'source-denied' },
   EPERM: { kind: 'fail-item', rule: 'source-denied' },
   ENAMETOOLONG: { kind: 'fail-item', rule: 'source-bad-name' },
-  EBUSY: { kind: 'retry', rule: 'busy' },
-  EMFILE: { kind: 'retry', rule: 'busy' },
-  ENFILE: { kind: 'retry', rule: 'busy' },
-  EAGAIN: { kind: 'retry', rule: 'busy' },
-  EINTR: { kind: 'retry', rule: 'busy' },
-  ETIMEDOUT: { kind: 'retry', rule: 'busy' },
 };
 
 /** The errno (`ENOENT`, …) an error carries, if any. */

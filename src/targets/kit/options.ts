@@ -30,6 +30,11 @@ export const requestTimeoutMs = durationSchema({ min: 1000 })
     'A request that hangs this long is dropped and retried. Default and meaning per provider: gdrive 2 min (uploads get more time per byte), onedrive 2 min with nothing sent or received, dropbox and box 10 min for the whole request including the chunk it sends.',
   );
 
+/** The config's `requestTimeoutMs` as the tuning a cloud factory takes (none: its own default). */
+export function timeoutOf(config: { requestTimeoutMs?: number | undefined }): { requestTimeoutMs?: number } {
+  return config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs };
+}
+
 /**
  * Checks the options a factory was handed, for a factory called directly (tests, benchmarks;
  * the config has checked them already): `id` is a non-empty string, and each of `keys` fits its

@@ -5,7 +5,7 @@
  * in SourceError (kit/classify.ts) so the two can be told apart.
  */
 import { TargetError, type ErrorKind } from '../../errors.js';
-import { classifyCommon, commonRule, describe, errnoOf, type ClassifyRule } from '../kit/classify.js';
+import { BUSY, classifyCommon, commonRule, describe, errnoOf, type ClassifyRule } from '../kit/classify.js';
 import type { Classified } from '../target.js';
 
 export type { ClassifyRule } from '../kit/classify.js';
@@ -31,16 +31,6 @@ const ARCHIVE: Record<string, ClassifyRule> = {
   EEXIST: { kind: 'fail-item', rule: 'archive-path-blocked' },
 };
 
-// Either side: the system is busy or short of handles; trying later is the cure.
-const TRANSIENT: Record<string, ClassifyRule> = {
-  EBUSY: { kind: 'retry', rule: 'busy' },
-  EMFILE: { kind: 'retry', rule: 'busy' },
-  ENFILE: { kind: 'retry', rule: 'busy' },
-  EAGAIN: { kind: 'retry', rule: 'busy' },
-  EINTR: { kind: 'retry', rule: 'busy' },
-  ETIMEDOUT: { kind: 'retry', rule: 'busy' },
-};
-
 const UNKNOWN: ClassifyRule = { kind: 'retry', rule: 'unknown' };
 
 /** The rule `classify` applies to `error`, without the detail. Pure. */
@@ -48,7 +38,7 @@ export function classifyRule(error: unknown): ClassifyRule {
   const common = commonRule(error, 'local');
   if (common) return common;
   const code = errnoOf(error);
-  return (code && (ARCHIVE[code] ?? TRANSIENT[code])) || UNKNOWN;
+  return (code && (ARCHIVE[code] ?? BUSY[code])) || UNKNOWN;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { pathString, secret, targetCommon, url } from '../../config/fields.js';
 import { describeValue } from '../../config/messages.js';
-import { remoteRoot, requestTimeoutMs } from '../kit/options.js';
+import { remoteRoot, requestTimeoutMs, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 
 const schema = z.strictObject({
@@ -55,7 +55,7 @@ export const provider = defineProvider({
   secretKeys: ['auth.clientSecret'],
   async create(config, ctx) {
     const { createOnedriveTarget } = await import('./index.js');
-    return createOnedriveTarget(config, ctx, config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs });
+    return createOnedriveTarget(config, ctx, timeoutOf(config));
   },
   async authorize(config, ctx, io) {
     const { authorize } = await import('./auth.js');
