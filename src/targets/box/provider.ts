@@ -3,21 +3,18 @@
  * and its sign-in (auth.ts, OAuth with a pasted code; client credentials need none).
  */
 import { z } from 'zod';
-import { numericId, pathString, secret, targetCommon, url } from '../../config/fields.js';
+import { numericId, pathString, secret, url } from '../../config/fields.js';
 import { StagecoachError } from '../../errors.js';
-import { remoteRoot, requestTimeoutMs, timeoutOf } from '../kit/options.js';
+import { cloudOptions, endpoints, oauthClient, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 
 const schema = z.strictObject({
   type: z.literal('box'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
+  ...cloudOptions,
   auth: z.discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('oauth'),
-      clientId: z.string().min(1),
-      clientSecret: secret,
+      ...oauthClient,
       refreshToken: secret
         .optional()
         .describe('The first refresh token. Box rotates it on every use; later ones are kept in the state folder.'),
@@ -26,8 +23,7 @@ const schema = z.strictObject({
     z
       .strictObject({
         kind: z.literal('ccg'),
-        clientId: z.string().min(1),
-        clientSecret: secret,
+        ...oauthClient,
         enterpriseId: numericId.optional(),
         userId: numericId.optional(),
       })
@@ -42,10 +38,7 @@ const schema = z.strictObject({
         }
       }),
   ]),
-  endpoints: z
-    .strictObject({ baseUrl: url, uploadUrl: url, oauth2Url: url })
-    .optional()
-    .describe('Base URLs (for emulators and tests).'),
+  endpoints: endpoints({ baseUrl: url, uploadUrl: url, oauth2Url: url }),
 });
 
 /** A `type: box` entry of the resolved config. */

@@ -3,22 +3,20 @@
  * Dropbox SDK) and its sign-in (auth.ts, OAuth with a pasted code, PKCE without an app secret).
  */
 import { z } from 'zod';
-import { secret, targetCommon, url } from '../../config/fields.js';
-import { remoteRoot, requestTimeoutMs, timeoutOf } from '../kit/options.js';
+import { secret, url } from '../../config/fields.js';
+import { cloudOptions, endpoints, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 import { savedTokenFile } from '../saved-token.js';
 
 const schema = z.strictObject({
   type: z.literal('dropbox'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
+  ...cloudOptions,
   auth: z.strictObject({
     appKey: z.string().min(1),
     appSecret: secret.optional().describe('Absent: the refresh token was obtained with PKCE.'),
     refreshToken: secret.optional().describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
   }),
-  endpoints: z.strictObject({ api: url, content: url }).optional().describe('Base URLs (for emulators and tests).'),
+  endpoints: endpoints({ api: url, content: url }),
 });
 
 /** A `type: dropbox` entry of the resolved config. */

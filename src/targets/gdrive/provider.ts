@@ -3,22 +3,19 @@
  * Drive SDK) and its sign-in (auth.ts, OAuth with a pasted code; a service account needs none).
  */
 import { z } from 'zod';
-import { pathString, secret, targetCommon, url } from '../../config/fields.js';
+import { pathString, secret, url } from '../../config/fields.js';
 import { StagecoachError } from '../../errors.js';
-import { remoteRoot, requestTimeoutMs } from '../kit/options.js';
+import { cloudOptions, endpoints, oauthClient } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 import { savedTokenFile } from '../saved-token.js';
 
 const schema = z.strictObject({
   type: z.literal('gdrive'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
+  ...cloudOptions,
   auth: z.discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('oauth'),
-      clientId: z.string().min(1),
-      clientSecret: secret,
+      ...oauthClient,
       refreshToken: secret.optional().describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
     }),
     z.strictObject({
@@ -31,10 +28,7 @@ const schema = z.strictObject({
     .min(1)
     .optional()
     .describe('Archive into this shared drive (needed with a service account: it has no storage of its own).'),
-  endpoints: z
-    .strictObject({ rootUrl: url, tokenUrl: url })
-    .optional()
-    .describe('Base URLs (for emulators and tests).'),
+  endpoints: endpoints({ rootUrl: url, tokenUrl: url }),
 });
 
 /** A `type: gdrive` entry of the resolved config. */

@@ -3,7 +3,7 @@
  * `requestTimeoutMs`). Zod only: importing this loads no SDK.
  */
 import { z } from 'zod';
-import { durationSchema } from '../../config/fields.js';
+import { durationSchema, secret, targetCommon } from '../../config/fields.js';
 import { describeValue } from '../../config/messages.js';
 import { ConfigError } from '../../errors.js';
 
@@ -29,6 +29,17 @@ export const requestTimeoutMs = durationSchema({ min: 1000 })
   .describe(
     'A request that hangs this long is dropped and retried. Default and meaning per provider: gdrive 2 min (uploads get more time per byte), onedrive 2 min with nothing sent or received, dropbox and box 10 min for the whole request including the chunk it sends.',
   );
+
+/** The options every cloud target has, in this order: the common keys, `remoteRoot`, `requestTimeoutMs`. */
+export const cloudOptions = { ...targetCommon, remoteRoot, requestTimeoutMs };
+
+/** An OAuth client's credentials, as every provider with OAuth names them. */
+export const oauthClient = { clientId: z.string().min(1), clientSecret: secret };
+
+/** A provider's `endpoints` block: the base URLs it is pointed at instead of the service's (emulators, tests). */
+export function endpoints<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape).optional().describe('Base URLs (for emulators and tests).');
+}
 
 /** The config's `requestTimeoutMs` as the tuning a cloud factory takes (none: its own default). */
 export function timeoutOf(config: { requestTimeoutMs?: number | undefined }): { requestTimeoutMs?: number } {

@@ -3,16 +3,14 @@
  * client and MSAL) and its sign-in (auth.ts, the device-code flow; app-only auth needs none).
  */
 import { z } from 'zod';
-import { pathString, secret, targetCommon, url } from '../../config/fields.js';
+import { pathString, secret, url } from '../../config/fields.js';
 import { describeValue } from '../../config/messages.js';
-import { remoteRoot, requestTimeoutMs, timeoutOf } from '../kit/options.js';
+import { cloudOptions, endpoints, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 
 const schema = z.strictObject({
   type: z.literal('onedrive'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
+  ...cloudOptions,
   auth: z.discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('delegated'),
@@ -41,7 +39,7 @@ const schema = z.strictObject({
       }),
   ]),
   driveId: z.string().min(1).optional().describe("Archive into this drive. Default: the user's OneDrive."),
-  endpoints: z.strictObject({ graph: url, login: url }).optional().describe('Base URLs (for emulators and tests).'),
+  endpoints: endpoints({ graph: url, login: url }),
 });
 
 
