@@ -20,7 +20,7 @@ import { DAY_MS, type DriveErrorBody, type OAuthErrorBody } from './api-types.js
  * TargetErrors the target throws, because a GaxiosError carries the request's config
  * (Authorization header, token request body) and a logger would print it.
  */
-export class DriveApiError extends Error {
+export class DriveHttpError extends Error {
   readonly status: number | undefined;
   readonly reason: string | undefined;
   /** The network error code (ECONNRESET…) or the OAuth error (`invalid_grant`…). */
@@ -28,7 +28,7 @@ export class DriveApiError extends Error {
   readonly retryAfterMs: number | undefined;
   constructor(info: DriveErrorInfo) {
     super(info.summary);
-    this.name = 'DriveApiError';
+    this.name = 'DriveHttpError';
     this.status = info.status;
     this.reason = info.reason;
     this.code = info.network ?? info.oauthError;
@@ -142,7 +142,7 @@ function networkCode(err: unknown): string | undefined {
  */
 export function inspect(err: unknown, now: number = Date.now()): DriveErrorInfo | null {
   if (err === null || typeof err !== 'object') return null;
-  if (err instanceof DriveApiError) {
+  if (err instanceof DriveHttpError) {
     return {
       status: err.status,
       reason: err.reason,
@@ -291,7 +291,7 @@ export function classify(error: unknown, opts: ClassifyOptions = {}): Classified
 
 /**
  * The TargetError the target throws for `error`: kind, rule and wait from the table above, a
- * token-free message, and as `cause` a DriveApiError in place of an SDK error (which carries
+ * token-free message, and as `cause` a DriveHttpError in place of an SDK error (which carries
  * request headers). TargetErrors, ShortReadErrors and AbortErrors pass through unchanged.
  */
 export function toTargetError(targetId: string, error: unknown, opts: ClassifyOptions = {}): unknown {
@@ -302,7 +302,7 @@ export function toTargetError(targetId: string, error: unknown, opts: ClassifyOp
   // An error that carries a request (config, response) is replaced; a plain one (a bug's
   // TypeError, a source error) is kept whole for its stack.
   const carriesRequest = error !== null && typeof error === 'object' && ('config' in error || 'response' in error);
-  const cause = info ? new DriveApiError(info) : carriesRequest ? new Error(redact(describe(error))) : error;
+  const cause = info ? new DriveHttpError(info) : carriesRequest ? new Error(redact(describe(error))) : error;
   const options: { cause: unknown; code: string; retryAfterMs?: number } = { cause, code: `gdrive.${r.rule}` };
   if (r.retryAfterMs !== undefined) options.retryAfterMs = r.retryAfterMs;
   return new TargetError(targetId, r.kind, `${r.rule}: ${r.detail}`, options);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ShortReadError, TargetError } from '../../../src/errors.js';
-import { DriveApiError, classify, redact, toTargetError } from '../../../src/targets/gdrive/classify.js';
+import { DriveHttpError, classify, redact, toTargetError } from '../../../src/targets/gdrive/classify.js';
 import { SourceError } from '../../../src/targets/kit/classify.js';
 
 const SECRET_URL = 'https://www.googleapis.com/upload/drive/v3/files?uploadType=resumable&upload_id=ABdjSECRETSESSION&access_token=ya29.SECRETTOKEN';
@@ -122,7 +122,7 @@ describe('toTargetError: the error the target throws', () => {
     expect(err).toBeInstanceOf(TargetError);
     expect(err).toMatchObject({ kind: 'retry', code: 'gdrive.rate-limited', retryAfterMs: 9000, target: 'gd' });
     expect(err.message.startsWith('[stagecoach] [gd] rate-limited: ')).toBe(true);
-    expect(err.cause).toBeInstanceOf(DriveApiError);
+    expect(err.cause).toBeInstanceOf(DriveHttpError);
     expect(err.cause).toMatchObject({ status: 429, reason: 'rateLimitExceeded', retryAfterMs: 9000 });
     // The SDK error's config (headers, token request body) is not reachable from it.
     expect(JSON.stringify(err, Object.getOwnPropertyNames(err))).not.toMatch(/SECRET|SHHH|ya29\.[A-Za-z]/);
