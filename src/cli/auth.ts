@@ -7,6 +7,7 @@ import { PROVIDERS, providerOf, type ProviderConfigMap, type ProviderType, type 
 import type { AuthIO } from '../targets/target.js';
 import { EXIT } from './exit-codes.js';
 
+
 /** The terminal: lines on stdout, answers read from stdin (works over `docker exec -it`). */
 export function terminalIO(): AuthIO & { close(): void } {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
