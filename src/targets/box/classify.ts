@@ -127,11 +127,11 @@ const OAUTH: Record<string, ClassifyRule> = {
 export function httpRule(status: number, boxCode: string | undefined): ClassifyRule {
   const oauth = boxCode ? OAUTH[boxCode] : undefined;
   if (oauth && (status === 400 || status === 401)) return oauth;
-  if (status === 401) return { kind: 'retry', rule: 'unauthorized' };
+  if (status === 401) return { kind: 'retry', rule: 'auth-expired' };
   if (status === 403) {
     if (boxCode === 'storage_limit_exceeded') return { kind: 'fatal', rule: 'storage-full' };
-    if (boxCode === 'file_size_limit_exceeded') return { kind: 'fail-item', rule: 'file-too-large' };
-    if (boxCode === 'access_denied_item_locked') return { kind: 'fail-item', rule: 'item-locked' };
+    if (boxCode === 'file_size_limit_exceeded') return { kind: 'fail-item', rule: 'too-large' };
+    if (boxCode === 'access_denied_item_locked') return { kind: 'fail-item', rule: 'locked' };
     return { kind: 'fatal', rule: 'access-denied' };
   }
   if (status === 404) return { kind: 'retry', rule: 'not-found' };
@@ -140,7 +140,7 @@ export function httpRule(status: number, boxCode: string | undefined): ClassifyR
     return { kind: 'retry', rule: 'conflict' };
   }
   if (status === 400) {
-    if (boxCode === 'item_name_invalid') return { kind: 'fail-item', rule: 'name-invalid' };
+    if (boxCode === 'item_name_invalid') return { kind: 'fail-item', rule: 'name-refused' };
     if (boxCode === 'item_name_too_long') return { kind: 'fail-item', rule: 'name-too-long' };
     if (boxCode === 'bad_digest' || boxCode === 'digest_mismatch') return { kind: 'retry', rule: 'hash-mismatch' };
     if (boxCode === 'parts_mismatch') return { kind: 'retry', rule: 'session-broken' };
@@ -175,7 +175,7 @@ function advice(rule: string, targetId = '<target>'): string {
       return ': Box refuses the app credentials (clientId / clientSecret)';
     case 'storage-full':
       return ': the Box account is out of storage';
-    case 'name-invalid':
+    case 'name-refused':
       return `: ${NAME_RULES}`;
     case 'name-too-long':
       return ': Box allows 255 characters per name';

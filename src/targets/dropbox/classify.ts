@@ -144,11 +144,11 @@ const ROUTE_RULES: ReadonlyArray<[string, ClassifyRule]> = [
   ['content_hash_mismatch', { kind: 'retry', rule: 'hash-mismatch' }],
   ['incorrect_offset', { kind: 'retry', rule: 'incorrect-offset' }],
   ['payload_too_large', { kind: 'fail-item', rule: 'payload-too-large' }],
-  ['too_large', { kind: 'fail-item', rule: 'file-too-large' }],
+  ['too_large', { kind: 'fail-item', rule: 'too-large' }],
 ];
 
 const AUTH_RULES: Record<string, ClassifyRule> = {
-  expired_access_token: { kind: 'retry', rule: 'token-expired' },
+  expired_access_token: { kind: 'retry', rule: 'auth-expired' },
   invalid_access_token: { kind: 'fatal', rule: 'auth-revoked' },
   user_suspended: { kind: 'fatal', rule: 'account-suspended' },
   missing_scope: { kind: 'fatal', rule: 'missing-scope' },
@@ -157,8 +157,8 @@ const AUTH_RULES: Record<string, ClassifyRule> = {
 
 const OAUTH_RULES: Record<string, ClassifyRule> = {
   invalid_grant: { kind: 'fatal', rule: 'auth-revoked' },
-  invalid_client: { kind: 'fatal', rule: 'auth-bad-app' },
-  unauthorized_client: { kind: 'fatal', rule: 'auth-bad-app' },
+  invalid_client: { kind: 'fatal', rule: 'auth-client-refused' },
+  unauthorized_client: { kind: 'fatal', rule: 'auth-client-refused' },
 };
 
 function responseRule(err: DropboxResponseErrorLike): ClassifyRule {
@@ -220,7 +220,7 @@ export function adviceFor(rule: string, targetId: string): string {
     case 'auth-revoked':
     case 'auth-failed':
       return `; the Dropbox sign-in no longer works: run \`stagecoach auth ${targetId}\` and update the refresh token`;
-    case 'auth-bad-app':
+    case 'auth-client-refused':
       return `; check auth.appKey and auth.appSecret of target "${targetId}" (or run \`stagecoach auth ${targetId}\`)`;
     case 'missing-scope':
       return `; give the Dropbox app the files.content.write and files.metadata.read permissions, then run \`stagecoach auth ${targetId}\``;
@@ -241,9 +241,9 @@ export function adviceFor(rule: string, targetId: string): string {
  *   the source side, aborts);
  * - a DropboxResponseError, by status and the tags of its body:
  *   400 OAuth `invalid_grant` (revoked refresh token) → fatal `auth-revoked`, `invalid_client`
- *   → fatal `auth-bad-app`, other OAuth errors → fatal `auth-failed`; other 400 → fail-item
+ *   → fatal `auth-client-refused`, other OAuth errors → fatal `auth-failed`; other 400 → fail-item
  *   `bad-request`;
- *   401 `expired_access_token` → retry `token-expired` (put refreshes once by itself first),
+ *   401 `expired_access_token` → retry `auth-expired` (put refreshes once by itself first),
  *   `invalid_access_token` → fatal `auth-revoked`, `user_suspended`, `missing_scope`,
  *   `route_access_denied` and others → fatal; 403 → fatal `access-denied`;
  *   409 `insufficient_space` → fatal `storage-full`; `disallowed_name`, `malformed_path`,

@@ -209,7 +209,7 @@ function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
       return { kind: 'fatal', rule: 'auth-revoked', detail: `the refresh token was revoked or expired: ${authHint(opts.targetId)} (${summary})` };
     }
     if (info.oauthError === 'invalid_client' || info.oauthError === 'unauthorized_client') {
-      return { kind: 'fatal', rule: 'auth-client', detail: `the OAuth client id or secret is not accepted: check the config (${summary})` };
+      return { kind: 'fatal', rule: 'auth-client-refused', detail: `the OAuth client id or secret is not accepted: check the config (${summary})` };
     }
     if (status >= 500) return withWait({ kind: 'retry', rule: 'token-endpoint', detail: summary });
     return { kind: 'fatal', rule: 'auth-failed', detail: `the token endpoint refused to issue a token (${summary})` };
@@ -239,7 +239,7 @@ function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
       return { kind: 'fatal', rule: 'drive-item-limit', detail: `the shared drive or folder holds as many items as Drive allows (${summary})` };
     }
     if (reason !== undefined && FORBIDDEN_REASONS.has(reason)) {
-      return { kind: 'fatal', rule: 'forbidden', detail: `the credentials may not write here (${summary})` };
+      return { kind: 'fatal', rule: 'access-denied', detail: `the credentials may not write here (${summary})` };
     }
     return { kind: 'fail-item', rule: 'refused', detail: summary };
   }
@@ -268,7 +268,7 @@ export function classifyRule(error: unknown, opts: ClassifyOptions = {}): Classi
  *   the source side, aborts);
  * - no answer (ECONNRESET, ETIMEDOUT, socket hang up, timeouts…) → retry `network`;
  * - the token endpoint: `invalid_grant` → fatal `auth-revoked` ("the refresh token was revoked
- *   or expired: run `stagecoach auth <id>`"), or `auth-key-refused` for a service account; `invalid_client` → fatal `auth-client`; 5xx →
+ *   or expired: run `stagecoach auth <id>`"), or `auth-key-refused` for a service account; `invalid_client` → fatal `auth-client-refused`; 5xx →
  *   retry `token-endpoint`; other refusals → fatal `auth-failed`;
  * - 401 → retry `auth-expired` (the target has already dropped the access token);
  * - 403 `userRateLimitExceeded`/`rateLimitExceeded` with the message "User rate limit
@@ -276,7 +276,7 @@ export function classifyRule(error: unknown, opts: ClassifyOptions = {}): Classi
  *   message ("User Rate Limit Exceeded") → retry `rate-limited` with Retry-After;
  *   `dailyLimitExceeded` → fatal `daily-quota` (24 h); `storageQuotaExceeded` → fatal
  *   `storage-full`; `teamDriveFileLimitExceeded` → fatal `drive-item-limit`; permission
- *   reasons → fatal `forbidden`; other 403 → fail-item `refused`;
+ *   reasons → fatal `access-denied`; other 403 → fail-item `refused`;
  * - 429 → retry `rate-limited`, 5xx → retry `server-error`, 408/409/423 → retry `conflict`,
  *   each with Retry-After when given; 404 → retry `not-found`;
  * - 413 → fail-item `too-large`; other 4xx → fail-item `bad-request`; anything else → retry.

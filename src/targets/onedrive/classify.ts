@@ -198,7 +198,7 @@ function msalRule(e: MsalErrorLike): ClassifyRule {
   const code = e.errorCode;
   if (e.name === 'InteractionRequiredAuthError' || MSAL_REVOKED.has(code)) return { kind: 'fatal', rule: 'auth-revoked' };
   if (MSAL_NO_ACCOUNT.has(code)) return { kind: 'fatal', rule: 'auth-missing' };
-  if (MSAL_CLIENT.has(code)) return { kind: 'fatal', rule: 'auth-refused' };
+  if (MSAL_CLIENT.has(code)) return { kind: 'fatal', rule: 'auth-client-refused' };
   if (e.name === 'ClientConfigurationError') return { kind: 'fatal', rule: 'auth-config' };
   if (MSAL_NETWORK.has(code)) return { kind: 'retry', rule: 'network' };
   // temporarily_unavailable, a 5xx or 429 from the token endpoint, MSAL's own throttling.
@@ -209,7 +209,7 @@ function msalRule(e: MsalErrorLike): ClassifyRule {
 const CODE_RULES: Record<string, ClassifyRule> = {
   quotaLimitReached: { kind: 'fatal', rule: 'storage-full' },
   insufficientStorage: { kind: 'fatal', rule: 'storage-full' },
-  activityLimitReached: { kind: 'retry', rule: 'throttled' },
+  activityLimitReached: { kind: 'retry', rule: 'rate-limited' },
   InvalidAuthenticationToken: { kind: 'retry', rule: 'auth-expired' },
   unauthenticated: { kind: 'retry', rule: 'auth-expired' },
   nameAlreadyExists: { kind: 'fail-item', rule: 'path-blocked' },
@@ -233,7 +233,7 @@ const INNER_RULES: Record<string, ClassifyRule> = {
   invalidRange: { kind: 'retry', rule: 'range' },
   uploadSessionNotFound: { kind: 'retry', rule: 'not-found' },
   uploadSessionFailed: { kind: 'retry', rule: 'not-found' },
-  throttledRequest: { kind: 'retry', rule: 'throttled' },
+  throttledRequest: { kind: 'retry', rule: 'rate-limited' },
 };
 
 /** The rule for an HTTP answer: by the inner code, the status, then Graph's code. */
@@ -252,7 +252,7 @@ export function httpRule(status: number, graphCode: string | undefined, innerCod
   if (status === 413) return { kind: 'fail-item', rule: 'too-large' };
   if (status === 416) return { kind: 'retry', rule: 'range' };
   if (status === 423) return { kind: 'retry', rule: 'locked' };
-  if (status === 429) return { kind: 'retry', rule: 'throttled' };
+  if (status === 429) return { kind: 'retry', rule: 'rate-limited' };
   if (status >= 500) return { kind: 'retry', rule: 'server-error' };
   if (status >= 400) return { kind: 'fail-item', rule: 'bad-request' };
   // A fragment error without a status and with a code we do not know.
@@ -305,7 +305,7 @@ export function adviceFor(rule: string, targetId: string): string {
     case 'auth-revoked':
     case 'auth-missing':
       return `; run \`stagecoach auth ${targetId}\` to sign in again`;
-    case 'auth-refused':
+    case 'auth-client-refused':
     case 'auth-config':
       return '; check the app registration (client id, tenant, secret, permissions) in the config';
     case 'storage-full':
@@ -325,13 +325,13 @@ export function adviceFor(rule: string, targetId: string): string {
  *   the source side, aborts);
  * - MSAL: InteractionRequiredAuthError, `invalid_grant`, `interaction_required`,
  *   `no_tokens_found`, … → fatal `auth-revoked`; no account in the cache → fatal `auth-missing`;
- *   `invalid_client`/`unauthorized_client`/`invalid_scope` → fatal `auth-refused`; a
+ *   `invalid_client`/`unauthorized_client`/`invalid_scope` → fatal `auth-client-refused`; a
  *   ClientConfigurationError → fatal `auth-config`; `network_error` → retry `network`; anything
  *   else (temporarily_unavailable, 5xx) → retry `auth-unavailable`;
  * - Graph / upload answers: a 400 whose inner code refuses the name
  *   (`nameContainsInvalidCharacters`, `invalidName`, `pathIsTooLong`) → fail-item `name-refused`;
  *   507 or `quotaLimitReached`/`insufficientStorage` → fatal `storage-full`;
- *   `activityLimitReached` or 429 → retry `throttled`; 401 `InvalidAuthenticationToken` → retry
+ *   `activityLimitReached` or 429 → retry `rate-limited`; 401 `InvalidAuthenticationToken` → retry
  *   `auth-expired` (the target already refreshed and replayed once); 403 `accessDenied` → fatal;
  *   `Request_ResourceNotFound` → fatal `drive-not-found`; 404 → retry `not-found`; 409
  *   `nameAlreadyExists` → fail-item `path-blocked`; other 409/412 → retry `conflict`; 413 →

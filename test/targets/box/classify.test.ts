@@ -48,14 +48,14 @@ describe('classify (box)', () => {
     ['refresh refused: invalid_grant', oauthErr(400, 'invalid_grant'), 'fatal', 'auth-revoked'],
     ['client refused: invalid_client', oauthErr(400, 'invalid_client'), 'fatal', 'auth-client-refused'],
     ['unauthorized_client', oauthErr(401, 'unauthorized_client'), 'fatal', 'auth-client-refused'],
-    ['401 after the replay (empty body)', apiError(401), 'retry', 'unauthorized'],
+    ['401 after the replay (empty body)', apiError(401), 'retry', 'auth-expired'],
     // Space and size.
     ['403 storage_limit_exceeded', boxErr(403, 'storage_limit_exceeded'), 'fatal', 'storage-full'],
-    ['403 file_size_limit_exceeded', boxErr(403, 'file_size_limit_exceeded'), 'fail-item', 'file-too-large'],
-    ['403 access_denied_item_locked', boxErr(403, 'access_denied_item_locked'), 'fail-item', 'item-locked'],
+    ['403 file_size_limit_exceeded', boxErr(403, 'file_size_limit_exceeded'), 'fail-item', 'too-large'],
+    ['403 access_denied_item_locked', boxErr(403, 'access_denied_item_locked'), 'fail-item', 'locked'],
     ['403 access_denied_insufficient_permissions', boxErr(403, 'access_denied_insufficient_permissions'), 'fatal', 'access-denied'],
     // Names and conflicts.
-    ['400 item_name_invalid', boxErr(400, 'item_name_invalid'), 'fail-item', 'name-invalid'],
+    ['400 item_name_invalid', boxErr(400, 'item_name_invalid'), 'fail-item', 'name-refused'],
     ['400 item_name_too_long', boxErr(400, 'item_name_too_long'), 'fail-item', 'name-too-long'],
     ['409 item_name_in_use', boxErr(409, 'item_name_in_use', { context_info: { conflicts: { type: 'file', id: '5' } } }), 'fail-item', 'name-in-use'],
     ['409 range_overlaps_existing_part', boxErr(409, 'range_overlaps_existing_part'), 'retry', 'conflict'],

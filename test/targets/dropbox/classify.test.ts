@@ -29,13 +29,13 @@ function errnoError(code: string): Error {
 describe('classify: Dropbox answers by status and tags', () => {
   const table: Array<[string, unknown, 'retry' | 'fail-item' | 'fatal', string, number?]> = [
     // Auth
-    ['401 expired_access_token', answer(401, { error_summary: 'expired_access_token/', error: { '.tag': 'expired_access_token' } }), 'retry', 'token-expired'],
+    ['401 expired_access_token', answer(401, { error_summary: 'expired_access_token/', error: { '.tag': 'expired_access_token' } }), 'retry', 'auth-expired'],
     ['401 invalid_access_token (revoked)', answer(401, { error_summary: 'invalid_access_token/...', error: { '.tag': 'invalid_access_token' } }), 'fatal', 'auth-revoked'],
     ['401 user_suspended', answer(401, { error_summary: 'user_suspended/', error: { '.tag': 'user_suspended' } }), 'fatal', 'account-suspended'],
     ['401 missing_scope', answer(401, { error_summary: 'missing_scope/', error: { '.tag': 'missing_scope', required_scope: 'files.content.write' } }), 'fatal', 'missing-scope'],
     ['401 unknown tag', answer(401, { error_summary: 'something_new/', error: { '.tag': 'something_new' } }), 'fatal', 'auth-failed'],
     ['400 invalid_grant on refresh', answer(400, { error: 'invalid_grant', error_description: 'refresh token is invalid or revoked' }), 'fatal', 'auth-revoked'],
-    ['400 invalid_client on refresh', answer(400, { error: 'invalid_client', error_description: 'Invalid client_id or client_secret' }), 'fatal', 'auth-bad-app'],
+    ['400 invalid_client on refresh', answer(400, { error: 'invalid_client', error_description: 'Invalid client_id or client_secret' }), 'fatal', 'auth-client-refused'],
     ['400 other OAuth error', answer(400, { error: 'invalid_request' }), 'fatal', 'auth-failed'],
     ['400 bad input (plain text)', answer(400, 'Error in call to API function "files/upload": request body: could not decode input as JSON'), 'fail-item', 'bad-request'],
     ['403 access error', answer(403, { error_summary: 'invalid_account_type/', error: { '.tag': 'invalid_account_type' } }), 'fatal', 'access-denied'],
