@@ -31,6 +31,7 @@ import {
   RetryHandlerOptions,
 } from '@microsoft/microsoft-graph-client';
 import { abortError } from '../kit/abort.js';
+import { agentFor } from '../proxy.js';
 import type { OnedriveOptions } from './api-types.js';
 import type { OneDriveAuth } from './auth.js';
 import { OneDriveHttpError, OneDriveNetworkError, toOneDriveError } from './classify.js';
@@ -114,7 +115,8 @@ export function sendHttp(url: URL, opts: SendOptions): Promise<http.IncomingMess
     };
     let req: http.ClientRequest;
     try {
-      req = mod.request(target, { method: opts.method, headers, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+      // HTTPS_PROXY / NO_PROXY are honoured by the shared agent (src/targets/proxy.ts).
+      req = mod.request(target, { method: opts.method, headers, agent: agentFor(target), ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
         settled = true;
         resolve(res);
       });
@@ -398,6 +400,10 @@ export class GraphApi {
 
   post<T>(path: string, body: unknown, opts: CallOptions = {}): Promise<T> {
     return this.call(path, opts, (r) => r.post(body) as Promise<T>);
+  }
+
+  patch<T>(path: string, body: unknown, opts: CallOptions = {}): Promise<T> {
+    return this.call(path, opts, (r) => r.patch(body) as Promise<T>);
   }
 
   /** PUT of raw bytes (`application/octet-stream`). */
