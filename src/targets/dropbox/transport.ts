@@ -21,7 +21,7 @@
 import { Readable } from 'node:stream';
 import nodeFetch, { Response, type RequestInit } from 'node-fetch';
 import { abortError } from '../kit/abort.js';
-import { agentFor } from '../proxy.js';
+import { agentFor } from '../kit/proxy.js';
 import { DropboxNetworkError } from './classify.js';
 import type { DropboxEndpoints } from './api-types.js';
 

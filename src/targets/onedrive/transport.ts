@@ -31,7 +31,7 @@ import {
   RetryHandlerOptions,
 } from '@microsoft/microsoft-graph-client';
 import { abortError } from '../kit/abort.js';
-import { agentFor } from '../proxy.js';
+import { agentFor } from '../kit/proxy.js';
 import type { OnedriveOptions } from './api-types.js';
 import type { OneDriveAuth } from './auth.js';
 import { OneDriveHttpError, OneDriveNetworkError, toOneDriveError } from './classify.js';
