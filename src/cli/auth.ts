@@ -84,19 +84,13 @@ function signIn(tc: TargetConfig, ctx: AuthContext, io: AuthIO): Promise<void> {
   return signInAs(tc.type, tc, ctx, io);
 }
 
-/** Whether `tc` is a cloud target that a person signs in (`stagecoach auth` asks something). */
-export function needsSignIn(tc: Config['targets'][number]): boolean {
-  switch (tc.type) {
-    case 'gdrive':
-    case 'box':
-      return tc.auth.kind === 'oauth';
-    case 'dropbox':
-      return true;
-    case 'onedrive':
-      return tc.auth.kind === 'delegated';
-    default:
-      return false;
-  }
+function needsSignInAs<K extends ProviderType>(type: K, tc: ProviderConfigMap[K]): boolean {
+  return providerOf(type).needsSignIn(tc);
+}
+
+/** Whether `tc` is a cloud target that a person signs in (`stagecoach auth` asks something): its provider says. */
+export function needsSignIn(tc: TargetConfig): boolean {
+  return needsSignInAs(tc.type, tc);
 }
 
 /** What the status page's "Connect" needs: which targets can sign in, and the sign-in itself. */

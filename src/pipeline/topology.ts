@@ -264,7 +264,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
     if (opts.targets?.some((t) => t.id === id)) return;
     const tc = config.targets[i]!;
-    const made = await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
+    const made = await createTarget(tc, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
     const old = targets[i]!;
     targets[i] = made;
     log.info({ target: id }, 'target made again after a sign-in');

@@ -53,6 +53,8 @@ export interface Provider<S extends ProviderSchema> {
    * of this provider ever signs in.
    */
   readonly authorize: ((config: ProviderConfig<S>, ctx: AuthContext, io: AuthIO) => Promise<void>) | null;
+  /** Whether a person signs this target in (`stagecoach auth <id>`, the status page's "Connect"). */
+  needsSignIn(config: ProviderConfig<S>): boolean;
 }
 
 /** Declares a provider (checks its shape, keeps its precise types). */

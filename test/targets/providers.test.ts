@@ -61,7 +61,7 @@ describe('provider folders', () => {
     const mod: Record<string, unknown> = await import(path.join(TARGETS, folder, 'provider.ts'));
     expect(Object.keys(mod)).toEqual(['provider']);
     const provider = mod.provider as Record<string, unknown>;
-    expect(Object.keys(provider).sort()).toEqual(['authorize', 'create', 'pathKeys', 'schema', 'secretKeys', 'type']);
+    expect(Object.keys(provider).sort()).toEqual(['authorize', 'create', 'needsSignIn', 'pathKeys', 'schema', 'secretKeys', 'type']);
     expect(provider.type).toBe(folder);
     // The schema is a strict zod object whose `type` is the folder's name.
     const schema = provider.schema as z.ZodObject;
@@ -71,6 +71,7 @@ describe('provider folders', () => {
     expect(schema.safeParse({ type: folder, notAnOption: 1 }).error?.issues.some((i) => i.code === 'unrecognized_keys')).toBe(true);
     expect(typeof provider.create).toBe('function');
     expect(provider.authorize === null || typeof provider.authorize === 'function').toBe(true);
+    expect(typeof provider.needsSignIn).toBe('function');
     // A provider with a sign-in has the files of one, and one without has none.
     const signsIn = provider.authorize !== null;
     expect(readdirSync(path.join(TARGETS, folder)).includes('auth.ts')).toBe(signsIn);

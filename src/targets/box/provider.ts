@@ -58,4 +58,5 @@ export const provider = defineProvider({
     const { authorize } = await import('./auth.js');
     await authorize(config, ctx, io);
   },
+  needsSignIn: (config) => config.auth.kind === 'oauth',
 });

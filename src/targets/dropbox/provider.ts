@@ -36,4 +36,5 @@ export const provider = defineProvider({
     const { appKey, appSecret } = config.auth;
     await authorize({ id: config.id, appKey, appSecret, tokenFile: savedTokenFile(ctx.stateDir), endpoints: config.endpoints }, io);
   },
+  needsSignIn: () => true,
 });

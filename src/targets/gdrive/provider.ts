@@ -50,4 +50,5 @@ export const provider = defineProvider({
     const endpoints = config.endpoints ? { tokenUrl: config.endpoints.tokenUrl } : undefined;
     await authorize({ id: config.id, clientId, clientSecret, tokenFile: savedTokenFile(ctx.stateDir), endpoints }, io);
   },
+  needsSignIn: (config) => config.auth.kind === 'oauth',
 });

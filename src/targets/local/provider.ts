@@ -29,4 +29,5 @@ export const provider = defineProvider({
     return createLocalTarget(config, ctx);
   },
   authorize: null,
+  needsSignIn: () => false,
 });

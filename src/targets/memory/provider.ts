@@ -28,4 +28,5 @@ export const provider = defineProvider({
     return createMemoryTarget(config);
   },
   authorize: null,
+  needsSignIn: () => false,
 });
