@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
-import type { Config } from '../config/index.js';
+import type { Config, TargetConfig } from '../config/index.js';
 import { subscribe, Supervisor } from '../stage/index.js';
 import { openSqliteStore } from '../state/index.js';
 import type { Store } from '../state/store.js';
@@ -69,7 +69,7 @@ export interface Pipeline {
  * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
  * target's missing token never stops the daemon; any other error (a bad config) does.
  */
-async function makeTarget(tc: { id: string; type: string }, stateDir: string, log: Logger): Promise<Target> {
+async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger): Promise<Target> {
   try {
     return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir });
   } catch (e) {
@@ -173,7 +173,7 @@ async function reconnectTarget(
   if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
   if (opts.targets?.some((t) => t.id === id)) return;
   const tc = config.targets[i]!;
-  const made = await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
+  const made = await createTarget(tc, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
   const old = targets[i]!;
   targets[i] = made;
   log.info({ target: id }, 'target made again after a sign-in');
@@ -198,7 +198,7 @@ async function buildTargets(config: Config, opts: PipelineOptions, store: Store,
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await makeTarget(tc as unknown as { id: string; type: string }, stateDir, log)));
+      targets.push(given ?? (await makeTarget(tc, stateDir, log)));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));

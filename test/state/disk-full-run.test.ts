@@ -8,12 +8,14 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/index.js';
+import type { AllEvents } from '../../src/pipeline/topology.js';
 
 vi.mock('../../src/pipeline/topology.js', () => ({ startPipeline: vi.fn() }));
 
 const { startPipeline } = await import('../../src/pipeline/topology.js');
 const { runCommand } = await import('../../src/cli/run.js');
 const { DISK_FULL_CODE } = await import('../../src/state/disk-full.js');
+const { EventBus } = await import('../../src/telemetry/bus.js');
 
 const STATE = path.resolve('/srv/stagecoach/state');
 const config = {
@@ -30,7 +32,8 @@ const full = () => new Database.SqliteError('database or disk is full', 'SQLITE_
 function fakePipeline(crash: unknown, stop: () => Promise<void>) {
   const failed = Promise.reject(crash);
   failed.catch(() => undefined);
-  return { failed, stop: vi.fn(stop), targets: [] };
+  // runCommand reports the targets from the bus (src/telemetry/target-report.ts).
+  return { failed, stop: vi.fn(stop), targets: [], bus: new EventBus<AllEvents>() };
 }
 
 beforeEach(() => {
