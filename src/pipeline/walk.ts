@@ -9,6 +9,14 @@ export interface WalkEntry {
   stats: Stats;
 }
 
+export interface WalkOptions {
+  signal?: AbortSignal;
+  /** Walk only this folder of the root (relative, POSIX), and what is under it. Default: all. */
+  from?: string;
+  /** Told of every folder the walk enters (below `from`). */
+  onDir?: (relPath: string) => void;
+}
+
 /**
  * Walks a root and reports every regular file the filter keeps by path. One folder is read
  * synchronously at a time (a synchronous stat walk is ~7× faster than an async one here, see
@@ -21,9 +29,10 @@ export async function walkTree(
   filter: PathFilter,
   onFile: (e: WalkEntry) => void,
   onError: (relPath: string, error: NodeJS.ErrnoException) => void = () => undefined,
-  signal?: AbortSignal,
+  opts: WalkOptions = {},
 ): Promise<void> {
-  const stack: string[] = [''];
+  const { signal, onDir } = opts;
+  const stack: string[] = [opts.from ?? ''];
   while (stack.length > 0) {
     if (signal?.aborted) return;
     const relDir = stack.pop()!;
@@ -44,7 +53,10 @@ export async function walkTree(
         continue;
       }
       if (stats.isDirectory()) {
-        if (!filter.skipsDir(relPath)) stack.push(relPath);
+        if (!filter.skipsDir(relPath)) {
+          stack.push(relPath);
+          onDir?.(relPath);
+        }
       } else if (stats.isFile() && filter.byPath(relPath) === null) {
         onFile({ relPath, stats });
       }

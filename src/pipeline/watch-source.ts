@@ -1,4 +1,6 @@
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
@@ -47,6 +49,34 @@ interface Candidate {
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
 const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 
+/**
+ * chokidar's own record of the folders whose watch is attached (`_closers`, keyed by the path
+ * it watches) and of each folder's entries (`getWatched()`). Neither attach nor read has an event
+ * of its own; when the internals are not there (another chokidar), a short wait stands in.
+ */
+interface ChokidarInternals {
+  _closers?: Map<string, unknown>;
+}
+
+async function waitForWatch(watcher: FSWatcher, abs: string, closed: () => boolean): Promise<void> {
+  const closers = (watcher as unknown as ChokidarInternals)._closers;
+  if (!(closers instanceof Map)) {
+    await sleep(100);
+    return;
+  }
+  // Bounded: a folder chokidar gives up on (removed, unreadable) is walked after 2 s anyway.
+  const deadline = Date.now() + 2000;
+  while (!closers.has(abs) && !closed() && Date.now() < deadline) await sleep(5);
+}
+
+/** Whether chokidar knows the folder: its watch attached, or listed under its parent. */
+function isTracked(watcher: FSWatcher, abs: string): boolean {
+  const closers = (watcher as unknown as ChokidarInternals)._closers;
+  if (closers instanceof Map && closers.has(abs)) return true;
+  const siblings = watcher.getWatched()[path.dirname(abs)];
+  return siblings?.includes(path.basename(abs)) ?? false;
+}
+
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
 export function fileStatOf(stats: Stats): FileStat {
   return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino };
@@ -68,6 +98,8 @@ export class WatchSource {
   private readonly watchers: FSWatcher[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly rescanning = new Set<string>();
+  /** New folders being walked once their watch is attached (absolute paths). */
+  private readonly catchingUp = new Set<string>();
   private sweeping = false;
   private closed = false;
   /** Resolves once every root is watched live (see `watch`); rejects if setting up failed. */
@@ -172,6 +204,24 @@ export class WatchSource {
       // A live event: the archiver compares it with the journal.
       this.observe(root, rel, stats, null);
     };
+    // A new folder: chokidar reads it before it attaches its watch, so a file written in between
+    // is reported by nobody. Walk it again once the watch is attached.
+    watcher.on('addDir', (p: string) => {
+      if (relativePosix(root.path, p) !== null) void this.catchUpDir(root, watcher, p);
+    });
+    // A folder chokidar has not reported (made in the same window, one level up): the same.
+    watcher.on('raw', (event: string, evPath: string, details: unknown) => {
+      const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (event !== 'rename' || !evPath || typeof watched !== 'string') return;
+      const abs = path.resolve(watched, evPath);
+      if (relativePosix(root.path, abs) === null || this.catchingUp.has(abs)) return;
+      lstat(abs).then(
+        (s) => {
+          if (s.isDirectory()) void this.catchUpDir(root, watcher, abs);
+        },
+        () => undefined, // gone already: nothing to catch up
+      );
+    });
     watcher.on('add', onFile);
     watcher.on('change', onFile);
     watcher.on('unlink', (p: string) => {
@@ -208,6 +258,45 @@ export class WatchSource {
     // folder is seen by neither; one walk right after 'ready' closes that window.
     await this.rescan(root);
     if (!this.closed) log.info({ waiting: this.candidates.size }, 'watching');
+  }
+
+  /**
+   * Walks a folder chokidar has just found, once its watch is attached (chokidar's read of a new
+   * folder comes before its watch: a file written in between would wait for the rescan). A
+   * folder the walk finds that chokidar does not track is added to the watcher and caught up the
+   * same way. Files found are live events (the archiver compares them with the journal).
+   */
+  private async catchUpDir(root: RootSpec, watcher: FSWatcher, abs: string): Promise<void> {
+    if (this.catchingUp.has(abs) || this.closed) return;
+    this.catchingUp.add(abs);
+    try {
+      await waitForWatch(watcher, abs, () => this.closed);
+      const rel = relativePosix(root.path, abs);
+      if (rel === null || this.closed) return;
+      const untracked: string[] = [];
+      await walkTree(
+        root.path,
+        root.filter,
+        ({ relPath, stats }) => this.observe(root, relPath, stats, null),
+        (relPath, err) => {
+          if (err.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read a new folder');
+        },
+        {
+          from: rel,
+          onDir: (relDir) => {
+            const dir = path.join(root.path, ...relDir.split('/'));
+            if (!isTracked(watcher, dir)) untracked.push(dir);
+          },
+        },
+      );
+      for (const dir of untracked) {
+        if (this.closed) return;
+        watcher.add(dir);
+        void this.catchUpDir(root, watcher, dir);
+      }
+    } finally {
+      this.catchingUp.delete(abs);
+    }
   }
 
   /** A full scan of a root: new and changed files (against the store) become candidates. */
