@@ -67,6 +67,9 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
   const failed = pipeline.failed.catch((e: unknown) => {
     crashed = e;
   });
+  // Only a signal or a crash ends the daemon. With the status server off and the only watches gone
+  // (a vanished root), nothing else holds the event loop, and Node would end it with exit 0.
+  const keepAlive = opts.once ? null : setInterval(() => undefined, 0x7fffffff);
   try {
     if (opts.once) {
       const progress = process.stderr.isTTY ? new Progress(pipeline, process.stderr) : null;
@@ -82,6 +85,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       await server?.close();
       await pipeline.stop();
     } finally {
+      if (keepAlive) clearInterval(keepAlive);
       await notifier?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -185,6 +185,12 @@ const rootSchema = z.strictObject({
   pollIntervalMs: durationSchema({ min: 1 })
     .optional()
     .describe('Polling interval for this root. Default: watcher.pollIntervalMs.'),
+  createRoot: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Make the folder at start when it is not there. Default false: a missing folder (a typo, an unmounted share) is never created; the daemon waits for it to appear and health says so.',
+    ),
   filters: filtersOverrideSchema.optional(),
 });
 
@@ -541,6 +547,7 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
       name,
       polling: root.polling ?? file.watcher.usePolling,
       pollIntervalMs: root.pollIntervalMs ?? file.watcher.pollIntervalMs,
+      createRoot: root.createRoot,
       filters,
     };
   });

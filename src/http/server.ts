@@ -6,6 +6,7 @@ import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
 import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
+import type { RootStatus } from '../pipeline/watch-source.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { createMetrics } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
@@ -43,6 +44,8 @@ export interface StatusBody {
     /** Files archived per minute, last hour, oldest first. */
     throughput: ThroughputSample[];
   }>;
+  /** Each watched root: present, or missing with `waiting for <path> to appear`. */
+  roots: RootStatus[];
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
 }
@@ -130,6 +133,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
           throughput: throughput.samples(id),
         };
       }),
+      roots: pipeline.watcher.source.roots(),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
     };
@@ -144,7 +148,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
 
     if (url.pathname === '/healthz' && (method === 'GET' || method === 'HEAD')) {
       const h = await checkHealth(pipeline);
-      const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is parked` : r.check })) };
+      const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is parked` : r.root ? `root ${r.root} is missing` : r.check, ...(r.root ? { root: r.root } : {}) })) };
       return json(res, h.ok ? 200 : 503, body);
     }
     if (url.pathname === '/' && (method === 'GET' || method === 'HEAD')) return send(res, 200, STATUS_PAGE, 'text/html; charset=utf-8');

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
+import { rootIdentity, waitForRoot, waitingReason } from './roots.js';
 import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
@@ -49,6 +50,21 @@ export class TargetTroubleError extends StagecoachError {
 
 export type DeliverOutcome = 'done' | 'failed' | 'skipped' | 'released';
 
+/**
+ * A delivery whose root folder is missing keeps its slot until the folder is back, then is
+ * delivered from the start; a shutdown meanwhile puts it back to pending.
+ */
+async function waitForRootThenDeliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
+  ctx.log.debug({ deliveryId: d.id, relPath: d.relPath, root: d.rootPath }, 'the watched folder is missing: the delivery waits for it');
+  try {
+    await waitForRoot(d.rootPath, ctx.signal);
+  } catch {
+    await ctx.store.release(d.id, waitingReason(d.rootPath));
+    return 'released';
+  }
+  return deliver(d, ctx);
+}
+
 const CHUNK = 1 << 20;
 const MIN_CHUNK = 64 * 1024;
 
@@ -79,7 +95,11 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return end('skipped', 'source vanished before upload');
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
+      return end('skipped', 'source vanished before upload');
+    }
     return end('failed', `cannot read source: ${code ?? (e as Error).message}`);
   }
 

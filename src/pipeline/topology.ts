@@ -17,6 +17,7 @@ import { createUnavailableTarget } from '../targets/unavailable.js';
 import type { Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { TargetTroubleError } from './deliver.js';
+import { writeRootPresence } from './roots.js';
 import { Uploader } from './uploader.js';
 import { WatchProducer } from './watcher.js';
 
@@ -99,9 +100,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const targetIds = targets.map((t) => t.id);
 
   for (const r of config.roots) {
-    // A first run on the embedded default has no inbox yet: make it, and say so.
+    // Only where asked (the embedded default's inbox): a missing root is otherwise a typo or an
+    // unmounted share, and making it would watch an empty folder or fill the system volume.
+    if (!r.createRoot) continue;
     const made = await mkdir(r.path, { recursive: true });
-    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it');
+    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it (createRoot: true)');
   }
 
   const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
@@ -126,6 +129,12 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     index: (root) => store.fileIndex(root),
     log: log.child({ stage: 'watcher' }),
     bus,
+    // The status CLI is another process: each change of a root's presence is written for it.
+    onRootState: () => {
+      writeRootPresence(config.stateDir, watcher.source.roots()).catch((e: unknown) =>
+        log.warn({ err: e }, 'cannot record the state of the roots for `status`'),
+      );
+    },
     // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
     // cannot write it).
     onError: (e) => {

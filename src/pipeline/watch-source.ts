@@ -6,6 +6,7 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
 import type { FileItem, FileStat } from '../archive/item.js';
+import { ROOT_CHECK_MS, rootIdentity, waitingReason } from './roots.js';
 import { relativePosix, walkTree } from './walk.js';
 
 export interface RootSpec {
@@ -34,10 +35,36 @@ export interface WatchSourceOptions {
   /** A file that was ready changed again or vanished before it was taken: take it back. */
   onUnready(root: string, relPath: string): void;
   /**
+   * A root went missing (`present: false`: removed, unmounted, or not there at start) or came
+   * back. Called once per change of state.
+   */
+  onRootState?(root: RootSpec, present: boolean): void;
+  /** How often each root's presence is checked (ms). Default 1000. */
+  rootCheckMs?: number;
+  /**
    * The journal's index could not be read for a scan: nothing can be reconciled, and the scan
    * is given up. Default: logged.
    */
   onError?(error: unknown): void;
+}
+
+/** Whether a root is there, as the watcher last saw it. */
+export interface RootStatus {
+  name: string;
+  path: string;
+  present: boolean;
+  /** Epoch ms of the last change (or of the start). */
+  since: number;
+  /** Set while missing: `waiting for <path> to appear`. */
+  reason?: string;
+}
+
+interface RootState {
+  present: boolean;
+  since: number;
+  /** `dev:ino` of the folder while present. */
+  id: string | null;
+  watcher: FSWatcher | null;
 }
 
 interface Candidate {
@@ -100,6 +127,8 @@ export class WatchSource {
   private readonly rescanning = new Set<string>();
   /** New folders being walked once their watch is attached (absolute paths). */
   private readonly catchingUp = new Set<string>();
+  private readonly rootStates = new Map<string, RootState>();
+  private checkingRoots = false;
   private sweeping = false;
   private closed = false;
   /** Resolves once every root is watched live (see `watch`); rejects if setting up failed. */
@@ -131,12 +160,25 @@ export class WatchSource {
    */
   async watch(): Promise<void> {
     this.startSweeper();
+    const present: RootSpec[] = [];
     for (const r of this.opts.roots) {
+      const id = await rootIdentity(r.path);
+      this.rootStates.set(r.name, { present: id !== null, since: Date.now(), id, watcher: null });
+      if (id === null) {
+        this.rootMissing(r, 'the watched folder is not there: waiting for it to appear (it is never created; set createRoot: true to have it made)');
+        continue;
+      }
+      this.opts.onRootState?.(r, true);
+      present.push(r);
       await this.rescan(r);
       this.opts.log.info({ root: r.name, waiting: this.candidates.size }, 'scanned');
     }
-    this.live = Promise.all(this.opts.roots.map((r) => this.watchRoot(r))).then(() => undefined);
+    this.live = Promise.all(present.map((r) => this.watchRoot(r))).then(() => undefined);
     this.live.catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot set up watching; changes are found by the periodic rescan only'));
+    // A root that vanishes (removed, unmounted) or comes back is a state, looked for each second.
+    const check = setInterval(() => void this.checkRoots(), this.opts.rootCheckMs ?? ROOT_CHECK_MS);
+    check.unref();
+    this.timers.push(check);
     if (this.opts.rescanMs > 0) {
       const t = setInterval(() => {
         for (const r of this.opts.roots) void this.rescan(r);
@@ -155,6 +197,70 @@ export class WatchSource {
     while (this.candidates.size > 0 && !this.closed) {
       await new Promise((res) => setTimeout(res, this.sweepMs));
     }
+  }
+
+  /** Each root, present or missing, in config order (watch mode; before `watch`, all present). */
+  roots(): RootStatus[] {
+    return this.opts.roots.map((r) => {
+      const st = this.rootStates.get(r.name);
+      const present = st?.present ?? true;
+      return { name: r.name, path: r.path, present, since: st?.since ?? 0, ...(present ? {} : { reason: waitingReason(r.path) }) };
+    });
+  }
+
+  /**
+   * Compares each root with what was last seen: a root that vanished (or was replaced by another
+   * folder) stops being watched and waits; one that appeared is scanned against the journal
+   * (what it held unchanged is not archived again) and watched.
+   */
+  private async checkRoots(): Promise<void> {
+    if (this.checkingRoots || this.closed) return;
+    this.checkingRoots = true;
+    try {
+      for (const r of this.opts.roots) {
+        const st = this.rootStates.get(r.name);
+        if (!st) continue;
+        const id = await rootIdentity(r.path);
+        if (this.closed) return;
+        if (st.present && id !== st.id) {
+          await this.stopWatching(r, st);
+          this.rootMissing(r, 'the watched folder has disappeared (removed or unmounted): waiting for it to come back; nothing it held is forgotten');
+        }
+        if (!st.present && id !== null) {
+          st.present = true;
+          st.since = Date.now();
+          st.id = id;
+          this.opts.log.warn({ root: r.name, path: r.path }, 'the watched folder is there: archiving it');
+          this.opts.onRootState?.(r, true);
+          await this.rescan(r);
+          void this.watchRoot(r).catch((e: unknown) =>
+            this.opts.log.error({ err: e, root: r.name }, 'cannot set up watching; changes are found by the periodic rescan only'),
+          );
+        }
+      }
+    } finally {
+      this.checkingRoots = false;
+    }
+  }
+
+  private rootMissing(r: RootSpec, message: string): void {
+    const st = this.rootStates.get(r.name)!;
+    st.present = false;
+    st.since = Date.now();
+    st.id = null;
+    // What was found under it and not yet taken waits for the folder's return instead.
+    this.forget(r.name, () => true);
+    this.opts.log.warn({ root: r.name, path: r.path, reason: waitingReason(r.path) }, message);
+    this.opts.onRootState?.(r, false);
+  }
+
+  private async stopWatching(r: RootSpec, st: RootState): Promise<void> {
+    const w = st.watcher;
+    st.watcher = null;
+    if (!w) return;
+    const i = this.watchers.indexOf(w);
+    if (i >= 0) this.watchers.splice(i, 1);
+    await w.close().catch((e: unknown) => this.opts.log.warn({ err: e, root: r.name }, 'cannot close the watcher of a vanished folder'));
   }
 
   /** Marks a ready item as taken (it is no longer tracked here). */
@@ -198,6 +304,8 @@ export class WatchSource {
       },
     });
     this.watchers.push(watcher);
+    const state = this.rootStates.get(root.name);
+    if (state) state.watcher = watcher;
     const onFile = (p: string, stats?: Stats) => {
       const rel = relativePosix(root.path, p);
       if (rel === null || !stats?.isFile()) return;
@@ -231,6 +339,8 @@ export class WatchSource {
     watcher.on('unlinkDir', (p: string) => {
       const rel = relativePosix(root.path, p);
       if (rel !== null) this.forget(root.name, (k) => k.startsWith(`${rel}/`));
+      // The root itself: a missing root is a state of its own (see checkRoots).
+      else if (path.resolve(p) === path.resolve(root.path)) void this.checkRoots();
     });
     watcher.on('error', (e: unknown) => {
       const err = e as NodeJS.ErrnoException;
@@ -302,6 +412,8 @@ export class WatchSource {
   /** A full scan of a root: new and changed files (against the store) become candidates. */
   async rescan(root: RootSpec): Promise<void> {
     if (this.rescanning.has(root.name) || this.closed) return;
+    // A missing root is looked for by checkRoots; a walk of it would only fail.
+    if (this.rootStates.get(root.name)?.present === false) return;
     this.rescanning.add(root.name);
     try {
       let index: Map<string, FileStat>;
