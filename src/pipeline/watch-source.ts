@@ -5,7 +5,7 @@ import type { Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
-import type { FileItem, FileStat } from '../archive/item.js';
+import { type FileItem, type FileStat, sameFileStat } from '../archive/item.js';
 import { ROOT_CHECK_MS, rootIdentity, waitingReason } from './roots.js';
 import { relativePosix, walkTree } from './walk.js';
 
@@ -74,7 +74,7 @@ interface Candidate {
 }
 
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
-const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+const sameStat = sameFileStat;
 
 /**
  * chokidar's own record of the folders whose watch is attached (`_closers`, keyed by the path
@@ -106,7 +106,7 @@ function isTracked(watcher: FSWatcher, abs: string): boolean {
 
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
 export function fileStatOf(stats: Stats): FileStat {
-  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino };
+  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs) };
 }
 
 /**
@@ -322,10 +322,14 @@ export class WatchSource {
       const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
       if (event !== 'rename' || !evPath || typeof watched !== 'string') return;
       const abs = path.resolve(watched, evPath);
-      if (relativePosix(root.path, abs) === null || this.catchingUp.has(abs)) return;
+      const rel = relativePosix(root.path, abs);
+      if (rel === null || this.catchingUp.has(abs)) return;
       lstat(abs).then(
         (s) => {
           if (s.isDirectory()) void this.catchUpDir(root, watcher, abs);
+          // A file renamed over another with the same size and mtime: chokidar reports no change
+          // (it compares mtimes), but it is another file (inode, ctime).
+          else if (s.isFile() && root.filter.byPath(rel) === null) this.observe(root, rel, s, null);
         },
         () => undefined, // gone already: nothing to catch up
       );

@@ -2,7 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type Sqlite from 'better-sqlite3';
-import type { FileStat } from '../archive/item.js';
+import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
 import type {
@@ -125,6 +125,7 @@ interface FileRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  ctime_ms: number | null;
 }
 
 interface DeliveryStateRow {
@@ -183,6 +184,7 @@ interface IndexRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  ctime_ms: number | null;
 }
 
 const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', 'failed', 'skipped']);
@@ -202,13 +204,13 @@ function prepareAll(db: Sqlite.Database) {
        ON CONFLICT (name) DO UPDATE SET path = excluded.path WHERE path <> excluded.path`,
     ),
     getFile: db.prepare<[string, string], FileRow>(
-      'SELECT id, size, mtime_ms, ino FROM files WHERE root = ? AND rel_path = ?',
+      'SELECT id, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ? AND rel_path = ?',
     ),
-    insertFile: db.prepare<[string, string, number, number, number, number]>(
-      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    insertFile: db.prepare<[string, string, number, number, number, number | null, number]>(
+      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    updateFile: db.prepare<[number, number, number, number, number]>(
-      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, updated_at = ? WHERE id = ?',
+    updateFile: db.prepare<[number, number, number, number | null, number, number]>(
+      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, ctime_ms = ?, updated_at = ? WHERE id = ?',
     ),
     getDelivery: db.prepare<[number, string], DeliveryStateRow>(
       'SELECT id, remote_path, status FROM deliveries WHERE file_id = ? AND target = ?',
@@ -305,7 +307,7 @@ function prepareAll(db: Sqlite.Database) {
        ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`,
     ),
     fileIndex: db.prepare<[string], IndexRow>(
-      'SELECT rel_path, size, mtime_ms, ino FROM files WHERE root = ?',
+      'SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ?',
     ),
   };
 }
@@ -344,7 +346,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.#open();
     const index = new Map<string, FileStat>();
     for (const r of this.#st.fileIndex.iterate(root)) {
-      index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino });
+      index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino, ...(r.ctime_ms === null ? {} : { ctimeMs: r.ctime_ms }) });
     }
     return index;
   }
@@ -378,7 +380,7 @@ class SqliteStoreImpl implements SqliteStore {
       const file = st.getFile.get(item.root, item.relPath);
       if (file === undefined) {
         const fileId = Number(
-          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, now).lastInsertRowid,
+          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, now).lastInsertRowid,
         );
         // A new file has no deliveries: skip the lookups.
         for (const target of targets) {
@@ -387,8 +389,12 @@ class SqliteStoreImpl implements SqliteStore {
         }
         continue;
       }
-      const unchanged = file.size === item.size && file.mtime_ms === item.mtimeMs && file.ino === item.ino;
-      if (!unchanged) st.updateFile.run(item.size, item.mtimeMs, item.ino, now, file.id);
+      const recorded = { size: file.size, mtimeMs: file.mtime_ms, ino: file.ino, ...(file.ctime_ms === null ? {} : { ctimeMs: file.ctime_ms }) };
+      const unchanged = sameFileStat(recorded, item);
+      // An unchanged row without a ctime (written before the journal kept it) gets it now.
+      if (!unchanged || (file.ctime_ms === null && item.ctimeMs !== undefined)) {
+        st.updateFile.run(item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, now, file.id);
+      }
       for (const target of targets) {
         const d = st.getDelivery.get(file.id, target);
         if (d === undefined) {
