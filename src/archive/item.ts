@@ -8,8 +8,10 @@ export interface FileItem {
   root: string;
   /** Absolute path of the root folder on disk. */
   rootPath: string;
-  /** Path inside the root, POSIX separators. */
+  /** Path inside the root, POSIX separators; a name that is not valid UTF-8 in escaped form (archive/raw-name.ts). */
   relPath: string;
+  /** The path inside the root as bytes, set only when a name in it is not valid UTF-8. */
+  rawRelPath?: Buffer;
   size: number;
   mtimeMs: number;
   ino: number;

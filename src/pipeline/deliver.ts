@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
 import { rootIdentity, waitForRoot, waitingReason } from './roots.js';
+import { rawJoin } from './walk.js';
 import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
@@ -77,7 +78,8 @@ const MIN_CHUNK = 64 * 1024;
  */
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
-  const abs = path.join(d.rootPath, ...d.relPath.split('/'));
+  // A name that is not valid UTF-8 is opened by its bytes (relPath holds its escaped form).
+  const abs = d.rawRelPath ? rawJoin(d.rootPath, d.rawRelPath) : path.join(d.rootPath, ...d.relPath.split('/'));
   const end = async (status: 'failed' | 'skipped', reason: string): Promise<DeliverOutcome> => {
     if (status === 'failed') await store.fail(d.id, d.generation, reason);
     else await store.skip(d.id, d.generation, reason);

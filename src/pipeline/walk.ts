@@ -2,11 +2,14 @@ import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PathFilter } from '../archive/filters.js';
+import { escapeName, isUtf8Name } from '../archive/raw-name.js';
 
 export interface WalkEntry {
-  /** Path inside the root, POSIX separators. */
+  /** Path inside the root, POSIX separators; a name that is not valid UTF-8 in escaped form. */
   relPath: string;
   stats: Stats;
+  /** The path inside the root as bytes, set only when a name in it is not valid UTF-8. */
+  rawRelPath?: Buffer;
 }
 
 export interface WalkOptions {
@@ -32,37 +35,56 @@ export async function walkTree(
   opts: WalkOptions = {},
 ): Promise<void> {
   const { signal, onDir } = opts;
-  const stack: string[] = [opts.from ?? ''];
+  // Each folder with its raw bytes when a name on the way is not valid UTF-8 (else null).
+  const start = opts.from ?? '';
+  const stack: Array<[string, Buffer | null]> = [[start, null]];
   while (stack.length > 0) {
     if (signal?.aborted) return;
-    const relDir = stack.pop()!;
-    let names: string[];
+    const [relDir, rawDir] = stack.pop()!;
+    let names: Buffer[];
     try {
-      names = readdirSync(path.join(rootPath, relDir));
+      // Names as bytes: one that is not UTF-8 read as a string would name no file.
+      names = readdirSync(rawDir ? rawJoin(rootPath, rawDir) : path.join(rootPath, relDir), { encoding: 'buffer' });
     } catch (e) {
       onError(relDir, e as NodeJS.ErrnoException);
       continue;
     }
-    for (const name of names) {
+    for (const nameBytes of names) {
+      const utf8 = isUtf8Name(nameBytes);
+      const name = utf8 ? nameBytes.toString('utf8') : escapeName(nameBytes);
       const relPath = relDir ? `${relDir}/${name}` : name;
+      const raw = rawDir || !utf8 ? rawChild(rawDir ?? Buffer.from(relDir, 'utf8'), nameBytes) : null;
       let stats: Stats;
       try {
-        stats = lstatSync(path.join(rootPath, relPath));
+        stats = lstatSync(raw ? rawJoin(rootPath, raw) : path.join(rootPath, relPath));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') onError(relPath, e as NodeJS.ErrnoException);
         continue;
       }
       if (stats.isDirectory()) {
         if (!filter.skipsDir(relPath)) {
-          stack.push(relPath);
+          stack.push([relPath, raw]);
           onDir?.(relPath);
         }
       } else if (stats.isFile() && filter.byPath(relPath) === null) {
-        onFile({ relPath, stats });
+        onFile(raw ? { relPath, stats, rawRelPath: raw } : { relPath, stats });
       }
     }
     await yieldToLoop();
   }
+}
+
+/** `dir/name` as bytes (POSIX separator); `dir` may be empty. */
+function rawChild(dir: Buffer, name: Buffer): Buffer {
+  return dir.length === 0 ? name : Buffer.concat([dir, Buffer.from('/'), name]);
+}
+
+/**
+ * The absolute path of a file inside a root as bytes, for the fs calls (they take a Buffer as
+ * the name's exact bytes). `rawRelPath` uses `/`, as relPath does.
+ */
+export function rawJoin(rootPath: string, rawRelPath: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(rootPath.endsWith(path.sep) ? rootPath : rootPath + path.sep, 'utf8'), rawRelPath]);
 }
 
 /** `path` relative to `root` with POSIX separators, or null when it is not inside. */

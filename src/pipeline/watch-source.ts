@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
 import { type FileItem, type FileStat, sameFileStat } from '../archive/item.js';
 import { ROOT_CHECK_MS, rootIdentity, waitingReason } from './roots.js';
-import { relativePosix, walkTree } from './walk.js';
+import { rawJoin, relativePosix, walkTree } from './walk.js';
 
 export interface RootSpec {
   name: string;
@@ -73,6 +73,8 @@ interface Candidate {
   changedAt: number;
 }
 
+/** How long a taken file's stat is kept against scans with a journal index older than its record. */
+const TAKEN_KEEP_MS = 30_000;
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
 const sameStat = sameFileStat;
 
@@ -120,6 +122,8 @@ export function fileStatOf(stats: Stats): FileStat {
  */
 export class WatchSource {
   private readonly candidates = new Map<string, Candidate>();
+  /** Files taken lately, with the stat they were taken with (see `taken`); insertion order is time order. */
+  private readonly recentlyTaken = new Map<string, { stat: FileStat; at: number }>();
   /** Files declared ready and not yet taken, with the stat they were declared with. */
   private readonly ready = new Map<string, FileStat>();
   private readonly watchers: FSWatcher[] = [];
@@ -263,9 +267,15 @@ export class WatchSource {
     await w.close().catch((e: unknown) => this.opts.log.warn({ err: e, root: r.name }, 'cannot close the watcher of a vanished folder'));
   }
 
-  /** Marks a ready item as taken (it is no longer tracked here). */
+  /**
+   * Marks a ready item as taken. Its stat is kept a while: a scan whose journal index was read
+   * before the archiver recorded it must not find it "changed" and declare it ready again.
+   */
   taken(root: string, relPath: string): void {
-    this.ready.delete(keyOf(root, relPath));
+    const key = keyOf(root, relPath);
+    const st = this.ready.get(key);
+    this.ready.delete(key);
+    if (st) this.recentlyTaken.set(key, { stat: st, at: Date.now() });
   }
 
   async close(): Promise<void> {
@@ -324,6 +334,14 @@ export class WatchSource {
       const abs = path.resolve(watched, evPath);
       const rel = relativePosix(root.path, abs);
       if (rel === null || this.catchingUp.has(abs)) return;
+      // A name that is not valid UTF-8 arrives mangled (U+FFFD) and names no file: walk its
+      // folder, which reads names as bytes.
+      if (evPath.includes('\uFFFD')) {
+        const dir = path.dirname(abs);
+        if (relativePosix(root.path, dir) === null) void this.rescan(root);
+        else void this.catchUpDir(root, watcher, dir);
+        return;
+      }
       lstat(abs).then(
         (s) => {
           if (s.isDirectory()) void this.catchUpDir(root, watcher, abs);
@@ -391,7 +409,7 @@ export class WatchSource {
       await walkTree(
         root.path,
         root.filter,
-        ({ relPath, stats }) => this.observe(root, relPath, stats, null),
+        ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, null, rawRelPath),
         (relPath, err) => {
           if (err.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read a new folder');
         },
@@ -432,7 +450,7 @@ export class WatchSource {
       await walkTree(
         root.path,
         root.filter,
-        ({ relPath, stats }) => this.observe(root, relPath, stats, index),
+        ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, index, rawRelPath),
         (relPath, err) => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning'),
       );
     } finally {
@@ -440,7 +458,7 @@ export class WatchSource {
     }
   }
 
-  private observe(root: RootSpec, relPath: string, stats: Stats, index: Map<string, FileStat> | null): void {
+  private observe(root: RootSpec, relPath: string, stats: Stats, index: Map<string, FileStat> | null, rawRelPath?: Buffer): void {
     if (this.closed) return;
     const st = fileStatOf(stats);
     const known = index?.get(relPath);
@@ -450,8 +468,10 @@ export class WatchSource {
     if (existing && sameStat(existing.item, st)) return;
     const readyStat = this.ready.get(key);
     if (readyStat && sameStat(readyStat, st)) return;
+    const takenStat = index !== null ? this.recentlyTaken.get(key) : undefined;
+    if (takenStat && sameStat(takenStat.stat, st)) return;
     if (this.ready.delete(key)) this.opts.onUnready(root.name, relPath);
-    const item: FileItem = { root: root.name, rootPath: root.path, relPath, ...st };
+    const item: FileItem = { root: root.name, rootPath: root.path, relPath, ...(rawRelPath ? { rawRelPath } : {}), ...st };
     const now = Date.now();
     this.candidates.delete(key);
     if (index !== null && now - st.mtimeMs >= this.opts.stableMs) {
@@ -481,6 +501,10 @@ export class WatchSource {
     this.sweeping = true;
     try {
       const now = Date.now();
+      for (const [key, t] of this.recentlyTaken) {
+        if (now - t.at < TAKEN_KEEP_MS) break;
+        this.recentlyTaken.delete(key);
+      }
       const due: Array<[string, Candidate]> = [];
       // Insertion order is changedAt order: every update re-inserts at the end.
       for (const entry of this.candidates) {
@@ -492,7 +516,7 @@ export class WatchSource {
         due.map(async ([key, c]) => {
           let st: FileStat | null = null;
           try {
-            const s = await stat(`${c.item.rootPath}/${c.item.relPath}`);
+            const s = await stat(c.item.rawRelPath ? rawJoin(c.item.rootPath, c.item.rawRelPath) : `${c.item.rootPath}/${c.item.relPath}`);
             st = s.isFile() ? fileStatOf(s) : null;
           } catch {
             st = null;

@@ -145,6 +145,7 @@ interface LeaseRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  raw_path: Buffer | null;
   attempts: number;
   resume_handle: string | null;
   last_error: string | null;
@@ -191,7 +192,7 @@ const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', '
 
 const LEASE_COLUMNS = `
   d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
-  f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`;
+  f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`;
 
 const RECORD_COLUMNS = `
   d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
@@ -206,8 +207,8 @@ function prepareAll(db: Sqlite.Database) {
     getFile: db.prepare<[string, string], FileRow>(
       'SELECT id, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ? AND rel_path = ?',
     ),
-    insertFile: db.prepare<[string, string, number, number, number, number | null, number]>(
-      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    insertFile: db.prepare<[string, string, number, number, number, number | null, Buffer | null, number]>(
+      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     updateFile: db.prepare<[number, number, number, number | null, number, number]>(
       'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, ctime_ms = ?, updated_at = ? WHERE id = ?',
@@ -380,7 +381,7 @@ class SqliteStoreImpl implements SqliteStore {
       const file = st.getFile.get(item.root, item.relPath);
       if (file === undefined) {
         const fileId = Number(
-          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, now).lastInsertRowid,
+          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, item.rawRelPath ?? null, now).lastInsertRowid,
         );
         // A new file has no deliveries: skip the lookups.
         for (const target of targets) {
@@ -431,6 +432,7 @@ class SqliteStoreImpl implements SqliteStore {
       root: r.root,
       rootPath: r.root_path,
       relPath: r.rel_path,
+      ...(r.raw_path ? { rawRelPath: r.raw_path } : {}),
       remotePath: r.remote_path,
       size: r.size,
       mtimeMs: r.mtime_ms,
