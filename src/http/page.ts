@@ -2,7 +2,8 @@
  * The status page: one static HTML document with inline CSS and JS, no build chain. It polls
  * `/api/status` every 2 s and draws, per target, the state, backlog, in flight, done and failed
  * counts, an SVG chart of files archived per minute over the last hour and a "Retry failed"
- * button (POST /api/targets/:id/retry-failed); then the recent failures with their reasons and
+ * button (POST /api/targets/:id/retry-failed) and, on a parked target, a "Try now" button (POST
+ * /api/targets/:id/retry); then the recent failures with their reasons and
  * the last files archived. When the server wants a token, the page takes it from `#token=…` in
  * its address or asks for it once, and keeps it in localStorage.
  */
@@ -58,6 +59,12 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13p
       .then(function(r){return r.json();}).then(function(j){btn.textContent='Requeued '+(j.requeued||0);})
       .catch(function(e){btn.textContent='Error: '+e.message;}).finally(function(){setTimeout(function(){btn.disabled=false;btn.textContent='Retry failed';},3000);});
   }
+  function tryNow(id,btn){
+    btn.disabled=true;
+    fetch('api/targets/'+encodeURIComponent(id)+'/retry',{method:'POST',headers:headers()})
+      .then(function(r){return r.json();}).then(function(j){btn.textContent=j.retried?'Trying…':'Not parked';})
+      .catch(function(e){btn.textContent='Error: '+e.message;});
+  }
   function render(s){
     var h=document.getElementById('health');h.textContent=s.health.ok?'healthy':'unhealthy: '+s.health.reasons.map(function(r){return r.reason;}).join('; ');
     var box=document.getElementById('targets');box.textContent='';
@@ -71,6 +78,7 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13p
       if(t.health.reason)c.appendChild(el('div',{'class':'reason'},t.health.reason));
       c.appendChild(chart(t.throughput));
       var b=el('button',{'data-action':'retry-failed'},'Retry failed');b.onclick=function(){retry(t.id,b);};c.appendChild(b);
+      if(t.health.status==='down'){var n=el('button',{'data-action':'try-now'},'Try now');n.onclick=function(){tryNow(t.id,n);};c.appendChild(n);}
       box.appendChild(c);});
     var f=document.getElementById('failures');f.textContent='';
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});

@@ -85,6 +85,8 @@ function sameSecret(a: string, b: string): boolean {
  * - `GET /api/status`: {@link StatusBody}.
  * - `POST /api/targets/:id/retry-failed`: failed deliveries of the target back to pending, then
  *   the archiver is poked so they are leased; `{requeued: n}`; 404 for an unknown target.
+ * - `POST /api/targets/:id/retry`: a parked target is tried at once; `{retried}` (false when it
+ *   was not parked); 404 for an unknown target.
  * - `GET /`: the status page (static; its data comes from /api/status, so it is open).
  *
  * Guards: with a token, other routes answer 401 without `Authorization: Bearer <token>`. When
@@ -167,6 +169,15 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       pipeline.archiver.poke(id);
       log.info({ target: id, requeued }, 'failed deliveries requeued from the status page');
       return json(res, 200, { target: id, requeued });
+    }
+    const tryNow = /^\/api\/targets\/([^/]+)\/retry$/.exec(url.pathname);
+    if (tryNow && method === 'POST') {
+      if (!sameOrigin(req.headers.origin, req.headers.host)) return json(res, 403, { error: 'cross-origin request refused' });
+      const id = decodeURIComponent(tryNow[1]!);
+      if (!typeOf.has(id)) return json(res, 404, { error: `no target ${id}` });
+      const retried = pipeline.supervisor.retryNow(id);
+      log.info({ target: id, retried }, retried ? 'trying the parked target now, from the status page' : 'a retry was asked, but the target is not parked');
+      return json(res, 200, { target: id, retried });
     }
     return json(res, 404, { error: 'not found' });
   };

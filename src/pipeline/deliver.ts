@@ -175,6 +175,23 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
       await store.release(d.id, c.reason);
       throw new TargetTroubleError(target.id, 'fatal', c.reason, c.retryAfterMs, { cause: error });
     }
+    // Moved or deleted while it uploaded: not a failure. The watcher pairs a move with the new
+    // path, which is journaled and archived on its own.
+    if (await gone(abs)) {
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
+      return end('skipped', 'source moved or deleted during its upload (a moved file is archived at its new path)');
+    }
     return end('failed', c.reason);
+  }
+}
+
+/** Whether nothing is at the source path any more (a stat that fails with ENOENT or ENOTDIR). */
+async function gone(abs: string | Buffer): Promise<boolean> {
+  try {
+    await stat(abs);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
   }
 }
