@@ -179,7 +179,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     // path, which is journaled and archived on its own.
     if (await gone(abs)) {
       if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
-      return end('skipped', 'source moved or deleted during its upload (a moved file is archived at its new path)');
+      return end('skipped', 'source vanished during its upload: moved or deleted (a moved file is archived at its new path)');
     }
     return end('failed', c.reason);
   }

@@ -36,6 +36,6 @@ describe('a file moved during its upload', () => {
     expect((await p.store.counts())[0]).toMatchObject({ failed: 0, done: 1, skipped: 1, pending: 0 });
     const [skipped] = await p.store.recent({ status: 'skipped', limit: 5 });
     expect(skipped).toMatchObject({ relPath: 'a.txt' });
-    expect(skipped!.lastError).toMatch(/moved or deleted during its upload/);
+    expect(skipped!.lastError).toMatch(/vanished during its upload: moved or deleted/);
   });
 });
