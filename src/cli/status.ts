@@ -33,7 +33,13 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     const roots = config.roots.map((r) => {
       const p = seen.find((x) => x.name === r.name && x.path === r.path);
       const missing = p?.present === false;
-      return { root: r.name, path: r.path, state: missing ? 'waiting' : 'watching', reason: missing ? (p.reason ?? waitingReason(r.path)) : null };
+      return {
+        root: r.name,
+        path: r.path,
+        state: missing ? 'waiting' : 'watching',
+        reason: missing ? (p.reason ?? waitingReason(r.path)) : null,
+        skippedLinks: p?.skippedLinks ?? 0,
+      };
     });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ targets: rows, roots }, null, 2)}\n`);
@@ -44,6 +50,9 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
     for (const r of roots) if (r.reason) process.stdout.write(`\nroot ${r.root}: ${r.reason}\n`);
+    for (const r of roots) {
+      if (r.skippedLinks > 0) process.stdout.write(`\nroot ${r.root}: ${r.skippedLinks} symbolic link(s) not archived (followSymlinks; the log names each)\n`);
+    }
     for (const r of rows) {
       if (r.reason) process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
     }

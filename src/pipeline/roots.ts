@@ -37,14 +37,16 @@ export interface RootPresence {
   present: boolean;
   since: number;
   reason?: string;
+  skippedLinks?: number;
 }
 
+let writes = 0;
 const presenceFile = (stateDir: string) => path.join(stateDir, 'roots.json');
 
 /** Writes every root's presence to `<stateDir>/roots.json` (whole: a temp file renamed over it). */
 export async function writeRootPresence(stateDir: string, roots: RootPresence[]): Promise<void> {
   const file = presenceFile(stateDir);
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${++writes}.tmp`;
   await writeFile(tmp, `${JSON.stringify({ at: Date.now(), roots }, null, 2)}\n`);
   await rename(tmp, file);
 }

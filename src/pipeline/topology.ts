@@ -124,14 +124,21 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   });
   failed.catch(() => undefined);
   const watcher = new WatchProducer({
-    roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
+    roots: config.roots.map((r) => ({
+      name: r.name,
+      path: r.path,
+      filter: filters.get(r.name)!,
+      polling: r.polling,
+      pollIntervalMs: r.pollIntervalMs,
+      followSymlinks: r.followSymlinks,
+    })),
     stableMs: config.stableMs,
     rescanMs: config.watcher.rescanMs,
     index: (root) => store.fileIndex(root),
     log: log.child({ stage: 'watcher' }),
     bus,
-    // The status CLI is another process: each change of a root's presence is written for it.
-    onRootState: () => {
+    // The status CLI is another process: each change of the roots' status is written for it.
+    onStatusChange: () => {
       writeRootPresence(config.stateDir, watcher.source.roots()).catch((e: unknown) =>
         log.warn({ err: e }, 'cannot record the state of the roots for `status`'),
       );

@@ -18,6 +18,8 @@ export interface WalkOptions {
   from?: string;
   /** Told of every folder the walk enters (below `from`). */
   onDir?: (relPath: string) => void;
+  /** Told of every symbolic link the filter keeps by path (the walk itself never follows one). */
+  onLink?: (e: { relPath: string; rawRelPath?: Buffer }) => void;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function walkTree(
   onError: (relPath: string, error: NodeJS.ErrnoException) => void = () => undefined,
   opts: WalkOptions = {},
 ): Promise<void> {
-  const { signal, onDir } = opts;
+  const { signal, onDir, onLink } = opts;
   // Each folder with its raw bytes when a name on the way is not valid UTF-8 (else null).
   const start = opts.from ?? '';
   const stack: Array<[string, Buffer | null]> = [[start, null]];
@@ -68,6 +70,8 @@ export async function walkTree(
         }
       } else if (stats.isFile() && filter.byPath(relPath) === null) {
         onFile(raw ? { relPath, stats, rawRelPath: raw } : { relPath, stats });
+      } else if (stats.isSymbolicLink() && onLink && filter.byPath(relPath) === null) {
+        onLink(raw ? { relPath, rawRelPath: raw } : { relPath });
       }
     }
     await yieldToLoop();

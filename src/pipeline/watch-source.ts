@@ -1,7 +1,7 @@
 import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Stats } from 'node:fs';
+import { realpathSync, statSync, type Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
@@ -16,6 +16,13 @@ export interface RootSpec {
   filter: PathFilter;
   polling: boolean;
   pollIntervalMs: number;
+  /**
+   * false (default): symbolic links are not archived; each is logged once and counted in the
+   * root's status. true: a link to a file inside a watched root is archived under the link's
+   * path, with the file's content; links to folders, to outside the roots, or dangling, are
+   * skipped as with false.
+   */
+  followSymlinks?: boolean;
 }
 
 export interface WatchSourceOptions {
@@ -39,6 +46,8 @@ export interface WatchSourceOptions {
    * back. Called once per change of state.
    */
   onRootState?(root: RootSpec, present: boolean): void;
+  /** Something `roots()` reports changed (a root's presence, links skipped). Called at most every 500 ms. */
+  onStatusChange?(): void;
   /** How often each root's presence is checked (ms). Default 1000. */
   rootCheckMs?: number;
   /**
@@ -57,6 +66,8 @@ export interface RootStatus {
   since: number;
   /** Set while missing: `waiting for <path> to appear`. */
   reason?: string;
+  /** Symbolic links found and not archived (see RootSpec.followSymlinks). */
+  skippedLinks: number;
 }
 
 interface RootState {
@@ -132,6 +143,9 @@ export class WatchSource {
   /** New folders being walked once their watch is attached (absolute paths). */
   private readonly catchingUp = new Set<string>();
   private readonly rootStates = new Map<string, RootState>();
+  /** Per root, the links found and not archived (relPath). */
+  private readonly skippedLinks = new Map<string, Set<string>>();
+  private statusTimer: NodeJS.Timeout | null = null;
   private checkingRoots = false;
   private sweeping = false;
   private closed = false;
@@ -177,6 +191,9 @@ export class WatchSource {
       await this.rescan(r);
       this.opts.log.info({ root: r.name, waiting: this.candidates.size }, 'scanned');
     }
+    // Every root's state as of this start (a missing root was told already): `status` must not
+    // show what an earlier run saw.
+    if (present.length === this.opts.roots.length) this.statusChanged(true);
     this.live = Promise.all(present.map((r) => this.watchRoot(r))).then(() => undefined);
     this.live.catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot set up watching; changes are found by the periodic rescan only'));
     // A root that vanishes (removed, unmounted) or comes back is a state, looked for each second.
@@ -208,7 +225,14 @@ export class WatchSource {
     return this.opts.roots.map((r) => {
       const st = this.rootStates.get(r.name);
       const present = st?.present ?? true;
-      return { name: r.name, path: r.path, present, since: st?.since ?? 0, ...(present ? {} : { reason: waitingReason(r.path) }) };
+      return {
+        name: r.name,
+        path: r.path,
+        present,
+        since: st?.since ?? 0,
+        ...(present ? {} : { reason: waitingReason(r.path) }),
+        skippedLinks: this.skippedLinks.get(r.name)?.size ?? 0,
+      };
     });
   }
 
@@ -236,6 +260,7 @@ export class WatchSource {
           st.id = id;
           this.opts.log.warn({ root: r.name, path: r.path }, 'the watched folder is there: archiving it');
           this.opts.onRootState?.(r, true);
+          this.statusChanged(true);
           await this.rescan(r);
           void this.watchRoot(r).catch((e: unknown) =>
             this.opts.log.error({ err: e, root: r.name }, 'cannot set up watching; changes are found by the periodic rescan only'),
@@ -256,6 +281,73 @@ export class WatchSource {
     this.forget(r.name, () => true);
     this.opts.log.warn({ root: r.name, path: r.path, reason: waitingReason(r.path) }, message);
     this.opts.onRootState?.(r, false);
+    this.statusChanged(true);
+  }
+
+  /**
+   * Tells `onStatusChange`: at once when `now` (a root's presence, which `status` must show
+   * as it happens), else once for the changes of the next 500 ms (links found in a walk).
+   */
+  private statusChanged(now = false): void {
+    if (!this.opts.onStatusChange) return;
+    if (now) {
+      if (this.statusTimer) clearTimeout(this.statusTimer);
+      this.statusTimer = null;
+      this.opts.onStatusChange();
+      return;
+    }
+    if (this.statusTimer) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = null;
+      if (!this.closed) this.opts.onStatusChange?.();
+    }, 500);
+    this.statusTimer.unref();
+  }
+
+  /**
+   * A symbolic link found by a walk or a live event. Not followed (the default), or pointing
+   * anywhere but at a file inside a watched root: skipped, logged once, counted. Else the file
+   * it points at is observed under the link's path.
+   */
+  private link(root: RootSpec, relPath: string, index: Map<string, FileStat> | null, rawRelPath?: Buffer): void {
+    if (this.closed) return;
+    const abs = rawRelPath ? rawJoin(root.path, rawRelPath) : path.join(root.path, ...relPath.split('/'));
+    let reason: string | null = root.followSymlinks ? null : 'a symbolic link: not archived (followSymlinks: false)';
+    let stats: Stats | null = null;
+    if (reason === null) {
+      try {
+        const real = realpathSync(abs);
+        stats = statSync(abs);
+        if (!this.insideARoot(real)) reason = 'a symbolic link to outside the watched roots: not archived';
+        else if (!stats.isFile()) reason = 'a symbolic link to a folder or special file: not archived (links are followed to files only)';
+      } catch {
+        reason = 'a dangling symbolic link: not archived';
+      }
+    }
+    if (reason === null && stats) {
+      this.observe(root, relPath, stats, index, rawRelPath);
+      return;
+    }
+    let seen = this.skippedLinks.get(root.name);
+    if (!seen) this.skippedLinks.set(root.name, (seen = new Set()));
+    if (seen.has(relPath)) return;
+    seen.add(relPath);
+    this.opts.log.info({ root: root.name, relPath, reason }, 'symbolic link skipped');
+    this.statusChanged();
+  }
+
+  private insideARoot(real: string): boolean {
+    for (const r of this.opts.roots) {
+      if (this.rootStates.get(r.name)?.present === false) continue;
+      let rp: string;
+      try {
+        rp = realpathSync(r.path);
+      } catch {
+        continue;
+      }
+      if (real === rp || real.startsWith(rp.endsWith(path.sep) ? rp : rp + path.sep)) return true;
+    }
+    return false;
   }
 
   private async stopWatching(r: RootSpec, st: RootState): Promise<void> {
@@ -282,6 +374,7 @@ export class WatchSource {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.statusTimer) clearTimeout(this.statusTimer);
     await Promise.all(this.watchers.map((w) => w.close()));
   }
 
@@ -318,6 +411,7 @@ export class WatchSource {
     if (state) state.watcher = watcher;
     const onFile = (p: string, stats?: Stats) => {
       const rel = relativePosix(root.path, p);
+      if (rel !== null && stats?.isSymbolicLink()) return this.link(root, rel, null);
       if (rel === null || !stats?.isFile()) return;
       // A live event: the archiver compares it with the journal.
       this.observe(root, rel, stats, null);
@@ -415,6 +509,7 @@ export class WatchSource {
         },
         {
           from: rel,
+          onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, null, rawRelPath),
           onDir: (relDir) => {
             const dir = path.join(root.path, ...relDir.split('/'));
             if (!isTracked(watcher, dir)) untracked.push(dir);
@@ -452,6 +547,7 @@ export class WatchSource {
         root.filter,
         ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, index, rawRelPath),
         (relPath, err) => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning'),
+        { onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, index, rawRelPath) },
       );
     } finally {
       this.rescanning.delete(root.name);

@@ -15,6 +15,8 @@ export interface WatchProducerOptions {
   onError?(error: unknown): void;
   /** A root went missing or came back (see WatchSourceOptions.onRootState). */
   onRootState?(root: RootSpec, present: boolean): void;
+  /** What `source.roots()` reports changed (see WatchSourceOptions.onStatusChange). */
+  onStatusChange?(): void;
 }
 
 /**
