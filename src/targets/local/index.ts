@@ -41,6 +41,7 @@ import type {
 import type { LocalOptions } from './api-types.js';
 import { SourceError, classify, classifyRule } from './classify.js';
 import { mapLocalPath, tempName, versionName } from './names.js';
+import { SparseWriter } from './sparse.js';
 
 export type { LocalOptions } from './api-types.js';
 
@@ -91,14 +92,6 @@ function toBuffer(chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   return Buffer.from(String(chunk));
-}
-
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let off = 0;
-  while (off < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-    off += bytesWritten;
-  }
 }
 
 /** fsync a folder so a rename or a new entry in it survives a power cut. */
@@ -382,7 +375,10 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
       let counter: CountingHashStream;
       let written: string;
       try {
-        counter = await readSource(req, (chunk) => writeAll(fh, chunk));
+        // Zeros stay holes: a sparse source stays sparse here.
+        const sparse = new SparseWriter(fh);
+        counter = await readSource(req, (chunk) => sparse.write(chunk));
+        await sparse.finish();
         const mtime = new Date(req.mtimeMs);
         await fh.utimes(mtime, mtime);
         await fh.sync();
