@@ -37,7 +37,7 @@ Options:
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
-2 bad usage or config; 3 check found a target that does not work; 130 stopped by a second signal.`;
+2 bad usage or config; 3 check found a missing root or a target that does not work; 130 stopped by a second signal.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };

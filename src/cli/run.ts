@@ -113,7 +113,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
     const ids = new Set(pipeline.targets.map((t) => t.id));
     const mine = counts.filter((c) => ids.has(c.target));
     log.info({ targets: mine }, 'backfill done');
-    return mine.some((c) => c.failed > 0 || c.pending > 0 || c.inFlight > 0) || signals > 0 ? EXIT.failure : EXIT.ok;
+    const missingRoot = pipeline.watcher.source.roots().some((r) => !r.present);
+    return mine.some((c) => c.failed > 0 || c.pending > 0 || c.inFlight > 0) || signals > 0 || missingRoot ? EXIT.failure : EXIT.ok;
   } finally {
     await store.close();
   }

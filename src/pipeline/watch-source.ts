@@ -214,13 +214,19 @@ export class WatchSource {
    */
   async scanOnce(): Promise<void> {
     this.startSweeper();
-    for (const r of this.opts.roots) await this.rescan(r);
+    for (const r of this.opts.roots) {
+      const id = await rootIdentity(r.path);
+      this.rootStates.set(r.name, { present: id !== null, since: Date.now(), id, watcher: null });
+      // Once mode does not wait: a missing root is said, and `roots()` reports it.
+      if (id === null) this.opts.log.error({ root: r.name, path: r.path }, 'the watched folder is not there: nothing archived from it');
+      else await this.rescan(r);
+    }
     while (this.candidates.size > 0 && !this.closed) {
       await new Promise((res) => setTimeout(res, this.sweepMs));
     }
   }
 
-  /** Each root, present or missing, in config order (watch mode; before `watch`, all present). */
+  /** Each root, present or missing, in config order (before `watch` or `scanOnce`, all present). */
   roots(): RootStatus[] {
     return this.opts.roots.map((r) => {
       const st = this.rootStates.get(r.name);

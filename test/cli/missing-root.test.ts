@@ -132,6 +132,12 @@ describe('a watched root that is not there', () => {
     expect(r.stdout).toContain(`root photos: MISSING — ${w.photos} is not there`);
     expect(existsSync(w.photos)).toBe(false);
 
+    // backfill --once cannot wait: it says so and exits 1, still creating nothing.
+    const once = runCli(['backfill', '--once', '--config', w.cfg], { cwd: w.dir });
+    expect(once.code).toBe(1);
+    expect(once.stdout + once.stderr).toContain('the watched folder is not there');
+    expect(existsSync(w.photos)).toBe(false);
+
     const made = await workspace({ http: false, createRoot: true });
     expect(runCli(['check', '--config', made.cfg], { cwd: made.dir }).code).toBe(0);
     const d = made.start();
