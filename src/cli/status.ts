@@ -4,7 +4,7 @@ import { readRootPresence, waitingReason } from '../pipeline/roots.js';
 import { EXIT } from './exit-codes.js';
 
 /**
- * `status`: per target pending, in flight, done, failed, skipped, and parked with the reason,
+ * `status`: per target pending, in flight, done, failed, skipped, and parked (or retrying) with the reason,
  * and each root the daemon is waiting for, read from the state store (SQLite in WAL mode: it works while the daemon runs).
  */
 export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
@@ -18,14 +18,14 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       const h = health.find((x) => x.target === id);
       return {
         target: id,
-        state: !configured.includes(id) ? 'not configured' : h?.status === 'down' ? 'parked' : 'up',
+        state: !configured.includes(id) ? 'not configured' : h?.status === 'down' ? 'parked' : h?.reason ? 'retrying' : 'up',
         pending: c.pending,
         inFlight: c.inFlight,
         done: c.done,
         failed: c.failed,
         skipped: c.skipped,
-        reason: h?.status === 'down' ? h.reason : null,
-        retryAt: h?.status === 'down' && h.retryAt ? new Date(h.retryAt).toISOString() : null,
+        reason: h?.reason ?? null,
+        retryAt: h?.reason && h.retryAt ? new Date(h.retryAt).toISOString() : null,
       };
     });
     // As the daemon last saw them (it writes each change of a root's presence).
@@ -54,7 +54,8 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       if (r.skippedLinks > 0) process.stdout.write(`\nroot ${r.root}: ${r.skippedLinks} symbolic link(s) not archived (followSymlinks; the log names each)\n`);
     }
     for (const r of rows) {
-      if (r.reason) process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
+      if (r.reason && r.state === 'parked') process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
+      else if (r.reason) process.stdout.write(`\n${r.target} is ${r.reason}\n`);
     }
     return EXIT.ok;
   } finally {

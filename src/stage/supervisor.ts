@@ -187,22 +187,25 @@ export class Supervisor {
     return out;
   }
 
+  close(deadlineMs = 30_000): Promise<CloseReport> {
+    return (this.#closed ??= this.#close(deadlineMs));
+  }
+
   /**
-   * Tries a parked child at once (`stage.unpark`, a fresh start) instead of at its `retryAt`;
-   * the doubling is kept, so a child that parks again waits longer. Returns false (nothing done)
-   * for an unknown id, a child that is not parked, or while closing.
+   * A parked child is retried now instead of at its `retryAt` (`stage.unpark`, then started as
+   * after the cool-down), e.g. once what parked it was fixed (a sign-in). Returns false, doing
+   * nothing, for a child that is not parked, an unknown id, or while closing.
    */
   retryNow(id: string): boolean {
     const entry = this.#entries.find((e) => e.spec.id === id);
-    if (!entry || entry.state !== 'parked' || this.#closing) return false;
-    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    if (!entry || this.#closing || entry.state !== 'parked' || entry.timer === undefined) return false;
+    clearTimeout(entry.timer);
     entry.timer = undefined;
-    this.#unpark(entry);
+    this.#bus?.emit('stage.unpark', { stage: entry.spec.id });
+    entry.restarts++;
+    entry.state = 'restarting';
+    entry.launching = this.#launch(entry);
     return true;
-  }
-
-  close(deadlineMs = 30_000): Promise<CloseReport> {
-    return (this.#closed ??= this.#close(deadlineMs));
   }
 
   async #launch(entry: Entry): Promise<void> {
