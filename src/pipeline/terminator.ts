@@ -9,6 +9,8 @@ import type { RunningUploader } from './uploader-spec.js';
 import type { WatchProducer } from './watcher.js';
 
 export interface TerminatorParts {
+  /** Stops taking `stagecoach retry` requests. */
+  stopRetryRequests: () => void;
   watcher: WatchProducer;
   /** The archiver's subscription to the watcher. */
   intake: Subscription;
@@ -24,7 +26,7 @@ export interface TerminatorParts {
 
 /**
  * The pipeline's shutdown (Broadway's Terminator). `stop()`, idempotent (the first call's
- * promise): the watcher stops watching and the archiver's intake is cancelled; every uploader
+ * promise): no more `stagecoach retry` requests are taken; the watcher stops watching and the archiver's intake is cancelled; every uploader
  * stops asking for work, all at once, and stops waiting to retry (those deliveries go back to
  * pending); the uploads under way get `shutdownMs` to finish, and those
  * still running then are aborted (their deliveries go back to pending with their resume handles);
@@ -41,7 +43,8 @@ export class Terminator {
   }
 
   async #stop(): Promise<void> {
-    const { watcher, intake, archiver, supervisor, running, targets, store, shutdownMs, log } = this.parts;
+    const { stopRetryRequests, watcher, intake, archiver, supervisor, running, targets, store, shutdownMs, log } = this.parts;
+    stopRetryRequests();
     await watcher.closeSource();
     intake.cancel();
     // Stop asking for work first, everywhere at once; then let what is in flight finish.

@@ -16,6 +16,8 @@ import { createUnavailableTarget } from '../targets/unavailable.js';
 import type { Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { whenIdle } from './idle.js';
+import { watchRetryRequests } from './retry-requests.js';
+import { writeRootPresence } from './roots.js';
 import { trackTargetHealth } from './target-health.js';
 import { failureLatch, Terminator } from './terminator.js';
 import { uploaderSpec, type RunningUploader } from './uploader-spec.js';
@@ -109,12 +111,25 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     host: opts.host ?? os.hostname(),
   });
   const watcher = new WatchProducer({
-    roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
+    roots: config.roots.map((r) => ({
+      name: r.name,
+      path: r.path,
+      filter: filters.get(r.name)!,
+      polling: r.polling,
+      pollIntervalMs: r.pollIntervalMs,
+      followSymlinks: r.followSymlinks,
+    })),
     stableMs: config.stableMs,
     rescanMs: config.watcher.rescanMs,
     index: (root) => store.fileIndex(root),
     log: log.child({ stage: 'watcher' }),
     bus,
+    // The status CLI is another process: each change of the roots' status is written for it.
+    onStatusChange: () => {
+      writeRootPresence(config.stateDir, watcher.source.roots()).catch((e: unknown) =>
+        log.warn({ err: e }, 'cannot record the state of the roots for `status`'),
+      );
+    },
     // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
     // cannot write it).
     onError: (e) => fail(e, 'watcher'),
@@ -143,6 +158,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   archiver.onCrash(crashed(archiver));
   watcher.onCrash(crashed(watcher));
 
+  // `stagecoach retry <target>` (another process) asks through the state folder.
+  const stopRetryRequests = opts.mode === 'watch' ? retryOnRequest(config, targetIds, supervisor, log) : () => undefined;
+
   await archiver.start();
   await supervisor.start();
   await watcher.start();
@@ -150,7 +168,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const scanned = opts.mode === 'watch' ? watcher.watch() : watcher.scanOnce();
   scanned.catch((e: unknown) => log.error({ err: e }, 'scan failed'));
 
-  const terminator = new Terminator({ watcher, intake, archiver, supervisor, running, targets, store, shutdownMs: config.shutdownMs, log });
+  const terminator = new Terminator({ stopRetryRequests, watcher, intake, archiver, supervisor, running, targets, store, shutdownMs: config.shutdownMs, log });
   const idle = () =>
     whenIdle(bus, scanned, async () => {
       if (watcher.backlog > 0 || watcher.emitted !== archiver.handled) return false;
@@ -161,6 +179,19 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
 
   const reconnect = (id: string) => reconnectTarget(id, { config, opts, targets, supervisor, log });
   return { store, bus, supervisor, watcher, archiver, targets, idle, stop: () => terminator.stop(), failed, reconnect };
+}
+
+/** Retries a parked target when `stagecoach retry <target>` asks; returns the function that stops listening. */
+function retryOnRequest(config: Config, targetIds: readonly string[], supervisor: Supervisor, log: Logger): () => void {
+  return watchRetryRequests(
+    config.stateDir,
+    targetIds,
+    (id) => {
+      if (supervisor.retryNow(id)) log.info({ target: id }, 'trying the parked target now, as asked');
+      else log.info({ target: id }, 'a retry was asked, but the target is not parked');
+    },
+    log,
+  );
 }
 
 /** Pipeline.reconnect: the target made again from the config, and retried now if it is parked. */
@@ -208,10 +239,13 @@ async function buildTargets(config: Config, opts: PipelineOptions, store: Store,
   return targets;
 }
 
-/** A first run on the embedded default has no inbox yet: make it, and say so. */
+/** A missing root is made only where asked (`createRoot`, the embedded default's inbox), and said. */
 async function makeRoots(config: Config, log: Logger): Promise<void> {
   for (const r of config.roots) {
+    // Only where asked (the embedded default's inbox): a missing root is otherwise a typo or an
+    // unmounted share, and making it would watch an empty folder or fill the system volume.
+    if (!r.createRoot) continue;
     const made = await mkdir(r.path, { recursive: true });
-    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it');
+    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it (createRoot: true)');
   }
 }

@@ -47,7 +47,7 @@ export interface UploaderSpecOptions {
  * A crash is translated before the supervisor hears of it (the uploads still running are aborted
  * first, and the deliveries sent to it go back to pending, so status tells the truth):
  * - TargetTroubleError (retries exhausted, fatal for the target): `target.trouble`, then a
- *   ParkError for the longer of the provider's Retry-After and `coolDownMs`;
+ *   ParkError with backoff (the doubling cool-down, at least the provider's Retry-After);
  * - a journal error on a full state disk: a ParkError with that reason (the journal is intact;
  *   the target is tried again after the cool-down and resumes once there is space);
  * - any other journal error: `onJournalError` (the daemon stops with the reason), and the crash;
@@ -65,8 +65,9 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
   const translate = (error: unknown): unknown => {
     if (error instanceof TargetTroubleError) {
       bus.emit('target.trouble', { target: id, reason: error.message, kind: error.kind });
-      const wait = Math.max(error.retryAfterMs ?? 0, o.coolDownMs);
-      return new ParkError(error.message, wait, { cause: error });
+      // A lasting reason (full account, revoked token, a cloud down for hours): the doubling
+      // cool-down, at least as long as the provider asked.
+      return new ParkError(error.message, error.retryAfterMs ?? 0, { cause: error, backoff: true });
     }
     if (isJournalError(error)) {
       const full = diskFullError(error, o.stateDir);

@@ -23,6 +23,12 @@ export interface ChildSpec {
 export interface ParkRequest {
   reason: string;
   retryInMs: number;
+  /**
+   * A lasting reason (storage full, credentials revoked): the park counts toward the doubling
+   * cool-down like a crash loop's, and `retryInMs` is only its least delay. Without it the park
+   * lasts exactly `retryInMs` (a daily cap until it resets) and does not count.
+   */
+  backoff?: boolean;
 }
 
 /**
@@ -31,10 +37,10 @@ export interface ParkRequest {
  */
 export class ParkError extends StagecoachError {
   readonly park: ParkRequest;
-  constructor(reason: string, retryInMs: number, options?: { cause?: unknown }) {
+  constructor(reason: string, retryInMs: number, options?: { cause?: unknown; backoff?: boolean }) {
     super('stage.park', reason, options);
     this.name = 'ParkError';
-    this.park = { reason, retryInMs };
+    this.park = options?.backoff ? { reason, retryInMs, backoff: true } : { reason, retryInMs };
   }
 }
 
@@ -43,9 +49,9 @@ export function parkRequestOf(error: unknown): ParkRequest | undefined {
   if (typeof error !== 'object' || error === null || !('park' in error)) return undefined;
   const park = (error as { park: unknown }).park;
   if (typeof park !== 'object' || park === null) return undefined;
-  const { reason, retryInMs } = park as Partial<ParkRequest>;
+  const { reason, retryInMs, backoff } = park as Partial<ParkRequest>;
   if (typeof reason !== 'string' || typeof retryInMs !== 'number' || !(retryInMs >= 0)) return undefined;
-  return { reason, retryInMs };
+  return backoff === true ? { reason, retryInMs, backoff } : { reason, retryInMs };
 }
 
 /**
@@ -227,6 +233,11 @@ export class Supervisor {
       return;
     }
     const request = parkRequestOf(error);
+    if (request?.backoff) {
+      const delay = Math.max(request.retryInMs, Math.min(this.#coolDownMs * 2 ** entry.parks, this.#coolDownMaxMs));
+      entry.parks++;
+      return this.#park(entry, request.reason, delay);
+    }
     if (request) return this.#park(entry, request.reason, request.retryInMs);
     if (entry.crashes.length > this.#maxRestarts) {
       const delay = Math.min(this.#coolDownMs * 2 ** entry.parks, this.#coolDownMaxMs);
@@ -249,11 +260,15 @@ export class Supervisor {
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       if (this.#closing) return;
-      this.#bus?.emit('stage.unpark', { stage: entry.spec.id });
-      entry.restarts++;
-      entry.state = 'restarting';
-      entry.launching = this.#launch(entry);
+      this.#unpark(entry);
     }, retryInMs);
+  }
+
+  #unpark(entry: Entry): void {
+    this.#bus?.emit('stage.unpark', { stage: entry.spec.id });
+    entry.restarts++;
+    entry.state = 'restarting';
+    entry.launching = this.#launch(entry);
   }
 
   async #close(deadlineMs: number): Promise<CloseReport> {
