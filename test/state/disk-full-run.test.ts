@@ -8,14 +8,13 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import type { AllEvents } from '../../src/pipeline/topology.js';
+import { EventBus } from '../../src/telemetry/bus.js';
 
 vi.mock('../../src/pipeline/topology.js', () => ({ startPipeline: vi.fn() }));
 
 const { startPipeline } = await import('../../src/pipeline/topology.js');
 const { runCommand } = await import('../../src/cli/run.js');
 const { DISK_FULL_CODE } = await import('../../src/state/disk-full.js');
-const { EventBus } = await import('../../src/telemetry/bus.js');
 
 const STATE = path.resolve('/srv/stagecoach/state');
 const config = {
@@ -32,8 +31,7 @@ const full = () => new Database.SqliteError('database or disk is full', 'SQLITE_
 function fakePipeline(crash: unknown, stop: () => Promise<void>) {
   const failed = Promise.reject(crash);
   failed.catch(() => undefined);
-  // runCommand reports the targets from the bus (src/telemetry/target-report.ts).
-  return { failed, stop: vi.fn(stop), targets: [], bus: new EventBus<AllEvents>() };
+  return { failed, stop: vi.fn(stop), targets: [], bus: new EventBus(), supervisor: { status: () => ({}) } };
 }
 
 beforeEach(() => {
