@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { openSqliteStore } from '../state/index.js';
+import { openJournal } from '../state/index.js';
 import { EXIT } from './exit-codes.js';
 
 /**
@@ -7,7 +7,7 @@ import { EXIT } from './exit-codes.js';
  * read from the state store (SQLite in WAL mode: it works while the daemon runs).
  */
 export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const store = await openJournal(config);
   try {
     const [counts, health] = await Promise.all([store.counts(), store.health()]);
     const configured = config.targets.map((t) => t.id);

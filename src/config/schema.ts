@@ -407,6 +407,16 @@ const remotePathTemplate = z.string().superRefine((template, ctx) => {
 
 const fileSchema = z.strictObject({
   stateDir: pathString.default('./data/state').describe('Folder for the SQLite journal and provider tokens.'),
+  journal: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\/[^\s]+$/, { error: 'expected a postgres:// or postgresql:// URL (the value is not shown: it may hold a password)' })
+        .describe('A PostgreSQL journal shared by several daemons (docs/scale-out.md), e.g. "${PG_URL}"; a secret in logs.'),
+    })
+    .nullable()
+    .default(null)
+    .describe('Where the journal lives; null: SQLite in stateDir.'),
   stableMs: durationSchema()
     .default(2000)
     .describe('A file must be unchanged (size and mtime) this long before it is archived.'),

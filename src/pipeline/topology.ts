@@ -7,7 +7,7 @@ import { validateTemplate } from '../archive/remote-path.js';
 import type { Config } from '../config/index.js';
 import { TokenBucket } from '../retry/rate-limit.js';
 import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
-import { openSqliteStore } from '../state/index.js';
+import { openJournal } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
@@ -80,7 +80,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const log = opts.log;
   validateTemplate(config.remotePath);
   const bus = opts.bus ?? new EventBus<AllEvents>();
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const store = await openJournal(config, { onError: (err) => log.warn({ err }, 'a journal connection failed; the pool opens a new one') });
   const reset = await store.resetInFlight();
   if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
 

@@ -14,3 +14,7 @@ export type {
 } from './store.js';
 export { openSqliteStore } from './sqlite-store.js';
 export type { SqliteStore, SqliteStoreOptions } from './sqlite-store.js';
+// pg-store.js is imported only through openJournal, so node-postgres loads only when configured.
+export type { PgStore, PgStoreOptions } from './pg-store.js';
+export { describePgUrl, openJournal } from './open.js';
+export type { JournalConfig, OpenJournal } from './open.js';

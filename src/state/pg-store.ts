@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { FileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
+import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
 import type {
   CompleteResult,
@@ -30,18 +31,6 @@ export interface PgStoreOptions {
 export interface PgStore extends Store {
   /** The url without its password, for messages. */
   readonly where: string;
-}
-
-/** `url` with any password replaced, so that it can appear in logs and errors. */
-export function describePgUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    u.search = '';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparseable url)';
-  }
 }
 
 // bigint (int8) comes back as a string by default; every bigint the journal holds is below 2^53.

@@ -1,0 +1,39 @@
+import type { Store } from './store.js';
+
+/** `url` with any password replaced, so that it can appear in logs and errors. */
+export function describePgUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
+
+/** Where the journal lives, as the config says it. */
+export interface JournalConfig {
+  stateDir: string;
+  /** A PostgreSQL journal shared by several daemons; null: SQLite under stateDir. */
+  journal?: { url: string } | null;
+}
+
+/** An open journal and a description of where it is (never with a password). */
+export type OpenJournal = Store & { readonly kind: 'sqlite' | 'postgres'; readonly where: string };
+
+/**
+ * Opens the configured journal: PostgreSQL when `journal.url` is set (node-postgres is loaded only
+ * then), else the embedded SQLite file under `stateDir`. Errors as openSqliteStore / openPgStore.
+ * `onError` hears errors of idle pooled PostgreSQL connections (the pool replaces them).
+ */
+export async function openJournal(config: JournalConfig, opts: { onError?: (err: Error) => void } = {}): Promise<OpenJournal> {
+  if (config.journal) {
+    const { openPgStore } = await import('./pg-store.js');
+    const store = await openPgStore({ url: config.journal.url, ...(opts.onError ? { onError: opts.onError } : {}) });
+    return Object.assign(store, { kind: 'postgres' as const });
+  }
+  const { openSqliteStore } = await import('./sqlite-store.js');
+  const store = await openSqliteStore({ dir: config.stateDir });
+  return Object.assign(store, { kind: 'sqlite' as const, where: store.path });
+}
