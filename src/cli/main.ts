@@ -26,11 +26,15 @@ Commands:
                       (reads the state store; works while the daemon runs)
   auth <target-id>    sign a cloud target in, headless: open the address it prints on any
                       computer, paste back what the browser shows; tokens stay in the state folder
+  journal migrate --to postgres://user@host:5432/db
+                      copy the SQLite journal under stateDir into an empty PostgreSQL journal
+                      (stop the daemon first; docs/scale-out.md)
 
 Options:
   -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
                       config/stagecoach.yaml: watch ./data/inbox, archive to ./data/archive)
       --json          status: print JSON
+      --to URL        journal migrate: the PostgreSQL journal to fill (default: journal.url)
   -h, --help          this help
   -v, --version       the version
 
@@ -58,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         once: { type: 'boolean' },
         json: { type: 'boolean' },
+        to: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -75,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status', 'auth'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth', 'journal'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
 
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
@@ -86,7 +91,9 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     throw e;
   }
-  const log = createLogger({ level: config.log.level, format: config.log.format, secrets: collectSecrets(config) });
+  // A url given with --to is as secret as the config's journal.url.
+  const secrets = [...collectSecrets(config), ...(values.to ? collectSecrets({ targets: [], journal: { url: values.to } }) : [])];
+  const log = createLogger({ level: config.log.level, format: config.log.format, secrets });
   try {
     switch (command) {
       case 'status': {
@@ -101,6 +108,10 @@ export async function main(argv: string[]): Promise<number> {
         } finally {
           io.close();
         }
+      }
+      case 'journal': {
+        const { journalCommand } = await import('./journal.js');
+        return await journalCommand(config, positionals[1], { to: values.to });
       }
       case 'check': {
         const { checkCommand } = await import('./check.js');
