@@ -92,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   // A url given with --to is as secret as the config's journal.url.
-  const secrets = [...collectSecrets(config), ...(values.to ? collectSecrets({ targets: [], journal: { url: values.to } }) : [])];
+  const secrets = [...collectSecrets(config), ...(values.to ? collectSecrets({ targets: [], journal: { url: values.to, leaseMs: 0 } }) : [])];
   const log = createLogger({ level: config.log.level, format: config.log.format, secrets });
   try {
     switch (command) {

@@ -80,7 +80,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const log = opts.log;
   validateTemplate(config.remotePath);
   const bus = opts.bus ?? new EventBus<AllEvents>();
-  const store = await openJournal(config, { onError: (err) => log.warn({ err }, 'a journal connection failed; the pool opens a new one') });
+  const watched = config.roots.filter((r) => r.watch !== false);
+  const store = await openJournal(config, {
+    onError: (err) => log.warn({ err }, 'a journal connection or heartbeat failed; the pool opens a new one'),
+    node: { name: config.node ?? os.hostname(), roots: new Map(config.roots.map((r) => [r.name, r.path])), watches: watched.map((r) => r.name) },
+  });
   const reset = await store.resetInFlight();
   if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
 
@@ -98,7 +102,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   }
   const targetIds = targets.map((t) => t.id);
 
-  for (const r of config.roots) {
+  for (const r of watched) {
     // A first run on the embedded default has no inbox yet: make it, and say so.
     const made = await mkdir(r.path, { recursive: true });
     if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it');
@@ -113,6 +117,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     log: log.child({ stage: 'archiver' }),
     bus,
     host: opts.host ?? os.hostname(),
+    // On a shared journal other daemons record work and leases of dead ones expire: look for both.
+    ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
   });
   let fail: (e: unknown) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => {
@@ -120,7 +126,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   });
   failed.catch(() => undefined);
   const watcher = new WatchProducer({
-    roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
+    roots: watched.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
     stableMs: config.stableMs,
     rescanMs: config.watcher.rescanMs,
     index: (root) => store.fileIndex(root),

@@ -8,6 +8,7 @@ export type {
   DeliveryRecord,
   DeliveryStatus,
   NewItem,
+  NodeInfo,
   Store,
   TargetCounts,
   TargetHealth,
@@ -15,6 +16,6 @@ export type {
 export { openSqliteStore } from './sqlite-store.js';
 export type { SqliteStore, SqliteStoreOptions } from './sqlite-store.js';
 // pg-store.js is imported only through openJournal, so node-postgres loads only when configured.
-export type { PgStore, PgStoreOptions } from './pg-store.js';
+export type { NodeOptions, PgStore, PgStoreOptions } from './pg-store.js';
 export { describePgUrl, openJournal } from './open.js';
 export type { JournalConfig, OpenJournal } from './open.js';

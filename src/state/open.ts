@@ -1,3 +1,4 @@
+import type { NodeOptions } from './pg-store.js';
 import type { Store } from './store.js';
 
 /** `url` with any password replaced, so that it can appear in logs and errors. */
@@ -16,7 +17,7 @@ export function describePgUrl(url: string): string {
 export interface JournalConfig {
   stateDir: string;
   /** A PostgreSQL journal shared by several daemons; null: SQLite under stateDir. */
-  journal?: { url: string } | null;
+  journal?: { url: string; leaseMs?: number } | null;
 }
 
 /** An open journal and a description of where it is (never with a password). */
@@ -25,12 +26,18 @@ export type OpenJournal = Store & { readonly kind: 'sqlite' | 'postgres'; readon
 /**
  * Opens the configured journal: PostgreSQL when `journal.url` is set (node-postgres is loaded only
  * then), else the embedded SQLite file under `stateDir`. Errors as openSqliteStore / openPgStore.
- * `onError` hears errors of idle pooled PostgreSQL connections (the pool replaces them).
+ * `onError` hears errors of idle pooled PostgreSQL connections (the pool replaces them) and of
+ * heartbeats. `node`: the daemon joins the PostgreSQL journal's fleet under that name (ignored by
+ * SQLite, which one daemon owns); without it the store acts for the whole journal (the CLI).
  */
-export async function openJournal(config: JournalConfig, opts: { onError?: (err: Error) => void } = {}): Promise<OpenJournal> {
+export async function openJournal(
+  config: JournalConfig,
+  opts: { onError?: (err: Error) => void; node?: Omit<NodeOptions, 'leaseMs'> } = {},
+): Promise<OpenJournal> {
   if (config.journal) {
     const { openPgStore } = await import('./pg-store.js');
-    const store = await openPgStore({ url: config.journal.url, ...(opts.onError ? { onError: opts.onError } : {}) });
+    const node = opts.node ? { ...opts.node, ...(config.journal.leaseMs !== undefined ? { leaseMs: config.journal.leaseMs } : {}) } : undefined;
+    const store = await openPgStore({ url: config.journal.url, ...(opts.onError ? { onError: opts.onError } : {}), ...(node ? { node } : {}) });
     return Object.assign(store, { kind: 'postgres' as const });
   }
   const { openSqliteStore } = await import('./sqlite-store.js');

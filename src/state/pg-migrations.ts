@@ -61,6 +61,22 @@ export const pgMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Several daemons on one journal: who holds each lease and until when, and who is alive.
+    version: 2,
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN leased_by text, ADD COLUMN lease_until bigint;
+      CREATE INDEX deliveries_leased_by ON deliveries (leased_by) WHERE status = 'in_flight';
+
+      CREATE TABLE nodes (
+        name       text   PRIMARY KEY,
+        roots      text[] NOT NULL,
+        watches    text[] NOT NULL,
+        started_at bigint NOT NULL,
+        last_seen  bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The advisory lock that serialises migrations across every daemon sharing the database. */

@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   NewItem,
+  NodeInfo,
   Store,
   TargetCounts,
   TargetHealth,
@@ -25,12 +26,41 @@ export interface PgStoreOptions {
    * dropped it). The pool replaces the connection; the caller reports the error.
    */
   onError?: (err: Error) => void;
+  /**
+   * This daemon, when it shares the journal with others. Without it the store acts for the whole
+   * journal (the CLI's status, journal migrate, tests): it leases from every root and resets every
+   * lease.
+   */
+  node?: NodeOptions;
 }
+
+/** A daemon's place in a fleet sharing one journal. */
+export interface NodeOptions {
+  /** Unique among the daemons on the journal: a second open under the same name is refused. */
+  name: string;
+  /** The roots this daemon can read, name → its local path; it leases only their deliveries. */
+  roots: ReadonlyMap<string, string>;
+  /** The roots it watches (for the fleet's status). */
+  watches: readonly string[];
+  /**
+   * How long a lease lasts without a heartbeat; heartbeats run every third of it and renew the
+   * node's leases. A node silent this long is dead: its leases go to whoever leases next.
+   * Default 60 s.
+   */
+  leaseMs?: number;
+}
+
+const DEFAULT_LEASE_MS = 60_000;
+/** Advisory lock class of "one daemon per node name"; the key is hashtext(name). */
+const NODE_LOCK_CLASS = 0x53544148;
 
 /** The PostgreSQL journal: a {@link Store} plus where it lives. */
 export interface PgStore extends Store {
   /** The url without its password, for messages. */
   readonly where: string;
+  nodes(): Promise<NodeInfo[]>;
+  /** Renews this node's heartbeat and leases now (it also runs on a timer). No-op without a node. */
+  heartbeat(): Promise<void>;
 }
 
 // bigint (int8) comes back as a string by default; every bigint the journal holds is below 2^53.
@@ -75,7 +105,40 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
     throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot use ${where} as a journal: ${(cause as Error).message}`, { cause });
   }
   client.release();
-  return new PgStoreImpl(pool, where);
+  if (opts.node === undefined) return new PgStoreImpl(pool, where, undefined);
+  const node = opts.node;
+  // The node's lock lives as long as this connection: a daemon killed outright frees it at once.
+  const lock = new pg.Client({ connectionString: opts.url });
+  lock.on('error', (err) => opts.onError?.(err));
+  try {
+    await lock.connect();
+    const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [NODE_LOCK_CLASS, node.name]);
+    if (got.rows[0]?.ok !== true) {
+      throw new StagecoachError(
+        'state.node-taken',
+        `[stagecoach] [state] another daemon runs as node "${node.name}" on the journal at ${where}: give each daemon its own node name (config \`node\`)`,
+      );
+    }
+    const now = Date.now();
+    await lock.query(
+      `INSERT INTO nodes (name, roots, watches, started_at, last_seen) VALUES ($1, $2, $3, $4, $4)
+       ON CONFLICT (name) DO UPDATE SET roots = excluded.roots, watches = excluded.watches,
+         started_at = excluded.started_at, last_seen = excluded.last_seen`,
+      [node.name, [...node.roots.keys()], [...node.watches], now],
+    );
+  } catch (cause) {
+    await lock.end().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    if (cause instanceof StagecoachError) throw cause;
+    throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot join the journal at ${where}: ${(cause as Error).message}`, { cause });
+  }
+  return new PgStoreImpl(pool, where, { ...node, leaseMs: node.leaseMs ?? DEFAULT_LEASE_MS, lock, onError: opts.onError });
+}
+
+interface Node extends NodeOptions {
+  leaseMs: number;
+  lock: pg.Client;
+  onError: ((err: Error) => void) | undefined;
 }
 
 interface LeaseRow {
@@ -167,11 +230,57 @@ function rounds(items: readonly NewItem[]): NewItem[][] {
 class PgStoreImpl implements PgStore {
   readonly where: string;
   readonly #pool: pg.Pool;
+  readonly #node: Node | undefined;
+  readonly #heartbeat: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(pool: pg.Pool, where: string) {
+  constructor(pool: pg.Pool, where: string, node: Node | undefined) {
     this.#pool = pool;
     this.where = where;
+    this.#node = node;
+    if (node !== undefined) {
+      this.#heartbeat = setInterval(() => {
+        this.heartbeat().catch((err: unknown) => {
+          if (node.onError) node.onError(err as Error);
+          else process.emitWarning(`[stagecoach] [state] heartbeat to ${where} failed: ${(err as Error).message}`);
+        });
+      }, Math.max(50, Math.floor(node.leaseMs / 3)));
+      this.#heartbeat.unref();
+    }
+  }
+
+  /**
+   * The node is alive: its last_seen, and the expiry of every lease it holds, move to now + leaseMs.
+   * Runs on a timer every third of the lease time; callable at any time. No-op without a node.
+   */
+  async heartbeat(): Promise<void> {
+    const node = this.#node;
+    if (node === undefined || this.#closing !== undefined) return;
+    const now = Date.now();
+    await this.#pool.query('UPDATE nodes SET last_seen = $1 WHERE name = $2', [now, node.name]);
+    await this.#pool.query(`UPDATE deliveries SET lease_until = $1 WHERE leased_by = $2 AND status = 'in_flight'`, [now + node.leaseMs, node.name]);
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    this.#open();
+    const now = Date.now();
+    const leaseMs = this.#node?.leaseMs ?? DEFAULT_LEASE_MS;
+    const r = await this.#pool.query<{ name: string; roots: string[]; watches: string[]; started_at: number; last_seen: number; leases: number }>(
+      `SELECT n.name, n.roots, n.watches, n.started_at, n.last_seen,
+              (SELECT count(*) FROM deliveries d WHERE d.leased_by = n.name AND d.status = 'in_flight') AS leases
+       FROM nodes n`,
+    );
+    return r.rows
+      .map((n) => ({
+        name: n.name,
+        roots: n.roots,
+        watches: n.watches,
+        startedAt: n.started_at,
+        lastSeen: n.last_seen,
+        leases: n.leases,
+        alive: now - n.last_seen < leaseMs,
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async fileIndex(root: string): Promise<Map<string, FileStat>> {
@@ -312,19 +421,45 @@ class PgStoreImpl implements PgStore {
     this.#open();
     checkCount('n', n);
     if (n === 0) return [];
+    const now = Date.now();
+    const node = this.#node;
+    if (node === undefined) {
+      const r = await this.#pool.query<LeaseRow>(
+        `WITH picked AS (
+           SELECT id FROM deliveries WHERE target = $1 AND status = 'pending'
+           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE deliveries d SET status = 'in_flight', updated_at = $3
+         FROM picked, files f, roots r
+         WHERE d.id = picked.id AND f.id = d.file_id AND r.name = f.root
+         RETURNING d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
+                   f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`,
+        [target, n, now],
+      );
+      return r.rows.sort((a, b) => a.id - b.id).map(toDelivery);
+    }
+    // Leases of a dead node (no heartbeat within leaseMs) are pending again, resume handle kept:
+    // its large uploads continue from the provider's session.
+    await this.#pool.query(
+      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $2
+       WHERE target = $1 AND status = 'in_flight' AND lease_until < $2`,
+      [target, now],
+    );
     const r = await this.#pool.query<LeaseRow>(
       `WITH picked AS (
-         SELECT id FROM deliveries WHERE target = $1 AND status = 'pending'
-         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+         SELECT d.id FROM deliveries d JOIN files f ON f.id = d.file_id
+         WHERE d.target = $1 AND d.status = 'pending' AND f.root = ANY($4::text[])
+         ORDER BY d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED
        )
-       UPDATE deliveries d SET status = 'in_flight', updated_at = $3
-       FROM picked, files f, roots r
-       WHERE d.id = picked.id AND f.id = d.file_id AND r.name = f.root
-       RETURNING d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
+       UPDATE deliveries d SET status = 'in_flight', updated_at = $3, leased_by = $5, lease_until = $6
+       FROM picked, files f
+       WHERE d.id = picked.id AND f.id = d.file_id
+       RETURNING d.id, d.target, d.generation, f.root, '' AS root_path, f.rel_path, d.remote_path,
                  f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`,
-      [target, n, Date.now()],
+      [target, n, now, [...node.roots.keys()], node.name, now + node.leaseMs],
     );
-    return r.rows.sort((a, b) => a.id - b.id).map(toDelivery);
+    // Each node reads a root at its own mount point.
+    return r.rows.sort((a, b) => a.id - b.id).map((row) => toDelivery({ ...row, root_path: node.roots.get(row.root)! }));
   }
 
   async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
@@ -364,9 +499,9 @@ class PgStoreImpl implements PgStore {
 
   async #staleOrMissing(id: number, generation: number, now: number): Promise<void> {
     const r = await this.#pool.query(
-      `UPDATE deliveries SET status = 'pending', updated_at = $1
-       WHERE id = $2 AND generation <> $3 AND status = 'in_flight'`,
-      [now, id, generation],
+      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1
+       WHERE id = $2 AND generation <> $3 AND status = 'in_flight' AND ${this.#mine('$4')}`,
+      [now, id, generation, this.#node?.name ?? null],
     );
     if ((r.rowCount ?? 0) > 0) return;
     await this.#mustExist(id);
@@ -374,9 +509,11 @@ class PgStoreImpl implements PgStore {
 
   async release(id: number, reason: string | null): Promise<void> {
     this.#open();
+    // A lease another node took over after ours expired is its to release, not ours.
     const r = await this.#pool.query(
-      `UPDATE deliveries SET status = 'pending', last_error = $1, updated_at = $2 WHERE id = $3 AND status = 'in_flight'`,
-      [reason, Date.now(), id],
+      `UPDATE deliveries SET status = 'pending', last_error = $1, updated_at = $2, leased_by = NULL, lease_until = NULL
+       WHERE id = $3 AND status = 'in_flight' AND ${this.#mine('$4')}`,
+      [reason, Date.now(), id, this.#node?.name ?? null],
     );
     if ((r.rowCount ?? 0) === 0) await this.#mustExist(id);
   }
@@ -399,10 +536,16 @@ class PgStoreImpl implements PgStore {
   async resetInFlight(target?: string): Promise<number> {
     this.#open();
     const now = Date.now();
+    // On a shared journal only this node's leases: the others' uploads are running.
+    const set = `SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1`;
     const r =
       target === undefined
-        ? await this.#pool.query(`UPDATE deliveries SET status = 'pending', updated_at = $1 WHERE status = 'in_flight'`, [now])
-        : await this.#pool.query(`UPDATE deliveries SET status = 'pending', updated_at = $1 WHERE target = $2 AND status = 'in_flight'`, [now, target]);
+        ? await this.#pool.query(`UPDATE deliveries ${set} WHERE status = 'in_flight' AND ${this.#mine('$2')}`, [now, this.#node?.name ?? null])
+        : await this.#pool.query(`UPDATE deliveries ${set} WHERE target = $2 AND status = 'in_flight' AND ${this.#mine('$3')}`, [
+            now,
+            target,
+            this.#node?.name ?? null,
+          ]);
     return r.rowCount ?? 0;
   }
 
@@ -512,8 +655,20 @@ class PgStoreImpl implements PgStore {
 
   /** Idempotent: every call returns the same promise. Later calls of other methods throw `state.closed`. */
   close(): Promise<void> {
-    this.#closing ??= this.#pool.end();
+    this.#closing ??= (async () => {
+      if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+      try {
+        await this.#pool.end();
+      } finally {
+        await this.#node?.lock.end();
+      }
+    })();
     return this.#closing;
+  }
+
+  /** SQL: the delivery is this node's to release (its lease, or nobody's); `param` holds the node name or NULL. */
+  #mine(param: string): string {
+    return this.#node === undefined ? `${param}::text IS NULL` : `(leased_by IS NULL OR leased_by = ${param})`;
   }
 
   async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -65,6 +65,23 @@ export interface CompleteResult {
   bytesSent: number;
 }
 
+/** One daemon sharing the journal (a shared journal's fleet; see Store.nodes). */
+export interface NodeInfo {
+  /** The daemon's node name (config `node`, default the host name). */
+  name: string;
+  /** Roots it can read (it leases only their deliveries). */
+  roots: string[];
+  /** Roots it watches. */
+  watches: string[];
+  /** Epoch ms of its start and of its last heartbeat. */
+  startedAt: number;
+  lastSeen: number;
+  /** Deliveries it holds in flight. */
+  leases: number;
+  /** Whether its last heartbeat is within the lease time (a dead node's leases expire). */
+  alive: boolean;
+}
+
 /**
  * The journal. The pipeline talks only to this interface; no SQL lives outside src/state/.
  * Methods are async so that a shared store (PostgreSQL) can implement them later.
@@ -105,6 +122,11 @@ export interface Store {
   setHealth(health: TargetHealth): Promise<void>;
   health(): Promise<TargetHealth[]>;
   recent(opts: { status: DeliveryStatus; target?: string; limit: number }): Promise<DeliveryRecord[]>;
+  /**
+   * A journal shared by several daemons only (PostgreSQL): every node that has joined it, by name.
+   * Absent on the embedded SQLite journal.
+   */
+  nodes?(): Promise<NodeInfo[]>;
   /** Idempotent. */
   close(): Promise<void>;
 }

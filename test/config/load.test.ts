@@ -19,6 +19,7 @@ describe('the embedded default config', () => {
     expect(config).toEqual({
       stateDir: '/srv/stagecoach/data/state',
       journal: null,
+      node: null,
       stableMs: 2000,
       shutdownMs: 10_000,
       remotePath: '{root}/{path}',

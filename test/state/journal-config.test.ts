@@ -19,7 +19,7 @@ describe('journal: in the config', () => {
   it('takes a postgres url from the environment, and the url and its password are secrets in logs', () => {
     const url = 'postgres://stagecoach:s3cr%2Ft-pass@db.internal:5432/journal';
     const config = parseConfig(`${BASE}journal: { url: "\${PG_URL}" }\n`, { env: { PG_URL: url }, cwd: '/app', source: 't' });
-    expect(config.journal).toEqual({ url });
+    expect(config.journal).toEqual({ url, leaseMs: 60_000 });
     const secrets = collectSecrets(config);
     expect(secrets).toEqual(expect.arrayContaining([url, 's3cr/t-pass']));
     expect(redactString(`cannot reach ${url}; password s3cr/t-pass refused`, secrets)).toBe('cannot reach [redacted]; password [redacted] refused');
