@@ -27,8 +27,10 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
         retryAt: h?.status === 'down' && h.retryAt ? new Date(h.retryAt).toISOString() : null,
       };
     });
+    // A shared journal: the daemons on it, with their last heartbeat and the uploads they hold.
+    const nodes = store.nodes ? await store.nodes() : null;
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ targets: rows }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(nodes ? { targets: rows, nodes } : { targets: rows }, null, 2)}\n`);
       return EXIT.ok;
     }
     const head = ['TARGET', 'STATE', 'PENDING', 'IN FLIGHT', 'DONE', 'FAILED', 'SKIPPED'];
@@ -37,6 +39,16 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
     for (const r of rows) {
       if (r.reason) process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
+    }
+    if (nodes) {
+      const nhead = ['NODE', 'STATE', 'LAST HEARTBEAT', 'IN FLIGHT', 'READS', 'WATCHES'];
+      const ntable = [
+        nhead,
+        ...nodes.map((n) => [n.name, n.alive ? 'up' : 'silent', new Date(n.lastSeen).toISOString(), String(n.leases), n.roots.join(',') || '-', n.watches.join(',') || '-']),
+      ];
+      const nw = nhead.map((_, i) => Math.max(...ntable.map((row) => row[i]!.length)));
+      process.stdout.write('\n');
+      for (const row of ntable) process.stdout.write(`${row.map((cell, i) => cell.padEnd(nw[i]!)).join('  ').trimEnd()}\n`);
     }
     return EXIT.ok;
   } finally {

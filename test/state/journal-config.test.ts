@@ -1,7 +1,11 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { describePgUrl, openJournal } from '../../src/state/index.js';
+import { openPgStore } from '../../src/state/pg-store.js';
+import { runCli } from '../helpers/daemon.js';
 import { collectSecrets, redactString } from '../../src/telemetry/redact.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { newItem, tempDir } from './helpers.js';
@@ -77,5 +81,37 @@ describe('openJournal', () => {
     expect(err).toMatchObject({ code: 'state.open-failed' });
     expect((err as Error).message).toContain('postgres://u:***@127.0.0.1:1/db');
     expect((err as Error).message).not.toContain('topsecret99');
+  });
+});
+
+describe('status on a shared journal', () => {
+  it('lists the daemons with their heartbeat, uploads held and roots, in text and JSON', async () => {
+    const db = await createTestDatabase(inject('pgUrl'));
+    const tmp = tempDir();
+    const node = await openPgStore({
+      url: db.url,
+      node: { name: 'nas-a', roots: new Map([['inbox', '/srv/inbox'], ['scans', '/mnt/scans']]), watches: ['inbox'] },
+    });
+    try {
+      await node.recordItems([newItem('a'), newItem('b')], ['local']);
+      await node.lease('local', 1);
+      const cfg = path.join(tmp.dir, 'c.yaml');
+      writeFileSync(cfg, `stateDir: ./state\njournal: { url: "\${JOURNAL_URL}" }\nroots: [{ path: ./inbox }]\ntargets: [{ type: local, path: ./archive }]\n`);
+      const env = { JOURNAL_URL: db.url };
+      const json = runCli(['status', '--json', '--config', cfg], { cwd: tmp.dir, env });
+      expect(json.stderr).toBe('');
+      const parsed = JSON.parse(json.stdout) as { targets: Array<{ target: string; pending: number; inFlight: number }>; nodes: unknown[] };
+      expect(parsed.targets).toMatchObject([{ target: 'local', pending: 1, inFlight: 1 }]);
+      expect(parsed.nodes).toEqual([
+        { name: 'nas-a', roots: ['inbox', 'scans'], watches: ['inbox'], startedAt: expect.any(Number), lastSeen: expect.any(Number), leases: 1, alive: true },
+      ]);
+      const text = runCli(['status', '--config', cfg], { cwd: tmp.dir, env });
+      expect(text.stdout).toMatch(/NODE\s+STATE\s+LAST HEARTBEAT\s+IN FLIGHT\s+READS\s+WATCHES/);
+      expect(text.stdout).toMatch(/nas-a\s+up\s+\S+\s+1\s+inbox,scans\s+inbox/);
+    } finally {
+      await node.close();
+      await db.drop();
+      tmp.cleanup();
+    }
   });
 });
