@@ -14,7 +14,7 @@ import type { PipelineEvents } from '../telemetry/events.js';
 import { TargetError } from '../errors.js';
 import { createTarget } from '../targets/registry.js';
 import { createUnavailableTarget } from '../targets/unavailable.js';
-import type { Target } from '../targets/target.js';
+import type { SharedSecrets, Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { TargetTroubleError } from './deliver.js';
 import { Uploader } from './uploader.js';
@@ -60,9 +60,9 @@ export interface Pipeline {
  * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
  * target's missing token never stops the daemon; any other error (a bad config) does.
  */
-async function makeTarget(tc: { id: string; type: string }, stateDir: string, log: Logger): Promise<Target> {
+async function makeTarget(tc: { id: string; type: string }, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Promise<Target> {
   try {
-    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir });
+    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...(shared ? { shared } : {}) });
   } catch (e) {
     if (e instanceof TargetError && e.kind === 'fatal') {
       log.error({ target: tc.id, reason: e.message }, 'target unavailable: it stays parked until this is fixed');
@@ -93,7 +93,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await makeTarget(tc as unknown as { id: string; type: string }, stateDir, log)));
+      targets.push(given ?? (await makeTarget(tc as unknown as { id: string; type: string }, stateDir, log, store.sharedSecrets)));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));

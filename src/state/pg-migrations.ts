@@ -77,6 +77,17 @@ export const pgMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Secrets every daemon must share, changed under a row lock (Box's rotating refresh tokens).
+    version: 3,
+    sql: `
+      CREATE TABLE shared_secrets (
+        key        text   PRIMARY KEY,
+        value      text,
+        updated_at bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The advisory lock that serialises migrations across every daemon sharing the database. */

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { FileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
+import type { SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
 import type {
@@ -59,6 +60,8 @@ export interface PgStore extends Store {
   /** The url without its password, for messages. */
   readonly where: string;
   nodes(): Promise<NodeInfo[]>;
+  /** Secrets shared by the daemons on this journal, each changed under its row's lock. */
+  readonly sharedSecrets: SharedSecrets;
   /** Renews this node's heartbeat and leases now (it also runs on a timer). No-op without a node. */
   heartbeat(): Promise<void>;
 }
@@ -247,6 +250,25 @@ class PgStoreImpl implements PgStore {
       }, Math.max(50, Math.floor(node.leaseMs / 3)));
       this.#heartbeat.unref();
     }
+  }
+
+  readonly sharedSecrets: SharedSecrets = {
+    update: (key, fn) => this.#updateSecret(key, fn),
+  };
+
+  /**
+   * One transaction holding the row lock of `key` (SELECT … FOR UPDATE) while `fn` runs: a second
+   * daemon's update of the same key waits, then sees what the first stored.
+   */
+  async #updateSecret<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T> {
+    this.#open();
+    return this.#tx(async (c) => {
+      await c.query('INSERT INTO shared_secrets (key, value, updated_at) VALUES ($1, NULL, $2) ON CONFLICT (key) DO NOTHING', [key, Date.now()]);
+      const r = await c.query<{ value: string | null }>('SELECT value FROM shared_secrets WHERE key = $1 FOR UPDATE', [key]);
+      const out = await fn(r.rows[0]?.value ?? null);
+      if (out.value !== undefined) await c.query('UPDATE shared_secrets SET value = $2, updated_at = $3 WHERE key = $1', [key, out.value, Date.now()]);
+      return out.result;
+    });
   }
 
   /**
@@ -445,10 +467,13 @@ class PgStoreImpl implements PgStore {
        WHERE target = $1 AND status = 'in_flight' AND lease_until < $2`,
       [target, now],
     );
+    // A target parked by any node (revoked token, Drive's daily cap) is parked for every node
+    // until its retry time: no node leases its deliveries meanwhile.
     const r = await this.#pool.query<LeaseRow>(
       `WITH picked AS (
          SELECT d.id FROM deliveries d JOIN files f ON f.id = d.file_id
          WHERE d.target = $1 AND d.status = 'pending' AND f.root = ANY($4::text[])
+           AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = $1 AND h.status = 'down' AND h.retry_at > $3)
          ORDER BY d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED
        )
        UPDATE deliveries d SET status = 'in_flight', updated_at = $3, leased_by = $5, lease_until = $6

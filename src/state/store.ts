@@ -1,4 +1,5 @@
 import type { FileItem, FileStat } from '../archive/item.js';
+import type { SharedSecrets } from '../targets/target.js';
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'skipped';
 
@@ -127,6 +128,8 @@ export interface Store {
    * Absent on the embedded SQLite journal.
    */
   nodes?(): Promise<NodeInfo[]>;
+  /** A shared journal only: secrets the daemons share (see SharedSecrets in src/targets/target.ts). */
+  readonly sharedSecrets?: SharedSecrets;
   /** Idempotent. */
   close(): Promise<void>;
 }

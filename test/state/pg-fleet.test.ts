@@ -68,6 +68,17 @@ describe('several daemons on one PostgreSQL journal', () => {
     ]);
   });
 
+  it('a target one node parked is parked for every node until its retry time', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    await a.recordItems(['1', '2'].map((p) => newItem(p)), ['gdrive', 'box']);
+    await a.setHealth({ target: 'gdrive', status: 'down', reason: 'daily upload limit', since: Date.now(), retryAt: Date.now() + 800 });
+    expect(await b.lease('gdrive', 10)).toEqual([]);
+    expect(await b.lease('box', 10)).toHaveLength(2);
+    await sleep(1000);
+    expect(await b.lease('gdrive', 10)).toHaveLength(2);
+  });
+
   it('heartbeats keep a live node\'s leases past the lease time', async () => {
     const a = await node('a');
     const b = await node('b');
