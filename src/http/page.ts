@@ -3,7 +3,8 @@
  * `/api/status` every 2 s and draws, per target, the state, backlog, in flight, done and failed
  * counts, an SVG chart of files archived per minute over the last hour and a "Retry failed"
  * button (POST /api/targets/:id/retry-failed); then the recent failures with their reasons and
- * the last files archived. When the server wants a token, the page takes it from `#token=…` in
+ * the last files archived; on a journal shared by several daemons, the daemons (node, state, last
+ * heartbeat, uploads held, roots). When the server wants a token, the page takes it from `#token=…` in
  * its address or asks for it once, and keeps it in localStorage.
  */
 export const STATUS_PAGE = `<!doctype html>
@@ -31,6 +32,7 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13p
 <header><h1>Stagecoach</h1><span id="health">…</span><span id="error"></span></header>
 <main>
 <div class="targets" id="targets"></div>
+<div id="fleet"></div>
 <h3>Recent failures</h3><table><thead><tr><th>Target</th><th>File</th><th>Reason</th><th>When</th></tr></thead><tbody id="failures"></tbody></table>
 <h3>Last files archived</h3><table><thead><tr><th>Target</th><th>File</th><th>Size</th><th>When</th></tr></thead><tbody id="files"></tbody></table>
 </main>
@@ -72,6 +74,11 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13p
       c.appendChild(chart(t.throughput));
       var b=el('button',{'data-action':'retry-failed'},'Retry failed');b.onclick=function(){retry(t.id,b);};c.appendChild(b);
       box.appendChild(c);});
+    var fl=document.getElementById('fleet');fl.textContent='';
+    if(s.nodes){fl.appendChild(el('h3',null,'Daemons on this journal (this one: '+s.node+')'));var ft=el('table');var fh=el('tr');
+      ['Node','State','Last heartbeat','In flight','Reads','Watches'].forEach(function(v){fh.appendChild(el('th',null,v));});ft.appendChild(fh);
+      s.nodes.forEach(function(n){var tr=el('tr',{'data-node':n.name});[n.name,n.alive?'up':'silent',when(n.lastSeen),n.leases,n.roots.join(', '),n.watches.join(', ')].forEach(function(v){tr.appendChild(el('td',null,v));});ft.appendChild(tr);});
+      fl.appendChild(ft);}
     var f=document.getElementById('failures');f.textContent='';
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});
     var l=document.getElementById('files');l.textContent='';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
-import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
+import type { DeliveryRecord, NodeInfo, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { createMetrics } from './metrics.js';
@@ -45,6 +45,9 @@ export interface StatusBody {
   }>;
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
+  /** On a journal shared by several daemons: this daemon's node name and every node. */
+  node?: string;
+  nodes?: NodeInfo[];
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -132,6 +135,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       }),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
+      ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
     };
   };
 

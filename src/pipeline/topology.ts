@@ -40,6 +40,8 @@ export interface Pipeline {
   readonly watcher: WatchProducer;
   readonly archiver: Archiver;
   readonly targets: readonly Target[];
+  /** This daemon's node name (config `node`, default the host name); it matters on a shared journal. */
+  readonly node?: string;
   /** Once mode: resolves when every file found is archived or failed on every target not parked. */
   idle(): Promise<void>;
   /**
@@ -81,9 +83,10 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   validateTemplate(config.remotePath);
   const bus = opts.bus ?? new EventBus<AllEvents>();
   const watched = config.roots.filter((r) => r.watch !== false);
+  const nodeName = config.node ?? os.hostname();
   const store = await openJournal(config, {
     onError: (err) => log.warn({ err }, 'a journal connection or heartbeat failed; the pool opens a new one'),
-    node: { name: config.node ?? os.hostname(), roots: new Map(config.roots.map((r) => [r.name, r.path])), watches: watched.map((r) => r.name) },
+    node: { name: nodeName, roots: new Map(config.roots.map((r) => [r.name, r.path])), watches: watched.map((r) => r.name) },
   });
   const reset = await store.resetInFlight();
   if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
@@ -255,5 +258,5 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     }
   };
 
-  return { store, bus, supervisor, watcher, archiver, targets, idle, stop, failed };
+  return { store, bus, supervisor, watcher, archiver, targets, node: nodeName, idle, stop, failed };
 }
