@@ -206,7 +206,13 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     void store.setHealth({ target: stage, status: 'up', reason: null, since: Date.now(), retryAt: null }).catch(() => undefined);
     bus.emit('target.up', { target: stage });
   });
-  for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
+  // On a shared journal a target another daemon parked stays parked until its retry time.
+  const fleetHealth = store.nodes ? await store.health() : [];
+  for (const id of targetIds) {
+    const h = fleetHealth.find((x) => x.target === id);
+    if (h?.status === 'down' && (h.retryAt ?? 0) > Date.now()) continue;
+    await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
+  }
 
   for (const stage of [archiver, watcher]) {
     stage.onCrash((e) => {

@@ -89,6 +89,8 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   const where = describePgUrl(opts.url);
   const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, types });
   pool.on('error', (err) => {
+    // pool.end() resolves before the server has closed every socket: what fails then is gone.
+    if (pool.ending) return;
     if (opts.onError !== undefined) opts.onError(err);
     else process.emitWarning(`[stagecoach] [state] a pooled connection to ${where} failed: ${err.message}`);
   });
@@ -235,6 +237,8 @@ class PgStoreImpl implements PgStore {
   readonly #pool: pg.Pool;
   readonly #node: Node | undefined;
   readonly #heartbeat: NodeJS.Timeout | undefined;
+  /** When lease() last looked for expired leases, per target. */
+  readonly #expiredChecked = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   constructor(pool: pg.Pool, where: string, node: Node | undefined) {
@@ -461,15 +465,15 @@ class PgStoreImpl implements PgStore {
       return r.rows.sort((a, b) => a.id - b.id).map(toDelivery);
     }
     // Leases of a dead node (no heartbeat within leaseMs) are pending again, resume handle kept:
-    // its large uploads continue from the provider's session.
-    await this.#pool.query(
-      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $2
-       WHERE target = $1 AND status = 'in_flight' AND lease_until < $2`,
-      [target, now],
-    );
+    // its large uploads continue from the provider's session. Looked for once a second per
+    // target at most (a lease expires after leaseMs anyway), not at every lease.
+    if (now - (this.#expiredChecked.get(target) ?? 0) >= Math.min(1000, node.leaseMs / 3)) {
+      this.#expiredChecked.set(target, now);
+      await this.#expire(target, now);
+    }
     // A target parked by any node (revoked token, Drive's daily cap) is parked for every node
     // until its retry time: no node leases its deliveries meanwhile.
-    const r = await this.#pool.query<LeaseRow>(
+    const leased = await this.#pool.query<LeaseRow>(
       `WITH picked AS (
          SELECT d.id FROM deliveries d JOIN files f ON f.id = d.file_id
          WHERE d.target = $1 AND d.status = 'pending' AND f.root = ANY($4::text[])
@@ -484,7 +488,15 @@ class PgStoreImpl implements PgStore {
       [target, n, now, [...node.roots.keys()], node.name, now + node.leaseMs],
     );
     // Each node reads a root at its own mount point.
-    return r.rows.sort((a, b) => a.id - b.id).map((row) => toDelivery({ ...row, root_path: node.roots.get(row.root)! }));
+    return leased.rows.sort((a, b) => a.id - b.id).map((row) => toDelivery({ ...row, root_path: node.roots.get(row.root)! }));
+  }
+
+  async #expire(target: string, now: number): Promise<void> {
+    await this.#pool.query(
+      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $2
+       WHERE target = $1 AND status = 'in_flight' AND lease_until < $2`,
+      [target, now],
+    );
   }
 
   async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
