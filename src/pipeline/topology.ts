@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
 import type { Config } from '../config/index.js';
-import { TokenBucket } from '../retry/rate-limit.js';
+import { SharedTokenBucket, TokenBucket } from '../retry/rate-limit.js';
 import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
 import { openJournal } from '../state/index.js';
 import type { Store } from '../state/store.js';
@@ -147,9 +147,12 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const children: ChildSpec[] = config.targets.map((tc, i) => {
     const target = targets[i]!;
     // One budget per target, kept across restarts of its uploader.
+    // On a shared journal the rates are the fleet's: every daemon spends from the journal's buckets.
+    const bucket = (kind: string, perSecond: number) =>
+      store.takeTokens ? new SharedTokenBucket((r, b, n) => store.takeTokens!(`${tc.id}:${kind}`, r, b, n), perSecond) : new TokenBucket(perSecond);
     const limits = {
-      requests: tc.requestsPerSecond ? new TokenBucket(tc.requestsPerSecond) : undefined,
-      bytes: tc.bytesPerSecond ? new TokenBucket(tc.bytesPerSecond) : undefined,
+      requests: tc.requestsPerSecond ? bucket('requests', tc.requestsPerSecond) : undefined,
+      bytes: tc.bytesPerSecond ? bucket('bytes', tc.bytesPerSecond) : undefined,
     };
     const tlog = log.child({ stage: 'uploader', target: target.id });
     return {

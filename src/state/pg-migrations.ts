@@ -88,6 +88,17 @@ export const pgMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Fleet-wide token buckets (per-target requests and bytes per second), timed by the database's clock.
+    version: 4,
+    sql: `
+      CREATE TABLE rate_buckets (
+        key    text             PRIMARY KEY,
+        tokens double precision NOT NULL,
+        at_ms  double precision NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The advisory lock that serialises migrations across every daemon sharing the database. */

@@ -60,6 +60,7 @@ export interface PgStore extends Store {
   /** The url without its password, for messages. */
   readonly where: string;
   nodes(): Promise<NodeInfo[]>;
+  takeTokens(key: string, perSecond: number, burst: number, n: number): Promise<number>;
   /** Secrets shared by the daemons on this journal, each changed under its row's lock. */
   readonly sharedSecrets: SharedSecrets;
   /** Renews this node's heartbeat and leases now (it also runs on a timer). No-op without a node. */
@@ -254,6 +255,22 @@ class PgStoreImpl implements PgStore {
       }, Math.max(50, Math.floor(node.leaseMs / 3)));
       this.#heartbeat.unref();
     }
+  }
+
+  /** One statement, timed by the database's clock so that the nodes' clocks do not matter. */
+  async takeTokens(key: string, perSecond: number, burst: number, n: number): Promise<number> {
+    this.#open();
+    const r = await this.#pool.query<{ tokens: number }>(
+      `WITH now AS (SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms)
+       INSERT INTO rate_buckets AS b (key, tokens, at_ms) SELECT $1, $3::float8 - $4::float8, ms FROM now
+       ON CONFLICT (key) DO UPDATE SET
+         tokens = LEAST($3::float8, b.tokens + GREATEST(0, (SELECT ms FROM now) - b.at_ms) * $2::float8 / 1000) - $4::float8,
+         at_ms = GREATEST(b.at_ms, (SELECT ms FROM now))
+       RETURNING tokens`,
+      [key, perSecond, burst, n],
+    );
+    const tokens = r.rows[0]?.tokens ?? 0;
+    return tokens >= 0 ? 0 : Math.ceil((-tokens / perSecond) * 1000);
   }
 
   readonly sharedSecrets: SharedSecrets = {

@@ -128,6 +128,12 @@ export interface Store {
    * Absent on the embedded SQLite journal.
    */
   nodes?(): Promise<NodeInfo[]>;
+  /**
+   * A shared journal only: takes `n` tokens from the fleet-wide bucket `key` (refilled at
+   * `perSecond`, holding at most `burst`), going into debt when short, and returns how many
+   * milliseconds the caller must wait before acting (0 when the tokens were there).
+   */
+  takeTokens?(key: string, perSecond: number, burst: number, n: number): Promise<number>;
   /** A shared journal only: secrets the daemons share (see SharedSecrets in src/targets/target.ts). */
   readonly sharedSecrets?: SharedSecrets;
   /** Idempotent. */

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { SharedTokenBucket } from '../../src/retry/rate-limit.js';
 import type { Store } from '../../src/state/index.js';
 import { type NodeOptions, openPgStore } from '../../src/state/pg-store.js';
 import { createTestDatabase } from '../helpers/postgres.js';
@@ -77,6 +78,24 @@ describe('several daemons on one PostgreSQL journal', () => {
     expect(await b.lease('box', 10)).toHaveLength(2);
     await sleep(1000);
     expect(await b.lease('gdrive', 10)).toHaveLength(2);
+  });
+
+  it('rate limits are the fleet\'s: what one node spent, another node waits for', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    expect(await a.takeTokens('box:requests', 10, 10, 10)).toBe(0);
+    const wait = await b.takeTokens('box:requests', 10, 10, 5);
+    expect(wait).toBeGreaterThan(400);
+    expect(wait).toBeLessThanOrEqual(500);
+    expect(await b.takeTokens('dropbox:requests', 10, 10, 5)).toBe(0); // a bucket per key
+
+    // Through the pipeline's bucket: the second node's take waits for the first node's spending.
+    const bucketA = new SharedTokenBucket((r, burst, n) => a.takeTokens('gdrive:bytes', r, burst, n), 1000);
+    const bucketB = new SharedTokenBucket((r, burst, n) => b.takeTokens('gdrive:bytes', r, burst, n), 1000);
+    await bucketA.take(1000);
+    const t0 = Date.now();
+    await bucketB.take(300);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
   });
 
   it('heartbeats keep a live node\'s leases past the lease time', async () => {
