@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../config/index.js';
 import { ConfigError, StagecoachError } from '../errors.js';
+import { refuseWorldWritableStateDir } from '../state/state-dir-mode.js';
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js';
 import { collectSecrets } from '../telemetry/redact.js';
 import { EXIT } from './exit-codes.js';
@@ -87,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   let config: Config;
   try {
     config = await loadConfig(file);
+    refuseWorldWritableStateDir(config.stateDir);
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     throw e;

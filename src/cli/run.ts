@@ -33,7 +33,13 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
   let server: HttpServer | null = null;
   if (!opts.once && config.http.listen) {
     try {
-      server = await startHttpServer(pipeline, { host: config.http.listen.host, port: config.http.listen.port, token: config.http.token, log });
+      server = await startHttpServer(pipeline, {
+        host: config.http.listen.host,
+        port: config.http.listen.port,
+        token: config.http.token,
+        allowedHosts: config.http.allowedHosts,
+        log,
+      });
     } catch (e) {
       // A port taken by another program costs the status page, never the archiving.
       log.error({ err: e, listen: config.http.listen }, 'the HTTP server could not start; archiving goes on without it');

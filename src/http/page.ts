@@ -1,5 +1,7 @@
 /**
- * The status page: one static HTML document with inline CSS and JS, no build chain. It polls
+ * The status page: one static HTML document, its stylesheet (`app.css`) and its script (`app.js`),
+ * no build chain. Nothing is inline, so the server can send a strict Content-Security-Policy
+ * (`script-src 'self'`, `style-src 'self'`). It polls
  * `/api/status` every 2 s and draws, per target, the state, backlog, in flight, done and failed
  * counts, an SVG chart of files archived per minute over the last hour and a "Retry failed"
  * button (POST /api/targets/:id/retry-failed); then the recent failures with their reasons and
@@ -10,8 +12,21 @@
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Stagecoach</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}
+<link rel="stylesheet" href="app.css"></head>
+<body>
+<header><h1>Stagecoach</h1><span id="health">…</span><span id="error"></span></header>
+<main>
+<div class="targets" id="targets"></div>
+<div id="fleet"></div>
+<h3>Recent failures</h3><table><thead><tr><th>Target</th><th>File</th><th>Reason</th><th>When</th></tr></thead><tbody id="failures"></tbody></table>
+<h3>Last files archived</h3><table><thead><tr><th>Target</th><th>File</th><th>Size</th><th>When</th></tr></thead><tbody id="files"></tbody></table>
+</main>
+<script src="app.js"></script>
+</body></html>
+`;
+
+/** The page's stylesheet, served as `/app.css`. */
+export const STATUS_STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}
 header{background:#23395d;color:#fff;padding:10px 16px;display:flex;gap:16px;align-items:baseline}
 header h1{font-size:18px;margin:0}#health{font-weight:600}
 main{padding:16px;max-width:1100px;margin:auto}
@@ -27,17 +42,10 @@ button{margin-top:6px}
 table{border-collapse:collapse;width:100%;background:#fff;margin-top:6px}
 td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13px;word-break:break-all}
 #error{color:#8b1c17}
-</style></head>
-<body>
-<header><h1>Stagecoach</h1><span id="health">…</span><span id="error"></span></header>
-<main>
-<div class="targets" id="targets"></div>
-<div id="fleet"></div>
-<h3>Recent failures</h3><table><thead><tr><th>Target</th><th>File</th><th>Reason</th><th>When</th></tr></thead><tbody id="failures"></tbody></table>
-<h3>Last files archived</h3><table><thead><tr><th>Target</th><th>File</th><th>Size</th><th>When</th></tr></thead><tbody id="files"></tbody></table>
-</main>
-<script>
-(function(){
+`;
+
+/** The page's script, served as `/app.js`: no inline handlers, so CSP `script-src 'self'` holds. */
+export const STATUS_SCRIPT = `(function(){
   var m=/token=([^&]+)/.exec(location.hash);
   if(m){localStorage.setItem('stagecoach-token',decodeURIComponent(m[1]));history.replaceState(null,'',location.pathname);}
   function headers(){var t=localStorage.getItem('stagecoach-token');return t?{Authorization:'Bearer '+t}:{};}
@@ -93,6 +101,4 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13p
   }
   poll();
 })();
-</script>
-</body></html>
 `;

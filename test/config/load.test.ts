@@ -29,7 +29,7 @@ describe('the embedded default config', () => {
       archiver: { maxDemand: 500, minDemand: 250 },
       retry: { retries: 8, minDelayMs: 1000, maxDelayMs: 300_000 },
       supervisor: { maxRestarts: 3, maxSeconds: 5, coolDownMs: 30_000, coolDownMaxMs: 1_800_000 },
-      http: { listen: { host: '127.0.0.1', port: 8080 }, token: null },
+      http: { listen: { host: '127.0.0.1', port: 8080 }, token: null, allowedHosts: [] },
       notify: { webhook: null, topic: null, pingUrl: null, pingIntervalMs: 60_000, minIntervalMs: 300_000, batchMs: 30_000, recoverAfterMs: 60_000 },
       roots: [{ path: '/srv/stagecoach/data/inbox', name: 'inbox', polling: false, pollIntervalMs: 2000, filters: DEFAULT_FILTERS }],
       targets: [

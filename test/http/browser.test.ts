@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +50,11 @@ describe('status page in a real browser', () => {
       timeout: 20_000,
     });
     const page = context.pages()[0] ?? (await context.newPage());
+    // The server sends a strict CSP (no inline script or style): any violation is a page bug.
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
     const done = async (target: string) => Number(await page.locator(`[data-target="${target}"] [data-field="done"] b`).textContent({ timeout: 5_000 }));
 
     await page.goto(server.url);
@@ -75,8 +82,27 @@ describe('status page in a real browser', () => {
     expect(await page.locator('#health').textContent()).toMatch(/unhealthy.*cloud/);
     expect(await page.locator('[data-target="cloud"] button[data-action="retry-failed"]').count()).toBe(1);
 
+    expect(violations).toEqual([]);
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect((await stat(SCREENSHOT)).size).toBeGreaterThan(1000);
+
+    // Another origin (another port) that frames the page: frame-ancestors 'none' keeps it out.
+    const framer = http.createServer((_req, res) => res.end(`<!doctype html><iframe id="f" src="${server.url}"></iframe>`));
+    await new Promise<void>((r) => framer.listen(0, '127.0.0.1', r));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          framer.close(() => r());
+          framer.closeAllConnections();
+        }),
+    );
+    const attacker = await context.newPage();
+    await attacker.goto(`http://127.0.0.1:${(framer.address() as AddressInfo).port}/`);
+    const frame = await (await attacker.locator('#f').elementHandle({ timeout: 5_000 }))!.contentFrame();
+    // Give the frame the time the page itself needed to draw its first card.
+    await attacker.waitForTimeout(1_000);
+    expect(frame === null || (await frame.locator('[data-target]').count()) === 0).toBe(true);
+    expect(frame?.url() ?? '').not.toBe(server.url);
   });
 });
