@@ -35,7 +35,9 @@ describe('the status server of a daemon on a shared journal', () => {
       { name: 'nas-7', roots: ['inbox'], watches: ['inbox'], startedAt: expect.any(Number), lastSeen: expect.any(Number), leases: 0, alive: true },
     ]);
     const page = await (await fetch(new URL('/', server.url))).text();
-    expect(page).toContain('Daemons on this journal');
+    expect(page).toContain('id="fleet"');
+    const script = await (await fetch(new URL('/app.js', server.url))).text();
+    expect(script).toContain('Daemons on this journal');
 
     const metrics = parsePromText(await (await fetch(new URL('/metrics', server.url))).text());
     const archived = metrics.samples.filter((s) => s.name === 'stagecoach_files_archived_total');
