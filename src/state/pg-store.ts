@@ -115,7 +115,11 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   const node = opts.node;
   // The node's lock lives as long as this connection: a daemon killed outright frees it at once.
   const lock = new pg.Client({ connectionString: opts.url });
-  lock.on('error', (err) => opts.onError?.(err));
+  lock.on('error', (err) => {
+    // Losing this connection loses the node's lock: say so (another daemon could take the name).
+    if (opts.onError !== undefined) opts.onError(err);
+    else process.emitWarning(`[stagecoach] [state] the node lock's connection to ${where} failed: ${err.message}`);
+  });
   try {
     await lock.connect();
     const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [NODE_LOCK_CLASS, node.name]);
