@@ -83,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!['run', 'backfill', 'check', 'status', 'auth', 'journal'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
+  if (values.once && command !== 'backfill') return fail(`--once belongs to backfill: \`stagecoach backfill --once\` archives what is there, then exits; \`${command}\` takes no --once`, EXIT.config);
 
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
   let config: Config;
@@ -103,8 +104,9 @@ export async function main(argv: string[]): Promise<number> {
         return await statusCommand(config, { json: values.json ?? false });
       }
       case 'auth': {
-        const { authCommand, terminalIO } = await import('./auth.js');
-        const io = terminalIO();
+        const { authCommand, noTerminalMessage, stdinCanAnswer, terminalIO } = await import('./auth.js');
+        if (!stdinCanAnswer()) return fail(noTerminalMessage(positionals[1]), EXIT.config);
+        const io = terminalIO(positionals[1]);
         try {
           return await authCommand(config, positionals[1], io);
         } finally {
@@ -126,7 +128,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
-    if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code.startsWith('auth.'))) return fail(e.message, e.code === 'cli.usage' ? EXIT.config : EXIT.failure);
+    if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code === 'cli.no-terminal' || e.code.startsWith('auth.'))) {
+      return fail(e.message, e.code.startsWith('cli.') ? EXIT.config : EXIT.failure);
+    }
     log.fatal({ err: e }, e instanceof StagecoachError ? e.message : 'stagecoach failed');
     await flushLogger(log);
     return EXIT.failure;

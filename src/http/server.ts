@@ -9,6 +9,7 @@ import { Throughput, type ThroughputSample } from './activity.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { connectionCap, hostAllowlist, isLoopbackHost, limitConnections, openFileLimit } from './connections.js';
 import { createMetrics } from './metrics.js';
+import { createSignInSessions, type SignInHandler } from './sign-in.js';
 import { STATUS_PAGE, STATUS_SCRIPT, STATUS_STYLE } from './page.js';
 
 export interface HttpServerOptions {
@@ -34,6 +35,8 @@ export interface HttpServerOptions {
   log: Logger;
   /** How many recent failures and archived files /api/status lists. Default 20. */
   recentLimit?: number;
+  /** Signs cloud targets in from the page ("Connect"); without it the page has no Connect. */
+  signIn?: SignInHandler;
 }
 
 export interface HttpServer {
@@ -56,6 +59,8 @@ export interface StatusBody {
     health: Omit<TargetHealth, 'target'>;
     /** Files archived per minute, last hour, oldest first. */
     throughput: ThroughputSample[];
+    /** Whether the page can sign it in ("Connect"). */
+    signIn: boolean;
   }>;
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
@@ -76,6 +81,32 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'no-referrer',
 };
 
+/** The body of `GET /api/search?q=…`: the files whose path contains q, each with its copy on every target. */
+export interface SearchBody {
+  query: string;
+  files: Array<{
+    root: string;
+    relPath: string;
+    size: number;
+    deliveries: Array<{
+      target: string;
+      /** pending, in_flight, done, failed or skipped. */
+      status: string;
+      remotePath: string;
+      /** The provider's hash of the copy, when verified. */
+      hash: string | null;
+      /** When the copy was verified (epoch ms); null unless done. */
+      verifiedAt: number | null;
+      /** Why it failed or was skipped (or the last error of one still being retried). */
+      reason: string | null;
+      attempts: number;
+    }>;
+  }>;
+}
+
+/** At most this many files per search. */
+const SEARCH_LIMIT = 50;
+
 /** The shortest http.token accepted: a guessable token is no guard on a network. */
 export const MIN_TOKEN_LENGTH = 24;
 
@@ -90,6 +121,25 @@ function sameOrigin(origin: string | undefined, host: string | undefined): boole
   } catch {
     return false;
   }
+}
+
+/** The request body as text, at most `max` bytes (more is refused with an error). */
+function readBody(req: http.IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.destroy();
+        reject(new StagecoachError('http.body-too-large', `[stagecoach] [http] request body over ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -107,6 +157,11 @@ function sameSecret(a: string, b: string): boolean {
  *   text is reduced to the target names.
  * - `GET /metrics`: Prometheus text (see createMetrics).
  * - `GET /api/status`: {@link StatusBody}.
+ * - `GET /api/search?q=…`: {@link SearchBody}, the files (at most 50) whose path contains `q`.
+ * - With `signIn`: `POST /api/targets/:id/connect` starts the target's sign-in (as `stagecoach
+ *   auth`) and answers with what to do (SignInState: the lines, the question); `POST
+ *   …/connect/answer` `{"answer": "…"}` gives the pasted address or code; `GET …/connect` is the
+ *   state (device code: done once approved). Same-origin POSTs only, token as for /api.
  * - `POST /api/targets/:id/retry-failed`: failed deliveries of the target back to pending, then
  *   the archiver is poked so they are leased; `{requeued: n}`; 404 for an unknown target.
  * - `GET /`, `/app.js`, `/app.css`: the status page, its script and style (static; its data comes
@@ -149,6 +204,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
     }
     await new Promise((r) => setTimeout(r, failedAuthDelayMs));
   };
+  const signIns = opts.signIn ? createSignInSessions(opts.signIn, log) : null;
   const typeOf = new Map(pipeline.targets.map((t) => [t.id, t.type]));
 
   const send = (res: http.ServerResponse, status: number, body: string, type: string) => {
@@ -180,12 +236,36 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
           counts: { pending: c?.pending ?? 0, inFlight: c?.inFlight ?? 0, done: c?.done ?? 0, failed: c?.failed ?? 0, skipped: c?.skipped ?? 0 },
           health: { status: h?.status ?? 'up', reason: h?.reason ?? null, since: h?.since ?? 0, retryAt: h?.retryAt ?? null },
           throughput: throughput.samples(id),
+          signIn: opts.signIn?.can(id) ?? false,
         };
       }),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
       ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
     };
+  };
+
+  const search = async (query: string): Promise<SearchBody> => {
+    const q = query.trim().slice(0, 500);
+    if (q === '' || !pipeline.store.search) return { query: q, files: [] };
+    const rows = await pipeline.store.search({ query: q, limit: SEARCH_LIMIT });
+    const files = new Map<string, SearchBody['files'][number]>();
+    for (const d of rows) {
+      if (!typeOf.has(d.target)) continue;
+      const key = `${d.root}\u0000${d.relPath}`;
+      let f = files.get(key);
+      if (!f) files.set(key, (f = { root: d.root, relPath: d.relPath, size: d.size, deliveries: [] }));
+      f.deliveries.push({
+        target: d.target,
+        status: d.status,
+        remotePath: d.remotePath,
+        hash: d.remoteHash,
+        verifiedAt: d.status === 'done' ? d.updatedAt : null,
+        reason: d.status === 'done' ? null : d.lastError,
+        attempts: d.attempts,
+      });
+    }
+    return { query: q, files: [...files.values()] };
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -205,7 +285,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
 
     if (url.pathname === '/healthz' && (method === 'GET' || method === 'HEAD')) {
       const h = await checkHealth(pipeline);
-      const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is parked` : r.check })) };
+      const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is ${/ is parked: /.test(r.reason) ? 'parked' : 'retrying'}` : r.check })) };
       return json(res, h.ok ? 200 : 503, body);
     }
     if (method === 'GET' || method === 'HEAD') {
@@ -219,6 +299,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
     }
     if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await metrics.render(), metrics.contentType);
     if (url.pathname === '/api/status' && method === 'GET') return json(res, 200, await status());
+    if (url.pathname === '/api/search' && method === 'GET') return json(res, 200, await search(url.searchParams.get('q') ?? ''));
     const retry = /^\/api\/targets\/([^/]+)\/retry-failed$/.exec(url.pathname);
     if (retry && method === 'POST') {
       if (!sameOrigin(req.headers.origin, req.headers.host)) return json(res, 403, { error: 'cross-origin request refused' });
@@ -228,6 +309,29 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       pipeline.archiver.poke(id);
       log.info({ target: id, requeued }, 'failed deliveries requeued from the status page');
       return json(res, 200, { target: id, requeued });
+    }
+    const connect = /^\/api\/targets\/([^/]+)\/connect(\/answer)?$/.exec(url.pathname);
+    if (connect && signIns) {
+      const id = decodeURIComponent(connect[1]!);
+      if (!typeOf.has(id)) return json(res, 404, { error: `no target ${id}` });
+      if (!opts.signIn!.can(id)) return json(res, 400, { error: `target ${id} needs no sign-in` });
+      if (method === 'GET' && !connect[2]) {
+        const s = signIns.get(id);
+        return s ? json(res, 200, s) : json(res, 404, { error: 'no sign-in under way' });
+      }
+      if (method !== 'POST') return json(res, 405, { error: 'method not allowed' });
+      if (!sameOrigin(req.headers.origin, req.headers.host)) return json(res, 403, { error: 'cross-origin request refused' });
+      if (!connect[2]) return json(res, 200, await signIns.start(id));
+      const body = await readBody(req, 16 * 1024);
+      let answer: unknown;
+      try {
+        answer = (JSON.parse(body) as { answer?: unknown }).answer;
+      } catch {
+        answer = undefined;
+      }
+      if (typeof answer !== 'string') return json(res, 400, { error: 'expected {"answer": "<the address or code>"}' });
+      const s = await signIns.answer(id, answer);
+      return s ? json(res, 200, s) : json(res, 409, { error: 'the sign-in asks nothing now: start it again' });
     }
     return json(res, 404, { error: 'not found' });
   };
@@ -257,13 +361,15 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const addr = server.address() as AddressInfo;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${shown}:${addr.port}/`;
-  log.info({ url, token: token !== null, maxConnections: cap }, 'http server listening');
+  // Not `token:`: a field of that name is always redacted, which read as if a token were set.
+  log.info({ url, tokenRequired: token !== null, maxConnections: cap }, 'http server listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
+        signIns?.close();
         metrics.close();
         throughput.close();
         server.close(() => resolve());

@@ -22,6 +22,8 @@ export interface DeliverContext {
   signal: AbortSignal;
   /** The target's limits: uploads started per second, and bytes read for it per second. */
   limits?: TargetLimits;
+  /** Aborted at the start of a shutdown: a wait between retries ends, the delivery goes back to pending. */
+  waitSignal?: AbortSignal;
 }
 
 export interface TargetLimits {
@@ -62,10 +64,11 @@ const MIN_CHUNK = 64 * 1024;
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
   const abs = path.join(d.rootPath, ...d.relPath.split('/'));
-  const end = async (status: 'failed' | 'skipped', reason: string): Promise<DeliverOutcome> => {
+  // `routine`: nothing is lost (a file that changed again is archived once it is stable): info, not warn.
+  const end = async (status: 'failed' | 'skipped', reason: string, routine = false): Promise<DeliverOutcome> => {
     if (status === 'failed') await store.fail(d.id, d.generation, reason);
     else await store.skip(d.id, d.generation, reason);
-    log.warn({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
+    log[routine ? 'info' : 'warn']({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
     ctx.bus?.emit('upload.exception', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, status, reason });
     return status;
   };
@@ -75,7 +78,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     if (!s.isFile()) return end('skipped', 'source is no longer a regular file');
     const st = fileStatOf(s);
     if (st.size !== d.size || st.mtimeMs !== d.mtimeMs) {
-      return end('failed', `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`);
+      return end('failed', `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`, true);
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -118,9 +121,11 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
         ...ctx.retry,
         classify: (e) => target.classify(e),
         signal: ctx.signal,
+        waitSignal: ctx.waitSignal,
         onRetry: async ({ attempt, classified, delayMs }) => {
           await store.noteAttempt(d.id, classified.reason);
-          log.info({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
+          // At debug: one warn when the target starts failing, one info when it recovers (target-report.ts).
+          log.debug({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
           ctx.bus?.emit('upload.retry', { target: target.id, deliveryId: d.id, attempt, reason: classified.reason, delayMs });
         },
       },
@@ -142,6 +147,10 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   } catch (error) {
     if (ctx.signal.aborted) {
       await store.release(d.id, 'interrupted: the uploader stopped before the upload finished');
+      return 'released';
+    }
+    if (ctx.waitSignal?.aborted && error === ctx.waitSignal.reason) {
+      await store.release(d.id, 'interrupted: stopped while waiting to retry');
       return 'released';
     }
     if (error instanceof RetriesExhaustedError) {

@@ -218,6 +218,23 @@ function toDelivery(r: LeaseRow): Delivery {
   };
 }
 
+function toRecord(row: RecordRow): DeliveryRecord {
+  return {
+    id: row.id,
+    target: row.target,
+    root: row.root,
+    relPath: row.rel_path,
+    remotePath: row.remote_path,
+    size: row.size,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    remoteId: row.remote_id,
+    remoteHash: row.remote_hash,
+    updatedAt: row.updated_at,
+  };
+}
+
 /** Splits a batch into runs in which no file appears twice, so each run can be applied set-wise. */
 function rounds(items: readonly NewItem[]): NewItem[][] {
   const out: NewItem[][] = [];
@@ -695,20 +712,22 @@ class PgStoreImpl implements PgStore {
              WHERE d.status = $1 AND d.target = $2 ORDER BY d.updated_at DESC, d.id DESC LIMIT $3`,
             [opts.status, opts.target, opts.limit],
           );
-    return r.rows.map((row) => ({
-      id: row.id,
-      target: row.target,
-      root: row.root,
-      relPath: row.rel_path,
-      remotePath: row.remote_path,
-      size: row.size,
-      status: row.status,
-      attempts: row.attempts,
-      lastError: row.last_error,
-      remoteId: row.remote_id,
-      remoteHash: row.remote_hash,
-      updatedAt: row.updated_at,
-    }));
+    return r.rows.map(toRecord);
+  }
+
+  /** See Store.search; paths in byte order (as SQLite's), whatever the database's collation. */
+  async search(opts: { query: string; limit: number }): Promise<DeliveryRecord[]> {
+    this.#open();
+    checkCount('limit', opts.limit);
+    const pattern = `%${opts.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const r = await this.#pool.query<RecordRow>(
+      `SELECT ${RECORD_COLUMNS}
+       FROM (SELECT id FROM files WHERE rel_path ILIKE $1 ESCAPE '\\' ORDER BY root COLLATE "C", rel_path COLLATE "C" LIMIT $2) m
+       JOIN files f ON f.id = m.id JOIN deliveries d ON d.file_id = f.id
+       ORDER BY f.root COLLATE "C", f.rel_path COLLATE "C", d.target COLLATE "C"`,
+      [pattern, opts.limit],
+    );
+    return r.rows.map(toRecord);
   }
 
   /** Idempotent: every call returns the same promise. Later calls of other methods throw `state.closed`. */

@@ -119,10 +119,10 @@ describe('docker-compose.yml', () => {
   };
   const svc = compose.services.stagecoach!;
 
-  it('sets PUID/PGID/TZ, mounts /config and /data, and publishes the port on 127.0.0.1 only', () => {
+  it('sets PUID/PGID/TZ, mounts /config and /data, and publishes the port on the LAN (the page wants http.token)', () => {
     expect(Object.keys(svc.environment)).toEqual(expect.arrayContaining(['PUID', 'PGID', 'TZ']));
     expect(svc.volumes.map((v) => v.split(':')[1])).toEqual(['/config', '/data']);
-    expect(svc.ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(svc.ports).toEqual(['8080:8080']);
     expect(svc.restart).toBe('unless-stopped');
   });
 

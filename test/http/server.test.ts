@@ -134,6 +134,8 @@ describe('http server', () => {
     expect(body.reasons).toHaveLength(1);
     expect(body.reasons[0]).toMatchObject({ check: 'target', target: 'cloud' });
     expect(body.reasons[0]!.reason).toMatch(/cloud.*token revoked/);
+    // A parked target says when it is tried next.
+    expect(body.reasons[0]!.reason).toMatch(/; tried again at \d{4}-\d\d-\d\dT/);
   });
 
   it('/healthz is 503 once the pipeline is stopped', async () => {
@@ -320,3 +322,27 @@ describe('http server', () => {
     expect(same.status).toBe(200);
   });
 });
+
+describe('GET /api/search (issue 18: where is my file?)', () => {
+  it('finds files by part of their path, case-insensitive, with each target\'s copy; % and _ match themselves; wants the token', async () => {
+    const { h, p, server } = await setup({ token: 'search-token-0123456789abcdef' });
+    for (const name of ['Holiday_2026.jpg', 'holiday-notes.txt', '100%.txt', 'other.txt']) await writeFile(path.join(h.inbox, name), name);
+    await waitFor('archived', async () => (await p.store.counts()).find((c) => c.target === 'local')?.done === 4, 15_000, 50);
+    const auth = { authorization: 'Bearer search-token-0123456789abcdef' };
+    expect((await request(server.url, '/api/search?q=holiday')).status).toBe(401);
+
+    const body = JSON.parse((await request(server.url, '/api/search?q=HOLIDAY', { headers: auth })).body) as {
+      files: Array<{ relPath: string; size: number; deliveries: Array<{ target: string; status: string; remotePath: string; hash: string | null; verifiedAt: number | null; reason: string | null }> }>;
+    };
+    expect(body.files.map((f) => f.relPath)).toEqual(['Holiday_2026.jpg', 'holiday-notes.txt']);
+    expect(body.files[0]!.size).toBe('Holiday_2026.jpg'.length);
+    expect(body.files[0]!.deliveries).toEqual([
+      { target: 'local', status: 'done', remotePath: 'inbox/Holiday_2026.jpg', hash: expect.stringMatching(/^[0-9a-f]{64}$/), verifiedAt: expect.any(Number), reason: null, attempts: expect.any(Number) },
+    ]);
+    const names = async (q: string) => (JSON.parse((await request(server.url, `/api/search?q=${encodeURIComponent(q)}`, { headers: auth })).body) as { files: Array<{ relPath: string }> }).files.map((f) => f.relPath);
+    expect(await names('y_2')).toEqual(['Holiday_2026.jpg']);
+    expect(await names('%')).toEqual(['100%.txt']);
+    expect(await names('')).toEqual([]);
+  });
+});
+

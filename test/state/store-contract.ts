@@ -470,6 +470,23 @@ describe('recent', () => {
   });
 });
 
+describe('search', () => {
+  it('finds every delivery of the files whose path contains the query, ASCII case ignored, % and _ literal', async () => {
+    await store.recordItems([newItem('Photos/B.jpg'), newItem('docs/100%_b.txt'), newItem('docs/1000xb.txt'), newItem('zz')], ['local', 'box']);
+    const hits = await store.search!({ query: 'b', limit: 10 });
+    expect(hits.map((r) => [r.relPath, r.target])).toEqual([
+      ['Photos/B.jpg', 'box'],
+      ['Photos/B.jpg', 'local'],
+      ['docs/1000xb.txt', 'box'],
+      ['docs/1000xb.txt', 'local'],
+      ['docs/100%_b.txt', 'box'],
+      ['docs/100%_b.txt', 'local'],
+    ].sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : a[1]! < b[1]! ? -1 : 1)));
+    expect((await store.search!({ query: '%_', limit: 10 })).map((r) => r.relPath)).toEqual(['docs/100%_b.txt', 'docs/100%_b.txt']);
+    expect((await store.search!({ query: 'b', limit: 1 })).map((r) => r.relPath)).toEqual(['Photos/B.jpg', 'Photos/B.jpg']);
+  });
+});
+
 describe('fileIndex', () => {
   it('maps every recorded path of one root to its latest stat', async () => {
     await store.recordItems(
