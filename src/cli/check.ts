@@ -10,7 +10,7 @@ export async function checkCommand(config: Config, log: Logger): Promise<number>
   process.stdout.write(`config ok: ${config.roots.length} root(s), ${config.targets.length} target(s)\n`);
   for (const tc of config.targets) {
     try {
-      const target = await createTarget(tc as unknown as { id: string; type: string }, {
+      const target = await createTarget(tc, {
         log: log.child({ target: tc.id }),
         stateDir: path.join(config.stateDir, 'targets', tc.id),
       });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
-import type { Config } from '../config/index.js';
+import type { Config, TargetConfig } from '../config/index.js';
 import { SharedTokenBucket, TokenBucket } from '../retry/rate-limit.js';
 import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
 import { openJournal } from '../state/index.js';
@@ -69,7 +69,7 @@ export interface Pipeline {
  * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
  * target's missing token never stops the daemon; any other error (a bad config) does.
  */
-async function makeTarget(tc: { id: string; type: string }, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Promise<Target> {
+async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Promise<Target> {
   try {
     return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...(shared ? { shared } : {}) });
   } catch (e) {
@@ -103,7 +103,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await makeTarget(tc as unknown as { id: string; type: string }, stateDir, log, store.sharedSecrets)));
+      targets.push(given ?? (await makeTarget(tc, stateDir, log, store.sharedSecrets)));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));
@@ -282,7 +282,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
     if (opts.targets?.some((t) => t.id === id)) return;
     const tc = config.targets[i]!;
-    const made = await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id), ...(store.sharedSecrets ? { shared: store.sharedSecrets } : {}) });
+    const made = await createTarget(tc, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id), ...(store.sharedSecrets ? { shared: store.sharedSecrets } : {}) });
     const old = targets[i]!;
     targets[i] = made;
     log.info({ target: id }, 'target made again after a sign-in');
