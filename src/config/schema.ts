@@ -127,6 +127,18 @@ const rootSchema = z.strictObject({
   pollIntervalMs: durationSchema({ min: 1 })
     .optional()
     .describe('Polling interval for this root. Default: watcher.pollIntervalMs.'),
+  createRoot: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Make the folder at start when it is not there. Default false: a missing folder (a typo, an unmounted share) is never created; the daemon waits for it to appear and health says so.',
+    ),
+  followSymlinks: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Archive what symbolic links point at. Default false: links are not archived; each is logged once and counted in status. true: a link to a file inside a watched root is archived under the link\'s path; links to folders, outside the roots, or dangling are skipped all the same.',
+    ),
   filters: filtersOverrideSchema.optional(),
   watch: z
     .boolean()
@@ -351,6 +363,8 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
       name,
       polling: root.polling ?? file.watcher.usePolling,
       pollIntervalMs: root.pollIntervalMs ?? file.watcher.pollIntervalMs,
+      createRoot: root.createRoot,
+      followSymlinks: root.followSymlinks,
       filters,
       ...(root.watch === false ? { watch: false as const } : {}),
     };

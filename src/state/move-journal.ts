@@ -25,6 +25,7 @@ const ARRAY_TYPE: Record<string, string> = {
   bigint: 'int8[]',
   integer: 'int4[]',
   'double precision': 'float8[]',
+  bytea: 'bytea[]',
 };
 
 /**

@@ -99,6 +99,14 @@ export const pgMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // As SQLite's migration 2 (issue 14): the ctime in whole ms (NULL: not known yet), and the
+    // path as bytes when a name in it is not valid UTF-8.
+    version: 5,
+    sql: `
+      ALTER TABLE files ADD COLUMN ctime_ms double precision, ADD COLUMN raw_path bytea;
+    `,
+  },
 ];
 
 /** The advisory lock that serialises migrations across every daemon sharing the database. */

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { FileStat } from '../archive/item.js';
+import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import type { SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
@@ -162,6 +162,7 @@ interface LeaseRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  raw_path: Buffer | null;
   attempts: number;
   resume_handle: string | null;
   last_error: string | null;
@@ -208,6 +209,7 @@ function toDelivery(r: LeaseRow): Delivery {
     root: r.root,
     rootPath: r.root_path,
     relPath: r.rel_path,
+    ...(r.raw_path ? { rawRelPath: r.raw_path } : {}),
     remotePath: r.remote_path,
     size: r.size,
     mtimeMs: r.mtime_ms,
@@ -349,12 +351,14 @@ class PgStoreImpl implements PgStore {
 
   async fileIndex(root: string): Promise<Map<string, FileStat>> {
     this.#open();
-    const r = await this.#pool.query<{ rel_path: string; size: number; mtime_ms: number; ino: number }>(
-      'SELECT rel_path, size, mtime_ms, ino FROM files WHERE root = $1',
+    const r = await this.#pool.query<{ rel_path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number | null }>(
+      'SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = $1',
       [root],
     );
     const index = new Map<string, FileStat>();
-    for (const row of r.rows) index.set(row.rel_path, { size: row.size, mtimeMs: row.mtime_ms, ino: row.ino });
+    for (const row of r.rows) {
+      index.set(row.rel_path, { size: row.size, mtimeMs: row.mtime_ms, ino: row.ino, ...(row.ctime_ms === null ? {} : { ctimeMs: row.ctime_ms }) });
+    }
     return index;
   }
 
@@ -384,8 +388,8 @@ class PgStoreImpl implements PgStore {
 
   async #recordRound(c: pg.PoolClient, items: readonly NewItem[], targets: readonly string[], now: number, fresh: Set<string>): Promise<void> {
     const key = (root: string, rel: string) => `${root}\0${rel}`;
-    const existing = await c.query<{ id: number; root: string; rel_path: string; size: number; mtime_ms: number; ino: number }>(
-      `SELECT f.id, f.root, f.rel_path, f.size, f.mtime_ms, f.ino
+    const existing = await c.query<{ id: number; root: string; rel_path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number | null }>(
+      `SELECT f.id, f.root, f.rel_path, f.size, f.mtime_ms, f.ino, f.ctime_ms
        FROM files f JOIN unnest($1::text[], $2::text[]) AS k(root, rel_path) ON f.root = k.root AND f.rel_path = k.rel_path`,
       [items.map((i) => i.item.root), items.map((i) => i.item.relPath)],
     );
@@ -399,17 +403,20 @@ class PgStoreImpl implements PgStore {
         added.push(it);
         continue;
       }
-      const unchanged = f.size === it.item.size && f.mtime_ms === it.item.mtimeMs && f.ino === it.item.ino;
-      if (!unchanged) changed.push({ id: f.id, it });
+      const recorded = { size: f.size, mtimeMs: f.mtime_ms, ino: f.ino, ...(f.ctime_ms === null ? {} : { ctimeMs: f.ctime_ms }) };
+      const unchanged = sameFileStat(recorded, it.item);
+      // An unchanged row without a ctime (written before the journal kept it) gets it now.
+      if (!unchanged || (f.ctime_ms === null && it.item.ctimeMs !== undefined)) changed.push({ id: f.id, it });
       kept.push({ id: f.id, it, unchanged });
     }
 
     const newDeliveries: { fileId: number; target: string; remotePath: string }[] = [];
     if (added.length > 0) {
       const ins = await c.query<{ id: number; root: string; rel_path: string }>(
-        `INSERT INTO files (root, rel_path, size, mtime_ms, ino, updated_at)
-         SELECT root, rel_path, size, mtime_ms, ino, $6
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::float8[]) AS u(root, rel_path, size, mtime_ms, ino)
+        `INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, updated_at)
+         SELECT root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, $8
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::bytea[])
+           AS u(root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path)
          RETURNING id, root, rel_path`,
         [
           added.map((i) => i.item.root),
@@ -417,6 +424,8 @@ class PgStoreImpl implements PgStore {
           added.map((i) => i.item.size),
           added.map((i) => i.item.mtimeMs),
           added.map((i) => i.item.ino),
+          added.map((i) => i.item.ctimeMs ?? null),
+          added.map((i) => i.item.rawRelPath ?? null),
           now,
         ],
       );
@@ -428,10 +437,17 @@ class PgStoreImpl implements PgStore {
     }
     if (changed.length > 0) {
       await c.query(
-        `UPDATE files f SET size = u.size, mtime_ms = u.mtime_ms, ino = u.ino, updated_at = $5
-         FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[]) AS u(id, size, mtime_ms, ino)
+        `UPDATE files f SET size = u.size, mtime_ms = u.mtime_ms, ino = u.ino, ctime_ms = u.ctime_ms, updated_at = $6
+         FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[]) AS u(id, size, mtime_ms, ino, ctime_ms)
          WHERE f.id = u.id`,
-        [changed.map((x) => x.id), changed.map((x) => x.it.item.size), changed.map((x) => x.it.item.mtimeMs), changed.map((x) => x.it.item.ino), now],
+        [
+          changed.map((x) => x.id),
+          changed.map((x) => x.it.item.size),
+          changed.map((x) => x.it.item.mtimeMs),
+          changed.map((x) => x.it.item.ino),
+          changed.map((x) => x.it.item.ctimeMs ?? null),
+          now,
+        ],
       );
     }
     const requeue: { id: number; remotePath: string }[] = [];
@@ -497,7 +513,7 @@ class PgStoreImpl implements PgStore {
          FROM picked, files f, roots r
          WHERE d.id = picked.id AND f.id = d.file_id AND r.name = f.root
          RETURNING d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
-                   f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`,
+                   f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`,
         [target, n, now],
       );
       return r.rows.sort((a, b) => a.id - b.id).map(toDelivery);
@@ -522,7 +538,7 @@ class PgStoreImpl implements PgStore {
        FROM picked, files f
        WHERE d.id = picked.id AND f.id = d.file_id
        RETURNING d.id, d.target, d.generation, f.root, '' AS root_path, f.rel_path, d.remote_path,
-                 f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`,
+                 f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`,
       [target, n, now, [...node.roots.keys()], node.name, now + node.leaseMs],
     );
     // Each node reads a root at its own mount point.

@@ -470,6 +470,43 @@ describe('recent', () => {
   });
 });
 
+// Issue 14.4: the journal keeps the ctime, and a changed ctime alone is a new version.
+describe('the journal compares ctime', () => {
+  async function archiveOnce(): Promise<void> {
+    const [d] = await store.lease('t', 10);
+    await store.complete(d!.id, d!.generation, { ...RESULT, bytesSent: 5 });
+  }
+
+  it('a row with only the ctime changed is queued again; the same ctime is not', async () => {
+    const v1 = newItem('a', { size: 5, mtimeMs: 1000, ino: 7, ctimeMs: 2000 });
+    await store.recordItems([v1], ['t']);
+    await archiveOnce();
+    expect(await store.recordItems([v1], ['t'])).toEqual(new Set());
+    expect((await store.fileIndex('inbox')).get('a')).toEqual({ size: 5, mtimeMs: 1000, ino: 7, ctimeMs: 2000 });
+    const v2 = newItem('a', { size: 5, mtimeMs: 1000, ino: 7, ctimeMs: 3000 });
+    expect(await store.recordItems([v2], ['t'])).toEqual(new Set(['t']));
+    const [d] = await store.lease('t', 10);
+    expect(d).toMatchObject({ relPath: 'a', generation: 2 });
+  });
+
+  it('a row written before the journal kept ctimes is not queued again for it, and learns its ctime', async () => {
+    await store.recordItems([newItem('a', { size: 5, mtimeMs: 1000, ino: 7 })], ['t']);
+    await archiveOnce();
+    expect(await store.recordItems([newItem('a', { size: 5, mtimeMs: 1000, ino: 7, ctimeMs: 2000 })], ['t'])).toEqual(new Set());
+    expect((await store.fileIndex('inbox')).get('a')).toEqual({ size: 5, mtimeMs: 1000, ino: 7, ctimeMs: 2000 });
+  });
+});
+
+describe('raw names', () => {
+  it('a path that is not valid UTF-8 comes back from lease as the bytes recorded', async () => {
+    const raw = Buffer.from([0x64, 0x2f, 0x66, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]);
+    await store.recordItems([newItem('d/f%FF%FE.bin', { rawRelPath: raw }), newItem('plain')], ['local']);
+    const leased = await store.lease('local', 10);
+    expect(leased[0]!.rawRelPath).toEqual(raw);
+    expect(leased[1]!.rawRelPath).toBeUndefined();
+  });
+});
+
 describe('search', () => {
   it('finds every delivery of the files whose path contains the query, ASCII case ignored, % and _ literal', async () => {
     await store.recordItems([newItem('Photos/B.jpg'), newItem('docs/100%_b.txt'), newItem('docs/1000xb.txt'), newItem('zz')], ['local', 'box']);
