@@ -77,6 +77,21 @@ describe('moving a SQLite journal to PostgreSQL', () => {
     expect(fresh!.id).toBeGreaterThan((N + 1) * 3);
   });
 
+  it('keeps ctimes and the bytes of paths that are not valid UTF-8', async () => {
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const raw = Buffer.from([0x78, 0xff, 0x2e, 0x62, 0x69, 0x6e]);
+    const src = await openSqliteStore({ dir: tmp.dir });
+    await src.recordItems([newItem('x%FF.bin', { rawRelPath: raw, ctimeMs: 1_700_000_000_123 })], ['local']);
+    await src.close();
+    const db = await database();
+    await moveJournalToPg({ stateDir: tmp.dir, url: db.url });
+    const dst = await openPgStore({ url: db.url });
+    cleanups.push(() => dst.close());
+    expect((await dst.fileIndex('inbox')).get('x%FF.bin')).toMatchObject({ ctimeMs: 1_700_000_000_123 });
+    expect((await dst.lease('local', 1))[0]!.rawRelPath).toEqual(raw);
+  });
+
   it('refuses a journal that already holds deliveries, and changes nothing in it', async () => {
     const tmp = tempDir();
     cleanups.push(() => tmp.cleanup());
