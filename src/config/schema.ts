@@ -58,8 +58,6 @@ export const TEMP_NAME_GLOBS: readonly string[] = [
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-/** The `type` of every provider the config accepts (src/targets/providers.ts). */
-export const TARGET_TYPES = Object.values(PROVIDERS).map((p) => p.type);
 
 const ROOT_NAME_RE = /^[A-Za-z0-9._-]+$/;
 
@@ -401,13 +399,8 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
  */
 export const configSchema = fileSchema.transform(resolveDerived);
 
-/** The config as written (what the JSON Schema describes). */
-export type ConfigInput = z.input<typeof configSchema>;
 /** The resolved config: every default applied, every derived value filled in. */
 export type Config = z.output<typeof configSchema>;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
-export type FiltersConfig = Config['filters'];
-export type RootConfig = Config['roots'][number];
 export type TargetConfig = Config['targets'][number];
-export type TargetType = TargetConfig['type'];

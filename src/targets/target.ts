@@ -105,8 +105,6 @@ export interface SharedSecrets {
   update<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T>;
 }
 
-export type TargetFactory<O> = (options: O, ctx: TargetContext) => Target | Promise<Target>;
-
 /** What a sign-in flow (`stagecoach auth <id>`) needs of the terminal. */
 export interface AuthIO {
   print(line: string): void;

@@ -21,7 +21,7 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext } from '../target.js';
 import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
 import { BoxHttpError, adviceFor, classify, classifyRule } from './classify.js';
@@ -43,7 +43,6 @@ import {
 } from './upload.js';
 
 export type { BoxInternals, BoxOptions } from './api-types.js';
-export { authorize, type AuthIO } from './auth.js';
 
 /** What the Box target declares. `chunkSize` is informative: Box sets each session's part size. */
 export const BOX_FEATURES: Features = Object.freeze({
@@ -240,4 +239,3 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
 }
 
 /** The Box target's factory, as the registry knows it. */
-export const box = createBoxTarget satisfies TargetFactory<BoxOptions>;

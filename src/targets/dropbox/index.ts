@@ -22,7 +22,7 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext } from '../target.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
@@ -32,7 +32,6 @@ import { provider } from './provider.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
 
 export type { DropboxInternals, DropboxOptions } from './api-types.js';
-export { authorize, type AuthIO, type AuthorizeResult, type DropboxAuthorizeOptions } from './auth.js';
 
 /** What the Dropbox target declares. */
 export const DROPBOX_FEATURES: Features = Object.freeze({
@@ -228,4 +227,3 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
 }
 
 /** The Dropbox target's factory, as the registry knows it. */
-export const dropbox = createDropboxTarget satisfies TargetFactory<DropboxOptions>;

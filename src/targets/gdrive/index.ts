@@ -19,7 +19,7 @@ import { abortError } from '../kit/abort.js';
 import { passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext } from '../target.js';
 import {
   CHUNK_GRANULARITY,
   DAY_MS,
@@ -36,9 +36,7 @@ import { mapDrivePath, mapRemoteRoot } from './names.js';
 import { provider } from './provider.js';
 import { decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
 
-export type { GdriveOptions, GdriveTuning } from './api-types.js';
-export { authorize, type AuthIO, type AuthorizeResult, type GdriveAuthorizeOptions } from './auth.js';
-export { MAX_NAME_BYTES, mapDrivePath } from './names.js';
+export type { GdriveOptions } from './api-types.js';
 
 function validate(options: GdriveOptions): void {
   checkOptions(provider.schema, options, ['auth']);
@@ -238,4 +236,3 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
 }
 
 /** The Drive target's factory, as the registry knows it. */
-export const gdrive = createGdriveTarget satisfies TargetFactory<GdriveOptions>;

@@ -105,7 +105,7 @@ export class LocalFolders {
       s = { running: null, next: null };
       dirSyncs.set(dir, s);
     }
-    if (s.next) return s.next;
+    if (s.next !== null) return s.next;
     const state = s;
     const before = state.running ?? Promise.resolve();
     const p: Promise<void> = before
@@ -118,7 +118,7 @@ export class LocalFolders {
       .finally(() => {
         if (state.running !== p) return;
         state.running = null;
-        if (!state.next) dirSyncs.delete(dir);
+        if (state.next === null) dirSyncs.delete(dir);
       });
     state.next = p;
     return p;

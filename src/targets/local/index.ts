@@ -10,7 +10,7 @@ import { hashFile } from '../../archive/hash.js';
 import { SourceError, describe, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext } from '../target.js';
 import type { LocalOptions } from './api-types.js';
 import { classify, classifyRule, localError } from './classify.js';
 import { LocalFolders } from './folders.js';
@@ -125,4 +125,3 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
 }
 
 /** The local target's factory, as the registry knows it. */
-export const local = createLocalTarget satisfies TargetFactory<LocalOptions>;

@@ -16,9 +16,6 @@ const schema = z.strictObject({
     .describe('Keep the previous copy of a changed file instead of replacing it.'),
 });
 
-/** A `type: local` entry of the resolved config. */
-export type LocalConfig = ProviderConfig<typeof schema>;
-
 export const provider = defineProvider({
   type: 'local',
   schema,

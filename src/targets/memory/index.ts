@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { ConfigError } from '../../errors.js';
 import { CountingHashStream, hashBuffer, verifySize } from '../../archive/hash.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetFactory } from '../target.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target } from '../target.js';
 import { MAX_NAME_BYTES, mapLocalPath, tempName } from '../local/names.js';
 import type { MemoryTargetOptions } from './api-types.js';
 import { classify } from './classify.js';
@@ -223,4 +223,3 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
 }
 
 /** The memory target's factory, in the registry's shape (the context is not needed). */
-export const memory = ((options: MemoryTargetOptions) => createMemoryTarget(options)) satisfies TargetFactory<MemoryTargetOptions>;

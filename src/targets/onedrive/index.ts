@@ -24,7 +24,7 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext } from '../target.js';
 import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } from './api-types.js';
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
@@ -37,8 +37,6 @@ import { provider } from './provider.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';
 
 export type { OnedriveInternals, OnedriveOptions } from './api-types.js';
-export { authorize, type AuthIO, type AuthorizeOptions } from './auth.js';
-export { MAX_NAME_CHARS, mapOneDrivePath } from './names.js';
 
 /** What the OneDrive target declares. */
 export const ONEDRIVE_FEATURES: Features = Object.freeze({
@@ -200,4 +198,3 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
 }
 
 /** The OneDrive target's factory, as the registry knows it. */
-export const onedrive = createOnedriveTarget satisfies TargetFactory<OnedriveOptions>;
