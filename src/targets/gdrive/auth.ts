@@ -205,8 +205,8 @@ export function parsePastedCode(pasted: string, expectedState: string, targetId 
  *    atomically) and prints the config line that reads it: `refreshToken: ${file:<path>}`.
  * The refresh token is never printed. Errors: TargetError `gdrive.auth-denied`,
  * `gdrive.auth-state-mismatch`, `gdrive.auth-no-code` (kit/pasted-code.ts), StagecoachError
- * `auth.exchange-failed` (the token endpoint refused the
- * code; its OAuth error named), `auth.no-refresh-token`.
+ * `gdrive.auth-exchange-failed` (the token endpoint refused the
+ * code; its OAuth error named), `gdrive.auth-no-refresh-token`.
  */
 export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Promise<AuthorizeResult> {
   const random = options.random ?? randomBytes;
@@ -250,11 +250,11 @@ export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Pr
   } catch (err) {
     const data = (err as { response?: { data?: { error?: unknown; error_description?: unknown } } }).response?.data;
     const what = typeof data?.error === 'string' ? `${data.error}${typeof data.error_description === 'string' ? `: ${data.error_description}` : ''}` : (err as Error).message;
-    throw new StagecoachError('auth.exchange-failed', `[stagecoach] [${options.id}] the token endpoint refused the code (${redact(what)}); run \`stagecoach auth ${options.id}\` again and paste the new address promptly (codes are single-use and short-lived)`);
+    throw new StagecoachError('gdrive.auth-exchange-failed', `[stagecoach] [${options.id}] the token endpoint refused the code (${redact(what)}); run \`stagecoach auth ${options.id}\` again and paste the new address promptly (codes are single-use and short-lived)`);
   }
   if (!tokens.refresh_token) {
     throw new StagecoachError(
-      'auth.no-refresh-token',
+      'gdrive.auth-no-refresh-token',
       `[stagecoach] [${options.id}] Google issued no refresh token; remove Stagecoach's access at https://myaccount.google.com/permissions and run \`stagecoach auth ${options.id}\` again`,
     );
   }
