@@ -105,6 +105,14 @@ export interface SharedSecrets {
   update<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T>;
 }
 
+/**
+ * The one signature of every provider's factory (`create<Provider>Target` in src/targets/<id>/index.ts):
+ * the options its config entry resolves to, the daemon's context, and the knobs for tests and
+ * benchmarks (`<Provider>Internals`, each with a production default; the config sets only
+ * `requestTimeoutMs`, which provider.ts passes in). A provider without knobs (local) takes none.
+ */
+export type TargetFactory<O, I = never> = (options: O, ctx: TargetContext, internals?: I) => Target;
+
 /** What a sign-in flow (`stagecoach auth <id>`) needs of the terminal. */
 export interface AuthIO {
   print(line: string): void;

@@ -24,6 +24,7 @@ import {
   DEFAULT_TOKEN_URL,
   DRIVE_FILE_SCOPE,
   DRIVE_SCOPE,
+  type GdriveInternals,
   type GdriveOptions,
   type ServiceAccountKey,
 } from './api-types.js';
@@ -104,9 +105,9 @@ function readKeyFile(path: string): ServiceAccountKey {
  * Both refresh 5 min before expiry, and never retry on their own. A token request that gets no
  * answer within `requestTimeoutMs` (default 2 min) fails as a network error.
  */
-export function createDriveAuth(options: GdriveOptions, stateDir?: string): DriveAuth {
+export function createDriveAuth(options: GdriveOptions, internals: GdriveInternals, stateDir?: string): DriveAuth {
   const tokenUrl = options.endpoints?.tokenUrl;
-  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const timeoutMs = internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const auth = options.auth;
   if (auth.kind === 'serviceAccount') {
     const key = readKeyFile(auth.keyFile);

@@ -26,6 +26,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   DEFAULT_SIMPLE_UPLOAD_MAX,
   type DriveFileFields,
+  type GdriveInternals,
   type GdriveOptions,
 } from './api-types.js';
 import { createDriveAuth } from './auth.js';
@@ -36,15 +37,15 @@ import { mapDrivePath, mapRemoteRoot } from './names.js';
 import { provider } from './provider.js';
 import { decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
 
-export type { GdriveOptions } from './api-types.js';
+export type { GdriveInternals, GdriveOptions } from './api-types.js';
 
-function validate(options: GdriveOptions): void {
+function validate(options: GdriveOptions, internals: GdriveInternals): void {
   checkOptions(provider.schema, options, ['auth']);
-  const chunk = options.chunkSize;
+  const chunk = internals.chunkSize;
   if (chunk !== undefined && (!Number.isSafeInteger(chunk) || chunk <= 0 || chunk % CHUNK_GRANULARITY !== 0)) {
     throw new ConfigError('chunkSize', `Expected \`chunkSize\` to be a positive multiple of ${CHUNK_GRANULARITY}, got ${chunk}`);
   }
-  const simple = options.simpleUploadMax;
+  const simple = internals.simpleUploadMax;
   if (simple !== undefined && (!Number.isSafeInteger(simple) || simple < 0)) {
     throw new ConfigError('simpleUploadMax', `Expected \`simpleUploadMax\` to be a size in bytes, got ${simple}`);
   }
@@ -67,18 +68,19 @@ function validate(options: GdriveOptions): void {
  * - `close`: resolves once the puts in flight have settled; later puts fail fatal `closed`.
  * Auth: a refresh token (`auth.kind: oauth`) refreshed 5 min before expiry and after a 401;
  * a revoked one fails fatal `auth-revoked` naming `stagecoach auth <id>`.
+ * `internals` are for tests (the config sets only `requestTimeoutMs`).
  */
-export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): Target {
-  validate(options);
+export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, internals: GdriveInternals = {}): Target {
+  validate(options, internals);
   const id = options.id;
   const log = ctx.log;
-  const auth = createDriveAuth(options, ctx.stateDir);
-  const api = createDriveApi(options, auth);
+  const auth = createDriveAuth(options, internals, ctx.stateDir);
+  const api = createDriveApi(options, internals, auth);
   const folders = new DriveFolders(api, log);
   const rootSegments = mapRemoteRoot(options.remoteRoot ?? '', id);
-  const simpleUploadMax = options.simpleUploadMax ?? DEFAULT_SIMPLE_UPLOAD_MAX;
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const dailyCapParkMs = options.dailyCapParkMs ?? DAY_MS;
+  const simpleUploadMax = internals.simpleUploadMax ?? DEFAULT_SIMPLE_UPLOAD_MAX;
+  const chunkSize = internals.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const dailyCapParkMs = internals.dailyCapParkMs ?? DAY_MS;
   const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true });
   const life = createLifecycle(id, 'gdrive');
   const pathLocks = new Map<string, Promise<unknown>>();
