@@ -18,6 +18,7 @@ import type { PutRequest, PutResult } from '../target.js';
 import { localError } from './classify.js';
 import type { LocalFolders } from './folders.js';
 import { mapLocalPath, tempName, versionName } from './names.js';
+import { toBuffer } from '../kit/chunks.js';
 
 // Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
@@ -34,12 +35,6 @@ export interface UploadContext {
   log: Logger;
   folders: LocalFolders;
   keepVersions: boolean;
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
 }
 
 export async function fsyncFile(path: string): Promise<void> {

@@ -13,6 +13,7 @@ import type { MemoryTargetOptions } from './api-types.js';
 import { classify } from './classify.js';
 import { abortError } from '../kit/abort.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { toBuffer } from '../kit/chunks.js';
 
 /** The memory target throws its errors as they are. */
 const asThrown = (err: unknown): unknown => err;
@@ -54,12 +55,6 @@ export interface MemoryTarget extends Target {
 function splitPath(path: string): { dir: string; name: string } {
   const i = path.lastIndexOf('/');
   return i < 0 ? { dir: '', name: path } : { dir: path.slice(0, i), name: path.slice(i + 1) };
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
 }
 
 /**
