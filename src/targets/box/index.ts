@@ -16,12 +16,13 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, RemoteDownload, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
 import { BoxHttpError, BoxSourceError, adviceFor, classify, classifyRule } from './classify.js';
 import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
 import { BoxApi } from './http.js';
+import { boxDownload } from './download.js';
 import { mapBoxPath, nameKey } from './names.js';
 import {
   BOX_MIN_SESSION_SIZE,
@@ -46,6 +47,7 @@ export const BOX_FEATURES: Features = Object.freeze({
   simpleUploadMax: BOX_MIN_SESSION_SIZE,
   chunkSize: 8 * 1024 * 1024,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
@@ -277,6 +279,15 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
           return (await tree.resolve(segments, true))!;
         })().catch((err: unknown) => {
           throw wrap(err);
+        }),
+      );
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      if (closing) return Promise.reject(closed());
+      return track(
+        boxDownload(api, id, doStat, req).catch((err: unknown) => {
+          throw wrap(err, req.signal);
         }),
       );
     },

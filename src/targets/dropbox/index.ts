@@ -18,9 +18,10 @@
 import { readSavedToken } from '../saved-token.js';
 import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, RemoteDownload, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
+import { dropboxDownload } from './download.js';
 import { DropboxSourceError, adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
 import { FolderCache } from './folders.js';
 import { dropboxPath, mapDropboxPath } from './names.js';
@@ -231,6 +232,16 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
           return { remoteId: meta.id, size: meta.size, hash: meta.content_hash ?? null };
         })().catch((err: unknown) => {
           throw wrap(err, `stat ${JSON.stringify(remotePath)}`);
+        }),
+      );
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      if (closing) return Promise.reject(closed());
+      const missing = (e: unknown): boolean => isNotFound(e) || (isDropboxResponseError(e) && e.status === 409 && errorTags(e)[1] === 'not_file');
+      return track(
+        dropboxDownload(session, id, fullPath(req.remotePath), missing, req).catch((err: unknown) => {
+          throw wrap(err, `download ${JSON.stringify(req.remotePath)}`, req.signal);
         }),
       );
     },

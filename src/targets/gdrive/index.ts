@@ -15,7 +15,7 @@
  * end, a session never finished), so a failed put leaves the previous copy or nothing.
  */
 import { ConfigError, TargetError, type ErrorKind } from '../../errors.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, RemoteDownload, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import {
   CHUNK_GRANULARITY,
   DAY_MS,
@@ -27,6 +27,7 @@ import {
 import { createDriveAuth } from './auth.js';
 import { classify as classifyDrive, inspect, toTargetError } from './classify.js';
 import { createDriveApi } from './drive-api.js';
+import { driveDownload } from './download.js';
 import { DriveFolders } from './folders.js';
 import { mapDrivePath, mapRemoteRoot } from './names.js';
 import { abortError, decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
@@ -89,7 +90,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
   const simpleUploadMax = options.simpleUploadMax ?? DEFAULT_SIMPLE_UPLOAD_MAX;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const dailyCapParkMs = options.dailyCapParkMs ?? DAY_MS;
-  const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true });
+  const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true, rangedDownload: true });
   const inFlight = new Set<Promise<unknown>>();
   const pathLocks = new Map<string, Promise<unknown>>();
   let closing: Promise<void> | null = null;
@@ -206,6 +207,14 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
         return { remoteId: f.id, size: Number(f.size ?? 0), hash: f.md5Checksum ?? null };
       } catch (err) {
         throw wrap(err);
+      }
+    },
+
+    async download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      try {
+        return await driveDownload({ id, api, folders, rootSegments }, req);
+      } catch (err) {
+        throw wrap(err, req.signal);
       }
     },
 

@@ -30,6 +30,7 @@ import { addAbortSignal } from 'node:stream';
 import { ConfigError, ShortReadError, TargetError, type ErrorKind } from '../../errors.js';
 import { CountingHashStream, hashFile, verifySize } from '../../archive/hash.js';
 import type {
+  DownloadRequest,
   Features,
   PutRequest,
   PutResult,
@@ -41,6 +42,7 @@ import type {
 import type { LocalOptions } from './api-types.js';
 import { SourceError, classify, classifyRule } from './classify.js';
 import { mapLocalPath, tempName, versionName } from './names.js';
+import { localDownload } from './download.js';
 
 export type { LocalOptions } from './api-types.js';
 
@@ -51,6 +53,7 @@ export const LOCAL_FEATURES: Features = Object.freeze({
   simpleUploadMax: Number.POSITIVE_INFINITY,
   chunkSize: 1024 * 1024,
   resumable: false,
+  rangedDownload: true,
 });
 
 // Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
@@ -458,6 +461,14 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
         return { remoteId: path, size: st.size, hash: await hashFile('sha256', path) };
       } catch (err) {
         throw wrap(err);
+      }
+    },
+
+    async download(req: DownloadRequest) {
+      try {
+        return await localDownload(root, id, req);
+      } catch (err) {
+        throw wrap(err, req.signal);
       }
     },
 

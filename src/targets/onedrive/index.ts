@@ -20,8 +20,9 @@
  */
 import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, RemoteDownload, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } from './api-types.js';
+import { onedriveDownload } from './download.js';
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
 import { OneDriveHttpError, OneDriveSourceError, adviceFor, classify, classifyRule, detailOf, retryAfterOf } from './classify.js';
@@ -42,6 +43,7 @@ export const ONEDRIVE_FEATURES: Features = Object.freeze({
   simpleUploadMax: SIMPLE_UPLOAD_MAX,
   chunkSize: DEFAULT_FRAGMENT_SIZE,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
@@ -213,6 +215,10 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
 
     stat(remotePath: string): Promise<RemoteStat | null> {
       return run(() => doStat(remotePath));
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return run(() => onedriveDownload({ api, id, names: [...rootSegments, ...mapOneDrivePath(req.remotePath, id, rootSegments)], rewrite, timeoutMs }, req), req.signal);
     },
 
     ensureFolder(remotePath: string): Promise<string> {
