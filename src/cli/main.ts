@@ -26,16 +26,20 @@ Commands:
                       (reads the state store; works while the daemon runs)
   auth <target-id>    sign a cloud target in, headless: open the address it prints on any
                       computer, paste back what the browser shows; tokens stay in the state folder
+  verify              look every archived copy up and compare size and hash with the journal;
+                      a missing or altered copy is archived again on the next run
+                      [--target ID,...] [--root NAME] [--sample PERCENT] [--report-only] [--json]
 
 Options:
   -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
                       config/stagecoach.yaml: watch ./data/inbox, archive to ./data/archive)
-      --json          status: print JSON
+      --json          status, verify: print JSON
   -h, --help          this help
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
-2 bad usage or config; 3 check found a target that does not work; 130 stopped by a second signal.`;
+2 bad usage or config; 3 check found a target that does not work; 4 verify found a copy missing
+or altered (or could not look one up); 130 stopped by a second signal.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };
@@ -60,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        target: { type: 'string' },
+        root: { type: 'string' },
+        sample: { type: 'string' },
+        'report-only': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -75,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status', 'auth'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth', 'verify'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
 
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
@@ -101,6 +109,10 @@ export async function main(argv: string[]): Promise<number> {
         } finally {
           io.close();
         }
+      }
+      case 'verify': {
+        const { verifyCommand } = await import('./verify.js');
+        return await verifyCommand(config, log, { target: values.target, root: values.root, sample: values.sample, reportOnly: values['report-only'] ?? false, json: values.json ?? false });
       }
       case 'check': {
         const { checkCommand } = await import('./check.js');

@@ -14,3 +14,4 @@ export type {
 } from './store.js';
 export { openSqliteStore } from './sqlite-store.js';
 export type { SqliteStore, SqliteStoreOptions } from './sqlite-store.js';
+export type { AuditStore, DoneCopy, JournalFile } from './audit.js';

@@ -74,6 +74,15 @@ export const migrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Issue 17 (verify): when a done delivery's remote copy was last found intact. NULL: never
+    // checked since upload. Scrubs take the least recently verified first.
+    version: 2,
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN verified_at INTEGER;
+      CREATE INDEX deliveries_verified ON deliveries (target, status, verified_at);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
