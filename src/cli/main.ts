@@ -29,17 +29,20 @@ Commands:
   verify              look every archived copy up and compare size and hash with the journal;
                       a missing or altered copy is archived again on the next run
                       [--target ID,...] [--root NAME] [--sample PERCENT] [--report-only] [--json]
+  restore PATH|GLOB   get files back from the first target whose copy is intact (PATH as
+                      <root name>/<path inside the root>; a folder or root restores all below)
+                      [--to DIR] [--from ID,...] [--overwrite]; --list PATH: who has a good copy
 
 Options:
   -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
                       config/stagecoach.yaml: watch ./data/inbox, archive to ./data/archive)
-      --json          status, verify: print JSON
+      --json          status, verify, restore: print JSON
   -h, --help          this help
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
 2 bad usage or config; 3 check found a target that does not work; 4 verify found a copy missing
-or altered (or could not look one up); 130 stopped by a second signal.`;
+or altered (or could not look one up), or restore did not bring every file back; 130 stopped by a second signal.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };
@@ -68,6 +71,10 @@ export async function main(argv: string[]): Promise<number> {
         root: { type: 'string' },
         sample: { type: 'string' },
         'report-only': { type: 'boolean' },
+        to: { type: 'string' },
+        from: { type: 'string' },
+        overwrite: { type: 'boolean' },
+        list: { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -83,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status', 'auth', 'verify'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth', 'verify', 'restore'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
 
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
@@ -113,6 +120,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'verify': {
         const { verifyCommand } = await import('./verify.js');
         return await verifyCommand(config, log, { target: values.target, root: values.root, sample: values.sample, reportOnly: values['report-only'] ?? false, json: values.json ?? false });
+      }
+      case 'restore': {
+        const { restoreCommand } = await import('./restore.js');
+        return await restoreCommand(config, log, { patterns: positionals.slice(1), to: values.to, from: values.from, overwrite: values.overwrite ?? false, list: values.list ?? false, json: values.json ?? false });
       }
       case 'check': {
         const { checkCommand } = await import('./check.js');
