@@ -48,11 +48,15 @@ export interface VerifyOptions {
   root?: string | undefined;
   /** Share of the target's done deliveries to check, least recently verified first. Default 100. */
   samplePercent?: number;
+  /** Check exactly this many (least recently verified first) instead of a share. */
+  limit?: number;
   reportOnly?: boolean;
   /** Lookups at once (the target's maxDemand). Default 4. */
   concurrency?: number;
   /** Lookups started per second at most (the target's requestsPerSecond); null: no cap. */
   requestsPerSecond?: number | null;
+  /** Told each finding as it is made. */
+  onFinding?: (f: VerifyFinding) => void;
   /** Called after each copy is judged (progress). */
   onCopy?: (c: DoneCopy, outcome: 'ok' | Problem | 'error') => void;
   /** Told the number of copies to check, once it is known. */
@@ -76,7 +80,7 @@ export async function verifyTarget(target: Target, audit: AuditStore, o: VerifyO
   const now = o.now ?? Date.now;
   const summary: VerifySummary = { target: target.id, checked: 0, ok: 0, missing: 0, altered: 0, extra: null, errors: 0, error: null, findings: [] };
   const total = await audit.countDone(target.id, o.root);
-  const n = sampleSize(total, o.samplePercent ?? 100);
+  const n = o.limit !== undefined ? Math.min(total, o.limit) : sampleSize(total, o.samplePercent ?? 100);
   o.onTotal?.(n);
   if (n === 0) return summary;
   const copies = await audit.doneCopies(target.id, { ...(o.root !== undefined ? { root: o.root } : {}), limit: n });
@@ -130,7 +134,9 @@ export async function verifyTarget(target: Target, audit: AuditStore, o: VerifyO
     }
     summary[problem]++;
     const requeued = o.reportOnly ? false : await audit.requeue(c.id, c.generation, `verify: ${problem}: ${detail}`);
-    summary.findings.push({ target: target.id, root: c.root, relPath: c.relPath, remotePath: c.remotePath, problem, detail, requeued });
+    const finding: VerifyFinding = { target: target.id, root: c.root, relPath: c.relPath, remotePath: c.remotePath, problem, detail, requeued };
+    summary.findings.push(finding);
+    o.onFinding?.(finding);
     o.onCopy?.(c, problem);
   };
 

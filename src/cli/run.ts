@@ -8,6 +8,32 @@ import { diskFullError } from '../state/disk-full.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
+import { startScrub, type Scrub } from '../audit/scrub.js';
+import type { Pipeline } from '../pipeline/topology.js';
+import type { AuditStore } from '../state/audit.js';
+
+/** The scrub of `verify.every` (src/audit/scrub.ts), on the pipeline's own targets; null when off. */
+function startDaemonScrub(config: Config, pipeline: Pipeline, log: Logger): Scrub | null {
+  if (config.verify.every === null) return null;
+  const audit = (pipeline.store as { audit?: AuditStore }).audit;
+  if (!audit) {
+    log.warn('verify.every is set but this journal cannot be scrubbed; the scrub is off');
+    return null;
+  }
+  const scrub = startScrub({
+    everyMs: config.verify.every,
+    sample: config.verify.sample,
+    targets: pipeline.targets,
+    requestsPerSecond: new Map(config.targets.map((t) => [t.id, t.requestsPerSecond])),
+    audit,
+    store: pipeline.store,
+    bus: pipeline.bus,
+    log: log.child({ stage: 'scrub' }),
+    poke: (id) => pipeline.archiver.poke(id),
+  });
+  log.info({ every: config.verify.every, sample: config.verify.sample, tickMs: scrub.tickMs }, 'scrub started');
+  return scrub;
+}
 
 /**
  * `run` (the daemon) and `backfill --once`. SIGINT/SIGTERM start the orderly shutdown; a second
@@ -38,6 +64,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       log.error({ err: e, listen: config.http.listen }, 'the HTTP server could not start; archiving goes on without it');
     }
   }
+  const scrub = opts.once ? null : startDaemonScrub(config, pipeline, log);
   const notifier =
     config.notify.webhook || config.notify.pingUrl
       ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
@@ -79,6 +106,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
   } finally {
     // On a full disk this throws too (closing the journal writes): runCommand words it the same.
     try {
+      await scrub?.stop();
       await server?.close();
       await pipeline.stop();
     } finally {

@@ -472,6 +472,26 @@ const fileSchema = z.strictObject({
       recoverAfterMs: durationSchema().default(60_000).describe('A target counts as recovered after a delivery succeeds or it stays up this long.'),
     })
     .prefault({}),
+  verify: z
+    .strictObject({
+      every: durationSchema({ min: 1000 })
+        .nullable()
+        .default(null)
+        .describe('Scrub in the daemon: check the archived copies again over this period ("7d"), a little at a time; null: off.'),
+      sample: z
+        .union([z.number().gt(0).max(100), z.string().regex(/^\s*\d+(\.\d+)?\s*%?\s*$/)])
+        .default(100)
+        .transform((v, ctx) => {
+          const n = typeof v === 'number' ? v : Number.parseFloat(v);
+          if (!(n > 0 && n <= 100)) {
+            ctx.addIssue({ code: 'custom', message: `expected a percentage above 0 and up to 100, such as "100%", got ${describeValue(v)}`, input: v });
+            return z.NEVER;
+          }
+          return n;
+        })
+        .describe('Share of the copies checked per period, least recently verified first ("100%").'),
+    })
+    .prefault({}),
   roots: z
     .array(rootSchema, { error: atLeastOne('root') })
     .min(1, { error: atLeastOne('root') })

@@ -6,6 +6,7 @@ import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
 import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
+import { VerifyState, type VerifyStatus } from './verify-state.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { createMetrics } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
@@ -45,6 +46,8 @@ export interface StatusBody {
   }>;
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
+  /** The daemon's scrub since start (`verify.every`); empty when it is off. */
+  verify: VerifyStatus;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -96,6 +99,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const log = opts.log.child({ stage: 'http' });
   const metrics = createMetrics(pipeline);
   const throughput = new Throughput(pipeline.bus);
+  const verifyState = new VerifyState(pipeline.bus);
   const loopbackOnly = LOOPBACK_HOSTS.has(host.toLowerCase());
   const typeOf = new Map(pipeline.targets.map((t) => [t.id, t.type]));
 
@@ -132,6 +136,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       }),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
+      verify: verifyState.status(),
     };
   };
 
@@ -191,6 +196,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       (closing ??= new Promise<void>((resolve) => {
         metrics.close();
         throughput.close();
+        verifyState.close();
         server.close(() => resolve());
         server.closeAllConnections();
       })),

@@ -17,5 +17,9 @@ export type PipelineEvents = {
   'target.trouble': { target: string; reason: string; kind: 'retry' | 'fatal' };
   'target.down': { target: string; reason: string; retryAt: number };
   'target.up': { target: string };
+  /** Verify or a scrub found a copy missing or altered; `requeued`: its delivery went back to pending. */
+  'verify.finding': { target: string; root: string; relPath: string; remotePath: string; problem: 'missing' | 'altered'; detail: string; requeued: boolean };
+  /** A scrub round of one target ended (`errors`: lookups that failed). */
+  'verify.stop': { target: string; checked: number; ok: number; missing: number; altered: number; errors: number; error: string | null; durationMs: number };
 };
 
