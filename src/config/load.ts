@@ -248,7 +248,10 @@ function validate(data: unknown, interpolated: Set<Scalar>, where: Locator): Con
 
 function resolvePaths(config: Config, cwd: string): void {
   config.stateDir = expandPath(config.stateDir, cwd);
-  for (const root of config.roots) root.path = expandPath(root.path, cwd);
+  for (const root of config.roots) {
+    root.path = expandPath(root.path, cwd);
+    if (root.afterArchive?.moveTo !== undefined) root.afterArchive.moveTo = expandPath(root.afterArchive.moveTo, cwd);
+  }
   for (const target of config.targets) {
     if (target.type === 'local') target.path = expandPath(target.path, cwd);
     if (target.type === 'gdrive' && target.auth.kind === 'serviceAccount') {

@@ -186,6 +186,17 @@ const rootSchema = z.strictObject({
     .optional()
     .describe('Polling interval for this root. Default: watcher.pollIntervalMs.'),
   filters: filtersOverrideSchema.optional(),
+  afterArchive: z
+    .strictObject({
+      action: z.enum(['keep', 'delete', 'move']).default('keep').describe('What to do with a file once enough targets hold verified copies: keep it, delete it, or move it to moveTo.'),
+      moveTo: pathString.optional().describe('action move: the folder files go to (their layout below the root is kept); must not be inside a watched root.'),
+      minCopies: count(1).default(2).describe('Targets that must hold a hash-verified copy first.'),
+      minAge: durationSchema().default(0).describe('Files younger than this (by modification time) are left alone ("7d").'),
+      verifiedBy: z.enum(['upload', 'scrub']).default('upload').describe('upload: the hash checked when the upload ended counts; scrub: a later verify or scrub must have found the copy intact.'),
+      dryRun: z.boolean().default(false).describe('Log what would be removed, remove nothing.'),
+    })
+    .optional()
+    .describe('Free space once files are safely archived (docs/operations.md, "Freeing space safely"). Default: keep everything.'),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -562,7 +573,15 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
       polling: root.polling ?? file.watcher.usePolling,
       pollIntervalMs: root.pollIntervalMs ?? file.watcher.pollIntervalMs,
       filters,
+      ...(root.afterArchive ? { afterArchive: root.afterArchive } : {}),
     };
+  });
+  file.roots.forEach((root, i) => {
+    const a = root.afterArchive;
+    if (a?.action === 'move' && a.moveTo === undefined) issue(['roots', i, 'afterArchive', 'moveTo'], 'action move needs moveTo: the folder the files go to');
+    if (a !== undefined && a.minCopies > file.targets.length) {
+      issue(['roots', i, 'afterArchive', 'minCopies'], `must not be more than the number of targets (${file.targets.length}), got ${a.minCopies}`);
+    }
   });
 
   const ids = new Map<string, number>();

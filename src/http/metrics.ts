@@ -23,7 +23,8 @@ export interface Metrics {
  * stagecoach_failed_deliveries, stagecoach_target_parked (0/1),
  * stagecoach_upload_duration_seconds (histogram); from the daemon's scrub (docs/operations.md):
  * stagecoach_verify_checked_total, stagecoach_verify_problems_total (label `problem`:
- * missing|altered), stagecoach_verify_errors_total, stagecoach_verify_last_round_timestamp_seconds.
+ * missing|altered), stagecoach_verify_errors_total, stagecoach_verify_last_round_timestamp_seconds;
+ * from afterArchive: stagecoach_bytes_freed_total (label `root`).
  */
 export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'>): Metrics {
   const registry = new Registry();
@@ -61,6 +62,8 @@ export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'>): M
   const verifyErrors = new Counter({ name: 'stagecoach_verify_errors_total', help: 'Scrub lookups that failed.', labelNames, registers });
   const verifyLast = new Gauge({ name: 'stagecoach_verify_last_round_timestamp_seconds', help: 'When the last scrub round of the target ended.', labelNames, registers });
 
+  const freed = new Counter({ name: 'stagecoach_bytes_freed_total', help: 'Bytes of local files deleted or moved away by afterArchive.', labelNames: ['root'] as const, registers });
+
   const ids = p.targets.map((t) => t.id);
   for (const target of ids) {
     // Series exist from the start, so rate() and alerts see a 0 before the first event.
@@ -91,6 +94,7 @@ export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'>): M
     p.bus.on('upload.retry', (e) => retries.inc({ target: e.target })),
     p.bus.on('target.down', (e) => parked.set({ target: e.target }, 1)),
     p.bus.on('target.up', (e) => parked.set({ target: e.target }, 0)),
+    p.bus.on('file.remove', (e) => freed.inc({ root: e.root }, e.bytes)),
     p.bus.on('verify.finding', (e) => verifyProblems.inc({ target: e.target, problem: e.problem })),
     p.bus.on('verify.stop', (e) => {
       verifyChecked.inc({ target: e.target }, e.checked);

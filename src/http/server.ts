@@ -7,6 +7,7 @@ import type { Pipeline } from '../pipeline/topology.js';
 import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
 import { VerifyState, type VerifyStatus } from './verify-state.js';
+import type { AuditStore } from '../state/audit.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { createMetrics } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
@@ -48,6 +49,8 @@ export interface StatusBody {
   lastFiles: DeliveryRecord[];
   /** The daemon's scrub since start (`verify.every`); empty when it is off. */
   verify: VerifyStatus;
+  /** Bytes of local files the after-archive policy deleted or moved away, ever (from the journal). */
+  freedBytes: number;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -137,6 +140,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
       verify: verifyState.status(),
+      freedBytes: (await (pipeline.store as { audit?: AuditStore }).audit?.freedBytes()) ?? 0,
     };
   };
 

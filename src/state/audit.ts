@@ -51,6 +51,50 @@ export interface AuditStore {
   requeue(id: number, generation: number, reason: string): Promise<boolean>;
   /** Every file of the journal (one root, or all) with its deliveries, by root then path. */
   files(root?: string): Promise<JournalFile[]>;
+  /**
+   * Files of `root` that at least `minCopies` targets hold a hash-verified copy of (`upload`: the
+   * upload's check; `scrub`: found intact since), with no upload of them in flight, and no
+   * removal recorded for this very stat. Deliveries still pending to other (parked, slow)
+   * targets do not hold a file back: `minCopies` is the bar.
+   */
+  removalCandidates(root: string, minCopies: number, verifiedBy: 'upload' | 'scrub'): Promise<RemovalCandidate[]>;
+  /** Journals a removal before it happens; returns its id. */
+  recordRemoval(r: NewRemoval): Promise<number>;
+  /** The removal happened ('done'), or did not ('kept', with the reason). */
+  settleRemoval(id: number, state: 'done' | 'kept', reason: string | null): Promise<void>;
+  /** Removals journaled but not settled (a crash came between): to finish at the next start. */
+  openRemovals(): Promise<OpenRemoval[]>;
+  /** Bytes of every file removed (deleted or moved away) so far. */
+  freedBytes(): Promise<number>;
+}
+
+export interface RemovalCandidate {
+  fileId: number;
+  root: string;
+  rootPath: string;
+  relPath: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  copies: number;
+}
+
+export interface NewRemoval {
+  fileId: number;
+  action: 'delete' | 'move';
+  dest: string | null;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  dev: number;
+  copies: number;
+}
+
+export interface OpenRemoval extends NewRemoval {
+  id: number;
+  root: string;
+  rootPath: string;
+  relPath: string;
 }
 
 interface CopyRow {
@@ -109,6 +153,26 @@ export function createSqliteAudit(db: Sqlite.Database, open: () => void): AuditS
       `UPDATE deliveries SET status = 'pending', attempts = 0, last_error = ?, resume_handle = NULL, verified_at = NULL, updated_at = ?
        WHERE id = ? AND generation = ? AND status = 'done'`,
     ),
+    candidates: db.prepare<[string, number, number], { file_id: number; root: string; root_path: string; rel_path: string; size: number; mtime_ms: number; ino: number; copies: number }>(
+      `SELECT f.id AS file_id, f.root, r.path AS root_path, f.rel_path, f.size, f.mtime_ms, f.ino, count(*) AS copies
+       FROM files f JOIN roots r ON r.name = f.root JOIN deliveries d ON d.file_id = f.id
+       WHERE f.root = ? AND d.status = 'done' AND d.remote_hash IS NOT NULL AND (? = 0 OR d.verified_at IS NOT NULL)
+         AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.file_id = f.id AND x.status = 'in_flight')
+         AND NOT EXISTS (SELECT 1 FROM removals m WHERE m.file_id = f.id AND m.state IN ('done', 'intent') AND m.size = f.size AND m.mtime_ms = f.mtime_ms AND m.ino = f.ino)
+       GROUP BY f.id HAVING count(*) >= ?
+       ORDER BY f.rel_path`,
+    ),
+    addRemoval: db.prepare<[number, string, string | null, number, number, number, number, number, number, number]>(
+      `INSERT INTO removals (file_id, action, dest, size, mtime_ms, ino, dev, copies, state, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)`,
+    ),
+    settle: db.prepare<[string, string | null, number, number]>(`UPDATE removals SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'intent'`),
+    open: db.prepare<[], { id: number; file_id: number; action: 'delete' | 'move'; dest: string | null; size: number; mtime_ms: number; ino: number; dev: number; copies: number; root: string; root_path: string; rel_path: string }>(
+      `SELECT m.id, m.file_id, m.action, m.dest, m.size, m.mtime_ms, m.ino, m.dev, m.copies, f.root, r.path AS root_path, f.rel_path
+       FROM removals m JOIN files f ON f.id = m.file_id JOIN roots r ON r.name = f.root
+       WHERE m.state = 'intent' ORDER BY m.id`,
+    ),
+    freed: db.prepare<[], { n: number | null }>(`SELECT sum(size) AS n FROM removals WHERE state = 'done'`),
     filesAll: db.prepare<[], FileRow>(`${FILES} ORDER BY f.root, f.rel_path, d.target`),
     filesRoot: db.prepare<[string], FileRow>(`${FILES} WHERE f.root = ? ORDER BY f.root, f.rel_path, d.target`),
   };
@@ -172,6 +236,49 @@ export function createSqliteAudit(db: Sqlite.Database, open: () => void): AuditS
         }
       }
       return out;
+    },
+    async removalCandidates(root, minCopies, verifiedBy) {
+      open();
+      return st.candidates.all(root, verifiedBy === 'scrub' ? 1 : 0, minCopies).map((r) => ({
+        fileId: r.file_id,
+        root: r.root,
+        rootPath: r.root_path,
+        relPath: r.rel_path,
+        size: r.size,
+        mtimeMs: r.mtime_ms,
+        ino: r.ino,
+        copies: r.copies,
+      }));
+    },
+    async recordRemoval(r) {
+      open();
+      const now = Date.now();
+      return Number(st.addRemoval.run(r.fileId, r.action, r.dest, r.size, r.mtimeMs, r.ino, r.dev, r.copies, now, now).lastInsertRowid);
+    },
+    async settleRemoval(id, state, reason) {
+      open();
+      st.settle.run(state, reason, Date.now(), id);
+    },
+    async openRemovals() {
+      open();
+      return st.open.all().map((r) => ({
+        id: r.id,
+        fileId: r.file_id,
+        action: r.action,
+        dest: r.dest,
+        size: r.size,
+        mtimeMs: r.mtime_ms,
+        ino: r.ino,
+        dev: r.dev,
+        copies: r.copies,
+        root: r.root,
+        rootPath: r.root_path,
+        relPath: r.rel_path,
+      }));
+    },
+    async freedBytes() {
+      open();
+      return st.freed.get()?.n ?? 0;
     },
   };
 }

@@ -241,7 +241,7 @@ function prepareAll(db: Sqlite.Database) {
     complete: db.prepare<[string, string, number, number, number, number]>(
       `UPDATE deliveries
        SET status = 'done', remote_id = ?, remote_hash = ?, bytes_sent = ?,
-           resume_handle = NULL, last_error = NULL, updated_at = ?
+           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = ?
        WHERE id = ? AND generation = ?`,
     ),
     // A finished attempt must not demote a delivery some other attempt already completed.

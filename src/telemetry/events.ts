@@ -19,6 +19,8 @@ export type PipelineEvents = {
   'target.up': { target: string };
   /** Verify or a scrub found a copy missing or altered; `requeued`: its delivery went back to pending. */
   'verify.finding': { target: string; root: string; relPath: string; remotePath: string; problem: 'missing' | 'altered'; detail: string; requeued: boolean };
+  /** The after-archive policy deleted or moved a local file (journaled first; its copies verified). */
+  'file.remove': { root: string; relPath: string; bytes: number; action: 'delete' | 'move'; copies: number };
   /** A scrub round of one target ended (`errors`: lookups that failed). */
   'verify.stop': { target: string; checked: number; ok: number; missing: number; altered: number; errors: number; error: string | null; durationMs: number };
 };
