@@ -71,8 +71,22 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
   }
 }
 
+/** Same mtime to the millisecond: the journal may keep it truncated (the file system has ns). */
+function sameTime(a: number, b: number): boolean {
+  return Math.floor(a) === Math.floor(b);
+}
+
 function sameFile(a: Stats, b: { size: number; mtimeMs: number; ino: number }): boolean {
-  return a.isFile() && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+  return a.isFile() && a.size === b.size && sameTime(a.mtimeMs, b.mtimeMs) && a.ino === b.ino;
+}
+
+function describeChange(now: Stats, was: { size: number; mtimeMs: number; ino: number }): string {
+  const parts: string[] = [];
+  if (!now.isFile()) parts.push('no longer a regular file');
+  if (now.size !== was.size) parts.push(`size ${was.size} → ${now.size}`);
+  if (!sameTime(now.mtimeMs, was.mtimeMs)) parts.push(`mtime ${new Date(was.mtimeMs).toISOString()} → ${new Date(now.mtimeMs).toISOString()} (${was.mtimeMs} → ${now.mtimeMs})`);
+  if (now.ino !== was.ino) parts.push(`inode ${was.ino} → ${now.ino}`);
+  return parts.join(', ');
 }
 
 /** Removes the folders `file` leaves empty, up to (not including) `root`. */
@@ -180,7 +194,7 @@ async function one(root: PolicyRoot, policy: AfterArchivePolicy, c: RemovalCandi
       out.kept.push({ root: root.name, relPath: c.relPath, reason });
       ctx.log.info({ root: root.name, relPath: c.relPath, reason }, 'after-archive: kept');
     };
-    if (!sameFile(held, c)) return await kept('changed since it was archived: it is archived again first');
+    if (!sameFile(held, c)) return await kept(`changed since it was archived (${describeChange(held, c)}): it is archived again first`);
     if (policy.dryRun) {
       out.wouldRemove.push({ root: root.name, relPath: c.relPath, bytes: c.size });
       ctx.log.info({ root: root.name, relPath: c.relPath, bytes: c.size, action: policy.action, copies: c.copies }, 'after-archive (dry run): would remove');

@@ -31,7 +31,25 @@ function startReaper(config: Config, pipeline: Pipeline, log: Logger): AfterArch
       return null;
     }
   }
-  return startAfterArchive(roots, { audit, log: log.child({ stage: 'after-archive' }), bus: pipeline.bus });
+  const reaper = startAfterArchive(roots, { audit, log: log.child({ stage: 'after-archive' }), bus: pipeline.bus });
+  // Files become removable as uploads end: sweep shortly after, not only every 10 s.
+  let soon: NodeJS.Timeout | undefined;
+  const off = pipeline.bus.on('upload.stop', () => {
+    if (soon) return;
+    soon = setTimeout(() => {
+      soon = undefined;
+      void reaper.sweep();
+    }, 500);
+    soon.unref();
+  });
+  return {
+    sweep: () => reaper.sweep(),
+    async stop() {
+      off();
+      clearTimeout(soon);
+      await reaper.stop();
+    },
+  };
 }
 
 /** The scrub of `verify.every` (src/audit/scrub.ts), on the pipeline's own targets; null when off. */
