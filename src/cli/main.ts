@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../config/index.js';
 import { ConfigError, StagecoachError } from '../errors.js';
+import { refuseWorldWritableStateDir } from '../state/state-dir-mode.js';
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js';
 import { collectSecrets } from '../telemetry/redact.js';
 import { EXIT } from './exit-codes.js';
@@ -26,6 +27,7 @@ Commands:
                       (reads the state store; works while the daemon runs)
   auth <target-id>    sign a cloud target in, headless: open the address it prints on any
                       computer, paste back what the browser shows; tokens stay in the state folder
+  retry <target-id>   ask the running daemon to try a parked target now (within a second)
   verify              look every archived copy up and compare size and hash with the journal;
                       a missing or altered copy is archived again on the next run
                       [--target ID,...] [--root NAME] [--sample PERCENT] [--report-only] [--json]
@@ -41,8 +43,9 @@ Options:
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
-2 bad usage or config; 3 check found a target that does not work; 4 verify found a copy missing
-or altered (or could not look one up), or restore did not bring every file back; 130 stopped by a second signal.`;
+2 bad usage or config; 3 check found a missing root or a target that does not work; 4 verify found
+a copy missing or altered (or could not look one up), or restore did not bring every file back;
+130 stopped by a second signal.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };
@@ -90,13 +93,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status', 'auth', 'verify', 'restore'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth', 'retry', 'verify', 'restore'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
+  if (values.once && command !== 'backfill') return fail(`--once belongs to backfill: \`stagecoach backfill --once\` archives what is there, then exits; \`${command}\` takes no --once`, EXIT.config);
 
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
   let config: Config;
   try {
     config = await loadConfig(file);
+    refuseWorldWritableStateDir(config.stateDir);
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     throw e;
@@ -109,8 +114,9 @@ export async function main(argv: string[]): Promise<number> {
         return await statusCommand(config, { json: values.json ?? false });
       }
       case 'auth': {
-        const { authCommand, terminalIO } = await import('./auth.js');
-        const io = terminalIO();
+        const { authCommand, noTerminalMessage, stdinCanAnswer, terminalIO } = await import('./auth.js');
+        if (!stdinCanAnswer()) return fail(noTerminalMessage(positionals[1]), EXIT.config);
+        const io = terminalIO(positionals[1]);
         try {
           return await authCommand(config, positionals[1], io);
         } finally {
@@ -125,6 +131,16 @@ export async function main(argv: string[]): Promise<number> {
         const { restoreCommand } = await import('./restore.js');
         return await restoreCommand(config, log, { patterns: positionals.slice(1), to: values.to, from: values.from, overwrite: values.overwrite ?? false, list: values.list ?? false, json: values.json ?? false });
       }
+      case 'retry': {
+        const id = positionals[1];
+        if (!id || !config.targets.some((t) => t.id === id)) {
+          return fail(`retry needs a configured target id (${config.targets.map((t) => t.id).join(', ')}), got ${id ? `"${id}"` : 'none'}`, EXIT.config);
+        }
+        const { requestRetry } = await import('../pipeline/retry-requests.js');
+        await requestRetry(config.stateDir, id);
+        process.stdout.write(`asked the daemon to try ${id} now; a running daemon does within a second (see stagecoach status)\n`);
+        return EXIT.ok;
+      }
       case 'check': {
         const { checkCommand } = await import('./check.js');
         return await checkCommand(config, log);
@@ -136,7 +152,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
-    if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code.startsWith('auth.'))) return fail(e.message, e.code === 'cli.usage' ? EXIT.config : EXIT.failure);
+    if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code === 'cli.no-terminal' || e.code.startsWith('auth.'))) {
+      return fail(e.message, e.code.startsWith('cli.') ? EXIT.config : EXIT.failure);
+    }
     log.fatal({ err: e }, e instanceof StagecoachError ? e.message : 'stagecoach failed');
     await flushLogger(log);
     return EXIT.failure;

@@ -20,7 +20,7 @@ export function pickTargets(config: Config, list: string | undefined, flag: stri
 
 /** Makes a configured target as the daemon does (its own state folder for tokens). The caller closes it. */
 export function openTarget(config: Config, tc: TargetConfig, log: Logger): Promise<Target> {
-  return createTarget(tc as unknown as { id: string; type: string }, {
+  return createTarget(tc, {
     log: log.child({ target: tc.id }),
     stateDir: path.join(config.stateDir, 'targets', tc.id),
   });

@@ -23,8 +23,10 @@ import {
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { InterpolationError, hasReference, interpolate, type InterpolateContext } from './interpolate.js';
-import { configErrorMap, describeKind } from './messages.js';
+import { configErrorMap, describeKind, hidingValues } from './messages.js';
 import { expandPath, isInside, realPathSoFar } from './paths.js';
+import { PROVIDERS } from '../targets/providers.js';
+import type { PathKey } from '../targets/provider.js';
 import { configSchema, type Config } from './schema.js';
 
 export interface ParseConfigOptions {
@@ -43,11 +45,17 @@ export interface LoadConfigOptions {
 
 type KeyPath = (string | number)[];
 
-/** Keys whose values are never shown in a message. */
-const SECRET_KEYS = new Set(['clientSecret', 'refreshToken', 'appSecret']);
+/**
+ * Keys whose values are never shown in a message: the last segment of every provider's secret
+ * keys, and the status server's `token`.
+ */
+const SECRET_KEYS = new Set([...Object.values(PROVIDERS).flatMap((p) => p.secretKeys.map((key) => key.split('.').pop() ?? key)), 'token']);
 
 /** Where things are in the YAML text, for messages. */
 class Locator {
+  /** Interpolated values and how to show them instead (see hide). */
+  readonly hidden = new Map<unknown, string>();
+
   constructor(
     private readonly doc: Document,
     private readonly lines: LineCounter,
@@ -80,6 +88,19 @@ class Locator {
     return { node, offset, found: true };
   }
 
+  /**
+   * The last guard against echoing a `${...}` value: any interpolated string of 4 characters or
+   * more left in `message` (a message built without describeValue) becomes its reference.
+   */
+  private hide(message: string): string {
+    let out = message;
+    for (const [value, reference] of this.hidden) {
+      if (typeof value !== 'string' || value.length < 4) continue;
+      for (const form of [JSON.stringify(value), JSON.stringify(value).slice(1, -1), value]) out = out.split(form).join(reference);
+    }
+    return out;
+  }
+
   line(offset: number | undefined): number | undefined {
     return offset === undefined ? undefined : this.lines.linePos(offset).line;
   }
@@ -87,7 +108,7 @@ class Locator {
   error(keyPath: KeyPath, message: string, offset = this.find(keyPath).offset, cause?: unknown): ConfigError {
     const line = this.line(offset);
     const dotted = keyPath.map(String).map(printable).join('.');
-    const text = `${this.source}${line === undefined ? '' : `:${line}`}: ${dotted ? `${dotted}: ` : ''}${message}`;
+    const text = `${this.source}${line === undefined ? '' : `:${line}`}: ${dotted ? `${dotted}: ` : ''}${this.hide(message)}`;
     return new ConfigError(dotted, text, { line, cause });
   }
 }
@@ -135,6 +156,7 @@ function interpolateDocument(doc: Document, ctx: InterpolateContext, where: Loca
       try {
         const value = interpolate(node.value, ctx);
         if (value !== node.value) {
+          where.hidden.set(value, /^[^\s"\\]+$/.test(node.value) ? node.value : JSON.stringify(node.value));
           node.value = value;
           changed.add(node);
         }
@@ -205,6 +227,7 @@ function retype(issues: z.core.$ZodIssue[], data: unknown, interpolated: Set<Sca
     const value = convert(current, expectedTypes(issue));
     if (value === undefined) continue;
     setIn(data, keyPath, value);
+    where.hidden.set(value, where.hidden.get(current) ?? describeKind(value));
     interpolated.delete(node);
     changed = true;
   }
@@ -217,7 +240,8 @@ function firstIssueError(issues: z.core.$ZodIssue[], data: unknown, where: Locat
     let message = issue.message;
     if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) keyPath = [...keyPath, issue.keys[0]];
     const last = keyPath[keyPath.length - 1];
-    if (typeof last === 'string' && SECRET_KEYS.has(last) && issue.code !== 'unrecognized_keys') {
+    // A secret's own value is never shown; rules that show none (length, cross-key) keep their text.
+    if (typeof last === 'string' && SECRET_KEYS.has(last) && !['unrecognized_keys', 'too_small', 'custom'].includes(issue.code)) {
       const value = getIn(data, keyPath);
       message =
         value === undefined
@@ -246,6 +270,14 @@ function validate(data: unknown, interpolated: Set<Scalar>, where: Locator): Con
   }
 }
 
+/** The path options of a target entry that are set: each with its key path and current value. */
+function pathOptions(target: Config['targets'][number]): { key: PathKey; at: readonly string[]; value: string }[] {
+  return PROVIDERS[target.type].pathKeys.flatMap((key) => {
+    const value = getIn(target, [...key.key]);
+    return typeof value === 'string' ? [{ key, at: key.key, value }] : [];
+  });
+}
+
 function resolvePaths(config: Config, cwd: string): void {
   config.stateDir = expandPath(config.stateDir, cwd);
   for (const root of config.roots) {
@@ -253,16 +285,7 @@ function resolvePaths(config: Config, cwd: string): void {
     if (root.afterArchive?.moveTo !== undefined) root.afterArchive.moveTo = expandPath(root.afterArchive.moveTo, cwd);
   }
   for (const target of config.targets) {
-    if (target.type === 'local') target.path = expandPath(target.path, cwd);
-    if (target.type === 'gdrive' && target.auth.kind === 'serviceAccount') {
-      target.auth.keyFile = expandPath(target.auth.keyFile, cwd);
-    }
-    if (target.type === 'box' && target.auth.kind === 'oauth' && target.auth.tokenFile !== undefined) {
-      target.auth.tokenFile = expandPath(target.auth.tokenFile, cwd);
-    }
-    if (target.type === 'onedrive' && target.auth.kind === 'delegated' && target.auth.tokenCacheFile !== undefined) {
-      target.auth.tokenCacheFile = expandPath(target.auth.tokenCacheFile, cwd);
-    }
+    for (const { at, value } of pathOptions(target)) setIn(target, [...at], expandPath(value, cwd));
   }
 }
 
@@ -286,25 +309,20 @@ function checkNesting(config: Config, where: Locator): void {
 
   inside(config.stateDir, ['stateDir'], 'the state folder', 'its journal would be archived');
   config.targets.forEach((target, i) => {
-    const credentials = 'your credentials would be archived';
-    if (target.type === 'local') {
+    for (const { key, at, value } of pathOptions(target)) {
+      const keyPath = ['targets', i, ...at];
+      if (key.role === 'credentials') {
+        inside(value, keyPath, key.what, 'your credentials would be archived');
+        continue;
+      }
       const why = 'Stagecoach would archive its own archive';
-      inside(target.path, ['targets', i, 'path'], 'the archive folder', why);
-      const real = realPathSoFar(target.path);
+      inside(value, keyPath, key.what, why);
+      const real = realPathSoFar(value);
       for (const root of roots) {
         if (real !== root.real && isInside(root.real, real)) {
-          problems.push({
-            keyPath: ['targets', i, 'path'],
-            message: `the archive folder ${target.path} contains the watched root "${root.name}" (${root.path}): ${why}`,
-          });
+          problems.push({ keyPath, message: `${key.what} ${value} contains the watched root "${root.name}" (${root.path}): ${why}` });
         }
       }
-    } else if (target.type === 'gdrive' && target.auth.kind === 'serviceAccount') {
-      inside(target.auth.keyFile, ['targets', i, 'auth', 'keyFile'], 'the key file', credentials);
-    } else if (target.type === 'box' && target.auth.kind === 'oauth' && target.auth.tokenFile !== undefined) {
-      inside(target.auth.tokenFile, ['targets', i, 'auth', 'tokenFile'], 'the token file', credentials);
-    } else if (target.type === 'onedrive' && target.auth.kind === 'delegated' && target.auth.tokenCacheFile !== undefined) {
-      inside(target.auth.tokenCacheFile, ['targets', i, 'auth', 'tokenCacheFile'], 'the token cache file', credentials);
     }
   });
 
@@ -351,10 +369,13 @@ export function parseConfig(text: string, opts: ParseConfigOptions = {}): Config
     throw where.error([], `invalid YAML: ${firstLine(error instanceof Error ? error.message : String(error))}`, undefined, error);
   }
 
-  const config = validate(data, interpolated, where);
-  resolvePaths(config, cwd);
-  checkNesting(config, where);
-  return config;
+  // A value read through `${...}` is never shown in a message, whatever its key.
+  return hidingValues(where.hidden, () => {
+    const config = validate(data, interpolated, where);
+    resolvePaths(config, cwd);
+    checkNesting(config, where);
+    return config;
+  });
 }
 
 /**

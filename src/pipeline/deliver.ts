@@ -3,6 +3,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
+import { rootIdentity, waitForRoot, waitingReason } from './roots.js';
+import { rawJoin } from './walk.js';
 import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
@@ -22,6 +24,8 @@ export interface DeliverContext {
   signal: AbortSignal;
   /** The target's limits: uploads started per second, and bytes read for it per second. */
   limits?: TargetLimits;
+  /** Aborted at the start of a shutdown: a wait between retries ends, the delivery goes back to pending. */
+  waitSignal?: AbortSignal;
 }
 
 export interface TargetLimits {
@@ -49,6 +53,21 @@ export class TargetTroubleError extends StagecoachError {
 
 export type DeliverOutcome = 'done' | 'failed' | 'skipped' | 'released';
 
+/**
+ * A delivery whose root folder is missing keeps its slot until the folder is back, then is
+ * delivered from the start; a shutdown meanwhile puts it back to pending.
+ */
+async function waitForRootThenDeliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
+  ctx.log.debug({ deliveryId: d.id, relPath: d.relPath, root: d.rootPath }, 'the watched folder is missing: the delivery waits for it');
+  try {
+    await waitForRoot(d.rootPath, ctx.signal);
+  } catch {
+    await ctx.store.release(d.id, waitingReason(d.rootPath));
+    return 'released';
+  }
+  return deliver(d, ctx);
+}
+
 const CHUNK = 1 << 20;
 const MIN_CHUNK = 64 * 1024;
 
@@ -61,11 +80,13 @@ const MIN_CHUNK = 64 * 1024;
  */
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
-  const abs = path.join(d.rootPath, ...d.relPath.split('/'));
-  const end = async (status: 'failed' | 'skipped', reason: string): Promise<DeliverOutcome> => {
+  // A name that is not valid UTF-8 is opened by its bytes (relPath holds its escaped form).
+  const abs = d.rawRelPath ? rawJoin(d.rootPath, d.rawRelPath) : path.join(d.rootPath, ...d.relPath.split('/'));
+  // `routine`: nothing is lost (a file that changed again is archived once it is stable): info, not warn.
+  const end = async (status: 'failed' | 'skipped', reason: string, routine = false): Promise<DeliverOutcome> => {
     if (status === 'failed') await store.fail(d.id, d.generation, reason);
     else await store.skip(d.id, d.generation, reason);
-    log.warn({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
+    log[routine ? 'info' : 'warn']({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
     ctx.bus?.emit('upload.exception', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, status, reason });
     return status;
   };
@@ -75,11 +96,15 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     if (!s.isFile()) return end('skipped', 'source is no longer a regular file');
     const st = fileStatOf(s);
     if (st.size !== d.size || st.mtimeMs !== d.mtimeMs) {
-      return end('failed', `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`);
+      return end('failed', `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`, true);
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return end('skipped', 'source vanished before upload');
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
+      return end('skipped', 'source vanished before upload');
+    }
     return end('failed', `cannot read source: ${code ?? (e as Error).message}`);
   }
 
@@ -118,9 +143,11 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
         ...ctx.retry,
         classify: (e) => target.classify(e),
         signal: ctx.signal,
+        waitSignal: ctx.waitSignal,
         onRetry: async ({ attempt, classified, delayMs }) => {
           await store.noteAttempt(d.id, classified.reason);
-          log.info({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
+          // At debug: one warn when the target starts failing, one info when it recovers (target-report.ts).
+          log.debug({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
           ctx.bus?.emit('upload.retry', { target: target.id, deliveryId: d.id, attempt, reason: classified.reason, delayMs });
         },
       },
@@ -144,6 +171,10 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
       await store.release(d.id, 'interrupted: the uploader stopped before the upload finished');
       return 'released';
     }
+    if (ctx.waitSignal?.aborted && error === ctx.waitSignal.reason) {
+      await store.release(d.id, 'interrupted: stopped while waiting to retry');
+      return 'released';
+    }
     if (error instanceof RetriesExhaustedError) {
       await store.release(d.id, error.message);
       throw new TargetTroubleError(target.id, 'retry', error.message, error.classified.retryAfterMs, { cause: error });
@@ -153,6 +184,23 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
       await store.release(d.id, c.reason);
       throw new TargetTroubleError(target.id, 'fatal', c.reason, c.retryAfterMs, { cause: error });
     }
+    // Moved or deleted while it uploaded: not a failure. The watcher pairs a move with the new
+    // path, which is journaled and archived on its own.
+    if (await gone(abs)) {
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
+      return end('skipped', 'source vanished during its upload: moved or deleted (a moved file is archived at its new path)');
+    }
     return end('failed', c.reason);
+  }
+}
+
+/** Whether nothing is at the source path any more (a stat that fails with ENOENT or ENOTDIR). */
+async function gone(abs: string | Buffer): Promise<boolean> {
+  try {
+    await stat(abs);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
   }
 }

@@ -28,12 +28,14 @@ export interface UploaderOptions {
  */
 export class Uploader extends Consumer<Delivery> {
   private readonly abort = new AbortController();
+  private readonly stopWaits = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: UploaderOptions) {
     super({ name: `uploader:${opts.target.id}`, perEvent: true });
     // Every upload in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
+    setMaxListeners(0, this.stopWaits.signal);
   }
 
   get target(): Target {
@@ -53,6 +55,7 @@ export class Uploader extends Consumer<Delivery> {
         log: this.opts.log,
         bus: this.opts.bus,
         signal: this.abort.signal,
+        waitSignal: this.stopWaits.signal,
         limits: this.opts.limits,
       });
       this.inFlight.add(p);
@@ -73,6 +76,14 @@ export class Uploader extends Consumer<Delivery> {
   async abortAll(reason: unknown): Promise<void> {
     this.abort.abort(reason);
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Shutdown: uploads waiting to retry stop waiting and go back to pending at once; uploads under
+   * way go on (they get shutdownMs).
+   */
+  stopRetrying(): void {
+    this.stopWaits.abort(new Error('shutting down'));
   }
 
   /** Waits for the uploads under way. */

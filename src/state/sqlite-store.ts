@@ -2,7 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type Sqlite from 'better-sqlite3';
-import type { FileStat } from '../archive/item.js';
+import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
 import { createSqliteAudit, type AuditStore } from './audit.js';
@@ -128,6 +128,7 @@ interface FileRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  ctime_ms: number | null;
 }
 
 interface DeliveryStateRow {
@@ -147,6 +148,7 @@ interface LeaseRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  raw_path: Buffer | null;
   attempts: number;
   resume_handle: string | null;
   last_error: string | null;
@@ -186,17 +188,35 @@ interface IndexRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  ctime_ms: number | null;
 }
 
 const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', 'failed', 'skipped']);
 
 const LEASE_COLUMNS = `
   d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
-  f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`;
+  f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`;
 
 const RECORD_COLUMNS = `
   d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
   d.last_error, d.remote_id, d.remote_hash, d.updated_at`;
+
+function toRecord(r: RecordRow): DeliveryRecord {
+  return {
+    id: r.id,
+    target: r.target,
+    root: r.root,
+    relPath: r.rel_path,
+    remotePath: r.remote_path,
+    size: r.size,
+    status: r.status,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    remoteId: r.remote_id,
+    remoteHash: r.remote_hash,
+    updatedAt: r.updated_at,
+  };
+}
 
 function prepareAll(db: Sqlite.Database) {
   return {
@@ -205,13 +225,13 @@ function prepareAll(db: Sqlite.Database) {
        ON CONFLICT (name) DO UPDATE SET path = excluded.path WHERE path <> excluded.path`,
     ),
     getFile: db.prepare<[string, string], FileRow>(
-      'SELECT id, size, mtime_ms, ino FROM files WHERE root = ? AND rel_path = ?',
+      'SELECT id, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ? AND rel_path = ?',
     ),
-    insertFile: db.prepare<[string, string, number, number, number, number]>(
-      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    insertFile: db.prepare<[string, string, number, number, number, number | null, Buffer | null, number]>(
+      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
-    updateFile: db.prepare<[number, number, number, number, number]>(
-      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, updated_at = ? WHERE id = ?',
+    updateFile: db.prepare<[number, number, number, number | null, number, number]>(
+      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, ctime_ms = ?, updated_at = ? WHERE id = ?',
     ),
     getDelivery: db.prepare<[number, string], DeliveryStateRow>(
       'SELECT id, remote_path, status FROM deliveries WHERE file_id = ? AND target = ?',
@@ -307,8 +327,14 @@ function prepareAll(db: Sqlite.Database) {
        WHERE d.status = ? AND d.target = ?
        ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`,
     ),
+    search: db.prepare<[string, number], RecordRow>(
+      `SELECT ${RECORD_COLUMNS}
+       FROM (SELECT id FROM files WHERE rel_path LIKE ? ESCAPE '\\' ORDER BY root, rel_path LIMIT ?) m
+       JOIN files f ON f.id = m.id JOIN deliveries d ON d.file_id = f.id
+       ORDER BY f.root, f.rel_path, d.target`,
+    ),
     fileIndex: db.prepare<[string], IndexRow>(
-      'SELECT rel_path, size, mtime_ms, ino FROM files WHERE root = ?',
+      'SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ?',
     ),
   };
 }
@@ -349,7 +375,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.#open();
     const index = new Map<string, FileStat>();
     for (const r of this.#st.fileIndex.iterate(root)) {
-      index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino });
+      index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino, ...(r.ctime_ms === null ? {} : { ctimeMs: r.ctime_ms }) });
     }
     return index;
   }
@@ -383,7 +409,7 @@ class SqliteStoreImpl implements SqliteStore {
       const file = st.getFile.get(item.root, item.relPath);
       if (file === undefined) {
         const fileId = Number(
-          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, now).lastInsertRowid,
+          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, item.rawRelPath ?? null, now).lastInsertRowid,
         );
         // A new file has no deliveries: skip the lookups.
         for (const target of targets) {
@@ -392,8 +418,12 @@ class SqliteStoreImpl implements SqliteStore {
         }
         continue;
       }
-      const unchanged = file.size === item.size && file.mtime_ms === item.mtimeMs && file.ino === item.ino;
-      if (!unchanged) st.updateFile.run(item.size, item.mtimeMs, item.ino, now, file.id);
+      const recorded = { size: file.size, mtimeMs: file.mtime_ms, ino: file.ino, ...(file.ctime_ms === null ? {} : { ctimeMs: file.ctime_ms }) };
+      const unchanged = sameFileStat(recorded, item);
+      // An unchanged row without a ctime (written before the journal kept it) gets it now.
+      if (!unchanged || (file.ctime_ms === null && item.ctimeMs !== undefined)) {
+        st.updateFile.run(item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, now, file.id);
+      }
       for (const target of targets) {
         const d = st.getDelivery.get(file.id, target);
         if (d === undefined) {
@@ -430,6 +460,7 @@ class SqliteStoreImpl implements SqliteStore {
       root: r.root,
       rootPath: r.root_path,
       relPath: r.rel_path,
+      ...(r.raw_path ? { rawRelPath: r.raw_path } : {}),
       remotePath: r.remote_path,
       size: r.size,
       mtimeMs: r.mtime_ms,
@@ -575,20 +606,15 @@ class SqliteStoreImpl implements SqliteStore {
       opts.target === undefined
         ? this.#st.recentAll.all(opts.status, opts.limit)
         : this.#st.recentTarget.all(opts.status, opts.target, opts.limit);
-    return rows.map((r) => ({
-      id: r.id,
-      target: r.target,
-      root: r.root,
-      relPath: r.rel_path,
-      remotePath: r.remote_path,
-      size: r.size,
-      status: r.status,
-      attempts: r.attempts,
-      lastError: r.last_error,
-      remoteId: r.remote_id,
-      remoteHash: r.remote_hash,
-      updatedAt: r.updated_at,
-    }));
+    return rows.map(toRecord);
+  }
+
+  /** See Store.search. */
+  async search(opts: { query: string; limit: number }): Promise<DeliveryRecord[]> {
+    this.#open();
+    checkCount('limit', opts.limit);
+    const pattern = `%${opts.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return this.#st.search.all(pattern, opts.limit).map(toRecord);
   }
 
   /** Idempotent: every call returns the same promise. Later calls of other methods throw `state.closed`. */

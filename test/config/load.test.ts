@@ -27,10 +27,10 @@ describe('the embedded default config', () => {
       archiver: { maxDemand: 500, minDemand: 250 },
       retry: { retries: 8, minDelayMs: 1000, maxDelayMs: 300_000 },
       supervisor: { maxRestarts: 3, maxSeconds: 5, coolDownMs: 30_000, coolDownMaxMs: 1_800_000 },
-      http: { listen: { host: '127.0.0.1', port: 8080 }, token: null },
+      http: { listen: { host: '127.0.0.1', port: 8080 }, token: null, allowedHosts: [] },
       notify: { webhook: null, topic: null, pingUrl: null, pingIntervalMs: 60_000, minIntervalMs: 300_000, batchMs: 30_000, recoverAfterMs: 60_000 },
       verify: { every: null, sample: 100 },
-      roots: [{ path: '/srv/stagecoach/data/inbox', name: 'inbox', polling: false, pollIntervalMs: 2000, filters: DEFAULT_FILTERS }],
+      roots: [{ path: '/srv/stagecoach/data/inbox', name: 'inbox', polling: false, pollIntervalMs: 2000, createRoot: true, followSymlinks: false, filters: DEFAULT_FILTERS }],
       targets: [
         {
           type: 'local',
@@ -95,6 +95,8 @@ describe('the example config', () => {
       name: 'scans',
       polling: true,
       pollIntervalMs: 10_000,
+      createRoot: false,
+      followSymlinks: false,
       filters: { ...config.filters, include: ['**/*.pdf'], maxSize: 2 * 1024 ** 3 },
     });
     expect(config.roots[0]?.filters.exclude).toEqual(['**/node_modules/**', '**/*.log']);
@@ -109,10 +111,12 @@ describe('the example config', () => {
       remoteRoot: 'Stagecoach',
       bytesPerSecond: 20_000_000,
       minDemand: 3,
-      auth: { kind: 'oauth', clientId: env.GDRIVE_CLIENT_ID, clientSecret: secrets.gdrive_client_secret, refreshToken: secrets.gdrive_refresh_token },
+      auth: { kind: 'oauth', clientId: env.GDRIVE_CLIENT_ID, clientSecret: secrets.gdrive_client_secret },
     });
-    expect(config.targets[2]).toMatchObject({ auth: { appKey: 'dropbox-key', appSecret: 'dropbox-app-secret', refreshToken: 'dropbox-refresh-token' } });
-    expect(config.targets[3]).toMatchObject({ requestsPerSecond: 3, auth: { kind: 'oauth', refreshToken: 'box-refresh-token' } });
+    expect(config.targets[2]).toMatchObject({ auth: { appKey: 'dropbox-key', appSecret: 'dropbox-app-secret' } });
+    expect(config.targets[3]).toMatchObject({ requestsPerSecond: 3, auth: { kind: 'oauth' } });
+    // As docs/clouds.md says: the config names the app; the tokens are the ones `stagecoach auth` saved.
+    for (const t of config.targets.slice(1, 4)) expect((t as { auth: { refreshToken?: string } }).auth.refreshToken).toBeUndefined();
     expect(config.targets[4]).toMatchObject({ maxDemand: 2, minDemand: 1, auth: { kind: 'delegated', tenant: 'consumers' } });
   });
 
@@ -146,8 +150,8 @@ describe('defaults and derived values', () => {
     );
     const top = { ...DEFAULT_FILTERS, exclude: ['*.log'], minSize: 1024 };
     expect(config.roots).toEqual([
-      { path: '/a', name: 'a', polling: true, pollIntervalMs: 5000, filters: top },
-      { path: '/b', name: 'b', polling: false, pollIntervalMs: 5000, filters: { ...top, include: ['**/*.jpg'], minSize: 0, maxSize: 5_000_000 } },
+      { path: '/a', name: 'a', polling: true, pollIntervalMs: 5000, createRoot: false, followSymlinks: false, filters: top },
+      { path: '/b', name: 'b', polling: false, pollIntervalMs: 5000, createRoot: false, followSymlinks: false, filters: { ...top, include: ['**/*.jpg'], minSize: 0, maxSize: 5_000_000 } },
     ]);
   });
 

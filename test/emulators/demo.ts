@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `Emulated clouds on 127.0.0.1:8701-8704. Drop files into ./data/inbox; they go to ./data/demo-archive and to the four emulators.\n` +
       `See what each cloud holds, in a browser:\n${browseLines(emus)}` +
-      `and the daemon's own view: stagecoach status --config config/demo.yaml (in another terminal). Ctrl-C stops.\n\n`,
+      `and the daemon's own view: npx stagecoach status --config config/demo.yaml (in another terminal). Ctrl-C stops.\n\n`,
   );
   const daemon = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'run', '--config', path.join(ROOT, 'config', 'demo.yaml')], {
     cwd: ROOT,

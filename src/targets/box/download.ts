@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { DownloadRequest, RemoteDownload, RemoteStat } from '../target.js';
 import { checkStart } from '../download.js';
 import { BoxHttpError } from './classify.js';
-import type { BoxApi } from './http.js';
+import type { BoxApi } from './transport.js';
 
 /** Null when nothing is at the path, or the file went between lookup and download. Errors are converted (BoxHttpError…). */
 export async function boxDownload(

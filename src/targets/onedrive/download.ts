@@ -11,8 +11,8 @@ import type { DownloadRequest, RemoteDownload } from '../target.js';
 import { checkStart } from '../download.js';
 import type { DriveItemJson } from './api-types.js';
 import { OneDriveHttpError } from './classify.js';
-import type { GraphApi } from './graph.js';
-import { readBody, sendHttp, type UrlRewrite } from './http.js';
+import type { GraphApi } from './transport.js';
+import { readBody, sendHttp, type UrlRewrite } from './transport.js';
 import { encodePath } from './names.js';
 import { remoteHash } from './upload.js';
 

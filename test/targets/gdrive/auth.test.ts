@@ -68,7 +68,7 @@ describe('authorize (stagecoach auth <id>)', () => {
     emu.addAuthCode('4/0AbCdEf');
     const io = terminal((printed) => {
       const u = consentUrl(printed);
-      return `http://127.0.0.1:53682/?state=${u.searchParams.get('state')}&code=4/0AbCdEf&scope=https://www.googleapis.com/auth/drive`;
+      return `http://127.0.0.1:53682/?state=${u.searchParams.get('state')}&code=4/0AbCdEf&scope=https://www.googleapis.com/auth/drive.file`;
     });
     const result = await authorize(base(), io);
 
@@ -80,7 +80,8 @@ describe('authorize (stagecoach auth <id>)', () => {
       response_type: 'code',
       access_type: 'offline',
       prompt: 'consent',
-      scope: 'https://www.googleapis.com/auth/drive',
+      // Least privilege: only the files and folders the app made (issue 18).
+      scope: 'https://www.googleapis.com/auth/drive.file',
       code_challenge_method: 'S256',
     });
     expect(u.searchParams.get('state')).toMatch(/^[\w-]{16,}$/);
@@ -142,9 +143,9 @@ describe('authorize (stagecoach auth <id>)', () => {
   });
 
   it.each([
-    ['another attempt\'s address', () => 'http://127.0.0.1:53682/?state=other&code=c', 'auth.state-mismatch'],
-    ['a refusal', () => 'http://127.0.0.1:53682/?error=access_denied', 'auth.denied'],
-    ['nothing', () => '   ', 'auth.no-code'],
+    ['another attempt\'s address', () => 'http://127.0.0.1:53682/?state=other&code=c', 'gdrive.auth-state-mismatch'],
+    ['a refusal', () => 'http://127.0.0.1:53682/?error=access_denied', 'gdrive.auth-denied'],
+    ['nothing', () => '   ', 'gdrive.auth-no-code'],
     ['an unknown code', () => 'never-issued', 'auth.exchange-failed'],
   ])('refuses %s, writing nothing', async (_what, answer, code) => {
     const err = await rejected(authorize(base(), terminal(answer)));
