@@ -30,7 +30,7 @@ const full = () => new Database.SqliteError('database or disk is full', 'SQLITE_
 function fakePipeline(crash: unknown, stop: () => Promise<void>) {
   const failed = Promise.reject(crash);
   failed.catch(() => undefined);
-  return { failed, stop: vi.fn(stop), targets: [] };
+  return { failed, stop: vi.fn(stop), targets: [], bus: { on: () => () => undefined, emit: () => undefined } };
 }
 
 beforeEach(() => {
