@@ -101,9 +101,16 @@ async function place(tmp: string, dest: string, overwrite: boolean): Promise<voi
     await link(tmp, dest);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw err;
+    if (code === 'EEXIST') {
+      // Someone else's file appeared meanwhile: it stays; our verified copy goes.
+      await rm(tmp, { force: true });
+      throw err;
+    }
     // No hard links on this filesystem: check, then rename (a small window, said in the docs).
-    if (await exists(dest)) throw Object.assign(new Error(`${dest} exists`), { code: 'EEXIST' });
+    if (await exists(dest)) {
+      await rm(tmp, { force: true });
+      throw Object.assign(new Error(`${dest} exists`), { code: 'EEXIST' });
+    }
     await rename(tmp, dest);
     return;
   }
