@@ -240,7 +240,7 @@ export function startAfterArchive(roots: readonly PolicyRoot[], ctx: SweepContex
   let stopped = false;
   let recovered = false;
   const sweep = (): Promise<SweepResult> => {
-    if (running) return running;
+    if (running !== null) return running;
     running = (async () => {
       const total: SweepResult = { removed: [], kept: [], wouldRemove: [] };
       if (!recovered) {

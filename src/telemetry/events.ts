@@ -23,5 +23,10 @@ export type PipelineEvents = {
   'file.remove': { root: string; relPath: string; bytes: number; action: 'delete' | 'move'; copies: number };
   /** A scrub round of one target ended (`errors`: lookups that failed). */
   'verify.stop': { target: string; checked: number; ok: number; missing: number; altered: number; errors: number; error: string | null; durationMs: number };
+  /**
+   * A journal write off a delivery's path failed (a target's health, putting a crashed
+   * uploader's deliveries back): the pipeline goes on, and the next such write tries again.
+   */
+  'journal.error': { operation: string; target: string; error: unknown };
 };
 

@@ -7,7 +7,7 @@
 import { DownloadFileHeaders, DownloadsManager } from 'box-node-sdk/lib/managers/downloads';
 import { Readable } from 'node:stream';
 import type { DownloadRequest, RemoteDownload, RemoteStat } from '../target.js';
-import { checkStart } from '../download.js';
+import { checkStart } from '../kit/download.js';
 import { BoxHttpError } from './classify.js';
 import type { BoxApi } from './transport.js';
 

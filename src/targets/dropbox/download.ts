@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import type { DownloadRequest, RemoteDownload } from '../target.js';
-import { checkStart } from '../download.js';
+import { checkStart } from '../kit/download.js';
 import type { DropboxSession } from './auth.js';
 
 /** What `filesDownload` resolves to in Node (the metadata plus `fileBinary`). */

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import type { DownloadRequest, RemoteDownload } from '../target.js';
-import { checkStart } from '../download.js';
+import { checkStart } from '../kit/download.js';
 import type { DriveApi } from './transport.js';
 import type { DriveFolders } from './folders.js';
 import { mapDrivePath } from './names.js';

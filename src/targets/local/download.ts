@@ -5,7 +5,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DownloadRequest, RemoteDownload } from '../target.js';
-import { checkStart } from '../download.js';
+import { checkStart } from '../kit/download.js';
 import { mapLocalPath } from './names.js';
 
 /**

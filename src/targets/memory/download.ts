@@ -1,7 +1,7 @@
 /** The memory target's download: the stored bytes from `start`, as a stream. */
 import { Readable } from 'node:stream';
 import type { DownloadRequest, RemoteDownload } from '../target.js';
-import { checkStart } from '../download.js';
+import { checkStart } from '../kit/download.js';
 
 /** A copy of the bytes is streamed, so a put meanwhile does not change what is read. */
 export function memoryDownload(id: string, found: { path: string; bytes: Buffer } | null, hash: (b: Buffer) => string, req: DownloadRequest): RemoteDownload | null {

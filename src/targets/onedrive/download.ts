@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { DownloadRequest, RemoteDownload } from '../target.js';
-import { checkStart } from '../download.js';
+import { checkStart } from '../kit/download.js';
 import type { DriveItemJson } from './api-types.js';
 import { OneDriveHttpError } from './classify.js';
 import type { GraphApi } from './transport.js';
