@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { keyOf, listCopies, restoreFiles, selectFiles, type RestoreResult } from '../audit/restore.js';
 import { StagecoachError } from '../errors.js';
-import { openSqliteStore } from '../state/index.js';
+import { openJournal } from '../state/index.js';
+import type { AuditStore } from '../state/audit.js';
 import type { Target } from '../targets/target.js';
 import { EXIT } from './exit-codes.js';
 import { openTarget, pickTargets } from './targets.js';
@@ -31,10 +32,15 @@ export async function restoreCommand(config: Config, log: Logger, o: RestoreCliO
   if (o.list && (o.to !== undefined || o.overwrite)) throw new StagecoachError('cli.usage', 'restore --list only lists: --to and --overwrite do not go with it');
   const picked = pickTargets(config, o.from, '--from');
   if (o.from === undefined) picked.sort((a, b) => Number(b.type === 'local') - Number(a.type === 'local'));
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const store = await openJournal(config);
+  const audit = (store as { audit?: AuditStore }).audit;
+  if (!audit) {
+    await store.close();
+    throw new StagecoachError('cli.usage', 'restore reads the SQLite journal; a PostgreSQL journal (journal.url) cannot be restored from yet');
+  }
   const targets: Target[] = [];
   try {
-    const files = selectFiles(await store.audit.files(), o.patterns);
+    const files = selectFiles(await audit.files(), o.patterns);
     if (files.length === 0) throw new StagecoachError('cli.usage', `restore: nothing in the journal matches ${o.patterns.map((p) => JSON.stringify(p)).join(', ')} (paths are <root name>/<path inside the root>)`);
     for (const tc of picked) {
       try {

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { allOk, verifyTarget, type VerifySummary } from '../audit/verify.js';
 import { StagecoachError } from '../errors.js';
-import { openSqliteStore } from '../state/index.js';
+import { openJournal } from '../state/index.js';
+import type { AuditStore } from '../state/audit.js';
 import { EXIT } from './exit-codes.js';
 import { openTarget, pickTargets } from './targets.js';
 
@@ -43,7 +44,12 @@ export async function verifyCommand(config: Config, log: Logger, o: VerifyCliOpt
     throw new StagecoachError('cli.usage', `--root: no root named "${o.root}" in the config (roots: ${config.roots.map((r) => r.name).join(', ')})`);
   }
   const picked = pickTargets(config, o.target, '--target');
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const store = await openJournal(config);
+  const audit = (store as { audit?: AuditStore }).audit;
+  if (!audit) {
+    await store.close();
+    throw new StagecoachError('cli.usage', 'verify reads the SQLite journal; a PostgreSQL journal (journal.url) cannot be verified yet');
+  }
   const bar = io.err.isTTY && !o.json ? new Bar(io.err) : null;
   try {
     const summaries = await Promise.all(
@@ -55,7 +61,7 @@ export async function verifyCommand(config: Config, log: Logger, o: VerifyCliOpt
           return { target: tc.id, checked: 0, ok: 0, missing: 0, altered: 0, extra: null, errors: 1, error: (e as Error).message, findings: [] };
         }
         try {
-          return await verifyTarget(target, store.audit, {
+          return await verifyTarget(target, audit, {
             root: o.root,
             samplePercent: percent,
             reportOnly: o.reportOnly,

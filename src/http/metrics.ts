@@ -24,10 +24,13 @@ export interface Metrics {
  * stagecoach_upload_duration_seconds (histogram); from the daemon's scrub (docs/operations.md):
  * stagecoach_verify_checked_total, stagecoach_verify_problems_total (label `problem`:
  * missing|altered), stagecoach_verify_errors_total, stagecoach_verify_last_round_timestamp_seconds;
- * from afterArchive: stagecoach_bytes_freed_total (label `root`).
+ * from afterArchive: stagecoach_bytes_freed_total (label `root`). On a journal shared by several
+ * daemons every series also carries the label `node` (the daemon's node name).
  */
-export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'>): Metrics {
+export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'> & { node?: string | undefined }): Metrics {
   const registry = new Registry();
+  // Several daemons on one journal are scraped apart: each series says which daemon it is from.
+  if (p.store.nodes && p.node !== undefined) registry.setDefaultLabels({ node: p.node });
   const registers = [registry];
   const labelNames = ['target'] as const;
   const files = new Counter({ name: 'stagecoach_files_archived_total', help: 'Files archived (uploaded or found already there).', labelNames, registers });

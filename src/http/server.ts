@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
-import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
+import type { DeliveryRecord, NodeInfo, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
 import { VerifyState, type VerifyStatus } from './verify-state.js';
 import type { AuditStore } from '../state/audit.js';
@@ -73,6 +73,9 @@ export interface StatusBody {
   verify: VerifyStatus;
   /** Bytes of local files the after-archive policy deleted or moved away, ever (from the journal). */
   freedBytes: number;
+  /** On a journal shared by several daemons: this daemon's node name and every node. */
+  node?: string;
+  nodes?: NodeInfo[];
 }
 
 /**
@@ -253,6 +256,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
       verify: verifyState.status(),
       freedBytes: (await (pipeline.store as { audit?: AuditStore }).audit?.freedBytes()) ?? 0,
+      ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
     };
   };
 
