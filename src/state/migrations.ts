@@ -87,6 +87,35 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE files ADD COLUMN raw_path BLOB;
     `,
   },
+  {
+    // Issue 17. verified_at: when a done delivery's remote copy was last found intact (NULL: not
+    // since upload); scrubs take the least recently verified first. removals: the after-archive
+    // policy's journal, a row written ('intent') before a local file is deleted or moved, then
+    // 'done' (or 'kept' with the reason it was not), with the stat it was checked against.
+    version: 3,
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN verified_at INTEGER;
+      CREATE INDEX deliveries_verified ON deliveries (target, status, verified_at);
+
+      CREATE TABLE removals (
+        id         INTEGER PRIMARY KEY,
+        file_id    INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        action     TEXT    NOT NULL CHECK (action IN ('delete', 'move')),
+        dest       TEXT,
+        size       INTEGER NOT NULL,
+        mtime_ms   REAL    NOT NULL,
+        ino        INTEGER NOT NULL,
+        dev        INTEGER NOT NULL,
+        copies     INTEGER NOT NULL,
+        state      TEXT    NOT NULL CHECK (state IN ('intent', 'done', 'kept')),
+        reason     TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX removals_file ON removals (file_id, state);
+      CREATE INDEX removals_state ON removals (state);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
