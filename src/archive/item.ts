@@ -13,6 +13,8 @@ export interface FileItem {
   size: number;
   mtimeMs: number;
   ino: number;
+  /** The device the file is on (fs.Stats.dev); absent when not known (journaled by an older version). */
+  dev?: number;
 }
 
 /** The identity of a file's content version as the store compares it at reconciliation. */

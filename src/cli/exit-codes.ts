@@ -6,6 +6,8 @@ export const EXIT = {
   failure: 1,
   /** Bad usage or a config that cannot be used: the message names the key. */
   config: 2,
+  /** `run` / `backfill`: another daemon holds this state directory's journal (the line names its pid). */
+  locked: 2,
   /** `check`: the config is valid but at least one target cannot be reached or used. */
   check: 3,
   /** Stopped by a second signal before the orderly shutdown finished. */

@@ -35,7 +35,7 @@ Options:
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
-2 bad usage or config; 3 check found a target that does not work; 130 stopped by a second signal.`;
+2 bad usage or config, or another daemon already runs on this stateDir; 3 check found a target that does not work; 130 stopped by a second signal.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };
@@ -113,6 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
+    if (e instanceof StagecoachError && e.code === 'state.locked') return fail(e.message, EXIT.locked);
     if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code.startsWith('auth.'))) return fail(e.message, e.code === 'cli.usage' ? EXIT.config : EXIT.failure);
     log.fatal({ err: e }, e instanceof StagecoachError ? e.message : 'stagecoach failed');
     await flushLogger(log);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { checkHealth } from '../http/health.js';
@@ -5,12 +6,14 @@ import { startHttpServer, type HttpServer } from '../http/server.js';
 import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
 import { diskFullError } from '../state/disk-full.js';
+import { lockStateDir, type StateDirLock } from '../state/lock.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
 
 /**
- * `run` (the daemon) and `backfill --once`. SIGINT/SIGTERM start the orderly shutdown; a second
+ * `run` (the daemon) and `backfill --once`, each holding the state directory's lock (see
+ * lockStateDir) from before the journal is opened until after it is closed. SIGINT/SIGTERM start the orderly shutdown; a second
  * signal exits at once (exit 130): what was in flight resumes at the next start.
  *
  * A journal that cannot be written because the state folder's disk is full (at start or while
@@ -19,11 +22,21 @@ import { Progress } from './progress.js';
  * what it held, and a start after space is freed resumes.
  */
 export async function runCommand(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
+  // One daemon per journal: a second `run` or `backfill` throws StagecoachError `state.locked`
+  // (the CLI prints its one line and exits 2) before it touches the journal or any target.
+  let lock: StateDirLock;
+  try {
+    lock = lockStateDir(config.stateDir, path.join(config.stateDir, 'stagecoach.db'));
+  } catch (e) {
+    throw diskFullError(e, config.stateDir) ?? e;
+  }
   try {
     return await runPipeline(config, log, opts);
   } catch (e) {
     // A full disk is the user's to fix, not a bug: say so, and where, rather than "SQLITE_FULL".
     throw diskFullError(e, config.stateDir) ?? e;
+  } finally {
+    lock.release();
   }
 }
 

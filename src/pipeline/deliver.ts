@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants as fsc, type Stats } from 'node:fs';
+import { open as openFile, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
@@ -10,7 +10,7 @@ import type { DelayPolicy } from '../retry/delay.js';
 import type { Delivery, Store } from '../state/store.js';
 import type { Emitter } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
-import type { Target } from '../targets/target.js';
+import type { SourceInfo, Target } from '../targets/target.js';
 
 export interface DeliverContext {
   target: Target;
@@ -54,14 +54,16 @@ const MIN_CHUNK = 64 * 1024;
 
 /**
  * Delivers one leased delivery to its target and records the outcome in the store. The source
- * is re-checked first: vanished → skipped; changed since it was journaled → failed with a reason
- * (the watcher journals the new version once it is stable). Then `put` under the retry policy.
+ * is opened once, by descriptor, from inside its root (see openSource): vanished, a symlink, or
+ * a folder on its path swapped for a link → skipped with the reason; another inode, size or
+ * mtime than journaled → failed with a reason (the watcher journals the new version once it is
+ * stable). Then `put` under the retry policy, every attempt reading through that descriptor
+ * after checking it again, so the hash checked with the provider is that of the bytes read there.
  * Per-item errors fail the delivery with the target's reason; a shutdown puts it back to pending;
  * a target-level problem puts it back to pending and throws TargetTroubleError.
  */
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
-  const abs = path.join(d.rootPath, ...d.relPath.split('/'));
   const end = async (status: 'failed' | 'skipped', reason: string): Promise<DeliverOutcome> => {
     if (status === 'failed') await store.fail(d.id, d.generation, reason);
     else await store.skip(d.id, d.generation, reason);
@@ -70,19 +72,101 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     return status;
   };
 
+  const opened = await openSource(d);
+  if ('skip' in opened) return end('skipped', opened.skip);
+  if ('fail' in opened) return end('failed', opened.fail);
+  const { fh, source } = opened;
   try {
-    const s = await stat(abs);
-    if (!s.isFile()) return end('skipped', 'source is no longer a regular file');
-    const st = fileStatOf(s);
-    if (st.size !== d.size || st.mtimeMs !== d.mtimeMs) {
-      return end('failed', `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`);
+    return await send(d, ctx, fh, source, end);
+  } finally {
+    await fh.close().catch((e: unknown) => log.warn({ err: e, deliveryId: d.id }, 'source descriptor not closed'));
+  }
+}
+
+/** Why the descriptor no longer shows the journaled version, or null when it does. */
+function mismatch(d: Delivery, s: Stats): string | null {
+  if (!s.isFile()) return 'source is no longer a regular file';
+  const st = fileStatOf(s);
+  if (st.ino !== d.ino || (d.dev !== null && st.dev !== d.dev)) {
+    return 'source was replaced by another file since it was queued; the new one is archived once it is stable';
+  }
+  if (st.size !== d.size || st.mtimeMs !== d.mtimeMs) {
+    return `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`;
+  }
+  return null;
+}
+
+class SourceChangedError extends StagecoachError {
+  constructor(reason: string) {
+    super('source.changed', reason);
+    this.name = 'SourceChangedError';
+  }
+}
+
+type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail: string };
+
+/**
+ * Opens the journaled source for reading, from inside its root only: the last component is
+ * opened with O_NOFOLLOW (a symlink there is refused by the kernel), the folder holding it must
+ * resolve (realpath) to the same place under the root's real path — no symlinked folder between
+ * — and, where /proc tells, the descriptor's own path must be that place too (no swap between
+ * the check and the open). Then the descriptor's device, inode, size and mtime must be those
+ * journaled. Everything sent is read through this descriptor.
+ */
+async function openSource(d: Delivery): Promise<Opened> {
+  const abs = path.join(d.rootPath, ...d.relPath.split('/'));
+  let expected: string;
+  try {
+    const realRoot = await realpath(d.rootPath);
+    expected = path.join(realRoot, ...d.relPath.split('/'));
+    const parent = await realpath(path.dirname(abs));
+    if (parent !== path.dirname(expected)) {
+      return { skip: 'a folder on the source path is now a symbolic link out of its place; not followed' };
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return end('skipped', 'source vanished before upload');
-    return end('failed', `cannot read source: ${code ?? (e as Error).message}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { skip: 'source vanished before upload' };
+    return { fail: `cannot read source: ${code ?? (e as Error).message}` };
   }
+  let fh: FileHandle;
+  try {
+    // O_NONBLOCK: a FIFO put in the file's place must not hang the open; no effect on a file.
+    fh = await openFile(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return { skip: 'source is now a symbolic link; not followed' };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { skip: 'source vanished before upload' };
+    return { fail: `cannot read source: ${code ?? (e as Error).message}` };
+  }
+  try {
+    const at = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => null);
+    if (at !== null && at !== expected) {
+      await fh.close();
+      if (at === `${expected} (deleted)`) return { skip: 'source vanished before upload' };
+      return { skip: 'a folder on the source path was swapped for a symbolic link; not followed' };
+    }
+    const s = await fh.stat();
+    const why = mismatch(d, s);
+    if (why !== null) {
+      await fh.close();
+      return s.isFile() ? { fail: why } : { skip: why };
+    }
+    const dir = await stat(path.dirname(expected));
+    return { fh, source: { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, dirMode: dir.mode & 0o7777 } };
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    return { fail: `cannot read source: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+}
 
+async function send(
+  d: Delivery,
+  ctx: DeliverContext,
+  fh: FileHandle,
+  source: SourceInfo,
+  end: (status: 'failed' | 'skipped', reason: string) => Promise<DeliverOutcome>,
+): Promise<DeliverOutcome> {
+  const { target, store, log } = ctx;
   const started = Date.now();
   ctx.bus?.emit('upload.start', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, size: d.size });
   let resume = d.resumeHandle;
@@ -91,7 +175,9 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     const open = (start = 0) => {
       // A read buffer the size of the file (up to 1 MiB, at least 64 KiB): each read allocates
       // one, and 1 MiB for every 4 KiB file made garbage collection the cost of small files.
-      const file = createReadStream(abs, { start, highWaterMark: Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)) });
+      // Through the descriptor checked above, never the path: a link or a swapped folder put
+      // there since cannot change what is read. autoClose off: every attempt reads the same fd.
+      const file = fh.createReadStream({ start, autoClose: false, emitClose: false, highWaterMark: Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)) });
       if (!bytes) return file;
       // Errors of the file must reach the reader of the throttled stream.
       const paced = throttleStream(bytes, ctx.signal);
@@ -101,6 +187,10 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     const result = await withRetry(
       async () => {
         await requests?.take(1, ctx.signal);
+        // Before every attempt, a retry and a resume as much as the first: the bytes still
+        // those journaled (same inode, size and mtime), or nothing is sent.
+        const why = mismatch(d, await fh.stat());
+        if (why !== null) throw new SourceChangedError(why);
         return target.put({
           remotePath: d.remotePath,
           size: d.size,
@@ -112,11 +202,12 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
             await store.saveResume(d.id, h);
           },
           signal: ctx.signal,
+          source,
         });
       },
       {
         ...ctx.retry,
-        classify: (e) => target.classify(e),
+        classify: (e) => (e instanceof SourceChangedError ? { kind: 'fail-item', reason: e.message } : target.classify(e)),
         signal: ctx.signal,
         onRetry: async ({ attempt, classified, delayMs }) => {
           await store.noteAttempt(d.id, classified.reason);
@@ -140,6 +231,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     });
     return 'done';
   } catch (error) {
+    if (error instanceof SourceChangedError) return end('failed', error.message);
     if (ctx.signal.aborted) {
       await store.release(d.id, 'interrupted: the uploader stopped before the upload finished');
       return 'released';

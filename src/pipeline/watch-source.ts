@@ -48,8 +48,8 @@ const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
 const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
-export function fileStatOf(stats: Stats): FileStat {
-  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino };
+export function fileStatOf(stats: Stats): FileStat & { dev: number } {
+  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, dev: stats.dev };
 }
 
 /**

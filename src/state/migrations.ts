@@ -17,7 +17,8 @@ export interface Migration {
  * - `roots` maps a root's configured name to its current absolute path, so a root moved on disk
  *   (same name, new path) moves every file of it at once; files keep only the name.
  * - `files.mtime_ms` is REAL because fs.Stats.mtimeMs has a fractional part; `ino` is INTEGER
- *   affinity, which keeps any JS number exactly (values past 2^63 stay REAL).
+ *   affinity, which keeps any JS number exactly (values past 2^63 stay REAL); `dev` (version 2)
+ *   likewise, NULL for files journaled before it existed.
  * - `deliveries.generation` counts the file versions this delivery has been asked to carry.
  *   `remote_id`/`remote_hash`/`bytes_sent` describe the last completed upload and survive a
  *   re-queue: they say what the remote holds now.
@@ -73,6 +74,13 @@ export const migrations: readonly Migration[] = [
         retry_at INTEGER
       ) WITHOUT ROWID;
     `,
+  },
+  {
+    // The device of each file, so the uploader can tell that the descriptor it opened is the
+    // very file the watcher journaled (dev + ino), not one a link or a swapped folder led to.
+    // NULL for rows journaled before: only the inode is compared for them.
+    version: 2,
+    sql: `ALTER TABLE files ADD COLUMN dev INTEGER;`,
   },
 ];
 

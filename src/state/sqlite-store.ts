@@ -125,6 +125,7 @@ interface FileRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  dev: number | null;
 }
 
 interface DeliveryStateRow {
@@ -144,6 +145,7 @@ interface LeaseRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  dev: number | null;
   attempts: number;
   resume_handle: string | null;
   last_error: string | null;
@@ -189,7 +191,7 @@ const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', '
 
 const LEASE_COLUMNS = `
   d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
-  f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`;
+  f.size, f.mtime_ms, f.ino, f.dev, d.attempts, d.resume_handle, d.last_error`;
 
 const RECORD_COLUMNS = `
   d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
@@ -202,13 +204,13 @@ function prepareAll(db: Sqlite.Database) {
        ON CONFLICT (name) DO UPDATE SET path = excluded.path WHERE path <> excluded.path`,
     ),
     getFile: db.prepare<[string, string], FileRow>(
-      'SELECT id, size, mtime_ms, ino FROM files WHERE root = ? AND rel_path = ?',
+      'SELECT id, size, mtime_ms, ino, dev FROM files WHERE root = ? AND rel_path = ?',
     ),
-    insertFile: db.prepare<[string, string, number, number, number, number]>(
-      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    insertFile: db.prepare<[string, string, number, number, number, number | null, number]>(
+      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, dev, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    updateFile: db.prepare<[number, number, number, number, number]>(
-      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, updated_at = ? WHERE id = ?',
+    updateFile: db.prepare<[number, number, number, number | null, number, number]>(
+      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, dev = ?, updated_at = ? WHERE id = ?',
     ),
     getDelivery: db.prepare<[number, string], DeliveryStateRow>(
       'SELECT id, remote_path, status FROM deliveries WHERE file_id = ? AND target = ?',
@@ -378,7 +380,7 @@ class SqliteStoreImpl implements SqliteStore {
       const file = st.getFile.get(item.root, item.relPath);
       if (file === undefined) {
         const fileId = Number(
-          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, now).lastInsertRowid,
+          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.dev ?? null, now).lastInsertRowid,
         );
         // A new file has no deliveries: skip the lookups.
         for (const target of targets) {
@@ -388,7 +390,9 @@ class SqliteStoreImpl implements SqliteStore {
         continue;
       }
       const unchanged = file.size === item.size && file.mtime_ms === item.mtimeMs && file.ino === item.ino;
-      if (!unchanged) st.updateFile.run(item.size, item.mtimeMs, item.ino, now, file.id);
+      if (!unchanged) st.updateFile.run(item.size, item.mtimeMs, item.ino, item.dev ?? null, now, file.id);
+      // A row journaled before the device was kept learns it (the file is the same one).
+      else if (file.dev === null && item.dev !== undefined) st.updateFile.run(item.size, item.mtimeMs, item.ino, item.dev, now, file.id);
       for (const target of targets) {
         const d = st.getDelivery.get(file.id, target);
         if (d === undefined) {
@@ -429,6 +433,7 @@ class SqliteStoreImpl implements SqliteStore {
       size: r.size,
       mtimeMs: r.mtime_ms,
       ino: r.ino,
+      dev: r.dev,
       attempts: r.attempts,
       resumeHandle: r.resume_handle,
       lastError: r.last_error,

@@ -15,6 +15,8 @@ export interface Delivery {
   size: number;
   mtimeMs: number;
   ino: number;
+  /** The device the file was on when journaled; null for files journaled before it was kept. */
+  dev: number | null;
   attempts: number;
   resumeHandle: string | null;
   lastError: string | null;

@@ -35,6 +35,18 @@ export interface PutRequest {
   /** Persist (or clear, with null) the resume handle of the upload under way. */
   saveResume(handle: string | null): Promise<void>;
   signal?: AbortSignal;
+  /** What the source's descriptor showed: a target that keeps permissions (local) copies them. */
+  source?: SourceInfo;
+}
+
+/** The source file's permission bits and owner, and its folder's permission bits. */
+export interface SourceInfo {
+  /** st_mode & 0o7777. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Permission bits of the folder holding the source. */
+  dirMode: number;
 }
 
 export interface PutResult {

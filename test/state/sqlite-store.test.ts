@@ -65,6 +65,7 @@ describe('recordItems', () => {
         size: 100,
         mtimeMs: 1_700_000_000_000.25,
         ino: 42,
+        dev: null,
         attempts: 0,
         resumeHandle: null,
         lastError: null,
@@ -79,6 +80,20 @@ describe('recordItems', () => {
     const d = await leaseOne('local');
     expect([d.ino, d.mtimeMs, d.size]).toEqual([ino, 1_712_345_678_901.123_4, 5 * 2 ** 40]);
     expect((await store.fileIndex('inbox')).get('big')).toEqual({ ino, mtimeMs: 1_712_345_678_901.123_4, size: 5 * 2 ** 40 });
+  });
+
+  it('keeps the device with the inode, and a file journaled without one learns it unchanged', async () => {
+    await store.recordItems([newItem('with', { dev: 2 ** 40 + 7 }), newItem('without')], ['local']);
+    expect((await store.lease('local', 2)).map((d) => [d.relPath, d.dev])).toEqual([
+      ['with', 2 ** 40 + 7],
+      ['without', null],
+    ]);
+    expect(await store.recordItems([newItem('without', { dev: 9 })], ['local'])).toEqual(new Set());
+    await store.resetInFlight();
+    expect((await store.lease('local', 2)).map((d) => [d.relPath, d.dev, d.generation])).toEqual([
+      ['with', 2 ** 40 + 7, 1],
+      ['without', 9, 1],
+    ]);
   });
 
   it('is idempotent: re-recording an unchanged file changes nothing, whatever the status', async () => {
