@@ -244,6 +244,10 @@ const localTarget = z.strictObject({
     .boolean()
     .default(false)
     .describe('Keep the previous copy of a changed file instead of replacing it.'),
+  preserveOwner: z
+    .boolean()
+    .default(false)
+    .describe('When the daemon runs as root, copies keep the source file\'s owner and group (they always keep its permission bits).'),
 });
 
 const gdriveTarget = z.strictObject({

@@ -7,14 +7,17 @@
  * failure at any point leaves the previous copy (or nothing) at the final name, never a part.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { constants as fsConstants, lstatSync, type Stats } from 'node:fs';
 import {
   copyFile,
   link,
+  chmod,
   lstat,
   mkdir,
   open,
   readFile,
+  readlink,
+  realpath,
   rename,
   rm,
   stat as fsStat,
@@ -24,7 +27,7 @@ import {
   writeFile,
   type FileHandle,
 } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { addAbortSignal } from 'node:stream';
 import { ConfigError, ShortReadError, TargetError, type ErrorKind } from '../../errors.js';
@@ -61,8 +64,10 @@ const MAX_VERSION_ATTEMPTS = 1000;
 const MAX_KNOWN_DIRS = 10_000;
 /** Buffer of the read-back check. */
 const READ_BACK_CHUNK = 1024 * 1024;
-/** The fixed part of temp names (hex, so `isTempName` knows them). */
-const TEMP_TOKEN = '0000';
+/** Mode of folders the target makes when the source's folder is not wider. */
+const DIR_MODE = 0o700;
+/** Mode of a copy whose source mode is unknown (a put without `source`). */
+const FILE_MODE = 0o600;
 
 function errno(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
@@ -84,6 +89,9 @@ function validate(options: LocalOptions): void {
   }
   if (o.keepVersions !== undefined && typeof o.keepVersions !== 'boolean') {
     throw new ConfigError('keepVersions', `Expected \`keepVersions\` to be a boolean, got ${JSON.stringify(o.keepVersions)}`);
+  }
+  if (o.preserveOwner !== undefined && typeof o.preserveOwner !== 'boolean') {
+    throw new ConfigError('preserveOwner', `Expected \`preserveOwner\` to be a boolean, got ${JSON.stringify(o.preserveOwner)}`);
   }
 }
 
@@ -162,7 +170,13 @@ async function lstatOrNull(path: string): Promise<Stats | null> {
  * - `keepVersions`: a replaced copy is kept beside as `<stem>.<yyyymmdd-hhmmss>.<ext>` (its own
  *   mtime, UTC), by a hard link made before the rename, so the final name never goes missing;
  *   on filesystems without hard links, by an exclusive copy. Never overwrites a kept version.
- * - The mtime of the stored file is `req.mtimeMs`, set before the rename.
+ * - The mtime of the stored file is `req.mtimeMs`, set before the rename; its permission bits
+ *   are the source's (`req.source.mode & 0o777`; 0600 without `source`), and with
+ *   `preserveOwner`, when running as root, its owner and group too. Folders the put makes get
+ *   0700, or the source folder's bits when wider, set exactly whatever the umask.
+ * - Nothing below the root is followed: a symbolic link on the way to the file or at its name
+ *   fails the put (`archive-path-link`, fail-item); the temp file is opened O_EXCL under a name
+ *   of its own per upload, and its descriptor's real path checked to be under the root.
  * - The archive root is created on first use. If it disappears later (an unmounted disk) puts
  *   fail `fatal` rather than writing into the empty mount point.
  * - `stat` hashes the whole file (sha256 is what the target verifies with): one read of it.
@@ -179,6 +193,9 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
   const log = ctx.log;
   const inFlight = new Set<Promise<unknown>>();
   let rootReady: Promise<void> | null = null;
+  /** The root with its links resolved: a descriptor's real path must start with it. */
+  let realRoot = root;
+  const preserveOwner = (options.preserveOwner ?? false) && process.getuid?.() === 0;
   const knownDirs = new Set<string>();
   const dirSyncs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
   let closing: Promise<void> | null = null;
@@ -207,8 +224,10 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
   function ensureRoot(): Promise<void> {
     rootReady ??= (async () => {
       try {
-        const made = await mkdir(root, { recursive: true });
+        const made = await mkdir(root, { recursive: true, mode: DIR_MODE });
         if (made !== undefined) log.info({ root }, 'archive root created');
+        // The root itself may be a link the user configured; nothing below it may be.
+        realRoot = await realpath(root);
       } catch (err) {
         // No put can succeed without the root: that is the target's problem, not the item's.
         throw fail('archive-root-unusable', 'fatal', `the archive root ${root} cannot be created: ${message(err)}`, err);
@@ -220,32 +239,56 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     return rootReady;
   }
 
+  function linkRefused(path: string): TargetError {
+    return fail('archive-path-link', 'fail-item', `${path} is a symbolic link: the local target follows no link below its root`);
+  }
+
   /**
-   * mkdir -p `dir` under the root, fsyncing each folder that gained an entry. A folder made or
-   * found here is remembered, so the next put into it costs no stat and no mkdir; a put that
-   * then finds it gone (ENOENT) forgets every folder and comes back here (see `writeNew`).
+   * mkdir -p `dir` under the root, never through a link: every folder between the root and `dir`
+   * is lstat'ed on every put (a link planted there since fails the put with `archive-path-link`)
+   * and the missing ones are made one by one with `dirMode`, set exactly (the umask neither widens
+   * nor narrows it), fsyncing each parent that gained an entry. The root's own check is
+   * remembered per folder; a put that then finds the folder gone (ENOENT) forgets every folder and
+   * comes back here (see `openTemp`).
    */
-  async function ensureDir(dir: string): Promise<void> {
-    if (knownDirs.has(dir)) return;
+  async function ensureDir(dir: string, dirMode = DIR_MODE): Promise<void> {
     await ensureRoot();
-    try {
-      const st = await fsStat(root);
-      if (!st.isDirectory()) throw fail('archive-root-gone', 'fatal', `the archive root ${root} is not a folder`);
-    } catch (err) {
-      if (errno(err) === 'ENOENT') {
-        throw fail('archive-root-gone', 'fatal', `the archive root ${root} has disappeared (an unmounted disk?)`, err);
+    if (!knownDirs.has(dir)) {
+      try {
+        const st = await fsStat(root);
+        if (!st.isDirectory()) throw fail('archive-root-gone', 'fatal', `the archive root ${root} is not a folder`);
+      } catch (err) {
+        if (errno(err) === 'ENOENT') {
+          throw fail('archive-root-gone', 'fatal', `the archive root ${root} has disappeared (an unmounted disk?)`, err);
+        }
+        throw err;
       }
-      throw err;
     }
     if (dir !== root) {
-      const first = await mkdir(dir, { recursive: true });
-      // Each new folder is an entry in its parent: fsync from the deepest parent up to the one
-      // that already existed, so the path to the file survives a power cut as well as the file.
-      if (first !== undefined) {
-        for (let d = dir; ; d = dirname(d)) {
-          await fsyncDir(dirname(d));
-          if (d === first || dirname(d) === d) break;
+      let d = root;
+      for (const part of relative(root, dir).split(sep)) {
+        d = join(d, part);
+        let st: Stats | null = null;
+        try {
+          st = lstatSync(d);
+        } catch (err) {
+          if (errno(err) !== 'ENOENT') throw err;
         }
+        if (st === null) {
+          try {
+            await mkdir(d, { mode: dirMode });
+            await chmod(d, dirMode);
+            // A new folder is an entry in its parent: fsync it, so the path to the file survives
+            // a power cut as well as the file.
+            await fsyncDir(dirname(d));
+            continue;
+          } catch (err) {
+            if (errno(err) !== 'EEXIST') throw err;
+            st = lstatSync(d);
+          }
+        }
+        if (st.isSymbolicLink()) throw linkRefused(d);
+        if (!st.isDirectory()) throw fail('archive-path-blocked', 'fail-item', `${d} is not a folder`);
       }
     }
     if (knownDirs.size >= MAX_KNOWN_DIRS) knownDirs.clear();
@@ -346,38 +389,40 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
   }
 
   /**
-   * Opens the temp file, new. One already there is a leftover of a put cut by a crash: it goes.
-   * A folder that vanished since it was made (ENOENT) is made again, once.
+   * Opens the temp file, new (O_EXCL: never through a link), mode 0600 until the copy is
+   * complete. A folder that vanished since it was checked (ENOENT) is made again, once. Where
+   * /proc tells, the descriptor's real path must be the temp's place under the real root: a
+   * folder swapped for a link between the check and the open leaves nothing written there.
    */
-  async function openTemp(tmp: string, dir: string): Promise<FileHandle> {
+  async function openTemp(tmp: string, dir: string, dirMode: number): Promise<FileHandle> {
+    let fh: FileHandle;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await open(tmp, 'wx+');
+        fh = await open(tmp, 'wx+', FILE_MODE);
+        break;
       } catch (err) {
-        if (attempt > 0) throw err;
-        if (errno(err) === 'EEXIST') {
-          await unlink(tmp).catch((e: unknown) => {
-            if (errno(e) !== 'ENOENT') throw e;
-          });
-        } else if (errno(err) === 'ENOENT') {
-          knownDirs.clear();
-          await ensureDir(dir);
-        } else {
-          throw err;
-        }
+        if (attempt > 0 || errno(err) !== 'ENOENT') throw err;
+        knownDirs.clear();
+        await ensureDir(dir, dirMode);
       }
     }
+    const at = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => null);
+    if (at !== null && at !== join(realRoot, relative(root, tmp))) {
+      await fh.close().catch(() => undefined);
+      await unlink(at).catch((e: unknown) => log.warn({ err: e, path: at }, 'temp file not removed'));
+      throw linkRefused(dir);
+    }
+    return fh;
   }
 
-  async function writeNew(req: PutRequest, final: string, previous: Stats | null): Promise<PutResult> {
+  async function writeNew(req: PutRequest, final: string, previous: Stats | null, dirMode: number): Promise<PutResult> {
     const dir = dirname(final);
     const name = basename(final);
-    // One temp name per final name: only one put of a remote path runs at a time, so a temp
-    // file already there is a leftover of a put cut by a crash (kill -9), and goes.
-    const tmp = join(dir, tempName(name, TEMP_TOKEN));
+    // A temp name of its own per upload: two puts into one folder never share one.
+    const tmp = join(dir, tempName(name, randomBytes(6).toString('hex')));
     let tmpExists = false;
     try {
-      const fh = await openTemp(tmp, dir);
+      const fh = await openTemp(tmp, dir, dirMode);
       tmpExists = true;
       let counter: CountingHashStream;
       let written: string;
@@ -385,6 +430,9 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
         counter = await readSource(req, (chunk) => writeAll(fh, chunk));
         const mtime = new Date(req.mtimeMs);
         await fh.utimes(mtime, mtime);
+        // The source's owner first (chown clears set-id bits), then its permission bits exactly.
+        if (preserveOwner && req.source) await fh.chown(req.source.uid, req.source.gid);
+        await fh.chmod(req.source ? req.source.mode & 0o777 : FILE_MODE);
         await fh.sync();
         written = await hashHandle(fh, counter.bytes, req.signal);
       } catch (err) {
@@ -420,8 +468,11 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     try {
       if (req.signal?.aborted) throw abortError(req.signal);
       const final = join(root, mapLocalPath(req.remotePath, id));
-      await ensureDir(dirname(final));
+      // Folders 0700, or as wide as the source's own folder when that is wider.
+      const dirMode = DIR_MODE | ((req.source?.dirMode ?? 0) & 0o777);
+      await ensureDir(dirname(final), dirMode);
       const existing = await lstatOrNull(final);
+      if (existing?.isSymbolicLink()) throw linkRefused(final);
       if (existing?.isDirectory()) throw fail('archive-path-blocked', 'fail-item', `a folder is at ${final}`);
       if (existing?.isFile() && existing.size === req.size) {
         const [source, stored] = await Promise.all([readSource(req, null), hashFile('sha256', final, req.signal)]);
@@ -430,7 +481,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
           return { remoteId: final, size: req.size, hash, hashKind: 'sha256', unchanged: true, bytesSent: 0 };
         }
       }
-      return await writeNew(req, final, existing);
+      return await writeNew(req, final, existing, dirMode);
     } catch (err) {
       throw wrap(err, req.signal);
     }
