@@ -4,12 +4,13 @@ import { EXIT } from './exit-codes.js';
 
 /**
  * `status`: per target pending, in flight, done, failed, skipped, and parked with the reason,
+ * then the files stored under another name than their template gave (a name collision),
  * read from the state store (SQLite in WAL mode: it works while the daemon runs).
  */
 export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
   const store = await openSqliteStore({ dir: config.stateDir });
   try {
-    const [counts, health] = await Promise.all([store.counts(), store.health()]);
+    const [counts, health, renamed] = await Promise.all([store.counts(), store.health(), store.renamed(1000)]);
     const configured = config.targets.map((t) => t.id);
     const ids = [...new Set([...configured, ...counts.map((c) => c.target)])];
     const rows = ids.map((id) => {
@@ -28,7 +29,7 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       };
     });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ targets: rows }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ targets: rows, renamed }, null, 2)}\n`);
       return EXIT.ok;
     }
     const head = ['TARGET', 'STATE', 'PENDING', 'IN FLIGHT', 'DONE', 'FAILED', 'SKIPPED'];
@@ -38,6 +39,9 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     for (const r of rows) {
       if (r.reason) process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
     }
+    // Two files one target would store under one name: the second went under another name.
+    if (renamed.length > 0) process.stdout.write('\nstored under another name (another file owns the name there):\n');
+    for (const r of renamed) process.stdout.write(`  ${r.target}: ${r.root}/${r.relPath} → ${r.remotePath} (wanted ${r.wanted})\n`);
     return EXIT.ok;
   } finally {
     await store.close();

@@ -2,7 +2,8 @@
  * The status page: one static HTML document with inline CSS and JS, no build chain. It polls
  * `/api/status` every 2 s and draws, per target, the state, backlog, in flight, done and failed
  * counts, an SVG chart of files archived per minute over the last hour and a "Retry failed"
- * button (POST /api/targets/:id/retry-failed); then the recent failures with their reasons and
+ * button (POST /api/targets/:id/retry-failed); then the files stored under another name (a name
+ * collision: wanted and stored path), the recent failures with their reasons and
  * the last files archived. When the server wants a token, the page takes it from `#token=…` in
  * its address or asks for it once, and keeps it in localStorage.
  */
@@ -31,6 +32,7 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13p
 <header><h1>Stagecoach</h1><span id="health">…</span><span id="error"></span></header>
 <main>
 <div class="targets" id="targets"></div>
+<h3>Stored under another name</h3><table><thead><tr><th>Target</th><th>File</th><th>Wanted</th><th>Stored as</th></tr></thead><tbody id="renamed"></tbody></table>
 <h3>Recent failures</h3><table><thead><tr><th>Target</th><th>File</th><th>Reason</th><th>When</th></tr></thead><tbody id="failures"></tbody></table>
 <h3>Last files archived</h3><table><thead><tr><th>Target</th><th>File</th><th>Size</th><th>When</th></tr></thead><tbody id="files"></tbody></table>
 </main>
@@ -72,6 +74,8 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13p
       c.appendChild(chart(t.throughput));
       var b=el('button',{'data-action':'retry-failed'},'Retry failed');b.onclick=function(){retry(t.id,b);};c.appendChild(b);
       box.appendChild(c);});
+    var rn=document.getElementById('renamed');rn.textContent='';
+    (s.renamed||[]).forEach(function(d){var tr=el('tr');[d.target,d.root+'/'+d.relPath,d.wanted,d.remotePath].forEach(function(v){tr.appendChild(el('td',null,v));});rn.appendChild(tr);});
     var f=document.getElementById('failures');f.textContent='';
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});
     var l=document.getElementById('files');l.textContent='';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
-import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
+import type { DeliveryRecord, RenamedRemote, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { createMetrics } from './metrics.js';
@@ -45,6 +45,8 @@ export interface StatusBody {
   }>;
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
+  /** Files stored under another name than their template gave: another file owns that name there. */
+  renamed: RenamedRemote[];
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -106,12 +108,13 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const json = (res: http.ServerResponse, status: number, body: unknown) => send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
 
   const status = async (): Promise<StatusBody> => {
-    const [health, counts, healthRows, failures, lastFiles] = await Promise.all([
+    const [health, counts, healthRows, failures, lastFiles, renamed] = await Promise.all([
       checkHealth(pipeline),
       pipeline.store.counts(),
       pipeline.store.health(),
       pipeline.store.recent({ status: 'failed', limit }),
       pipeline.store.recent({ status: 'done', limit }),
+      pipeline.store.renamed(limit),
     ]);
     const sup = pipeline.supervisor.status();
     const ids = new Set(typeOf.keys());
@@ -132,6 +135,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       }),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
+      renamed: renamed.filter((r) => ids.has(r.target)),
     };
   };
 

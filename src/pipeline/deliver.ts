@@ -1,8 +1,10 @@
 import { constants as fsc, type Stats } from 'node:fs';
 import { open as openFile, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
+import { collisionName } from '../archive/remote-path.js';
 import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
@@ -22,6 +24,11 @@ export interface DeliverContext {
   signal: AbortSignal;
   /** The target's limits: uploads started per second, and bytes read for it per second. */
   limits?: TargetLimits;
+  /**
+   * When the remote path is owned by another file on this target (same name under the target's
+   * comparison): `rename` (default) stores this one under `collisionName`, `fail` fails it.
+   */
+  onCollision?: 'rename' | 'fail';
 }
 
 export interface TargetLimits {
@@ -77,7 +84,23 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   if ('fail' in opened) return end('failed', opened.fail);
   const { fh, source } = opened;
   try {
-    return await send(d, ctx, fh, source, end);
+    // No two files on one remote name: the journal says which file owns each name on this target.
+    const owner = `${d.root}/${d.relPath}`;
+    const claim = await store.claimRemotePath({
+      target: target.id,
+      root: d.root,
+      relPath: d.relPath,
+      wanted: d.remotePath,
+      keyOf: (p) => target.nameKey?.(p) ?? p.normalize('NFC'),
+      alternative: ctx.onCollision === 'fail' ? undefined : (wanted, attempt) => collisionName(wanted, owner, attempt),
+    });
+    if (claim.takenBy !== null) {
+      if (ctx.onCollision === 'fail') {
+        return await end('failed', `remote name ${d.remotePath} is already ${claim.takenBy}'s on ${target.id} (onCollision: fail): ${owner} and ${claim.takenBy} map to one name there`);
+      }
+      log.warn({ deliveryId: d.id, relPath: d.relPath, wanted: d.remotePath, remotePath: claim.remotePath, takenBy: claim.takenBy }, 'remote name taken by another file; stored under another name');
+    }
+    return await send({ ...d, remotePath: claim.remotePath }, ctx, fh, source, end);
   } finally {
     await fh.close().catch((e: unknown) => log.warn({ err: e, deliveryId: d.id }, 'source descriptor not closed'));
   }
@@ -94,6 +117,33 @@ function mismatch(d: Delivery, s: Stats): string | null {
     return `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`;
   }
   return null;
+}
+
+/**
+ * A stream of `fh` from byte `start`, by positional reads. Not fh.createReadStream: destroying
+ * that stream closes the handle, and a target may drop one attempt's stream and open another.
+ * Destroying this one leaves the handle open; once the handle is closed, reads fail (EBADF).
+ */
+function readFrom(fh: FileHandle, start: number, chunk: number): Readable {
+  let pos = start;
+  return new Readable({
+    highWaterMark: chunk,
+    read() {
+      // A read buffer of its own for each chunk: the one pushed is kept by the reader.
+      const buf = Buffer.allocUnsafe(chunk);
+      fh.read(buf, 0, chunk, pos).then(
+        ({ bytesRead }) => {
+          if (bytesRead === 0) {
+            this.push(null);
+            return;
+          }
+          pos += bytesRead;
+          this.push(bytesRead === chunk ? buf : buf.subarray(0, bytesRead));
+        },
+        (e: unknown) => this.destroy(e as Error),
+      );
+    },
+  });
 }
 
 class SourceChangedError extends StagecoachError {
@@ -176,8 +226,8 @@ async function send(
       // A read buffer the size of the file (up to 1 MiB, at least 64 KiB): each read allocates
       // one, and 1 MiB for every 4 KiB file made garbage collection the cost of small files.
       // Through the descriptor checked above, never the path: a link or a swapped folder put
-      // there since cannot change what is read. autoClose off: every attempt reads the same fd.
-      const file = fh.createReadStream({ start, autoClose: false, emitClose: false, highWaterMark: Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)) });
+      // there since cannot change what is read.
+      const file = readFrom(fh, start, Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)));
       if (!bytes) return file;
       // Errors of the file must reach the reader of the throttled stream.
       const paced = throttleStream(bytes, ctx.signal);

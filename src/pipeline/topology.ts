@@ -155,6 +155,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
           log: tlog,
           bus,
           limits,
+          onCollision: config.onCollision,
           afterDelivery: () => archiver.poke(target.id),
         });
         await uploader.start();

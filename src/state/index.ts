@@ -3,7 +3,10 @@
  * speaks SQL; the pipeline depends on `Store` only.
  */
 export type {
+  ClaimResult,
   CompleteResult,
+  RemoteClaim,
+  RenamedRemote,
   Delivery,
   DeliveryRecord,
   DeliveryStatus,

@@ -79,8 +79,26 @@ export const migrations: readonly Migration[] = [
     // The device of each file, so the uploader can tell that the descriptor it opened is the
     // very file the watcher journaled (dev + ino), not one a link or a swapped folder led to.
     // NULL for rows journaled before: only the inode is compared for them.
+    //
+    // remote_names: per target, which source file owns each remote path under the target's
+    // name comparison (`name_key`: case folding, NFC, character mapping), so two files never
+    // share one remote name. `wanted` is the path the template gave, `remote_path` the one
+    // stored (a suffixed name when `wanted` was taken by another file).
     version: 2,
-    sql: `ALTER TABLE files ADD COLUMN dev INTEGER;`,
+    sql: `
+      ALTER TABLE files ADD COLUMN dev INTEGER;
+
+      CREATE TABLE remote_names (
+        target      TEXT NOT NULL,
+        name_key    TEXT NOT NULL,
+        root        TEXT NOT NULL,
+        rel_path    TEXT NOT NULL,
+        wanted      TEXT NOT NULL,
+        remote_path TEXT NOT NULL,
+        PRIMARY KEY (target, name_key)
+      ) WITHOUT ROWID;
+      CREATE INDEX remote_names_owner ON remote_names (target, root, rel_path);
+    `,
   },
 ];
 

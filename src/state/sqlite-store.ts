@@ -6,7 +6,10 @@ import type { FileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
 import type {
+  ClaimResult,
   CompleteResult,
+  RemoteClaim,
+  RenamedRemote,
   Delivery,
   DeliveryRecord,
   DeliveryStatus,
@@ -306,6 +309,20 @@ function prepareAll(db: Sqlite.Database) {
        WHERE d.status = ? AND d.target = ?
        ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`,
     ),
+    nameOwner: db.prepare<[string, string], { root: string; rel_path: string; wanted: string; remote_path: string }>(
+      'SELECT root, rel_path, wanted, remote_path FROM remote_names WHERE target = ? AND name_key = ?',
+    ),
+    ownedBy: db.prepare<[string, string, string], { name_key: string; wanted: string; remote_path: string }>(
+      'SELECT name_key, wanted, remote_path FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?',
+    ),
+    dropOwned: db.prepare<[string, string, string]>('DELETE FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?'),
+    insertName: db.prepare<[string, string, string, string, string, string]>(
+      'INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    renamed: db.prepare<[number], { target: string; root: string; rel_path: string; wanted: string; remote_path: string }>(
+      `SELECT target, root, rel_path, wanted, remote_path FROM remote_names
+       WHERE wanted <> remote_path ORDER BY target, remote_path LIMIT ?`,
+    ),
     fileIndex: db.prepare<[string], IndexRow>(
       'SELECT rel_path, size, mtime_ms, ino FROM files WHERE root = ?',
     ),
@@ -329,6 +346,7 @@ class SqliteStoreImpl implements SqliteStore {
   readonly #st: Statements;
   readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
   readonly #lease: (target: string, n: number, now: number) => Delivery[];
+  readonly #claim: (claim: RemoteClaim) => ClaimResult;
   #closing: Promise<void> | undefined;
 
   constructor(db: Sqlite.Database, file: string) {
@@ -340,6 +358,7 @@ class SqliteStoreImpl implements SqliteStore {
     // lease it means two processes can never select the same rows.
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
+    this.#claim = db.transaction(this.#claimTx.bind(this)).immediate;
   }
 
   async fileIndex(root: string): Promise<Map<string, FileStat>> {
@@ -498,6 +517,44 @@ class SqliteStoreImpl implements SqliteStore {
   async saveResume(id: number, handle: string | null): Promise<void> {
     this.#open();
     if (this.#st.saveResume.run(handle, Date.now(), id).changes === 0) this.#mustExist(id);
+  }
+
+  /** One IMMEDIATE transaction: two claims (of any process) never get one key. */
+  async claimRemotePath(claim: RemoteClaim): Promise<ClaimResult> {
+    this.#open();
+    return this.#claim(claim);
+  }
+
+  #claimTx(c: RemoteClaim): ClaimResult {
+    const st = this.#st;
+    const mine = st.ownedBy.get(c.target, c.root, c.relPath);
+    if (mine !== undefined && mine.wanted === c.wanted) {
+      const taken = mine.remote_path === c.wanted ? null : st.nameOwner.get(c.target, c.keyOf(c.wanted));
+      return { remotePath: mine.remote_path, takenBy: taken ? `${taken.root}/${taken.rel_path}` : null };
+    }
+    if (mine !== undefined) st.dropOwned.run(c.target, c.root, c.relPath);
+    const first = st.nameOwner.get(c.target, c.keyOf(c.wanted));
+    if (first === undefined) {
+      st.insertName.run(c.target, c.keyOf(c.wanted), c.root, c.relPath, c.wanted, c.wanted);
+      return { remotePath: c.wanted, takenBy: null };
+    }
+    if (first.root === c.root && first.rel_path === c.relPath) return { remotePath: c.wanted, takenBy: null };
+    if (c.alternative === undefined) return { remotePath: c.wanted, takenBy: `${first.root}/${first.rel_path}` };
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const alt = c.alternative(c.wanted, attempt);
+      const key = c.keyOf(alt);
+      if (st.nameOwner.get(c.target, key) === undefined) {
+        st.insertName.run(c.target, key, c.root, c.relPath, c.wanted, alt);
+        return { remotePath: alt, takenBy: `${first.root}/${first.rel_path}` };
+      }
+    }
+    throw new StagecoachError('state.names-exhausted', `[stagecoach] [state] no free alternative name for ${c.wanted} on ${c.target}`);
+  }
+
+  async renamed(limit: number): Promise<RenamedRemote[]> {
+    this.#open();
+    checkCount('limit', limit);
+    return this.#st.renamed.all(limit).map((r) => ({ target: r.target, root: r.root, relPath: r.rel_path, wanted: r.wanted, remotePath: r.remote_path }));
   }
 
   async resetInFlight(target?: string): Promise<number> {

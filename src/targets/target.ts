@@ -89,6 +89,12 @@ export interface Target {
   put(req: PutRequest): Promise<PutResult>;
   stat(remotePath: string): Promise<RemoteStat | null>;
   ensureFolder(remotePath: string): Promise<string>;
+  /**
+   * The key two remote paths share when this target would store them as one file (its case
+   * folding, Unicode normalisation, character mapping). Pure, never throws. Absent: the NFC form.
+   * The uploader keeps, per target, which source owns each key (no two files on one name).
+   */
+  nameKey?(remotePath: string): string;
   /** Tells what an error thrown by this target means. Pure. */
   classify(error: unknown): Classified;
   /** Check that the target is reachable and usable (for `stagecoach check`). */

@@ -22,7 +22,7 @@ import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
 import { BoxHttpError, BoxSourceError, adviceFor, classify, classifyRule } from './classify.js';
 import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
 import { BoxApi } from './http.js';
-import { mapBoxPath, nameKey } from './names.js';
+import { boxPathKey, mapBoxPath, nameKey } from './names.js';
 import {
   BOX_MIN_SESSION_SIZE,
   RESTART,
@@ -254,6 +254,7 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
     id,
     type: 'box',
     features: BOX_FEATURES,
+    nameKey: boxPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       if (closing) return Promise.reject(closed());

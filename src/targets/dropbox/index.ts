@@ -23,7 +23,7 @@ import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-ty
 import { createDropboxSession } from './auth.js';
 import { DropboxSourceError, adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
 import { FolderCache } from './folders.js';
-import { dropboxPath, mapDropboxPath } from './names.js';
+import { dropboxPath, dropboxPathKey, mapDropboxPath } from './names.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
 
 export type { DropboxInternals, DropboxOptions } from './api-types.js';
@@ -212,6 +212,7 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
     id,
     type: 'dropbox',
     features: DROPBOX_FEATURES,
+    nameKey: dropboxPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       if (closing) return Promise.reject(closed());

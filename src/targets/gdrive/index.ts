@@ -28,7 +28,7 @@ import { createDriveAuth } from './auth.js';
 import { classify as classifyDrive, inspect, toTargetError } from './classify.js';
 import { createDriveApi } from './drive-api.js';
 import { DriveFolders } from './folders.js';
-import { mapDrivePath, mapRemoteRoot } from './names.js';
+import { drivePathKey, mapDrivePath, mapRemoteRoot } from './names.js';
 import { abortError, decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
 
 export type { GdriveOptions, GdriveTuning } from './api-types.js';
@@ -186,6 +186,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
     id,
     type: 'gdrive',
     features,
+    nameKey: drivePathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       if (closing) return Promise.reject(fail('closed', 'fatal', 'the target is closed'));

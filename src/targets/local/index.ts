@@ -43,7 +43,7 @@ import type {
 } from '../target.js';
 import type { LocalOptions } from './api-types.js';
 import { SourceError, classify, classifyRule } from './classify.js';
-import { mapLocalPath, tempName, versionName } from './names.js';
+import { localPathKey, mapLocalPath, tempName, versionName } from './names.js';
 
 export type { LocalOptions } from './api-types.js';
 
@@ -491,6 +491,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     id,
     type: 'local',
     features: LOCAL_FEATURES,
+    nameKey: localPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       if (closing) return Promise.reject(fail('closed', 'fatal', 'the target is closed'));

@@ -28,7 +28,7 @@ import { OneDriveHttpError, OneDriveSourceError, adviceFor, classify, classifyRu
 import { FolderCache, childPath } from './folders.js';
 import { GraphApi, abortError, createGraphClient, drivePathOf } from './graph.js';
 import { endpointRewrite } from './http.js';
-import { encodePath, mapOneDrivePath, mapRemoteRoot } from './names.js';
+import { encodePath, mapOneDrivePath, mapRemoteRoot, oneDrivePathKey } from './names.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';
 
 export type { OnedriveInternals, OnedriveOptions } from './api-types.js';
@@ -206,6 +206,7 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
     id,
     type: 'onedrive',
     features: ONEDRIVE_FEATURES,
+    nameKey: oneDrivePathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return run(() => doPut(req), req.signal);
