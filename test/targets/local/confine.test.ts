@@ -113,10 +113,13 @@ describe('local target: permissions', () => {
     expect((await stat(path.join(plain.root, 'o.txt'))).uid).toBe(0);
   });
 
-  test('two puts into one folder at once use temp names of their own', async () => {
+  test('puts of one name at once use temp names of their own: every one succeeds, one whole copy stays, no temp left', async () => {
     const s = await setup();
-    const puts = Array.from({ length: 8 }, (_, i) => s.target.put(request(`d/f${i}.txt`, Buffer.alloc(200_000, i))));
-    await Promise.all(puts);
-    expect(await listFiles(s.root)).toEqual(Array.from({ length: 8 }, (_, i) => `d/f${i}.txt`));
+    const bodies = Array.from({ length: 6 }, (_, i) => Buffer.alloc(300_000, i + 1));
+    const results = await Promise.allSettled(bodies.map((b) => s.target.put(request('d/same.bin', b))));
+    expect(results.map((r) => r.status)).toEqual(bodies.map(() => 'fulfilled'));
+    expect(await listFiles(s.root)).toEqual(['d/same.bin']);
+    const stored = await import('node:fs/promises').then((fs) => fs.readFile(path.join(s.root, 'd', 'same.bin')));
+    expect(bodies.some((b) => b.equals(stored))).toBe(true);
   });
 });
