@@ -8,6 +8,14 @@
 # Volumes: /config (config, journal, tokens; chowned to PUID:PGID at each start) and /data (the
 # watched folders; never chowned, only checked to be readable). See docs/operations.md.
 
+# Base image, both stages: node:24-bookworm-slim. It is meant to be pinned by its index digest
+# (FROM node:24-bookworm-slim@sha256:<digest>, the tag kept beside it) so that a rebuild gets the
+# same base. NOT PINNED YET: the digest of the tag's current image could not be looked up where
+# this was written (no registry access, and the public records found disagree on which is
+# current), and a guessed digest is worse than none. To pin, run
+#   docker buildx imagetools inspect node:24-bookworm-slim
+# and put the index "Digest:" (multi-platform, so ARM builds keep working) on both FROM lines.
+
 # --- build: the toolchain better-sqlite3 needs when no prebuilt binary fits, and the TypeScript
 # build; then the dev dependencies are pruned so only production ones are copied on.
 FROM node:24-bookworm-slim AS build

@@ -3,8 +3,10 @@
 #
 # Started as root (under tini, which is PID 1), it:
 #   1. gives the user `stagecoach` the ids PUID/PGID (default 1000/1000), creating it if needed;
+#      0 (root) is refused unless STAGECOACH_ALLOW_ROOT=1;
 #   2. points /etc/localtime at $TZ when that zone exists;
-#   3. copies the default config to $STAGECOACH_CONFIG on first start, never over an existing one;
+#   3. writes the default config to $STAGECOACH_CONFIG on first start (mode 0600, with a generated
+#      http.token, since the page listens on 0.0.0.0), never over an existing one;
 #   4. chowns /config (config, journal, tokens) to PUID:PGID;
 #   5. checks that /data is readable by that user, without touching it;
 #   6. drops privileges with setpriv and execs node, so node receives the signals directly.
@@ -34,6 +36,9 @@ die() { say "$*"; exit 2; }
 
 case "$PUID" in '' | *[!0-9]*) die "PUID must be a number, got \"$PUID\"" ;; esac
 case "$PGID" in '' | *[!0-9]*) die "PGID must be a number, got \"$PGID\"" ;; esac
+if { [ "$PUID" -eq 0 ] || [ "$PGID" -eq 0 ]; } && [ "${STAGECOACH_ALLOW_ROOT:-}" != 1 ]; then
+  die "PUID=$PUID PGID=$PGID would run the daemon as root: set PUID/PGID to the owner of your share (ls -n shows the numbers), or STAGECOACH_ALLOW_ROOT=1 to run as root anyway"
+fi
 
 # A name a group or user with this id already has (Unraid's PGID=100 is Debian's `users`).
 name_of() { getent "$1" "$2" | cut -d: -f1; }
@@ -71,15 +76,28 @@ set_timezone() {
   fi
 }
 
+# 32 random bytes as 64 hex characters.
+new_token() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
+
 first_start_config() {
   target="$root$STAGECOACH_CONFIG"
   [ -e "$target" ] && return 0
-  # copy then rename: a config cut short by a crash would be worse than none
-  if ! { mkdir -p "$(dirname "$target")" && cp "$root$default_config" "$target.new.$$" && mv "$target.new.$$" "$target"; }; then
+  token=$(new_token) || token=
+  if [ "${#token}" -ne 64 ]; then
+    say "warning: cannot generate an http token; the daemon will refuse to listen on 0.0.0.0 until http.token is set"
+    token=
+  fi
+  # Written 0600 (it holds the token), then renamed: a config cut short by a crash would be worse than none.
+  if ! { mkdir -p "$(dirname "$target")" \
+    && (umask 077 && sed "${token:+s/^  token: null.*\$/  token: \"$token\"/}" "$root$default_config" >"$target.new.$$") \
+    && chmod 600 "$target.new.$$" && mv "$target.new.$$" "$target"; }; then
+    rm -f "$target.new.$$"
     say "warning: cannot write the default config to $STAGECOACH_CONFIG"
     return 0
   fi
   say "first start: wrote the default config to $STAGECOACH_CONFIG (edit it, then restart)"
+  [ -n "$token" ] && say "first start: the status page asks for a token: it is http.token in $STAGECOACH_CONFIG (docker exec <container> grep token: $STAGECOACH_CONFIG)"
+  return 0
 }
 
 # Runs a command as PUID:PGID with no supplementary groups and no way back to root.

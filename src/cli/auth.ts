@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../config/index.js';
@@ -7,12 +8,52 @@ import type { AuthIO } from '../targets/target.js';
 import { EXIT } from './exit-codes.js';
 
 
-/** The terminal: lines on stdout, answers read from stdin (works over `docker exec -it`). */
-export function terminalIO(): AuthIO & { close(): void } {
+/** The one line `auth` answers when nobody can type the answer it asks for. */
+export function noTerminalMessage(id: string | undefined): string {
+  const cmd = `stagecoach auth ${id ?? '<target-id>'}`;
+  return `auth needs a terminal to paste the sign-in answer into: run \`docker exec -it stagecoach ${cmd}\` (with -it), or \`${cmd}\` in a terminal, or use Connect on the status page`;
+}
+
+/**
+ * Whether stdin can give an answer: a terminal, or a pipe or socket something writes into.
+ * Not: /dev/null (`docker exec` without -i, a NAS's task scheduler), a closed descriptor, a file.
+ */
+export function stdinCanAnswer(): boolean {
+  if (process.stdin.isTTY) return true;
+  try {
+    const st = fstatSync(0);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The terminal: lines on stdout, answers read from stdin (works over `docker exec -it`). A prompt
+ * whose input ends before an answer rejects with StagecoachError `cli.no-terminal` (never
+ * readline's "readline was closed").
+ */
+export function terminalIO(id?: string): AuthIO & { close(): void } {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
+  let closed = false;
+  rl.once('close', () => (closed = true));
+  const ended = () => new StagecoachError('cli.no-terminal', noTerminalMessage(id));
   return {
     print: (line) => void process.stdout.write(`${line}\n`),
-    prompt: (q) => rl.question(q),
+    prompt: (q) => {
+      if (closed) return Promise.reject(ended());
+      return new Promise<string>((resolve, reject) => {
+        const onClose = () => reject(ended());
+        rl.once('close', onClose);
+        rl.question(q).then(
+          (answer) => {
+            rl.off('close', onClose);
+            resolve(answer);
+          },
+          () => reject(ended()),
+        );
+      });
+    },
     close: () => rl.close(),
   };
 }
@@ -61,4 +102,44 @@ export async function authCommand(config: Config, id: string | undefined, io: Au
     default:
       throw new StagecoachError('cli.usage', `target "${tc.id}" is a ${tc.type} target: it needs no sign-in`);
   }
+}
+
+/** Whether `tc` is a cloud target that a person signs in (`stagecoach auth` asks something). */
+export function needsSignIn(tc: Config['targets'][number]): boolean {
+  switch (tc.type) {
+    case 'gdrive':
+    case 'box':
+      return tc.auth.kind === 'oauth';
+    case 'dropbox':
+      return true;
+    case 'onedrive':
+      return tc.auth.kind === 'delegated';
+    default:
+      return false;
+  }
+}
+
+/** What the status page's "Connect" needs: which targets can sign in, and the sign-in itself. */
+export interface SignIn {
+  can(id: string): boolean;
+  /** `stagecoach auth <id>` through `io`, then the target is made again and started (no restart). */
+  run(id: string, io: AuthIO): Promise<void>;
+}
+
+/**
+ * The sign-in of the status page: the same as `stagecoach auth <id>` (same addresses, same token
+ * files under stateDir), then `pipeline.reconnect(id)` so that the target starts at once.
+ */
+export function createSignIn(config: Config, pipeline: { reconnect(id: string): Promise<void> }): SignIn {
+  const byId = new Map(config.targets.map((t) => [t.id, t]));
+  return {
+    can: (id) => {
+      const tc = byId.get(id);
+      return tc !== undefined && needsSignIn(tc);
+    },
+    run: async (id, io) => {
+      await authCommand(config, id, io);
+      await pipeline.reconnect(id);
+    },
+  };
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../config/index.js';
 import { ConfigError, StagecoachError } from '../errors.js';
+import { refuseWorldWritableStateDir } from '../state/state-dir-mode.js';
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js';
 import { collectSecrets } from '../telemetry/redact.js';
 import { EXIT } from './exit-codes.js';
@@ -77,11 +78,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!['run', 'backfill', 'check', 'status', 'auth'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
+  if (values.once && command !== 'backfill') return fail(`--once belongs to backfill: \`stagecoach backfill --once\` archives what is there, then exits; \`${command}\` takes no --once`, EXIT.config);
 
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
   let config: Config;
   try {
     config = await loadConfig(file);
+    refuseWorldWritableStateDir(config.stateDir);
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     throw e;
@@ -94,8 +97,9 @@ export async function main(argv: string[]): Promise<number> {
         return await statusCommand(config, { json: values.json ?? false });
       }
       case 'auth': {
-        const { authCommand, terminalIO } = await import('./auth.js');
-        const io = terminalIO();
+        const { authCommand, noTerminalMessage, stdinCanAnswer, terminalIO } = await import('./auth.js');
+        if (!stdinCanAnswer()) return fail(noTerminalMessage(positionals[1]), EXIT.config);
+        const io = terminalIO(positionals[1]);
         try {
           return await authCommand(config, positionals[1], io);
         } finally {
@@ -114,7 +118,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     if (e instanceof StagecoachError && e.code === 'state.locked') return fail(e.message, EXIT.locked);
-    if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code.startsWith('auth.'))) return fail(e.message, e.code === 'cli.usage' ? EXIT.config : EXIT.failure);
+    if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code === 'cli.no-terminal' || e.code.startsWith('auth.'))) {
+      return fail(e.message, e.code.startsWith('cli.') ? EXIT.config : EXIT.failure);
+    }
     log.fatal({ err: e }, e instanceof StagecoachError ? e.message : 'stagecoach failed');
     await flushLogger(log);
     return EXIT.failure;

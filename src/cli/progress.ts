@@ -34,9 +34,9 @@ export class Progress {
     const width = 30;
     const fill = total === 0 ? width : Math.round((width * (this.done + this.failed)) / total);
     const secs = (Date.now() - this.started) / 1000;
-    const mb = this.bytes / 1e6;
+    const mib = this.bytes / 1024 ** 2;
     this.out.write(
-      `\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${this.done}/${total} deliveries, ${this.failed} failed, ${mb.toFixed(1)} MB, ${(mb / Math.max(secs, 0.001)).toFixed(1)} MB/s   `,
+      `\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${this.done}/${total} deliveries, ${this.failed} failed, ${mib.toFixed(1)} MiB, ${(mib / Math.max(secs, 0.001)).toFixed(1)} MiB/s   `,
     );
   }
 

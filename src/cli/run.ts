@@ -8,6 +8,8 @@ import { startPipeline } from '../pipeline/topology.js';
 import { diskFullError } from '../state/disk-full.js';
 import { lockStateDir, type StateDirLock } from '../state/lock.js';
 import { flushLogger } from '../telemetry/logger.js';
+import { reportTargets } from '../telemetry/target-report.js';
+import { createSignIn } from './auth.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
 
@@ -41,24 +43,8 @@ export async function runCommand(config: Config, log: Logger, opts: { once: bool
 }
 
 async function runPipeline(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
-  const pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch' });
-  let server: HttpServer | null = null;
-  if (!opts.once && config.http.listen) {
-    try {
-      server = await startHttpServer(pipeline, { host: config.http.listen.host, port: config.http.listen.port, token: config.http.token, log });
-    } catch (e) {
-      // A port taken by another program costs the status page, never the archiving.
-      log.error({ err: e, listen: config.http.listen }, 'the HTTP server could not start; archiving goes on without it');
-    }
-  }
-  const notifier =
-    config.notify.webhook || config.notify.pingUrl
-      ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
-      : null;
-  log.info(
-    { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir },
-    opts.once ? 'backfill started' : 'stagecoach running',
-  );
+  // Listening before the pipeline starts: a signal while it starts (uploads may already run)
+  // stops it in order once started, rather than killing the process.
   let signals = 0;
   let stopped: () => void = () => undefined;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -76,6 +62,39 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
   const signalled = new Promise<void>((resolve) => {
     stopped = resolve;
   });
+  let pipeline: Awaited<ReturnType<typeof startPipeline>>;
+  try {
+    pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch' });
+  } catch (e) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw e;
+  }
+  const report = reportTargets(pipeline.bus, { log, store: pipeline.store, isParked: (id) => pipeline.supervisor.status()[id]?.state === 'parked' });
+  let server: HttpServer | null = null;
+  if (!opts.once && config.http.listen) {
+    try {
+      server = await startHttpServer(pipeline, {
+        host: config.http.listen.host,
+        port: config.http.listen.port,
+        token: config.http.token,
+        allowedHosts: config.http.allowedHosts,
+        log,
+        signIn: createSignIn(config, pipeline),
+      });
+    } catch (e) {
+      // A port taken by another program costs the status page, never the archiving.
+      log.error({ err: e, listen: config.http.listen }, 'the HTTP server could not start; archiving goes on without it');
+    }
+  }
+  const notifier =
+    config.notify.webhook || config.notify.pingUrl
+      ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
+      : null;
+  log.info(
+    { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir },
+    opts.once ? 'backfill started' : 'stagecoach running',
+  );
   let crashed: unknown = null;
   const failed = pipeline.failed.catch((e: unknown) => {
     crashed = e;
@@ -95,6 +114,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       await server?.close();
       await pipeline.stop();
     } finally {
+      // After the drain: the files archived while stopping are in the last summary.
+      report.close();
       await notifier?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -3,7 +3,7 @@ import { openSqliteStore } from '../state/index.js';
 import { EXIT } from './exit-codes.js';
 
 /**
- * `status`: per target pending, in flight, done, failed, skipped, and parked with the reason,
+ * `status`: per target pending, in flight, done, failed, skipped, and parked (or retrying) with the reason,
  * then the files stored under another name than their template gave (a name collision),
  * read from the state store (SQLite in WAL mode: it works while the daemon runs).
  */
@@ -18,14 +18,14 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       const h = health.find((x) => x.target === id);
       return {
         target: id,
-        state: !configured.includes(id) ? 'not configured' : h?.status === 'down' ? 'parked' : 'up',
+        state: !configured.includes(id) ? 'not configured' : h?.status === 'down' ? 'parked' : h?.reason ? 'retrying' : 'up',
         pending: c.pending,
         inFlight: c.inFlight,
         done: c.done,
         failed: c.failed,
         skipped: c.skipped,
-        reason: h?.status === 'down' ? h.reason : null,
-        retryAt: h?.status === 'down' && h.retryAt ? new Date(h.retryAt).toISOString() : null,
+        reason: h?.reason ?? null,
+        retryAt: h?.reason && h.retryAt ? new Date(h.retryAt).toISOString() : null,
       };
     });
     if (opts.json) {
@@ -37,7 +37,8 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
     for (const r of rows) {
-      if (r.reason) process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
+      if (r.reason && r.state === 'parked') process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
+      else if (r.reason) process.stdout.write(`\n${r.target} is ${r.reason}\n`);
     }
     // Two files one target would store under one name: the second went under another name.
     if (renamed.length > 0) process.stdout.write('\nstored under another name (another file owns the name there):\n');

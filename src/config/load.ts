@@ -23,7 +23,7 @@ import {
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { InterpolationError, hasReference, interpolate, type InterpolateContext } from './interpolate.js';
-import { configErrorMap, describeKind } from './messages.js';
+import { configErrorMap, describeKind, hidingValues } from './messages.js';
 import { expandPath, isInside, realPathSoFar } from './paths.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -44,10 +44,13 @@ export interface LoadConfigOptions {
 type KeyPath = (string | number)[];
 
 /** Keys whose values are never shown in a message. */
-const SECRET_KEYS = new Set(['clientSecret', 'refreshToken', 'appSecret']);
+const SECRET_KEYS = new Set(['clientSecret', 'refreshToken', 'appSecret', 'token']);
 
 /** Where things are in the YAML text, for messages. */
 class Locator {
+  /** Interpolated values and how to show them instead (see hide). */
+  readonly hidden = new Map<unknown, string>();
+
   constructor(
     private readonly doc: Document,
     private readonly lines: LineCounter,
@@ -80,6 +83,19 @@ class Locator {
     return { node, offset, found: true };
   }
 
+  /**
+   * The last guard against echoing a `${...}` value: any interpolated string of 4 characters or
+   * more left in `message` (a message built without describeValue) becomes its reference.
+   */
+  private hide(message: string): string {
+    let out = message;
+    for (const [value, reference] of this.hidden) {
+      if (typeof value !== 'string' || value.length < 4) continue;
+      for (const form of [JSON.stringify(value), JSON.stringify(value).slice(1, -1), value]) out = out.split(form).join(reference);
+    }
+    return out;
+  }
+
   line(offset: number | undefined): number | undefined {
     return offset === undefined ? undefined : this.lines.linePos(offset).line;
   }
@@ -87,7 +103,7 @@ class Locator {
   error(keyPath: KeyPath, message: string, offset = this.find(keyPath).offset, cause?: unknown): ConfigError {
     const line = this.line(offset);
     const dotted = keyPath.map(String).map(printable).join('.');
-    const text = `${this.source}${line === undefined ? '' : `:${line}`}: ${dotted ? `${dotted}: ` : ''}${message}`;
+    const text = `${this.source}${line === undefined ? '' : `:${line}`}: ${dotted ? `${dotted}: ` : ''}${this.hide(message)}`;
     return new ConfigError(dotted, text, { line, cause });
   }
 }
@@ -135,6 +151,7 @@ function interpolateDocument(doc: Document, ctx: InterpolateContext, where: Loca
       try {
         const value = interpolate(node.value, ctx);
         if (value !== node.value) {
+          where.hidden.set(value, /^[^\s"\\]+$/.test(node.value) ? node.value : JSON.stringify(node.value));
           node.value = value;
           changed.add(node);
         }
@@ -205,6 +222,7 @@ function retype(issues: z.core.$ZodIssue[], data: unknown, interpolated: Set<Sca
     const value = convert(current, expectedTypes(issue));
     if (value === undefined) continue;
     setIn(data, keyPath, value);
+    where.hidden.set(value, where.hidden.get(current) ?? describeKind(value));
     interpolated.delete(node);
     changed = true;
   }
@@ -217,7 +235,8 @@ function firstIssueError(issues: z.core.$ZodIssue[], data: unknown, where: Locat
     let message = issue.message;
     if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) keyPath = [...keyPath, issue.keys[0]];
     const last = keyPath[keyPath.length - 1];
-    if (typeof last === 'string' && SECRET_KEYS.has(last) && issue.code !== 'unrecognized_keys') {
+    // A secret's own value is never shown; rules that show none (length, cross-key) keep their text.
+    if (typeof last === 'string' && SECRET_KEYS.has(last) && !['unrecognized_keys', 'too_small', 'custom'].includes(issue.code)) {
       const value = getIn(data, keyPath);
       message =
         value === undefined
@@ -348,10 +367,13 @@ export function parseConfig(text: string, opts: ParseConfigOptions = {}): Config
     throw where.error([], `invalid YAML: ${firstLine(error instanceof Error ? error.message : String(error))}`, undefined, error);
   }
 
-  const config = validate(data, interpolated, where);
-  resolvePaths(config, cwd);
-  checkNesting(config, where);
-  return config;
+  // A value read through `${...}` is never shown in a message, whatever its key.
+  return hidingValues(where.hidden, () => {
+    const config = validate(data, interpolated, where);
+    resolvePaths(config, cwd);
+    checkNesting(config, where);
+    return config;
+  });
 }
 
 /**

@@ -7,8 +7,30 @@ import type { z } from 'zod';
 
 const MAX_SHOWN = 60;
 
-/** How a value from the file is shown in a message: quoted strings, plain numbers, kinds. */
+let hidden: ReadonlyMap<unknown, string> | undefined;
+
+/**
+ * Runs `fn` (synchronous) with the values in `values` shown by describeValue as their text in the
+ * file (`${file:/run/secrets/x}`, `${NAME}`) instead of themselves: a value read through a
+ * reference may be a secret whatever its key.
+ */
+export function hidingValues<T>(values: ReadonlyMap<unknown, string>, fn: () => T): T {
+  const outer = hidden;
+  hidden = values;
+  try {
+    return fn();
+  } finally {
+    hidden = outer;
+  }
+}
+
+/**
+ * How a value from the file is shown in a message: quoted strings, plain numbers, kinds; a value
+ * that came from a `${...}` reference (see hidingValues) as the reference.
+ */
 export function describeValue(value: unknown): string {
+  const reference = hidden?.get(value);
+  if (reference !== undefined) return reference;
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (typeof value === 'string') {

@@ -464,8 +464,17 @@ const fileSchema = z.strictObject({
       listen: listenAddress
         .nullable()
         .prefault('127.0.0.1:8080')
-        .describe('Where /healthz, /metrics, /api and the status page listen; null: off. In Docker use "0.0.0.0:8080" with a token.'),
-      token: secret.nullable().default(null).describe('Bearer token for /metrics and /api (not /healthz nor the page itself).'),
+        .describe('Where /healthz, /metrics, /api and the status page listen; null: off. Anything but loopback needs a token.'),
+      token: z
+        .string()
+        .min(24, { error: 'must be at least 24 characters long (make one with: openssl rand -hex 24)' })
+        .nullable()
+        .default(null)
+        .describe('Bearer token for /metrics and /api (not /healthz nor the page itself); at least 24 characters. Required when listen is not loopback.'),
+      allowedHosts: z
+        .array(z.string().regex(/^\.?[A-Za-z0-9.-]+$/, { error: (i) => `expected a host name such as "nas.local" or ".home.lan", got ${describeValue(i.input)}` }))
+        .default([])
+        .describe('Host names the page is reached by besides IP addresses and localhost (DNS-rebinding guard); ".home.lan" allows every name under it.'),
     })
     .prefault({}),
   notify: z
@@ -510,6 +519,11 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
   const minMax = (at: (string | number)[], min: number, max: number) => {
     if (min >= max) issue([...at, 'minDemand'], `must be less than maxDemand (${max}), got ${min}`);
   };
+
+  const listen = file.http.listen;
+  if (listen && file.http.token === null && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(listen.host)) {
+    issue(['http', 'token'], `is required when http.listen (${listen.host}) is reachable from the network: set a token of at least 24 characters (openssl rand -hex 24), or listen on 127.0.0.1`);
+  }
 
   const archiverMin = file.archiver.minDemand ?? Math.floor(file.archiver.maxDemand / 2);
   minMax(['archiver'], archiverMin, file.archiver.maxDemand);

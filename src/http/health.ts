@@ -17,8 +17,9 @@ export type HealthSource = Pick<Pipeline, 'store' | 'supervisor' | 'targets'>;
 
 /**
  * Checks that the pipeline runs, that the store answers within `storeTimeoutMs`, and that no
- * target is parked. Guarantees: never throws; `ok` is true exactly when `reasons` is empty; a
- * parked target gives one reason naming it, with the parking reason.
+ * target is parked or retrying. Guarantees: never throws; `ok` is true exactly when `reasons` is
+ * empty; a parked target gives one reason naming it, with the parking reason; a target whose
+ * uploads are being retried gives `target <id> is retrying: <why> (attempt n, next in s)`.
  */
 export async function checkHealth(p: HealthSource, opts: { storeTimeoutMs?: number } = {}): Promise<HealthReport> {
   const reasons: HealthReason[] = [];
@@ -29,6 +30,7 @@ export async function checkHealth(p: HealthSource, opts: { storeTimeoutMs?: numb
   }
   const ids = new Set(p.targets.map((t) => t.id));
   const parked = new Map<string, string>();
+  const retrying = new Map<string, string>();
   for (const [id, s] of Object.entries(status)) {
     if (s.state === 'parked' && ids.has(id)) parked.set(id, s.reason ?? 'parked');
   }
@@ -43,12 +45,18 @@ export async function checkHealth(p: HealthSource, opts: { storeTimeoutMs?: numb
     // The store is the record that survives restarts; the supervisor knows the parks of this run.
     for (const h of health) {
       if (h.status === 'down' && ids.has(h.target) && !parked.has(h.target)) parked.set(h.target, h.reason ?? 'down');
+      if (h.status === 'up' && h.reason && ids.has(h.target)) retrying.set(h.target, h.reason);
     }
   } catch (e) {
     reasons.push({ check: 'store', reason: `the state store does not answer: ${e instanceof Error ? e.message : String(e)}` });
   } finally {
     clearTimeout(timer);
   }
-  for (const [target, reason] of parked) reasons.push({ check: 'target', target, reason: `target ${target} is parked: ${reason}` });
+  for (const [target, reason] of parked) {
+    const at = status[target]?.retryAt;
+    reasons.push({ check: 'target', target, reason: `target ${target} is parked: ${reason}${at ? `; tried again at ${new Date(at).toISOString()}` : ''}` });
+  }
+  // Degraded before it is parked: its uploads fail and are being retried.
+  for (const [target, reason] of retrying) if (!parked.has(target)) reasons.push({ check: 'target', target, reason: `target ${target} is ${reason}` });
   return { ok: reasons.length === 0, reasons };
 }

@@ -29,6 +29,8 @@ export interface DeliverContext {
    * comparison): `rename` (default) stores this one under `collisionName`, `fail` fails it.
    */
   onCollision?: 'rename' | 'fail';
+  /** Aborted at the start of a shutdown: a wait between retries ends, the delivery goes back to pending. */
+  waitSignal?: AbortSignal;
 }
 
 export interface TargetLimits {
@@ -71,17 +73,18 @@ const MIN_CHUNK = 64 * 1024;
  */
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
-  const end = async (status: 'failed' | 'skipped', reason: string): Promise<DeliverOutcome> => {
+  // `routine`: nothing is lost (a file that changed again is archived once it is stable): info, not warn.
+  const end = async (status: 'failed' | 'skipped', reason: string, routine = false): Promise<DeliverOutcome> => {
     if (status === 'failed') await store.fail(d.id, d.generation, reason);
     else await store.skip(d.id, d.generation, reason);
-    log.warn({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
+    log[routine ? 'info' : 'warn']({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
     ctx.bus?.emit('upload.exception', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, status, reason });
     return status;
   };
 
   const opened = await openSource(d);
   if ('skip' in opened) return end('skipped', opened.skip);
-  if ('fail' in opened) return end('failed', opened.fail);
+  if ('fail' in opened) return end('failed', opened.fail, opened.routine);
   const { fh, source } = opened;
   try {
     // No two files on one remote name: the journal says which file owns each name on this target.
@@ -153,7 +156,7 @@ class SourceChangedError extends StagecoachError {
   }
 }
 
-type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail: string };
+type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean };
 
 /**
  * Opens the journaled source for reading, from inside its root only: the last component is
@@ -199,7 +202,8 @@ async function openSource(d: Delivery): Promise<Opened> {
     const why = mismatch(d, s);
     if (why !== null) {
       await fh.close();
-      return s.isFile() ? { fail: why } : { skip: why };
+      // A file that changed again is archived once it is stable: nothing lost, routine.
+      return s.isFile() ? { fail: why, routine: true } : { skip: why };
     }
     const dir = await stat(path.dirname(expected));
     return { fh, source: { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, dirMode: dir.mode & 0o7777 } };
@@ -214,7 +218,7 @@ async function send(
   ctx: DeliverContext,
   fh: FileHandle,
   source: SourceInfo,
-  end: (status: 'failed' | 'skipped', reason: string) => Promise<DeliverOutcome>,
+  end: (status: 'failed' | 'skipped', reason: string, routine?: boolean) => Promise<DeliverOutcome>,
 ): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
   const started = Date.now();
@@ -259,9 +263,11 @@ async function send(
         ...ctx.retry,
         classify: (e) => (e instanceof SourceChangedError ? { kind: 'fail-item', reason: e.message } : target.classify(e)),
         signal: ctx.signal,
+        waitSignal: ctx.waitSignal,
         onRetry: async ({ attempt, classified, delayMs }) => {
           await store.noteAttempt(d.id, classified.reason);
-          log.info({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
+          // At debug: one warn when the target starts failing, one info when it recovers (target-report.ts).
+          log.debug({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
           ctx.bus?.emit('upload.retry', { target: target.id, deliveryId: d.id, attempt, reason: classified.reason, delayMs });
         },
       },
@@ -281,9 +287,13 @@ async function send(
     });
     return 'done';
   } catch (error) {
-    if (error instanceof SourceChangedError) return end('failed', error.message);
+    if (error instanceof SourceChangedError) return end('failed', error.message, true);
     if (ctx.signal.aborted) {
       await store.release(d.id, 'interrupted: the uploader stopped before the upload finished');
+      return 'released';
+    }
+    if (ctx.waitSignal?.aborted && error === ctx.waitSignal.reason) {
+      await store.release(d.id, 'interrupted: stopped while waiting to retry');
       return 'released';
     }
     if (error instanceof RetriesExhaustedError) {

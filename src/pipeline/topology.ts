@@ -11,7 +11,7 @@ import { openSqliteStore } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
-import { TargetError } from '../errors.js';
+import { StagecoachError, TargetError } from '../errors.js';
 import { createTarget } from '../targets/registry.js';
 import { createUnavailableTarget } from '../targets/unavailable.js';
 import type { Target } from '../targets/target.js';
@@ -47,6 +47,13 @@ export interface Pipeline {
    * bug). Uploaders are supervised; these two are not, so the daemon stops and says why.
    */
   readonly failed: Promise<never>;
+  /**
+   * Makes the target `id` again from the config (after a sign-in saved its tokens: a target that
+   * was not signed in is a stand-in that only parks) and, if it is parked, starts it now. Its
+   * backlog is served without a restart of the daemon. Rejects for an unknown id, or when the
+   * target cannot be made (the reason, as at start).
+   */
+  reconnect(id: string): Promise<void>;
   /**
    * Orderly shutdown: stop the watcher, stop taking work, let uploads in flight finish within
    * `shutdownMs` (those still running then are stopped and go back to pending, resumable), then
@@ -146,6 +153,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     return {
       id: target.id,
       async start() {
+        // Read at each start: reconnect() may have replaced it.
+        const target = targets[i]!;
         // A restarted uploader first takes back what its predecessor held.
         await store.resetInFlight(target.id);
         const uploader = new Uploader({
@@ -222,6 +231,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       intake.cancel();
       // Stop asking for work first, everywhere at once; then let what is in flight finish.
       for (const { sub } of uploaders.values()) sub.cancel();
+      for (const { uploader } of uploaders.values()) uploader.stopRetrying();
       const deadline = setTimeout(() => {
         log.warn({ shutdownMs: config.shutdownMs }, 'shutdown deadline: stopping the uploads still running; they resume at next start');
         for (const { uploader } of uploaders.values()) void uploader.abortAll(new Error('shutdown deadline'));
@@ -250,5 +260,20 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     }
   };
 
-  return { store, bus, supervisor, watcher, archiver, targets, idle, stop, failed };
+  const reconnect = async (id: string) => {
+    const i = config.targets.findIndex((tc) => tc.id === id);
+    if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
+    if (opts.targets?.some((t) => t.id === id)) return;
+    const tc = config.targets[i]!;
+    const made = await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
+    const old = targets[i]!;
+    targets[i] = made;
+    log.info({ target: id }, 'target made again after a sign-in');
+    if (supervisor.status()[id]?.state === 'parked') {
+      await old.close().catch((err: unknown) => log.debug({ err, target: id }, 'closing the replaced target failed'));
+      supervisor.retryNow(id);
+    }
+  };
+
+  return { store, bus, supervisor, watcher, archiver, targets, idle, stop, failed, reconnect };
 }

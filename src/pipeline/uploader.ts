@@ -30,12 +30,14 @@ export interface UploaderOptions {
  */
 export class Uploader extends Consumer<Delivery> {
   private readonly abort = new AbortController();
+  private readonly stopWaits = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: UploaderOptions) {
     super({ name: `uploader:${opts.target.id}`, perEvent: true });
     // Every upload in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
+    setMaxListeners(0, this.stopWaits.signal);
   }
 
   get target(): Target {
@@ -55,6 +57,7 @@ export class Uploader extends Consumer<Delivery> {
         log: this.opts.log,
         bus: this.opts.bus,
         signal: this.abort.signal,
+        waitSignal: this.stopWaits.signal,
         limits: this.opts.limits,
         onCollision: this.opts.onCollision,
       });
@@ -76,6 +79,14 @@ export class Uploader extends Consumer<Delivery> {
   async abortAll(reason: unknown): Promise<void> {
     this.abort.abort(reason);
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Shutdown: uploads waiting to retry stop waiting and go back to pending at once; uploads under
+   * way go on (they get shutdownMs).
+   */
+  stopRetrying(): void {
+    this.stopWaits.abort(new Error('shutting down'));
   }
 
   /** Waits for the uploads under way. */

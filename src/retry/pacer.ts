@@ -7,6 +7,11 @@ export interface RetryOptions extends DelayPolicy {
   retries: number;
   classify(error: unknown): Classified;
   signal?: AbortSignal;
+  /**
+   * Aborting it stops the wait between attempts, not an attempt under way (shutdown: an upload
+   * only sleeping in back-off need not hold the stop up); `withRetry` then rejects with its reason.
+   */
+  waitSignal?: AbortSignal;
   /** Told of every failed attempt that will be retried, with the wait chosen. */
   onRetry?(info: { attempt: number; error: unknown; classified: Classified; delayMs: number }): void | Promise<void>;
   random?: () => number;
@@ -75,14 +80,14 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
           const c = last ?? opts.classify(error);
           const delayMs = retryDelay(attemptNumber, opts, c.retryAfterMs, opts.random);
           await opts.onRetry?.({ attempt: attemptNumber, error, classified: c, delayMs });
-          await sleep(delayMs, opts.signal);
+          await sleep(delayMs, opts.waitSignal && opts.signal ? AbortSignal.any([opts.signal, opts.waitSignal]) : (opts.waitSignal ?? opts.signal));
         },
       },
     );
   } catch (error) {
     if (error instanceof AbortError) throw error.originalError;
     const l = last as Classified | null;
-    if (l && l.kind === 'retry' && !opts.signal?.aborted) throw new RetriesExhaustedError(l, attempts, { cause: error });
+    if (l && l.kind === 'retry' && !opts.signal?.aborted && !opts.waitSignal?.aborted) throw new RetriesExhaustedError(l, attempts, { cause: error });
     throw error;
   }
 }

@@ -183,6 +183,23 @@ export class Supervisor {
     return (this.#closed ??= this.#close(deadlineMs));
   }
 
+  /**
+   * A parked child is retried now instead of at its `retryAt` (`stage.unpark`, then started as
+   * after the cool-down), e.g. once what parked it was fixed (a sign-in). Returns false, doing
+   * nothing, for a child that is not parked, an unknown id, or while closing.
+   */
+  retryNow(id: string): boolean {
+    const entry = this.#entries.find((e) => e.spec.id === id);
+    if (!entry || this.#closing || entry.state !== 'parked' || entry.timer === undefined) return false;
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    this.#bus?.emit('stage.unpark', { stage: entry.spec.id });
+    entry.restarts++;
+    entry.state = 'restarting';
+    entry.launching = this.#launch(entry);
+    return true;
+  }
+
   async #launch(entry: Entry): Promise<void> {
     if (this.#closing) {
       entry.state = 'stopped';

@@ -200,6 +200,23 @@ const RECORD_COLUMNS = `
   d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
   d.last_error, d.remote_id, d.remote_hash, d.updated_at`;
 
+function toRecord(r: RecordRow): DeliveryRecord {
+  return {
+    id: r.id,
+    target: r.target,
+    root: r.root,
+    relPath: r.rel_path,
+    remotePath: r.remote_path,
+    size: r.size,
+    status: r.status,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    remoteId: r.remote_id,
+    remoteHash: r.remote_hash,
+    updatedAt: r.updated_at,
+  };
+}
+
 function prepareAll(db: Sqlite.Database) {
   return {
     upsertRoot: db.prepare<[string, string]>(
@@ -322,6 +339,12 @@ function prepareAll(db: Sqlite.Database) {
     renamed: db.prepare<[number], { target: string; root: string; rel_path: string; wanted: string; remote_path: string }>(
       `SELECT target, root, rel_path, wanted, remote_path FROM remote_names
        WHERE wanted <> remote_path ORDER BY target, remote_path LIMIT ?`,
+    ),
+    search: db.prepare<[string, number], RecordRow>(
+      `SELECT ${RECORD_COLUMNS}
+       FROM (SELECT id FROM files WHERE rel_path LIKE ? ESCAPE '\\' ORDER BY root, rel_path LIMIT ?) m
+       JOIN files f ON f.id = m.id JOIN deliveries d ON d.file_id = f.id
+       ORDER BY f.root, f.rel_path, d.target`,
     ),
     fileIndex: db.prepare<[string], IndexRow>(
       'SELECT rel_path, size, mtime_ms, ino FROM files WHERE root = ?',
@@ -632,20 +655,15 @@ class SqliteStoreImpl implements SqliteStore {
       opts.target === undefined
         ? this.#st.recentAll.all(opts.status, opts.limit)
         : this.#st.recentTarget.all(opts.status, opts.target, opts.limit);
-    return rows.map((r) => ({
-      id: r.id,
-      target: r.target,
-      root: r.root,
-      relPath: r.rel_path,
-      remotePath: r.remote_path,
-      size: r.size,
-      status: r.status,
-      attempts: r.attempts,
-      lastError: r.last_error,
-      remoteId: r.remote_id,
-      remoteHash: r.remote_hash,
-      updatedAt: r.updated_at,
-    }));
+    return rows.map(toRecord);
+  }
+
+  /** See Store.search. */
+  async search(opts: { query: string; limit: number }): Promise<DeliveryRecord[]> {
+    this.#open();
+    checkCount('limit', opts.limit);
+    const pattern = `%${opts.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return this.#st.search.all(pattern, opts.limit).map(toRecord);
   }
 
   /** Idempotent: every call returns the same promise. Later calls of other methods throw `state.closed`. */

@@ -36,6 +36,12 @@ export interface TargetCounts {
   skipped: number;
 }
 
+/**
+ * A target's health. `down`: parked, `reason` says why, `retryAt` when it is tried next. `up`
+ * with a `reason`: running, but its uploads are failing and being retried (the reason says
+ * `retrying: … (attempt n, next in s)`, `retryAt` is the next attempt; see
+ * telemetry/target-report.ts). `up` without a reason: working.
+ */
 export interface TargetHealth {
   target: string;
   status: 'up' | 'down';
@@ -148,6 +154,12 @@ export interface Store {
   setHealth(health: TargetHealth): Promise<void>;
   health(): Promise<TargetHealth[]>;
   recent(opts: { status: DeliveryStatus; target?: string; limit: number }): Promise<DeliveryRecord[]>;
+  /**
+   * "Where is my file?": every delivery of the files whose path inside their root contains
+   * `query` (case-insensitive for ASCII letters; `%` and `_` match themselves), at most `limit`
+   * files, ordered by root and path, then target. Optional: a store without it has no search box.
+   */
+  search?(opts: { query: string; limit: number }): Promise<DeliveryRecord[]>;
   /** Idempotent. */
   close(): Promise<void>;
 }

@@ -97,3 +97,59 @@ targets:
     expect(d2.output()).not.toContain(token);
   });
 });
+
+describe('stagecoach auth without a terminal', () => {
+  async function driveConfig(): Promise<{ dir: string; cfg: string }> {
+    const t = await tempDir();
+    cleanups.push(() => t.cleanup());
+    await mkdir(path.join(t.dir, 'inbox'));
+    const cfg = path.join(t.dir, 'c.yaml');
+    // Nothing is sent anywhere: the command stops before or at its question.
+    await writeFile(
+      cfg,
+      `stateDir: ./state
+roots: [{ path: ./inbox }]
+targets:
+  - type: gdrive
+    auth: { kind: oauth, clientId: id.apps.example, clientSecret: s3cret }
+    endpoints: { rootUrl: "http://127.0.0.1:9/", tokenUrl: "http://127.0.0.1:9/token" }
+`,
+    );
+    return { dir: t.dir, cfg };
+  }
+
+  function run(args: string[], cwd: string, stdin: 'ignore' | 'pipe'): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: [stdin, 'pipe', 'pipe'] });
+      if (stdin === 'pipe') child.stdin!.end();
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  it('stdin is /dev/null (docker exec without -it): exit 2 with one line naming -it, before printing any address', async () => {
+    const { dir, cfg } = await driveConfig();
+    const r = await run(['auth', 'gdrive', '--config', cfg], dir, 'ignore');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^stagecoach: auth needs a terminal.*docker exec -it stagecoach stagecoach auth gdrive/);
+  });
+
+  it('input that ends before the answer: exit 2 with the same one line, no "readline was closed" stack', async () => {
+    const { dir, cfg } = await driveConfig();
+    const r = await run(['auth', 'gdrive', '--config', cfg], dir, 'pipe');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/Open this address/);
+    expect(r.stderr).not.toMatch(/readline|at .*\.js/);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^stagecoach: auth needs a terminal.*-it/);
+  });
+});

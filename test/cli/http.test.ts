@@ -43,8 +43,13 @@ describe('the daemon’s HTTP server', () => {
     await waitFor('archived', async () => (await listFiles(path.join(dir, 'archive'))).length === 1, 20_000, 50);
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/^stagecoach_files_archived_total\{target="local"\} 1$/m);
+    // The copy lands before the journal records it done: wait for the counter, bounded.
+    const archived = /^stagecoach_files_archived_total\{target="local"\} 1$/m;
+    const metrics = await waitFor('the counter at 1', async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return archived.test(text) ? text : undefined;
+    }, 10_000, 50);
+    expect(metrics).toMatch(archived);
     expect(await (await fetch(`${url}/`)).text()).toMatch(/<html/i);
     d.child.kill('SIGTERM');
     expect((await d.exited).code).toBe(0);

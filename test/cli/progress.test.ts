@@ -25,10 +25,10 @@ describe('backfill progress on a terminal', () => {
     expect(text).toMatch(/\r\[\.{30}\] 0\/4 deliveries, 0 failed/);
     for (let i = 0; i < 2; i++) {
       pending--;
-      bus.emit('upload.stop', { target: 'local', deliveryId: i, remotePath: `f${i}`, bytes: 1_000_000, bytesSent: 1_000_000, durationMs: 5, unchanged: false });
+      bus.emit('upload.stop', { target: 'local', deliveryId: i, remotePath: `f${i}`, bytes: 1_048_576, bytesSent: 1_048_576, durationMs: 5, unchanged: false });
     }
     await vi.advanceTimersByTimeAsync(250);
-    expect(text.split('\r').at(-1)).toMatch(/^\[#{15}\.{15}\] 2\/4 deliveries, 0 failed, 2\.0 MB/);
+    expect(text.split('\r').at(-1)).toMatch(/^\[#{15}\.{15}\] 2\/4 deliveries, 0 failed, 2\.0 MiB, [\d.]+ MiB\/s/);
     p.stop();
     expect(text.endsWith('\n')).toBe(true);
   });

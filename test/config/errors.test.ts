@@ -54,6 +54,10 @@ describe('config errors', () => {
     [['watcher: 5'], 'c.yaml:1: watcher: expected a mapping (key: value), got 5'],
     [['remotePath: "{root}/{file}"'], 'c.yaml:1: remotePath: unknown token {file}; known: {root} {path} {dir} {name} {ext} {yyyy} {mm} {dd} {host}'],
     [['remotePath: "{root}/{yyyy}"'], 'c.yaml:1: remotePath: must contain {path} or {name}, or every file would land on one name, got "{root}/{yyyy}"'],
+    [['http: { listen: "0.0.0.0:8080" }'], 'c.yaml:1: http.token: is required when http.listen (0.0.0.0) is reachable from the network: set a token of at least 24 characters (openssl rand -hex 24), or listen on 127.0.0.1'],
+    [['http: { listen: "192.168.1.20:8080", token: 0123456789abcdefghijklm }'], 'c.yaml:1: http.token: must be at least 24 characters long (make one with: openssl rand -hex 24)'],
+    [['http: { token: 123456789012345678901234567 }'], 'c.yaml:1: http.token: expected a string, got a number (not shown: it is a secret)'],
+    [['http: { allowedHosts: ["nas.local:8080"] }'], 'c.yaml:1: http.allowedHosts.0: expected a host name such as "nas.local" or ".home.lan", got "nas.local:8080"'],
   ])('a bad value: %j', (lines, message) => {
     expect(problem(yaml(...lines, ...ROOTS, ...LOCAL)).message).toBe(message);
   });

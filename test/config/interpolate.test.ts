@@ -91,7 +91,47 @@ describe('interpolation in a config file', () => {
 
   test('a value that does not read as the expected type is still an error', () => {
     expect(() => parse(['retry: { retries: "${A}" }', 'roots: [{ path: /data }]', 'targets: [{ type: local, path: /x }]'].join('\n'))).toThrow(
-      'c.yaml:1: retry.retries: expected a number, got "alpha"',
+      'c.yaml:1: retry.retries: expected a number, got ${A}',
     );
+  });
+});
+
+describe('a config error never shows a value read through ${...}, whatever the key', () => {
+  // What /etc/shadow or /proc/self/environ would give: the start of it must never be printed.
+  const shadow = path.join(tmp, 'shadow');
+  fs.writeFileSync(shadow, 'root:$6$Zq9sEcReThAsH.abcdefghijklmnopqrstuvwxyz0123456789:19000:0:99999:7:::\n');
+  const env = { ...ctx.env, ENVIRON: 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', STATE: '/data/state-wJalrXUtnFEMI' };
+  const problem = (text: string): string => {
+    try {
+      parseConfig(text, { env, cwd: tmp, source: 'c.yaml' });
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error('the config was accepted');
+  };
+  const base = ['roots: [{ path: /data }]', 'targets: [{ type: local, path: /x }]'];
+
+  test.each([
+    [[`log: { level: "\${file:${shadow}}" }`], `c.yaml:1: log.level: expected one of "trace", "debug", "info", "warn", "error", "fatal", got \${file:${shadow}}`],
+    [['http: { listen: "${ENVIRON}" }'], 'c.yaml:1: http.listen: expected host:port such as "127.0.0.1:8080", got ${ENVIRON}'],
+    [['stableMs: "${ENVIRON}"'], 'c.yaml:1: stableMs: expected a duration such as 2000 (ms), "2s", "5m" or "1h", got ${ENVIRON}'],
+    [['remotePath: "pre-${ENVIRON}"'], 'c.yaml:1: remotePath: must contain {path} or {name}, or every file would land on one name, got pre-${ENVIRON}'],
+    [['retry: { retries: "${N}" }', 'supervisor: { maxRestarts: "-${N}" }'], 'c.yaml:2: supervisor.maxRestarts: must be at least 0, got -${N}'],
+  ])('%j', (lines, message) => {
+    const text = [...lines, ...base].join('\n');
+    const shown = problem(text);
+    expect(shown).toBe(message);
+    expect(shown).not.toMatch(/Zq9s|root:\$6|wJalr|AWS_SECRET/);
+  });
+
+  test('a cross-key message (duplicate target id) shows the reference too', () => {
+    const shown = problem(['roots: [{ path: /data }]', 'targets:', '  - { type: local, path: /x, id: "${ENVIRON}" }', '  - { type: local, path: /y, id: "${ENVIRON}" }'].join('\n'));
+    expect(shown).not.toContain('wJalr');
+    expect(shown).toContain('${ENVIRON}');
+  });
+
+  test('a message built without describeValue (a folder inside a watched root) hides the value as well', () => {
+    const shown = problem(['roots: [{ path: /data }]', 'stateDir: "${STATE}"', 'targets: [{ type: local, path: /x }]'].join('\n'));
+    expect(shown).toBe('c.yaml:2: stateDir: the state folder ${STATE} is inside the watched root "data" (/data): its journal would be archived');
   });
 });

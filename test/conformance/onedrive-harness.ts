@@ -104,6 +104,10 @@ export async function onedriveHarness(opts: OnedriveHarnessOptions = {}): Promis
     readBack: (p) => emu.readFile(prefix + p),
     listAll: async () => (await emu.tree()).filter((f) => f.path.startsWith(prefix)).map((f) => f.path.slice(prefix.length)),
     mapName,
+    readMtimeMs: async (p) => {
+      const info = emu.fileSystemInfo(prefix + p);
+      return info ? Date.parse(info.lastModifiedDateTime) : null;
+    },
     cleanup: async () => {
       await Promise.allSettled(made.map((t) => t.close()));
       await emu.close();

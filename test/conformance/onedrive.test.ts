@@ -9,4 +9,5 @@ targetSuite('onedrive', () => onedriveHarness(), {
   largeFileBytes: 50 * 1024 * 1024,
   caseInsensitive: true,
   maxNameBytes: MAX_NAME_CHARS,
+  mtime: true,
 });

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { lstat, readFile, readlink, writeFile, mkdir } from 'node:fs/promises';
+import { lstat, readFile, readlink, stat, writeFile, mkdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.js';
 import { type Call, DEFAULT_CONFIG, ENTRYPOINT, type FakeRoot, WRAPPER, fakeRoot } from './fake-root.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -16,6 +17,19 @@ async function container(): Promise<FakeRoot> {
 
 const of = (calls: Call[], cmd: string) => calls.filter((c) => c.cmd === cmd).map((c) => c.args);
 const MAIN = '/app/dist/src/cli/main.js';
+
+/**
+ * The config a first start writes: the default one with a generated 64-hex-character http.token,
+ * mode 0600. Returns the token.
+ */
+async function expectFirstStartConfig(file: string): Promise<string> {
+  const written = await readFile(file, 'utf8');
+  const token = /^ {2}token: "([0-9a-f]{64})"$/m.exec(written)?.[1];
+  expect(token, written).toBeDefined();
+  expect(written).toBe((await readFile(DEFAULT_CONFIG, 'utf8')).replace(/^ {2}token: null.*$/m, `  token: "${token}"`));
+  expect((await stat(file)).mode & 0o777).toBe(0o600);
+  return token!;
+}
 
 describe('docker/entrypoint.sh and docker/stagecoach: syntax', () => {
   for (const file of [ENTRYPOINT, WRAPPER]) {
@@ -35,7 +49,8 @@ describe('docker/entrypoint.sh as root', () => {
     const r = await c.run(ENTRYPOINT, ['run', '--config', '/config/x y.yaml'], { PUID: '1234', PGID: '2345', TZ: 'Europe/Berlin', FAKE_NODE_EXIT: '7' });
 
     expect(r.stderr).toContain('first start');
-    expect(await readFile(c.at('config/stagecoach.yaml'), 'utf8')).toBe(await readFile(DEFAULT_CONFIG, 'utf8'));
+    await expectFirstStartConfig(c.at('config/stagecoach.yaml'));
+    expect(r.stderr).toContain('the status page asks for a token: it is http.token in /config/stagecoach.yaml');
 
     expect(of(r.calls, 'groupadd')).toEqual([['-g', '2345', 'stagecoach']]);
     expect(of(r.calls, 'useradd')).toEqual([['-o', '-u', '1234', '-g', '2345', '-d', '/config', '-M', '-s', '/usr/sbin/nologin', 'stagecoach']]);
@@ -54,6 +69,42 @@ describe('docker/entrypoint.sh as root', () => {
     // exec all the way down: node has the shell's pid (so it gets the signals) and its exit code
     expect(Number(r.node?.pid)).toBe(r.pid);
     expect(r.code).toBe(7);
+  });
+
+  it('each first start generates its own token, and the config it writes is valid and never shows it in the log', async () => {
+    const tokens = new Set<string>();
+    for (let i = 0; i < 2; i++) {
+      const c = await container();
+      const r = await c.run(ENTRYPOINT, ['run']);
+      const token = await expectFirstStartConfig(c.at('config/stagecoach.yaml'));
+      expect(r.stderr).not.toContain(token);
+      const config = parseConfig(await readFile(c.at('config/stagecoach.yaml'), 'utf8'), { cwd: '/app', env: {} });
+      expect(config.http).toMatchObject({ listen: { host: '0.0.0.0', port: 8080 }, token });
+      tokens.add(token);
+    }
+    expect(tokens.size).toBe(2);
+  });
+
+  it.each([
+    [{ PUID: '0' }, 'PUID=0 PGID=1000'],
+    [{ PGID: '0' }, 'PUID=1000 PGID=0'],
+    [{ PUID: '000', PGID: '0' }, 'PUID=000 PGID=0'],
+  ])('refuses to run the daemon as root (%j) before anything is changed', async (env, shown) => {
+    const c = await container();
+    const r = await c.run(ENTRYPOINT, ['run'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${shown} would run the daemon as root`);
+    expect(r.stderr).toContain('STAGECOACH_ALLOW_ROOT=1');
+    for (const cmd of ['groupadd', 'useradd', 'usermod', 'chown', 'setpriv', 'node']) expect(of(r.calls, cmd), cmd).toEqual([]);
+    await expect(lstat(c.at('config/stagecoach.yaml'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('runs as root when STAGECOACH_ALLOW_ROOT=1 says so', async () => {
+    const c = await container();
+    const r = await c.run(ENTRYPOINT, ['run'], { PUID: '0', PGID: '0', STAGECOACH_ALLOW_ROOT: '1' });
+    expect(r.code).toBe(0);
+    expect(of(r.calls, 'setpriv').at(-1)?.slice(0, 2)).toEqual(['--reuid=0', '--regid=0']);
+    expect(of(r.calls, 'node')).toEqual([[MAIN, 'run']]);
   });
 
   it('a later start keeps an edited config and, with the same ids, changes no user', async () => {
@@ -96,13 +147,13 @@ describe('docker/entrypoint.sh as root', () => {
     const r = await c.run(ENTRYPOINT, ['status']);
     expect(of(r.calls, 'setpriv').at(-1)?.slice(0, 2)).toEqual(['--reuid=1000', '--regid=1000']);
     expect(r.node?.STAGECOACH_CONFIG).toBe('/config/stagecoach.yaml');
-    expect(await readFile(c.at('config/stagecoach.yaml'), 'utf8')).toBe(await readFile(DEFAULT_CONFIG, 'utf8'));
+    await expectFirstStartConfig(c.at('config/stagecoach.yaml'));
   });
 
   it('STAGECOACH_CONFIG elsewhere: the default config is copied there', async () => {
     const c = await container();
     const r = await c.run(ENTRYPOINT, ['run'], { STAGECOACH_CONFIG: '/config/sub/other.yaml' });
-    expect(await readFile(c.at('config/sub/other.yaml'), 'utf8')).toBe(await readFile(DEFAULT_CONFIG, 'utf8'));
+    await expectFirstStartConfig(c.at('config/sub/other.yaml'));
     await expect(lstat(c.at('config/stagecoach.yaml'))).rejects.toThrow(/ENOENT/);
     expect(r.node?.STAGECOACH_CONFIG).toBe('/config/sub/other.yaml');
   });
@@ -148,7 +199,7 @@ describe('docker/entrypoint.sh as another user (docker run --user)', () => {
     const r = await c.run(ENTRYPOINT, ['backfill', '--once'], { FAKE_UID: '1000', FAKE_GID: '1000', FAKE_NODE_EXIT: '3' });
     expect(r.stderr).toContain('not root');
     for (const cmd of ['groupadd', 'groupmod', 'useradd', 'usermod', 'chown', 'setpriv']) expect(of(r.calls, cmd), cmd).toEqual([]);
-    expect(await readFile(c.at('config/stagecoach.yaml'), 'utf8')).toBe(await readFile(DEFAULT_CONFIG, 'utf8'));
+    await expectFirstStartConfig(c.at('config/stagecoach.yaml'));
     expect(of(r.calls, 'node')).toEqual([[MAIN, 'backfill', '--once']]);
     expect(Number(r.node?.pid)).toBe(r.pid);
     expect(r.code).toBe(3);

@@ -99,8 +99,11 @@ describe('Dockerfile', () => {
 });
 
 describe('docker/stagecoach.yaml', () => {
-  it('is a valid config with the journal in /config and the folders in /data', () => {
+  it('is a valid config with the journal in /config and the folders in /data, once the first start has put a token in', () => {
     const doc = dockerConfig();
+    // Without one, 0.0.0.0 is refused (test/docker/entrypoint.test.ts writes the real one).
+    expect(() => parseConfig(JSON.stringify(doc), { cwd: '/app', env: {} })).toThrow(/http\.token: is required/);
+    (doc.http as { token: string }).token = 'f'.repeat(64);
     const config = parseConfig(JSON.stringify(doc), { cwd: '/app', env: {} });
     expect(config.stateDir).toBe('/config/state');
     expect(config.roots.map((r) => r.path)).toEqual(['/data/inbox']);
@@ -116,10 +119,10 @@ describe('docker-compose.yml', () => {
   };
   const svc = compose.services.stagecoach!;
 
-  it('sets PUID/PGID/TZ, mounts /config and /data, and publishes the port on 127.0.0.1 only', () => {
+  it('sets PUID/PGID/TZ, mounts /config and /data, and publishes the port on the LAN (the page wants http.token)', () => {
     expect(Object.keys(svc.environment)).toEqual(expect.arrayContaining(['PUID', 'PGID', 'TZ']));
     expect(svc.volumes.map((v) => v.split(':')[1])).toEqual(['/config', '/data']);
-    expect(svc.ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(svc.ports).toEqual(['8080:8080']);
     expect(svc.restart).toBe('unless-stopped');
   });
 

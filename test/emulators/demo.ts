@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startAll } from './run.js';
+import { browseLines, startAll } from './run.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   const emus = await startAll();
   process.stdout.write(
     `Emulated clouds on 127.0.0.1:8701-8704. Drop files into ./data/inbox; they go to ./data/demo-archive and to the four emulators.\n` +
-      `See what each cloud holds: stagecoach status --config config/demo.yaml (in another terminal). Ctrl-C stops.\n\n`,
+      `See what each cloud holds, in a browser:\n${browseLines(emus)}` +
+      `and the daemon's own view: npx stagecoach status --config config/demo.yaml (in another terminal). Ctrl-C stops.\n\n`,
   );
   const daemon = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'run', '--config', path.join(ROOT, 'config', 'demo.yaml')], {
     cwd: ROOT,

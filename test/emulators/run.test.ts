@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { faultMix, startAll } from './run.js';
+import { browseLines, faultMix, startAll } from './run.js';
 
 describe('npm run emulators', () => {
   const started = startAll({ ports: { gdrive: 0, dropbox: 0, box: 0, onedrive: 0 } });
@@ -23,6 +23,19 @@ describe('npm run emulators', () => {
     expect(b.status).toBe(200);
     const o = await fetch(`${onedrive.url}/${onedrive.tenantId}/oauth2/v2.0/token`, form({ grant_type: 'refresh_token', refresh_token: 'demo-onedrive-refresh', client_id: 'demo-onedrive-client', scope: 'Files.ReadWrite offline_access' }));
     expect(o.status).toBe(200);
+  });
+
+  it('prints four browse addresses (what npm run demo shows), each a read-only HTML page of that cloud', async () => {
+    const emus = await started;
+    const text = browseLines(emus);
+    const urls = [...text.matchAll(/http:\/\/127\.0\.0\.1:\d+\//g)].map((m) => m[0]);
+    expect(urls).toEqual([emus.gdrive, emus.dropbox, emus.box, emus.onedrive].map((e) => `${e.url}/`));
+    for (const u of urls) {
+      const res = await fetch(u);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await res.text()).toContain('(emulated)');
+    }
   });
 
   it('--fault-rate mixes throttling with Retry-After, server errors, resets and hangs', () => {

@@ -46,6 +46,12 @@ export async function startAll(opts: { seed?: number; ports?: Partial<Record<key
   return { gdrive, dropbox, box, onedrive };
 }
 
+/** What each emulated cloud holds, one browse page each: `  Drive     http://127.0.0.1:8701/`. */
+export function browseLines(emus: Record<keyof typeof PORTS, Emulator>): string {
+  const names: Record<keyof typeof PORTS, string> = { gdrive: 'Google Drive', dropbox: 'Dropbox', box: 'Box', onedrive: 'OneDrive' };
+  return (Object.keys(names) as Array<keyof typeof PORTS>).map((k) => `  ${names[k].padEnd(13)} ${emus[k].url}/`).join('\n') + '\n';
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { latency: { type: 'string' }, 'fault-rate': { type: 'string' }, seed: { type: 'string' } },
@@ -72,7 +78,9 @@ Point a target at one with its \`endpoints\` block, e.g.:
     endpoints: { baseUrl: "${emus.box.url}", uploadUrl: "${emus.box.url}/api", oauth2Url: "${emus.box.url}/api/oauth2" }
   - type: onedrive
     endpoints: { graph: "${emus.onedrive.url}", login: "${emus.onedrive.url}" }
-Ctrl-C stops them.
+
+What each cloud holds (read-only browse pages):
+${browseLines(emus)}Ctrl-C stops them.
 `);
   const stop = async () => {
     await Promise.all(all.map(async (e) => {

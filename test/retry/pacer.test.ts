@@ -82,4 +82,44 @@ describe('withRetry', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(String(await caught)).toMatch(/shutdown/);
   });
+
+  it('waitSignal ends a back-off wait at once, and leaves an attempt under way alone', async () => {
+    vi.useFakeTimers();
+    const stop = new AbortController();
+    let calls = 0;
+    let finishAttempt: () => void = () => undefined;
+    const p = withRetry(
+      async () => {
+        calls++;
+        if (calls === 1) throw new Flaky({ kind: 'retry', retryAfterMs: 60_000, reason: 'ECONNREFUSED' });
+        await new Promise<void>((r) => (finishAttempt = r));
+        return 'sent';
+      },
+      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, waitSignal: stop.signal },
+    );
+    const caught = p.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    const reason = new Error('shutting down');
+    stop.abort(reason);
+    await vi.advanceTimersByTimeAsync(1);
+    // Not RetriesExhaustedError: the caller puts the delivery back to pending.
+    expect(await caught).toBe(reason);
+    expect(calls).toBe(1);
+
+    // An attempt already under way is not cut by it.
+    const stop2 = new AbortController();
+    let n = 0;
+    const q = withRetry(
+      async () => {
+        n++;
+        await new Promise<void>((r) => (finishAttempt = r));
+        return 'sent';
+      },
+      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, waitSignal: stop2.signal },
+    );
+    stop2.abort(new Error('shutting down'));
+    finishAttempt();
+    expect(await q).toBe('sent');
+    expect(n).toBe(1);
+  });
 });

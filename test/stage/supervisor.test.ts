@@ -220,6 +220,28 @@ describe('supervisor: one_for_one restarts', () => {
     expect(parkRequestOf({ park: { reason: 'r', retryInMs: -1 } })).toBeUndefined();
     expect(parkRequestOf(new Error('plain'))).toBeUndefined();
   });
+
+  it('retryNow starts a parked child at once (a sign-in fixed it), and does nothing to one that is not parked', async () => {
+    const { bus, of } = recorder();
+    const a = fake('a');
+    const sup = new Supervisor([a], { bus });
+    await sup.start();
+    expect(sup.retryNow('a')).toBe(false);
+    expect(sup.retryNow('nobody')).toBe(false);
+    await a.current.crash(new ParkError('not signed in', 3_600_000));
+    expect(sup.status().a!.state).toBe('parked');
+    expect(sup.retryNow('a')).toBe(true);
+    await flush();
+    expect(sup.status().a).toEqual({ state: 'running', restarts: 1 });
+    expect(of('stage.unpark')).toEqual([{ stage: 'a' }]);
+    expect(a.starts).toBe(2);
+    // The old timer is gone: no second start when its hour is up.
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    await flush();
+    expect(a.starts).toBe(2);
+    await sup.close();
+    expect(sup.retryNow('a')).toBe(false);
+  });
 });
 
 describe('supervisor: close', () => {

@@ -219,7 +219,8 @@ function done(file: BoxFileJson, sha1hex: string, size: number, bytesSent: numbe
 /**
  * One multipart request: a new file (`uploads.uploadFile`), or a new version of the existing one
  * (`uploads.uploadFileVersion`, keeping its stored name). A name taken meanwhile (409 with a
- * file) becomes a new version of that file; a file gone meanwhile (404) becomes a new file.
+ * file) becomes a new version of that file; a file gone meanwhile (404) becomes a new file — or,
+ * when another file has taken its name on Box (409 again), a new version of that one.
  */
 export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: Destination, held?: Buffer): Promise<PutResult> {
   const data = held ?? (await readWhole(ctx, req));
@@ -245,20 +246,29 @@ export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: De
       return r.entries?.[0] as BoxFileJson | undefined;
     });
 
+  /** A new file; a 409 whose conflict names a file makes this a new version of that file. */
+  const asNewOrVersion = async (): Promise<BoxFileJson | undefined> => {
+    try {
+      return await asNew();
+    } catch (err) {
+      const clash = conflictOf(err);
+      if (clash?.type !== 'file') throw err;
+      ctx.log.debug({ name: dest.name, fileId: clash.id }, 'name taken meanwhile; uploading a new version');
+      return asVersion(clash.id!, clash.name ?? dest.name);
+    }
+  };
+
   let file: BoxFileJson | undefined;
   const existing = dest.existing?.type === 'file' ? dest.existing : undefined;
-  try {
-    file = existing ? await asVersion(existing.id, existing.name) : await asNew();
-  } catch (err) {
-    const clash = conflictOf(err);
-    if (!existing && clash?.type === 'file') {
-      ctx.log.debug({ name: dest.name, fileId: clash.id }, 'name taken meanwhile; uploading a new version');
-      file = await asVersion(clash.id!, clash.name ?? dest.name);
-    } else if (existing && err instanceof BoxHttpError && err.status === 404) {
+  if (!existing) file = await asNewOrVersion();
+  else {
+    try {
+      file = await asVersion(existing.id, existing.name);
+    } catch (err) {
+      if (!(err instanceof BoxHttpError && err.status === 404)) throw err;
+      // The file we knew is gone from Box: upload anew (or over whatever took its name).
       await ctx.tree.forget(dest.parentId, existing.name);
-      file = await asNew();
-    } else {
-      throw err;
+      file = await asNewOrVersion();
     }
   }
   const ok = verify(ctx, file, digest, req.size);
@@ -419,6 +429,11 @@ export async function chunkedUpload(ctx: UploadContext, req: PutRequest, dest: D
       const clash = conflictOf(err, 'file');
       if (!existing && clash) {
         await ctx.tree.note(dest.parentId, { type: 'file', id: clash.id!, name: clash.name ?? dest.name });
+        return RESTART;
+      }
+      if (existing && err instanceof BoxHttpError && err.status === 404) {
+        // The file we knew is gone from Box: start over as a new file (or over what took its name).
+        await ctx.tree.forget(dest.parentId, existing.name);
         return RESTART;
       }
       throw err;

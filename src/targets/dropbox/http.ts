@@ -20,6 +20,7 @@
  */
 import { Readable } from 'node:stream';
 import nodeFetch, { Response, type RequestInit } from 'node-fetch';
+import { agentFor } from '../proxy.js';
 import { DropboxNetworkError } from './classify.js';
 import type { DropboxEndpoints } from './api-types.js';
 
@@ -151,6 +152,8 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
           signal: ac.signal as NonNullable<RequestInit['signal']>,
           timeout: opts.timeoutMs,
           compress: true,
+          // HTTPS_PROXY / NO_PROXY are honoured by the shared agent (src/targets/proxy.ts).
+          agent: agentFor(target),
         } as RequestInit);
       } catch (err) {
         if (bodyError !== undefined) throw bodyError;

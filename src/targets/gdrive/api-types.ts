@@ -91,7 +91,18 @@ export interface ResumeHandle {
 }
 
 export const FOLDER_MIME = 'application/vnd.google-apps.folder';
-/** Full Drive access: the target must find and update files it made in earlier runs. */
+/**
+ * What a signed-in user grants (`stagecoach auth`): the files and folders this app made, which is
+ * all an archiver touches (it finds and updates only what it made in earlier runs). A
+ * non-sensitive scope: an app "In production" needs no verification for it, and its refresh
+ * tokens do not expire after 7 days as a "Testing" app's do (docs/clouds.md).
+ */
+export const DRIVE_FILE_SCOPE = 'https://www.googleapis.com/auth/drive.file';
+/**
+ * A service account's scope: it is its own identity and sees only what is shared with it (the
+ * shared drive it is a member of), so full Drive access there reaches nothing else; it lets the
+ * account work in folders of the shared drive that it did not make.
+ */
 export const DRIVE_SCOPE = 'https://www.googleapis.com/auth/drive';
 export const DEFAULT_ROOT_URL = 'https://www.googleapis.com/';
 export const DEFAULT_TOKEN_URL = 'https://oauth2.googleapis.com/token';

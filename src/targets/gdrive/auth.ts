@@ -21,6 +21,7 @@ import {
   DEFAULT_AUTH_URL,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_TOKEN_URL,
+  DRIVE_FILE_SCOPE,
   DRIVE_SCOPE,
   type GdriveOptions,
   type ServiceAccountKey,
@@ -209,8 +210,8 @@ export function parsePastedCode(pasted: string, expectedState: string): string {
 /**
  * The headless OAuth setup for a Drive target (`stagecoach auth <id>`), for a "Desktop app"
  * OAuth client:
- * 1. prints Google's consent URL (offline access, consent forced so a refresh token is issued,
- *    PKCE S256, a random `state`, redirect to a loopback address);
+ * 1. prints Google's consent URL (scope `drive.file`: only what the app makes; offline access,
+ *    consent forced so a refresh token is issued, PKCE S256, a random `state`, redirect to a loopback address);
  * 2. asks for what the browser ended on: after consent Google sends the browser to
  *    `http://127.0.0.1:53682/?state=…&code=…`, which fails to load on any other machine than the
  *    one running a listener there; the user copies that address (or only the code) and pastes
@@ -241,7 +242,7 @@ export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Pr
   const url = client.generateAuthUrl({
     access_type: 'offline',
     prompt: 'consent',
-    scope: [DRIVE_SCOPE],
+    scope: [DRIVE_FILE_SCOPE],
     state,
     code_challenge: challenge,
     code_challenge_method: CodeChallengeMethod.S256,

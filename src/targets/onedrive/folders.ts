@@ -2,7 +2,8 @@
  * Folder ids of the OneDrive target, resolved and created once and cached.
  *
  * A folder path not in the cache is first looked up whole (`GET …/root:/a/b/c`: one request when
- * it exists). Missing, each segment is created under its parent with `POST …/children` and
+ * it exists). Missing, its parent is resolved the same way (looked up first, so a fresh process
+ * never tries to create a folder that exists), then the segment is created with `POST …/children` and
  * `@microsoft.graph.conflictBehavior: fail` (without a behaviour, Graph answers 200 with the
  * existing folder or renames — it is always sent); a 409 `nameAlreadyExists` (another put, or
  * another process, made it meanwhile) is read back by name. OneDrive keeps one item per
@@ -96,10 +97,9 @@ export class FolderCache {
     const parentNames = names.slice(0, -1);
     const name = names[names.length - 1]!;
     const parentKey = parentNames.map(nameKey).join('/');
-    const parent =
-      parentNames.length === 0
-        ? Promise.resolve(ROOT_ID)
-        : (this.ids.get(parentKey) ?? this.remember(parentKey, this.create(parentNames)));
+    // The parent is looked up before it is created: in a fresh process the parents of a new
+    // folder usually exist, and a create of each would cost a 409 and a lookup.
+    const parent = parentNames.length === 0 ? Promise.resolve(ROOT_ID) : (this.ids.get(parentKey) ?? this.resolve(parentNames));
     return (async () => {
       const parentId = await parent;
       try {

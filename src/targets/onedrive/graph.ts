@@ -117,6 +117,10 @@ export class GraphApi {
     return this.call(path, opts, (r) => r.post(body) as Promise<T>);
   }
 
+  patch<T>(path: string, body: unknown, opts: CallOptions = {}): Promise<T> {
+    return this.call(path, opts, (r) => r.patch(body) as Promise<T>);
+  }
+
   /** PUT of raw bytes (`application/octet-stream`). */
   putBytes<T>(path: string, body: Buffer, opts: CallOptions = {}): Promise<T> {
     const headers = { 'Content-Type': 'application/octet-stream', ...opts.headers };

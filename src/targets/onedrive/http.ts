@@ -22,6 +22,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { agentFor } from '../proxy.js';
 import { OneDriveNetworkError } from './classify.js';
 
 /** Maps a request URL to where it is really sent (null: send it where it says). */
@@ -103,7 +104,8 @@ export function sendHttp(url: URL, opts: SendOptions): Promise<http.IncomingMess
     };
     let req: http.ClientRequest;
     try {
-      req = mod.request(target, { method: opts.method, headers, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+      // HTTPS_PROXY / NO_PROXY are honoured by the shared agent (src/targets/proxy.ts).
+      req = mod.request(target, { method: opts.method, headers, agent: agentFor(target), ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
         settled = true;
         resolve(res);
       });

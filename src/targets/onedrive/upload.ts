@@ -5,8 +5,11 @@
  *
  * - Simple: files up to 4 MiB are read into one Buffer (Graph's simple upload takes no more, and a
  *   Buffer can be replayed after a 401) and sent with `PUT …:/name:/content` and
- *   `@microsoft.graph.conflictBehavior=replace` — so a changed file replaces the same item.
- * - Upload session: `createUploadSession` (item conflictBehavior `replace`), then sequential
+ *   `@microsoft.graph.conflictBehavior=replace` — so a changed file replaces the same item. A
+ *   simple upload carries no metadata, so a `PATCH` of the item's `fileSystemInfo` follows to
+ *   keep the file's modification time (driveItem: update).
+ * - Upload session: `createUploadSession` (item conflictBehavior `replace` and `fileSystemInfo`
+ *   with the modification time), then sequential
  *   fragments of `fragmentSize` bytes (10 × 320 KiB by default: fragments other than the last
  *   must be multiples of 320 KiB, each under 60 MiB) PUT to the pre-authenticated `uploadUrl`
  *   with `Content-Range` and no Authorization, read one at a time from the source: memory is
@@ -29,7 +32,7 @@ import { parseRetryAfter } from '../../retry/delay.js';
 import type { PutRequest, PutResult } from '../target.js';
 import type { DriveItemJson, GraphErrorBody, ResumeHandle, UploadSessionJson } from './api-types.js';
 import { OneDriveHttpError, OneDriveSourceError } from './classify.js';
-import { childPath } from './folders.js';
+import { childPath, itemPath } from './folders.js';
 import { abortError, type GraphApi } from './graph.js';
 import { parseJson, readBody, sendHttp, type UrlRewrite } from './http.js';
 import { nameKey } from './names.js';
@@ -207,7 +210,14 @@ export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: De
     signal: req.signal,
   });
   verifyItem(ctx.targetId, item, req.size, hash, JSON.stringify(req.remotePath));
+  // The upload time would show otherwise: the simple upload cannot carry fileSystemInfo.
+  await ctx.api.patch<DriveItemJson>(itemPath(ctx.api.drive, item.id), { fileSystemInfo: fileSystemInfo(req) }, { signal: req.signal });
   return { remoteId: item.id, size: req.size, hash, hashKind: 'quickxor', unchanged: false, bytesSent: bytes.length };
+}
+
+/** The file's own times as Graph's fileSystemInfo facet (the modification time; no creation time is known). */
+function fileSystemInfo(req: PutRequest): { lastModifiedDateTime: string } {
+  return { lastModifiedDateTime: new Date(req.mtimeMs).toISOString() };
 }
 
 /** Parses a saved resume handle; null when absent or unreadable (an unreadable one starts over). */
@@ -282,7 +292,7 @@ async function cancelSession(ctx: UploadContext, url: string): Promise<void> {
 async function createSession(ctx: UploadContext, req: PutRequest, dest: Destination): Promise<string> {
   const answer = await ctx.api.post<UploadSessionJson>(
     `${childPath(ctx.api.drive, dest.parentId, dest.name)}/createUploadSession`,
-    { item: { '@microsoft.graph.conflictBehavior': 'replace', fileSize: req.size } },
+    { item: { '@microsoft.graph.conflictBehavior': 'replace', fileSize: req.size, fileSystemInfo: fileSystemInfo(req) } },
     { signal: req.signal },
   );
   const url = answer.uploadUrl;

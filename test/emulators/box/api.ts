@@ -295,8 +295,10 @@ const ROUTES: Route[] = [
 
 /** Routes a request for api.box.com; answers 404/405 in Box's shape for anything else. */
 export async function handleApi(ctx: BoxContext, r: EmulatorRequest): Promise<void> {
-  const path = r.url.pathname;
-  if (path === '/oauth2/token') {
+  // Box's router ignores one trailing slash (`OPTIONS /2.0/files/content/` is the preflight).
+  const path = r.url.pathname.length > 1 ? r.url.pathname.replace(/\/$/, '') : r.url.pathname;
+  // The token endpoint: api.box.com/oauth2/token, and app.box.com/api/oauth2/token (older guides).
+  if (path === '/oauth2/token' || path === '/api/oauth2/token') {
     if (r.method !== 'POST') return sendBoxError(r, 405, 'method_not_allowed');
     return ctx.oauth.handleToken(r);
   }

@@ -9,7 +9,7 @@
  * differs from Box.
  */
 import { createHash } from 'node:crypto';
-import type { BlobInfo, Emulator, EmulatorRequest, IssuedToken } from '../harness/index.js';
+import type { BlobInfo, BrowseEntry, BrowseSource, Emulator, EmulatorRequest, IssuedToken } from '../harness/index.js';
 import { BlobStore, EmulatorServer, seededRandom, TokenBook } from '../harness/index.js';
 import { StagecoachError } from '../../../src/errors.js';
 import { handleApi, serveDownload } from './api.js';
@@ -130,7 +130,7 @@ export async function startBoxEmulator(opts: BoxEmulatorOptions = {}): Promise<B
   const handler = async (r: EmulatorRequest): Promise<void> => {
     const path = r.url.pathname;
     const service =
-      r.host === 'api.box.com'
+      r.host === 'api.box.com' || r.host === 'app.box.com'
         ? 'api'
         : r.host === 'upload.box.com'
           ? 'upload'
@@ -146,7 +146,24 @@ export async function startBoxEmulator(opts: BoxEmulatorOptions = {}): Promise<B
     return handleApi(ctx, r);
   };
 
-  const server = new EmulatorServer({ name: 'box', port: opts.port, handler, faultBody, faultExempt: /^\/oauth2\// });
+  const browse: BrowseSource = {
+    title: 'Box (emulated): All Files',
+    hashName: 'SHA-1',
+    entries: () =>
+      model.allItems().map((n): BrowseEntry =>
+        n.kind === 'folder'
+          ? { path: model.pathOf(n), kind: 'folder', modified: n.modifiedAt }
+          : {
+              path: model.pathOf(n),
+              kind: 'file',
+              size: current(n).size,
+              hash: current(n).sha1,
+              modified: n.contentModifiedAt,
+              versions: n.versions.map((v) => `${v.id} (${v.size} B, ${v.sha1})`),
+            },
+      ),
+  };
+  const server = new EmulatorServer({ name: 'box', port: opts.port, handler, faultBody, faultExempt: /^(\/api)?\/oauth2\//, browse });
   server.random = seededRandom(seed);
   await server.start();
 

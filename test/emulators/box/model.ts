@@ -232,6 +232,11 @@ export class BoxModel {
     return cur;
   }
 
+  /** Every folder and file but the root folder `0`. */
+  allItems(): ItemNode[] {
+    return [...this.items.values()].filter((n) => n.id !== ROOT_ID);
+  }
+
   allFiles(): FileNode[] {
     return [...this.items.values()].filter((n): n is FileNode => n.kind === 'file');
   }

@@ -67,7 +67,10 @@ async function directUpload(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecAr
       return sendBoxError(r, 400, 'bad_request', `Malformed multipart body: ${(e as Error).message}`);
     }
     const ai = parts.findIndex((p) => p.name === 'attributes');
-    const fi = parts.findIndex((p) => p.name === 'file');
+    // The content is the part named `file` or, as Box takes it, the first other part that
+    // carries a filename, whatever its name (another client sends `contents`).
+    let fi = parts.findIndex((p) => p.name === 'file');
+    if (fi < 0) fi = parts.findIndex((p) => p.name !== 'attributes' && p.filename !== null);
     if (fi < 0) return sendBoxError(r, 400, 'bad_request', "The 'file' part is missing");
     if (ai > fi) return sendBoxError(r, 400, 'metadata_after_file_contents');
     if (ai < 0 && !fileId) return sendBoxError(r, 400, 'bad_request', "The 'attributes' part is missing");
@@ -384,7 +387,8 @@ const ROUTES: Route[] = [
  * Routes a request for upload.box.com. `path` has the host's `/api` prefix already removed
  * (`/api/2.0/files/content` → `/2.0/files/content`).
  */
-export async function handleUpload(ctx: BoxContext, r: EmulatorRequest, path: string): Promise<void> {
+export async function handleUpload(ctx: BoxContext, r: EmulatorRequest, rawPath: string): Promise<void> {
+  const path = rawPath.replace(/(.)\/$/, '$1'); // one trailing slash is ignored, as on Box
   let pathMatched = false;
   for (const [method, re, handler] of ROUTES) {
     const m = re.exec(path);

@@ -32,8 +32,9 @@ export function lookup(ctx: Ctx, p: unknown, opts: { allowRoot: boolean; field?:
   if (!p.startsWith('/') || p === '/') {
     throw badInput(ctx.route, `request body: ${field}: '${p}' did not match pattern '(/(.|[\\r\\n])*|id:.*)|(rev:[0-9a-f]{9,})|(ns:[0-9]+(/.*)?)'`);
   }
-  // A trailing slash leaves an empty last component: malformed too.
-  const parts = p.slice(1).split('/');
+  // The service takes a doubled slash (`//dir`, `/a//b`) as one; a trailing slash still leaves an
+  // empty last component: malformed.
+  const parts = p.replace(/\/{2,}(?=[^/])/g, '/').slice(1).split('/');
   for (const part of parts) {
     const why = nameProblem(part);
     if (why === 'malformed_path') return { error: { '.tag': 'malformed_path' } };

@@ -12,6 +12,7 @@
 import { pipeline } from 'node:stream/promises';
 import { DropboxContentHasher } from '../../../src/archive/dropbox-hash.js';
 import {
+  type BrowseEntry,
   BlobStore,
   bearer,
   EmulatorServer,
@@ -159,7 +160,8 @@ export async function startDropboxEmulator(opts: DropboxEmulatorOptions = {}): P
       kind = prefixed[1] as HostKind;
       path = prefixed[2]!;
     }
-    if (path === '/oauth2/token' && kind !== 'content') return oauth.handle(r);
+    // `/1/oauth2/token` is the address API v1's OAuth 2 guide gave it; it still answers.
+    if ((path === '/oauth2/token' || path === '/1/oauth2/token') && kind !== 'content') return oauth.handle(r);
     const routeName = path.replace(/^\/2\//, '');
     const ctx: Ctx = { r, route: routeName, ns, blobs, errors: summaries, state };
     try {
@@ -215,7 +217,17 @@ export async function startDropboxEmulator(opts: DropboxEmulatorOptions = {}): P
     port: opts.port,
     handler,
     faultBody: dropboxFaultBody(summaries),
-    faultExempt: /^(\/api)?\/oauth2\//,
+    faultExempt: /^(\/api)?(\/1)?\/oauth2\//,
+    browse: {
+      title: 'Dropbox (emulated)',
+      hashName: 'content_hash',
+      entries: () =>
+        ns.all().map((n): BrowseEntry =>
+          n.kind === 'folder'
+            ? { path: n.display, kind: 'folder' }
+            : { path: n.display, kind: 'file', size: n.size, hash: n.contentHash, modified: n.clientModified, versions: [`rev ${n.rev}`] },
+        ),
+    },
   });
   server.random = seededRandom(seed);
   await server.start();

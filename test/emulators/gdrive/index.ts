@@ -11,7 +11,7 @@
  * Test controls: tokens (expire, revoke), storage quota, daily upload cap, queued Drive errors,
  * corrupted uploads or stored files, session expiry, and inspection of the stored tree.
  */
-import type { BlobInfo, Emulator, EmulatorRequest } from '../harness/index.js';
+import type { BlobInfo, BrowseEntry, Emulator, EmulatorRequest } from '../harness/index.js';
 import { BlobStore, EmulatorServer, TokenBook, bearer, seededRandom } from '../harness/index.js';
 import { drain, dailyUsage, type DriveState } from './context.js';
 import { DRIVE_ERRORS, DriveHttpError, errorBody, errorHeaders, faultSpec, sendDriveError, type DriveErrorName } from './errors.js';
@@ -102,8 +102,26 @@ export class GdriveEmulator implements Emulator {
         return { headers: errorHeaders(spec), body: errorBody(spec) };
       },
       faultExempt: TOKEN_PATH,
+      browse: { title: 'Google Drive (emulated): My Drive', hashName: 'md5Checksum', entries: () => this.browseEntries() },
     });
     if (opts.seed !== undefined) this.server.random = seededRandom(opts.seed);
+  }
+
+  /** What the browse page shows: every item not in the trash, by its path in My Drive. */
+  private browseEntries(): BrowseEntry[] {
+    const out: BrowseEntry[] = [];
+    for (const f of this.model.files.values()) {
+      if (f.id === this.model.rootId || this.model.isTrashed(f)) continue;
+      const path = this.model.pathOf(f);
+      if (path === null) continue;
+      const modified = new Date(f.modifiedTime).toISOString();
+      if (this.model.isFolder(f)) out.push({ path, kind: 'folder', modified });
+      else {
+        const versions = [`version ${f.version}${f.headRevisionId ? ` (head revision ${f.headRevisionId})` : ''}`];
+        out.push({ path, kind: 'file', size: f.size, ...(f.md5 !== undefined ? { hash: f.md5 } : {}), modified, versions });
+      }
+    }
+    return out;
   }
 
   static async start(opts: GdriveEmulatorOptions = {}): Promise<GdriveEmulator> {

@@ -12,6 +12,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
+import type { BrowseSource } from './browse.js';
+import { serveBrowse } from './browse.js';
+
+export type { BrowseEntry, BrowseSource } from './browse.js';
+
 // ---------------------------------------------------------------------------------------------
 // Request log
 
@@ -239,6 +244,8 @@ export interface ServerOptions {
   faultBody(status: number, ctx?: FaultContext): { headers?: Record<string, string>; body: unknown };
   /** Paths that random faults never hit (token endpoints by default stay reliable). */
   faultExempt?: RegExp;
+  /** The read-only browse page served at `GET /` (browse.ts); never faulted. */
+  browse?: BrowseSource;
 }
 
 /**
@@ -329,8 +336,18 @@ export class EmulatorServer {
       req.socket.destroy();
       return;
     }
-    if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    const browse = this.opts.browse;
+    if (browse && url.pathname === '/' && (entry.method === 'GET' || entry.method === 'HEAD')) {
+      try {
+        await serveBrowse({ req, res, method: entry.method, host: entry.host, url, countBody: () => undefined }, browse);
+      } catch {
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      }
+      return;
+    }
+    if (this.faults.latencyMs > 0) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
     const fault = this.pickFault(url.pathname);
     if (fault) {
       entry.fault = fault.kind;

@@ -35,7 +35,7 @@ export interface UploadSession {
 export interface EmulatorSettings {
   pageSize: number;
   uploadSessionTtlMs: number;
-  rejectAuthorizationOnUploadUrl: boolean;
+  rejectAuthorizationOnPreauthenticatedUrls: boolean;
   strictFragmentSize: boolean;
   maxSimpleUploadBytes: number;
 }

@@ -255,6 +255,8 @@ export async function handleGraph(ctx: Ctx, r: EmulatorRequest, rawPath: string)
       }
       sendEmpty(r, 302, { location: b.downloadUrl(downloadToken(item.id)), ...graphHeaders(r) });
       return;
+    case 'PATCH ':
+      return patchItem(ctx, r, item, b.graph, rc);
     case 'DELETE ': {
       if (item.parentId === null) {
         sendGraphError(r, 403, 'accessDenied', 'The root of a drive cannot be deleted.');
@@ -311,6 +313,39 @@ function listChildren(ctx: Ctx, r: EmulatorRequest, folder: ItemRec, rawPath: st
     body['@odata.nextLink'] = `${graphBase}${rawPath.slice('/v1.0'.length)}?${next.toString()}`;
   }
   sendJson(r, 200, body, graphHeaders(r));
+}
+
+/**
+ * driveItem: update (`PATCH /items/{id}`), as far as the emulator goes: `fileSystemInfo`
+ * (`createdDateTime`, `lastModifiedDateTime`: ISO 8601). Renames and moves (`name`,
+ * `parentReference`) are not emulated and answer 400; unknown properties are ignored.
+ */
+async function patchItem(ctx: Ctx, r: EmulatorRequest, item: ItemRec, graphBase: string, rc: RenderContext): Promise<void> {
+  let body: Record<string, unknown>;
+  try {
+    const raw = await readBody(r, 1 << 20);
+    body = raw.length ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : {};
+  } catch {
+    sendGraphError(r, 400, 'invalidRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
+    return;
+  }
+  if (body.name !== undefined || body.parentReference !== undefined) {
+    sendGraphError(r, 400, 'invalidRequest', 'The emulator does not rename or move items.');
+    return;
+  }
+  const fsInfo = (body.fileSystemInfo ?? {}) as Record<string, unknown>;
+  const out: Partial<ItemRec['fileSystemInfo']> = {};
+  for (const k of ['createdDateTime', 'lastModifiedDateTime'] as const) {
+    const v = fsInfo[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) {
+      sendGraphError(r, 400, 'invalidRequest', `Invalid value for fileSystemInfo.${k}.`);
+      return;
+    }
+    out[k] = new Date(v).toISOString();
+  }
+  ctx.drive.setFileSystemInfo(item, out);
+  sendItem(r, 200, renderItem(ctx.drive, item, rc), graphBase);
 }
 
 async function createChild(ctx: Ctx, r: EmulatorRequest, parent: ItemRec, graphBase: string, rc: RenderContext): Promise<void> {

@@ -6,7 +6,7 @@
  * it through a base URL, a URL rewrite or a proxy alike. See README.md for what is emulated and
  * where it differs from the real service.
  */
-import type { BlobInfo, Emulator, EmulatorRequest } from '../harness/index.js';
+import type { BlobInfo, BrowseEntry, Emulator, EmulatorRequest } from '../harness/index.js';
 import { BlobStore, EmulatorServer, seededRandom, TokenBook } from '../harness/index.js';
 import type { Ctx, EmulatorSettings, UploadSession } from './context.js';
 import { quickXorOf } from './context.js';
@@ -43,8 +43,8 @@ export interface OneDriveEmulatorOptions {
   uploadSessionTtlMs?: number;
   /** Children per page when the client gives no `$top` (default 200). */
   pageSize?: number;
-  /** Answer 401 to an upload-URL request that carries Authorization (default true). */
-  rejectAuthorizationOnUploadUrl?: boolean;
+  /** Answer 401 to an upload- or download-URL request that carries Authorization (default true). */
+  rejectAuthorizationOnPreauthenticatedUrls?: boolean;
   /** Refuse non-final fragments that are not multiples of 320 KiB (default true). */
   strictFragmentSize?: boolean;
   /** Largest simple upload (`PUT …/content`), bytes (default 250 MB). */
@@ -79,6 +79,8 @@ export interface OneDriveEmulator extends Emulator {
   seedFolder(path: string): { id: string };
   /** The stored bytes at a path, or null. */
   readFile(path: string): Promise<Buffer | null>;
+  /** The client's own times of the item at a path (fileSystemInfo), or null. */
+  fileSystemInfo(path: string): { createdDateTime: string; lastModifiedDateTime: string } | null;
 }
 
 function hex(rnd: () => number, n: number): string {
@@ -127,7 +129,7 @@ class OneDriveEmulatorImpl implements OneDriveEmulator {
     const settings: EmulatorSettings = {
       pageSize: opts.pageSize ?? 200,
       uploadSessionTtlMs: opts.uploadSessionTtlMs ?? 48 * 3600_000,
-      rejectAuthorizationOnUploadUrl: opts.rejectAuthorizationOnUploadUrl ?? true,
+      rejectAuthorizationOnPreauthenticatedUrls: opts.rejectAuthorizationOnPreauthenticatedUrls ?? true,
       strictFragmentSize: opts.strictFragmentSize ?? true,
       maxSimpleUploadBytes: opts.maxSimpleUploadBytes ?? 250_000_000,
     };
@@ -146,6 +148,23 @@ class OneDriveEmulatorImpl implements OneDriveEmulator {
       handler: (r) => this.dispatch(r),
       faultBody,
       faultExempt: LOGIN_PATH,
+      browse: {
+        title: 'OneDrive (emulated)',
+        hashName: 'quickXorHash',
+        entries: () =>
+          this.ctx.drive.all().map(({ path, item }): BrowseEntry =>
+            item.isFolder
+              ? { path, kind: 'folder', modified: item.lastModifiedDateTime }
+              : {
+                  path,
+                  kind: 'file',
+                  size: item.size,
+                  hash: item.quickXorHash,
+                  modified: item.fileSystemInfo.lastModifiedDateTime,
+                  versions: [`version ${item.version}`],
+                },
+          ),
+      },
     });
     this.server.random = seededRandom((opts.seed ?? 1) + 1);
   }
@@ -206,6 +225,12 @@ class OneDriveEmulatorImpl implements OneDriveEmulator {
 
   uploadSessions(): Array<Pick<UploadSession, 'id' | 'name' | 'received' | 'total' | 'expiresAt'>> {
     return [...this.ctx.sessions.values()].map(({ id, name, received, total, expiresAt }) => ({ id, name, received, total, expiresAt }));
+  }
+
+  /** The client's own times of the item at `path` (fileSystemInfo), or null when there is none. */
+  fileSystemInfo(path: string): { createdDateTime: string; lastModifiedDateTime: string } | null {
+    const item = this.find(path);
+    return item ? { ...item.fileSystemInfo } : null;
   }
 
   private find(path: string): ItemRec | null {

@@ -182,6 +182,13 @@ export class Drive {
     }
   }
 
+  /** driveItem: update of `fileSystemInfo` (the client's own times); bumps the version. */
+  setFileSystemInfo(item: ItemRec, fsInfo: Partial<ItemRec['fileSystemInfo']>): void {
+    if (fsInfo.createdDateTime) item.fileSystemInfo.createdDateTime = fsInfo.createdDateTime;
+    if (fsInfo.lastModifiedDateTime) item.fileSystemInfo.lastModifiedDateTime = fsInfo.lastModifiedDateTime;
+    this.touch(item);
+  }
+
   private touch(item: ItemRec): void {
     const now = new Date().toISOString();
     item.version++;
@@ -266,6 +273,13 @@ export class Drive {
       this.touch(parent);
     }
     return blobs;
+  }
+
+  /** Every item but the root, with its path (the browse page). */
+  all(): Array<{ path: string; item: ItemRec }> {
+    const out: Array<{ path: string; item: ItemRec }> = [];
+    for (const it of this.items.values()) if (it.parentId !== null) out.push({ path: this.pathOf(it), item: it });
+    return out;
   }
 
   /** Every file with its path (for inspection). */

@@ -339,6 +339,28 @@ export class Identity {
 
   private async token(r: EmulatorRequest, tenant: string): Promise<void> {
     const f = await this.form(r);
+    // client_secret_basic (RFC 6749 §2.3.1, advertised in the OpenID configuration): the client
+    // id and secret, each form-url-encoded, as HTTP Basic credentials instead of body fields.
+    const basic = /^Basic\s+(\S+)$/i.exec(r.req.headers.authorization ?? '');
+    if (basic) {
+      const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      let id: string;
+      let secret: string;
+      try {
+        id = decodeURIComponent((colon < 0 ? decoded : decoded.slice(0, colon)).replace(/\+/g, ' '));
+        secret = colon < 0 ? '' : decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+      } catch {
+        sendAadError(r, 401, 'invalid_client', 7000215, 'The Authorization header does not hold form-url-encoded client credentials.');
+        return;
+      }
+      if (f.has('client_id') && f.get('client_id') !== id) {
+        sendAadError(r, 401, 'invalid_client', 7000215, 'The client_id in the body does not match the one in the Authorization header.');
+        return;
+      }
+      f.set('client_id', id);
+      if (secret) f.set('client_secret', secret);
+    }
     const grant = f.get('grant_type');
     const clientId = f.get('client_id');
     if (!grant) {

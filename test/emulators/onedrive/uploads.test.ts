@@ -132,9 +132,9 @@ describe('createUploadSession and fragments', () => {
     expect((await emu.readFile('Rep/x.bin'))!.toString()).toBe('new content');
   });
 
-  it('defaults to fail: 409 nameAlreadyExists at creation, and at the last fragment if the name was taken meanwhile', async () => {
+  it('fail: 409 nameAlreadyExists at creation, and (by default) at the last fragment if the name was taken meanwhile', async () => {
     await emu.seedFile('Conf/taken.bin', Buffer.from('x'));
-    const atCreate = await newSession('Conf/taken.bin');
+    const atCreate = await newSession('Conf/taken.bin', { '@microsoft.graph.conflictBehavior': 'fail' });
     expect(atCreate.status).toBe(409);
     expect(atCreate.json.error.code).toBe('nameAlreadyExists');
 

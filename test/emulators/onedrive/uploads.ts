@@ -39,11 +39,18 @@ export async function createSession(ctx: Ctx, r: EmulatorRequest, where: { paren
     sendGraphError(r, 400, 'invalidRequest', `Invalid value for @microsoft.graph.conflictBehavior: ${String(conflictRaw)}`);
     return;
   }
-  // "fail (default) | replace | rename" (driveItem: createUploadSession).
+  // "fail | replace | rename" (driveItem: createUploadSession). A new name with none given
+  // fails if the name is taken by the time the last fragment lands.
   const conflict = parsed ?? 'fail';
   if (typeof item.name === 'string' && item.name.toLowerCase() !== where.name.toLowerCase()) {
     sendGraphError(r, 400, 'invalidRequest', 'The name in the request body does not match the name in the URL.');
     return;
+  }
+  if (where.targetId === null && parsed === undefined) {
+    // "To update an existing file, specify the ID or path of the file to update": the path of an
+    // existing file names that file, as its id would; `fail` applies only when asked for.
+    const existing = ctx.drive.child(ctx.drive.get(where.parentId)!, where.name);
+    if (existing && !existing.isFolder) where = { ...where, targetId: existing.id };
   }
   if (where.targetId === null && conflict === 'fail') {
     const parent = ctx.drive.get(where.parentId)!;
@@ -108,7 +115,7 @@ export async function handleContent(ctx: Ctx, r: EmulatorRequest, rawPath: strin
   }
   // "If you include the Authorization header when issuing the PUT call, it may result in an
   // HTTP 401 Unauthorized response" (createUploadSession): the URL carries its own credential.
-  if (ctx.settings.rejectAuthorizationOnUploadUrl && r.req.headers.authorization !== undefined) {
+  if (ctx.settings.rejectAuthorizationOnPreauthenticatedUrls && r.req.headers.authorization !== undefined) {
     r.req.resume();
     sendGraphError(r, 401, 'unauthenticated', 'The upload URL is pre-authenticated: send no Authorization header to it.');
     return;
@@ -222,6 +229,12 @@ async function download(ctx: Ctx, r: EmulatorRequest, token: string): Promise<vo
   }
   if (r.method !== 'GET' && r.method !== 'HEAD') {
     sendGraphError(r, 405, 'BadRequest', `The HTTP method '${r.method}' is not allowed on a download URL.`);
+    return;
+  }
+  // A download URL is pre-authenticated like an upload URL (driveitem-get-content): the same
+  // switch refuses an Authorization header on both.
+  if (ctx.settings.rejectAuthorizationOnPreauthenticatedUrls && r.req.headers.authorization !== undefined) {
+    sendGraphError(r, 401, 'unauthenticated', 'The download URL is pre-authenticated: send no Authorization header to it.');
     return;
   }
   let start = 0;

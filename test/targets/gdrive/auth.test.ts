@@ -68,7 +68,7 @@ describe('authorize (stagecoach auth <id>)', () => {
     emu.addAuthCode('4/0AbCdEf');
     const io = terminal((printed) => {
       const u = consentUrl(printed);
-      return `http://127.0.0.1:53682/?state=${u.searchParams.get('state')}&code=4/0AbCdEf&scope=https://www.googleapis.com/auth/drive`;
+      return `http://127.0.0.1:53682/?state=${u.searchParams.get('state')}&code=4/0AbCdEf&scope=https://www.googleapis.com/auth/drive.file`;
     });
     const result = await authorize(base(), io);
 
@@ -80,7 +80,8 @@ describe('authorize (stagecoach auth <id>)', () => {
       response_type: 'code',
       access_type: 'offline',
       prompt: 'consent',
-      scope: 'https://www.googleapis.com/auth/drive',
+      // Least privilege: only the files and folders the app made (issue 18).
+      scope: 'https://www.googleapis.com/auth/drive.file',
       code_challenge_method: 'S256',
     });
     expect(u.searchParams.get('state')).toMatch(/^[\w-]{16,}$/);

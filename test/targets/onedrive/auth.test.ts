@@ -202,6 +202,8 @@ describe('tokens at run time', () => {
       ['POST', 'token', 200],
       ['GET', '/v1.0/me/drive/items/ID:/two.bin', 404],
       ['PUT', '/v1.0/me/drive/items/ID:/two.bin:/content', 201],
+      // The simple upload carries no metadata: the modification time follows.
+      ['PATCH', '/v1.0/me/drive/items/ID', 200],
     ]);
     // The new tokens (a new refresh token too) are in the file.
     const after = await readCache(h.stateDir);

@@ -1,0 +1,32 @@
+/**
+ * How the cloud targets' own transports reach the internet through a proxy: `HTTPS_PROXY` for
+ * https URLs, `HTTP_PROXY` for http ones, `NO_PROXY` to go direct (the usual variables, either
+ * case, read for each request by proxy-from-env). A proxied request goes through a CONNECT
+ * tunnel (https-proxy-agent), whatever its scheme: the tunnel goes to the host the request really
+ * connects to, also when a request is sent elsewhere with its original Host header (the
+ * OneDrive target's `endpoints`).
+ *
+ * Who takes it: the Dropbox target's fetch (node-fetch's `agent`) and the OneDrive target's
+ * node:http exchange (Graph, MSAL and the upload URLs). Drive needs nothing (gaxios reads the
+ * same variables), nor Box (box-node-sdk's NetworkSession makes a proxy-agent ProxyAgent of
+ * its own). Requests no proxy applies to use Node's global agents, as before.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { getProxyForUrl } from 'proxy-from-env';
+
+/** One tunnel agent per proxy URL (they keep their connections alive). */
+const tunnels = new Map<string, HttpsProxyAgent<string>>();
+
+/** The agent for a request that connects to `url`: a tunnel through the proxy the environment names for it, or Node's global agent. */
+export function agentFor(url: URL): http.Agent {
+  const proxy = getProxyForUrl(url.href);
+  if (!proxy) return url.protocol === 'https:' ? https.globalAgent : http.globalAgent;
+  let agent = tunnels.get(proxy);
+  if (!agent) {
+    agent = new HttpsProxyAgent(proxy, { keepAlive: true });
+    tunnels.set(proxy, agent);
+  }
+  return agent;
+}
