@@ -16,6 +16,7 @@ import {
   mkdir,
   open,
   readFile,
+  readdir,
   readlink,
   realpath,
   rename,
@@ -43,7 +44,7 @@ import type {
 } from '../target.js';
 import type { LocalOptions } from './api-types.js';
 import { SourceError, classify, classifyRule } from './classify.js';
-import { localPathKey, mapLocalPath, tempName, versionName } from './names.js';
+import { isTempName, localPathKey, mapLocalPath, tempName, versionName } from './names.js';
 
 export type { LocalOptions } from './api-types.js';
 
@@ -68,6 +69,8 @@ const READ_BACK_CHUNK = 1024 * 1024;
 const DIR_MODE = 0o700;
 /** Mode of a copy whose source mode is unknown (a put without `source`). */
 const FILE_MODE = 0o600;
+/** Temp names start with this process's pid (hex), so leftovers of another process are known. */
+const TEMP_OWNER = process.pid.toString(16).padStart(8, '0');
 
 function errno(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
@@ -93,6 +96,11 @@ function validate(options: LocalOptions): void {
   if (o.preserveOwner !== undefined && typeof o.preserveOwner !== 'boolean') {
     throw new ConfigError('preserveOwner', `Expected \`preserveOwner\` to be a boolean, got ${JSON.stringify(o.preserveOwner)}`);
   }
+}
+
+/** The pid part (8 hex) of a temp name this target made, or null for another shape. */
+function tempOwner(name: string): string | null {
+  return /\.stagecoach-([0-9a-f]{8})[0-9a-f]{12}\.tmp$/su.exec(name)?.[1] ?? null;
 }
 
 function toBuffer(chunk: unknown): Buffer {
@@ -291,8 +299,30 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
         if (!st.isDirectory()) throw fail('archive-path-blocked', 'fail-item', `${d} is not a folder`);
       }
     }
+    if (!knownDirs.has(dir)) await sweepLeftovers(dir);
     if (knownDirs.size >= MAX_KNOWN_DIRS) knownDirs.clear();
     knownDirs.add(dir);
+  }
+
+  /**
+   * Removes the temp files another process left in `dir` (a put cut by SIGKILL): once per folder
+   * per process, at its first put there. This process's own temps (its pid in the name) stay:
+   * they belong to puts running now.
+   */
+  async function sweepLeftovers(dir: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      log.warn({ err, dir }, 'cannot list the folder for leftover temp files');
+      return;
+    }
+    for (const n of names) {
+      if (!isTempName(n) || tempOwner(n) === TEMP_OWNER) continue;
+      await unlink(join(dir, n)).catch((e: unknown) => {
+        if (errno(e) !== 'ENOENT') log.warn({ err: e, path: join(dir, n) }, 'leftover temp file not removed');
+      });
+    }
   }
 
   /**
@@ -419,7 +449,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     const dir = dirname(final);
     const name = basename(final);
     // A temp name of its own per upload: two puts into one folder never share one.
-    const tmp = join(dir, tempName(name, randomBytes(6).toString('hex')));
+    const tmp = join(dir, tempName(name, `${TEMP_OWNER}${randomBytes(6).toString('hex')}`));
     let tmpExists = false;
     try {
       const fh = await openTemp(tmp, dir, dirMode);

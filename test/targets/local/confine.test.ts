@@ -122,4 +122,13 @@ describe('local target: permissions', () => {
     const stored = await import('node:fs/promises').then((fs) => fs.readFile(path.join(s.root, 'd', 'same.bin')));
     expect(bodies.some((b) => b.equals(stored))).toBe(true);
   });
+
+  test('temp files another process left (a put cut by SIGKILL) go at the first put into their folder', async () => {
+    const s = await setup();
+    await mkdir(path.join(s.root, 'd'));
+    const leftovers = ['.a.txt.stagecoach-00000001aabbccddeeff.tmp', '.a.txt.stagecoach-0000.tmp'];
+    for (const n of leftovers) await writeFile(path.join(s.root, 'd', n), 'part');
+    await s.target.put(request('d/b.txt', Buffer.from('b')));
+    expect(await listFiles(s.root)).toEqual(['d/b.txt']);
+  });
 });
