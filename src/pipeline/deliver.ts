@@ -1,5 +1,5 @@
 import { constants as fsc, type Stats } from 'node:fs';
-import { open as openFile, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open as openFile, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -150,9 +150,23 @@ function readFrom(fh: FileHandle, start: number, chunk: number): Readable {
 }
 
 class SourceChangedError extends StagecoachError {
-  constructor(reason: string) {
+  constructor(
+    reason: string,
+    readonly status: 'failed' | 'skipped' = 'failed',
+  ) {
     super('source.changed', reason);
     this.name = 'SourceChangedError';
+  }
+}
+
+/** The source's name no longer leads to the opened file: why, from what is there now. */
+async function goneError(d: Delivery): Promise<SourceChangedError> {
+  try {
+    const s = await lstat(path.join(d.rootPath, ...d.relPath.split('/')));
+    if (!s.isFile()) return new SourceChangedError('source is no longer a regular file', 'skipped');
+    return new SourceChangedError('source was replaced by another file since it was queued; the new one is archived once it is stable');
+  } catch {
+    return new SourceChangedError('source vanished before upload', 'skipped');
   }
 }
 
@@ -243,7 +257,11 @@ async function send(
         await requests?.take(1, ctx.signal);
         // Before every attempt, a retry and a resume as much as the first: the bytes still
         // those journaled (same inode, size and mtime), or nothing is sent.
-        const why = mismatch(d, await fh.stat());
+        const now = await fh.stat();
+        // Unlinked since it was opened (nlink 0): what is at the path now decides, as for a
+        // delivery that had not opened it yet.
+        if (now.nlink === 0) throw await goneError(d);
+        const why = mismatch(d, now);
         if (why !== null) throw new SourceChangedError(why);
         return target.put({
           remotePath: d.remotePath,
@@ -287,7 +305,7 @@ async function send(
     });
     return 'done';
   } catch (error) {
-    if (error instanceof SourceChangedError) return end('failed', error.message, true);
+    if (error instanceof SourceChangedError) return end(error.status, error.message, error.status === 'failed');
     if (ctx.signal.aborted) {
       await store.release(d.id, 'interrupted: the uploader stopped before the upload finished');
       return 'released';
