@@ -8,7 +8,7 @@ export const EXIT = {
   config: 2,
   /** `run` / `backfill`: another daemon holds this state directory's journal (the line names its pid). */
   locked: 2,
-  /** `check`: the config is valid but at least one target cannot be reached or used. */
+  /** `check`: the config is valid but a root is missing or at least one target cannot be reached or used. */
   check: 3,
   /** Stopped by a second signal before the orderly shutdown finished. */
   interrupted: 130,

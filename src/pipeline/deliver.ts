@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
 import { collisionName } from '../archive/remote-path.js';
+import { rootIdentity, waitForRoot, waitingReason } from './roots.js';
+import { rawJoin } from './walk.js';
 import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
@@ -58,6 +60,34 @@ export class TargetTroubleError extends StagecoachError {
 
 export type DeliverOutcome = 'done' | 'failed' | 'skipped' | 'released';
 
+/**
+ * A delivery whose root folder is missing keeps its slot until the folder is back, then is
+ * delivered from the start; a shutdown meanwhile puts it back to pending.
+ */
+async function waitForRootThenDeliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
+  ctx.log.debug({ deliveryId: d.id, relPath: d.relPath, root: d.rootPath }, 'the watched folder is missing: the delivery waits for it');
+  try {
+    await waitForRoot(d.rootPath, ctx.signal);
+  } catch {
+    await ctx.store.release(d.id, waitingReason(d.rootPath));
+    return 'released';
+  }
+  return deliver(d, ctx);
+}
+
+/**
+ * The source's path, as bytes: a name that is not valid UTF-8 is opened by its bytes (relPath
+ * holds its escaped form); `under` replaces the root (its real path, for comparisons).
+ */
+function sourcePath(d: Delivery, under = d.rootPath): Buffer {
+  return d.rawRelPath ? rawJoin(under, d.rawRelPath) : Buffer.from(path.join(under, ...d.relPath.split('/')), 'utf8');
+}
+
+/** The folder part of a path in bytes (up to its last `/`). */
+function parentOf(p: Buffer): Buffer {
+  return p.subarray(0, p.lastIndexOf(0x2f));
+}
+
 const CHUNK = 1 << 20;
 const MIN_CHUNK = 64 * 1024;
 
@@ -83,6 +113,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   };
 
   const opened = await openSource(d);
+  if ('rootGone' in opened) return waitForRootThenDeliver(d, ctx);
   if ('skip' in opened) return end('skipped', opened.skip);
   if ('fail' in opened) return end('failed', opened.fail, opened.routine);
   const { fh, source } = opened;
@@ -103,7 +134,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
       }
       log.warn({ deliveryId: d.id, relPath: d.relPath, wanted: d.remotePath, remotePath: claim.remotePath, takenBy: claim.takenBy }, 'remote name taken by another file; stored under another name');
     }
-    return await send({ ...d, remotePath: claim.remotePath }, ctx, fh, source, end);
+    return await send({ ...d, remotePath: claim.remotePath }, ctx, fh, source, end, d);
   } finally {
     await fh.close().catch((e: unknown) => log.warn({ err: e, deliveryId: d.id }, 'source descriptor not closed'));
   }
@@ -162,7 +193,7 @@ class SourceChangedError extends StagecoachError {
 /** The source's name no longer leads to the opened file: why, from what is there now. */
 async function goneError(d: Delivery): Promise<SourceChangedError> {
   try {
-    const s = await lstat(path.join(d.rootPath, ...d.relPath.split('/')));
+    const s = await lstat(sourcePath(d));
     if (!s.isFile()) return new SourceChangedError('source is no longer a regular file', 'skipped');
     return new SourceChangedError('source was replaced by another file since it was queued; the new one is archived once it is stable');
   } catch {
@@ -170,7 +201,7 @@ async function goneError(d: Delivery): Promise<SourceChangedError> {
   }
 }
 
-type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean };
+type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean } | { rootGone: true };
 
 /**
  * Opens the journaled source for reading, from inside its root only: the last component is
@@ -181,35 +212,51 @@ type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail
  * journaled. Everything sent is read through this descriptor.
  */
 async function openSource(d: Delivery): Promise<Opened> {
-  const abs = path.join(d.rootPath, ...d.relPath.split('/'));
-  let expected: string;
+  const abs = sourcePath(d);
+  // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
+  const vanished = async (): Promise<Opened> =>
+    (await rootIdentity(d.rootPath)) === null ? { rootGone: true } : { skip: 'source vanished before upload' };
+  let expected: Buffer;
+  let realRoot: string;
   try {
-    const realRoot = await realpath(d.rootPath);
-    expected = path.join(realRoot, ...d.relPath.split('/'));
-    const parent = await realpath(path.dirname(abs));
-    if (parent !== path.dirname(expected)) {
+    realRoot = await realpath(d.rootPath);
+    expected = sourcePath(d, realRoot);
+    const parent = await realpath(parentOf(abs), { encoding: 'buffer' });
+    if (!parent.equals(parentOf(expected))) {
       return { skip: 'a folder on the source path is now a symbolic link out of its place; not followed' };
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { skip: 'source vanished before upload' };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return vanished();
     return { fail: `cannot read source: ${code ?? (e as Error).message}` };
   }
   let fh: FileHandle;
+  // O_NONBLOCK: a FIFO put in the file's place must not hang the open; no effect on a file.
+  const flags = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
   try {
-    // O_NONBLOCK: a FIFO put in the file's place must not hang the open; no effect on a file.
-    fh = await openFile(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    fh = await openFile(abs, flags);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') return { skip: 'source is now a symbolic link; not followed' };
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { skip: 'source vanished before upload' };
-    return { fail: `cannot read source: ${code ?? (e as Error).message}` };
+    if (code === 'ENOENT' || code === 'ENOTDIR') return vanished();
+    if (code !== 'ELOOP') return { fail: `cannot read source: ${code ?? (e as Error).message}` };
+    // A link is followed only to a file inside the root (a root with followSymlinks journals
+    // such links); the device and inode check below tells whether it is the journaled file.
+    const inside = await linkInside(abs, realRoot);
+    if (inside === null) return { skip: 'source is now a symbolic link; not followed' };
+    try {
+      fh = await openFile(inside, flags);
+      expected = inside;
+    } catch (e2) {
+      const code2 = (e2 as NodeJS.ErrnoException).code;
+      if (code2 === 'ENOENT' || code2 === 'ENOTDIR' || code2 === 'ELOOP') return { skip: 'source is now a symbolic link; not followed' };
+      return { fail: `cannot read source: ${code2 ?? (e2 as Error).message}` };
+    }
   }
   try {
-    const at = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => null);
-    if (at !== null && at !== expected) {
+    const at = await readlink(`/proc/self/fd/${fh.fd}`, { encoding: 'buffer' }).catch(() => null);
+    if (at !== null && !at.equals(expected)) {
       await fh.close();
-      if (at === `${expected} (deleted)`) return { skip: 'source vanished before upload' };
+      if (at.equals(Buffer.concat([expected, Buffer.from(' (deleted)')]))) return { skip: 'source vanished before upload' };
       return { skip: 'a folder on the source path was swapped for a symbolic link; not followed' };
     }
     const s = await fh.stat();
@@ -219,11 +266,22 @@ async function openSource(d: Delivery): Promise<Opened> {
       // A file that changed again is archived once it is stable: nothing lost, routine.
       return s.isFile() ? { fail: why, routine: true } : { skip: why };
     }
-    const dir = await stat(path.dirname(expected));
+    const dir = await stat(parentOf(expected));
     return { fh, source: { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, dirMode: dir.mode & 0o7777 } };
   } catch (e) {
     await fh.close().catch(() => undefined);
     return { fail: `cannot read source: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+}
+
+/** The real path of the link `abs` when it leads to a place under `realRoot`, else null. */
+async function linkInside(abs: Buffer, realRoot: string): Promise<Buffer | null> {
+  try {
+    const to = await realpath(abs, { encoding: 'buffer' });
+    const prefix = Buffer.from(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep, 'utf8');
+    return to.length > prefix.length && to.subarray(0, prefix.length).equals(prefix) ? to : null;
+  } catch {
+    return null;
   }
 }
 
@@ -233,6 +291,8 @@ async function send(
   fh: FileHandle,
   source: SourceInfo,
   end: (status: 'failed' | 'skipped', reason: string, routine?: boolean) => Promise<DeliverOutcome>,
+  /** The delivery as leased (its remote path before the claim): what a new start delivers. */
+  leased: Delivery,
 ): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
   const started = Date.now();
@@ -323,6 +383,23 @@ async function send(
       await store.release(d.id, c.reason);
       throw new TargetTroubleError(target.id, 'fatal', c.reason, c.retryAfterMs, { cause: error });
     }
+    // Moved or deleted while it uploaded: not a failure. The watcher pairs a move with the new
+    // path, which is journaled and archived on its own.
+    if (await gone(sourcePath(d))) {
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(leased, ctx);
+      return end('skipped', 'source vanished during its upload: moved or deleted (a moved file is archived at its new path)');
+    }
     return end('failed', c.reason);
+  }
+}
+
+/** Whether nothing is at the source path any more (a stat that fails with ENOENT or ENOTDIR). */
+async function gone(abs: string | Buffer): Promise<boolean> {
+  try {
+    await stat(abs);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
   }
 }

@@ -17,8 +17,11 @@ export interface Migration {
  * - `roots` maps a root's configured name to its current absolute path, so a root moved on disk
  *   (same name, new path) moves every file of it at once; files keep only the name.
  * - `files.mtime_ms` is REAL because fs.Stats.mtimeMs has a fractional part; `ino` is INTEGER
- *   affinity, which keeps any JS number exactly (values past 2^63 stay REAL); `dev` (version 2)
- *   likewise, NULL for files journaled before it existed.
+ *   affinity, which keeps any JS number exactly (values past 2^63 stay REAL).
+ * - `files.ctime_ms` (migration 2) is the status change time in whole ms, NULL when not known.
+ * - `files.raw_path` (migration 2) is the path inside the root as bytes when a name in it is not
+ *   valid UTF-8 (`rel_path` then holds the escaped form, archive/raw-name.ts); NULL otherwise.
+ * - `files.dev` (migration 3) is the device, INTEGER like `ino`; NULL for files journaled before.
  * - `deliveries.generation` counts the file versions this delivery has been asked to carry.
  *   `remote_id`/`remote_hash`/`bytes_sent` describe the last completed upload and survive a
  *   re-queue: they say what the remote holds now.
@@ -76,6 +79,16 @@ export const migrations: readonly Migration[] = [
     `,
   },
   {
+    // A same-size rewrite with its mtime put back changes only the ctime (issue 14.4). NULL in
+    // rows written before: such a row's ctime is filled in at its next sighting, not compared.
+    // raw_path: a path with a name that is not valid UTF-8, as bytes (issue 14.3).
+    version: 2,
+    sql: `
+      ALTER TABLE files ADD COLUMN ctime_ms INTEGER;
+      ALTER TABLE files ADD COLUMN raw_path BLOB;
+    `,
+  },
+  {
     // The device of each file, so the uploader can tell that the descriptor it opened is the
     // very file the watcher journaled (dev + ino), not one a link or a swapped folder led to.
     // NULL for rows journaled before: only the inode is compared for them.
@@ -84,7 +97,7 @@ export const migrations: readonly Migration[] = [
     // name comparison (`name_key`: case folding, NFC, character mapping), so two files never
     // share one remote name. `wanted` is the path the template gave, `remote_path` the one
     // stored (a suffixed name when `wanted` was taken by another file).
-    version: 2,
+    version: 3,
     sql: `
       ALTER TABLE files ADD COLUMN dev INTEGER;
 

@@ -1,0 +1,37 @@
+/**
+ * The local provider: a folder on a local or mounted disk. Its options, and its factory
+ * (index.ts, loaded on first use). No sign-in.
+ */
+import { z } from 'zod';
+import { pathString, targetCommon } from '../../config/fields.js';
+import { defineProvider, type ProviderConfig } from '../provider.js';
+
+const schema = z.strictObject({
+  type: z.literal('local'),
+  ...targetCommon,
+  path: pathString.describe('The archive folder. Must not be inside a watched root, nor contain one.'),
+  keepVersions: z
+    .boolean()
+    .default(false)
+    .describe('Keep the previous copy of a changed file instead of replacing it.'),
+  preserveOwner: z
+    .boolean()
+    .default(false)
+    .describe('When the daemon runs as root, copies keep the source file\'s owner and group (they always keep its permission bits).'),
+});
+
+/** A `type: local` entry of the resolved config. */
+export type LocalConfig = ProviderConfig<typeof schema>;
+
+export const provider = defineProvider({
+  type: 'local',
+  schema,
+  pathKeys: [{ key: ['path'], what: 'the archive folder', role: 'archive' }],
+  secretKeys: [],
+  async create(config, ctx) {
+    const { createLocalTarget } = await import('./index.js');
+    return createLocalTarget(config, ctx);
+  },
+  authorize: null,
+  needsSignIn: () => false,
+});

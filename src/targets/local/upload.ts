@@ -1,0 +1,302 @@
+/**
+ * The upload path of the local target. A put is atomic and durable: the bytes go to a temp file
+ * beside the final name, which is fsynced, read back and checked, and renamed over the final
+ * name; the folder is then fsynced. A crash or a failure at any point leaves the previous copy
+ * (or nothing) at the final name, never a part.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { copyFile, link, lstat, open, readlink, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import { addAbortSignal } from 'node:stream';
+import type { Logger } from 'pino';
+import { CountingHashStream, hashFile, verifySize } from '../../archive/hash.js';
+import { abortError } from '../kit/abort.js';
+import { SourceError, errnoOf } from '../kit/classify.js';
+import type { PutRequest, PutResult } from '../target.js';
+import { localError } from './classify.js';
+import { DIR_MODE, TEMP_OWNER, type LocalFolders } from './folders.js';
+import { mapLocalPath, tempName, versionName } from './names.js';
+
+// Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
+// A kept version is named after the old copy's mtime; past this many same-second copies give up.
+const MAX_VERSION_ATTEMPTS = 1000;
+/** Buffer of the read-back check. */
+const READ_BACK_CHUNK = 1024 * 1024;
+/** Mode of a copy whose source mode is unknown (a put without `source`). */
+const FILE_MODE = 0o600;
+
+/** What a put of the local target works with. */
+export interface UploadContext {
+  targetId: string;
+  log: Logger;
+  folders: LocalFolders;
+  keepVersions: boolean;
+  /** Copies get the source's owner and group too (only when running as root). */
+  preserveOwner: boolean;
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(String(chunk));
+}
+
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** sha256 of the first `size` bytes of an open file, read back through its handle. */
+async function hashHandle(fh: FileHandle, size: number, signal: AbortSignal | undefined): Promise<string> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(size, READ_BACK_CHUNK)));
+  for (let pos = 0; pos < size; ) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) break;
+    h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return h.digest('hex');
+}
+
+export async function lstatOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+/** Streams the source through a counter, handing each chunk to `onChunk`; checks the size. */
+async function readSource(
+  ctx: UploadContext,
+  req: PutRequest,
+  onChunk: ((chunk: Buffer) => Promise<void>) | null,
+): Promise<CountingHashStream> {
+  const signal = req.signal;
+  let src: Readable;
+  try {
+    src = req.open();
+  } catch (err) {
+    throw new SourceError(err);
+  }
+  if (signal) addAbortSignal(signal, src);
+  const counter = new CountingHashStream(['sha256'], { maxBytes: req.size });
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  try {
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await it.next();
+      } catch (err) {
+        if (signal?.aborted) throw abortError(ctx.targetId, signal);
+        throw new SourceError(err);
+      }
+      if (next.done) break;
+      const chunk = toBuffer(next.value);
+      counter.feed(chunk);
+      if (onChunk) await onChunk(chunk);
+    }
+  } finally {
+    src.destroy();
+  }
+  verifySize(req.size, counter.bytes);
+  return counter;
+}
+
+/** Keeps the copy at `final` as a version beside it; returns the version's path. */
+async function keepPrevious(ctx: UploadContext, final: string, dir: string, name: string, old: Stats): Promise<string | null> {
+  for (let attempt = 0; attempt < MAX_VERSION_ATTEMPTS; attempt++) {
+    const candidate = join(dir, versionName(name, old.mtime, attempt));
+    try {
+      await link(final, candidate);
+      return candidate;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'EEXIST') continue;
+      if (code === 'ENOENT') return null;
+      if (!code || !NO_HARD_LINKS.has(code)) throw err;
+    }
+    try {
+      await copyFile(final, candidate, fsConstants.COPYFILE_EXCL);
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST') continue;
+      if (errnoOf(err) === 'ENOENT') return null;
+      throw err;
+    }
+    await utimes(candidate, old.atime, old.mtime);
+    await fsyncFile(candidate);
+    return candidate;
+  }
+  throw localError(ctx.targetId, 'version-names-exhausted', 'retry', `${MAX_VERSION_ATTEMPTS} kept versions of ${final} share one timestamp`);
+}
+
+/**
+ * Opens the temp file, new (O_EXCL: never through a link), mode 0600 until the copy is
+ * complete. A folder that vanished since it was checked (ENOENT) is made again, once. Where
+ * /proc tells, the descriptor's real path must be the temp's place under the real root: a
+ * folder swapped for a link between the check and the open leaves nothing written there.
+ */
+async function openTemp(ctx: UploadContext, tmp: string, dir: string, dirMode: number): Promise<FileHandle> {
+  let fh: FileHandle;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fh = await open(tmp, 'wx+', FILE_MODE);
+      break;
+    } catch (err) {
+      if (attempt > 0 || errnoOf(err) !== 'ENOENT') throw err;
+      ctx.folders.forget();
+      await ctx.folders.ensureDir(dir, dirMode);
+    }
+  }
+  const at = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => null);
+  if (at !== null && at !== join(ctx.folders.realRoot, relative(ctx.folders.root, tmp))) {
+    await fh.close().catch(() => undefined);
+    await unlink(at).catch((e: unknown) => ctx.log.warn({ err: e, path: at }, 'temp file not removed'));
+    throw ctx.folders.linkRefused(dir);
+  }
+  return fh;
+}
+
+async function writeNew(ctx: UploadContext, req: PutRequest, final: string, previous: Stats | null, dirMode: number): Promise<PutResult> {
+  const dir = dirname(final);
+  const name = basename(final);
+  // A temp name of its own per upload (with this process's pid, see folders.ts): two puts into
+  // one folder never share one.
+  const tmp = join(dir, tempName(name, `${TEMP_OWNER}${randomBytes(6).toString('hex')}`));
+  let tmpExists = false;
+  try {
+    const fh = await openTemp(ctx, tmp, dir, dirMode);
+    tmpExists = true;
+    let counter: CountingHashStream;
+    let written: string;
+    try {
+      // Zeros stay holes: a sparse source stays sparse here.
+      const sparse = new SparseWriter(fh);
+      counter = await readSource(ctx, req, (chunk) => sparse.write(chunk));
+      await sparse.finish();
+      const mtime = new Date(req.mtimeMs);
+      await fh.utimes(mtime, mtime);
+      // The source's owner first (chown clears set-id bits), then its permission bits exactly.
+      if (ctx.preserveOwner && req.source) await fh.chown(req.source.uid, req.source.gid);
+      await fh.chmod(req.source ? req.source.mode & 0o777 : FILE_MODE);
+      await fh.sync();
+      written = await hashHandle(fh, counter.bytes, req.signal);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    // close() can report a delayed write error (NFS): it must not be ignored here.
+    await fh.close();
+    const hash = counter.digest('sha256');
+    if (written !== hash) {
+      throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
+    }
+    if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
+    const kept = ctx.keepVersions && previous?.isFile() ? await keepPrevious(ctx, final, dir, name, previous) : null;
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      if (kept) await unlink(kept).catch((e: unknown) => ctx.log.warn({ err: e, path: kept }, 'kept version not removed'));
+      throw err;
+    }
+    tmpExists = false;
+    await ctx.folders.syncAfterRename(dir);
+    if (kept) ctx.log.debug({ path: final, kept }, 'previous copy kept');
+    return { remoteId: final, size: counter.bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: counter.bytes };
+  } finally {
+    if (tmpExists) {
+      await rm(tmp, { force: true }).catch((e: unknown) => ctx.log.warn({ err: e, path: tmp }, 'temp file not removed'));
+    }
+  }
+}
+
+/**
+ * One put: maps `remotePath` under the root, makes its folders, and writes the file (see
+ * `writeNew`) unless the copy there already holds the same bytes (same size, same sha256:
+ * `unchanged`, the source read once and nothing written). A folder at the name fails the item.
+ */
+export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutResult> {
+  if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
+  const final = join(ctx.folders.root, mapLocalPath(req.remotePath, ctx.targetId));
+  // Folders 0700, or as wide as the source's own folder when that is wider.
+  const dirMode = DIR_MODE | ((req.source?.dirMode ?? 0) & 0o777);
+  await ctx.folders.ensureDir(dirname(final), dirMode);
+  const existing = await lstatOrNull(final);
+  if (existing?.isSymbolicLink()) throw ctx.folders.linkRefused(final);
+  if (existing?.isDirectory()) throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
+  if (existing?.isFile() && existing.size === req.size) {
+    const [source, stored] = await Promise.all([readSource(ctx, req, null), hashFile('sha256', final, req.signal)]);
+    const hash = source.digest('sha256');
+    if (hash === stored) {
+      return { remoteId: final, size: req.size, hash, hashKind: 'sha256', unchanged: true, bytesSent: 0 };
+    }
+  }
+  return writeNew(ctx, req, final, existing, dirMode);
+}
+
+/** The unit of a hole: file systems allocate (and punch) whole blocks, 4 KiB on most. */
+const BLOCK = 4096;
+const ZEROS = Buffer.alloc(BLOCK);
+
+/**
+ * Writes a new file from its chunks, in order, leaving every block-aligned run of zeros
+ * unwritten: on a file system with sparse files those stay holes, so a sparse source (a VM
+ * disk, a database file) stays sparse in the archive, and what is unwritten reads back as zeros
+ * all the same. `finish()` sets the length (a trailing hole included). The file MUST be new and
+ * empty (opened with `wx`).
+ */
+class SparseWriter {
+  private position = 0;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    let start = 0;
+    while (start < chunk.length) {
+      // Pieces end at block boundaries of the file, so a zero piece is a whole block where it can.
+      const end = Math.min(chunk.length, start + BLOCK - ((this.position + start) % BLOCK));
+      if (isZero(chunk, start, end)) {
+        start = end;
+        continue;
+      }
+      // Coalesce the data pieces that follow into one write.
+      let stop = end;
+      for (;;) {
+        if (stop >= chunk.length) break;
+        const next = Math.min(chunk.length, stop + BLOCK);
+        if (isZero(chunk, stop, next)) break;
+        stop = next;
+      }
+      await writeAt(this.fh, chunk.subarray(start, stop), this.position + start);
+      start = stop;
+    }
+    this.position += chunk.length;
+  }
+
+  /** Sets the file's length to the bytes written: a run of zeros at the end becomes a hole too. */
+  async finish(): Promise<void> {
+    await this.fh.truncate(this.position);
+  }
+}
+
+function isZero(b: Buffer, start: number, end: number): boolean {
+  return b.subarray(start, end).equals(end - start === BLOCK ? ZEROS : ZEROS.subarray(0, end - start));
+}
+
+async function writeAt(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
+    off += bytesWritten;
+  }
+}
