@@ -1,8 +1,10 @@
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
 import type { FileItem } from '../archive/item.js';
 import { renderRemotePath } from '../archive/remote-path.js';
+import { StagecoachError } from '../errors.js';
 import { ProducerConsumer } from '../stage/index.js';
 import type { SubId } from '../stage/dispatcher.js';
 import type { Delivery, NewItem, Store } from '../state/store.js';
@@ -85,7 +87,11 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
 
   /**
    * Leases the target's pending deliveries up to its unmet demand and sends them. One lease per
-   * target at a time; a request that arrives meanwhile runs once the lease is done.
+   * target at a time; a request that arrives meanwhile runs once the lease is done. A lease that
+   * fails (the journal is busy or broken) is retried after LEASE_RETRY_MS, doubling, while the
+   * target still has demand; after LEASE_ATTEMPTS failures in a row the archiver crashes with a
+   * `state.lease-failed` error (the pipeline stops with it). Never dropped: demand left unserved
+   * would stall an idle target until something else poked it.
    */
   private refill(target: string): void {
     if (this.leasing.has(target)) {
@@ -93,23 +99,53 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
       return;
     }
     this.leasing.add(target);
-    void (async () => {
-      try {
-        for (;;) {
-          const n = this.durable.demandOf(target);
-          if (n <= 0) break;
-          const leased = await this.opts.store.lease(target, n);
-          if (leased.length > 0) this.emit(leased);
-          const orphans = this.durable.takeOrphans();
-          for (const o of orphans) await this.opts.store.release(o.id, null);
-          if (leased.length < n) break;
-        }
-      } catch (e) {
-        this.opts.log.error({ err: e, target }, 'cannot lease deliveries');
-      } finally {
+    void this.leaseLoop(target)
+      // Anything else that throws here is a bug: it crashes the archiver, as in a callback.
+      .catch((e: unknown) => this.crash(e))
+      .finally(() => {
         this.leasing.delete(target);
         if (this.again.delete(target)) this.refill(target);
-      }
-    })();
+      });
   }
+
+  private async leaseLoop(target: string): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      const n = this.durable.demandOf(target);
+      if (n <= 0 || this.state === 'crashed' || this.state === 'stopped') return;
+      let leased: Delivery[];
+      try {
+        leased = await this.opts.store.lease(target, n);
+        failures = 0;
+      } catch (e) {
+        failures++;
+        if (failures >= LEASE_ATTEMPTS) {
+          this.crash(new StagecoachError('state.lease-failed', `[stagecoach] [state] cannot lease deliveries for ${target}: ${messageOf(e)}`, { cause: e }));
+          return;
+        }
+        const delayMs = LEASE_RETRY_MS * 2 ** (failures - 1);
+        this.opts.log.warn({ err: e, target, attempt: failures, delayMs }, 'cannot lease deliveries; trying again');
+        await sleep(delayMs);
+        continue;
+      }
+      if (leased.length > 0) this.emit(leased);
+      const orphans = this.durable.takeOrphans();
+      try {
+        for (const o of orphans) await this.opts.store.release(o.id, null);
+      } catch (e) {
+        this.crash(new StagecoachError('state.lease-failed', `[stagecoach] [state] cannot put an orphaned lease back to pending: ${messageOf(e)}`, { cause: e }));
+        return;
+      }
+      if (leased.length < n) return;
+    }
+  }
+}
+
+/** Lease attempts in a row before the archiver gives up and crashes. */
+const LEASE_ATTEMPTS = 5;
+/** The wait after the first failed lease; it doubles with each failure (100 ms … 800 ms). */
+const LEASE_RETRY_MS = 100;
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

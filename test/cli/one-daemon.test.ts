@@ -29,6 +29,7 @@ async function workspace() {
     `stateDir: ./state
 stableMs: 200
 log: { level: info, format: json }
+http: { listen: null }
 roots:
   - path: ./inbox
 targets:
