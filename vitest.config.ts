@@ -20,6 +20,13 @@ const INTEGRATION = [
   'test/notify/**/*.test.ts',
   'test/cli/progress.test.ts',
   'test/state/disk-full-run.test.ts',
+  // The journal on a real PostgreSQL (test/setup/postgres.ts starts one for the tier).
+  'test/state/store-contract-pg.test.ts',
+  'test/state/pg-store.test.ts',
+  'test/state/pg-fleet.test.ts',
+  'test/state/journal-config.test.ts',
+  'test/state/move-journal.test.ts',
+  'test/http/fleet-status.test.ts',
 ];
 const EMULATORS = ['test/emulators/**/*.test.ts'];
 const SYSTEM = [
@@ -49,9 +56,9 @@ export default defineConfig({
         extends: true,
         test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...INTEGRATION, ...EMULATORS, ...SYSTEM] },
       },
-      { extends: true, test: { name: 'integration', include: INTEGRATION } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION, globalSetup: ['test/setup/postgres.ts'] } },
       { extends: true, test: { name: 'emulators', include: EMULATORS, exclude: SYSTEM } },
-      { extends: true, test: { name: 'system', include: SYSTEM, exclude: INTEGRATION_IN_SYSTEM, globalSetup: ['test/setup/build.ts'] } },
+      { extends: true, test: { name: 'system', include: SYSTEM, exclude: INTEGRATION_IN_SYSTEM, globalSetup: ['test/setup/build.ts', 'test/setup/postgres.ts'] } },
     ],
   },
 });

@@ -7,6 +7,7 @@ import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
 import { diskFullError } from '../state/disk-full.js';
 import { lockStateDir, type StateDirLock } from '../state/lock.js';
+import { describePgUrl } from '../state/open.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { reportTargets } from '../telemetry/target-report.js';
 import { createSignIn } from './auth.js';
@@ -28,7 +29,9 @@ export async function runCommand(config: Config, log: Logger, opts: { once: bool
   // (the CLI prints its one line and exits 2) before it touches the journal or any target.
   let lock: StateDirLock;
   try {
-    lock = lockStateDir(config.stateDir, path.join(config.stateDir, 'stagecoach.db'));
+    // The lock is the state folder's (its tokens, its journal when SQLite): daemons sharing a
+    // PostgreSQL journal each have their own state folder.
+    lock = lockStateDir(config.stateDir, config.journal ? describePgUrl(config.journal.url) : path.join(config.stateDir, 'stagecoach.db'));
   } catch (e) {
     throw diskFullError(e, config.stateDir) ?? e;
   }
@@ -92,7 +95,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
       : null;
   log.info(
-    { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir },
+    { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir, journal: config.journal ? describePgUrl(config.journal.url) : 'sqlite' },
     opts.once ? 'backfill started' : 'stagecoach running',
   );
   let crashed: unknown = null;
@@ -134,8 +137,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
     log.info('stopped');
     return EXIT.ok;
   }
-  const { openSqliteStore } = await import('../state/index.js');
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const { openJournal } = await import('../state/index.js');
+  const store = await openJournal(config);
   try {
     const counts = await store.counts();
     const ids = new Set(pipeline.targets.map((t) => t.id));

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { openSqliteStore } from '../state/index.js';
+import { openJournal } from '../state/index.js';
 import { readRootPresence, waitingReason } from '../pipeline/roots.js';
 import { EXIT } from './exit-codes.js';
 
@@ -10,7 +10,7 @@ import { EXIT } from './exit-codes.js';
  * the daemon runs).
  */
 export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const store = await openJournal(config);
   try {
     const [counts, health, renamed] = await Promise.all([store.counts(), store.health(), store.renamed(1000)]);
     const configured = config.targets.map((t) => t.id);
@@ -30,6 +30,8 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
         retryAt: h?.reason && h.retryAt ? new Date(h.retryAt).toISOString() : null,
       };
     });
+    // A shared journal: the daemons on it, with their last heartbeat and the uploads they hold.
+    const nodes = store.nodes ? await store.nodes() : null;
     // As the daemon last saw them (it writes each change of a root's presence).
     const seen = await readRootPresence(config.stateDir);
     const roots = config.roots.map((r) => {
@@ -44,7 +46,7 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       };
     });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ targets: rows, roots, renamed }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(nodes ? { targets: rows, roots, renamed, nodes } : { targets: rows, roots, renamed }, null, 2)}\n`);
       return EXIT.ok;
     }
     const head = ['TARGET', 'STATE', 'PENDING', 'IN FLIGHT', 'DONE', 'FAILED', 'SKIPPED'];
@@ -62,6 +64,16 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     // Two files one target would store under one name: the second went under another name.
     if (renamed.length > 0) process.stdout.write('\nstored under another name (another file owns the name there):\n');
     for (const r of renamed) process.stdout.write(`  ${r.target}: ${r.root}/${r.relPath} → ${r.remotePath} (wanted ${r.wanted})\n`);
+    if (nodes) {
+      const nhead = ['NODE', 'STATE', 'LAST HEARTBEAT', 'IN FLIGHT', 'READS', 'WATCHES'];
+      const ntable = [
+        nhead,
+        ...nodes.map((n) => [n.name, n.alive ? 'up' : 'silent', new Date(n.lastSeen).toISOString(), String(n.leases), n.roots.join(',') || '-', n.watches.join(',') || '-']),
+      ];
+      const nw = nhead.map((_, i) => Math.max(...ntable.map((row) => row[i]!.length)));
+      process.stdout.write('\n');
+      for (const row of ntable) process.stdout.write(`${row.map((cell, i) => cell.padEnd(nw[i]!)).join('  ').trimEnd()}\n`);
+    }
     return EXIT.ok;
   } finally {
     await store.close();

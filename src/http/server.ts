@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
-import type { DeliveryRecord, RenamedRemote, TargetCounts, TargetHealth } from '../state/store.js';
+import type { DeliveryRecord, NodeInfo, RenamedRemote, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
 import type { RootStatus } from '../pipeline/watch-source.js';
 import { checkHealth, type HealthReport } from './health.js';
@@ -69,6 +69,9 @@ export interface StatusBody {
   lastFiles: DeliveryRecord[];
   /** Files stored under another name than their template gave: another file owns that name there. */
   renamed: RenamedRemote[];
+  /** On a journal shared by several daemons: this daemon's node name and every node. */
+  node?: string;
+  nodes?: NodeInfo[];
 }
 
 /**
@@ -248,6 +251,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
       renamed: renamed.filter((r) => ids.has(r.target)),
+      ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
     };
   };
 

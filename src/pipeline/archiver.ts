@@ -21,6 +21,11 @@ export interface ArchiverOptions {
   log: Logger;
   bus?: Emitter<PipelineEvents>;
   host?: string;
+  /**
+   * Also lease for every target with unmet demand this often: on a journal shared by several
+   * daemons, work recorded by another daemon, or left by a dead one, comes with no local signal.
+   */
+  pollMs?: number;
 }
 
 /**
@@ -34,6 +39,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   private readonly leasing = new Set<string>();
   private readonly again = new Set<string>();
   private readonly host: string;
+  private poll: NodeJS.Timeout | undefined;
   /** Files handled so far (journaled or skipped). */
   handled = 0;
 
@@ -74,6 +80,19 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
     }
     this.handled += items.length;
     return [];
+  }
+
+  protected override init(): void {
+    if (this.opts.pollMs !== undefined) {
+      this.poll = setInterval(() => {
+        for (const target of this.durable.hungry()) this.refill(target);
+      }, this.opts.pollMs);
+      this.poll.unref();
+    }
+  }
+
+  protected override terminate(): void {
+    if (this.poll !== undefined) clearInterval(this.poll);
   }
 
   protected override handleSubscriberDemand(sub: SubId): void {

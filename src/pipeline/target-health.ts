@@ -41,7 +41,13 @@ export async function trackTargetHealth(bus: EventBus<AllEvents>, store: Store, 
   const offBack = bus.on('upload.stop', ({ target }) => {
     if (parkedFor.delete(target)) log.info({ target }, 'target back from parking: it archives again');
   });
-  for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
+  // On a shared journal a target another daemon parked stays parked until its retry time.
+  const fleetHealth = store.nodes ? await store.health() : [];
+  for (const id of targetIds) {
+    const h = fleetHealth.find((x) => x.target === id);
+    if (h?.status === 'down' && (h.retryAt ?? 0) > Date.now()) continue;
+    await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
+  }
   return () => {
     offPark();
     offUnpark();

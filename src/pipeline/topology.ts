@@ -6,14 +6,14 @@ import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
 import type { Config, TargetConfig } from '../config/index.js';
 import { subscribe, Supervisor } from '../stage/index.js';
-import { openSqliteStore } from '../state/index.js';
+import { openJournal } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
 import { StagecoachError, TargetError } from '../errors.js';
 import { createTarget } from '../targets/registry.js';
 import { createUnavailableTarget } from '../targets/unavailable.js';
-import type { Target } from '../targets/target.js';
+import type { SharedSecrets, Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { whenIdle } from './idle.js';
 import { watchRetryRequests } from './retry-requests.js';
@@ -43,6 +43,8 @@ export interface Pipeline {
   readonly watcher: WatchProducer;
   readonly archiver: Archiver;
   readonly targets: readonly Target[];
+  /** This daemon's node name (config `node`, default the host name); it matters on a shared journal. */
+  readonly node?: string;
   /** Once mode: resolves when every file found is archived or failed on every target not parked. */
   idle(): Promise<void>;
   /**
@@ -71,9 +73,9 @@ export interface Pipeline {
  * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
  * target's missing token never stops the daemon; any other error (a bad config) does.
  */
-async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger): Promise<Target> {
+async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Promise<Target> {
   try {
-    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir });
+    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...(shared ? { shared } : {}) });
   } catch (e) {
     if (e instanceof TargetError && e.kind === 'fatal') {
       log.error({ target: tc.id, reason: e.message }, 'target unavailable: it stays parked until this is fixed');
@@ -94,10 +96,13 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const log = opts.log;
   validateTemplate(config.remotePath);
   const bus = opts.bus ?? new EventBus<AllEvents>();
-  const store = await buildStore(config, log);
+  // Roots with `watch: false` are read here (uploads of files another daemon watches) but not watched.
+  const watched = config.roots.filter((r) => r.watch !== false);
+  const nodeName = config.node ?? os.hostname();
+  const store = await buildStore(config, nodeName, watched, log);
   const targets = await buildTargets(config, opts, store, log);
   const targetIds = targets.map((t) => t.id);
-  await makeRoots(config, log);
+  await makeRoots(watched, log);
   const { failed, fail, crashed } = failureLatch(bus, log);
 
   const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
@@ -109,9 +114,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     log: log.child({ stage: 'archiver' }),
     bus,
     host: opts.host ?? os.hostname(),
+    // On a shared journal other daemons record work and leases of dead ones expire: look for both.
+    ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
   });
   const watcher = new WatchProducer({
-    roots: config.roots.map((r) => ({
+    roots: watched.map((r) => ({
       name: r.name,
       path: r.path,
       filter: filters.get(r.name)!,
@@ -178,8 +185,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       return true;
     });
 
-  const reconnect = (id: string) => reconnectTarget(id, { config, opts, targets, supervisor, log });
-  return { store, bus, supervisor, watcher, archiver, targets, idle, stop: () => terminator.stop(), failed, reconnect };
+  const reconnect = (id: string) => reconnectTarget(id, { config, opts, targets, supervisor, store, log });
+  return { store, bus, supervisor, watcher, archiver, targets, node: nodeName, idle, stop: () => terminator.stop(), failed, reconnect };
 }
 
 /** Retries a parked target when `stagecoach retry <target>` asks; returns the function that stops listening. */
@@ -198,14 +205,18 @@ function retryOnRequest(config: Config, targetIds: readonly string[], supervisor
 /** Pipeline.reconnect: the target made again from the config, and retried now if it is parked. */
 async function reconnectTarget(
   id: string,
-  p: { config: Config; opts: PipelineOptions; targets: Target[]; supervisor: Supervisor; log: Logger },
+  p: { config: Config; opts: PipelineOptions; targets: Target[]; supervisor: Supervisor; store: Store; log: Logger },
 ): Promise<void> {
-  const { config, opts, targets, supervisor, log } = p;
+  const { config, opts, targets, supervisor, store, log } = p;
   const i = config.targets.findIndex((tc) => tc.id === id);
   if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
   if (opts.targets?.some((t) => t.id === id)) return;
   const tc = config.targets[i]!;
-  const made = await createTarget(tc, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
+  const made = await createTarget(tc, {
+    log: log.child({ target: id }),
+    stateDir: path.join(config.stateDir, 'targets', id),
+    ...(store.sharedSecrets ? { shared: store.sharedSecrets } : {}),
+  });
   const old = targets[i]!;
   targets[i] = made;
   log.info({ target: id }, 'target made again after a sign-in');
@@ -215,9 +226,15 @@ async function reconnectTarget(
   }
 }
 
-/** The journal, with the deliveries left in flight by the last run put back to pending. */
-async function buildStore(config: Config, log: Logger): Promise<Store> {
-  const store = await openSqliteStore({ dir: config.stateDir });
+/**
+ * The journal the config names (SQLite under stateDir, or a shared PostgreSQL), with the
+ * deliveries left in flight by the last run put back to pending.
+ */
+async function buildStore(config: Config, nodeName: string, watched: Config['roots'], log: Logger): Promise<Store> {
+  const store = await openJournal(config, {
+    onError: (err) => log.warn({ err }, 'a journal connection or heartbeat failed; the pool opens a new one'),
+    node: { name: nodeName, roots: new Map(config.roots.map((r) => [r.name, r.path])), watches: watched.map((r) => r.name) },
+  });
   const reset = await store.resetInFlight();
   if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
   return store;
@@ -230,7 +247,7 @@ async function buildTargets(config: Config, opts: PipelineOptions, store: Store,
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await makeTarget(tc, stateDir, log)));
+      targets.push(given ?? (await makeTarget(tc, stateDir, log, store.sharedSecrets)));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));
@@ -241,8 +258,8 @@ async function buildTargets(config: Config, opts: PipelineOptions, store: Store,
 }
 
 /** A missing root is made only where asked (`createRoot`, the embedded default's inbox), and said. */
-async function makeRoots(config: Config, log: Logger): Promise<void> {
-  for (const r of config.roots) {
+async function makeRoots(roots: Config['roots'], log: Logger): Promise<void> {
+  for (const r of roots) {
     // Only where asked (the embedded default's inbox): a missing root is otherwise a typo or an
     // unmounted share, and making it would watch an empty folder or fill the system volume.
     if (!r.createRoot) continue;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { TargetConfig } from '../config/index.js';
-import { TokenBucket } from '../retry/rate-limit.js';
+import { SharedTokenBucket, TokenBucket } from '../retry/rate-limit.js';
 import type { DelayPolicy } from '../retry/delay.js';
 import { ParkError, subscribe, type ChildSpec, type Subscription } from '../stage/index.js';
 import { diskFullError } from '../state/disk-full.js';
@@ -59,9 +59,13 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
   const { store, bus } = o;
   const id = o.target().id;
   const tlog = o.log.child({ stage: 'uploader', target: id });
+  // On a shared journal the rates are the fleet's: every daemon spends from the journal's buckets.
+
+  const bucket = (kind: string, perSecond: number) =>
+    store.takeTokens ? new SharedTokenBucket((r, b, n) => store.takeTokens!(`${id}:${kind}`, r, b, n), perSecond) : new TokenBucket(perSecond);
   const limits = {
-    requests: o.config.requestsPerSecond ? new TokenBucket(o.config.requestsPerSecond) : undefined,
-    bytes: o.config.bytesPerSecond ? new TokenBucket(o.config.bytesPerSecond) : undefined,
+    requests: o.config.requestsPerSecond ? bucket('requests', o.config.requestsPerSecond) : undefined,
+    bytes: o.config.bytesPerSecond ? bucket('bytes', o.config.bytesPerSecond) : undefined,
   };
 
   const translate = (error: unknown): unknown => {
