@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { checkHealth } from '../http/health.js';
@@ -13,6 +12,73 @@ import { reportTargets } from '../telemetry/target-report.js';
 import { createSignIn } from './auth.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
+import { startScrub, type Scrub } from '../audit/scrub.js';
+import { startAfterArchive, type AfterArchive } from '../audit/after-archive.js';
+import path from 'node:path';
+import type { Pipeline } from '../pipeline/topology.js';
+import type { AuditStore } from '../state/audit.js';
+
+/** The roots' after-archive policies (src/audit/after-archive.ts); null when every root keeps its files. */
+function startReaper(config: Config, pipeline: Pipeline, log: Logger): AfterArchive | null {
+  const roots = (config.roots ?? []).filter((r) => r.afterArchive && r.afterArchive.action !== 'keep');
+  if (roots.length === 0) return null;
+  const audit = (pipeline.store as { audit?: AuditStore }).audit;
+  if (!audit) {
+    log.warn('afterArchive is set but this journal cannot tell verified copies; every file is kept');
+    return null;
+  }
+  for (const r of roots) {
+    const to = r.afterArchive!.moveTo;
+    const inside = to !== undefined && config.roots.some((w) => to === w.path || to.startsWith(w.path + path.sep));
+    if (inside) {
+      log.error({ root: r.name, moveTo: to }, 'afterArchive.moveTo is inside a watched root: every file is kept');
+      return null;
+    }
+  }
+  const reaper = startAfterArchive(roots, { audit, log: log.child({ stage: 'after-archive' }), bus: pipeline.bus });
+  // Files become removable as uploads end: sweep shortly after, not only every 10 s.
+  let soon: NodeJS.Timeout | undefined;
+  const off = pipeline.bus.on('upload.stop', () => {
+    if (soon) return;
+    soon = setTimeout(() => {
+      soon = undefined;
+      void reaper.sweep();
+    }, 500);
+    soon.unref();
+  });
+  return {
+    sweep: () => reaper.sweep(),
+    async stop() {
+      off();
+      clearTimeout(soon);
+      await reaper.stop();
+    },
+  };
+}
+
+/** The scrub of `verify.every` (src/audit/scrub.ts), on the pipeline's own targets; null when off. */
+function startDaemonScrub(config: Config, pipeline: Pipeline, log: Logger): Scrub | null {
+  // A config built by hand (tests, embedders) may lack the block: off.
+  if (config.verify?.every == null) return null;
+  const audit = (pipeline.store as { audit?: AuditStore }).audit;
+  if (!audit) {
+    log.warn('verify.every is set but this journal cannot be scrubbed; the scrub is off');
+    return null;
+  }
+  const scrub = startScrub({
+    everyMs: config.verify.every,
+    sample: config.verify.sample,
+    targets: pipeline.targets,
+    requestsPerSecond: new Map(config.targets.map((t) => [t.id, t.requestsPerSecond])),
+    audit,
+    store: pipeline.store,
+    bus: pipeline.bus,
+    log: log.child({ stage: 'scrub' }),
+    poke: (id) => pipeline.archiver.poke(id),
+  });
+  log.info({ every: config.verify.every, sample: config.verify.sample, tickMs: scrub.tickMs }, 'scrub started');
+  return scrub;
+}
 
 /**
  * `run` (the daemon) and `backfill --once`, each holding the state directory's lock (see
@@ -90,6 +156,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       log.error({ err: e, listen: config.http.listen }, 'the HTTP server could not start; archiving goes on without it');
     }
   }
+  const scrub = opts.once ? null : startDaemonScrub(config, pipeline, log);
+  const reaper = startReaper(config, pipeline, log);
   const notifier =
     config.notify.webhook || config.notify.pingUrl
       ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
@@ -111,12 +179,15 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       progress?.start();
       await Promise.race([pipeline.idle(), signalled, failed]);
       progress?.stop();
+      await reaper?.sweep();
     } else {
       await Promise.race([signalled, failed]);
     }
   } finally {
     // On a full disk this throws too (closing the journal writes): runCommand words it the same.
     try {
+      await scrub?.stop();
+      await reaper?.stop();
       await server?.close();
       await pipeline.stop();
     } finally {

@@ -45,6 +45,9 @@ export const STATUS_PAGE = `<!doctype html>
 <h3>Stored under another name</h3><table><thead><tr><th>Target</th><th>File</th><th>Wanted</th><th>Stored as</th></tr></thead><tbody id="renamed"></tbody></table>
 <h3>Recent failures</h3><table><thead><tr><th>Target</th><th>File</th><th>Reason</th><th>When</th></tr></thead><tbody id="failures"></tbody></table>
 <h3>Last files archived</h3><table><thead><tr><th>Target</th><th>File</th><th>Size</th><th>When</th></tr></thead><tbody id="files"></tbody></table>
+<p id="freed"></p>
+<h3>Scrub: copies checked again</h3><table><thead><tr><th>Target</th><th>Checked</th><th>OK</th><th>Missing</th><th>Altered</th><th>Errors</th><th>Last round</th></tr></thead><tbody id="scrub"></tbody></table>
+<h3>Scrub findings (archived again)</h3><table><thead><tr><th>Target</th><th>File</th><th>Problem</th><th>When</th></tr></thead><tbody id="findings"></tbody></table>
 </main>
 <script src="app.js"></script>
 </body></html>
@@ -172,6 +175,12 @@ export const STATUS_SCRIPT = `(function(){
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});
     var l=$('files');l.textContent='';
     s.lastFiles.forEach(function(d){var tr=el('tr');[d.target,d.relPath,size(d.size),when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});l.appendChild(tr);});
+    document.getElementById('freed').textContent=s.freedBytes?'Space freed by afterArchive: '+size(s.freedBytes):'';
+    var v=s.verify||{targets:[],findings:[]};
+    var sc=document.getElementById('scrub');sc.textContent='';
+    v.targets.forEach(function(t){var tr=el('tr');[t.target,String(t.checked),String(t.ok),String(t.missing),String(t.altered),String(t.errors),t.lastRoundAt?when(t.lastRoundAt):''].forEach(function(x){tr.appendChild(el('td',null,x));});sc.appendChild(tr);});
+    var fi=document.getElementById('findings');fi.textContent='';
+    v.findings.forEach(function(d){var tr=el('tr');[d.target,d.root+'/'+d.relPath,d.problem+': '+d.detail,when(d.at)].forEach(function(x){tr.appendChild(el('td',null,x));});fi.appendChild(tr);});
   }
   function unauthorized(r){
     if(r.status!==401)return false;

@@ -108,7 +108,7 @@ export const pgMigrations: readonly Migration[] = [
     `,
   },
   {
-    // As SQLite's migration 3 (issue 13): per target, which source owns each remote name under
+    // As SQLite's migration 4 (issue 13): per target, which source owns each remote name under
     // the target's comparison. (The device column is SQLite's only: here the inode is compared.)
     version: 6,
     sql: `

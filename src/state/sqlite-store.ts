@@ -5,6 +5,7 @@ import type Sqlite from 'better-sqlite3';
 import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
+import { createSqliteAudit, type AuditStore } from './audit.js';
 import type {
   ClaimResult,
   CompleteResult,
@@ -33,6 +34,8 @@ export interface SqliteStoreOptions {
 export interface SqliteStore extends Store {
   /** Absolute path of the database file. */
   readonly path: string;
+  /** Verify, scrub and restore's view of the journal (src/state/audit.ts). */
+  readonly audit: AuditStore;
 }
 
 const DEFAULT_FILE = 'stagecoach.db';
@@ -263,7 +266,7 @@ function prepareAll(db: Sqlite.Database) {
     complete: db.prepare<[string, string, number, number, number, number]>(
       `UPDATE deliveries
        SET status = 'done', remote_id = ?, remote_hash = ?, bytes_sent = ?,
-           resume_handle = NULL, last_error = NULL, updated_at = ?
+           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = ?
        WHERE id = ? AND generation = ?`,
     ),
     // A finished attempt must not demote a delivery some other attempt already completed.
@@ -368,6 +371,7 @@ function checkCount(name: string, n: number): void {
 
 class SqliteStoreImpl implements SqliteStore {
   readonly path: string;
+  readonly audit: AuditStore;
   readonly #db: Sqlite.Database;
   readonly #st: Statements;
   readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
@@ -379,6 +383,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.#db = db;
     this.path = file;
     this.#st = prepareAll(db);
+    this.audit = createSqliteAudit(db, () => this.#open());
     // IMMEDIATE: take the write lock before the first read. A deferred transaction that reads and
     // then writes fails at once with SQLITE_BUSY when another process wrote in between, and for
     // lease it means two processes can never select the same rows.

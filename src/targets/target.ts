@@ -17,6 +17,8 @@ export interface Features {
   chunkSize: number;
   /** A cut upload can resume from a saved handle. */
   resumable: boolean;
+  /** `download` honours `start` by asking the provider for a byte range (a cut download resumes). */
+  rangedDownload?: boolean;
 }
 
 /**
@@ -69,6 +71,26 @@ export interface RemoteStat {
   hash: string | null;
 }
 
+/** One download (see `Target.download`). */
+export interface DownloadRequest {
+  /** Remote path relative to the target's root, as given to `put`. */
+  remotePath: string;
+  /** First byte wanted (default 0). */
+  start?: number;
+  signal?: AbortSignal;
+}
+
+/** A remote copy being read. */
+export interface RemoteDownload {
+  remoteId: string;
+  /** The whole remote copy's size (not what is left after `start`). */
+  size: number;
+  /** The provider's hash of the copy when the lookup gave it, else null. */
+  hash: string | null;
+  /** The bytes from `start` to the end. The caller MUST consume or destroy it. */
+  stream: Readable;
+}
+
 export interface Classified {
   kind: ErrorKind;
   retryAfterMs?: number;
@@ -87,7 +109,14 @@ export interface Target {
   readonly type: string;
   readonly features: Features;
   put(req: PutRequest): Promise<PutResult>;
+  /** The file at `remotePath`: its provider id, size and provider hash; null when none (or a folder). */
   stat(remotePath: string): Promise<RemoteStat | null>;
+  /**
+   * Reads the file at `remotePath` from byte `start`; null when there is none. Optional: a
+   * target without it cannot be restored from. With `features.rangedDownload` only the range is
+   * fetched; without, a `start` > 0 is honoured by skipping bytes. Errors as for `put`.
+   */
+  download?(req: DownloadRequest): Promise<RemoteDownload | null>;
   ensureFolder(remotePath: string): Promise<string>;
   /**
    * The key two remote paths share when this target would store them as one file (its case

@@ -16,11 +16,11 @@ const NOT_PROVIDERS = new Set(['kit']);
 const TEST_ONLY = new Set(['memory']);
 
 /** The files of every provider that archives files (index.ts makes the target; provider.ts declares it). */
-const EVERY = ['api-types.ts', 'classify.ts', 'folders.ts', 'index.ts', 'names.ts', 'provider.ts', 'upload.ts'];
+const EVERY = ['api-types.ts', 'classify.ts', 'download.ts', 'folders.ts', 'index.ts', 'names.ts', 'provider.ts', 'upload.ts'];
 /** What a provider that signs in to a service adds: the sign-in and the calls to the service. */
 const SIGNED_IN = ['auth.ts', 'transport.ts'];
 /** The memory target (tests only) keeps its store in one object: no folders, names or upload of its own. */
-const MEMORY = ['api-types.ts', 'classify.ts', 'index.ts', 'provider.ts'];
+const MEMORY = ['api-types.ts', 'classify.ts', 'download.ts', 'index.ts', 'provider.ts'];
 
 const folders = readdirSync(TARGETS).filter((f) => statSync(path.join(TARGETS, f)).isDirectory() && !NOT_PROVIDERS.has(f));
 

@@ -21,7 +21,8 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import { boxDownload } from './download.js';
 import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
 import { BoxHttpError, adviceFor, classify, classifyRule } from './classify.js';
@@ -52,6 +53,7 @@ export const BOX_FEATURES: Features = Object.freeze({
   simpleUploadMax: BOX_MIN_SESSION_SIZE,
   chunkSize: 8 * 1024 * 1024,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
@@ -214,6 +216,10 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
 
     stat(remotePath: string): Promise<RemoteStat | null> {
       return life.run(() => doStat(remotePath), wrap);
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(() => boxDownload(api, id, doStat, req), (err) => wrap(err, req.signal));
     },
 
     ensureFolder(remotePath: string): Promise<string> {

@@ -22,7 +22,8 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import { dropboxDownload } from './download.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
@@ -189,6 +190,14 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
           return { remoteId: meta.id, size: meta.size, hash: meta.content_hash ?? null };
         },
         (err) => wrap(err, `stat ${JSON.stringify(remotePath)}`),
+      );
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      const missing = (e: unknown): boolean => isNotFound(e) || (isDropboxResponseError(e) && e.status === 409 && errorTags(e)[1] === 'not_file');
+      return life.run(
+        () => dropboxDownload(session, id, fullPath(req.remotePath), missing, req),
+        (err) => wrap(err, `download ${JSON.stringify(req.remotePath)}`, req.signal),
       );
     },
 

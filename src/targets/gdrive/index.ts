@@ -19,7 +19,8 @@ import { abortError } from '../kit/abort.js';
 import { passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import { driveDownload } from './download.js';
 import {
   CHUNK_GRANULARITY,
   DAY_MS,
@@ -81,7 +82,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
   const simpleUploadMax = options.simpleUploadMax ?? DEFAULT_SIMPLE_UPLOAD_MAX;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const dailyCapParkMs = options.dailyCapParkMs ?? DAY_MS;
-  const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true });
+  const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true, rangedDownload: true });
   const life = createLifecycle(id, 'gdrive');
   const pathLocks = new Map<string, Promise<unknown>>();
 
@@ -189,6 +190,10 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
         if (!f?.id) return null;
         return { remoteId: f.id, size: Number(f.size ?? 0), hash: f.md5Checksum ?? null };
       }, wrap);
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(() => driveDownload({ id, api, folders, rootSegments }, req), (err) => wrap(err, req.signal));
     },
 
     ensureFolder(remotePath: string): Promise<string> {

@@ -10,7 +10,8 @@ import { hashFile } from '../../archive/hash.js';
 import { SourceError, describe, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import { localDownload } from './download.js';
 import type { LocalOptions } from './api-types.js';
 import { classify, classifyRule, localError } from './classify.js';
 import { LocalFolders } from './folders.js';
@@ -27,6 +28,7 @@ export const LOCAL_FEATURES: Features = Object.freeze({
   simpleUploadMax: Number.POSITIVE_INFINITY,
   chunkSize: 1024 * 1024,
   resumable: false,
+  rangedDownload: true,
 });
 
 /**
@@ -99,6 +101,10 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
         if (!st?.isFile()) return null;
         return { remoteId: path, size: st.size, hash: await hashFile('sha256', path) };
       }, wrap);
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(() => localDownload(root, id, req), (err) => wrap(err, req.signal));
     },
 
     ensureFolder(remotePath: string): Promise<string> {

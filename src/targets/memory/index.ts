@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { ConfigError } from '../../errors.js';
 import { CountingHashStream, hashBuffer, verifySize } from '../../archive/hash.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetFactory } from '../target.js';
+import { memoryDownload } from './download.js';
 import { MAX_NAME_BYTES, mapLocalPath, tempName } from '../local/names.js';
 import type { MemoryTargetOptions } from './api-types.js';
 import { classify } from './classify.js';
@@ -82,6 +83,7 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
     simpleUploadMax: Number.POSITIVE_INFINITY,
     chunkSize: 1024 * 1024,
     resumable: false,
+    rangedDownload: true,
   });
   // folder key → (name key → entry). The root folder is ''.
   const folders = new Map<string, Map<string, Entry>>([['', new Map()]]);
@@ -192,6 +194,9 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
         const e = find(remotePath);
         return e ? { remoteId: e.path, size: e.bytes.length, hash: hashBuffer(hashKind, e.bytes) } : null;
       }, asThrown);
+    },
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(async () => memoryDownload(id, find(req.remotePath), (b) => hashBuffer(hashKind, b), req), asThrown);
     },
     ensureFolder(remotePath: string): Promise<string> {
       return life.run(async () => {

@@ -24,7 +24,8 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import { onedriveDownload } from './download.js';
 import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } from './api-types.js';
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
@@ -47,6 +48,7 @@ export const ONEDRIVE_FEATURES: Features = Object.freeze({
   simpleUploadMax: SIMPLE_UPLOAD_MAX,
   chunkSize: DEFAULT_FRAGMENT_SIZE,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
@@ -183,6 +185,10 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
 
     stat(remotePath: string): Promise<RemoteStat | null> {
       return run(() => doStat(remotePath));
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return run(() => onedriveDownload({ api, id, names: [...rootSegments, ...mapOneDrivePath(req.remotePath, id, rootSegments)], rewrite, timeoutMs }, req), req.signal);
     },
 
     ensureFolder(remotePath: string): Promise<string> {
