@@ -44,6 +44,7 @@ describe('local target: factory and options', () => {
       simpleUploadMax: Number.POSITIVE_INFINITY,
       chunkSize: 1024 * 1024,
       resumable: false,
+      rangedDownload: true,
     });
   });
 
