@@ -37,6 +37,7 @@ const SYSTEM = [
   'test/chaos/**/*.test.ts',
   'test/docker/**/*.test.ts',
   'test/e2e/resume.test.ts',
+  'test/e2e/collisions.test.ts',
   'test/http/browser.test.ts',
   'test/http/slow-clients.test.ts',
   'test/emulators/browse-browser.test.ts',

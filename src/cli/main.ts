@@ -48,7 +48,7 @@ Options:
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
-2 bad usage or config; 3 check found a missing root or a target that does not work; 4 verify found
+2 bad usage or config, or another daemon already runs on this stateDir; 3 check found a missing root or a target that does not work; 4 verify found
 a copy missing or altered (or could not look one up), or restore did not bring every file back;
 130 stopped by a second signal.`;
 
@@ -163,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
+    if (e instanceof StagecoachError && e.code === 'state.locked') return fail(e.message, EXIT.locked);
     if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code === 'cli.no-terminal' || e.code.startsWith('auth.'))) {
       return fail(e.message, e.code.startsWith('cli.') ? EXIT.config : EXIT.failure);
     }

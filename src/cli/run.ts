@@ -5,6 +5,7 @@ import { startHttpServer, type HttpServer } from '../http/server.js';
 import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
 import { diskFullError } from '../state/disk-full.js';
+import { lockStateDir, type StateDirLock } from '../state/lock.js';
 import { describePgUrl } from '../state/open.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { reportTargets } from '../telemetry/target-report.js';
@@ -80,7 +81,8 @@ function startDaemonScrub(config: Config, pipeline: Pipeline, log: Logger): Scru
 }
 
 /**
- * `run` (the daemon) and `backfill --once`. SIGINT/SIGTERM start the orderly shutdown; a second
+ * `run` (the daemon) and `backfill --once`, each holding the state directory's lock (see
+ * lockStateDir) from before the journal is opened until after it is closed. SIGINT/SIGTERM start the orderly shutdown; a second
  * signal exits at once (exit 130): what was in flight resumes at the next start.
  *
  * A journal that cannot be written because the state folder's disk is full (at start or while
@@ -89,11 +91,23 @@ function startDaemonScrub(config: Config, pipeline: Pipeline, log: Logger): Scru
  * what it held, and a start after space is freed resumes.
  */
 export async function runCommand(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
+  // One daemon per journal: a second `run` or `backfill` throws StagecoachError `state.locked`
+  // (the CLI prints its one line and exits 2) before it touches the journal or any target.
+  let lock: StateDirLock;
+  try {
+    // The lock is the state folder's (its tokens, its journal when SQLite): daemons sharing a
+    // PostgreSQL journal each have their own state folder.
+    lock = lockStateDir(config.stateDir, config.journal ? describePgUrl(config.journal.url) : path.join(config.stateDir, 'stagecoach.db'));
+  } catch (e) {
+    throw diskFullError(e, config.stateDir) ?? e;
+  }
   try {
     return await runPipeline(config, log, opts);
   } catch (e) {
     // A full disk is the user's to fix, not a bug: say so, and where, rather than "SQLITE_FULL".
     throw diskFullError(e, config.stateDir) ?? e;
+  } finally {
+    lock.release();
   }
 }
 

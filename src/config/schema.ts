@@ -231,6 +231,12 @@ const fileSchema = z.strictObject({
     .default(2000)
     .describe('A file must be unchanged (size and mtime) this long before it is archived.'),
   shutdownMs: durationSchema().default(10000).describe('On SIGTERM, in-flight uploads get this long to finish.'),
+  onCollision: z
+    .enum(['rename', 'fail'])
+    .default('rename')
+    .describe(
+      'Two files that one target would store under one name (case, Unicode spelling, its character mapping, a template such as {name}): rename stores the second as name~<6 hex>.ext and reports it; fail fails its delivery naming both files.',
+    ),
   remotePath: remotePathTemplate
     .default('{root}/{path}')
     .describe(`Where a file goes on every target. Tokens: ${REMOTE_PATH_TOKENS.map((t) => `{${t}}`).join(' ')}`),

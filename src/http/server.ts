@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
-import type { DeliveryRecord, NodeInfo, TargetCounts, TargetHealth } from '../state/store.js';
+import type { DeliveryRecord, NodeInfo, RenamedRemote, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
 import { VerifyState, type VerifyStatus } from './verify-state.js';
 import type { AuditStore } from '../state/audit.js';
@@ -69,6 +69,8 @@ export interface StatusBody {
   roots: RootStatus[];
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
+  /** Files stored under another name than their template gave: another file owns that name there. */
+  renamed: RenamedRemote[];
   /** The daemon's scrub since start (`verify.every`); empty when it is off. */
   verify: VerifyStatus;
   /** Bytes of local files the after-archive policy deleted or moved away, ever (from the journal). */
@@ -226,12 +228,13 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const json = (res: http.ServerResponse, status: number, body: unknown) => send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
 
   const status = async (): Promise<StatusBody> => {
-    const [health, counts, healthRows, failures, lastFiles] = await Promise.all([
+    const [health, counts, healthRows, failures, lastFiles, renamed] = await Promise.all([
       checkHealth(pipeline),
       pipeline.store.counts(),
       pipeline.store.health(),
       pipeline.store.recent({ status: 'failed', limit }),
       pipeline.store.recent({ status: 'done', limit }),
+      pipeline.store.renamed(limit),
     ]);
     const sup = pipeline.supervisor.status();
     const ids = new Set(typeOf.keys());
@@ -254,6 +257,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       roots: pipeline.watcher.source.roots(),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
+      renamed: renamed.filter((r) => ids.has(r.target)),
       verify: verifyState.status(),
       freedBytes: (await (pipeline.store as { audit?: AuditStore }).audit?.freedBytes()) ?? 0,
       ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),

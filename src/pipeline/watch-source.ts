@@ -120,8 +120,8 @@ function isTracked(watcher: FSWatcher, abs: string): boolean {
 }
 
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
-export function fileStatOf(stats: Stats): FileStat {
-  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs) };
+export function fileStatOf(stats: Stats): FileStat & { dev: number } {
+  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs), dev: stats.dev };
 }
 
 /**

@@ -37,6 +37,18 @@ export interface PutRequest {
   /** Persist (or clear, with null) the resume handle of the upload under way. */
   saveResume(handle: string | null): Promise<void>;
   signal?: AbortSignal;
+  /** What the source's descriptor showed: a target that keeps permissions (local) copies them. */
+  source?: SourceInfo;
+}
+
+/** The source file's permission bits and owner, and its folder's permission bits. */
+export interface SourceInfo {
+  /** st_mode & 0o7777. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Permission bits of the folder holding the source. */
+  dirMode: number;
 }
 
 export interface PutResult {
@@ -106,6 +118,12 @@ export interface Target {
    */
   download?(req: DownloadRequest): Promise<RemoteDownload | null>;
   ensureFolder(remotePath: string): Promise<string>;
+  /**
+   * The key two remote paths share when this target would store them as one file (its case
+   * folding, Unicode normalisation, character mapping). Pure, never throws. Absent: the NFC form.
+   * The uploader keeps, per target, which source owns each key (no two files on one name).
+   */
+  nameKey?(remotePath: string): string;
   /** Tells what an error thrown by this target means. Pure. */
   classify(error: unknown): Classified;
   /** Check that the target is reachable and usable (for `stagecoach check`). */

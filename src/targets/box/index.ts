@@ -28,7 +28,7 @@ import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
 import { BoxHttpError, adviceFor, classify, classifyRule } from './classify.js';
 import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
 import { BoxApi } from './transport.js';
-import { mapBoxPath, nameKey } from './names.js';
+import { boxPathKey, mapBoxPath, nameKey } from './names.js';
 import { provider } from './provider.js';
 import {
   BOX_MIN_SESSION_SIZE,
@@ -207,6 +207,7 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
     id,
     type: 'box',
     features: BOX_FEATURES,
+    nameKey: boxPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return life.run(() => doPut(req), (err) => wrap(err, req.signal));

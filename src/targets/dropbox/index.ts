@@ -28,7 +28,7 @@ import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-ty
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
 import { FolderCache } from './folders.js';
-import { dropboxPath, mapDropboxPath } from './names.js';
+import { dropboxPath, dropboxPathKey, mapDropboxPath } from './names.js';
 import { provider } from './provider.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
 
@@ -175,6 +175,7 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
     id,
     type: 'dropbox',
     features: DROPBOX_FEATURES,
+    nameKey: dropboxPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return life.run(() => doPut(req), (err) => wrap(err, `put ${JSON.stringify(req.remotePath)}`, req.signal));

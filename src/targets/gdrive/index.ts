@@ -34,7 +34,7 @@ import { createDriveAuth } from './auth.js';
 import { classify as classifyDrive, inspect, toTargetError } from './classify.js';
 import { createDriveApi } from './transport.js';
 import { DriveFolders } from './folders.js';
-import { mapDrivePath, mapRemoteRoot } from './names.js';
+import { drivePathKey, mapDrivePath, mapRemoteRoot } from './names.js';
 import { provider } from './provider.js';
 import { decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
 
@@ -175,6 +175,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
     id,
     type: 'gdrive',
     features,
+    nameKey: drivePathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return life.run(() => doPut(req), (err) => wrap(err, req.signal));

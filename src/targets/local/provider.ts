@@ -14,6 +14,10 @@ const schema = z.strictObject({
     .boolean()
     .default(false)
     .describe('Keep the previous copy of a changed file instead of replacing it.'),
+  preserveOwner: z
+    .boolean()
+    .default(false)
+    .describe('When the daemon runs as root, copies keep the source file\'s owner and group (they always keep its permission bits).'),
 });
 
 export const provider = defineProvider({

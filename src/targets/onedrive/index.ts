@@ -33,7 +33,7 @@ import { OneDriveHttpError, adviceFor, classify, classifyRule, detailOf, retryAf
 import { FolderCache, childPath } from './folders.js';
 import { GraphApi, createGraphClient, drivePathOf } from './transport.js';
 import { endpointRewrite } from './transport.js';
-import { encodePath, mapOneDrivePath, mapRemoteRoot } from './names.js';
+import { encodePath, mapOneDrivePath, mapRemoteRoot, oneDrivePathKey } from './names.js';
 import { provider } from './provider.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';
 
@@ -175,6 +175,7 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
     id,
     type: 'onedrive',
     features: ONEDRIVE_FEATURES,
+    nameKey: oneDrivePathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return run(() => doPut(req), req.signal);

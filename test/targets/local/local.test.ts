@@ -173,9 +173,10 @@ describe('local target: put', () => {
     });
     await target.put(request('x/y/f.bin', seededBytes(8, 5000)));
     expect(synced).toHaveLength(4);
-    // New folders x and x/y are entries of root and x: both parents are synced, deepest first.
-    expect(synced[0]).toBe(path.join(root, 'x'));
-    expect(synced[1]).toBe(root);
+    // New folders x and x/y are entries of root and x: both parents are synced, each as the
+    // folder is made (made one by one, so that none is made through a link).
+    expect(synced[0]).toBe(root);
+    expect(synced[1]).toBe(path.join(root, 'x'));
     expect(path.dirname(synced[2]!)).toBe(path.join(root, 'x/y'));
     expect(path.basename(synced[2]!)).toMatch(/^\.f\.bin\.stagecoach-[0-9a-f]+\.tmp$/);
     expect(synced[3]).toBe(path.join(root, 'x/y'));
