@@ -4,6 +4,8 @@ import { StagecoachError } from '../errors.js';
 import type { SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
+import { createPgAudit } from './pg-audit.js';
+import type { AuditStore } from './audit.js';
 import type {
   ClaimResult,
   RemoteClaim,
@@ -68,6 +70,8 @@ export interface PgStore extends Store {
   readonly sharedSecrets: SharedSecrets;
   /** Renews this node's heartbeat and leases now (it also runs on a timer). No-op without a node. */
   heartbeat(): Promise<void>;
+  /** Verify, scrub and restore's view of the journal (src/state/audit.ts). */
+  readonly audit: AuditStore;
 }
 
 // bigint (int8) comes back as a string by default; every bigint the journal holds is below 2^53.
@@ -263,6 +267,7 @@ function rounds(items: readonly NewItem[]): NewItem[][] {
 
 class PgStoreImpl implements PgStore {
   readonly where: string;
+  readonly audit: AuditStore;
   readonly #pool: pg.Pool;
   readonly #node: Node | undefined;
   readonly #heartbeat: NodeJS.Timeout | undefined;
@@ -274,6 +279,7 @@ class PgStoreImpl implements PgStore {
     this.#pool = pool;
     this.where = where;
     this.#node = node;
+    this.audit = createPgAudit(pool, () => this.#open());
     if (node !== undefined) {
       this.#heartbeat = setInterval(() => {
         this.heartbeat().catch((err: unknown) => {
@@ -564,7 +570,7 @@ class PgStoreImpl implements PgStore {
     const r = await this.#pool.query(
       `UPDATE deliveries
        SET status = 'done', remote_id = $1, remote_hash = $2, bytes_sent = $3,
-           resume_handle = NULL, last_error = NULL, updated_at = $4
+           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = $4
        WHERE id = $5 AND generation = $6`,
       [result.remoteId, result.remoteHash, result.bytesSent, now, id, generation],
     );
