@@ -172,7 +172,10 @@ describe.each(JOURNALS)('afterArchive on the %s journal', (_name, open) => {
     for (const c of [a!, b!]) await s.store.audit.recordRemoval({ fileId: c.fileId, action: 'delete', dest: null, size: c.size, mtimeMs: c.mtimeMs, ino: c.ino, dev: 0, copies: c.copies });
     const { unlink } = await import('node:fs/promises');
     await unlink(path.join(s.rootPath, 'a.jpg'));
-    await finishOpenRemovals({ audit: s.store.audit, log });
+    // A daemon without this root (another one's, on a shared journal) leaves its removals alone.
+    await finishOpenRemovals({ audit: s.store.audit, log }, [{ name: 'other', path: path.join(s.dir, 'other') }]);
+    expect(await s.store.audit.openRemovals()).toHaveLength(2);
+    await finishOpenRemovals({ audit: s.store.audit, log }, [{ name: 'cam', path: s.rootPath }]);
     expect(await s.store.audit.openRemovals()).toEqual([]);
     expect(await s.store.audit.freedBytes()).toBe(4);
     expect(await readdir(s.rootPath)).toEqual(['b.jpg']);
