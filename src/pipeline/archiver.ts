@@ -31,6 +31,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   private readonly durable: DurableBroadcastDispatcher<Delivery>;
   private readonly leasing = new Set<string>();
   private readonly again = new Set<string>();
+  private readonly due = new Set<string>();
   private readonly host: string;
   /** Files handled so far (journaled or skipped). */
   handled = 0;
@@ -78,10 +79,20 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   }
 
   /**
-   * Leases the target's pending deliveries up to its unmet demand and sends them. One lease per
-   * target at a time; a request that arrives meanwhile runs once the lease is done.
+   * Leases the target's pending deliveries up to its unmet demand and sends them. The requests of
+   * one turn of the event loop make one lease (uploads that settle together ask together), and
+   * one lease per target runs at a time; a request that arrives meanwhile runs once it is done.
    */
   private refill(target: string): void {
+    if (this.due.has(target)) return;
+    this.due.add(target);
+    setImmediate(() => {
+      this.due.delete(target);
+      this.leaseFor(target);
+    });
+  }
+
+  private leaseFor(target: string): void {
     if (this.leasing.has(target)) {
       this.again.add(target);
       return;
@@ -102,7 +113,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
         this.opts.log.error({ err: e, target }, 'cannot lease deliveries');
       } finally {
         this.leasing.delete(target);
-        if (this.again.delete(target)) this.refill(target);
+        if (this.again.delete(target)) this.leaseFor(target);
       }
     })();
   }
