@@ -239,6 +239,8 @@ const requestTimeoutMs = durationSchema({ min: 1000 })
 const localTarget = z.strictObject({
   type: z.literal('local'),
   ...targetCommon,
+  // A local put is mostly waiting on the disk (its fsync): more at once share the disk's flushes.
+  maxDemand: count(1).default(32).describe('Most uploads in flight to this target (local: 32, the clouds: 4).'),
   path: pathString.describe('The archive folder. Must not be inside a watched root, nor contain one.'),
   keepVersions: z
     .boolean()

@@ -52,7 +52,7 @@ export class TargetTroubleError extends StagecoachError {
 export type DeliverOutcome = 'done' | 'failed' | 'skipped' | 'released';
 
 const CHUNK = 1 << 20;
-const MIN_CHUNK = 64 * 1024;
+const MIN_CHUNK = 4 * 1024;
 
 /**
  * Delivers one leased delivery to its target and records the outcome in the store. The source
@@ -92,8 +92,9 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   try {
     const { requests, bytes } = ctx.limits ?? {};
     const open = (start = 0) => {
-      // A read buffer the size of the file (up to 1 MiB, at least 64 KiB): each read allocates
-      // one, and 1 MiB for every 4 KiB file made garbage collection the cost of small files.
+      // A read buffer the size of the file (up to 1 MiB, at least 4 KiB): each read allocates
+      // one, and 1 MiB (later 64 KiB) for every 4 KiB file made garbage collection the cost of
+      // small files.
       const file = createReadStream(abs, { start, highWaterMark: Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)) });
       if (!bytes) return file;
       // Errors of the file must reach the reader of the throttled stream.
