@@ -3,7 +3,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../config/index.js';
 import { StagecoachError } from '../errors.js';
-import { savedTokenFile } from '../targets/saved-token.js';
+import type { AuthContext } from '../targets/provider.js';
+import { PROVIDERS, providerOf, type ProviderConfigMap, type ProviderType, type TargetConfig } from '../targets/providers.js';
 import type { AuthIO } from '../targets/target.js';
 import { EXIT } from './exit-codes.js';
 
@@ -66,57 +67,30 @@ export function terminalIO(id?: string): AuthIO & { close(): void } {
 export async function authCommand(config: Config, id: string | undefined, io: AuthIO): Promise<number> {
   const tc = config.targets.find((t) => t.id === id);
   if (!id || !tc) {
-    const ids = config.targets.filter((t) => t.type !== 'local').map((t) => t.id);
+    const ids = config.targets.filter((t) => PROVIDERS[t.type].authorize !== null).map((t) => t.id);
     throw new StagecoachError('cli.usage', `auth needs the id of a cloud target in the config${ids.length ? ` (${ids.join(', ')})` : ': there is none'}`);
   }
-  const stateDir = path.join(config.stateDir, 'targets', tc.id);
-  switch (tc.type) {
-    case 'gdrive': {
-      if (tc.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${tc.id}" uses a service account: it needs no sign-in`);
-      const { authorize } = await import('../targets/gdrive/auth.js');
-      await authorize(
-        { id: tc.id, clientId: tc.auth.clientId, clientSecret: tc.auth.clientSecret, tokenFile: savedTokenFile(stateDir), endpoints: tc.endpoints ? { tokenUrl: tc.endpoints.tokenUrl } : undefined },
-        io,
-      );
-      return EXIT.ok;
-    }
-    case 'box': {
-      if (tc.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${tc.id}" uses client credentials: it needs no sign-in`);
-      const { authorize } = await import('../targets/box/index.js');
-      await authorize(tc as unknown as Parameters<typeof authorize>[0], { stateDir }, io);
-      return EXIT.ok;
-    }
-    case 'dropbox': {
-      const { authorize } = await import('../targets/dropbox/auth.js');
-      await authorize(
-        { id: tc.id, appKey: tc.auth.appKey, appSecret: tc.auth.appSecret, tokenFile: savedTokenFile(stateDir), endpoints: tc.endpoints },
-        io,
-      );
-      return EXIT.ok;
-    }
-    case 'onedrive': {
-      const { authorize } = await import('../targets/onedrive/index.js');
-      await authorize(tc as unknown as Parameters<typeof authorize>[0], { stateDir }, io);
-      return EXIT.ok;
-    }
-    default:
-      throw new StagecoachError('cli.usage', `target "${tc.id}" is a ${tc.type} target: it needs no sign-in`);
-  }
+  await signIn(tc, { stateDir: path.join(config.stateDir, 'targets', tc.id) }, io);
+  return EXIT.ok;
 }
 
-/** Whether `tc` is a cloud target that a person signs in (`stagecoach auth` asks something). */
-export function needsSignIn(tc: Config['targets'][number]): boolean {
-  switch (tc.type) {
-    case 'gdrive':
-    case 'box':
-      return tc.auth.kind === 'oauth';
-    case 'dropbox':
-      return true;
-    case 'onedrive':
-      return tc.auth.kind === 'delegated';
-    default:
-      return false;
-  }
+function signInAs<K extends ProviderType>(type: K, tc: ProviderConfigMap[K], ctx: AuthContext, io: AuthIO): Promise<void> {
+  const authorize = providerOf(type).authorize;
+  if (authorize === null) throw new StagecoachError('cli.usage', `target "${tc.id}" is a ${type} target: it needs no sign-in`);
+  return authorize(tc, ctx, io);
+}
+
+function signIn(tc: TargetConfig, ctx: AuthContext, io: AuthIO): Promise<void> {
+  return signInAs(tc.type, tc, ctx, io);
+}
+
+function needsSignInAs<K extends ProviderType>(type: K, tc: ProviderConfigMap[K]): boolean {
+  return providerOf(type).needsSignIn(tc);
+}
+
+/** Whether `tc` is a cloud target that a person signs in (`stagecoach auth` asks something): its provider says. */
+export function needsSignIn(tc: TargetConfig): boolean {
+  return needsSignInAs(tc.type, tc);
 }
 
 /** What the status page's "Connect" needs: which targets can sign in, and the sign-in itself. */

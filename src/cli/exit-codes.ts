@@ -6,7 +6,7 @@ export const EXIT = {
   failure: 1,
   /** Bad usage or a config that cannot be used: the message names the key. */
   config: 2,
-  /** `check`: the config is valid but at least one target cannot be reached or used. */
+  /** `check`: the config is valid but a root is missing or at least one target cannot be reached or used. */
   check: 3,
   /** Stopped by a second signal before the orderly shutdown finished. */
   interrupted: 130,

@@ -27,6 +27,7 @@ Commands:
                       (reads the state store; works while the daemon runs)
   auth <target-id>    sign a cloud target in, headless: open the address it prints on any
                       computer, paste back what the browser shows; tokens stay in the state folder
+  retry <target-id>   ask the running daemon to try a parked target now (within a second)
 
 Options:
   -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
@@ -36,7 +37,7 @@ Options:
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
-2 bad usage or config; 3 check found a target that does not work; 130 stopped by a second signal.`;
+2 bad usage or config; 3 check found a missing root or a target that does not work; 130 stopped by a second signal.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };
@@ -76,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status', 'auth'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth', 'retry'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
   if (values.once && command !== 'backfill') return fail(`--once belongs to backfill: \`stagecoach backfill --once\` archives what is there, then exits; \`${command}\` takes no --once`, EXIT.config);
 
@@ -105,6 +106,16 @@ export async function main(argv: string[]): Promise<number> {
         } finally {
           io.close();
         }
+      }
+      case 'retry': {
+        const id = positionals[1];
+        if (!id || !config.targets.some((t) => t.id === id)) {
+          return fail(`retry needs a configured target id (${config.targets.map((t) => t.id).join(', ')}), got ${id ? `"${id}"` : 'none'}`, EXIT.config);
+        }
+        const { requestRetry } = await import('../pipeline/retry-requests.js');
+        await requestRetry(config.stateDir, id);
+        process.stdout.write(`asked the daemon to try ${id} now; a running daemon does within a second (see stagecoach status)\n`);
+        return EXIT.ok;
       }
       case 'check': {
         const { checkCommand } = await import('./check.js');

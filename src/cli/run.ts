@@ -86,6 +86,9 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
   const failed = pipeline.failed.catch((e: unknown) => {
     crashed = e;
   });
+  // Only a signal or a crash ends the daemon. With the status server off and the only watches gone
+  // (a vanished root), nothing else holds the event loop, and Node would end it with exit 0.
+  const keepAlive = opts.once ? null : setInterval(() => undefined, 0x7fffffff);
   try {
     if (opts.once) {
       const progress = process.stderr.isTTY ? new Progress(pipeline, process.stderr) : null;
@@ -101,6 +104,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       await server?.close();
       await pipeline.stop();
     } finally {
+      if (keepAlive) clearInterval(keepAlive);
       // After the drain: the files archived while stopping are in the last summary.
       report.close();
       await notifier?.close();
@@ -124,7 +128,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
     const ids = new Set(pipeline.targets.map((t) => t.id));
     const mine = counts.filter((c) => ids.has(c.target));
     log.info({ targets: mine }, 'backfill done');
-    return mine.some((c) => c.failed > 0 || c.pending > 0 || c.inFlight > 0) || signals > 0 ? EXIT.failure : EXIT.ok;
+    const missingRoot = pipeline.watcher.source.roots().some((r) => !r.present);
+    return mine.some((c) => c.failed > 0 || c.pending > 0 || c.inFlight > 0) || signals > 0 || missingRoot ? EXIT.failure : EXIT.ok;
   } finally {
     await store.close();
   }

@@ -1,10 +1,11 @@
 import type { Config } from '../config/index.js';
 import { openSqliteStore } from '../state/index.js';
+import { readRootPresence, waitingReason } from '../pipeline/roots.js';
 import { EXIT } from './exit-codes.js';
 
 /**
  * `status`: per target pending, in flight, done, failed, skipped, and parked (or retrying) with the reason,
- * read from the state store (SQLite in WAL mode: it works while the daemon runs).
+ * and each root the daemon is waiting for, read from the state store (SQLite in WAL mode: it works while the daemon runs).
  */
 export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
   const store = await openSqliteStore({ dir: config.stateDir });
@@ -27,14 +28,31 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
         retryAt: h?.reason && h.retryAt ? new Date(h.retryAt).toISOString() : null,
       };
     });
+    // As the daemon last saw them (it writes each change of a root's presence).
+    const seen = await readRootPresence(config.stateDir);
+    const roots = config.roots.map((r) => {
+      const p = seen.find((x) => x.name === r.name && x.path === r.path);
+      const missing = p?.present === false;
+      return {
+        root: r.name,
+        path: r.path,
+        state: missing ? 'waiting' : 'watching',
+        reason: missing ? (p.reason ?? waitingReason(r.path)) : null,
+        skippedLinks: p?.skippedLinks ?? 0,
+      };
+    });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ targets: rows }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ targets: rows, roots }, null, 2)}\n`);
       return EXIT.ok;
     }
     const head = ['TARGET', 'STATE', 'PENDING', 'IN FLIGHT', 'DONE', 'FAILED', 'SKIPPED'];
     const table = [head, ...rows.map((r) => [r.target, r.state, r.pending, r.inFlight, r.done, r.failed, r.skipped].map(String))];
     const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+    for (const r of roots) if (r.reason) process.stdout.write(`\nroot ${r.root}: ${r.reason}\n`);
+    for (const r of roots) {
+      if (r.skippedLinks > 0) process.stdout.write(`\nroot ${r.root}: ${r.skippedLinks} symbolic link(s) not archived (followSymlinks; the log names each)\n`);
+    }
     for (const r of rows) {
       if (r.reason && r.state === 'parked') process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
       else if (r.reason) process.stdout.write(`\n${r.target} is ${r.reason}\n`);

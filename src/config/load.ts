@@ -25,6 +25,8 @@ import { ConfigError } from '../errors.js';
 import { InterpolationError, hasReference, interpolate, type InterpolateContext } from './interpolate.js';
 import { configErrorMap, describeKind, hidingValues } from './messages.js';
 import { expandPath, isInside, realPathSoFar } from './paths.js';
+import { PROVIDERS } from '../targets/providers.js';
+import type { PathKey } from '../targets/provider.js';
 import { configSchema, type Config } from './schema.js';
 
 export interface ParseConfigOptions {
@@ -43,8 +45,11 @@ export interface LoadConfigOptions {
 
 type KeyPath = (string | number)[];
 
-/** Keys whose values are never shown in a message. */
-const SECRET_KEYS = new Set(['clientSecret', 'refreshToken', 'appSecret', 'token']);
+/**
+ * Keys whose values are never shown in a message: the last segment of every provider's secret
+ * keys, and the status server's `token`.
+ */
+const SECRET_KEYS = new Set([...Object.values(PROVIDERS).flatMap((p) => p.secretKeys.map((key) => key.split('.').pop() ?? key)), 'token']);
 
 /** Where things are in the YAML text, for messages. */
 class Locator {
@@ -265,20 +270,19 @@ function validate(data: unknown, interpolated: Set<Scalar>, where: Locator): Con
   }
 }
 
+/** The path options of a target entry that are set: each with its key path and current value. */
+function pathOptions(target: Config['targets'][number]): { key: PathKey; at: readonly string[]; value: string }[] {
+  return PROVIDERS[target.type].pathKeys.flatMap((key) => {
+    const value = getIn(target, [...key.key]);
+    return typeof value === 'string' ? [{ key, at: key.key, value }] : [];
+  });
+}
+
 function resolvePaths(config: Config, cwd: string): void {
   config.stateDir = expandPath(config.stateDir, cwd);
   for (const root of config.roots) root.path = expandPath(root.path, cwd);
   for (const target of config.targets) {
-    if (target.type === 'local') target.path = expandPath(target.path, cwd);
-    if (target.type === 'gdrive' && target.auth.kind === 'serviceAccount') {
-      target.auth.keyFile = expandPath(target.auth.keyFile, cwd);
-    }
-    if (target.type === 'box' && target.auth.kind === 'oauth' && target.auth.tokenFile !== undefined) {
-      target.auth.tokenFile = expandPath(target.auth.tokenFile, cwd);
-    }
-    if (target.type === 'onedrive' && target.auth.kind === 'delegated' && target.auth.tokenCacheFile !== undefined) {
-      target.auth.tokenCacheFile = expandPath(target.auth.tokenCacheFile, cwd);
-    }
+    for (const { at, value } of pathOptions(target)) setIn(target, [...at], expandPath(value, cwd));
   }
 }
 
@@ -302,25 +306,20 @@ function checkNesting(config: Config, where: Locator): void {
 
   inside(config.stateDir, ['stateDir'], 'the state folder', 'its journal would be archived');
   config.targets.forEach((target, i) => {
-    const credentials = 'your credentials would be archived';
-    if (target.type === 'local') {
+    for (const { key, at, value } of pathOptions(target)) {
+      const keyPath = ['targets', i, ...at];
+      if (key.role === 'credentials') {
+        inside(value, keyPath, key.what, 'your credentials would be archived');
+        continue;
+      }
       const why = 'Stagecoach would archive its own archive';
-      inside(target.path, ['targets', i, 'path'], 'the archive folder', why);
-      const real = realPathSoFar(target.path);
+      inside(value, keyPath, key.what, why);
+      const real = realPathSoFar(value);
       for (const root of roots) {
         if (real !== root.real && isInside(root.real, real)) {
-          problems.push({
-            keyPath: ['targets', i, 'path'],
-            message: `the archive folder ${target.path} contains the watched root "${root.name}" (${root.path}): ${why}`,
-          });
+          problems.push({ keyPath, message: `${key.what} ${value} contains the watched root "${root.name}" (${root.path}): ${why}` });
         }
       }
-    } else if (target.type === 'gdrive' && target.auth.kind === 'serviceAccount') {
-      inside(target.auth.keyFile, ['targets', i, 'auth', 'keyFile'], 'the key file', credentials);
-    } else if (target.type === 'box' && target.auth.kind === 'oauth' && target.auth.tokenFile !== undefined) {
-      inside(target.auth.tokenFile, ['targets', i, 'auth', 'tokenFile'], 'the token file', credentials);
-    } else if (target.type === 'onedrive' && target.auth.kind === 'delegated' && target.auth.tokenCacheFile !== undefined) {
-      inside(target.auth.tokenCacheFile, ['targets', i, 'auth', 'tokenCacheFile'], 'the token cache file', credentials);
     }
   });
 

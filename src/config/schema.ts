@@ -10,8 +10,9 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { PROVIDERS, type TargetConfig as ProviderTargetConfig } from '../targets/providers.js';
+import { count, durationSchema, pathString, secret, sizeSchema, url } from './fields.js';
 import { describeValue } from './messages.js';
-import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js';
 
 /** The tokens `remotePath` may use. */
 import { REMOTE_PATH_TOKENS, renderRemotePath } from '../archive/remote-path.js';
@@ -57,72 +58,13 @@ export const TEMP_NAME_GLOBS: readonly string[] = [
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-export const TARGET_TYPES = ['local', 'gdrive', 'dropbox', 'box', 'onedrive'] as const;
+/** The `type` of every provider the config accepts (src/targets/providers.ts). */
+export const TARGET_TYPES = Object.values(PROVIDERS).map((p) => p.type);
 
 const ROOT_NAME_RE = /^[A-Za-z0-9._-]+$/;
-const TARGET_ID_RE = /^[a-z0-9_-]+$/;
 
 // ---------------------------------------------------------------------------------------------
-// Building blocks
-
-function durationSchema(opts: { min?: number } = {}) {
-  const min = opts.min ?? 0;
-  const error = (issue: { input?: unknown }) =>
-    `expected a duration such as 2000 (ms), "2s", "5m" or "1h"${min > 0 ? ` (at least ${min} ms)` : ''}, got ${describeValue(issue.input)}`;
-  return z
-    .union(
-      [
-        z.number({ error }).int({ error }).min(0, { error }),
-        z.string({ error }).regex(new RegExp(DURATION_PATTERN), { error }),
-      ],
-      { error },
-    )
-    .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined || ms < min) {
-        ctx.addIssue({ code: 'custom', message: error({ input: value }), input: value });
-        return z.NEVER;
-      }
-      return ms;
-    });
-}
-
-function sizeSchema(opts: { min?: number } = {}) {
-  const min = opts.min ?? 0;
-  const error = (issue: { input?: unknown }) =>
-    `expected a size such as 1048576 (bytes), "10 MB" or "4 KiB"${min > 0 ? ` (at least ${min} byte)` : ''}, got ${describeValue(issue.input)}`;
-  return z
-    .union(
-      [
-        z.number({ error }).int({ error }).min(0, { error }),
-        z.string({ error }).regex(new RegExp(SIZE_PATTERN), { error }),
-      ],
-      { error },
-    )
-    .transform((value, ctx) => {
-      const bytes = parseSize(value);
-      if (bytes === undefined || bytes < min) {
-        ctx.addIssue({ code: 'custom', message: error({ input: value }), input: value });
-        return z.NEVER;
-      }
-      return bytes;
-    });
-}
-
-const count = (min: number) => z.number().int().min(min);
-
-/** A file or folder path; relative ones are resolved against the working directory. */
-const pathString = z.string().min(1);
-
-/** A secret: never defaulted, never shown in messages. */
-const secret = z.string().min(1);
-
-/** A provider's id (Box enterprise or user): YAML reads an unquoted 12345 as a number. */
-const numericId = z
-  .union([z.string().regex(/^\d+$/, { error: (i) => `expected a numeric id, got ${describeValue(i.input)}` }), z.number().int().min(0)])
-  .transform(String);
-
-const url = z.url({ protocol: /^https?$/ });
+// Building blocks (the shared ones are in fields.ts)
 
 /** `host:port` (IPv6 in brackets), as `{ host, port }`. */
 const listenAddress = z
@@ -185,187 +127,31 @@ const rootSchema = z.strictObject({
   pollIntervalMs: durationSchema({ min: 1 })
     .optional()
     .describe('Polling interval for this root. Default: watcher.pollIntervalMs.'),
+  createRoot: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Make the folder at start when it is not there. Default false: a missing folder (a typo, an unmounted share) is never created; the daemon waits for it to appear and health says so.',
+    ),
+  followSymlinks: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Archive what symbolic links point at. Default false: links are not archived; each is logged once and counted in status. true: a link to a file inside a watched root is archived under the link\'s path; links to folders, outside the roots, or dangling are skipped all the same.',
+    ),
   filters: filtersOverrideSchema.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
-// Targets
+// Targets: each provider declares its own schema (src/targets/<id>/provider.ts)
 
-const targetCommon = {
-  id: z
-    .string()
-    .regex(TARGET_ID_RE, { error: (i) => `expected an id made of a-z 0-9 _ -, got ${describeValue(i.input)}` })
-    .optional()
-    .describe('Unique id of the target (in logs, status and the journal). Default: the type.'),
-  maxDemand: count(1).default(4).describe('Most uploads in flight to this target.'),
-  minDemand: count(0)
-    .optional()
-    .describe('Ask for more work when uploads in flight drop to this. Must be below maxDemand. Default: maxDemand - 1 (a freed slot is refilled at once).'),
-  requestsPerSecond: z
-    .number()
-    .positive()
-    .nullable()
-    .default(null)
-    .describe('Cap on uploads started per second (each attempt of each file counts one; the chunks of a large upload are paced by bytesPerSecond); null: none.'),
-  bytesPerSecond: sizeSchema({ min: 1 })
-    .nullable()
-    .default(null)
-    .describe('Cap on upload bandwidth (bytes per second, or "10 MB"); null: none.'),
-};
+function targetsSchema() {
+  const [first, ...rest] = Object.values(PROVIDERS).map((p) => p.schema);
+  if (first === undefined) throw new Error('[stagecoach] the providers list is empty');
+  return z.discriminatedUnion('type', [first, ...rest]);
+}
 
-const remoteRoot = z
-  .string()
-  .default('')
-  .transform((value, ctx) => {
-    const trimmed = value.replace(/^\/+|\/+$/g, '');
-    if (trimmed.split('/').some((segment) => segment === '.' || segment === '..')) {
-      ctx.addIssue({ code: 'custom', message: `must not contain "." or ".." segments, got ${describeValue(value)}`, input: value });
-      return z.NEVER;
-    }
-    return trimmed;
-  })
-  .describe('Folder on the cloud under which everything is archived, e.g. "Stagecoach". Default: the top.');
-
-/**
- * How long a cloud request may go unanswered before it is dropped and retried (a hung
- * connection). Each provider counts it its own way; see docs/operations.md.
- */
-const requestTimeoutMs = durationSchema({ min: 1000 })
-  .optional()
-  .describe(
-    'A request that hangs this long is dropped and retried. Default and meaning per provider: gdrive 2 min (uploads get more time per byte), onedrive 2 min with nothing sent or received, dropbox and box 10 min for the whole request including the chunk it sends.',
-  );
-
-const localTarget = z.strictObject({
-  type: z.literal('local'),
-  ...targetCommon,
-  // A local put is mostly waiting on the disk (its fsync): more at once share the disk's flushes.
-  maxDemand: count(1).default(32).describe('Most uploads in flight to this target (local: 32, the clouds: 4).'),
-  path: pathString.describe('The archive folder. Must not be inside a watched root, nor contain one.'),
-  keepVersions: z
-    .boolean()
-    .default(false)
-    .describe('Keep the previous copy of a changed file instead of replacing it.'),
-});
-
-const gdriveTarget = z.strictObject({
-  type: z.literal('gdrive'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
-  auth: z.discriminatedUnion('kind', [
-    z.strictObject({
-      kind: z.literal('oauth'),
-      clientId: z.string().min(1),
-      clientSecret: secret,
-      refreshToken: secret.optional().describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
-    }),
-    z.strictObject({
-      kind: z.literal('serviceAccount'),
-      keyFile: pathString.describe('The service account JSON key file.'),
-    }),
-  ]),
-  sharedDriveId: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('Archive into this shared drive (needed with a service account: it has no storage of its own).'),
-  endpoints: z
-    .strictObject({ rootUrl: url, tokenUrl: url })
-    .optional()
-    .describe('Base URLs (for emulators and tests).'),
-});
-
-const dropboxTarget = z.strictObject({
-  type: z.literal('dropbox'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
-  auth: z.strictObject({
-    appKey: z.string().min(1),
-    appSecret: secret.optional().describe('Absent: the refresh token was obtained with PKCE.'),
-    refreshToken: secret.optional().describe('Default: the token `stagecoach auth <id>` saved in the state folder.'),
-  }),
-  endpoints: z.strictObject({ api: url, content: url }).optional().describe('Base URLs (for emulators and tests).'),
-});
-
-const boxTarget = z.strictObject({
-  type: z.literal('box'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
-  auth: z.discriminatedUnion('kind', [
-    z.strictObject({
-      kind: z.literal('oauth'),
-      clientId: z.string().min(1),
-      clientSecret: secret,
-      refreshToken: secret
-        .optional()
-        .describe('The first refresh token. Box rotates it on every use; later ones are kept in the state folder.'),
-      tokenFile: pathString.optional().describe('Where rotated tokens are kept. Default: in the state folder.'),
-    }),
-    z
-      .strictObject({
-        kind: z.literal('ccg'),
-        clientId: z.string().min(1),
-        clientSecret: secret,
-        enterpriseId: numericId.optional(),
-        userId: numericId.optional(),
-      })
-      .superRefine((auth, ctx) => {
-        if ((auth.enterpriseId === undefined) === (auth.userId === undefined)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: auth.enterpriseId === undefined ? [] : ['userId'],
-            message: 'client credentials need exactly one of enterpriseId or userId',
-            input: auth,
-          });
-        }
-      }),
-  ]),
-  endpoints: z
-    .strictObject({ baseUrl: url, uploadUrl: url, oauth2Url: url })
-    .optional()
-    .describe('Base URLs (for emulators and tests).'),
-});
-
-const onedriveTarget = z.strictObject({
-  type: z.literal('onedrive'),
-  ...targetCommon,
-  remoteRoot,
-  requestTimeoutMs,
-  auth: z.discriminatedUnion('kind', [
-    z.strictObject({
-      kind: z.literal('delegated'),
-      clientId: z.string().min(1),
-      tenant: z.string().min(1).default('consumers').describe('"consumers" (personal), "organizations", or a tenant id or domain.'),
-      clientSecret: secret.optional().describe('Absent: a public client.'),
-      tokenCacheFile: pathString.optional().describe('Where MSAL keeps its token cache. Default: in the state folder.'),
-    }),
-    z
-      .strictObject({
-        kind: z.literal('app'),
-        tenant: z.string().min(1).describe('The tenant id or domain.'),
-        clientId: z.string().min(1),
-        clientSecret: secret,
-        userId: z.string().min(1).describe("The user whose drive is written (id or user principal name)."),
-      })
-      .superRefine((auth, ctx) => {
-        if (['common', 'consumers', 'organizations'].includes(auth.tenant.toLowerCase())) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['tenant'],
-            message: `app auth needs your tenant id or domain, got ${describeValue(auth.tenant)}`,
-            input: auth.tenant,
-          });
-        }
-      }),
-  ]),
-  driveId: z.string().min(1).optional().describe("Archive into this drive. Default: the user's OneDrive."),
-  endpoints: z.strictObject({ graph: url, login: url }).optional().describe('Base URLs (for emulators and tests).'),
-});
-
-const targetSchema = z.discriminatedUnion('type', [localTarget, gdriveTarget, dropboxTarget, boxTarget, onedriveTarget]);
+const targetSchema = targetsSchema();
 
 // ---------------------------------------------------------------------------------------------
 // The file
@@ -494,10 +280,7 @@ const fileSchema = z.strictObject({
 });
 
 type FileConfig = z.output<typeof fileSchema>;
-type FileTarget = FileConfig['targets'][number];
 
-/** A target with its id and minDemand filled in (distributes over the union). */
-type ResolvedTarget<T> = T extends unknown ? Omit<T, 'id' | 'minDemand'> & { id: string; minDemand: number } : never;
 
 function folderName(p: string): string {
   return path.basename(p.replace(/[\\/]+$/, ''));
@@ -557,6 +340,8 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
       name,
       polling: root.polling ?? file.watcher.usePolling,
       pollIntervalMs: root.pollIntervalMs ?? file.watcher.pollIntervalMs,
+      createRoot: root.createRoot,
+      followSymlinks: root.followSymlinks,
       filters,
     };
   });
@@ -573,7 +358,7 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
     // An upload slot that frees asks for the next delivery at once, so all maxDemand stay busy.
     const minDemand = target.minDemand ?? target.maxDemand - 1;
     minMax(['targets', i], minDemand, target.maxDemand);
-    return { ...target, id, minDemand } as ResolvedTarget<FileTarget>;
+    return { ...target, id, minDemand } as ProviderTargetConfig;
   });
 
   if (ctx.issues.length > before) return z.NEVER;
@@ -602,8 +387,3 @@ export type FiltersConfig = Config['filters'];
 export type RootConfig = Config['roots'][number];
 export type TargetConfig = Config['targets'][number];
 export type TargetType = TargetConfig['type'];
-export type LocalTargetConfig = Extract<TargetConfig, { type: 'local' }>;
-export type GdriveTargetConfig = Extract<TargetConfig, { type: 'gdrive' }>;
-export type DropboxTargetConfig = Extract<TargetConfig, { type: 'dropbox' }>;
-export type BoxTargetConfig = Extract<TargetConfig, { type: 'box' }>;
-export type OnedriveTargetConfig = Extract<TargetConfig, { type: 'onedrive' }>;

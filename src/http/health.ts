@@ -2,8 +2,10 @@ import type { Pipeline } from '../pipeline/topology.js';
 
 /** One reason the daemon is not healthy. `target` is set when a target is the cause. */
 export interface HealthReason {
-  check: 'pipeline' | 'store' | 'target';
+  check: 'pipeline' | 'store' | 'target' | 'root';
   target?: string;
+  /** Set when a watched root is the cause (missing: `waiting for <path> to appear`). */
+  root?: string;
   reason: string;
 }
 
@@ -13,13 +15,16 @@ export interface HealthReport {
 }
 
 /** The part of the pipeline a health check reads. */
-export type HealthSource = Pick<Pipeline, 'store' | 'supervisor' | 'targets'>;
+export type HealthSource = Pick<Pipeline, 'store' | 'supervisor' | 'targets'> & {
+  watcher?: { source: { roots(): Array<{ name: string; present: boolean; reason?: string }> } };
+};
 
 /**
  * Checks that the pipeline runs, that the store answers within `storeTimeoutMs`, and that no
  * target is parked or retrying. Guarantees: never throws; `ok` is true exactly when `reasons` is
  * empty; a parked target gives one reason naming it, with the parking reason; a target whose
- * uploads are being retried gives `target <id> is retrying: <why> (attempt n, next in s)`.
+ * uploads are being retried gives `target <id> is retrying: <why> (attempt n, next in s)`; a
+ * missing root one naming the root (`waiting for <path> to appear`).
  */
 export async function checkHealth(p: HealthSource, opts: { storeTimeoutMs?: number } = {}): Promise<HealthReport> {
   const reasons: HealthReason[] = [];
@@ -51,6 +56,9 @@ export async function checkHealth(p: HealthSource, opts: { storeTimeoutMs?: numb
     reasons.push({ check: 'store', reason: `the state store does not answer: ${e instanceof Error ? e.message : String(e)}` });
   } finally {
     clearTimeout(timer);
+  }
+  for (const r of p.watcher?.source.roots() ?? []) {
+    if (!r.present) reasons.push({ check: 'root', root: r.name, reason: `root ${r.name}: ${r.reason ?? 'missing'}` });
   }
   for (const [target, reason] of parked) {
     const at = status[target]?.retryAt;

@@ -6,7 +6,8 @@
  * tried next), backlog, in flight, done and failed counts, the throughput (files/s, MiB/s over
  * the last 5 minutes) and when the backlog should be empty at that pace, a chart of files archived
  * per minute over the last hour with its axes, and a "Retry failed" button (POST
- * /api/targets/:id/retry-failed; disabled with nothing failed); then a search box over the
+ * /api/targets/:id/retry-failed; disabled with nothing failed) and, on a parked target, a "Try
+ * now" button (POST /api/targets/:id/retry); then a search box over the
  * archived paths (`/api/search`: per target the state, remote path, size, hash, when verified and
  * why it failed), the recent failures with their reasons and the last files archived. Sizes are
  * binary (KiB, MiB). When the server wants a token, the page takes it from `#token=…` in its
@@ -128,6 +129,12 @@ export const STATUS_SCRIPT = `(function(){
       .then(function(r){return r.json();}).then(function(j){btn.textContent='Requeued '+(j.requeued||0);})
       .catch(function(e){btn.textContent='Error: '+e.message;});
   }
+  function tryNow(id,btn){
+    btn.disabled=true;
+    fetch('api/targets/'+encodeURIComponent(id)+'/retry',{method:'POST',headers:headers()})
+      .then(function(r){return r.json();}).then(function(j){btn.textContent=j.retried?'Trying…':'Not parked';})
+      .catch(function(e){btn.textContent='Error: '+e.message;});
+  }
   function render(s){
     $('health').textContent=s.health.ok?'healthy':'unhealthy: '+s.health.reasons.map(function(r){return r.reason;}).join('; ');
     var box=$('targets');box.textContent='';
@@ -147,6 +154,7 @@ export const STATUS_SCRIPT = `(function(){
       if(t.counts.failed===0){b.disabled=true;b.title='nothing failed';}
       b.addEventListener('click',function(){retry(t.id,b);});c.appendChild(b);
       if(t.signIn&&parked){var cb=el('button',{'data-action':'connect'},'Connect');cb.addEventListener('click',function(){connect(t.id);});c.appendChild(document.createTextNode(' '));c.appendChild(cb);}
+      if(parked){var n=el('button',{'data-action':'try-now'},'Try now');n.addEventListener('click',function(){tryNow(t.id,n);});c.appendChild(document.createTextNode(' '));c.appendChild(n);}
       box.appendChild(c);});
     var f=$('failures');f.textContent='';
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});

@@ -6,6 +6,7 @@ import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
 import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
+import type { RootStatus } from '../pipeline/watch-source.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { connectionCap, hostAllowlist, isLoopbackHost, limitConnections, openFileLimit } from './connections.js';
 import { createMetrics } from './metrics.js';
@@ -62,6 +63,8 @@ export interface StatusBody {
     /** Whether the page can sign it in ("Connect"). */
     signIn: boolean;
   }>;
+  /** Each watched root: present, or missing with `waiting for <path> to appear`. */
+  roots: RootStatus[];
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
 }
@@ -161,6 +164,8 @@ function sameSecret(a: string, b: string): boolean {
  *   state (device code: done once approved). Same-origin POSTs only, token as for /api.
  * - `POST /api/targets/:id/retry-failed`: failed deliveries of the target back to pending, then
  *   the archiver is poked so they are leased; `{requeued: n}`; 404 for an unknown target.
+ * - `POST /api/targets/:id/retry`: a parked target is tried at once; `{retried}` (false when it
+ *   was not parked); 404 for an unknown target.
  * - `GET /`, `/app.js`, `/app.css`: the status page, its script and style (static; its data comes
  *   from /api/status, so they are open).
  *
@@ -236,6 +241,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
           signIn: opts.signIn?.can(id) ?? false,
         };
       }),
+      roots: pipeline.watcher.source.roots(),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
     };
@@ -281,7 +287,17 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
 
     if (url.pathname === '/healthz' && (method === 'GET' || method === 'HEAD')) {
       const h = await checkHealth(pipeline);
-      const body = authed ? h : { ok: h.ok, reasons: h.reasons.map((r) => ({ check: r.check, ...(r.target ? { target: r.target } : {}), reason: r.target ? `target ${r.target} is ${/ is parked: /.test(r.reason) ? 'parked' : 'retrying'}` : r.check })) };
+      const body = authed
+        ? h
+        : {
+            ok: h.ok,
+            reasons: h.reasons.map((r) => ({
+              check: r.check,
+              ...(r.target ? { target: r.target } : {}),
+              ...(r.root ? { root: r.root } : {}),
+              reason: r.target ? `target ${r.target} is ${/ is parked: /.test(r.reason) ? 'parked' : 'retrying'}` : r.root ? `root ${r.root} is missing` : r.check,
+            })),
+          };
       return json(res, h.ok ? 200 : 503, body);
     }
     if (method === 'GET' || method === 'HEAD') {
@@ -305,6 +321,15 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       pipeline.archiver.poke(id);
       log.info({ target: id, requeued }, 'failed deliveries requeued from the status page');
       return json(res, 200, { target: id, requeued });
+    }
+    const tryNow = /^\/api\/targets\/([^/]+)\/retry$/.exec(url.pathname);
+    if (tryNow && method === 'POST') {
+      if (!sameOrigin(req.headers.origin, req.headers.host)) return json(res, 403, { error: 'cross-origin request refused' });
+      const id = decodeURIComponent(tryNow[1]!);
+      if (!typeOf.has(id)) return json(res, 404, { error: `no target ${id}` });
+      const retried = pipeline.supervisor.retryNow(id);
+      log.info({ target: id, retried }, retried ? 'trying the parked target now, from the status page' : 'a retry was asked, but the target is not parked');
+      return json(res, 200, { target: id, retried });
     }
     const connect = /^\/api\/targets\/([^/]+)\/connect(\/answer)?$/.exec(url.pathname);
     if (connect && signIns) {

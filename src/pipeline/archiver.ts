@@ -53,6 +53,12 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
         this.opts.bus?.emit('item.skip', { root: item.root, relPath: item.relPath, reason });
         continue;
       }
+      if (item.rawRelPath) {
+        this.opts.log.info(
+          { root: item.root, relPath: item.relPath, rawRelPathHex: item.rawRelPath.toString('hex') },
+          'a name is not valid UTF-8: archived under its escaped name (the journal keeps the original bytes)',
+        );
+      }
       try {
         batch.push({ item, remotePath: renderRemotePath(this.opts.template, { ...item, host: this.host }) });
       } catch (e) {

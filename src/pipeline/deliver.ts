@@ -3,6 +3,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
+import { rootIdentity, waitForRoot, waitingReason } from './roots.js';
+import { rawJoin } from './walk.js';
 import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
@@ -51,6 +53,21 @@ export class TargetTroubleError extends StagecoachError {
 
 export type DeliverOutcome = 'done' | 'failed' | 'skipped' | 'released';
 
+/**
+ * A delivery whose root folder is missing keeps its slot until the folder is back, then is
+ * delivered from the start; a shutdown meanwhile puts it back to pending.
+ */
+async function waitForRootThenDeliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
+  ctx.log.debug({ deliveryId: d.id, relPath: d.relPath, root: d.rootPath }, 'the watched folder is missing: the delivery waits for it');
+  try {
+    await waitForRoot(d.rootPath, ctx.signal);
+  } catch {
+    await ctx.store.release(d.id, waitingReason(d.rootPath));
+    return 'released';
+  }
+  return deliver(d, ctx);
+}
+
 const CHUNK = 1 << 20;
 const MIN_CHUNK = 4 * 1024;
 
@@ -63,7 +80,8 @@ const MIN_CHUNK = 4 * 1024;
  */
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
-  const abs = path.join(d.rootPath, ...d.relPath.split('/'));
+  // A name that is not valid UTF-8 is opened by its bytes (relPath holds its escaped form).
+  const abs = d.rawRelPath ? rawJoin(d.rootPath, d.rawRelPath) : path.join(d.rootPath, ...d.relPath.split('/'));
   // `routine`: nothing is lost (a file that changed again is archived once it is stable): info, not warn.
   const end = async (status: 'failed' | 'skipped', reason: string, routine = false): Promise<DeliverOutcome> => {
     if (status === 'failed') await store.fail(d.id, d.generation, reason);
@@ -82,7 +100,11 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return end('skipped', 'source vanished before upload');
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
+      return end('skipped', 'source vanished before upload');
+    }
     return end('failed', `cannot read source: ${code ?? (e as Error).message}`);
   }
 
@@ -163,6 +185,23 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
       await store.release(d.id, c.reason);
       throw new TargetTroubleError(target.id, 'fatal', c.reason, c.retryAfterMs, { cause: error });
     }
+    // Moved or deleted while it uploaded: not a failure. The watcher pairs a move with the new
+    // path, which is journaled and archived on its own.
+    if (await gone(abs)) {
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
+      return end('skipped', 'source vanished during its upload: moved or deleted (a moved file is archived at its new path)');
+    }
     return end('failed', c.reason);
+  }
+}
+
+/** Whether nothing is at the source path any more (a stat that fails with ENOENT or ENOTDIR). */
+async function gone(abs: string | Buffer): Promise<boolean> {
+  try {
+    await stat(abs);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
   }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
-import type { Config } from '../config/index.js';
+import type { Config, TargetConfig } from '../config/index.js';
 import { TokenBucket } from '../retry/rate-limit.js';
 import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
 import { openSqliteStore } from '../state/index.js';
@@ -17,6 +17,8 @@ import { createUnavailableTarget } from '../targets/unavailable.js';
 import type { Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { TargetTroubleError } from './deliver.js';
+import { watchRetryRequests } from './retry-requests.js';
+import { writeRootPresence } from './roots.js';
 import { Uploader } from './uploader.js';
 import { WatchProducer } from './watcher.js';
 
@@ -67,7 +69,7 @@ export interface Pipeline {
  * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
  * target's missing token never stops the daemon; any other error (a bad config) does.
  */
-async function makeTarget(tc: { id: string; type: string }, stateDir: string, log: Logger): Promise<Target> {
+async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger): Promise<Target> {
   try {
     return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir });
   } catch (e) {
@@ -96,7 +98,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await makeTarget(tc as unknown as { id: string; type: string }, stateDir, log)));
+      targets.push(given ?? (await makeTarget(tc, stateDir, log)));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));
@@ -106,9 +108,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const targetIds = targets.map((t) => t.id);
 
   for (const r of config.roots) {
-    // A first run on the embedded default has no inbox yet: make it, and say so.
+    // Only where asked (the embedded default's inbox): a missing root is otherwise a typo or an
+    // unmounted share, and making it would watch an empty folder or fill the system volume.
+    if (!r.createRoot) continue;
     const made = await mkdir(r.path, { recursive: true });
-    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it');
+    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it (createRoot: true)');
   }
 
   const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
@@ -127,12 +131,25 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   });
   failed.catch(() => undefined);
   const watcher = new WatchProducer({
-    roots: config.roots.map((r) => ({ name: r.name, path: r.path, filter: filters.get(r.name)!, polling: r.polling, pollIntervalMs: r.pollIntervalMs })),
+    roots: config.roots.map((r) => ({
+      name: r.name,
+      path: r.path,
+      filter: filters.get(r.name)!,
+      polling: r.polling,
+      pollIntervalMs: r.pollIntervalMs,
+      followSymlinks: r.followSymlinks,
+    })),
     stableMs: config.stableMs,
     rescanMs: config.watcher.rescanMs,
     index: (root) => store.fileIndex(root),
     log: log.child({ stage: 'watcher' }),
     bus,
+    // The status CLI is another process: each change of the roots' status is written for it.
+    onStatusChange: () => {
+      writeRootPresence(config.stateDir, watcher.source.roots()).catch((e: unknown) =>
+        log.warn({ err: e }, 'cannot record the state of the roots for `status`'),
+      );
+    },
     // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
     // cannot write it).
     onError: (e) => {
@@ -179,8 +196,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
                 await store.resetInFlight(target.id).catch(() => undefined);
                 if (error instanceof TargetTroubleError) {
                   bus.emit('target.trouble', { target: target.id, reason: error.message, kind: error.kind });
-                  const wait = Math.max(error.retryAfterMs ?? 0, config.supervisor.coolDownMs);
-                  cb(new ParkError(error.message, wait, { cause: error }));
+                  // A lasting reason (full account, revoked token, a cloud down for hours): the
+                  // doubling cool-down, at least as long as the provider asked.
+                  cb(new ParkError(error.message, error.retryAfterMs ?? 0, { cause: error, backoff: true }));
                 } else {
                   tlog.error({ err: error }, 'uploader crashed');
                   cb(error);
@@ -193,18 +211,28 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   });
   const supervisor = new Supervisor(children, { ...config.supervisor, bus });
 
+  // Warn once per change of state (up → parked, or a new reason), not at every retry.
+  const parkedFor = new Map<string, string>();
   bus.on('stage.park', ({ stage, reason, retryInMs }) => {
     if (!targetIds.includes(stage)) return;
     const now = Date.now();
-    log.warn({ target: stage, reason, retryInMs }, 'target parked: its deliveries wait on disk until it is tried again');
+    if (parkedFor.get(stage) !== reason) {
+      log.warn({ target: stage, reason, retryInMs }, 'target parked: its deliveries wait on disk until it is tried again');
+    } else {
+      log.debug({ target: stage, reason, retryInMs }, 'target still parked: tried again later');
+    }
+    parkedFor.set(stage, reason);
     void store.setHealth({ target: stage, status: 'down', reason, since: now, retryAt: now + retryInMs }).catch(() => undefined);
     bus.emit('target.down', { target: stage, reason, retryAt: now + retryInMs });
   });
   bus.on('stage.unpark', ({ stage }) => {
     if (!targetIds.includes(stage)) return;
-    log.info({ target: stage }, 'target back from parking');
+    log.debug({ target: stage }, 'parked target tried again');
     void store.setHealth({ target: stage, status: 'up', reason: null, since: Date.now(), retryAt: null }).catch(() => undefined);
     bus.emit('target.up', { target: stage });
+  });
+  bus.on('upload.stop', ({ target }) => {
+    if (parkedFor.delete(target)) log.info({ target }, 'target back from parking: it archives again');
   });
   for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
 
@@ -214,6 +242,20 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       fail(e);
     });
   }
+
+  // `stagecoach retry <target>` (another process) asks through the state folder.
+  const stopRetryRequests =
+    opts.mode === 'watch'
+      ? watchRetryRequests(
+          config.stateDir,
+          targetIds,
+          (id) => {
+            if (supervisor.retryNow(id)) log.info({ target: id }, 'trying the parked target now, as asked');
+            else log.info({ target: id }, 'a retry was asked, but the target is not parked');
+          },
+          log,
+        )
+      : () => undefined;
 
   await archiver.start();
   await supervisor.start();
@@ -226,6 +268,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      stopRetryRequests();
       await watcher.closeSource();
       intake.cancel();
       // Stop asking for work first, everywhere at once; then let what is in flight finish.
@@ -264,7 +307,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
     if (opts.targets?.some((t) => t.id === id)) return;
     const tc = config.targets[i]!;
-    const made = await createTarget(tc as unknown as { id: string; type: string }, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
+    const made = await createTarget(tc, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
     const old = targets[i]!;
     targets[i] = made;
     log.info({ target: id }, 'target made again after a sign-in');

@@ -1,10 +1,13 @@
-import { stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstat, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { realpathSync, statSync, type Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
-import type { FileItem, FileStat } from '../archive/item.js';
-import { relativePosix, walkTree } from './walk.js';
+import { type FileItem, type FileStat, sameFileStat } from '../archive/item.js';
+import { ROOT_CHECK_MS, rootIdentity, waitingReason } from './roots.js';
+import { rawJoin, relativePosix, walkTree } from './walk.js';
 
 export interface RootSpec {
   name: string;
@@ -13,6 +16,13 @@ export interface RootSpec {
   filter: PathFilter;
   polling: boolean;
   pollIntervalMs: number;
+  /**
+   * false (default): symbolic links are not archived; each is logged once and counted in the
+   * root's status. true: a link to a file inside a watched root is archived under the link's
+   * path, with the file's content; links to folders, to outside the roots, or dangling, are
+   * skipped as with false.
+   */
+  followSymlinks?: boolean;
 }
 
 export interface WatchSourceOptions {
@@ -32,10 +42,40 @@ export interface WatchSourceOptions {
   /** A file that was ready changed again or vanished before it was taken: take it back. */
   onUnready(root: string, relPath: string): void;
   /**
+   * A root went missing (`present: false`: removed, unmounted, or not there at start) or came
+   * back. Called once per change of state.
+   */
+  onRootState?(root: RootSpec, present: boolean): void;
+  /** Something `roots()` reports changed (a root's presence, links skipped). Called at most every 500 ms. */
+  onStatusChange?(): void;
+  /** How often each root's presence is checked (ms). Default 1000. */
+  rootCheckMs?: number;
+  /**
    * The journal's index could not be read for a scan: nothing can be reconciled, and the scan
    * is given up. Default: logged.
    */
   onError?(error: unknown): void;
+}
+
+/** Whether a root is there, as the watcher last saw it. */
+export interface RootStatus {
+  name: string;
+  path: string;
+  present: boolean;
+  /** Epoch ms of the last change (or of the start). */
+  since: number;
+  /** Set while missing: `waiting for <path> to appear`. */
+  reason?: string;
+  /** Symbolic links found and not archived (see RootSpec.followSymlinks). */
+  skippedLinks: number;
+}
+
+interface RootState {
+  present: boolean;
+  since: number;
+  /** `dev:ino` of the folder while present. */
+  id: string | null;
+  watcher: FSWatcher | null;
 }
 
 interface Candidate {
@@ -44,12 +84,42 @@ interface Candidate {
   changedAt: number;
 }
 
+/** How long a taken file's stat is kept against scans with a journal index older than its record. */
+const TAKEN_KEEP_MS = 30_000;
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
-const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+const sameStat = sameFileStat;
+
+/**
+ * chokidar's own record of the folders whose watch is attached (`_closers`, keyed by the path
+ * it watches) and of each folder's entries (`getWatched()`). Neither attach nor read has an event
+ * of its own; when the internals are not there (another chokidar), a short wait stands in.
+ */
+interface ChokidarInternals {
+  _closers?: Map<string, unknown>;
+}
+
+async function waitForWatch(watcher: FSWatcher, abs: string, closed: () => boolean): Promise<void> {
+  const closers = (watcher as unknown as ChokidarInternals)._closers;
+  if (!(closers instanceof Map)) {
+    await sleep(100);
+    return;
+  }
+  // Bounded: a folder chokidar gives up on (removed, unreadable) is walked after 2 s anyway.
+  const deadline = Date.now() + 2000;
+  while (!closers.has(abs) && !closed() && Date.now() < deadline) await sleep(5);
+}
+
+/** Whether chokidar knows the folder: its watch attached, or listed under its parent. */
+function isTracked(watcher: FSWatcher, abs: string): boolean {
+  const closers = (watcher as unknown as ChokidarInternals)._closers;
+  if (closers instanceof Map && closers.has(abs)) return true;
+  const siblings = watcher.getWatched()[path.dirname(abs)];
+  return siblings?.includes(path.basename(abs)) ?? false;
+}
 
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
 export function fileStatOf(stats: Stats): FileStat {
-  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino };
+  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs) };
 }
 
 /**
@@ -63,11 +133,20 @@ export function fileStatOf(stats: Stats): FileStat {
  */
 export class WatchSource {
   private readonly candidates = new Map<string, Candidate>();
+  /** Files taken lately, with the stat they were taken with (see `taken`); insertion order is time order. */
+  private readonly recentlyTaken = new Map<string, { stat: FileStat; at: number }>();
   /** Files declared ready and not yet taken, with the stat they were declared with. */
   private readonly ready = new Map<string, FileStat>();
   private readonly watchers: FSWatcher[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly rescanning = new Set<string>();
+  /** New folders being walked once their watch is attached (absolute paths). */
+  private readonly catchingUp = new Set<string>();
+  private readonly rootStates = new Map<string, RootState>();
+  /** Per root, the links found and not archived (relPath). */
+  private readonly skippedLinks = new Map<string, Set<string>>();
+  private statusTimer: NodeJS.Timeout | null = null;
+  private checkingRoots = false;
   private sweeping = false;
   private closed = false;
   /** Resolves once every root is watched live (see `watch`); rejects if setting up failed. */
@@ -99,12 +178,28 @@ export class WatchSource {
    */
   async watch(): Promise<void> {
     this.startSweeper();
+    const present: RootSpec[] = [];
     for (const r of this.opts.roots) {
+      const id = await rootIdentity(r.path);
+      this.rootStates.set(r.name, { present: id !== null, since: Date.now(), id, watcher: null });
+      if (id === null) {
+        this.rootMissing(r, 'the watched folder is not there: waiting for it to appear (it is never created; set createRoot: true to have it made)');
+        continue;
+      }
+      this.opts.onRootState?.(r, true);
+      present.push(r);
       await this.rescan(r);
       this.opts.log.info({ root: r.name, waiting: this.candidates.size }, 'scanned');
     }
-    this.live = Promise.all(this.opts.roots.map((r) => this.watchRoot(r))).then(() => undefined);
+    // Every root's state as of this start (a missing root was told already): `status` must not
+    // show what an earlier run saw.
+    if (present.length === this.opts.roots.length) this.statusChanged(true);
+    this.live = Promise.all(present.map((r) => this.watchRoot(r))).then(() => undefined);
     this.live.catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot set up watching; changes are found by the periodic rescan only'));
+    // A root that vanishes (removed, unmounted) or comes back is a state, looked for each second.
+    const check = setInterval(() => void this.checkRoots(), this.opts.rootCheckMs ?? ROOT_CHECK_MS);
+    check.unref();
+    this.timers.push(check);
     if (this.opts.rescanMs > 0) {
       const t = setInterval(() => {
         for (const r of this.opts.roots) void this.rescan(r);
@@ -119,21 +214,173 @@ export class WatchSource {
    */
   async scanOnce(): Promise<void> {
     this.startSweeper();
-    for (const r of this.opts.roots) await this.rescan(r);
+    for (const r of this.opts.roots) {
+      const id = await rootIdentity(r.path);
+      this.rootStates.set(r.name, { present: id !== null, since: Date.now(), id, watcher: null });
+      // Once mode does not wait: a missing root is said, and `roots()` reports it.
+      if (id === null) this.opts.log.error({ root: r.name, path: r.path }, 'the watched folder is not there: nothing archived from it');
+      else await this.rescan(r);
+    }
     while (this.candidates.size > 0 && !this.closed) {
       await new Promise((res) => setTimeout(res, this.sweepMs));
     }
   }
 
-  /** Marks a ready item as taken (it is no longer tracked here). */
+  /** Each root, present or missing, in config order (before `watch` or `scanOnce`, all present). */
+  roots(): RootStatus[] {
+    return this.opts.roots.map((r) => {
+      const st = this.rootStates.get(r.name);
+      const present = st?.present ?? true;
+      return {
+        name: r.name,
+        path: r.path,
+        present,
+        since: st?.since ?? 0,
+        ...(present ? {} : { reason: waitingReason(r.path) }),
+        skippedLinks: this.skippedLinks.get(r.name)?.size ?? 0,
+      };
+    });
+  }
+
+  /**
+   * Compares each root with what was last seen: a root that vanished (or was replaced by another
+   * folder) stops being watched and waits; one that appeared is scanned against the journal
+   * (what it held unchanged is not archived again) and watched.
+   */
+  private async checkRoots(): Promise<void> {
+    if (this.checkingRoots || this.closed) return;
+    this.checkingRoots = true;
+    try {
+      for (const r of this.opts.roots) {
+        const st = this.rootStates.get(r.name);
+        if (!st) continue;
+        const id = await rootIdentity(r.path);
+        if (this.closed) return;
+        if (st.present && id !== st.id) {
+          await this.stopWatching(r, st);
+          this.rootMissing(r, 'the watched folder has disappeared (removed or unmounted): waiting for it to come back; nothing it held is forgotten');
+        }
+        if (!st.present && id !== null) {
+          st.present = true;
+          st.since = Date.now();
+          st.id = id;
+          this.opts.log.warn({ root: r.name, path: r.path }, 'the watched folder is there: archiving it');
+          this.opts.onRootState?.(r, true);
+          this.statusChanged(true);
+          await this.rescan(r);
+          void this.watchRoot(r).catch((e: unknown) =>
+            this.opts.log.error({ err: e, root: r.name }, 'cannot set up watching; changes are found by the periodic rescan only'),
+          );
+        }
+      }
+    } finally {
+      this.checkingRoots = false;
+    }
+  }
+
+  private rootMissing(r: RootSpec, message: string): void {
+    const st = this.rootStates.get(r.name)!;
+    st.present = false;
+    st.since = Date.now();
+    st.id = null;
+    // What was found under it and not yet taken waits for the folder's return instead.
+    this.forget(r.name, () => true);
+    this.opts.log.warn({ root: r.name, path: r.path, reason: waitingReason(r.path) }, message);
+    this.opts.onRootState?.(r, false);
+    this.statusChanged(true);
+  }
+
+  /**
+   * Tells `onStatusChange`: at once when `now` (a root's presence, which `status` must show
+   * as it happens), else once for the changes of the next 500 ms (links found in a walk).
+   */
+  private statusChanged(now = false): void {
+    if (!this.opts.onStatusChange) return;
+    if (now) {
+      if (this.statusTimer) clearTimeout(this.statusTimer);
+      this.statusTimer = null;
+      this.opts.onStatusChange();
+      return;
+    }
+    if (this.statusTimer) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = null;
+      if (!this.closed) this.opts.onStatusChange?.();
+    }, 500);
+    this.statusTimer.unref();
+  }
+
+  /**
+   * A symbolic link found by a walk or a live event. Not followed (the default), or pointing
+   * anywhere but at a file inside a watched root: skipped, logged once, counted. Else the file
+   * it points at is observed under the link's path.
+   */
+  private link(root: RootSpec, relPath: string, index: Map<string, FileStat> | null, rawRelPath?: Buffer): void {
+    if (this.closed) return;
+    const abs = rawRelPath ? rawJoin(root.path, rawRelPath) : path.join(root.path, ...relPath.split('/'));
+    let reason: string | null = root.followSymlinks ? null : 'a symbolic link: not archived (followSymlinks: false)';
+    let stats: Stats | null = null;
+    if (reason === null) {
+      try {
+        const real = realpathSync(abs);
+        stats = statSync(abs);
+        if (!this.insideARoot(real)) reason = 'a symbolic link to outside the watched roots: not archived';
+        else if (!stats.isFile()) reason = 'a symbolic link to a folder or special file: not archived (links are followed to files only)';
+      } catch {
+        reason = 'a dangling symbolic link: not archived';
+      }
+    }
+    if (reason === null && stats) {
+      this.observe(root, relPath, stats, index, rawRelPath);
+      return;
+    }
+    let seen = this.skippedLinks.get(root.name);
+    if (!seen) this.skippedLinks.set(root.name, (seen = new Set()));
+    if (seen.has(relPath)) return;
+    seen.add(relPath);
+    this.opts.log.info({ root: root.name, relPath, reason }, 'symbolic link skipped');
+    this.statusChanged();
+  }
+
+  private insideARoot(real: string): boolean {
+    for (const r of this.opts.roots) {
+      if (this.rootStates.get(r.name)?.present === false) continue;
+      let rp: string;
+      try {
+        rp = realpathSync(r.path);
+      } catch {
+        continue;
+      }
+      if (real === rp || real.startsWith(rp.endsWith(path.sep) ? rp : rp + path.sep)) return true;
+    }
+    return false;
+  }
+
+  private async stopWatching(r: RootSpec, st: RootState): Promise<void> {
+    const w = st.watcher;
+    st.watcher = null;
+    if (!w) return;
+    const i = this.watchers.indexOf(w);
+    if (i >= 0) this.watchers.splice(i, 1);
+    await w.close().catch((e: unknown) => this.opts.log.warn({ err: e, root: r.name }, 'cannot close the watcher of a vanished folder'));
+  }
+
+  /**
+   * Marks a ready item as taken. Its stat is kept a while: a scan whose journal index was read
+   * before the archiver recorded it must not find it "changed" and declare it ready again.
+   */
   taken(root: string, relPath: string): void {
-    this.ready.delete(keyOf(root, relPath));
+    const key = keyOf(root, relPath);
+    const st = this.ready.get(key);
+    this.ready.delete(key);
+    if (st) this.recentlyTaken.set(key, { stat: st, at: Date.now() });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.statusTimer) clearTimeout(this.statusTimer);
     await Promise.all(this.watchers.map((w) => w.close()));
   }
 
@@ -166,12 +413,45 @@ export class WatchSource {
       },
     });
     this.watchers.push(watcher);
+    const state = this.rootStates.get(root.name);
+    if (state) state.watcher = watcher;
     const onFile = (p: string, stats?: Stats) => {
       const rel = relativePosix(root.path, p);
+      if (rel !== null && stats?.isSymbolicLink()) return this.link(root, rel, null);
       if (rel === null || !stats?.isFile()) return;
       // A live event: the archiver compares it with the journal.
       this.observe(root, rel, stats, null);
     };
+    // A new folder: chokidar reads it before it attaches its watch, so a file written in between
+    // is reported by nobody. Walk it again once the watch is attached.
+    watcher.on('addDir', (p: string) => {
+      if (relativePosix(root.path, p) !== null) void this.catchUpDir(root, watcher, p);
+    });
+    // A folder chokidar has not reported (made in the same window, one level up): the same.
+    watcher.on('raw', (event: string, evPath: string, details: unknown) => {
+      const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (event !== 'rename' || !evPath || typeof watched !== 'string') return;
+      const abs = path.resolve(watched, evPath);
+      const rel = relativePosix(root.path, abs);
+      if (rel === null || this.catchingUp.has(abs)) return;
+      // A name that is not valid UTF-8 arrives mangled (U+FFFD) and names no file: walk its
+      // folder, which reads names as bytes.
+      if (evPath.includes('\uFFFD')) {
+        const dir = path.dirname(abs);
+        if (relativePosix(root.path, dir) === null) void this.rescan(root);
+        else void this.catchUpDir(root, watcher, dir);
+        return;
+      }
+      lstat(abs).then(
+        (s) => {
+          if (s.isDirectory()) void this.catchUpDir(root, watcher, abs);
+          // A file renamed over another with the same size and mtime: chokidar reports no change
+          // (it compares mtimes), but it is another file (inode, ctime).
+          else if (s.isFile() && root.filter.byPath(rel) === null) this.observe(root, rel, s, null);
+        },
+        () => undefined, // gone already: nothing to catch up
+      );
+    });
     watcher.on('add', onFile);
     watcher.on('change', onFile);
     watcher.on('unlink', (p: string) => {
@@ -181,6 +461,8 @@ export class WatchSource {
     watcher.on('unlinkDir', (p: string) => {
       const rel = relativePosix(root.path, p);
       if (rel !== null) this.forget(root.name, (k) => k.startsWith(`${rel}/`));
+      // The root itself: a missing root is a state of its own (see checkRoots).
+      else if (path.resolve(p) === path.resolve(root.path)) void this.checkRoots();
     });
     watcher.on('error', (e: unknown) => {
       const err = e as NodeJS.ErrnoException;
@@ -210,9 +492,51 @@ export class WatchSource {
     if (!this.closed) log.info({ waiting: this.candidates.size }, 'watching');
   }
 
+  /**
+   * Walks a folder chokidar has just found, once its watch is attached (chokidar's read of a new
+   * folder comes before its watch: a file written in between would wait for the rescan). A
+   * folder the walk finds that chokidar does not track is added to the watcher and caught up the
+   * same way. Files found are live events (the archiver compares them with the journal).
+   */
+  private async catchUpDir(root: RootSpec, watcher: FSWatcher, abs: string): Promise<void> {
+    if (this.catchingUp.has(abs) || this.closed) return;
+    this.catchingUp.add(abs);
+    try {
+      await waitForWatch(watcher, abs, () => this.closed);
+      const rel = relativePosix(root.path, abs);
+      if (rel === null || this.closed) return;
+      const untracked: string[] = [];
+      await walkTree(
+        root.path,
+        root.filter,
+        ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, null, rawRelPath),
+        (relPath, err) => {
+          if (err.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read a new folder');
+        },
+        {
+          from: rel,
+          onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, null, rawRelPath),
+          onDir: (relDir) => {
+            const dir = path.join(root.path, ...relDir.split('/'));
+            if (!isTracked(watcher, dir)) untracked.push(dir);
+          },
+        },
+      );
+      for (const dir of untracked) {
+        if (this.closed) return;
+        watcher.add(dir);
+        void this.catchUpDir(root, watcher, dir);
+      }
+    } finally {
+      this.catchingUp.delete(abs);
+    }
+  }
+
   /** A full scan of a root: new and changed files (against the store) become candidates. */
   async rescan(root: RootSpec): Promise<void> {
     if (this.rescanning.has(root.name) || this.closed) return;
+    // A missing root is looked for by checkRoots; a walk of it would only fail.
+    if (this.rootStates.get(root.name)?.present === false) return;
     this.rescanning.add(root.name);
     try {
       let index: Map<string, FileStat>;
@@ -227,15 +551,16 @@ export class WatchSource {
       await walkTree(
         root.path,
         root.filter,
-        ({ relPath, stats }) => this.observe(root, relPath, stats, index),
+        ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, index, rawRelPath),
         (relPath, err) => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning'),
+        { onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, index, rawRelPath) },
       );
     } finally {
       this.rescanning.delete(root.name);
     }
   }
 
-  private observe(root: RootSpec, relPath: string, stats: Stats, index: Map<string, FileStat> | null): void {
+  private observe(root: RootSpec, relPath: string, stats: Stats, index: Map<string, FileStat> | null, rawRelPath?: Buffer): void {
     if (this.closed) return;
     const st = fileStatOf(stats);
     const known = index?.get(relPath);
@@ -245,8 +570,10 @@ export class WatchSource {
     if (existing && sameStat(existing.item, st)) return;
     const readyStat = this.ready.get(key);
     if (readyStat && sameStat(readyStat, st)) return;
+    const takenStat = index !== null ? this.recentlyTaken.get(key) : undefined;
+    if (takenStat && sameStat(takenStat.stat, st)) return;
     if (this.ready.delete(key)) this.opts.onUnready(root.name, relPath);
-    const item: FileItem = { root: root.name, rootPath: root.path, relPath, ...st };
+    const item: FileItem = { root: root.name, rootPath: root.path, relPath, ...(rawRelPath ? { rawRelPath } : {}), ...st };
     const now = Date.now();
     this.candidates.delete(key);
     if (index !== null && now - st.mtimeMs >= this.opts.stableMs) {
@@ -276,6 +603,10 @@ export class WatchSource {
     this.sweeping = true;
     try {
       const now = Date.now();
+      for (const [key, t] of this.recentlyTaken) {
+        if (now - t.at < TAKEN_KEEP_MS) break;
+        this.recentlyTaken.delete(key);
+      }
       const due: Array<[string, Candidate]> = [];
       // Insertion order is changedAt order: every update re-inserts at the end.
       for (const entry of this.candidates) {
@@ -287,7 +618,7 @@ export class WatchSource {
         due.map(async ([key, c]) => {
           let st: FileStat | null = null;
           try {
-            const s = await stat(`${c.item.rootPath}/${c.item.relPath}`);
+            const s = await stat(c.item.rawRelPath ? rawJoin(c.item.rootPath, c.item.rawRelPath) : `${c.item.rootPath}/${c.item.relPath}`);
             st = s.isFile() ? fileStatOf(s) : null;
           } catch {
             st = null;

@@ -13,6 +13,10 @@ export interface WatchProducerOptions {
   bus?: Emitter<StageEvents>;
   /** The journal could not be read for a scan (see WatchSourceOptions.onError). */
   onError?(error: unknown): void;
+  /** A root went missing or came back (see WatchSourceOptions.onRootState). */
+  onRootState?(root: RootSpec, present: boolean): void;
+  /** What `source.roots()` reports changed (see WatchSourceOptions.onStatusChange). */
+  onStatusChange?(): void;
 }
 
 /**

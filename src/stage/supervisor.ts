@@ -23,6 +23,12 @@ export interface ChildSpec {
 export interface ParkRequest {
   reason: string;
   retryInMs: number;
+  /**
+   * A lasting reason (storage full, credentials revoked): the park counts toward the doubling
+   * cool-down like a crash loop's, and `retryInMs` is only its least delay. Without it the park
+   * lasts exactly `retryInMs` (a daily cap until it resets) and does not count.
+   */
+  backoff?: boolean;
 }
 
 /**
@@ -31,10 +37,10 @@ export interface ParkRequest {
  */
 export class ParkError extends StagecoachError {
   readonly park: ParkRequest;
-  constructor(reason: string, retryInMs: number, options?: { cause?: unknown }) {
+  constructor(reason: string, retryInMs: number, options?: { cause?: unknown; backoff?: boolean }) {
     super('stage.park', reason, options);
     this.name = 'ParkError';
-    this.park = { reason, retryInMs };
+    this.park = options?.backoff ? { reason, retryInMs, backoff: true } : { reason, retryInMs };
   }
 }
 
@@ -43,9 +49,9 @@ export function parkRequestOf(error: unknown): ParkRequest | undefined {
   if (typeof error !== 'object' || error === null || !('park' in error)) return undefined;
   const park = (error as { park: unknown }).park;
   if (typeof park !== 'object' || park === null) return undefined;
-  const { reason, retryInMs } = park as Partial<ParkRequest>;
+  const { reason, retryInMs, backoff } = park as Partial<ParkRequest>;
   if (typeof reason !== 'string' || typeof retryInMs !== 'number' || !(retryInMs >= 0)) return undefined;
-  return { reason, retryInMs };
+  return backoff === true ? { reason, retryInMs, backoff } : { reason, retryInMs };
 }
 
 /**
@@ -112,7 +118,9 @@ interface Entry {
  *   `maxSeconds` park it: state `parked` with the reason, `stage.park`, retried after the
  *   cool-down, which doubles on each consecutive park up to `coolDownMaxMs`, and resets once the
  *   child ran for `coolDownMs` without crashing. A crash carrying a ParkRequest parks at once for
- *   its `retryInMs` (that does not count towards the doubling).
+ *   its `retryInMs` (that does not count towards the doubling), or, with `backoff` (a lasting
+ *   reason), for the doubling cool-down and at least `retryInMs` (that counts).
+ * - `retryNow(id)` tries a parked child at once.
  * - `close(deadlineMs)` stops the children in reverse order, each awaited, all within the
  *   deadline; what has not stopped by then is abandoned (still asked to stop, not awaited) and
  *   reported. No restart or retry happens once closing. Idempotent (the first call's promise).
@@ -236,6 +244,11 @@ export class Supervisor {
       return;
     }
     const request = parkRequestOf(error);
+    if (request?.backoff) {
+      const delay = Math.max(request.retryInMs, Math.min(this.#coolDownMs * 2 ** entry.parks, this.#coolDownMaxMs));
+      entry.parks++;
+      return this.#park(entry, request.reason, delay);
+    }
     if (request) return this.#park(entry, request.reason, request.retryInMs);
     if (entry.crashes.length > this.#maxRestarts) {
       const delay = Math.min(this.#coolDownMs * 2 ** entry.parks, this.#coolDownMaxMs);
@@ -258,11 +271,15 @@ export class Supervisor {
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       if (this.#closing) return;
-      this.#bus?.emit('stage.unpark', { stage: entry.spec.id });
-      entry.restarts++;
-      entry.state = 'restarting';
-      entry.launching = this.#launch(entry);
+      this.#unpark(entry);
     }, retryInMs);
+  }
+
+  #unpark(entry: Entry): void {
+    this.#bus?.emit('stage.unpark', { stage: entry.spec.id });
+    entry.restarts++;
+    entry.state = 'restarting';
+    entry.launching = this.#launch(entry);
   }
 
   async #close(deadlineMs: number): Promise<CloseReport> {

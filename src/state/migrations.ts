@@ -18,6 +18,9 @@ export interface Migration {
  *   (same name, new path) moves every file of it at once; files keep only the name.
  * - `files.mtime_ms` is REAL because fs.Stats.mtimeMs has a fractional part; `ino` is INTEGER
  *   affinity, which keeps any JS number exactly (values past 2^63 stay REAL).
+ * - `files.ctime_ms` (migration 2) is the status change time in whole ms, NULL when not known.
+ * - `files.raw_path` (migration 2) is the path inside the root as bytes when a name in it is not
+ *   valid UTF-8 (`rel_path` then holds the escaped form, archive/raw-name.ts); NULL otherwise.
  * - `deliveries.generation` counts the file versions this delivery has been asked to carry.
  *   `remote_id`/`remote_hash`/`bytes_sent` describe the last completed upload and survive a
  *   re-queue: they say what the remote holds now.
@@ -72,6 +75,16 @@ export const migrations: readonly Migration[] = [
         since    INTEGER NOT NULL,
         retry_at INTEGER
       ) WITHOUT ROWID;
+    `,
+  },
+  {
+    // A same-size rewrite with its mtime put back changes only the ctime (issue 14.4). NULL in
+    // rows written before: such a row's ctime is filled in at its next sighting, not compared.
+    // raw_path: a path with a name that is not valid UTF-8, as bytes (issue 14.3).
+    version: 2,
+    sql: `
+      ALTER TABLE files ADD COLUMN ctime_ms INTEGER;
+      ALTER TABLE files ADD COLUMN raw_path BLOB;
     `,
   },
 ];

@@ -2,7 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type Sqlite from 'better-sqlite3';
-import type { FileStat } from '../archive/item.js';
+import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
 import type {
@@ -127,6 +127,7 @@ interface FileRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  ctime_ms: number | null;
 }
 
 interface DeliveryStateRow {
@@ -146,6 +147,7 @@ interface LeaseRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  raw_path: Buffer | null;
   attempts: number;
   resume_handle: string | null;
   last_error: string | null;
@@ -185,13 +187,14 @@ interface IndexRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  ctime_ms: number | null;
 }
 
 const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', 'failed', 'skipped']);
 
 const LEASE_COLUMNS = `
   d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
-  f.size, f.mtime_ms, f.ino, d.attempts, d.resume_handle, d.last_error`;
+  f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`;
 
 const RECORD_COLUMNS = `
   d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
@@ -221,13 +224,13 @@ function prepareAll(db: Sqlite.Database) {
        ON CONFLICT (name) DO UPDATE SET path = excluded.path WHERE path <> excluded.path`,
     ),
     getFile: db.prepare<[string, string], FileRow>(
-      'SELECT id, size, mtime_ms, ino FROM files WHERE root = ? AND rel_path = ?',
+      'SELECT id, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ? AND rel_path = ?',
     ),
-    insertFile: db.prepare<[string, string, number, number, number, number]>(
-      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    insertFile: db.prepare<[string, string, number, number, number, number | null, Buffer | null, number]>(
+      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
-    updateFile: db.prepare<[number, number, number, number, number]>(
-      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, updated_at = ? WHERE id = ?',
+    updateFile: db.prepare<[number, number, number, number | null, number, number]>(
+      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, ctime_ms = ?, updated_at = ? WHERE id = ?',
     ),
     getDelivery: db.prepare<[number, string], DeliveryStateRow>(
       'SELECT id, remote_path, status FROM deliveries WHERE file_id = ? AND target = ?',
@@ -330,7 +333,7 @@ function prepareAll(db: Sqlite.Database) {
        ORDER BY f.root, f.rel_path, d.target`,
     ),
     fileIndex: db.prepare<[string], IndexRow>(
-      'SELECT rel_path, size, mtime_ms, ino FROM files WHERE root = ?',
+      'SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ?',
     ),
   };
 }
@@ -382,7 +385,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.#open();
     const index = new Map<string, FileStat>();
     for (const r of this.#st.fileIndex.iterate(root)) {
-      index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino });
+      index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino, ...(r.ctime_ms === null ? {} : { ctimeMs: r.ctime_ms }) });
     }
     return index;
   }
@@ -416,7 +419,7 @@ class SqliteStoreImpl implements SqliteStore {
       const file = st.getFile.get(item.root, item.relPath);
       if (file === undefined) {
         const fileId = Number(
-          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, now).lastInsertRowid,
+          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, item.rawRelPath ?? null, now).lastInsertRowid,
         );
         // A new file has no deliveries: skip the lookups.
         for (const target of targets) {
@@ -425,8 +428,12 @@ class SqliteStoreImpl implements SqliteStore {
         }
         continue;
       }
-      const unchanged = file.size === item.size && file.mtime_ms === item.mtimeMs && file.ino === item.ino;
-      if (!unchanged) st.updateFile.run(item.size, item.mtimeMs, item.ino, now, file.id);
+      const recorded = { size: file.size, mtimeMs: file.mtime_ms, ino: file.ino, ...(file.ctime_ms === null ? {} : { ctimeMs: file.ctime_ms }) };
+      const unchanged = sameFileStat(recorded, item);
+      // An unchanged row without a ctime (written before the journal kept it) gets it now.
+      if (!unchanged || (file.ctime_ms === null && item.ctimeMs !== undefined)) {
+        st.updateFile.run(item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, now, file.id);
+      }
       for (const target of targets) {
         const d = st.getDelivery.get(file.id, target);
         if (d === undefined) {
@@ -463,6 +470,7 @@ class SqliteStoreImpl implements SqliteStore {
       root: r.root,
       rootPath: r.root_path,
       relPath: r.rel_path,
+      ...(r.raw_path ? { rawRelPath: r.raw_path } : {}),
       remotePath: r.remote_path,
       size: r.size,
       mtimeMs: r.mtime_ms,

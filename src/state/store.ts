@@ -11,6 +11,8 @@ export interface Delivery {
   root: string;
   rootPath: string;
   relPath: string;
+  /** The path inside the root as bytes when a name in it is not valid UTF-8 (see FileItem). */
+  rawRelPath?: Buffer;
   remotePath: string;
   size: number;
   mtimeMs: number;

@@ -4,7 +4,8 @@
  * retried until the whole target parks. (Found by the chaos suite.)
  */import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { OneDriveSourceError, classifyRule } from '../../src/targets/onedrive/classify.js';
+import { SourceError } from '../../src/targets/kit/classify.js';
+import { classifyRule } from '../../src/targets/onedrive/classify.js';
 
 const fsError = (p: string): Error => {
   try {
@@ -20,6 +21,6 @@ describe('OneDrive source errors', () => {
     ['/nonexistent/stagecoach-finding', 'source-gone'],
     ['/tmp', 'source-is-folder'],
   ])('%s fails the item (%s), it is not retried', (p, rule) => {
-    expect(classifyRule(new OneDriveSourceError(fsError(p)))).toEqual({ kind: 'fail-item', rule });
+    expect(classifyRule(new SourceError(fsError(p)))).toEqual({ kind: 'fail-item', rule });
   });
 });

@@ -29,7 +29,7 @@ describe('the embedded default config', () => {
       supervisor: { maxRestarts: 3, maxSeconds: 5, coolDownMs: 30_000, coolDownMaxMs: 1_800_000 },
       http: { listen: { host: '127.0.0.1', port: 8080 }, token: null, allowedHosts: [] },
       notify: { webhook: null, topic: null, pingUrl: null, pingIntervalMs: 60_000, minIntervalMs: 300_000, batchMs: 30_000, recoverAfterMs: 60_000 },
-      roots: [{ path: '/srv/stagecoach/data/inbox', name: 'inbox', polling: false, pollIntervalMs: 2000, filters: DEFAULT_FILTERS }],
+      roots: [{ path: '/srv/stagecoach/data/inbox', name: 'inbox', polling: false, pollIntervalMs: 2000, createRoot: true, followSymlinks: false, filters: DEFAULT_FILTERS }],
       targets: [
         {
           type: 'local',
@@ -94,6 +94,8 @@ describe('the example config', () => {
       name: 'scans',
       polling: true,
       pollIntervalMs: 10_000,
+      createRoot: false,
+      followSymlinks: false,
       filters: { ...config.filters, include: ['**/*.pdf'], maxSize: 2 * 1024 ** 3 },
     });
     expect(config.roots[0]?.filters.exclude).toEqual(['**/node_modules/**', '**/*.log']);
@@ -147,8 +149,8 @@ describe('defaults and derived values', () => {
     );
     const top = { ...DEFAULT_FILTERS, exclude: ['*.log'], minSize: 1024 };
     expect(config.roots).toEqual([
-      { path: '/a', name: 'a', polling: true, pollIntervalMs: 5000, filters: top },
-      { path: '/b', name: 'b', polling: false, pollIntervalMs: 5000, filters: { ...top, include: ['**/*.jpg'], minSize: 0, maxSize: 5_000_000 } },
+      { path: '/a', name: 'a', polling: true, pollIntervalMs: 5000, createRoot: false, followSymlinks: false, filters: top },
+      { path: '/b', name: 'b', polling: false, pollIntervalMs: 5000, createRoot: false, followSymlinks: false, filters: { ...top, include: ['**/*.jpg'], minSize: 0, maxSize: 5_000_000 } },
     ]);
   });
 

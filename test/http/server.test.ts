@@ -173,6 +173,21 @@ describe('http server', () => {
     expect((await request(server.url, '/api/targets/cloud/retry-failed')).status).toBe(404);
   });
 
+  it('POST /api/targets/:id/retry tries a parked target at once (the page\'s "Try now"); not parked: retried false', async () => {
+    const { h, p, cloud, server } = await setup({ cloud: true });
+    let revoked = true;
+    cloud!.script = () => (revoked ? { kind: 'fatal', reason: 'credentials revoked' } : 'ok');
+    await writeFile(path.join(h.inbox, 'f.txt'), 'x');
+    await waitFor('parked', () => p.supervisor.status().cloud?.state === 'parked');
+    // Parked for the 60 s cool-down; the user fixed the cause and asks for a try now.
+    revoked = false;
+    const r = await request(server.url, '/api/targets/cloud/retry', { method: 'POST' });
+    expect(JSON.parse(r.body)).toEqual({ target: 'cloud', retried: true });
+    await waitFor('delivered', async () => (await counts(p, 'cloud'))?.done === 1, 5_000);
+    expect(JSON.parse((await request(server.url, '/api/targets/cloud/retry', { method: 'POST' })).body)).toEqual({ target: 'cloud', retried: false });
+    expect((await request(server.url, '/api/targets/nope/retry', { method: 'POST' })).status).toBe(404);
+  });
+
   it('/api/status reports per target counts, health, throughput and the last files', async () => {
     const { h, p, server } = await setup();
     for (let i = 0; i < 3; i++) await writeFile(path.join(h.inbox, `s${i}.txt`), 'abc');

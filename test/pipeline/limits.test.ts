@@ -50,8 +50,10 @@ describe('per-target limits', () => {
     const limits = { requests: new TokenBucket(20, 1) }; // one budget for the target
     const all = await Promise.all(leased.map((d) => deliver(d, { ...ctx, limits })));
     expect(all).toEqual(['done', 'done', 'done', 'done']);
-    const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
-    for (const g of gaps) expect(g).toBeGreaterThanOrEqual(45); // 20 per second: one every 50 ms
+    // 20 per second with a burst of one: the i-th start cannot come before i × 50 ms after the
+    // first. Measured from the first start, not between neighbours: a start delayed by a busy
+    // event loop may be followed by one sooner than 50 ms, which the bucket rightly allows.
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[0]!).toBeGreaterThanOrEqual(i * 50 - 5);
     expect((await store.counts())[0]).toMatchObject({ done: 4 });
   });
 

@@ -244,6 +244,61 @@ describe('supervisor: one_for_one restarts', () => {
   });
 });
 
+describe('supervisor: parks for a lasting reason (issue 14.6)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a ParkError with backoff parks at growing intervals up to coolDownMaxMs, never below its own delay', async () => {
+    const { bus, of } = recorder();
+    const a = fake('a');
+    const sup = new Supervisor([a], { bus, coolDownMs: 30_000, coolDownMaxMs: 200_000 });
+    await sup.start();
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      // The token is revoked: every fresh start fails its first upload at once.
+      await a.current.crash(new ParkError('credentials revoked', 1000, { backoff: true }));
+      const { retryInMs } = of('stage.park').at(-1) as { retryInMs: number };
+      delays.push(retryInMs);
+      expect(sup.status().a).toMatchObject({ state: 'parked', reason: 'credentials revoked', retryAt: Date.now() + retryInMs });
+      await vi.advanceTimersByTimeAsync(retryInMs);
+      await flush();
+      expect(sup.status().a!.state).toBe('running');
+    }
+    expect(delays).toEqual([30_000, 60_000, 120_000, 200_000, 200_000]);
+    // A Retry-After longer than the step is honoured.
+    await a.current.crash(new ParkError('storage full', 500_000, { backoff: true }));
+    expect(of('stage.park').at(-1)).toEqual({ stage: 'a', reason: 'storage full', retryInMs: 500_000 });
+  });
+
+  it('retryNow tries a parked child at once; not parked, unknown or closing: nothing', async () => {
+    const { bus, of } = recorder();
+    const a = fake('a');
+    const sup = new Supervisor([a], { bus, coolDownMs: 30_000 });
+    await sup.start();
+    expect(sup.retryNow('a')).toBe(false);
+    expect(sup.retryNow('nope')).toBe(false);
+    await a.current.crash(new ParkError('credentials revoked', 0, { backoff: true }));
+    expect(sup.status().a!.state).toBe('parked');
+    expect(sup.retryNow('a')).toBe(true);
+    await flush();
+    expect(sup.status().a!.state).toBe('running');
+    expect(of('stage.unpark')).toEqual([{ stage: 'a' }]);
+    expect(a.starts).toBe(2);
+    // Parked again at once: the doubling went on.
+    await a.current.crash(new ParkError('credentials revoked', 0, { backoff: true }));
+    expect(of('stage.park').at(-1)).toMatchObject({ retryInMs: 60_000 });
+    // The first park's timer is gone: no start when it would have fired.
+    await vi.advanceTimersByTimeAsync(40_000);
+    expect(a.starts).toBe(2);
+    await sup.close(1000);
+    expect(sup.retryNow('a')).toBe(false);
+  });
+});
+
 describe('supervisor: close', () => {
   it('stops children in reverse order, each awaited', async () => {
     const order: string[] = [];

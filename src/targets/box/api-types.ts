@@ -3,14 +3,14 @@
  * responses it reads. Only the fields the target uses are typed; everything else Box sends is
  * ignored.
  */
-import type { BoxTargetConfig } from '../../config/schema.js';
+import type { BoxConfig } from './provider.js';
 
 /**
  * Options of the Box target: the config's resolved `type: box` target. Only `id`, `remoteRoot`,
  * `auth` and `endpoints` are read; the pipeline's keys (`maxDemand`, …) may be present.
  */
-export type BoxOptions = Pick<BoxTargetConfig, 'id' | 'auth'> &
-  Partial<Pick<BoxTargetConfig, 'type' | 'remoteRoot' | 'endpoints'>>;
+export type BoxOptions = Pick<BoxConfig, 'id' | 'auth'> &
+  Partial<Pick<BoxConfig, 'type' | 'remoteRoot' | 'endpoints'>>;
 
 /** The OAuth (user) variant of `auth`. */
 export type BoxOAuthOptions = Extract<BoxOptions['auth'], { kind: 'oauth' }>;

@@ -36,7 +36,7 @@ import type { BoxOptions } from './api-types.js';
 import { BoxHttpError, httpRule, toBoxError } from './classify.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
-import { codeFromPaste } from '../pasted-code.js';
+import { codeFromPaste } from '../kit/pasted-code.js';
 
 /** The default base URLs of Box (what NetworkSession uses when given none). */
 export const BOX_DEFAULT_ENDPOINTS = Object.freeze({

@@ -5,16 +5,13 @@
  * and a token request's body holds the refresh token and client secret). `classify` reads those,
  * the raw SDK errors (same table), and the errors the target raises itself.
  */
-import { ShortReadError, StagecoachError, TargetError, type ErrorKind } from '../../errors.js';
+import { StagecoachError } from '../../errors.js';
 import { parseRetryAfter } from '../../retry/delay.js';
+import { classifyCommon, commonRule, describe, type ClassifyRule } from '../kit/classify.js';
 import type { Classified } from '../target.js';
 import type { BoxConflictJson, BoxErrorBody } from './api-types.js';
 
-/** A rule of the table below: the kind it gives and its name, which starts every `reason`. */
-export interface ClassifyRule {
-  kind: ErrorKind;
-  rule: string;
-}
+export type { ClassifyRule } from '../kit/classify.js';
 
 /**
  * An HTTP error answer from Box, without the request that caused it. `boxCode` is Box's `code`
@@ -54,19 +51,6 @@ export class BoxNetworkError extends StagecoachError {
     this.name = 'BoxNetworkError';
     this.errno = errno;
   }
-}
-
-/** An error raised while reading the source (the file being archived); the original is the cause. */
-export class BoxSourceError extends StagecoachError {
-  constructor(cause: unknown) {
-    super('source.unreadable', `[stagecoach] the source could not be read: ${describe(cause)}`, { cause });
-    this.name = 'BoxSourceError';
-  }
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
 }
 
 function str(v: unknown): string | undefined {
@@ -143,11 +127,11 @@ const OAUTH: Record<string, ClassifyRule> = {
 export function httpRule(status: number, boxCode: string | undefined): ClassifyRule {
   const oauth = boxCode ? OAUTH[boxCode] : undefined;
   if (oauth && (status === 400 || status === 401)) return oauth;
-  if (status === 401) return { kind: 'retry', rule: 'unauthorized' };
+  if (status === 401) return { kind: 'retry', rule: 'auth-expired' };
   if (status === 403) {
     if (boxCode === 'storage_limit_exceeded') return { kind: 'fatal', rule: 'storage-full' };
-    if (boxCode === 'file_size_limit_exceeded') return { kind: 'fail-item', rule: 'file-too-large' };
-    if (boxCode === 'access_denied_item_locked') return { kind: 'fail-item', rule: 'item-locked' };
+    if (boxCode === 'file_size_limit_exceeded') return { kind: 'fail-item', rule: 'too-large' };
+    if (boxCode === 'access_denied_item_locked') return { kind: 'fail-item', rule: 'locked' };
     return { kind: 'fatal', rule: 'access-denied' };
   }
   if (status === 404) return { kind: 'retry', rule: 'not-found' };
@@ -156,7 +140,7 @@ export function httpRule(status: number, boxCode: string | undefined): ClassifyR
     return { kind: 'retry', rule: 'conflict' };
   }
   if (status === 400) {
-    if (boxCode === 'item_name_invalid') return { kind: 'fail-item', rule: 'name-invalid' };
+    if (boxCode === 'item_name_invalid') return { kind: 'fail-item', rule: 'name-refused' };
     if (boxCode === 'item_name_too_long') return { kind: 'fail-item', rule: 'name-too-long' };
     if (boxCode === 'bad_digest' || boxCode === 'digest_mismatch') return { kind: 'retry', rule: 'hash-mismatch' };
     if (boxCode === 'parts_mismatch') return { kind: 'retry', rule: 'session-broken' };
@@ -171,28 +155,10 @@ export function httpRule(status: number, boxCode: string | undefined): ClassifyR
   return { kind: 'retry', rule: 'unexpected-status' };
 }
 
-const SOURCE: Record<string, ClassifyRule> = {
-  ENOENT: { kind: 'fail-item', rule: 'source-gone' },
-  ENOTDIR: { kind: 'fail-item', rule: 'source-gone' },
-  EISDIR: { kind: 'fail-item', rule: 'source-is-folder' },
-  EACCES: { kind: 'fail-item', rule: 'source-denied' },
-  EPERM: { kind: 'fail-item', rule: 'source-denied' },
-};
-
-function isAbort(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
-
 /** The rule `classify` applies to `error`, without the detail. Pure. */
 export function classifyRule(error: unknown): ClassifyRule {
-  if (error instanceof TargetError) return { kind: error.kind, rule: error.code.replace(/^box\./, '') };
-  if (error instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed' };
-  if (isAbort(error)) return { kind: 'retry', rule: 'aborted' };
-  if (error instanceof BoxSourceError) {
-    if (error.cause instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed' };
-    const code = errnoOf(error.cause);
-    return (code && SOURCE[code]) || { kind: 'retry', rule: 'source-unknown' };
-  }
+  const common = commonRule(error, 'box');
+  if (common) return common;
   const e = toBoxError(error);
   if (e instanceof BoxHttpError) return httpRule(e.status, e.boxCode);
   if (e instanceof BoxNetworkError) return { kind: 'retry', rule: 'network' };
@@ -209,7 +175,7 @@ function advice(rule: string, targetId = '<target>'): string {
       return ': Box refuses the app credentials (clientId / clientSecret)';
     case 'storage-full':
       return ': the Box account is out of storage';
-    case 'name-invalid':
+    case 'name-refused':
       return `: ${NAME_RULES}`;
     case 'name-too-long':
       return ': Box allows 255 characters per name';
@@ -220,10 +186,8 @@ function advice(rule: string, targetId = '<target>'): string {
 
 /**
  * Tells what an error thrown by the Box target means. Pure. In order:
- * - a TargetError keeps its kind (it was classified when thrown; rule = its code without `box.`);
- * - ShortReadError → fail-item `source-changed`; an AbortError → retry `aborted`;
- * - BoxSourceError by its cause: ENOENT/ENOTDIR `source-gone`, EISDIR, EACCES/EPERM → fail-item,
- *   anything else → retry `source-unknown`;
+ * - first the rules every target shares (kit/classify.ts `commonRule`: its own TargetErrors,
+ *   the source side, aborts);
  * - an HTTP answer (BoxHttpError or the SDK's BoxApiError): OAuth `invalid_grant` → fatal
  *   `auth-revoked`, `invalid_client` → fatal; 401 → retry; 403 `storage_limit_exceeded` → fatal,
  *   `file_size_limit_exceeded` / `access_denied_item_locked` → fail-item, other 403 → fatal;
@@ -235,14 +199,11 @@ function advice(rule: string, targetId = '<target>'): string {
  * `reason` always starts with the rule's name, then `: ` and the detail.
  */
 export function classify(error: unknown): Classified {
+  const common = classifyCommon(error, 'box');
+  if (common) return common;
   const { kind, rule } = classifyRule(error);
-  if (error instanceof TargetError) {
-    const detail = error.message.replace(/^\[stagecoach\] \[[^\]]*\] /, '');
-    const reason = detail.startsWith(`${rule}: `) ? detail : `${rule}: ${detail}`;
-    return error.retryAfterMs !== undefined ? { kind, reason, retryAfterMs: error.retryAfterMs } : { kind, reason };
-  }
   const e = toBoxError(error);
-  const detail = error instanceof BoxSourceError ? describe(error.cause) : describe(e);
+  const detail = describe(e);
   const reason = `${rule}: ${detail}${advice(rule)}`;
   const retryAfterMs = e instanceof BoxHttpError ? e.retryAfterMs : undefined;
   return retryAfterMs !== undefined && kind !== 'fail-item' ? { kind, reason, retryAfterMs } : { kind, reason };

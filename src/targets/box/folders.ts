@@ -16,7 +16,7 @@
 import { TargetError } from '../../errors.js';
 import type { BoxConflictJson, BoxItemJson, BoxItemsPage } from './api-types.js';
 import { BoxHttpError } from './classify.js';
-import type { BoxApi } from './http.js';
+import type { BoxApi } from './transport.js';
 import { nameKey } from './names.js';
 
 /** The id of "All Files", the root of every Box account. */

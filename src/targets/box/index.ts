@@ -14,15 +14,21 @@
  *   once), the pipeline's pacer does the rest. No message carries a token or the client secret.
  */
 import { createHash } from 'node:crypto';
-import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
+import { abortError } from '../kit/abort.js';
+import { SourceError, passThrough } from '../kit/classify.js';
+import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
-import { BoxHttpError, BoxSourceError, adviceFor, classify, classifyRule } from './classify.js';
+import { BoxHttpError, adviceFor, classify, classifyRule } from './classify.js';
 import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
-import { BoxApi } from './http.js';
+import { BoxApi } from './transport.js';
 import { mapBoxPath, nameKey } from './names.js';
+import { provider } from './provider.js';
 import {
   BOX_MIN_SESSION_SIZE,
   RESTART,
@@ -53,38 +59,8 @@ const DEFAULT_MAX_COMMIT_POLLS = 20;
 /** Rounds of one put when items appear or vanish under it (409 / 404 / a session gone). */
 const MAX_PUT_ROUNDS = 3;
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 function validate(options: BoxOptions): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected box target options to be an object, got ${String(o)}`);
-  if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | undefined;
-  if (typeof auth !== 'object' || auth === null || (auth.kind !== 'oauth' && auth.kind !== 'ccg')) {
-    throw new ConfigError('auth.kind', 'Expected `auth.kind` to be "oauth" or "ccg"');
-  }
-  if (typeof auth.clientId !== 'string' || auth.clientId === '') throw new ConfigError('auth.clientId', 'Expected `auth.clientId` to be a non-empty string');
-  // Never echo a secret back in a message.
-  if (typeof auth.clientSecret !== 'string' || auth.clientSecret === '') throw new ConfigError('auth.clientSecret', 'Expected `auth.clientSecret` to be a non-empty string');
-  if (auth.kind === 'ccg' && (auth.enterpriseId === undefined) === (auth.userId === undefined)) {
-    throw new ConfigError('auth', 'Expected exactly one of `auth.enterpriseId` or `auth.userId`');
-  }
-  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
-    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
-  }
+  checkOptions(provider.schema, options, ['auth', 'remoteRoot']);
 }
 
 /**
@@ -120,14 +96,7 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
   const redact = (s: string): string => createRedactor(auth.secrets())(s);
   const api = new BoxApi(auth.networkSession, auth.gate, redact);
   const tree = new FolderTree(api, id);
-  const inFlight = new Set<Promise<unknown>>();
-  let closing: Promise<void> | null = null;
-
-  function abortError(signal: AbortSignal): Error {
-    const err = new Error(`[stagecoach] [${id}] aborted: the put was cancelled`, { cause: signal.reason });
-    err.name = 'AbortError';
-    return err;
-  }
+  const life = createLifecycle(id, 'box');
 
   const uctx: UploadContext = {
     api,
@@ -136,18 +105,16 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
     log,
     simpleUploadMax: internals.simpleUploadMax ?? BOX_MIN_SESSION_SIZE,
     maxCommitPolls: internals.maxCommitPolls ?? DEFAULT_MAX_COMMIT_POLLS,
-    sleep: internals.sleep ?? sleep,
+    sleep: internals.sleep ?? ((ms, signal) => sleep(ms, undefined, { signal })),
     now,
-    abortError,
+    abortError: (signal) => abortError(id, signal),
   };
 
   /** Every error leaving the target goes through here: classified, and clean of secrets. */
   function wrap(err: unknown, signal?: AbortSignal): unknown {
-    if (signal?.aborted) return err instanceof Error && err.name === 'AbortError' ? err : abortError(signal);
-    if (err instanceof TargetError || err instanceof ShortReadError) return err;
-    if (err instanceof Error && err.name === 'AbortError') return err;
-    if (err instanceof BoxSourceError) {
-      if (err.cause instanceof ShortReadError) return err.cause;
+    const known = passThrough(err, id, signal);
+    if (known !== undefined) return known;
+    if (err instanceof SourceError) {
       const { kind, rule } = classifyRule(err);
       return new TargetError(id, kind, `${rule}: ${err.message.replace(/^\[stagecoach\] /, '')}`, { code: `box.${rule}`, cause: err });
     }
@@ -162,17 +129,6 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
       cause: e instanceof Error ? e : undefined,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
-  }
-
-  function closed(): TargetError {
-    return new TargetError(id, 'fatal', 'closed: the target is closed', { code: 'box.closed' });
-  }
-
-  function track<T>(p: Promise<T>): Promise<T> {
-    inFlight.add(p);
-    const untrack = (): void => void inFlight.delete(p);
-    p.then(untrack, untrack);
-    return p;
   }
 
   async function putOnce(req: PutRequest, dest: Destination): Promise<PutResult | typeof RESTART> {
@@ -218,20 +174,16 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
         await given.saveResume(handle);
       },
     };
-    try {
-      if (req.signal?.aborted) throw abortError(req.signal);
-      const segments = [...rootSegments, ...mapBoxPath(req.remotePath, id)];
-      const name = segments.pop()!;
-      const parentId = (await tree.resolve(segments, true))!;
-      for (let round = 0; round < MAX_PUT_ROUNDS; round++) {
-        const existing: BoxEntry | undefined = (await tree.listing(parentId)).get(nameKey(name));
-        const out = await putOnce(req, { parentId, name, existing });
-        if (out !== RESTART) return out;
-      }
-      throw new TargetError(id, 'retry', `busy-name: ${JSON.stringify(req.remotePath)} keeps changing on Box while it is uploaded`, { code: 'box.busy-name' });
-    } catch (err) {
-      throw wrap(err, req.signal);
+    if (req.signal?.aborted) throw abortError(id, req.signal);
+    const segments = [...rootSegments, ...mapBoxPath(req.remotePath, id)];
+    const name = segments.pop()!;
+    const parentId = (await tree.resolve(segments, true))!;
+    for (let round = 0; round < MAX_PUT_ROUNDS; round++) {
+      const existing: BoxEntry | undefined = (await tree.listing(parentId)).get(nameKey(name));
+      const out = await putOnce(req, { parentId, name, existing });
+      if (out !== RESTART) return out;
     }
+    throw new TargetError(id, 'retry', `busy-name: ${JSON.stringify(req.remotePath)} keeps changing on Box while it is uploaded`, { code: 'box.busy-name' });
   }
 
   async function doStat(remotePath: string): Promise<RemoteStat | null> {
@@ -256,50 +208,33 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
     features: BOX_FEATURES,
 
     put(req: PutRequest): Promise<PutResult> {
-      if (closing) return Promise.reject(closed());
-      return track(doPut(req));
+      return life.run(() => doPut(req), (err) => wrap(err, req.signal));
     },
 
     stat(remotePath: string): Promise<RemoteStat | null> {
-      if (closing) return Promise.reject(closed());
-      return track(
-        doStat(remotePath).catch((err: unknown) => {
-          throw wrap(err);
-        }),
-      );
+      return life.run(() => doStat(remotePath), wrap);
     },
 
     ensureFolder(remotePath: string): Promise<string> {
-      if (closing) return Promise.reject(closed());
-      return track(
-        (async () => {
-          const segments = remotePath === '' ? [...rootSegments] : [...rootSegments, ...mapBoxPath(remotePath, id)];
-          return (await tree.resolve(segments, true))!;
-        })().catch((err: unknown) => {
-          throw wrap(err);
-        }),
-      );
+      return life.run(async () => {
+        const segments = remotePath === '' ? [...rootSegments] : [...rootSegments, ...mapBoxPath(remotePath, id)];
+        return (await tree.resolve(segments, true))!;
+      }, wrap);
     },
 
     classify,
 
-    async check(): Promise<string> {
-      if (closing) throw closed();
-      try {
+    check(): Promise<string> {
+      return life.run(async () => {
         await api.call({ method: 'GET', url: `${api.baseUrl}/2.0/folders/${ROOT_FOLDER_ID}`, params: { fields: 'id,name' } });
         const rootId = await tree.resolve(rootSegments, false);
         const how = options.auth.kind === 'oauth' ? `OAuth, tokens in ${tokenFilePath(options, ctx.stateDir)}` : 'Client Credentials Grant';
         const where = rootSegments.length === 0 ? 'archiving into "All Files"' : rootId ? `remote root "${rootSegments.join('/')}" is folder ${rootId}` : `remote root "${rootSegments.join('/')}" will be created on the first upload`;
         return `signed in to Box (${how}); ${where}`;
-      } catch (err) {
-        throw wrap(err);
-      }
+      }, wrap);
     },
 
-    close(): Promise<void> {
-      closing ??= Promise.allSettled([...inFlight]).then(() => undefined);
-      return closing;
-    },
+    close: life.close,
   };
   return target;
 }

@@ -16,10 +16,11 @@ import { ShortReadError, TargetError } from '../../errors.js';
 import { parseRetryAfter } from '../../retry/delay.js';
 import type { PutRequest, PutResult } from '../target.js';
 import type { BoxFileJson, BoxFilesJson, BoxPartJson, BoxPartsPage, BoxResumeHandle, BoxUploadSessionJson } from './api-types.js';
-import { BoxHttpError, BoxSourceError } from './classify.js';
+import { SourceError } from '../kit/classify.js';
+import { BoxHttpError } from './classify.js';
 import type { BoxEntry, FolderTree } from './folders.js';
 import { conflictOf } from './folders.js';
-import type { BoxApi } from './http.js';
+import type { BoxApi } from './transport.js';
 import { nameKey } from './names.js';
 
 /** Box's smallest upload session, in bytes: files up to this size go in one request. */
@@ -63,7 +64,7 @@ function sha1(buf: Buffer): { hex: string; b64: string } {
 
 /**
  * Reads a source in pieces of exactly the size asked for, counting and failing cleanly: errors
- * of the source become BoxSourceError, an abort stops the reading.
+ * of the source become SourceError, an abort stops the reading.
  */
 export class SourceReader {
   readonly #stream: Readable;
@@ -96,7 +97,7 @@ export class SourceReader {
     } catch (err) {
       if (this.signal?.aborted) throw this.abortError(this.signal);
       if (err instanceof ShortReadError) throw err;
-      throw new BoxSourceError(err);
+      throw new SourceError(err);
     }
     if (this.signal?.aborted) throw this.abortError(this.signal);
     if (r.done) {

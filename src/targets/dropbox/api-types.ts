@@ -3,18 +3,18 @@
  * shapes of the Dropbox API v2 answers the target reads. Only the fields the target uses are
  * typed; everything else Dropbox sends is ignored.
  */
-import type { DropboxTargetConfig } from '../../config/schema.js';
+import type { DropboxConfig } from './provider.js';
 
 /**
  * Options of the Dropbox target: the config's resolved `type: dropbox` target. Only `id`,
  * `remoteRoot`, `auth` and `endpoints` are read; the pipeline's keys (`maxDemand`, …) may be
  * present.
  */
-export type DropboxOptions = Pick<DropboxTargetConfig, 'id' | 'auth'> &
-  Partial<Pick<DropboxTargetConfig, 'type' | 'remoteRoot' | 'endpoints'>>;
+export type DropboxOptions = Pick<DropboxConfig, 'id' | 'auth'> &
+  Partial<Pick<DropboxConfig, 'type' | 'remoteRoot' | 'endpoints'>>;
 
 /** The `endpoints` block: base URLs standing in for api.dropboxapi.com and content.dropboxapi.com. */
-export type DropboxEndpoints = NonNullable<DropboxTargetConfig['endpoints']>;
+export type DropboxEndpoints = NonNullable<DropboxConfig['endpoints']>;
 
 /**
  * Knobs for tests and benchmarks, never set from the config. Every field has a production

@@ -12,15 +12,16 @@
  *   unless the token changed since that request was made (another call refreshed already), and
  *   runs `fn` once more. `fn` builds its request body afresh, so a stream body is replayed from
  *   the file. Nothing else is retried here: the pipeline's pacer owns retries.
- * The refresh token and the secret travel in the token request's body (see http.ts), never in a
+ * The refresh token and the secret travel in the token request's body (see transport.ts), never in a
  * URL, a log line or an error message.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Dropbox, DropboxAuth } from 'dropbox';
 import { TargetError } from '../../errors.js';
+import { codeFromPaste } from '../kit/pasted-code.js';
 import type { DropboxEndpoints, DropboxOptions } from './api-types.js';
 import { errorTags, isDropboxResponseError } from './classify.js';
-import { createDropboxFetch, type CallScope, type ScopedFetch } from './http.js';
+import { createDropboxFetch, type CallScope, type ScopedFetch } from './transport.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
 
@@ -164,20 +165,11 @@ function fail(id: string, rule: string, detail: string, cause?: unknown): Target
 
 /**
  * The code in what the user pasted: the bare code Dropbox shows, or an address holding
- * `code=` (when the app has a redirect URI). Throws TargetError `dropbox.auth-no-code` for
- * nothing usable and `dropbox.auth-denied` for an `error=` answer.
+ * `code=` (when the app has a redirect URI); see kit/pasted-code.ts. Dropbox's page flow sends
+ * no state.
  */
 export function codeFromAnswer(answer: string, targetId: string): string {
-  const a = answer.trim();
-  if (a === '') throw fail(targetId, 'auth-no-code', 'nothing was pasted');
-  if (!/[?&#](code|error)=/.test(a)) return a;
-  const query = a.slice(a.search(/[?#]/) + 1);
-  const params = new URLSearchParams(query);
-  const error = params.get('error');
-  if (error) throw fail(targetId, 'auth-denied', `Dropbox did not grant access (${error}${params.get('error_description') ? `: ${params.get('error_description')}` : ''})`);
-  const code = params.get('code');
-  if (!code) throw fail(targetId, 'auth-no-code', 'the pasted address holds no code');
-  return code;
+  return codeFromPaste(answer, { targetId, provider: 'dropbox', providerName: 'Dropbox' });
 }
 
 /**

@@ -7,24 +7,15 @@
  * Errors reach `classify` in one of these shapes: a TargetError the target already classified
  * (the usual case: `put` wraps everything), a `DropboxResponseError` of the SDK (`status`,
  * `headers.get()`, `error`), a network error of the fetch wrapper (DropboxNetworkError), a
- * DropboxSourceError (the file being archived could not be read), a ShortReadError, or an
- * AbortError.
+ * SourceError (the file being archived could not be read), a ShortReadError, or an AbortError.
  */
-import { ShortReadError, StagecoachError, TargetError, type ErrorKind } from '../../errors.js';
+import { StagecoachError } from '../../errors.js';
 import { parseRetryAfter } from '../../retry/delay.js';
+import { classifyCommon, commonRule, describe, type ClassifyRule } from '../kit/classify.js';
 import type { Classified } from '../target.js';
 import type { DropboxTagged } from './api-types.js';
 
-/**
- * An error raised while reading the source (the file being archived), not by Dropbox. The
- * original error is the `cause`.
- */
-export class DropboxSourceError extends StagecoachError {
-  constructor(cause: unknown) {
-    super('source.unreadable', `[stagecoach] the source could not be read: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'DropboxSourceError';
-  }
-}
+export type { ClassifyRule } from '../kit/classify.js';
 
 /**
  * A request that got no answer: refused or reset connection, timeout. Made by the fetch
@@ -47,13 +38,6 @@ export interface DropboxResponseErrorLike {
   status: number;
   headers?: { get?(name: string): string | null } | Record<string, unknown> | null;
   error: unknown;
-}
-
-/** A rule of the table below: the kind it gives and its name, which starts every `reason`. */
-export interface ClassifyRule {
-  kind: ErrorKind;
-  rule: string;
-  retryAfterMs?: number;
 }
 
 /** True for the SDK's DropboxResponseError (by shape: it is a plain Error subclass in the SDK). */
@@ -160,11 +144,11 @@ const ROUTE_RULES: ReadonlyArray<[string, ClassifyRule]> = [
   ['content_hash_mismatch', { kind: 'retry', rule: 'hash-mismatch' }],
   ['incorrect_offset', { kind: 'retry', rule: 'incorrect-offset' }],
   ['payload_too_large', { kind: 'fail-item', rule: 'payload-too-large' }],
-  ['too_large', { kind: 'fail-item', rule: 'file-too-large' }],
+  ['too_large', { kind: 'fail-item', rule: 'too-large' }],
 ];
 
 const AUTH_RULES: Record<string, ClassifyRule> = {
-  expired_access_token: { kind: 'retry', rule: 'token-expired' },
+  expired_access_token: { kind: 'retry', rule: 'auth-expired' },
   invalid_access_token: { kind: 'fatal', rule: 'auth-revoked' },
   user_suspended: { kind: 'fatal', rule: 'account-suspended' },
   missing_scope: { kind: 'fatal', rule: 'missing-scope' },
@@ -173,8 +157,8 @@ const AUTH_RULES: Record<string, ClassifyRule> = {
 
 const OAUTH_RULES: Record<string, ClassifyRule> = {
   invalid_grant: { kind: 'fatal', rule: 'auth-revoked' },
-  invalid_client: { kind: 'fatal', rule: 'auth-bad-app' },
-  unauthorized_client: { kind: 'fatal', rule: 'auth-bad-app' },
+  invalid_client: { kind: 'fatal', rule: 'auth-client-refused' },
+  unauthorized_client: { kind: 'fatal', rule: 'auth-client-refused' },
 };
 
 function responseRule(err: DropboxResponseErrorLike): ClassifyRule {
@@ -205,33 +189,10 @@ function responseRule(err: DropboxResponseErrorLike): ClassifyRule {
   return { kind: 'fail-item', rule: `http-${status}` };
 }
 
-const SOURCE: Record<string, ClassifyRule> = {
-  ENOENT: { kind: 'fail-item', rule: 'source-gone' },
-  ENOTDIR: { kind: 'fail-item', rule: 'source-gone' },
-  EISDIR: { kind: 'fail-item', rule: 'source-is-folder' },
-  ELOOP: { kind: 'fail-item', rule: 'source-loop' },
-  EACCES: { kind: 'fail-item', rule: 'source-denied' },
-  EPERM: { kind: 'fail-item', rule: 'source-denied' },
-};
-
-function errnoOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
-}
-
 /** The rule `classify` applies to `error`, without the detail. Pure. */
 export function classifyRule(error: unknown): ClassifyRule {
-  if (error instanceof TargetError) {
-    const rule = error.code.replace(/^dropbox\./, '');
-    return error.retryAfterMs === undefined ? { kind: error.kind, rule } : { kind: error.kind, rule, retryAfterMs: error.retryAfterMs };
-  }
-  if (error instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed' };
-  if (error instanceof Error && error.name === 'AbortError') return { kind: 'retry', rule: 'aborted' };
-  if (error instanceof DropboxSourceError) {
-    if (error.cause instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed' };
-    const code = errnoOf(error.cause);
-    return (code && SOURCE[code]) || { kind: 'retry', rule: 'source-unreadable' };
-  }
+  const common = commonRule(error, 'dropbox');
+  if (common) return common;
   if (isDropboxResponseError(error)) return responseRule(error);
   if (error instanceof DropboxNetworkError) {
     return { kind: 'retry', rule: error.errno === 'request-timeout' || error.errno === 'body-timeout' ? 'timeout' : 'network' };
@@ -259,7 +220,7 @@ export function adviceFor(rule: string, targetId: string): string {
     case 'auth-revoked':
     case 'auth-failed':
       return `; the Dropbox sign-in no longer works: run \`stagecoach auth ${targetId}\` and update the refresh token`;
-    case 'auth-bad-app':
+    case 'auth-client-refused':
       return `; check auth.appKey and auth.appSecret of target "${targetId}" (or run \`stagecoach auth ${targetId}\`)`;
     case 'missing-scope':
       return `; give the Dropbox app the files.content.write and files.metadata.read permissions, then run \`stagecoach auth ${targetId}\``;
@@ -276,16 +237,13 @@ export function adviceFor(rule: string, targetId: string): string {
 
 /**
  * Tells what an error thrown by the Dropbox target means. Pure. In order:
- * - a TargetError keeps its kind and retryAfterMs (it was classified when thrown);
- * - ShortReadError (the file changed while read) → fail-item `source-changed`;
- * - an AbortError → retry `aborted` (the delivery stays pending);
- * - DropboxSourceError by its cause's errno: ENOENT/ENOTDIR `source-gone`, EISDIR, ELOOP,
- *   EACCES/EPERM `source-denied` → fail-item; anything else → retry `source-unreadable`;
+ * - first the rules every target shares (kit/classify.ts `commonRule`: its own TargetErrors,
+ *   the source side, aborts);
  * - a DropboxResponseError, by status and the tags of its body:
  *   400 OAuth `invalid_grant` (revoked refresh token) → fatal `auth-revoked`, `invalid_client`
- *   → fatal `auth-bad-app`, other OAuth errors → fatal `auth-failed`; other 400 → fail-item
+ *   → fatal `auth-client-refused`, other OAuth errors → fatal `auth-failed`; other 400 → fail-item
  *   `bad-request`;
- *   401 `expired_access_token` → retry `token-expired` (put refreshes once by itself first),
+ *   401 `expired_access_token` → retry `auth-expired` (put refreshes once by itself first),
  *   `invalid_access_token` → fatal `auth-revoked`, `user_suspended`, `missing_scope`,
  *   `route_access_denied` and others → fatal; 403 → fatal `access-denied`;
  *   409 `insufficient_space` → fatal `storage-full`; `disallowed_name`, `malformed_path`,
@@ -300,18 +258,10 @@ export function adviceFor(rule: string, targetId: string): string {
  * `reason` always starts with the rule's name, then `: ` and what happened.
  */
 export function classify(error: unknown): Classified {
+  const common = classifyCommon(error, 'dropbox');
+  if (common) return common;
   const { kind, rule, retryAfterMs } = classifyRule(error);
-  let detail: string;
-  if (error instanceof TargetError) {
-    detail = error.message.replace(/^\[stagecoach\] \[[^\]]*\] /, '');
-    if (detail.startsWith(`${rule}: `)) detail = detail.slice(rule.length + 2);
-  } else if (isDropboxResponseError(error)) {
-    detail = describeResponse(error);
-  } else if (error instanceof DropboxSourceError) {
-    detail = error.cause instanceof Error ? error.cause.message : String(error.cause);
-  } else {
-    detail = error instanceof Error ? error.message : String(error);
-  }
+  const detail = isDropboxResponseError(error) ? describeResponse(error) : describe(error);
   const reason = `${rule}: ${detail}`;
   return retryAfterMs === undefined ? { kind, reason } : { kind, reason, retryAfterMs };
 }

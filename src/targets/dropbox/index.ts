@@ -16,14 +16,19 @@
  *   offset); the pipeline's pacer does the rest. No message carries a token or the app secret.
  */
 import { readSavedToken } from '../saved-token.js';
-import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
+import { ConfigError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
+import { abortError } from '../kit/abort.js';
+import { SourceError, passThrough } from '../kit/classify.js';
+import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
-import { DropboxSourceError, adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
+import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
 import { FolderCache } from './folders.js';
 import { dropboxPath, mapDropboxPath } from './names.js';
+import { provider } from './provider.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
 
 export type { DropboxInternals, DropboxOptions } from './api-types.js';
@@ -40,30 +45,8 @@ export const DROPBOX_FEATURES: Features = Object.freeze({
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
 
-function nonEmpty(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0;
-}
-
 function validate(options: DropboxOptions, internals: DropboxInternals): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected dropbox target options to be an object, got ${String(o)}`);
-  if (!nonEmpty(o.id)) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | null | undefined;
-  if (typeof auth !== 'object' || auth === null) throw new ConfigError('auth', 'Expected `auth` to be an object with appKey and refreshToken');
-  if (!nonEmpty(auth.appKey)) throw new ConfigError('auth.appKey', `Expected \`auth.appKey\` to be a non-empty string, got ${JSON.stringify(auth.appKey)}`);
-  // Secrets are never echoed back in a message.
-  if (auth.refreshToken !== undefined && !nonEmpty(auth.refreshToken)) throw new ConfigError('auth.refreshToken', 'Expected `auth.refreshToken` to be a non-empty string');
-  if (auth.appSecret !== undefined && !nonEmpty(auth.appSecret)) throw new ConfigError('auth.appSecret', 'Expected `auth.appSecret` to be a non-empty string, or absent (PKCE)');
-  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
-    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
-  }
-  const endpoints = o.endpoints as Record<string, unknown> | undefined;
-  if (endpoints !== undefined) {
-    for (const key of ['api', 'content']) {
-      const v = endpoints?.[key];
-      if (!nonEmpty(v) || !/^https?:\/\//.test(v)) throw new ConfigError(`endpoints.${key}`, `Expected \`endpoints.${key}\` to be an http(s) URL, got ${JSON.stringify(v)}`);
-    }
-  }
+  checkOptions(provider.schema, options, ['auth', 'remoteRoot', 'endpoints']);
   const chunk = internals.chunkSize;
   if (chunk !== undefined && (!Number.isInteger(chunk) || chunk <= 0 || chunk % DROPBOX_BLOCK !== 0 || chunk > MAX_REQUEST_BYTES)) {
     throw new ConfigError('chunkSize', `Expected \`chunkSize\` to be a positive multiple of 4 MiB up to 148 MiB, got ${String(chunk)}`);
@@ -118,34 +101,25 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
   const redact = (s: string): string => createRedactor(session.secrets())(s);
   const folders = new FolderCache(session);
   const simpleUploadMax = internals.simpleUploadMax ?? DEFAULT_CHUNK_SIZE;
-  const inFlight = new Set<Promise<unknown>>();
-  let closing: Promise<void> | null = null;
-
-  function abortError(signal: AbortSignal): Error {
-    const err = new Error(`[stagecoach] [${id}] aborted: the put was cancelled`, { cause: signal.reason });
-    err.name = 'AbortError';
-    return err;
-  }
+  const life = createLifecycle(id, 'dropbox');
 
   const uctx: UploadContext = {
     session,
     targetId: id,
     log,
     chunkSize: internals.chunkSize ?? DEFAULT_CHUNK_SIZE,
-    abortError,
+    abortError: (signal) => abortError(id, signal),
   };
 
   /** Every error leaving the target goes through here: classified, and clean of secrets. */
   function wrap(err: unknown, where: string, signal?: AbortSignal): unknown {
-    if (signal?.aborted) return err instanceof Error && err.name === 'AbortError' ? err : abortError(signal);
-    if (err instanceof TargetError || err instanceof ShortReadError) return err;
-    if (err instanceof Error && err.name === 'AbortError') return err;
-    if (err instanceof DropboxSourceError && err.cause instanceof ShortReadError) return err.cause;
+    const known = passThrough(err, id, signal);
+    if (known !== undefined) return known;
     const { kind, rule, retryAfterMs } = classifyRule(err);
     if (isDropboxResponseError(err) && err.status === 404) folders.reset();
     let detail: string;
     if (isDropboxResponseError(err)) detail = describeResponse(err);
-    else if (err instanceof DropboxSourceError) detail = `source: ${err.cause instanceof Error ? err.cause.message : String(err.cause)}`;
+    else if (err instanceof SourceError) detail = `source: ${err.cause instanceof Error ? err.cause.message : String(err.cause)}`;
     else detail = err instanceof Error ? err.message.replace(/^\[stagecoach\] \[[^\]]*\] /, '') : String(err);
     if (detail.startsWith(`${rule}: `)) detail = detail.slice(rule.length + 2);
     const message = redact(`${rule}: ${detail} (${where})${adviceFor(rule, id)}`);
@@ -154,17 +128,6 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
       cause: err,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
-  }
-
-  function closed(): TargetError {
-    return new TargetError(id, 'fatal', 'closed: the target is closed', { code: 'dropbox.closed' });
-  }
-
-  function track<T>(p: Promise<T>): Promise<T> {
-    inFlight.add(p);
-    const untrack = (): void => void inFlight.delete(p);
-    p.then(untrack, untrack);
-    return p;
   }
 
   function fullPath(remotePath: string): string {
@@ -182,7 +145,7 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
   }
 
   async function doPut(req: PutRequest): Promise<PutResult> {
-    if (req.signal?.aborted) throw abortError(req.signal);
+    if (req.signal?.aborted) throw abortError(id, req.signal);
     const path = fullPath(req.remotePath);
     const existing = await lookup(path, req.signal);
     if (existing?.['.tag'] === 'folder') {
@@ -214,41 +177,31 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
     features: DROPBOX_FEATURES,
 
     put(req: PutRequest): Promise<PutResult> {
-      if (closing) return Promise.reject(closed());
-      return track(
-        doPut(req).catch((err: unknown) => {
-          throw wrap(err, `put ${JSON.stringify(req.remotePath)}`, req.signal);
-        }),
-      );
+      return life.run(() => doPut(req), (err) => wrap(err, `put ${JSON.stringify(req.remotePath)}`, req.signal));
     },
 
     stat(remotePath: string): Promise<RemoteStat | null> {
-      if (closing) return Promise.reject(closed());
-      return track(
-        (async () => {
+      return life.run(
+        async () => {
           const meta = await lookup(fullPath(remotePath));
           if (meta?.['.tag'] !== 'file') return null;
           return { remoteId: meta.id, size: meta.size, hash: meta.content_hash ?? null };
-        })().catch((err: unknown) => {
-          throw wrap(err, `stat ${JSON.stringify(remotePath)}`);
-        }),
+        },
+        (err) => wrap(err, `stat ${JSON.stringify(remotePath)}`),
       );
     },
 
     ensureFolder(remotePath: string): Promise<string> {
-      if (closing) return Promise.reject(closed());
-      return track(
-        (async () => folders.ensure(remotePath === '' ? rootPath : fullPath(remotePath)))().catch((err: unknown) => {
-          throw wrap(err, `ensureFolder ${JSON.stringify(remotePath)}`);
-        }),
+      return life.run(
+        () => folders.ensure(remotePath === '' ? rootPath : fullPath(remotePath)),
+        (err) => wrap(err, `ensureFolder ${JSON.stringify(remotePath)}`),
       );
     },
 
     classify,
 
-    async check(): Promise<string> {
-      if (closing) throw closed();
-      try {
+    check(): Promise<string> {
+      return life.run(async () => {
         const account = (await session.call((dbx) => dbx.usersGetCurrentAccount())).result;
         const space = (await session.call((dbx) => dbx.usersGetSpaceUsage())).result;
         const allocated = (space.allocation as { allocated?: number }).allocated;
@@ -266,15 +219,10 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
         }
         const how = options.auth.appSecret ? 'app key + secret' : 'app key + PKCE';
         return `signed in to Dropbox as ${account.email} (${how}); ${usage}; ${where}`;
-      } catch (err) {
-        throw wrap(err, 'check');
-      }
+      }, (err) => wrap(err, 'check'));
     },
 
-    close(): Promise<void> {
-      closing ??= Promise.allSettled([...inFlight]).then(() => undefined);
-      return closing;
-    },
+    close: life.close,
   };
   return target;
 }

@@ -28,7 +28,8 @@ import { ShortReadError, TargetError } from '../../errors.js';
 import type { PutRequest } from '../target.js';
 import type { DropboxFileMetadata, DropboxResumeHandle } from './api-types.js';
 import type { DropboxSession } from './auth.js';
-import { DropboxSourceError, correctOffsetOf, isSessionGone } from './classify.js';
+import { SourceError } from '../kit/classify.js';
+import { correctOffsetOf, isSessionGone } from './classify.js';
 import { pathKey } from './names.js';
 
 /** Dropbox's content-hash block size: session chunks are a multiple of it. */
@@ -68,7 +69,7 @@ function toBuffer(chunk: unknown): Buffer {
 /**
  * Reads the source from the start in order, hashing every byte it hands out or skips, and
  * checking the size: reading past `size` or an end before it throws ShortReadError. Errors of
- * the source come out as DropboxSourceError (or the put's AbortError).
+ * the source come out as SourceError (or the put's AbortError).
  */
 export class SourceReader {
   readonly #req: PutRequest;
@@ -87,7 +88,7 @@ export class SourceReader {
     try {
       stream = req.open(0);
     } catch (err) {
-      throw new DropboxSourceError(err);
+      throw new SourceError(err);
     }
     if (req.signal) addAbortSignal(req.signal, stream);
     this.#stream = stream;
@@ -111,7 +112,7 @@ export class SourceReader {
       } catch (err) {
         const signal = this.#req.signal;
         if (signal?.aborted) throw this.#uctx.abortError(signal);
-        throw new DropboxSourceError(err);
+        throw new SourceError(err);
       }
       if (next.done) {
         this.#ended = true;
@@ -236,7 +237,7 @@ export async function simpleUpload(uctx: UploadContext, req: PutRequest, path: s
       try {
         src = req.open(0);
       } catch (err) {
-        throw new DropboxSourceError(err);
+        throw new SourceError(err);
       }
       if (req.signal) addAbortSignal(req.signal, src);
       src.once('error', (e) => {
@@ -250,7 +251,7 @@ export async function simpleUpload(uctx: UploadContext, req: PutRequest, path: s
     .catch((err: unknown) => {
       if (req.signal?.aborted) throw uctx.abortError(req.signal);
       if (err instanceof ShortReadError) throw err;
-      if (sourceError !== undefined && err === sourceError) throw new DropboxSourceError(err);
+      if (sourceError !== undefined && err === sourceError) throw new SourceError(err);
       throw err;
     });
   const sent = counter as ExactSizeStream | null;

@@ -1,7 +1,7 @@
 /**
  * Options of the Google Drive target and the shapes of the Drive v3 answers it reads.
  */
-import type { GdriveTargetConfig } from '../../config/schema.js';
+import type { GdriveConfig } from './provider.js';
 
 /**
  * Knobs the config file does not expose; tests and benchmarks set them. Every one has a
@@ -32,7 +32,7 @@ export interface GdriveTuning {
 }
 
 /** Options of the Drive target (`type: gdrive` in the config), plus tuning knobs. */
-export type GdriveOptions = GdriveTargetConfig & GdriveTuning;
+export type GdriveOptions = GdriveConfig & GdriveTuning;
 
 /** The fields of a Drive file resource the target asks for and reads. */
 export interface DriveFileFields {

@@ -6,7 +6,7 @@
  * ahead) on the next request, one refresh at a time per refresh token. It does NOT refresh on a
  * 401 while it believes the token still valid (expiry_date set), and never replays a request
  * whose body is a stream. So on a 401 the target calls `invalidate()` and replays the request
- * once itself (re-opening the source for a stream body): see drive-api.ts.
+ * once itself (re-opening the source for a stream body): see transport.ts.
  *
  * Retries. Every request through the auth client (API calls, the token endpoint, the
  * service-account JWT grant) has the library's own retries turned off: the token endpoint is
@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CodeChallengeMethod, JWT, OAuth2Client } from 'google-auth-library';
 import { ConfigError, StagecoachError } from '../../errors.js';
+import { codeFromPaste } from '../kit/pasted-code.js';
 import { readSavedToken } from '../saved-token.js';
 import {
   DEFAULT_AUTH_URL,
@@ -61,7 +62,7 @@ function govern(client: OAuth2Client, tokenUrl: string | undefined, timeoutMs: n
     resolved: async (config) => {
       config.retry = false;
       delete config.retryConfig;
-      // The Drive requests carry their own timeout signal (drive-api.ts); a token request had
+      // The Drive requests carry their own timeout signal (transport.ts); a token request had
       // none, and one that hung held every upload of the target waiting on the token for ever
       // (found by the chaos suite). gaxios turns `timeout` into a signal before interceptors
       // run, so set the signal.
@@ -185,26 +186,9 @@ export interface AuthorizeResult {
 
 export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1:53682/';
 
-/**
- * What the user pasted: the full redirected address (`http://127.0.0.1:53682/?state=…&code=…`),
- * its query alone, or the bare code. Throws StagecoachError `auth.denied` when Google answered
- * with an error (`error=access_denied`), `auth.state-mismatch` when the address belongs to
- * another attempt, and `auth.no-code` when nothing usable was pasted.
- */
-export function parsePastedCode(pasted: string, expectedState: string): string {
-  const text = pasted.trim();
-  if (text === '') throw new StagecoachError('auth.no-code', '[stagecoach] nothing was pasted: paste the address the browser was sent to, or the code in it');
-  const query = /^https?:\/\//i.test(text) ? new URL(text).searchParams : text.includes('code=') || text.includes('error=') ? new URLSearchParams(text.replace(/^[?#]/, '')) : null;
-  if (query === null) return text;
-  const error = query.get('error');
-  if (error !== null) throw new StagecoachError('auth.denied', `[stagecoach] Google refused the authorization: ${redact(error)}`);
-  const state = query.get('state');
-  if (state !== null && state !== expectedState) {
-    throw new StagecoachError('auth.state-mismatch', '[stagecoach] the pasted address belongs to another authorization attempt (its state differs): open the URL printed above and paste its result');
-  }
-  const code = query.get('code');
-  if (!code) throw new StagecoachError('auth.no-code', '[stagecoach] the pasted address holds no code: paste the whole address the browser was sent to');
-  return code;
+/** What the user pasted: the redirected address, its query, or the bare code (kit/pasted-code.ts). */
+export function parsePastedCode(pasted: string, expectedState: string, targetId = 'gdrive'): string {
+  return codeFromPaste(pasted, { state: expectedState, targetId, provider: 'gdrive', providerName: 'Google' });
 }
 
 /**
@@ -219,8 +203,9 @@ export function parsePastedCode(pasted: string, expectedState: string): string {
  *    clients in January 2023, so the loopback redirect is the method left for desktop clients;
  * 3. exchanges the code at the token endpoint, writes the refresh token to `tokenFile` (0600,
  *    atomically) and prints the config line that reads it: `refreshToken: ${file:<path>}`.
- * The refresh token is never printed. Errors: StagecoachError `auth.denied`,
- * `auth.state-mismatch`, `auth.no-code`, `auth.exchange-failed` (the token endpoint refused the
+ * The refresh token is never printed. Errors: TargetError `gdrive.auth-denied`,
+ * `gdrive.auth-state-mismatch`, `gdrive.auth-no-code` (kit/pasted-code.ts), StagecoachError
+ * `auth.exchange-failed` (the token endpoint refused the
  * code; its OAuth error named), `auth.no-refresh-token`.
  */
 export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Promise<AuthorizeResult> {
@@ -257,7 +242,7 @@ export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Pr
   io.print(`2. After you allow access, the browser is sent to ${redirectUri}… and most likely shows`);
   io.print('   "this site can\'t be reached". That is expected: copy the whole address from the address bar.');
   const pasted = await io.prompt('3. Paste that address (or only the code in it) here: ');
-  const code = parsePastedCode(pasted, state);
+  const code = parsePastedCode(pasted, state, options.id);
 
   let tokens;
   try {

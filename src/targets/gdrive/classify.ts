@@ -8,21 +8,11 @@
  * (GaxiosError from the SDK, network errors, ShortReadError) are classified by the same table,
  * so a caller holding one gets the same answer.
  */
-import { ShortReadError, StagecoachError, TargetError, type ErrorKind } from '../../errors.js';
+import { TargetError, type ErrorKind } from '../../errors.js';
 import { parseRetryAfter } from '../../retry/delay.js';
+import { SourceError, commonDetail, commonRule, describe, passThrough } from '../kit/classify.js';
 import type { Classified } from '../target.js';
 import { DAY_MS, type DriveErrorBody, type OAuthErrorBody } from './api-types.js';
-
-/**
- * An error raised while reading the source (the file being archived), not by Drive. The
- * original error is the `cause`.
- */
-export class SourceError extends StagecoachError {
-  constructor(cause: unknown) {
-    super('source.unreadable', `[stagecoach] the source could not be read: ${redact(describe(cause))}`, { cause });
-    this.name = 'SourceError';
-  }
-}
 
 /**
  * A Drive or token-endpoint answer, reduced to what is safe to keep and log: status, reason,
@@ -30,7 +20,7 @@ export class SourceError extends StagecoachError {
  * TargetErrors the target throws, because a GaxiosError carries the request's config
  * (Authorization header, token request body) and a logger would print it.
  */
-export class DriveApiError extends Error {
+export class DriveHttpError extends Error {
   readonly status: number | undefined;
   readonly reason: string | undefined;
   /** The network error code (ECONNRESET…) or the OAuth error (`invalid_grant`…). */
@@ -38,7 +28,7 @@ export class DriveApiError extends Error {
   readonly retryAfterMs: number | undefined;
   constructor(info: DriveErrorInfo) {
     super(info.summary);
-    this.name = 'DriveApiError';
+    this.name = 'DriveHttpError';
     this.status = info.status;
     this.reason = info.reason;
     this.code = info.network ?? info.oauthError;
@@ -98,20 +88,6 @@ const FORBIDDEN_REASONS = new Set([
   'appNotAuthorizedToChild', 'accessNotConfigured', 'appAccess',
 ]);
 
-const SOURCE_ERRNO: Record<string, { kind: ErrorKind; rule: string }> = {
-  ENOENT: { kind: 'fail-item', rule: 'source-gone' },
-  ENOTDIR: { kind: 'fail-item', rule: 'source-gone' },
-  EISDIR: { kind: 'fail-item', rule: 'source-is-folder' },
-  ELOOP: { kind: 'fail-item', rule: 'source-loop' },
-  EACCES: { kind: 'fail-item', rule: 'source-denied' },
-  EPERM: { kind: 'fail-item', rule: 'source-denied' },
-};
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
 /**
  * `text` with every URL cut to its origin and path (session URIs carry their capability in the
  * query; token requests their secrets), and anything shaped like a Google token or a Bearer
@@ -166,7 +142,7 @@ function networkCode(err: unknown): string | undefined {
  */
 export function inspect(err: unknown, now: number = Date.now()): DriveErrorInfo | null {
   if (err === null || typeof err !== 'object') return null;
-  if (err instanceof DriveApiError) {
+  if (err instanceof DriveHttpError) {
     return {
       status: err.status,
       reason: err.reason,
@@ -220,10 +196,6 @@ function authHint(targetId: string | undefined): string {
   return targetId ? `run \`stagecoach auth ${targetId}\`` : 'run `stagecoach auth <target id>`';
 }
 
-function isAbort(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
-
 function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
   const { status, reason, retryAfterMs, summary } = info;
   const withWait = (r: ClassifyRule): ClassifyRule => (retryAfterMs !== undefined ? { ...r, retryAfterMs } : r);
@@ -237,7 +209,7 @@ function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
       return { kind: 'fatal', rule: 'auth-revoked', detail: `the refresh token was revoked or expired: ${authHint(opts.targetId)} (${summary})` };
     }
     if (info.oauthError === 'invalid_client' || info.oauthError === 'unauthorized_client') {
-      return { kind: 'fatal', rule: 'auth-client', detail: `the OAuth client id or secret is not accepted: check the config (${summary})` };
+      return { kind: 'fatal', rule: 'auth-client-refused', detail: `the OAuth client id or secret is not accepted: check the config (${summary})` };
     }
     if (status >= 500) return withWait({ kind: 'retry', rule: 'token-endpoint', detail: summary });
     return { kind: 'fatal', rule: 'auth-failed', detail: `the token endpoint refused to issue a token (${summary})` };
@@ -267,7 +239,7 @@ function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
       return { kind: 'fatal', rule: 'drive-item-limit', detail: `the shared drive or folder holds as many items as Drive allows (${summary})` };
     }
     if (reason !== undefined && FORBIDDEN_REASONS.has(reason)) {
-      return { kind: 'fatal', rule: 'forbidden', detail: `the credentials may not write here (${summary})` };
+      return { kind: 'fatal', rule: 'access-denied', detail: `the credentials may not write here (${summary})` };
     }
     return { kind: 'fail-item', rule: 'refused', detail: summary };
   }
@@ -280,20 +252,10 @@ function fromInfo(info: DriveErrorInfo, opts: ClassifyOptions): ClassifyRule {
 
 /** The rule `classify` applies to `error`. Pure (given `opts.now`). */
 export function classifyRule(error: unknown, opts: ClassifyOptions = {}): ClassifyRule {
-  if (error instanceof TargetError) {
-    const rule = error.code.replace(/^gdrive\./, '');
-    const detail = error.message.replace(/^\[stagecoach\] \[[^\]]*\] /, '').replace(new RegExp(`^${rule.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `), '');
-    const out: ClassifyRule = { kind: error.kind, rule, detail };
-    if (error.retryAfterMs !== undefined) out.retryAfterMs = error.retryAfterMs;
-    return out;
-  }
-  if (error instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed', detail: error.message };
-  if (isAbort(error)) return { kind: 'retry', rule: 'aborted', detail: redact(describe(error)) };
-  if (error instanceof SourceError) {
-    if (error.cause instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed', detail: error.cause.message };
-    const code = (error.cause as { code?: unknown } | null)?.code;
-    const known = typeof code === 'string' ? SOURCE_ERRNO[code] : undefined;
-    return { ...(known ?? { kind: 'retry', rule: 'source-unknown' }), detail: redact(describe(error.cause)) };
+  const common = commonRule(error, 'gdrive');
+  if (common) {
+    const detail = commonDetail(error, common.rule);
+    return { ...common, detail: error instanceof TargetError ? detail : redact(detail) };
   }
   const info = inspect(error, opts.now);
   if (info) return fromInfo(info, opts);
@@ -302,13 +264,11 @@ export function classifyRule(error: unknown, opts: ClassifyOptions = {}): Classi
 
 /**
  * Tells what an error thrown by (or met inside) the Drive target means. Pure. In order:
- * - a TargetError keeps its kind, rule (`gdrive.<rule>`) and retryAfterMs;
- * - ShortReadError → fail-item `source-changed`; an AbortError → retry `aborted`;
- * - SourceError by its cause: ENOENT/ENOTDIR `source-gone`, EACCES/EPERM `source-denied`,
- *   EISDIR, ELOOP → fail-item; anything else → retry `source-unknown`;
+ * - first the rules every target shares (kit/classify.ts `commonRule`: its own TargetErrors,
+ *   the source side, aborts);
  * - no answer (ECONNRESET, ETIMEDOUT, socket hang up, timeouts…) → retry `network`;
  * - the token endpoint: `invalid_grant` → fatal `auth-revoked` ("the refresh token was revoked
- *   or expired: run `stagecoach auth <id>`"), or `auth-key-refused` for a service account; `invalid_client` → fatal `auth-client`; 5xx →
+ *   or expired: run `stagecoach auth <id>`"), or `auth-key-refused` for a service account; `invalid_client` → fatal `auth-client-refused`; 5xx →
  *   retry `token-endpoint`; other refusals → fatal `auth-failed`;
  * - 401 → retry `auth-expired` (the target has already dropped the access token);
  * - 403 `userRateLimitExceeded`/`rateLimitExceeded` with the message "User rate limit
@@ -316,7 +276,7 @@ export function classifyRule(error: unknown, opts: ClassifyOptions = {}): Classi
  *   message ("User Rate Limit Exceeded") → retry `rate-limited` with Retry-After;
  *   `dailyLimitExceeded` → fatal `daily-quota` (24 h); `storageQuotaExceeded` → fatal
  *   `storage-full`; `teamDriveFileLimitExceeded` → fatal `drive-item-limit`; permission
- *   reasons → fatal `forbidden`; other 403 → fail-item `refused`;
+ *   reasons → fatal `access-denied`; other 403 → fail-item `refused`;
  * - 429 → retry `rate-limited`, 5xx → retry `server-error`, 408/409/423 → retry `conflict`,
  *   each with Retry-After when given; 404 → retry `not-found`;
  * - 413 → fail-item `too-large`; other 4xx → fail-item `bad-request`; anything else → retry.
@@ -331,18 +291,18 @@ export function classify(error: unknown, opts: ClassifyOptions = {}): Classified
 
 /**
  * The TargetError the target throws for `error`: kind, rule and wait from the table above, a
- * token-free message, and as `cause` a DriveApiError in place of an SDK error (which carries
+ * token-free message, and as `cause` a DriveHttpError in place of an SDK error (which carries
  * request headers). TargetErrors, ShortReadErrors and AbortErrors pass through unchanged.
  */
 export function toTargetError(targetId: string, error: unknown, opts: ClassifyOptions = {}): unknown {
-  if (error instanceof TargetError || error instanceof ShortReadError || isAbort(error)) return error;
-  if (error instanceof SourceError && error.cause instanceof ShortReadError) return error.cause;
+  const known = passThrough(error, targetId);
+  if (known !== undefined) return known;
   const r = classifyRule(error, { ...opts, targetId });
   const info = error instanceof SourceError ? null : inspect(error, opts.now);
   // An error that carries a request (config, response) is replaced; a plain one (a bug's
   // TypeError, a source error) is kept whole for its stack.
   const carriesRequest = error !== null && typeof error === 'object' && ('config' in error || 'response' in error);
-  const cause = info ? new DriveApiError(info) : carriesRequest ? new Error(redact(describe(error))) : error;
+  const cause = info ? new DriveHttpError(info) : carriesRequest ? new Error(redact(describe(error))) : error;
   const options: { cause: unknown; code: string; retryAfterMs?: number } = { cause, code: `gdrive.${r.rule}` };
   if (r.retryAfterMs !== undefined) options.retryAfterMs = r.retryAfterMs;
   return new TargetError(targetId, r.kind, `${r.rule}: ${r.detail}`, options);

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { FOLDER_MIME, type DriveFileFields, type DriveFileList } from './api-types.js';
-import type { DriveApi } from './drive-api.js';
+import type { DriveApi } from './transport.js';
 import { queryLiteral } from './names.js';
 
 /** Pages of a name lookup read at most (100 entries each): same-name siblings beyond are ignored. */

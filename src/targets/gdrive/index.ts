@@ -15,6 +15,10 @@
  * end, a session never finished), so a failed put leaves the previous copy or nothing.
  */
 import { ConfigError, TargetError, type ErrorKind } from '../../errors.js';
+import { abortError } from '../kit/abort.js';
+import { passThrough } from '../kit/classify.js';
+import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import {
   CHUNK_GRANULARITY,
@@ -26,30 +30,18 @@ import {
 } from './api-types.js';
 import { createDriveAuth } from './auth.js';
 import { classify as classifyDrive, inspect, toTargetError } from './classify.js';
-import { createDriveApi } from './drive-api.js';
+import { createDriveApi } from './transport.js';
 import { DriveFolders } from './folders.js';
 import { mapDrivePath, mapRemoteRoot } from './names.js';
-import { abortError, decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
+import { provider } from './provider.js';
+import { decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
 
 export type { GdriveOptions, GdriveTuning } from './api-types.js';
 export { authorize, type AuthIO, type AuthorizeResult, type GdriveAuthorizeOptions } from './auth.js';
 export { MAX_NAME_BYTES, mapDrivePath } from './names.js';
 
 function validate(options: GdriveOptions): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected gdrive target options to be an object, got ${String(o)}`);
-  if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | undefined;
-  if (auth?.kind === 'oauth') {
-    for (const k of ['clientId', 'clientSecret']) {
-      // Never echo a secret: say only what kind of value was found.
-      if (typeof auth[k] !== 'string' || (auth[k] as string).length === 0) throw new ConfigError(`auth.${k}`, `Expected \`auth.${k}\` to be a non-empty string, got ${typeof auth[k]}`);
-    }
-  } else if (auth?.kind === 'serviceAccount') {
-    if (typeof auth.keyFile !== 'string' || auth.keyFile.length === 0) throw new ConfigError('auth.keyFile', `Expected \`auth.keyFile\` to be a path, got ${JSON.stringify(auth.keyFile)}`);
-  } else {
-    throw new ConfigError('auth.kind', `Expected \`auth.kind\` to be "oauth" or "serviceAccount", got ${JSON.stringify(auth?.kind)}`);
-  }
+  checkOptions(provider.schema, options, ['auth']);
   const chunk = options.chunkSize;
   if (chunk !== undefined && (!Number.isSafeInteger(chunk) || chunk <= 0 || chunk % CHUNK_GRANULARITY !== 0)) {
     throw new ConfigError('chunkSize', `Expected \`chunkSize\` to be a positive multiple of ${CHUNK_GRANULARITY}, got ${chunk}`);
@@ -90,9 +82,8 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const dailyCapParkMs = options.dailyCapParkMs ?? DAY_MS;
   const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true });
-  const inFlight = new Set<Promise<unknown>>();
+  const life = createLifecycle(id, 'gdrive');
   const pathLocks = new Map<string, Promise<unknown>>();
-  let closing: Promise<void> | null = null;
 
   function fail(rule: string, kind: ErrorKind, detail: string): TargetError {
     return new TargetError(id, kind, `${rule}: ${detail}`, { code: `gdrive.${rule}` });
@@ -100,7 +91,8 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
 
   /** Every error leaving the target goes through here, so `classify` sees only known shapes. */
   function wrap(err: unknown, signal?: AbortSignal): unknown {
-    if (signal?.aborted) return err instanceof Error && err.name === 'AbortError' ? err : abortError(id, signal);
+    const known = passThrough(err, id, signal);
+    if (known !== undefined) return known;
     // A 404 on a cached folder id: the folder went away behind our back; look it up again next time.
     if (inspect(err)?.status === 404) folders.forget();
     return toTargetError(id, err, { dailyCapParkMs, authKind: auth.kind });
@@ -161,25 +153,21 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
   }
 
   async function doPut(req: PutRequest): Promise<PutResult> {
-    try {
-      if (req.signal?.aborted) throw abortError(id, req.signal);
-      const segments = [...rootSegments, ...mapDrivePath(req.remotePath, id)];
-      return await serialised(segments.join('/'), async () => {
-        const name = segments[segments.length - 1]!;
-        const parentId = (await folders.resolve(segments.slice(0, -1), true, req.signal))!;
-        const existing = await folders.findFile(parentId, name, req.signal);
-        if (existing?.id && existing.md5Checksum && Number(existing.size) === req.size) {
-          const md5 = await hashSource(req, id);
-          if (md5 === existing.md5Checksum) {
-            if (req.resume !== null) await req.saveResume(null);
-            return { remoteId: existing.id, size: req.size, hash: md5, hashKind: 'md5', unchanged: true, bytesSent: 0 };
-          }
+    if (req.signal?.aborted) throw abortError(id, req.signal);
+    const segments = [...rootSegments, ...mapDrivePath(req.remotePath, id)];
+    return serialised(segments.join('/'), async () => {
+      const name = segments[segments.length - 1]!;
+      const parentId = (await folders.resolve(segments.slice(0, -1), true, req.signal))!;
+      const existing = await folders.findFile(parentId, name, req.signal);
+      if (existing?.id && existing.md5Checksum && Number(existing.size) === req.size) {
+        const md5 = await hashSource(req, id);
+        if (md5 === existing.md5Checksum) {
+          if (req.resume !== null) await req.saveResume(null);
+          return { remoteId: existing.id, size: req.size, hash: md5, hashKind: 'md5', unchanged: true, bytesSent: 0 };
         }
-        return upload(req, parentId, name, existing);
-      });
-    } catch (err) {
-      throw wrap(err, req.signal);
-    }
+      }
+      return upload(req, parentId, name, existing);
+    });
   }
 
   const target: Target = {
@@ -188,43 +176,34 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
     features,
 
     put(req: PutRequest): Promise<PutResult> {
-      if (closing) return Promise.reject(fail('closed', 'fatal', 'the target is closed'));
-      const p = doPut(req);
-      inFlight.add(p);
-      const untrack = (): void => void inFlight.delete(p);
-      p.then(untrack, untrack);
-      return p;
+      return life.run(() => doPut(req), (err) => wrap(err, req.signal));
     },
 
-    async stat(remotePath: string): Promise<RemoteStat | null> {
-      try {
+    stat(remotePath: string): Promise<RemoteStat | null> {
+      return life.run(async () => {
         const segments = [...rootSegments, ...mapDrivePath(remotePath, id)];
         const parentId = await folders.resolve(segments.slice(0, -1), false);
         if (parentId === null) return null;
         const f = await folders.findFile(parentId, segments[segments.length - 1]!);
         if (!f?.id) return null;
         return { remoteId: f.id, size: Number(f.size ?? 0), hash: f.md5Checksum ?? null };
-      } catch (err) {
-        throw wrap(err);
-      }
+      }, wrap);
     },
 
-    async ensureFolder(remotePath: string): Promise<string> {
-      try {
+    ensureFolder(remotePath: string): Promise<string> {
+      return life.run(async () => {
         const segments = remotePath === '' ? rootSegments : [...rootSegments, ...mapDrivePath(remotePath, id)];
         return (await folders.resolve(segments, true))!;
-      } catch (err) {
-        throw wrap(err);
-      }
+      }, wrap);
     },
 
     classify(error: unknown) {
       return classifyDrive(error, { targetId: id, dailyCapParkMs, authKind: auth.kind });
     },
 
-    async check(): Promise<string> {
-      const lines: string[] = [];
-      try {
+    check(): Promise<string> {
+      return life.run(async () => {
+        const lines: string[] = [];
         if (auth.kind === 'serviceAccount' && !api.sharedDriveId) {
           lines.push(
             `WARNING: service account ${auth.email ?? ''} has no storage quota of its own: uploads fail with storageQuotaExceeded ` +
@@ -250,15 +229,10 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
               : `remoteRoot "${rootSegments.join('/')}" exists`,
         );
         return lines.join('\n');
-      } catch (err) {
-        throw wrap(err);
-      }
+      }, wrap);
     },
 
-    close(): Promise<void> {
-      closing ??= Promise.allSettled([...inFlight]).then(() => undefined);
-      return closing;
-    },
+    close: life.close,
   };
   return target;
 }

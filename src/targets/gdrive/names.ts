@@ -14,6 +14,9 @@
  * Pure functions; the target joins `remoteRoot` and the remote path before mapping.
  */
 import { TargetError } from '../../errors.js';
+import { truncateUtf8 } from '../kit/names.js';
+
+export { truncateUtf8 };
 
 /** The longest name (one path segment) the Drive target stores, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 1024;
@@ -82,18 +85,4 @@ export function mapRemoteRoot(remoteRoot: string, targetId = 'gdrive', maxNameBy
  */
 export function queryLiteral(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
-/** The longest prefix of `s` that fits in `maxBytes` UTF-8 bytes, never splitting a character. */
-export function truncateUtf8(s: string, maxBytes: number): string {
-  if (Buffer.byteLength(s, 'utf8') <= maxBytes) return s;
-  let out = '';
-  let used = 0;
-  for (const ch of s) {
-    const n = Buffer.byteLength(ch, 'utf8');
-    if (used + n > maxBytes) break;
-    out += ch;
-    used += n;
-  }
-  return out;
 }

@@ -17,8 +17,10 @@ import { Transform, addAbortSignal, type Readable, type TransformCallback } from
 import { ShortReadError, TargetError } from '../../errors.js';
 import type { PutRequest } from '../target.js';
 import { CHUNK_GRANULARITY, FILE_FIELDS, type DriveFileFields, type ResumeHandle } from './api-types.js';
-import { SourceError } from './classify.js';
-import type { DriveApi } from './drive-api.js';
+import { abortError } from '../kit/abort.js';
+import { SourceError } from '../kit/classify.js';
+import { redact } from './classify.js';
+import type { DriveApi } from './transport.js';
 
 /** Where an upload goes: a new file (`fileId` null) or a new version of an existing one. */
 export interface UploadDest {
@@ -52,18 +54,12 @@ function toBuffer(chunk: unknown): Buffer {
 }
 
 /** The AbortError a put throws when its signal fired. */
-export function abortError(targetId: string, signal: AbortSignal): Error {
-  const err = new Error(`[stagecoach] [${targetId}] aborted: the put was cancelled`, { cause: signal.reason });
-  err.name = 'AbortError';
-  return err;
-}
-
 function openSource(req: PutRequest, start?: number): Readable {
   let src: Readable;
   try {
     src = start === undefined ? req.open() : req.open(start);
   } catch (err) {
-    throw new SourceError(err);
+    throw new SourceError(err, redact);
   }
   if (req.signal) addAbortSignal(req.signal, src);
   return src;
@@ -157,7 +153,7 @@ export class SourceReader {
       r = await this.#it.next();
     } catch (err) {
       if (this.#signal?.aborted) throw abortError(this.#targetId, this.#signal);
-      throw new SourceError(err);
+      throw new SourceError(err, redact);
     }
     if (r.done) {
       this.#ended = true;
@@ -256,7 +252,7 @@ export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: Up
   const src = openSource(req);
   const meter = new MeteredStream(req.size);
   src.on('error', (err) => {
-    fail(signal?.aborted ? abortError(ctx.targetId, signal) : new SourceError(err));
+    fail(signal?.aborted ? abortError(ctx.targetId, signal) : new SourceError(err, redact));
     meter.destroy();
   });
   meter.on('error', (err) => fail(err));

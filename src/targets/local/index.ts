@@ -1,46 +1,22 @@
 /**
  * The local target: archives into a folder on a local or mounted disk. The embedded default,
- * and the reference the cloud targets are measured against by the conformance suite.
- *
- * A put is atomic and durable: the bytes go to a temp file beside the final name, which is
- * fsynced, checked, and renamed over the final name; the folder is then fsynced. A crash or a
- * failure at any point leaves the previous copy (or nothing) at the final name, never a part.
+ * and the reference the cloud targets are measured against by the conformance suite. The put
+ * path is upload.ts (atomic and durable), the folders folders.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, type Stats } from 'node:fs';
-import {
-  copyFile,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readFile,
-  rename,
-  rm,
-  stat as fsStat,
-  statfs,
-  unlink,
-  utimes,
-  writeFile,
-  type FileHandle,
-} from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
-import { addAbortSignal } from 'node:stream';
-import { ConfigError, ShortReadError, TargetError, type ErrorKind } from '../../errors.js';
-import { CountingHashStream, hashFile, verifySize } from '../../archive/hash.js';
-import type {
-  Features,
-  PutRequest,
-  PutResult,
-  RemoteStat,
-  Target,
-  TargetContext,
-  TargetFactory,
-} from '../target.js';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, stat as fsStat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { hashFile } from '../../archive/hash.js';
+import { SourceError, describe, passThrough } from '../kit/classify.js';
+import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
+import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { LocalOptions } from './api-types.js';
-import { SourceError, classify, classifyRule } from './classify.js';
-import { mapLocalPath, tempName, versionName } from './names.js';
+import { classify, classifyRule, localError } from './classify.js';
+import { LocalFolders } from './folders.js';
+import { mapLocalPath } from './names.js';
+import { provider } from './provider.js';
+import { fsyncFile, lstatOrNull, putFile, type UploadContext } from './upload.js';
 
 export type { LocalOptions } from './api-types.js';
 
@@ -52,100 +28,6 @@ export const LOCAL_FEATURES: Features = Object.freeze({
   chunkSize: 1024 * 1024,
   resumable: false,
 });
-
-// Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
-// A kept version is named after the old copy's mtime; past this many same-second copies give up.
-const MAX_VERSION_ATTEMPTS = 1000;
-/** Folders remembered as existing (see ensureDir); past this many the memory starts afresh. */
-const MAX_KNOWN_DIRS = 10_000;
-/** Buffer of the read-back check. */
-const READ_BACK_CHUNK = 1024 * 1024;
-/** The fixed part of temp names (hex, so `isTempName` knows them). */
-const TEMP_TOKEN = '0000';
-
-function errno(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function validate(options: LocalOptions): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected local target options to be an object, got ${String(o)}`);
-  if (typeof o.id !== 'string' || o.id.length === 0) {
-    throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  }
-  if (typeof o.path !== 'string' || o.path.length === 0) {
-    throw new ConfigError('path', `Expected \`path\` to be a non-empty string, got ${JSON.stringify(o.path)}`);
-  }
-  if (o.keepVersions !== undefined && typeof o.keepVersions !== 'boolean') {
-    throw new ConfigError('keepVersions', `Expected \`keepVersions\` to be a boolean, got ${JSON.stringify(o.keepVersions)}`);
-  }
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
-}
-
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let off = 0;
-  while (off < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-    off += bytesWritten;
-  }
-}
-
-/** fsync a folder so a rename or a new entry in it survives a power cut. */
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch (err) {
-    // Some filesystems (certain FUSE and network mounts) cannot fsync a folder: not an error.
-    if (errno(err) !== 'EINVAL' && errno(err) !== 'ENOTSUP' && errno(err) !== 'EISDIR') throw err;
-  } finally {
-    await fh?.close();
-  }
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** sha256 of the first `size` bytes of an open file, read back through its handle. */
-async function hashHandle(fh: FileHandle, size: number, signal: AbortSignal | undefined): Promise<string> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(size, READ_BACK_CHUNK)));
-  for (let pos = 0; pos < size; ) {
-    signal?.throwIfAborted();
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
-    if (bytesRead === 0) break;
-    h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
-    pos += bytesRead;
-  }
-  return h.digest('hex');
-}
-
-async function lstatOrNull(path: string): Promise<Stats | null> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return null;
-    throw err;
-  }
-}
 
 /**
  * Makes a local target archiving under `options.path`.
@@ -172,268 +54,20 @@ async function lstatOrNull(path: string): Promise<Stats | null> {
  *   the temp file is removed and the previous copy is untouched.
  */
 export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Target {
-  validate(options);
+  checkOptions(provider.schema, options, ['path', 'keepVersions']);
   const id = options.id;
   const root = resolve(options.path);
-  const keepVersions = options.keepVersions ?? false;
-  const log = ctx.log;
-  const inFlight = new Set<Promise<unknown>>();
-  let rootReady: Promise<void> | null = null;
-  const knownDirs = new Set<string>();
-  const dirSyncs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
-  let closing: Promise<void> | null = null;
-
-  function abortError(signal: AbortSignal): Error {
-    const err = new Error(`[stagecoach] [${id}] aborted: the put was cancelled`, { cause: signal.reason });
-    err.name = 'AbortError';
-    return err;
-  }
-
-  function fail(rule: string, kind: ErrorKind, detail: string, cause?: unknown): TargetError {
-    return new TargetError(id, kind, `${rule}: ${detail}`, { code: `local.${rule}`, cause });
-  }
+  const folders = new LocalFolders(id, root, ctx.log);
+  const uctx: UploadContext = { targetId: id, log: ctx.log, folders, keepVersions: options.keepVersions ?? false };
+  const life = createLifecycle(id, 'local');
 
   /** Every error leaving the target goes through here, so `classify` sees only known shapes. */
   function wrap(err: unknown, signal?: AbortSignal): unknown {
-    if (signal?.aborted) return err instanceof Error && err.name === 'AbortError' ? err : abortError(signal);
-    if (err instanceof TargetError || err instanceof ShortReadError) return err;
-    if (err instanceof Error && err.name === 'AbortError') return err;
-    if (err instanceof SourceError && err.cause instanceof ShortReadError) return err.cause;
+    const known = passThrough(err, id, signal);
+    if (known !== undefined) return known;
     const { kind, rule } = classifyRule(err);
-    const detail = err instanceof SourceError ? `source: ${message(err.cause)}` : message(err);
-    return fail(rule, kind, detail, err);
-  }
-
-  function ensureRoot(): Promise<void> {
-    rootReady ??= (async () => {
-      try {
-        const made = await mkdir(root, { recursive: true });
-        if (made !== undefined) log.info({ root }, 'archive root created');
-      } catch (err) {
-        // No put can succeed without the root: that is the target's problem, not the item's.
-        throw fail('archive-root-unusable', 'fatal', `the archive root ${root} cannot be created: ${message(err)}`, err);
-      }
-    })().catch((err: unknown) => {
-      rootReady = null;
-      throw err;
-    });
-    return rootReady;
-  }
-
-  /**
-   * mkdir -p `dir` under the root, fsyncing each folder that gained an entry. A folder made or
-   * found here is remembered, so the next put into it costs no stat and no mkdir; a put that
-   * then finds it gone (ENOENT) forgets every folder and comes back here (see `writeNew`).
-   */
-  async function ensureDir(dir: string): Promise<void> {
-    if (knownDirs.has(dir)) return;
-    await ensureRoot();
-    try {
-      const st = await fsStat(root);
-      if (!st.isDirectory()) throw fail('archive-root-gone', 'fatal', `the archive root ${root} is not a folder`);
-    } catch (err) {
-      if (errno(err) === 'ENOENT') {
-        throw fail('archive-root-gone', 'fatal', `the archive root ${root} has disappeared (an unmounted disk?)`, err);
-      }
-      throw err;
-    }
-    if (dir !== root) {
-      const first = await mkdir(dir, { recursive: true });
-      // Each new folder is an entry in its parent: fsync from the deepest parent up to the one
-      // that already existed, so the path to the file survives a power cut as well as the file.
-      if (first !== undefined) {
-        for (let d = dir; ; d = dirname(d)) {
-          await fsyncDir(dirname(d));
-          if (d === first || dirname(d) === d) break;
-        }
-      }
-    }
-    if (knownDirs.size >= MAX_KNOWN_DIRS) knownDirs.clear();
-    knownDirs.add(dir);
-  }
-
-  /**
-   * fsyncs `dir` after a rename into it. Puts into one folder share the fsyncs: a caller joins
-   * the next fsync that has not started yet (it starts after the caller's rename, so it covers
-   * it), and at most one runs per folder at a time.
-   */
-  function syncDirAfterRename(dir: string): Promise<void> {
-    let s = dirSyncs.get(dir);
-    if (!s) {
-      s = { running: null, next: null };
-      dirSyncs.set(dir, s);
-    }
-    if (s.next) return s.next;
-    const state = s;
-    const before = state.running ?? Promise.resolve();
-    const p: Promise<void> = before
-      .catch(() => undefined)
-      .then(() => {
-        state.running = p;
-        state.next = null;
-        return fsyncDir(dir);
-      })
-      .finally(() => {
-        if (state.running !== p) return;
-        state.running = null;
-        if (!state.next) dirSyncs.delete(dir);
-      });
-    state.next = p;
-    return p;
-  }
-
-  /** Streams the source through a counter, handing each chunk to `onChunk`; checks the size. */
-  async function readSource(
-    req: PutRequest,
-    onChunk: ((chunk: Buffer) => Promise<void>) | null,
-  ): Promise<CountingHashStream> {
-    const signal = req.signal;
-    let src: Readable;
-    try {
-      src = req.open();
-    } catch (err) {
-      throw new SourceError(err);
-    }
-    if (signal) addAbortSignal(signal, src);
-    const counter = new CountingHashStream(['sha256'], { maxBytes: req.size });
-    const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
-    try {
-      for (;;) {
-        let next: IteratorResult<unknown>;
-        try {
-          next = await it.next();
-        } catch (err) {
-          if (signal?.aborted) throw abortError(signal);
-          throw new SourceError(err);
-        }
-        if (next.done) break;
-        const chunk = toBuffer(next.value);
-        counter.feed(chunk);
-        if (onChunk) await onChunk(chunk);
-      }
-    } finally {
-      src.destroy();
-    }
-    verifySize(req.size, counter.bytes);
-    return counter;
-  }
-
-  /** Keeps the copy at `final` as a version beside it; returns the version's path. */
-  async function keepPrevious(final: string, dir: string, name: string, old: Stats): Promise<string | null> {
-    for (let attempt = 0; attempt < MAX_VERSION_ATTEMPTS; attempt++) {
-      const candidate = join(dir, versionName(name, old.mtime, attempt));
-      try {
-        await link(final, candidate);
-        return candidate;
-      } catch (err) {
-        const code = errno(err);
-        if (code === 'EEXIST') continue;
-        if (code === 'ENOENT') return null;
-        if (!code || !NO_HARD_LINKS.has(code)) throw err;
-      }
-      try {
-        await copyFile(final, candidate, fsConstants.COPYFILE_EXCL);
-      } catch (err) {
-        if (errno(err) === 'EEXIST') continue;
-        if (errno(err) === 'ENOENT') return null;
-        throw err;
-      }
-      await utimes(candidate, old.atime, old.mtime);
-      await fsyncFile(candidate);
-      return candidate;
-    }
-    throw fail('version-names-exhausted', 'retry', `${MAX_VERSION_ATTEMPTS} kept versions of ${final} share one timestamp`);
-  }
-
-  /**
-   * Opens the temp file, new. One already there is a leftover of a put cut by a crash: it goes.
-   * A folder that vanished since it was made (ENOENT) is made again, once.
-   */
-  async function openTemp(tmp: string, dir: string): Promise<FileHandle> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await open(tmp, 'wx+');
-      } catch (err) {
-        if (attempt > 0) throw err;
-        if (errno(err) === 'EEXIST') {
-          await unlink(tmp).catch((e: unknown) => {
-            if (errno(e) !== 'ENOENT') throw e;
-          });
-        } else if (errno(err) === 'ENOENT') {
-          knownDirs.clear();
-          await ensureDir(dir);
-        } else {
-          throw err;
-        }
-      }
-    }
-  }
-
-  async function writeNew(req: PutRequest, final: string, previous: Stats | null): Promise<PutResult> {
-    const dir = dirname(final);
-    const name = basename(final);
-    // One temp name per final name: only one put of a remote path runs at a time, so a temp
-    // file already there is a leftover of a put cut by a crash (kill -9), and goes.
-    const tmp = join(dir, tempName(name, TEMP_TOKEN));
-    let tmpExists = false;
-    try {
-      const fh = await openTemp(tmp, dir);
-      tmpExists = true;
-      let counter: CountingHashStream;
-      let written: string;
-      try {
-        counter = await readSource(req, (chunk) => writeAll(fh, chunk));
-        const mtime = new Date(req.mtimeMs);
-        await fh.utimes(mtime, mtime);
-        await fh.sync();
-        written = await hashHandle(fh, counter.bytes, req.signal);
-      } catch (err) {
-        await fh.close().catch(() => undefined);
-        throw err;
-      }
-      // close() can report a delayed write error (NFS): it must not be ignored here.
-      await fh.close();
-      const hash = counter.digest('sha256');
-      if (written !== hash) {
-        throw fail('write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
-      }
-      if (req.signal?.aborted) throw abortError(req.signal);
-      const kept = keepVersions && previous?.isFile() ? await keepPrevious(final, dir, name, previous) : null;
-      try {
-        await rename(tmp, final);
-      } catch (err) {
-        if (kept) await unlink(kept).catch((e: unknown) => log.warn({ err: e, path: kept }, 'kept version not removed'));
-        throw err;
-      }
-      tmpExists = false;
-      await syncDirAfterRename(dir);
-      if (kept) log.debug({ path: final, kept }, 'previous copy kept');
-      return { remoteId: final, size: counter.bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: counter.bytes };
-    } finally {
-      if (tmpExists) {
-        await rm(tmp, { force: true }).catch((e: unknown) => log.warn({ err: e, path: tmp }, 'temp file not removed'));
-      }
-    }
-  }
-
-  async function doPut(req: PutRequest): Promise<PutResult> {
-    try {
-      if (req.signal?.aborted) throw abortError(req.signal);
-      const final = join(root, mapLocalPath(req.remotePath, id));
-      await ensureDir(dirname(final));
-      const existing = await lstatOrNull(final);
-      if (existing?.isDirectory()) throw fail('archive-path-blocked', 'fail-item', `a folder is at ${final}`);
-      if (existing?.isFile() && existing.size === req.size) {
-        const [source, stored] = await Promise.all([readSource(req, null), hashFile('sha256', final, req.signal)]);
-        const hash = source.digest('sha256');
-        if (hash === stored) {
-          return { remoteId: final, size: req.size, hash, hashKind: 'sha256', unchanged: true, bytesSent: 0 };
-        }
-      }
-      return await writeNew(req, final, existing);
-    } catch (err) {
-      throw wrap(err, req.signal);
-    }
+    const detail = err instanceof SourceError ? `source: ${describe(err.cause)}` : describe(err);
+    return localError(id, rule, kind, detail, err);
   }
 
   const target: Target = {
@@ -442,33 +76,24 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     features: LOCAL_FEATURES,
 
     put(req: PutRequest): Promise<PutResult> {
-      if (closing) return Promise.reject(fail('closed', 'fatal', 'the target is closed'));
-      const p = doPut(req);
-      inFlight.add(p);
-      const untrack = (): void => void inFlight.delete(p);
-      p.then(untrack, untrack);
-      return p;
+      return life.run(() => putFile(uctx, req), (err) => wrap(err, req.signal));
     },
 
-    async stat(remotePath: string): Promise<RemoteStat | null> {
-      try {
+    stat(remotePath: string): Promise<RemoteStat | null> {
+      return life.run(async () => {
         const path = join(root, mapLocalPath(remotePath, id));
         const st = await lstatOrNull(path);
         if (!st?.isFile()) return null;
         return { remoteId: path, size: st.size, hash: await hashFile('sha256', path) };
-      } catch (err) {
-        throw wrap(err);
-      }
+      }, wrap);
     },
 
-    async ensureFolder(remotePath: string): Promise<string> {
-      try {
+    ensureFolder(remotePath: string): Promise<string> {
+      return life.run(async () => {
         const path = remotePath === '' ? root : join(root, mapLocalPath(remotePath, id));
-        await ensureDir(path);
+        await folders.ensureDir(path);
         return path;
-      } catch (err) {
-        throw wrap(err);
-      }
+      }, wrap);
     },
 
     classify,
@@ -490,14 +115,11 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
       } catch (err) {
         await rm(probe, { force: true }).catch(() => undefined);
         const { rule } = classifyRule(err);
-        throw fail(rule === 'unknown' ? 'archive-unusable' : rule, 'fatal', `the archive root ${root} is not usable: ${message(err)}`, err);
+        throw localError(id, rule === 'unknown' ? 'archive-unusable' : rule, 'fatal', `the archive root ${root} is not usable: ${describe(err)}`, err);
       }
     },
 
-    close(): Promise<void> {
-      closing ??= Promise.allSettled([...inFlight]).then(() => undefined);
-      return closing;
-    },
+    close: life.close,
   };
   return target;
 }

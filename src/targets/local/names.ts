@@ -4,6 +4,9 @@
  * Pure functions; the root is joined by the caller.
  */
 import { TargetError } from '../../errors.js';
+import { truncateUtf8 } from '../kit/names.js';
+
+export { truncateUtf8 };
 
 /** The longest file name most local filesystems accept (ext4, xfs, btrfs, zfs), in bytes. */
 export const MAX_NAME_BYTES = 255;
@@ -38,20 +41,6 @@ export function mapLocalPath(remotePath: string, targetId = 'local', maxNameByte
     }
   }
   return nfc;
-}
-
-/** The longest prefix of `s` that fits in `maxBytes` UTF-8 bytes, never splitting a character. */
-export function truncateUtf8(s: string, maxBytes: number): string {
-  if (Buffer.byteLength(s, 'utf8') <= maxBytes) return s;
-  let out = '';
-  let used = 0;
-  for (const ch of s) {
-    const n = Buffer.byteLength(ch, 'utf8');
-    if (used + n > maxBytes) break;
-    out += ch;
-    used += n;
-  }
-  return out;
 }
 
 const TEMP_PREFIX = '.';

@@ -5,12 +5,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { ConfigError, TargetError } from '../../errors.js';
+import { ConfigError } from '../../errors.js';
 import { CountingHashStream, hashBuffer, verifySize } from '../../archive/hash.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetFactory } from '../target.js';
 import { MAX_NAME_BYTES, mapLocalPath, tempName } from '../local/names.js';
 import type { MemoryTargetOptions } from './api-types.js';
 import { classify } from './classify.js';
+import { abortError } from '../kit/abort.js';
+import { createLifecycle } from '../kit/lifecycle.js';
+
+/** The memory target throws its errors as they are. */
+const asThrown = (err: unknown): unknown => err;
 
 export type { MemoryBrokenMode, MemoryTargetOptions } from './api-types.js';
 
@@ -81,7 +86,7 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
   // folder key → (name key → entry). The root folder is ''.
   const folders = new Map<string, Map<string, Entry>>([['', new Map()]]);
   const stats = { puts: 0, writes: 0, opens: 0 };
-  let closed = false;
+  const life = createLifecycle(id, 'memory');
 
   const fold = (s: string): string => (caseInsensitive ? s.toLowerCase() : s);
 
@@ -122,18 +127,11 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
     return folders.get(fold(dir))?.get(fold(name)) ?? null;
   }
 
-  function abortError(signal: AbortSignal): Error {
-    const err = new Error(`[stagecoach] [${id}] aborted: the put was cancelled`, { cause: signal.reason });
-    err.name = 'AbortError';
-    return err;
-  }
-
   async function put(req: PutRequest): Promise<PutResult> {
     stats.puts++;
-    if (closed) throw new TargetError(id, 'fatal', 'closed: the target is closed', { code: 'memory.closed' });
     const honourAbort = broken !== 'ignore-abort';
     const signal = honourAbort ? req.signal : undefined;
-    if (signal?.aborted) throw abortError(signal);
+    if (signal?.aborted) throw abortError(id, signal);
     const path = mapPath(req.remotePath);
     const { dir, name } = splitPath(path);
     const folder = await folderOf(dir);
@@ -158,7 +156,7 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
         entry.append(chunk);
       }
       if (broken !== 'no-verify') verifySize(req.size, counter.bytes);
-      if (signal?.aborted) throw abortError(signal);
+      if (signal?.aborted) throw abortError(id, signal);
       const hash = counter.digest(hashKind);
       if (broken !== 'not-idempotent' && previous && previous.bytes.equals(entry.bytes)) {
         folder.delete(writeKey);
@@ -176,7 +174,7 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
       const reported = broken === 'wrong-hash' ? hashBuffer(hashKind, Buffer.concat([stored.bytes, Buffer.from([0])])) : hash;
       return { remoteId: stored.path, size: req.size, hash: reported, hashKind, unchanged: false, bytesSent: counter.bytes };
     } catch (err) {
-      if (signal?.aborted) throw abortError(signal);
+      if (signal?.aborted) throw abortError(id, signal);
       throw err;
     } finally {
       src?.destroy();
@@ -188,25 +186,24 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
     id,
     type: 'memory',
     features,
-    put,
-    async stat(remotePath: string): Promise<RemoteStat | null> {
-      const e = find(remotePath);
-      return e ? { remoteId: e.path, size: e.bytes.length, hash: hashBuffer(hashKind, e.bytes) } : null;
+    put: (req) => life.run(() => put(req), asThrown),
+    stat(remotePath: string): Promise<RemoteStat | null> {
+      return life.run(async () => {
+        const e = find(remotePath);
+        return e ? { remoteId: e.path, size: e.bytes.length, hash: hashBuffer(hashKind, e.bytes) } : null;
+      }, asThrown);
     },
-    async ensureFolder(remotePath: string): Promise<string> {
-      if (remotePath === '') return '';
-      const path = mapPath(remotePath);
-      await folderOf(path);
-      return path;
+    ensureFolder(remotePath: string): Promise<string> {
+      return life.run(async () => {
+        if (remotePath === '') return '';
+        const path = mapPath(remotePath);
+        await folderOf(path);
+        return path;
+      }, asThrown);
     },
     classify,
-    async check(): Promise<string> {
-      if (closed) throw new TargetError(id, 'fatal', 'closed: the target is closed', { code: 'memory.closed' });
-      return `memory target ${id}: ${listAll().length} files`;
-    },
-    async close(): Promise<void> {
-      closed = true;
-    },
+    check: () => life.run(async () => `memory target ${id}: ${listAll().length} files`, asThrown),
+    close: life.close,
     readBack(remotePath: string): Buffer | null {
       const e = find(remotePath);
       return e ? Buffer.from(e.bytes) : null;

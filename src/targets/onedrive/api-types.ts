@@ -3,15 +3,15 @@
  * Microsoft Graph v1.0 answers it reads. Only the fields the target uses are typed; everything
  * else Graph sends is ignored.
  */
-import type { OnedriveTargetConfig } from '../../config/schema.js';
+import type { OnedriveConfig } from './provider.js';
 
 /**
  * Options of the OneDrive target: the config's resolved `type: onedrive` target. Only `id`,
  * `auth`, `remoteRoot`, `driveId` and `endpoints` are read; the pipeline's keys (`maxDemand`, …)
  * may be present.
  */
-export type OnedriveOptions = Pick<OnedriveTargetConfig, 'id' | 'auth'> &
-  Partial<Pick<OnedriveTargetConfig, 'type' | 'remoteRoot' | 'driveId' | 'endpoints'>>;
+export type OnedriveOptions = Pick<OnedriveConfig, 'id' | 'auth'> &
+  Partial<Pick<OnedriveConfig, 'type' | 'remoteRoot' | 'driveId' | 'endpoints'>>;
 
 /** Delegated sign-in (a person's OneDrive, Personal or for Business), device-code flow. */
 export type OnedriveDelegatedAuth = Extract<OnedriveOptions['auth'], { kind: 'delegated' }>;

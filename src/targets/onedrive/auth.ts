@@ -44,10 +44,10 @@ import { TargetError } from '../../errors.js';
 import type { OnedriveAppAuth, OnedriveDelegatedAuth, OnedriveOptions } from './api-types.js';
 import { GRAPH_DEFAULT_SCOPE, LOGIN_BASE_URL } from './api-types.js';
 import { adviceFor, classifyRule, detailOf } from './classify.js';
-import { NodeNetworkClient, endpointRewrite, type UrlRewrite } from './http.js';
+import { NodeNetworkClient, endpointRewrite, type UrlRewrite } from './transport.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
-import { codeFromPaste } from '../pasted-code.js';
+import { codeFromPaste } from '../kit/pasted-code.js';
 
 /** The token cache's file name in the target's state folder (unless `auth.tokenCacheFile`). */
 export const TOKEN_CACHE_FILE = 'msal-token-cache.json';

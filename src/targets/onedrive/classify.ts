@@ -10,19 +10,16 @@
  * - OneDriveHttpError / OneDriveNetworkError: the target's own copies of the above (the answers
  *   of pre-authenticated upload URLs, which the target sends itself, and converted GraphErrors);
  * - MSAL's errors (`AuthError` and its subclasses: `errorCode`, `InteractionRequiredAuthError`);
- * - the errors the target raises itself (TargetError, ShortReadError, AbortError,
- *   OneDriveSourceError) and Node's network errors (`code: 'ECONNRESET'`, …).
+ * - the errors the target raises itself (TargetError, ShortReadError, AbortError, SourceError:
+ *   kit/classify.ts) and Node's network errors (`code: 'ECONNRESET'`, …).
  */
-import { ShortReadError, StagecoachError, TargetError, type ErrorKind } from '../../errors.js';
+import { StagecoachError, TargetError } from '../../errors.js';
 import { parseRetryAfter } from '../../retry/delay.js';
+import { SourceError, classifyCommon, commonRule, describe, type ClassifyRule } from '../kit/classify.js';
 import type { Classified } from '../target.js';
 import type { GraphErrorBody } from './api-types.js';
 
-/** A rule of the table below: the kind it gives and its name, which starts every `reason`. */
-export interface ClassifyRule {
-  kind: ErrorKind;
-  rule: string;
-}
+export type { ClassifyRule } from '../kit/classify.js';
 
 /**
  * An HTTP error answer from Graph or an upload URL, without the request that caused it (whose
@@ -63,19 +60,6 @@ export class OneDriveNetworkError extends StagecoachError {
     this.name = 'OneDriveNetworkError';
     this.errno = errno;
   }
-}
-
-/** An error raised while reading the source (the file being archived); the original is the cause. */
-export class OneDriveSourceError extends StagecoachError {
-  constructor(cause: unknown) {
-    super('source.unreadable', `[stagecoach] the source could not be read: ${describe(cause)}`, { cause });
-    this.name = 'OneDriveSourceError';
-  }
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
 }
 
 function str(v: unknown): string | undefined {
@@ -214,7 +198,7 @@ function msalRule(e: MsalErrorLike): ClassifyRule {
   const code = e.errorCode;
   if (e.name === 'InteractionRequiredAuthError' || MSAL_REVOKED.has(code)) return { kind: 'fatal', rule: 'auth-revoked' };
   if (MSAL_NO_ACCOUNT.has(code)) return { kind: 'fatal', rule: 'auth-missing' };
-  if (MSAL_CLIENT.has(code)) return { kind: 'fatal', rule: 'auth-refused' };
+  if (MSAL_CLIENT.has(code)) return { kind: 'fatal', rule: 'auth-client-refused' };
   if (e.name === 'ClientConfigurationError') return { kind: 'fatal', rule: 'auth-config' };
   if (MSAL_NETWORK.has(code)) return { kind: 'retry', rule: 'network' };
   // temporarily_unavailable, a 5xx or 429 from the token endpoint, MSAL's own throttling.
@@ -225,7 +209,7 @@ function msalRule(e: MsalErrorLike): ClassifyRule {
 const CODE_RULES: Record<string, ClassifyRule> = {
   quotaLimitReached: { kind: 'fatal', rule: 'storage-full' },
   insufficientStorage: { kind: 'fatal', rule: 'storage-full' },
-  activityLimitReached: { kind: 'retry', rule: 'throttled' },
+  activityLimitReached: { kind: 'retry', rule: 'rate-limited' },
   InvalidAuthenticationToken: { kind: 'retry', rule: 'auth-expired' },
   unauthenticated: { kind: 'retry', rule: 'auth-expired' },
   nameAlreadyExists: { kind: 'fail-item', rule: 'path-blocked' },
@@ -249,7 +233,7 @@ const INNER_RULES: Record<string, ClassifyRule> = {
   invalidRange: { kind: 'retry', rule: 'range' },
   uploadSessionNotFound: { kind: 'retry', rule: 'not-found' },
   uploadSessionFailed: { kind: 'retry', rule: 'not-found' },
-  throttledRequest: { kind: 'retry', rule: 'throttled' },
+  throttledRequest: { kind: 'retry', rule: 'rate-limited' },
 };
 
 /** The rule for an HTTP answer: by the inner code, the status, then Graph's code. */
@@ -268,36 +252,17 @@ export function httpRule(status: number, graphCode: string | undefined, innerCod
   if (status === 413) return { kind: 'fail-item', rule: 'too-large' };
   if (status === 416) return { kind: 'retry', rule: 'range' };
   if (status === 423) return { kind: 'retry', rule: 'locked' };
-  if (status === 429) return { kind: 'retry', rule: 'throttled' };
+  if (status === 429) return { kind: 'retry', rule: 'rate-limited' };
   if (status >= 500) return { kind: 'retry', rule: 'server-error' };
   if (status >= 400) return { kind: 'fail-item', rule: 'bad-request' };
   // A fragment error without a status and with a code we do not know.
   return { kind: 'retry', rule: 'unknown' };
 }
 
-const SOURCE: Record<string, ClassifyRule> = {
-  ENOENT: { kind: 'fail-item', rule: 'source-gone' },
-  ENOTDIR: { kind: 'fail-item', rule: 'source-gone' },
-  EISDIR: { kind: 'fail-item', rule: 'source-is-folder' },
-  ELOOP: { kind: 'fail-item', rule: 'source-loop' },
-  EACCES: { kind: 'fail-item', rule: 'source-denied' },
-  EPERM: { kind: 'fail-item', rule: 'source-denied' },
-};
-
-function isAbort(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
-
 /** The rule `classify` applies to `error`, without the detail. Pure. */
 export function classifyRule(error: unknown): ClassifyRule {
-  if (error instanceof TargetError) return { kind: error.kind, rule: error.code.replace(/^onedrive\./, '') };
-  if (error instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed' };
-  if (isAbort(error)) return { kind: 'retry', rule: 'aborted' };
-  if (error instanceof OneDriveSourceError) {
-    if (error.cause instanceof ShortReadError) return { kind: 'fail-item', rule: 'source-changed' };
-    const code = errnoOf(error.cause);
-    return (code && SOURCE[code]) || { kind: 'retry', rule: 'source-unreadable' };
-  }
+  const common = commonRule(error, 'onedrive');
+  if (common) return common;
   if (isMsalError(error)) return msalRule(error);
   const e = toOneDriveError(error);
   if (e instanceof OneDriveHttpError) return httpRule(e.status, e.graphCode, e.innerCode);
@@ -324,7 +289,7 @@ export function detailOf(error: unknown): string {
     const text = (/Description: ([^\r\n]*)/.exec(msg)?.[1] ?? msg.split(/\r?\n/)[0]!).replace(/ - (Timestamp|Correlation ID|Trace ID):.*$/, '').trim();
     return `the identity platform answered ${m.errorCode}${text ? `: ${text}` : ''}`;
   }
-  if (error instanceof OneDriveSourceError) return `source: ${describe(error.cause)}`;
+  if (error instanceof SourceError) return `source: ${describe(error.cause)}`;
   const e = toOneDriveError(error);
   if (e instanceof OneDriveHttpError) {
     const codes = [e.graphCode, e.innerCode].filter((c) => c !== undefined).join('/');
@@ -340,7 +305,7 @@ export function adviceFor(rule: string, targetId: string): string {
     case 'auth-revoked':
     case 'auth-missing':
       return `; run \`stagecoach auth ${targetId}\` to sign in again`;
-    case 'auth-refused':
+    case 'auth-client-refused':
     case 'auth-config':
       return '; check the app registration (client id, tenant, secret, permissions) in the config';
     case 'storage-full':
@@ -356,19 +321,17 @@ export function adviceFor(rule: string, targetId: string): string {
 
 /**
  * Tells what an error thrown by the OneDrive target means. Pure. In order:
- * - a TargetError keeps its kind (it was classified when thrown: `hash-mismatch`, name rules, …);
- * - ShortReadError → fail-item `source-changed`; an AbortError → retry `aborted`;
- * - OneDriveSourceError by its cause's errno: ENOENT/ENOTDIR `source-gone`, EISDIR, ELOOP,
- *   EACCES/EPERM → fail-item; anything else → retry `source-unreadable`;
+ * - first the rules every target shares (kit/classify.ts `commonRule`: its own TargetErrors,
+ *   the source side, aborts);
  * - MSAL: InteractionRequiredAuthError, `invalid_grant`, `interaction_required`,
  *   `no_tokens_found`, … → fatal `auth-revoked`; no account in the cache → fatal `auth-missing`;
- *   `invalid_client`/`unauthorized_client`/`invalid_scope` → fatal `auth-refused`; a
+ *   `invalid_client`/`unauthorized_client`/`invalid_scope` → fatal `auth-client-refused`; a
  *   ClientConfigurationError → fatal `auth-config`; `network_error` → retry `network`; anything
  *   else (temporarily_unavailable, 5xx) → retry `auth-unavailable`;
  * - Graph / upload answers: a 400 whose inner code refuses the name
  *   (`nameContainsInvalidCharacters`, `invalidName`, `pathIsTooLong`) → fail-item `name-refused`;
  *   507 or `quotaLimitReached`/`insufficientStorage` → fatal `storage-full`;
- *   `activityLimitReached` or 429 → retry `throttled`; 401 `InvalidAuthenticationToken` → retry
+ *   `activityLimitReached` or 429 → retry `rate-limited`; 401 `InvalidAuthenticationToken` → retry
  *   `auth-expired` (the target already refreshed and replayed once); 403 `accessDenied` → fatal;
  *   `Request_ResourceNotFound` → fatal `drive-not-found`; 404 → retry `not-found`; 409
  *   `nameAlreadyExists` → fail-item `path-blocked`; other 409/412 → retry `conflict`; 413 →
@@ -380,6 +343,8 @@ export function adviceFor(rule: string, targetId: string): string {
  * `reason` always starts with the rule's name, then `: ` and the detail.
  */
 export function classify(error: unknown): Classified {
+  const common = classifyCommon(error, 'onedrive');
+  if (common) return common;
   const { kind, rule } = classifyRule(error);
   const detail = detailOf(error);
   const reason = detail.startsWith(`${rule}: `) ? detail : `${rule}: ${detail}`;

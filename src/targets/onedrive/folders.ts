@@ -19,7 +19,7 @@
 import { TargetError } from '../../errors.js';
 import type { DriveItemJson } from './api-types.js';
 import { OneDriveHttpError } from './classify.js';
-import type { GraphApi } from './graph.js';
+import type { GraphApi } from './transport.js';
 import { encodePath, nameKey } from './names.js';
 
 /** The id the drive root goes by. */

@@ -18,17 +18,22 @@
  * - Errors are classified by classify.ts. The SDK retries nothing; the only replay is after a 401
  *   (a fresh token, once). No message carries a token, the client secret or an upload URL.
  */
-import { ConfigError, ShortReadError, TargetError } from '../../errors.js';
+import { ConfigError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
+import { abortError } from '../kit/abort.js';
+import { SourceError, passThrough } from '../kit/classify.js';
+import { createLifecycle } from '../kit/lifecycle.js';
+import { checkOptions } from '../kit/options.js';
 import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
 import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } from './api-types.js';
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
-import { OneDriveHttpError, OneDriveSourceError, adviceFor, classify, classifyRule, detailOf, retryAfterOf } from './classify.js';
+import { OneDriveHttpError, adviceFor, classify, classifyRule, detailOf, retryAfterOf } from './classify.js';
 import { FolderCache, childPath } from './folders.js';
-import { GraphApi, abortError, createGraphClient, drivePathOf } from './graph.js';
-import { endpointRewrite } from './http.js';
+import { GraphApi, createGraphClient, drivePathOf } from './transport.js';
+import { endpointRewrite } from './transport.js';
 import { encodePath, mapOneDrivePath, mapRemoteRoot } from './names.js';
+import { provider } from './provider.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';
 
 export type { OnedriveInternals, OnedriveOptions } from './api-types.js';
@@ -47,23 +52,7 @@ export const ONEDRIVE_FEATURES: Features = Object.freeze({
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 function validate(options: OnedriveOptions, internals: OnedriveInternals): void {
-  const o = options as unknown as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null) throw new ConfigError('', `Expected onedrive target options to be an object, got ${String(o)}`);
-  if (typeof o.id !== 'string' || o.id.length === 0) throw new ConfigError('id', `Expected \`id\` to be a non-empty string, got ${JSON.stringify(o.id)}`);
-  const auth = o.auth as Record<string, unknown> | undefined;
-  if (typeof auth !== 'object' || auth === null || (auth.kind !== 'delegated' && auth.kind !== 'app')) {
-    throw new ConfigError('auth.kind', 'Expected `auth.kind` to be "delegated" or "app"');
-  }
-  if (typeof auth.clientId !== 'string' || auth.clientId === '') throw new ConfigError('auth.clientId', 'Expected `auth.clientId` to be a non-empty string');
-  if (typeof auth.tenant !== 'string' || auth.tenant === '') throw new ConfigError('auth.tenant', 'Expected `auth.tenant` to be a non-empty string');
-  // Never echo a secret back in a message.
-  if (auth.kind === 'app') {
-    if (typeof auth.clientSecret !== 'string' || auth.clientSecret === '') throw new ConfigError('auth.clientSecret', 'Expected `auth.clientSecret` to be a non-empty string');
-    if (typeof auth.userId !== 'string' || auth.userId === '') throw new ConfigError('auth.userId', 'Expected `auth.userId` to be a non-empty string');
-  }
-  if (o.remoteRoot !== undefined && typeof o.remoteRoot !== 'string') {
-    throw new ConfigError('remoteRoot', `Expected \`remoteRoot\` to be a string, got ${JSON.stringify(o.remoteRoot)}`);
-  }
+  checkOptions(provider.schema, options, ['auth', 'remoteRoot']);
   const f = internals.fragmentSize;
   if (f !== undefined && (!Number.isInteger(f) || f <= 0 || f % FRAGMENT_UNIT !== 0 || f >= MAX_FRAGMENT)) {
     throw new ConfigError('fragmentSize', `Expected \`fragmentSize\` to be a multiple of ${FRAGMENT_UNIT} under ${MAX_FRAGMENT}, got ${String(f)}`);
@@ -104,47 +93,27 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
   const api = new GraphApi(createGraphClient(rewrite, timeoutMs), auth, drivePathOf(options), id);
   const folders = new FolderCache(api, id);
   const uctx: UploadContext = { api, targetId: id, log, fragmentSize: internals.fragmentSize ?? DEFAULT_FRAGMENT_SIZE, timeoutMs, rewrite };
-  const inFlight = new Set<Promise<unknown>>();
-  let closing: Promise<void> | null = null;
+  const life = createLifecycle(id, 'onedrive');
 
   /** Every error leaving the target goes through here: classified, and clean of secrets. */
   function wrap(err: unknown, signal?: AbortSignal): unknown {
-    if (signal?.aborted) return err instanceof Error && err.name === 'AbortError' ? err : abortError(id, signal);
-    if (err instanceof ShortReadError) return err;
-    if (err instanceof Error && err.name === 'AbortError') return err;
-    if (err instanceof OneDriveSourceError && err.cause instanceof ShortReadError) return err.cause;
     const { kind, rule } = classifyRule(err);
     // Some id we hold no longer exists: look the folders up again on the next attempt.
-    if (rule === 'not-found' || rule === 'session-expired') folders.reset();
-    if (err instanceof TargetError) return err;
+    if (!signal?.aborted && (rule === 'not-found' || rule === 'session-expired')) folders.reset();
+    const known = passThrough(err, id, signal);
+    if (known !== undefined) return known;
     const detail = createRedactor(auth.secrets())(detailOf(err));
     const retryAfterMs = kind === 'fail-item' ? undefined : retryAfterOf(err);
     return new TargetError(id, kind, `${rule}: ${detail}${adviceFor(rule, id)}`, {
       code: `onedrive.${rule}`,
       // The cause keeps only what is safe to log: our own converted errors, never the SDK's request.
-      cause: err instanceof OneDriveHttpError || err instanceof OneDriveSourceError ? err : undefined,
+      cause: err instanceof OneDriveHttpError || err instanceof SourceError ? err : undefined,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
   }
 
-  function closed(): TargetError {
-    return new TargetError(id, 'fatal', 'closed: the target is closed', { code: 'onedrive.closed' });
-  }
-
-  function track<T>(p: Promise<T>): Promise<T> {
-    inFlight.add(p);
-    const untrack = (): void => void inFlight.delete(p);
-    p.then(untrack, untrack);
-    return p;
-  }
-
   function run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (closing) return Promise.reject(closed());
-    return track(
-      fn().catch((err: unknown) => {
-        throw wrap(err, signal);
-      }),
-    );
+    return life.run(fn, (err) => wrap(err, signal));
   }
 
   async function itemAt(dest: Destination, signal?: AbortSignal): Promise<DriveItemJson | null> {
@@ -225,10 +194,7 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
       return run(doCheck);
     },
 
-    close(): Promise<void> {
-      closing ??= Promise.allSettled([...inFlight]).then(() => undefined);
-      return closing;
-    },
+    close: life.close,
   };
   return target;
 }

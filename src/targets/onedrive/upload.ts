@@ -31,10 +31,12 @@ import { CountingHashStream, verifySize } from '../../archive/hash.js';
 import { parseRetryAfter } from '../../retry/delay.js';
 import type { PutRequest, PutResult } from '../target.js';
 import type { DriveItemJson, GraphErrorBody, ResumeHandle, UploadSessionJson } from './api-types.js';
-import { OneDriveHttpError, OneDriveSourceError } from './classify.js';
+import { SourceError } from '../kit/classify.js';
+import { OneDriveHttpError } from './classify.js';
 import { childPath, itemPath } from './folders.js';
-import { abortError, type GraphApi } from './graph.js';
-import { parseJson, readBody, sendHttp, type UrlRewrite } from './http.js';
+import { abortError } from '../kit/abort.js';
+import type { GraphApi } from './transport.js';
+import { parseJson, readBody, sendHttp, type UrlRewrite } from './transport.js';
 import { nameKey } from './names.js';
 
 /** What the uploads need from the target. */
@@ -65,7 +67,7 @@ function toBuffer(chunk: unknown): Buffer {
  * The source of one attempt, read in exact pieces. Every byte pulled is counted and hashed
  * (QuickXorHash) in order, so the digest covers the whole file whatever was sent. More bytes than
  * `size` fail with ShortReadError as soon as they are seen; fewer when the source ends. Errors
- * of the source come as OneDriveSourceError, a fired signal as the AbortError.
+ * of the source come as SourceError, a fired signal as the AbortError.
  */
 export class SourceReader {
   private readonly src: Readable;
@@ -80,7 +82,7 @@ export class SourceReader {
     try {
       this.src = req.open(0);
     } catch (err) {
-      throw new OneDriveSourceError(err);
+      throw new SourceError(err);
     }
     if (req.signal) addAbortSignal(req.signal, this.src);
     this.it = this.src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
@@ -103,7 +105,7 @@ export class SourceReader {
       r = await this.it.next();
     } catch (err) {
       if (this.req.signal?.aborted) throw abortError(this.targetId, this.req.signal);
-      throw new OneDriveSourceError(err);
+      throw new SourceError(err);
     }
     if (r.done) return null;
     const chunk = toBuffer(r.value);
@@ -415,7 +417,7 @@ export async function sessionUpload(ctx: UploadContext, req: PutRequest, dest: D
     }
     return { remoteId: item.id, size: req.size, hash, hashKind: 'quickxor', unchanged: false, bytesSent: sent };
   } catch (err) {
-    if (err instanceof ShortReadError || (err instanceof OneDriveSourceError && err.cause instanceof ShortReadError)) {
+    if (err instanceof ShortReadError || (err instanceof SourceError && err.cause instanceof ShortReadError)) {
       // The file changed: what the session holds is of no use.
       await cancelSession(ctx, url);
       await req.saveResume(null);

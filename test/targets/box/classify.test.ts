@@ -2,7 +2,8 @@ import { inspect } from 'node:util';
 import { BoxApiError, BoxSdkError } from 'box-node-sdk/lib/box/errors';
 import { describe, expect, test } from 'vitest';
 import { ShortReadError, StagecoachError, TargetError } from '../../../src/errors.js';
-import { BoxHttpError, BoxNetworkError, BoxSourceError, classify, toBoxError } from '../../../src/targets/box/classify.js';
+import { BoxHttpError, BoxNetworkError, classify, toBoxError } from '../../../src/targets/box/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 const TOKEN = 'box-at-0f1e2d3c-secret-access-token';
 const REFRESH = 'box-rt-9a8b7c6d-secret-refresh-token';
@@ -47,14 +48,14 @@ describe('classify (box)', () => {
     ['refresh refused: invalid_grant', oauthErr(400, 'invalid_grant'), 'fatal', 'auth-revoked'],
     ['client refused: invalid_client', oauthErr(400, 'invalid_client'), 'fatal', 'auth-client-refused'],
     ['unauthorized_client', oauthErr(401, 'unauthorized_client'), 'fatal', 'auth-client-refused'],
-    ['401 after the replay (empty body)', apiError(401), 'retry', 'unauthorized'],
+    ['401 after the replay (empty body)', apiError(401), 'retry', 'auth-expired'],
     // Space and size.
     ['403 storage_limit_exceeded', boxErr(403, 'storage_limit_exceeded'), 'fatal', 'storage-full'],
-    ['403 file_size_limit_exceeded', boxErr(403, 'file_size_limit_exceeded'), 'fail-item', 'file-too-large'],
-    ['403 access_denied_item_locked', boxErr(403, 'access_denied_item_locked'), 'fail-item', 'item-locked'],
+    ['403 file_size_limit_exceeded', boxErr(403, 'file_size_limit_exceeded'), 'fail-item', 'too-large'],
+    ['403 access_denied_item_locked', boxErr(403, 'access_denied_item_locked'), 'fail-item', 'locked'],
     ['403 access_denied_insufficient_permissions', boxErr(403, 'access_denied_insufficient_permissions'), 'fatal', 'access-denied'],
     // Names and conflicts.
-    ['400 item_name_invalid', boxErr(400, 'item_name_invalid'), 'fail-item', 'name-invalid'],
+    ['400 item_name_invalid', boxErr(400, 'item_name_invalid'), 'fail-item', 'name-refused'],
     ['400 item_name_too_long', boxErr(400, 'item_name_too_long'), 'fail-item', 'name-too-long'],
     ['409 item_name_in_use', boxErr(409, 'item_name_in_use', { context_info: { conflicts: { type: 'file', id: '5' } } }), 'fail-item', 'name-in-use'],
     ['409 range_overlaps_existing_part', boxErr(409, 'range_overlaps_existing_part'), 'retry', 'conflict'],
@@ -80,11 +81,11 @@ describe('classify (box)', () => {
     ['converted BoxNetworkError', new BoxNetworkError('no answer from Box: socket hang up', 'ECONNRESET'), 'retry', 'network'],
     // The source and the put.
     ['ShortReadError', new ShortReadError(10, 9), 'fail-item', 'source-changed'],
-    ['source ENOENT', new BoxSourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
-    ['source EACCES', new BoxSourceError(errno('EACCES')), 'fail-item', 'source-denied'],
-    ['source EISDIR', new BoxSourceError(errno('EISDIR')), 'fail-item', 'source-is-folder'],
-    ['source EIO', new BoxSourceError(errno('EIO')), 'retry', 'source-unknown'],
-    ['source ShortReadError', new BoxSourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
+    ['source ENOENT', new SourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
+    ['source EACCES', new SourceError(errno('EACCES')), 'fail-item', 'source-denied'],
+    ['source EISDIR', new SourceError(errno('EISDIR')), 'fail-item', 'source-is-folder'],
+    ['source EIO', new SourceError(errno('EIO')), 'retry', 'source-unreadable'],
+    ['source ShortReadError', new SourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
     ['AbortError', abortError(), 'retry', 'aborted'],
     ['TargetError keeps its kind', new TargetError('box', 'fail-item', 'path-blocked: a folder', { code: 'box.path-blocked' }), 'fail-item', 'path-blocked'],
     ['TargetError fatal', new TargetError('box', 'fatal', 'not-signed-in: run', { code: 'box.not-signed-in' }), 'fatal', 'not-signed-in'],

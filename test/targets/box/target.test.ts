@@ -137,7 +137,7 @@ describe('box target', () => {
     const err = await rejected(hh.target.put(request('refused/odd.bin', seededBytes(53, 10))));
     expect(err).toBeInstanceOf(TargetError);
     expect(hh.target.classify(err)).toMatchObject({ kind: 'fail-item' });
-    expect(hh.target.classify(err).reason).toMatch(/^name-invalid: .*trailing space/);
+    expect(hh.target.classify(err).reason).toMatch(/^name-refused: .*trailing space/);
   });
 
   test('a file where a folder is needed fails the item', async () => {
@@ -192,7 +192,7 @@ describe('box target', () => {
     hh.emu.setMaxFileSize(50);
     const err2 = await rejected(hh.target.put(request('quota/a.bin', seededBytes(72, 100))));
     expect(hh.target.classify(err2)).toMatchObject({ kind: 'fail-item' });
-    expect(hh.target.classify(err2).reason).toMatch(/^file-too-large: /);
+    expect(hh.target.classify(err2).reason).toMatch(/^too-large: /);
   });
 
   test('stat: size and sha1 from Box, null when missing; ensureFolder returns the folder id', async () => {

@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { ShortReadError, TargetError } from '../../../src/errors.js';
 import {
   DropboxNetworkError,
-  DropboxSourceError,
   classify,
   correctOffsetOf,
   isSessionGone,
   summaryTags,
   tagChain,
 } from '../../../src/targets/dropbox/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 /** A DropboxResponseError as the SDK builds it from an answer. */
 function answer(status: number, body: unknown, headers: Record<string, string> = {}): unknown {
@@ -29,13 +29,13 @@ function errnoError(code: string): Error {
 describe('classify: Dropbox answers by status and tags', () => {
   const table: Array<[string, unknown, 'retry' | 'fail-item' | 'fatal', string, number?]> = [
     // Auth
-    ['401 expired_access_token', answer(401, { error_summary: 'expired_access_token/', error: { '.tag': 'expired_access_token' } }), 'retry', 'token-expired'],
+    ['401 expired_access_token', answer(401, { error_summary: 'expired_access_token/', error: { '.tag': 'expired_access_token' } }), 'retry', 'auth-expired'],
     ['401 invalid_access_token (revoked)', answer(401, { error_summary: 'invalid_access_token/...', error: { '.tag': 'invalid_access_token' } }), 'fatal', 'auth-revoked'],
     ['401 user_suspended', answer(401, { error_summary: 'user_suspended/', error: { '.tag': 'user_suspended' } }), 'fatal', 'account-suspended'],
     ['401 missing_scope', answer(401, { error_summary: 'missing_scope/', error: { '.tag': 'missing_scope', required_scope: 'files.content.write' } }), 'fatal', 'missing-scope'],
     ['401 unknown tag', answer(401, { error_summary: 'something_new/', error: { '.tag': 'something_new' } }), 'fatal', 'auth-failed'],
     ['400 invalid_grant on refresh', answer(400, { error: 'invalid_grant', error_description: 'refresh token is invalid or revoked' }), 'fatal', 'auth-revoked'],
-    ['400 invalid_client on refresh', answer(400, { error: 'invalid_client', error_description: 'Invalid client_id or client_secret' }), 'fatal', 'auth-bad-app'],
+    ['400 invalid_client on refresh', answer(400, { error: 'invalid_client', error_description: 'Invalid client_id or client_secret' }), 'fatal', 'auth-client-refused'],
     ['400 other OAuth error', answer(400, { error: 'invalid_request' }), 'fatal', 'auth-failed'],
     ['400 bad input (plain text)', answer(400, 'Error in call to API function "files/upload": request body: could not decode input as JSON'), 'fail-item', 'bad-request'],
     ['403 access error', answer(403, { error_summary: 'invalid_account_type/', error: { '.tag': 'invalid_account_type' } }), 'fatal', 'access-denied'],
@@ -67,9 +67,9 @@ describe('classify: Dropbox answers by status and tags', () => {
     ['a timeout', new DropboxNetworkError('[stagecoach] [dropbox] network: network timeout', 'request-timeout'), 'retry', 'timeout'],
     ['a ShortReadError', new ShortReadError(10, 9), 'fail-item', 'source-changed'],
     ['an AbortError', Object.assign(new Error('aborted'), { name: 'AbortError' }), 'retry', 'aborted'],
-    ['a source gone', new DropboxSourceError(errnoError('ENOENT')), 'fail-item', 'source-gone'],
-    ['a source denied', new DropboxSourceError(errnoError('EACCES')), 'fail-item', 'source-denied'],
-    ['a source I/O error', new DropboxSourceError(errnoError('EIO')), 'retry', 'source-unreadable'],
+    ['a source gone', new SourceError(errnoError('ENOENT')), 'fail-item', 'source-gone'],
+    ['a source denied', new SourceError(errnoError('EACCES')), 'fail-item', 'source-denied'],
+    ['a source I/O error', new SourceError(errnoError('EIO')), 'retry', 'source-unreadable'],
     ['a TargetError keeps its kind and wait', new TargetError('dropbox', 'retry', 'rate-limited: slow down', { code: 'dropbox.rate-limited', retryAfterMs: 5000 }), 'retry', 'rate-limited', 5000],
     ['a TargetError fail-item', new TargetError('dropbox', 'fail-item', 'disallowed-name: no', { code: 'dropbox.disallowed-name' }), 'fail-item', 'disallowed-name'],
     ['something unknown', new Error('what?'), 'retry', 'unknown'],

@@ -76,13 +76,13 @@ describe('dropbox tokens', () => {
     expect(c.reason).toContain('stagecoach auth dropbox');
   });
 
-  it('a wrong app secret: fatal auth-bad-app', async () => {
+  it('a wrong app secret: fatal auth-client-refused', async () => {
     h = await smallChunkHarness();
     const options = { ...h.options, auth: { ...h.options.auth, appSecret: 'not-the-secret' } };
     const target = createDropboxTarget(options, { log: captureLogger(h.logs), stateDir: '/nonexistent' }, SMALL);
     const err = await rejectionOf(target, request('x/a.bin', seededBytes(7, 10)));
     expect(target.classify(err)).toMatchObject({ kind: 'fatal' });
-    expect(target.classify(err).reason).toMatch(/^auth-bad-app: token endpoint answered 400 invalid_client/);
+    expect(target.classify(err).reason).toMatch(/^auth-client-refused: token endpoint answered 400 invalid_client/);
     await target.close();
   });
 

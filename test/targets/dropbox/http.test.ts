@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { Response, type RequestInit } from 'node-fetch';
 import { describe, expect, it } from 'vitest';
 import { DropboxNetworkError } from '../../../src/targets/dropbox/classify.js';
-import { createDropboxFetch, resolveUrl } from '../../../src/targets/dropbox/http.js';
+import { createDropboxFetch, resolveUrl } from '../../../src/targets/dropbox/transport.js';
 
 const ENDPOINTS = { api: 'http://127.0.0.1:1/api/', content: 'http://127.0.0.1:1/content' };
 

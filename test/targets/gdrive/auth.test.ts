@@ -143,9 +143,9 @@ describe('authorize (stagecoach auth <id>)', () => {
   });
 
   it.each([
-    ['another attempt\'s address', () => 'http://127.0.0.1:53682/?state=other&code=c', 'auth.state-mismatch'],
-    ['a refusal', () => 'http://127.0.0.1:53682/?error=access_denied', 'auth.denied'],
-    ['nothing', () => '   ', 'auth.no-code'],
+    ['another attempt\'s address', () => 'http://127.0.0.1:53682/?state=other&code=c', 'gdrive.auth-state-mismatch'],
+    ['a refusal', () => 'http://127.0.0.1:53682/?error=access_denied', 'gdrive.auth-denied'],
+    ['nothing', () => '   ', 'gdrive.auth-no-code'],
     ['an unknown code', () => 'never-issued', 'auth.exchange-failed'],
   ])('refuses %s, writing nothing', async (_what, answer, code) => {
     const err = await rejected(authorize(base(), terminal(answer)));

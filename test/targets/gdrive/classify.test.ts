@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShortReadError, TargetError } from '../../../src/errors.js';
-import { DriveApiError, SourceError, classify, redact, toTargetError } from '../../../src/targets/gdrive/classify.js';
+import { DriveHttpError, classify, redact, toTargetError } from '../../../src/targets/gdrive/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 const SECRET_URL = 'https://www.googleapis.com/upload/drive/v3/files?uploadType=resumable&upload_id=ABdjSECRETSESSION&access_token=ya29.SECRETTOKEN';
 const DAY = 24 * 60 * 60 * 1000;
@@ -42,8 +43,8 @@ describe('classify: the table', () => {
   it.each<[string, unknown, string, string, number | undefined]>([
     ['401 authError', drive(401, 'authError', 'Invalid Credentials'), 'retry', 'auth-expired', undefined],
     ['token invalid_grant', oauth(400, 'invalid_grant', 'Token has been expired or revoked.'), 'fatal', 'auth-revoked', undefined],
-    ['token invalid_client', oauth(401, 'invalid_client', 'Unauthorized'), 'fatal', 'auth-client', undefined],
-    ['token unauthorized_client', oauth(400, 'unauthorized_client'), 'fatal', 'auth-client', undefined],
+    ['token invalid_client', oauth(401, 'invalid_client', 'Unauthorized'), 'fatal', 'auth-client-refused', undefined],
+    ['token unauthorized_client', oauth(400, 'unauthorized_client'), 'fatal', 'auth-client-refused', undefined],
     ['token invalid_request', oauth(400, 'invalid_request'), 'fatal', 'auth-failed', undefined],
     ['token 503', gx(503, { error: 'temporarily_unavailable' }, { 'retry-after': '4' }), 'retry', 'token-endpoint', 4000],
     ['403 User Rate Limit Exceeded', drive(403, 'userRateLimitExceeded', 'User Rate Limit Exceeded', { 'retry-after': '7' }), 'retry', 'rate-limited', 7000],
@@ -55,7 +56,7 @@ describe('classify: the table', () => {
     ['403 storageQuotaExceeded', drive(403, 'storageQuotaExceeded', "The user's Drive storage quota has been exceeded."), 'fatal', 'storage-full', undefined],
     ['403 quotaExceeded', drive(403, 'quotaExceeded', 'Quota exceeded'), 'fatal', 'storage-full', undefined],
     ['403 teamDriveFileLimitExceeded', drive(403, 'teamDriveFileLimitExceeded', 'limit'), 'fatal', 'drive-item-limit', undefined],
-    ['403 insufficientFilePermissions', drive(403, 'insufficientFilePermissions', 'no'), 'fatal', 'forbidden', undefined],
+    ['403 insufficientFilePermissions', drive(403, 'insufficientFilePermissions', 'no'), 'fatal', 'access-denied', undefined],
     ['403 fieldNotWritable', drive(403, 'fieldNotWritable', 'not writable'), 'fail-item', 'refused', undefined],
     ['429 with Retry-After seconds', drive(429, 'rateLimitExceeded', 'Rate Limit Exceeded', { 'retry-after': '12' }), 'retry', 'rate-limited', 12_000],
     ['429 with Retry-After date', drive(429, 'rateLimitExceeded', 'Rate Limit Exceeded', { 'retry-after': new Date(NOW + 30_000).toUTCString() }), 'retry', 'rate-limited', 30_000],
@@ -77,7 +78,7 @@ describe('classify: the table', () => {
     ['AbortError', abort(), 'retry', 'aborted', undefined],
     ['SourceError ENOENT', new SourceError(errno('ENOENT')), 'fail-item', 'source-gone', undefined],
     ['SourceError EACCES', new SourceError(errno('EACCES')), 'fail-item', 'source-denied', undefined],
-    ['SourceError EIO', new SourceError(errno('EIO')), 'retry', 'source-unknown', undefined],
+    ['SourceError EIO', new SourceError(errno('EIO')), 'retry', 'source-unreadable', undefined],
     ['SourceError around ShortReadError', new SourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed', undefined],
     ['TargetError keeps its kind', new TargetError('gd', 'retry', 'hash-mismatch: md5 differs', { code: 'gdrive.hash-mismatch' }), 'retry', 'hash-mismatch', undefined],
     ['TargetError keeps its wait', new TargetError('gd', 'fatal', 'daily-upload-cap: x', { code: 'gdrive.daily-upload-cap', retryAfterMs: 5 }), 'fatal', 'daily-upload-cap', 5],
@@ -121,7 +122,7 @@ describe('toTargetError: the error the target throws', () => {
     expect(err).toBeInstanceOf(TargetError);
     expect(err).toMatchObject({ kind: 'retry', code: 'gdrive.rate-limited', retryAfterMs: 9000, target: 'gd' });
     expect(err.message.startsWith('[stagecoach] [gd] rate-limited: ')).toBe(true);
-    expect(err.cause).toBeInstanceOf(DriveApiError);
+    expect(err.cause).toBeInstanceOf(DriveHttpError);
     expect(err.cause).toMatchObject({ status: 429, reason: 'rateLimitExceeded', retryAfterMs: 9000 });
     // The SDK error's config (headers, token request body) is not reachable from it.
     expect(JSON.stringify(err, Object.getOwnPropertyNames(err))).not.toMatch(/SECRET|SHHH|ya29\.[A-Za-z]/);

@@ -89,11 +89,11 @@ describe('access tokens', () => {
     expect(target.classify(err).reason).toMatch(/^auth-revoked: /);
   });
 
-  it('a wrong client secret is fatal auth-client', async () => {
+  it('a wrong client secret is fatal auth-client-refused', async () => {
     const { target } = makeTarget(emu, {}, { auth: { kind: 'oauth', clientId: emu.clientId, clientSecret: 'wrong', refreshToken: emu.refreshToken } });
     const err = await rejected(target.put(put('r/y.bin', seededBytes(11, 10))));
     expect(target.classify(err)).toMatchObject({ kind: 'fatal' });
-    expect(target.classify(err).reason).toMatch(/^auth-client: /);
+    expect(target.classify(err).reason).toMatch(/^auth-client-refused: /);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ShortReadError, StagecoachError, TargetError } from '../../../src/errors.js';
-import { SourceError, classify } from '../../../src/targets/local/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
+import { classify } from '../../../src/targets/local/classify.js';
 
 const errnoError = (code: string): NodeJS.ErrnoException =>
   Object.assign(new Error(`${code}: simulated, write '/archive/x'`), { code, errno: -1, syscall: 'write' });
@@ -33,8 +34,8 @@ describe('classify (local)', () => {
     ['EACCES of the source', new SourceError(errnoError('EACCES')), 'fail-item', 'source-denied'],
     ['EMFILE of the source', new SourceError(errnoError('EMFILE')), 'retry', 'busy'],
     ['EBUSY of the source', new SourceError(errnoError('EBUSY')), 'retry', 'busy'],
-    ['EIO of the source', new SourceError(errnoError('EIO')), 'retry', 'source-unknown'],
-    ['a plain error of the source', new SourceError(new Error('boom')), 'retry', 'source-unknown'],
+    ['EIO of the source', new SourceError(errnoError('EIO')), 'retry', 'source-unreadable'],
+    ['a plain error of the source', new SourceError(new Error('boom')), 'retry', 'source-unreadable'],
     ['ShortReadError', new ShortReadError(10, 9), 'fail-item', 'source-changed'],
     ['ShortReadError inside SourceError', new SourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
     ['AbortError', abortError(), 'retry', 'aborted'],

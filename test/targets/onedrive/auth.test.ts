@@ -295,14 +295,14 @@ describe('app-only (client credentials)', () => {
     expect(await h.target.check()).toMatch(/^signed in to OneDrive as app 0a1b2c3d-0000-4000-8000-123456789abc in tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 \(app-only\)/);
   });
 
-  it('a wrong client secret is fatal (auth-refused), and `stagecoach auth` says so', async () => {
+  it('a wrong client secret is fatal (auth-client-refused), and `stagecoach auth` says so', async () => {
     emu = await startOneDriveEmulator({ clientSecret: ONEDRIVE_CLIENT_SECRET });
     const base = onedriveOptions(emu, 'app');
     const options = { ...base, auth: { ...base.auth, clientSecret: 'not-the-secret' } } as OnedriveOptions;
     const target = createOnedriveTarget(options, { log: silent, stateDir: await scratch() });
     const err = await rejection(target.put(request('x.bin', seededBytes(17, 10))));
     expect(err.kind).toBe('fatal');
-    expect(err.code).toBe('onedrive.auth-refused');
+    expect(err.code).toBe('onedrive.auth-client-refused');
     expect(err.message).not.toContain('not-the-secret');
     await target.close();
     const printed: string[] = [];

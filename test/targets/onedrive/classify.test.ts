@@ -16,10 +16,10 @@ import { ShortReadError, TargetError, type ErrorKind } from '../../../src/errors
 import {
   OneDriveHttpError,
   OneDriveNetworkError,
-  OneDriveSourceError,
   classify,
   toOneDriveError,
 } from '../../../src/targets/onedrive/classify.js';
+import { SourceError } from '../../../src/targets/kit/classify.js';
 
 /** A GraphError as the Graph client's GraphErrorHandler.constructErrorFromResponse makes it. */
 function graphError(status: number, code: string, opts: { inner?: string; retryAfter?: string; message?: string } = {}): GraphError {
@@ -53,10 +53,10 @@ type Row = [what: string, error: unknown, kind: ErrorKind, rule: string, retryAf
 
 const ROWS: Row[] = [
   // Graph answers, through the SDK.
-  ['429 activityLimitReached with Retry-After', graphError(429, 'activityLimitReached', { inner: 'throttledRequest', retryAfter: '7' }), 'retry', 'throttled', 7000],
+  ['429 activityLimitReached with Retry-After', graphError(429, 'activityLimitReached', { inner: 'throttledRequest', retryAfter: '7' }), 'retry', 'rate-limited', 7000],
   ['503 serviceNotAvailable with Retry-After', graphError(503, 'serviceNotAvailable', { retryAfter: '2' }), 'retry', 'server-error', 2000],
-  ['429 without Retry-After', graphError(429, 'activityLimitReached'), 'retry', 'throttled'],
-  ['429 with another code (SharePoint, a proxy)', graphError(429, 'TooManyRequests', { retryAfter: '4' }), 'retry', 'throttled', 4000],
+  ['429 without Retry-After', graphError(429, 'activityLimitReached'), 'retry', 'rate-limited'],
+  ['429 with another code (SharePoint, a proxy)', graphError(429, 'TooManyRequests', { retryAfter: '4' }), 'retry', 'rate-limited', 4000],
   ['507 with another code', graphError(507, 'notEnoughSpace'), 'fatal', 'storage-full'],
   ['500 generalException', graphError(500, 'generalException'), 'retry', 'server-error'],
   ['502 (no Graph code)', graphError(502, 'BadGateway'), 'retry', 'server-error'],
@@ -79,15 +79,15 @@ const ROWS: Row[] = [
   ['400 other', graphError(400, 'invalidRequest'), 'fail-item', 'bad-request'],
   ['no answer (transport threw)', graphNetworkError('no answer from graph.microsoft.com: socket hang up'), 'retry', 'network'],
   // A failed fragment in the SDK's upload task: the parsed body, no status.
-  ['fragment body: activityLimitReached', { error: { code: 'activityLimitReached', message: 'throttled', innerError: { code: 'throttledRequest' } } }, 'retry', 'throttled'],
-  ['fragment body: activityLimitReached, no inner code', { error: { code: 'activityLimitReached', message: 'throttled' } }, 'retry', 'throttled'],
+  ['fragment body: activityLimitReached', { error: { code: 'activityLimitReached', message: 'throttled', innerError: { code: 'throttledRequest' } } }, 'retry', 'rate-limited'],
+  ['fragment body: activityLimitReached, no inner code', { error: { code: 'activityLimitReached', message: 'throttled' } }, 'retry', 'rate-limited'],
   ['fragment body: quotaLimitReached', { error: { code: 'quotaLimitReached', message: 'Insufficient Space Available' } }, 'fatal', 'storage-full'],
   ['fragment body: fragmentOverlap', { error: { code: 'invalidRange', message: 'overlap', innerError: { code: 'fragmentOverlap' } } }, 'retry', 'range'],
   ['fragment body: session not found', { error: { code: 'itemNotFound', message: 'gone', innerError: { code: 'uploadSessionNotFound' } } }, 'retry', 'not-found'],
   ['fragment body: nameAlreadyExists', { error: { code: 'nameAlreadyExists', message: 'exists' } }, 'fail-item', 'path-blocked'],
   ['fragment body: unknown code', { error: { code: 'somethingNew', message: '?' } }, 'retry', 'unknown'],
   // The target's own copies.
-  ['OneDriveHttpError 429 (upload URL)', new OneDriveHttpError({ status: 429, graphCode: 'activityLimitReached', message: 'throttled', retryAfterMs: 3000 }), 'retry', 'throttled', 3000],
+  ['OneDriveHttpError 429 (upload URL)', new OneDriveHttpError({ status: 429, graphCode: 'activityLimitReached', message: 'throttled', retryAfterMs: 3000 }), 'retry', 'rate-limited', 3000],
   ['OneDriveHttpError 503 (upload URL)', new OneDriveHttpError({ status: 503, graphCode: 'serviceNotAvailable', message: 'down', retryAfterMs: 1000 }), 'retry', 'server-error', 1000],
   ['OneDriveHttpError 400 with Retry-After: fail-item carries none', new OneDriveHttpError({ status: 400, graphCode: 'invalidRequest', message: 'bad', retryAfterMs: 1000 }), 'fail-item', 'bad-request'],
   ['OneDriveNetworkError', new OneDriveNetworkError('no answer from api.onedrive.com: read ECONNRESET', 'ECONNRESET'), 'retry', 'network'],
@@ -97,8 +97,8 @@ const ROWS: Row[] = [
   ['MSAL no_tokens_found', new InteractionRequiredAuthError('no_tokens_found', 'corr'), 'fatal', 'auth-revoked'],
   ['MSAL ServerError invalid_grant', new ServerError('invalid_grant', 'corr', 'AADSTS700082: expired'), 'fatal', 'auth-revoked'],
   ['MSAL no_account_found', new ClientAuthError('no_account_found', 'corr'), 'fatal', 'auth-missing'],
-  ['MSAL invalid_client (bad secret)', new ServerError('invalid_client', 'corr', 'AADSTS7000215: Invalid client secret provided.'), 'fatal', 'auth-refused'],
-  ['MSAL unauthorized_client', new ServerError('unauthorized_client', 'corr', 'AADSTS700016: app not found'), 'fatal', 'auth-refused'],
+  ['MSAL invalid_client (bad secret)', new ServerError('invalid_client', 'corr', 'AADSTS7000215: Invalid client secret provided.'), 'fatal', 'auth-client-refused'],
+  ['MSAL unauthorized_client', new ServerError('unauthorized_client', 'corr', 'AADSTS700016: app not found'), 'fatal', 'auth-client-refused'],
   ['MSAL configuration', new ClientConfigurationError('url_parse_error', 'corr'), 'fatal', 'auth-config'],
   ['MSAL network_error', new ClientAuthError('network_error', 'corr'), 'retry', 'network'],
   ['MSAL temporarily_unavailable', new ServerError('temporarily_unavailable', 'corr', 'AADSTS90033: transient', undefined, undefined, 503), 'retry', 'auth-unavailable'],
@@ -108,10 +108,10 @@ const ROWS: Row[] = [
   ['TargetError fail-item', new TargetError('od', 'fail-item', 'reserved-name: x', { code: 'onedrive.reserved-name' }), 'fail-item', 'reserved-name'],
   ['TargetError fatal with Retry-After', new TargetError('od', 'fatal', 'storage-full: x', { code: 'onedrive.storage-full', retryAfterMs: 60_000 }), 'fatal', 'storage-full', 60_000],
   ['ShortReadError', new ShortReadError(10, 9), 'fail-item', 'source-changed'],
-  ['source ENOENT', new OneDriveSourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
-  ['source EACCES', new OneDriveSourceError(errno('EACCES')), 'fail-item', 'source-denied'],
-  ['source EIO', new OneDriveSourceError(errno('EIO')), 'retry', 'source-unreadable'],
-  ['source ShortReadError', new OneDriveSourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
+  ['source ENOENT', new SourceError(errno('ENOENT')), 'fail-item', 'source-gone'],
+  ['source EACCES', new SourceError(errno('EACCES')), 'fail-item', 'source-denied'],
+  ['source EIO', new SourceError(errno('EIO')), 'retry', 'source-unreadable'],
+  ['source ShortReadError', new SourceError(new ShortReadError(10, 11)), 'fail-item', 'source-changed'],
   ['AbortError', abort(), 'retry', 'aborted'],
   ['ECONNRESET', errno('ECONNRESET'), 'retry', 'network'],
   ['ETIMEDOUT', errno('ETIMEDOUT'), 'retry', 'network'],

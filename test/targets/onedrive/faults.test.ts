@@ -62,7 +62,7 @@ it('20 % faults: 24 small and 2 large files all land verified; every failure is 
   for (const [i, f] of large.entries()) expect((await h.emu.readFile(`Stagecoach/storm/l${i}.bin`))!.equals(f.bytes)).toBe(true);
   expect(failures.length).toBeGreaterThan(5);
   expect(failures.every((c) => c.kind === 'retry')).toBe(true);
-  const throttled = failures.filter((c) => c.reason.startsWith('throttled: '));
+  const throttled = failures.filter((c) => c.reason.startsWith('rate-limited: '));
   expect(throttled.length).toBeGreaterThan(0);
   expect(throttled.every((c) => c.retryAfterMs === 2000)).toBe(true);
   // Exactly the files put: no duplicates, no renamed copies.

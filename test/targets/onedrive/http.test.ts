@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OneDriveNetworkError } from '../../../src/targets/onedrive/classify.js';
-import { NodeNetworkClient, endpointRewrite, sendHttp } from '../../../src/targets/onedrive/http.js';
+import { NodeNetworkClient, endpointRewrite, sendHttp } from '../../../src/targets/onedrive/transport.js';
 
 const ENDPOINTS = { graph: 'http://127.0.0.1:8701', login: 'http://127.0.0.1:8702/prefix/' };
 

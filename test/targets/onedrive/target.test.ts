@@ -370,7 +370,7 @@ describe('errors', () => {
     expect(err.kind).toBe('retry');
     expect(err.retryAfterMs).toBe(7000);
     expect(target.classify(err)).toMatchObject({ kind: 'retry', retryAfterMs: 7000 });
-    expect(target.classify(err).reason).toMatch(/^throttled: OneDrive answered 429 activityLimitReached/);
+    expect(target.classify(err).reason).toMatch(/^rate-limited: OneDrive answered 429 activityLimitReached/);
   });
 
   it('503 with Retry-After on an upload fragment: retry with that wait', async () => {

@@ -20,7 +20,8 @@
  */
 import { Readable } from 'node:stream';
 import nodeFetch, { Response, type RequestInit } from 'node-fetch';
-import { agentFor } from '../proxy.js';
+import { abortError } from '../kit/abort.js';
+import { agentFor } from '../kit/proxy.js';
 import { DropboxNetworkError } from './classify.js';
 import type { DropboxEndpoints } from './api-types.js';
 
@@ -84,12 +85,6 @@ function networkError(err: unknown): DropboxNetworkError {
   return new DropboxNetworkError(`[stagecoach] [dropbox] ${message}`, code, err);
 }
 
-function abortError(signal: AbortSignal): Error {
-  const err = new Error('[stagecoach] [dropbox] aborted: the request was cancelled', { cause: signal.reason });
-  err.name = 'AbortError';
-  return err;
-}
-
 /** Resolves a Dropbox URL to the URL to send (endpoint rewrite), or throws for a foreign host. */
 export function resolveUrl(url: string, endpoints: DropboxEndpoints | undefined): URL {
   const u = new URL(url);
@@ -126,7 +121,7 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
     if (scope && bearer?.startsWith('Bearer ')) scope.token = bearer.slice('Bearer '.length);
 
     const signal = scope?.signal;
-    if (signal?.aborted) throw abortError(signal);
+    if (signal?.aborted) throw abortError('dropbox', signal, 'the request');
     const ac = new AbortController();
     const onAbort = (): void => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -157,7 +152,7 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
         } as RequestInit);
       } catch (err) {
         if (bodyError !== undefined) throw bodyError;
-        if (signal?.aborted) throw abortError(signal);
+        if (signal?.aborted) throw abortError('dropbox', signal, 'the request');
         throw networkError(err);
       }
       answered = true;
@@ -167,7 +162,7 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
       try {
         text = await res.text();
       } catch (err) {
-        if (signal?.aborted) throw abortError(signal);
+        if (signal?.aborted) throw abortError('dropbox', signal, 'the request');
         throw networkError(err);
       }
       if (stream && !stream.readableEnded) ac.abort();

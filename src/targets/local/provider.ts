@@ -1,0 +1,35 @@
+/**
+ * The local provider: a folder on a local or mounted disk. Its options, and its factory
+ * (index.ts, loaded on first use). No sign-in.
+ */
+import { z } from 'zod';
+import { count, pathString, targetCommon } from '../../config/fields.js';
+import { defineProvider, type ProviderConfig } from '../provider.js';
+
+const schema = z.strictObject({
+  type: z.literal('local'),
+  ...targetCommon,
+  // A local put is mostly waiting on the disk (its fsync): more at once share the disk's flushes.
+  maxDemand: count(1).default(32).describe('Most uploads in flight to this target (local: 32, the clouds: 4).'),
+  path: pathString.describe('The archive folder. Must not be inside a watched root, nor contain one.'),
+  keepVersions: z
+    .boolean()
+    .default(false)
+    .describe('Keep the previous copy of a changed file instead of replacing it.'),
+});
+
+/** A `type: local` entry of the resolved config. */
+export type LocalConfig = ProviderConfig<typeof schema>;
+
+export const provider = defineProvider({
+  type: 'local',
+  schema,
+  pathKeys: [{ key: ['path'], what: 'the archive folder', role: 'archive' }],
+  secretKeys: [],
+  async create(config, ctx) {
+    const { createLocalTarget } = await import('./index.js');
+    return createLocalTarget(config, ctx);
+  },
+  authorize: null,
+  needsSignIn: () => false,
+});

@@ -1,0 +1,291 @@
+/**
+ * The upload path of the local target. A put is atomic and durable: the bytes go to a temp file
+ * beside the final name, which is fsynced, read back and checked, and renamed over the final
+ * name; the folder is then fsynced. A crash or a failure at any point leaves the previous copy
+ * (or nothing) at the final name, never a part.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { copyFile, link, lstat, open, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { addAbortSignal } from 'node:stream';
+import type { Logger } from 'pino';
+import { CountingHashStream, hashFile, verifySize } from '../../archive/hash.js';
+import { abortError } from '../kit/abort.js';
+import { SourceError, errnoOf } from '../kit/classify.js';
+import type { PutRequest, PutResult } from '../target.js';
+import { localError } from './classify.js';
+import type { LocalFolders } from './folders.js';
+import { mapLocalPath, tempName, versionName } from './names.js';
+
+// Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
+// A kept version is named after the old copy's mtime; past this many same-second copies give up.
+const MAX_VERSION_ATTEMPTS = 1000;
+/** Buffer of the read-back check. */
+const READ_BACK_CHUNK = 1024 * 1024;
+/** The fixed part of temp names (hex, so `isTempName` knows them). */
+const TEMP_TOKEN = '0000';
+
+/** What a put of the local target works with. */
+export interface UploadContext {
+  targetId: string;
+  log: Logger;
+  folders: LocalFolders;
+  keepVersions: boolean;
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(String(chunk));
+}
+
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** sha256 of the first `size` bytes of an open file, read back through its handle. */
+async function hashHandle(fh: FileHandle, size: number, signal: AbortSignal | undefined): Promise<string> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(size, READ_BACK_CHUNK)));
+  for (let pos = 0; pos < size; ) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) break;
+    h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return h.digest('hex');
+}
+
+export async function lstatOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+/** Streams the source through a counter, handing each chunk to `onChunk`; checks the size. */
+async function readSource(
+  ctx: UploadContext,
+  req: PutRequest,
+  onChunk: ((chunk: Buffer) => Promise<void>) | null,
+): Promise<CountingHashStream> {
+  const signal = req.signal;
+  let src: Readable;
+  try {
+    src = req.open();
+  } catch (err) {
+    throw new SourceError(err);
+  }
+  if (signal) addAbortSignal(signal, src);
+  const counter = new CountingHashStream(['sha256'], { maxBytes: req.size });
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  try {
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await it.next();
+      } catch (err) {
+        if (signal?.aborted) throw abortError(ctx.targetId, signal);
+        throw new SourceError(err);
+      }
+      if (next.done) break;
+      const chunk = toBuffer(next.value);
+      counter.feed(chunk);
+      if (onChunk) await onChunk(chunk);
+    }
+  } finally {
+    src.destroy();
+  }
+  verifySize(req.size, counter.bytes);
+  return counter;
+}
+
+/** Keeps the copy at `final` as a version beside it; returns the version's path. */
+async function keepPrevious(ctx: UploadContext, final: string, dir: string, name: string, old: Stats): Promise<string | null> {
+  for (let attempt = 0; attempt < MAX_VERSION_ATTEMPTS; attempt++) {
+    const candidate = join(dir, versionName(name, old.mtime, attempt));
+    try {
+      await link(final, candidate);
+      return candidate;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'EEXIST') continue;
+      if (code === 'ENOENT') return null;
+      if (!code || !NO_HARD_LINKS.has(code)) throw err;
+    }
+    try {
+      await copyFile(final, candidate, fsConstants.COPYFILE_EXCL);
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST') continue;
+      if (errnoOf(err) === 'ENOENT') return null;
+      throw err;
+    }
+    await utimes(candidate, old.atime, old.mtime);
+    await fsyncFile(candidate);
+    return candidate;
+  }
+  throw localError(ctx.targetId, 'version-names-exhausted', 'retry', `${MAX_VERSION_ATTEMPTS} kept versions of ${final} share one timestamp`);
+}
+
+/**
+ * Opens the temp file, new. One already there is a leftover of a put cut by a crash: it goes.
+ * A folder that vanished since it was made (ENOENT) is made again, once.
+ */
+async function openTemp(ctx: UploadContext, tmp: string, dir: string): Promise<FileHandle> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open(tmp, 'wx+');
+    } catch (err) {
+      if (attempt > 0) throw err;
+      if (errnoOf(err) === 'EEXIST') {
+        await unlink(tmp).catch((e: unknown) => {
+          if (errnoOf(e) !== 'ENOENT') throw e;
+        });
+      } else if (errnoOf(err) === 'ENOENT') {
+        ctx.folders.forget();
+        await ctx.folders.ensureDir(dir);
+      } else {
+        throw err;
+      }
+    }
+  }
+}
+
+async function writeNew(ctx: UploadContext, req: PutRequest, final: string, previous: Stats | null): Promise<PutResult> {
+  const dir = dirname(final);
+  const name = basename(final);
+  // One temp name per final name: only one put of a remote path runs at a time, so a temp
+  // file already there is a leftover of a put cut by a crash (kill -9), and goes.
+  const tmp = join(dir, tempName(name, TEMP_TOKEN));
+  let tmpExists = false;
+  try {
+    const fh = await openTemp(ctx, tmp, dir);
+    tmpExists = true;
+    let counter: CountingHashStream;
+    let written: string;
+    try {
+      // Zeros stay holes: a sparse source stays sparse here.
+      const sparse = new SparseWriter(fh);
+      counter = await readSource(ctx, req, (chunk) => sparse.write(chunk));
+      await sparse.finish();
+      const mtime = new Date(req.mtimeMs);
+      await fh.utimes(mtime, mtime);
+      await fh.sync();
+      written = await hashHandle(fh, counter.bytes, req.signal);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    // close() can report a delayed write error (NFS): it must not be ignored here.
+    await fh.close();
+    const hash = counter.digest('sha256');
+    if (written !== hash) {
+      throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
+    }
+    if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
+    const kept = ctx.keepVersions && previous?.isFile() ? await keepPrevious(ctx, final, dir, name, previous) : null;
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      if (kept) await unlink(kept).catch((e: unknown) => ctx.log.warn({ err: e, path: kept }, 'kept version not removed'));
+      throw err;
+    }
+    tmpExists = false;
+    await ctx.folders.syncAfterRename(dir);
+    if (kept) ctx.log.debug({ path: final, kept }, 'previous copy kept');
+    return { remoteId: final, size: counter.bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: counter.bytes };
+  } finally {
+    if (tmpExists) {
+      await rm(tmp, { force: true }).catch((e: unknown) => ctx.log.warn({ err: e, path: tmp }, 'temp file not removed'));
+    }
+  }
+}
+
+/**
+ * One put: maps `remotePath` under the root, makes its folders, and writes the file (see
+ * `writeNew`) unless the copy there already holds the same bytes (same size, same sha256:
+ * `unchanged`, the source read once and nothing written). A folder at the name fails the item.
+ */
+export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutResult> {
+  if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
+  const final = join(ctx.folders.root, mapLocalPath(req.remotePath, ctx.targetId));
+  await ctx.folders.ensureDir(dirname(final));
+  const existing = await lstatOrNull(final);
+  if (existing?.isDirectory()) throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
+  if (existing?.isFile() && existing.size === req.size) {
+    const [source, stored] = await Promise.all([readSource(ctx, req, null), hashFile('sha256', final, req.signal)]);
+    const hash = source.digest('sha256');
+    if (hash === stored) {
+      return { remoteId: final, size: req.size, hash, hashKind: 'sha256', unchanged: true, bytesSent: 0 };
+    }
+  }
+  return writeNew(ctx, req, final, existing);
+}
+
+/** The unit of a hole: file systems allocate (and punch) whole blocks, 4 KiB on most. */
+const BLOCK = 4096;
+const ZEROS = Buffer.alloc(BLOCK);
+
+/**
+ * Writes a new file from its chunks, in order, leaving every block-aligned run of zeros
+ * unwritten: on a file system with sparse files those stay holes, so a sparse source (a VM
+ * disk, a database file) stays sparse in the archive, and what is unwritten reads back as zeros
+ * all the same. `finish()` sets the length (a trailing hole included). The file MUST be new and
+ * empty (opened with `wx`).
+ */
+class SparseWriter {
+  private position = 0;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    let start = 0;
+    while (start < chunk.length) {
+      // Pieces end at block boundaries of the file, so a zero piece is a whole block where it can.
+      const end = Math.min(chunk.length, start + BLOCK - ((this.position + start) % BLOCK));
+      if (isZero(chunk, start, end)) {
+        start = end;
+        continue;
+      }
+      // Coalesce the data pieces that follow into one write.
+      let stop = end;
+      for (;;) {
+        if (stop >= chunk.length) break;
+        const next = Math.min(chunk.length, stop + BLOCK);
+        if (isZero(chunk, stop, next)) break;
+        stop = next;
+      }
+      await writeAt(this.fh, chunk.subarray(start, stop), this.position + start);
+      start = stop;
+    }
+    this.position += chunk.length;
+  }
+
+  /** Sets the file's length to the bytes written: a run of zeros at the end becomes a hole too. */
+  async finish(): Promise<void> {
+    await this.fh.truncate(this.position);
+  }
+}
+
+function isZero(b: Buffer, start: number, end: number): boolean {
+  return b.subarray(start, end).equals(end - start === BLOCK ? ZEROS : ZEROS.subarray(0, end - start));
+}
+
+async function writeAt(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
+    off += bytesWritten;
+  }
+}
