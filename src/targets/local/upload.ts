@@ -5,7 +5,7 @@
  * (or nothing) at the final name, never a part.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { constants as fsConstants, futimesSync, lstatSync, readSync, renameSync, writeSync, type Stats } from 'node:fs';
 import { copyFile, link, lstat, open, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -27,6 +27,13 @@ const MAX_VERSION_ATTEMPTS = 1000;
 const READ_BACK_CHUNK = 1024 * 1024;
 /** The fixed part of temp names (hex, so `isTempName` knows them). */
 const TEMP_TOKEN = '0000';
+/**
+ * Files up to this size take the small-file path (`writeSmall`): between opening the temp file
+ * and its fsync, and for the rename, the calls are synchronous (a few µs each on a local disk,
+ * against a thread-pool round trip and ~50–100 µs of main-thread time for each promise-based
+ * call; with 10,000 small files the thread pool's wake-ups were a sixth of the CPU).
+ */
+const SMALL_FILE = 64 * 1024;
 
 /** What a put of the local target works with. */
 export interface UploadContext {
@@ -213,6 +220,74 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
 }
 
 /**
+ * `writeNew` for a small file: the same steps and checks (temp file beside the final name, holes
+ * kept, mtime set, fsynced, read back and compared, renamed, folder fsynced), with the source read
+ * first, and the writes, the mtime, the read-back and the rename synchronous calls.
+ */
+async function writeSmall(ctx: UploadContext, req: PutRequest, final: string): Promise<PutResult> {
+  const dir = dirname(final);
+  const tmp = join(dir, tempName(basename(final), TEMP_TOKEN));
+  const chunks: Buffer[] = [];
+  const counter = await readSource(ctx, req, async (chunk) => void chunks.push(chunk));
+  const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  let tmpExists = false;
+  try {
+    const fh = await openTemp(ctx, tmp, dir);
+    tmpExists = true;
+    let written: string;
+    try {
+      const fd = fh.fd;
+      // Zeros stay holes, as in SparseWriter: the temp file is new and empty.
+      for (let start = 0; start < data.length; start += BLOCK) {
+        const end = Math.min(data.length, start + BLOCK);
+        if (isZero(data, start, end)) continue;
+        for (let off = start; off < end; ) off += writeSync(fd, data, off, end - off, off);
+      }
+      if (data.length > 0 && isZero(data, data.length - 1, data.length)) await fh.truncate(data.length);
+      const mtime = new Date(req.mtimeMs);
+      futimesSync(fd, mtime, mtime);
+      await fh.sync();
+      const back = Buffer.allocUnsafe(data.length);
+      let got = 0;
+      while (got < data.length) {
+        const n = readSync(fd, back, got, data.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      written = createHash('sha256').update(back.subarray(0, got)).digest('hex');
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    // close() can report a delayed write error (NFS): it must not be ignored here.
+    await fh.close();
+    const hash = counter.digest('sha256');
+    if (written !== hash) {
+      throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
+    }
+    if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
+    renameSync(tmp, final);
+    tmpExists = false;
+    await ctx.folders.syncAfterRename(dir);
+    return { remoteId: final, size: counter.bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: counter.bytes };
+  } finally {
+    if (tmpExists) {
+      await rm(tmp, { force: true }).catch((e: unknown) => ctx.log.warn({ err: e, path: tmp }, 'temp file not removed'));
+    }
+  }
+}
+
+/** lstat, null when nothing is there; synchronous (a small file's put, see `SMALL_FILE`). */
+function lstatOrNullSync(path: string): Stats | null {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+/**
  * One put: maps `remotePath` under the root, makes its folders, and writes the file (see
  * `writeNew`) unless the copy there already holds the same bytes (same size, same sha256:
  * `unchanged`, the source read once and nothing written). A folder at the name fails the item.
@@ -221,7 +296,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
   if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
   const final = join(ctx.folders.root, mapLocalPath(req.remotePath, ctx.targetId));
   await ctx.folders.ensureDir(dirname(final));
-  const existing = await lstatOrNull(final);
+  const small = req.size <= SMALL_FILE;
+  const existing = small ? lstatOrNullSync(final) : await lstatOrNull(final);
   if (existing?.isDirectory()) throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
   if (existing?.isFile() && existing.size === req.size) {
     const [source, stored] = await Promise.all([readSource(ctx, req, null), hashFile('sha256', final, req.signal)]);
@@ -230,6 +306,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
       return { remoteId: final, size: req.size, hash, hashKind: 'sha256', unchanged: true, bytesSent: 0 };
     }
   }
+  // A replaced copy kept as a version takes the general path (its link or copy is rare).
+  if (small && !(ctx.keepVersions && existing?.isFile())) return writeSmall(ctx, req, final);
   return writeNew(ctx, req, final, existing);
 }
 
