@@ -93,8 +93,8 @@ async function main(): Promise<number> {
         value: fmtRatio(s),
         goal: perTarget ? `≥ ${GOAL}` : `≥ ${GOAL} (not the product's path)`,
         met,
-        ...(!met && kind === 'md5' ? { note: 'node:crypto md5 runs at ~0.7 GB/s on one core (PERF.md), about half a page-cached read; it is the bound, not the stream' } : {}),
-        ...(!perTarget && !met ? { note: 'every kind on one thread adds up (PERF.md: 0.2×); the product hashes only each target\'s kind in that target\'s own stream' } : {}),
+        ...(!met && kind === 'md5' ? { note: 'node:crypto md5 runs at ~0.7 GB/s on one core, about half a page-cached read; it is the bound, not the stream' } : {}),
+        ...(!perTarget && !met ? { note: 'every kind on one thread adds up; the product hashes only each target\'s kind in that target\'s own stream' } : {}),
       });
     }
     process.stdout.write(`hashing ${sizeMiB} MiB from page cache, ${runs} runs, 1 MiB chunks (ratio = read time ÷ hashed time; median (min–max))\n\n`);

@@ -27,12 +27,16 @@ Commands:
                       (reads the state store; works while the daemon runs)
   auth <target-id>    sign a cloud target in, headless: open the address it prints on any
                       computer, paste back what the browser shows; tokens stay in the state folder
+  journal migrate --to postgres://user@host:5432/db
+                      copy the SQLite journal under stateDir into an empty PostgreSQL journal
+                      (stop the daemon first; docs/scale-out.md)
   retry <target-id>   ask the running daemon to try a parked target now (within a second)
 
 Options:
   -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
                       config/stagecoach.yaml: watch ./data/inbox, archive to ./data/archive)
       --json          status: print JSON
+      --to URL        journal migrate: the PostgreSQL journal to fill (default: journal.url)
   -h, --help          this help
   -v, --version       the version
 
@@ -60,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         once: { type: 'boolean' },
         json: { type: 'boolean' },
+        to: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -77,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status', 'auth', 'retry'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth', 'journal', 'retry'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
   if (values.once && command !== 'backfill') return fail(`--once belongs to backfill: \`stagecoach backfill --once\` archives what is there, then exits; \`${command}\` takes no --once`, EXIT.config);
 
@@ -90,7 +95,9 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     throw e;
   }
-  const log = createLogger({ level: config.log.level, format: config.log.format, secrets: collectSecrets(config) });
+  // A url given with --to is as secret as the config's journal.url.
+  const secrets = [...collectSecrets(config), ...(values.to ? collectSecrets({ targets: [], journal: { url: values.to, leaseMs: 0 } }) : [])];
+  const log = createLogger({ level: config.log.level, format: config.log.format, secrets });
   try {
     switch (command) {
       case 'status': {
@@ -106,6 +113,10 @@ export async function main(argv: string[]): Promise<number> {
         } finally {
           io.close();
         }
+      }
+      case 'journal': {
+        const { journalCommand } = await import('./journal.js');
+        return await journalCommand(config, positionals[1], { to: values.to });
       }
       case 'retry': {
         const id = positionals[1];

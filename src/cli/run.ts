@@ -5,6 +5,7 @@ import { startHttpServer, type HttpServer } from '../http/server.js';
 import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
 import { diskFullError } from '../state/disk-full.js';
+import { describePgUrl } from '../state/open.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { reportTargets } from '../telemetry/target-report.js';
 import { createSignIn } from './auth.js';
@@ -79,7 +80,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
       : null;
   log.info(
-    { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir },
+    { roots: config.roots.map((r) => r.path), targets: pipeline.targets.map((t) => `${t.id} (${t.type})`), stateDir: config.stateDir, journal: config.journal ? describePgUrl(config.journal.url) : 'sqlite' },
     opts.once ? 'backfill started' : 'stagecoach running',
   );
   let crashed: unknown = null;
@@ -121,8 +122,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
     log.info('stopped');
     return EXIT.ok;
   }
-  const { openSqliteStore } = await import('../state/index.js');
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const { openJournal } = await import('../state/index.js');
+  const store = await openJournal(config);
   try {
     const counts = await store.counts();
     const ids = new Set(pipeline.targets.map((t) => t.id));

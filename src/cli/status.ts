@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { openSqliteStore } from '../state/index.js';
+import { openJournal } from '../state/index.js';
 import { readRootPresence, waitingReason } from '../pipeline/roots.js';
 import { EXIT } from './exit-codes.js';
 
@@ -8,7 +8,7 @@ import { EXIT } from './exit-codes.js';
  * and each root the daemon is waiting for, read from the state store (SQLite in WAL mode: it works while the daemon runs).
  */
 export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
-  const store = await openSqliteStore({ dir: config.stateDir });
+  const store = await openJournal(config);
   try {
     const [counts, health] = await Promise.all([store.counts(), store.health()]);
     const configured = config.targets.map((t) => t.id);
@@ -28,6 +28,8 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
         retryAt: h?.reason && h.retryAt ? new Date(h.retryAt).toISOString() : null,
       };
     });
+    // A shared journal: the daemons on it, with their last heartbeat and the uploads they hold.
+    const nodes = store.nodes ? await store.nodes() : null;
     // As the daemon last saw them (it writes each change of a root's presence).
     const seen = await readRootPresence(config.stateDir);
     const roots = config.roots.map((r) => {
@@ -42,7 +44,7 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       };
     });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ targets: rows, roots }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(nodes ? { targets: rows, roots, nodes } : { targets: rows, roots }, null, 2)}\n`);
       return EXIT.ok;
     }
     const head = ['TARGET', 'STATE', 'PENDING', 'IN FLIGHT', 'DONE', 'FAILED', 'SKIPPED'];
@@ -56,6 +58,16 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     for (const r of rows) {
       if (r.reason && r.state === 'parked') process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
       else if (r.reason) process.stdout.write(`\n${r.target} is ${r.reason}\n`);
+    }
+    if (nodes) {
+      const nhead = ['NODE', 'STATE', 'LAST HEARTBEAT', 'IN FLIGHT', 'READS', 'WATCHES'];
+      const ntable = [
+        nhead,
+        ...nodes.map((n) => [n.name, n.alive ? 'up' : 'silent', new Date(n.lastSeen).toISOString(), String(n.leases), n.roots.join(',') || '-', n.watches.join(',') || '-']),
+      ];
+      const nw = nhead.map((_, i) => Math.max(...ntable.map((row) => row[i]!.length)));
+      process.stdout.write('\n');
+      for (const row of ntable) process.stdout.write(`${row.map((cell, i) => cell.padEnd(nw[i]!)).join('  ').trimEnd()}\n`);
     }
     return EXIT.ok;
   } finally {

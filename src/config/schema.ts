@@ -140,6 +140,10 @@ const rootSchema = z.strictObject({
       'Archive what symbolic links point at. Default false: links are not archived; each is logged once and counted in status. true: a link to a file inside a watched root is archived under the link\'s path; links to folders, outside the roots, or dangling are skipped all the same.',
     ),
   filters: filtersOverrideSchema.optional(),
+  watch: z
+    .boolean()
+    .optional()
+    .describe('false: this daemon only reads the root (a share another daemon on the same journal watches); it still uploads its files. Default true.'),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +199,25 @@ const remotePathTemplate = z.string().superRefine((template, ctx) => {
 
 const fileSchema = z.strictObject({
   stateDir: pathString.default('./data/state').describe('Folder for the SQLite journal and provider tokens.'),
+  journal: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\/[^\s]+$/, { error: 'expected a postgres:// or postgresql:// URL (the value is not shown: it may hold a password)' })
+        .describe('A PostgreSQL journal shared by several daemons (docs/scale-out.md), e.g. "${PG_URL}"; a secret in logs.'),
+      leaseMs: durationSchema({ min: 1000 })
+        .default(60_000)
+        .describe('A daemon silent this long (no heartbeat) is dead: its uploads in flight go to another daemon.'),
+    })
+    .nullable()
+    .default(null)
+    .describe('Where the journal lives; null: SQLite in stateDir.'),
+  node: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: (i) => `expected a name made of A-Z a-z 0-9 . _ - (at most 64), got ${describeValue(i.input)}` })
+    .nullable()
+    .default(null)
+    .describe('This daemon\'s name on a shared journal: one daemon per name. null: the host name.'),
   stableMs: durationSchema()
     .default(2000)
     .describe('A file must be unchanged (size and mtime) this long before it is archived.'),
@@ -343,6 +366,7 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
       createRoot: root.createRoot,
       followSymlinks: root.followSymlinks,
       filters,
+      ...(root.watch === false ? { watch: false as const } : {}),
     };
   });
 

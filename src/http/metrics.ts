@@ -21,10 +21,13 @@ export interface Metrics {
  * stagecoach_bytes_sent_total, stagecoach_delivery_failures_total (label `status`: failed|skipped),
  * stagecoach_upload_retries_total, stagecoach_backlog, stagecoach_in_flight,
  * stagecoach_failed_deliveries, stagecoach_target_parked (0/1),
- * stagecoach_upload_duration_seconds (histogram).
+ * stagecoach_upload_duration_seconds (histogram). On a journal shared by several daemons every
+ * series also carries the label `node` (the daemon's node name).
  */
-export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'>): Metrics {
+export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'> & { node?: string | undefined }): Metrics {
   const registry = new Registry();
+  // Several daemons on one journal are scraped apart: each series says which daemon it is from.
+  if (p.store.nodes && p.node !== undefined) registry.setDefaultLabels({ node: p.node });
   const registers = [registry];
   const labelNames = ['target'] as const;
   const files = new Counter({ name: 'stagecoach_files_archived_total', help: 'Files archived (uploaded or found already there).', labelNames, registers });

@@ -9,7 +9,9 @@
  * /api/targets/:id/retry-failed; disabled with nothing failed) and, on a parked target, a "Try
  * now" button (POST /api/targets/:id/retry); then a search box over the
  * archived paths (`/api/search`: per target the state, remote path, size, hash, when verified and
- * why it failed), the recent failures with their reasons and the last files archived. Sizes are
+ * why it failed), the recent failures with their reasons and the last files archived; on a
+ * journal shared by several daemons, the daemons (node, state, last heartbeat, uploads held,
+ * roots). Sizes are
  * binary (KiB, MiB). When the server wants a token, the page takes it from `#token=…` in its
  * address (and removes it from there) or asks for it in its own form, never `prompt()`, and keeps
  * it in localStorage.
@@ -27,6 +29,7 @@ export const STATUS_PAGE = `<!doctype html>
 <button type="submit">Open</button> <span id="token-note"></span>
 </form>
 <div class="targets" id="targets"></div>
+<div id="fleet"></div>
 <section id="connect-panel" class="panel" hidden>
 <h3 id="connect-title"></h3>
 <div id="connect-lines"></div>
@@ -156,6 +159,11 @@ export const STATUS_SCRIPT = `(function(){
       if(t.signIn&&parked){var cb=el('button',{'data-action':'connect'},'Connect');cb.addEventListener('click',function(){connect(t.id);});c.appendChild(document.createTextNode(' '));c.appendChild(cb);}
       if(parked){var n=el('button',{'data-action':'try-now'},'Try now');n.addEventListener('click',function(){tryNow(t.id,n);});c.appendChild(document.createTextNode(' '));c.appendChild(n);}
       box.appendChild(c);});
+    var fl=$('fleet');fl.textContent='';
+    if(s.nodes){fl.appendChild(el('h3',null,'Daemons on this journal (this one: '+s.node+')'));var ft=el('table');var fh=el('tr');
+      ['Node','State','Last heartbeat','In flight','Reads','Watches'].forEach(function(v){fh.appendChild(el('th',null,v));});ft.appendChild(fh);
+      s.nodes.forEach(function(n){var tr=el('tr',{'data-node':n.name});[n.name,n.alive?'up':'silent',when(n.lastSeen),n.leases,n.roots.join(', '),n.watches.join(', ')].forEach(function(v){tr.appendChild(el('td',null,v));});ft.appendChild(tr);});
+      fl.appendChild(ft);}
     var f=$('failures');f.textContent='';
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});
     var l=$('files');l.textContent='';

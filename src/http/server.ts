@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
-import type { DeliveryRecord, TargetCounts, TargetHealth } from '../state/store.js';
+import type { DeliveryRecord, NodeInfo, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
 import type { RootStatus } from '../pipeline/watch-source.js';
 import { checkHealth, type HealthReport } from './health.js';
@@ -67,6 +67,9 @@ export interface StatusBody {
   roots: RootStatus[];
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
+  /** On a journal shared by several daemons: this daemon's node name and every node. */
+  node?: string;
+  nodes?: NodeInfo[];
 }
 
 /**
@@ -244,6 +247,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       roots: pipeline.watcher.source.roots(),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
+      ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
     };
   };
 

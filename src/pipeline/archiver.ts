@@ -1,8 +1,10 @@
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
 import type { FileItem } from '../archive/item.js';
 import { renderRemotePath } from '../archive/remote-path.js';
+import { StagecoachError } from '../errors.js';
 import { ProducerConsumer } from '../stage/index.js';
 import type { SubId } from '../stage/dispatcher.js';
 import type { Delivery, NewItem, Store } from '../state/store.js';
@@ -19,6 +21,11 @@ export interface ArchiverOptions {
   log: Logger;
   bus?: Emitter<PipelineEvents>;
   host?: string;
+  /**
+   * Also lease for every target with unmet demand this often: on a journal shared by several
+   * daemons, work recorded by another daemon, or left by a dead one, comes with no local signal.
+   */
+  pollMs?: number;
 }
 
 /**
@@ -33,6 +40,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   private readonly again = new Set<string>();
   private readonly due = new Set<string>();
   private readonly host: string;
+  private poll: NodeJS.Timeout | undefined;
   /** Files handled so far (journaled or skipped). */
   handled = 0;
 
@@ -75,6 +83,19 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
     return [];
   }
 
+  protected override init(): void {
+    if (this.opts.pollMs !== undefined) {
+      this.poll = setInterval(() => {
+        for (const target of this.durable.hungry()) this.refill(target);
+      }, this.opts.pollMs);
+      this.poll.unref();
+    }
+  }
+
+  protected override terminate(): void {
+    if (this.poll !== undefined) clearInterval(this.poll);
+  }
+
   protected override handleSubscriberDemand(sub: SubId): void {
     this.refill(sub);
   }
@@ -87,7 +108,11 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   /**
    * Leases the target's pending deliveries up to its unmet demand and sends them. The requests of
    * one turn of the event loop make one lease (uploads that settle together ask together), and
-   * one lease per target runs at a time; a request that arrives meanwhile runs once it is done.
+   * one lease per target runs at a time; a request that arrives meanwhile runs once it is done. A
+   * lease that fails (the journal is busy or broken) is retried after LEASE_RETRY_MS, doubling,
+   * while the target still has demand; after LEASE_ATTEMPTS failures in a row the archiver crashes
+   * with a `state.lease-failed` error (the pipeline stops with it). Never dropped: demand left
+   * unserved would stall an idle target until something else poked it.
    */
   private refill(target: string): void {
     if (this.due.has(target)) return;
@@ -104,23 +129,53 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
       return;
     }
     this.leasing.add(target);
-    void (async () => {
-      try {
-        for (;;) {
-          const n = this.durable.demandOf(target);
-          if (n <= 0) break;
-          const leased = await this.opts.store.lease(target, n);
-          if (leased.length > 0) this.emit(leased);
-          const orphans = this.durable.takeOrphans();
-          for (const o of orphans) await this.opts.store.release(o.id, null);
-          if (leased.length < n) break;
-        }
-      } catch (e) {
-        this.opts.log.error({ err: e, target }, 'cannot lease deliveries');
-      } finally {
+    void this.leaseLoop(target)
+      // Anything else that throws here is a bug: it crashes the archiver, as in a callback.
+      .catch((e: unknown) => this.crash(e))
+      .finally(() => {
         this.leasing.delete(target);
         if (this.again.delete(target)) this.leaseFor(target);
-      }
-    })();
+      });
   }
+
+  private async leaseLoop(target: string): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      const n = this.durable.demandOf(target);
+      if (n <= 0 || this.state === 'crashed' || this.state === 'stopped') return;
+      let leased: Delivery[];
+      try {
+        leased = await this.opts.store.lease(target, n);
+        failures = 0;
+      } catch (e) {
+        failures++;
+        if (failures >= LEASE_ATTEMPTS) {
+          this.crash(new StagecoachError('state.lease-failed', `[stagecoach] [state] cannot lease deliveries for ${target}: ${messageOf(e)}`, { cause: e }));
+          return;
+        }
+        const delayMs = LEASE_RETRY_MS * 2 ** (failures - 1);
+        this.opts.log.warn({ err: e, target, attempt: failures, delayMs }, 'cannot lease deliveries; trying again');
+        await sleep(delayMs);
+        continue;
+      }
+      if (leased.length > 0) this.emit(leased);
+      const orphans = this.durable.takeOrphans();
+      try {
+        for (const o of orphans) await this.opts.store.release(o.id, null);
+      } catch (e) {
+        this.crash(new StagecoachError('state.lease-failed', `[stagecoach] [state] cannot put an orphaned lease back to pending: ${messageOf(e)}`, { cause: e }));
+        return;
+      }
+      if (leased.length < n) return;
+    }
+  }
+}
+
+/** Lease attempts in a row before the archiver gives up and crashes. */
+const LEASE_ATTEMPTS = 5;
+/** The wait after the first failed lease; it doubles with each failure (100 ms … 800 ms). */
+const LEASE_RETRY_MS = 100;
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

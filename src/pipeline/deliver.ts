@@ -12,7 +12,8 @@ import type { DelayPolicy } from '../retry/delay.js';
 import type { Delivery, Store } from '../state/store.js';
 import type { Emitter } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
-import type { Target } from '../targets/target.js';
+import type { PutResult, Target } from '../targets/target.js';
+import { journal, journalErrorIn } from '../state/journal-error.js';
 
 export interface DeliverContext {
   target: Target;
@@ -62,7 +63,7 @@ async function waitForRootThenDeliver(d: Delivery, ctx: DeliverContext): Promise
   try {
     await waitForRoot(d.rootPath, ctx.signal);
   } catch {
-    await ctx.store.release(d.id, waitingReason(d.rootPath));
+    await journal('put a delivery back to pending', () => ctx.store.release(d.id, waitingReason(d.rootPath)));
     return 'released';
   }
   return deliver(d, ctx);
@@ -76,7 +77,9 @@ const MIN_CHUNK = 4 * 1024;
  * is re-checked first: vanished → skipped; changed since it was journaled → failed with a reason
  * (the watcher journals the new version once it is stable). Then `put` under the retry policy.
  * Per-item errors fail the delivery with the target's reason; a shutdown puts it back to pending;
- * a target-level problem puts it back to pending and throws TargetTroubleError.
+ * a target-level problem puts it back to pending and throws TargetTroubleError. Only the provider
+ * call is classified by the target: a journal call that fails (recording the outcome, saving a
+ * resume handle) throws its JournalError (`state.*`), whatever the upload did.
  */
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
@@ -84,12 +87,13 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   const abs = d.rawRelPath ? rawJoin(d.rootPath, d.rawRelPath) : path.join(d.rootPath, ...d.relPath.split('/'));
   // `routine`: nothing is lost (a file that changed again is archived once it is stable): info, not warn.
   const end = async (status: 'failed' | 'skipped', reason: string, routine = false): Promise<DeliverOutcome> => {
-    if (status === 'failed') await store.fail(d.id, d.generation, reason);
-    else await store.skip(d.id, d.generation, reason);
+    if (status === 'failed') await journal('record a failed delivery', () => store.fail(d.id, d.generation, reason));
+    else await journal('record a skipped delivery', () => store.skip(d.id, d.generation, reason));
     log[routine ? 'info' : 'warn']({ deliveryId: d.id, relPath: d.relPath, reason }, status === 'failed' ? 'delivery failed' : 'delivery skipped');
     ctx.bus?.emit('upload.exception', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, status, reason });
     return status;
   };
+  const release = (reason: string | null) => journal('put a delivery back to pending', () => store.release(d.id, reason));
 
   try {
     const s = await stat(abs);
@@ -111,6 +115,8 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   const started = Date.now();
   ctx.bus?.emit('upload.start', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, size: d.size });
   let resume = d.resumeHandle;
+  let result: PutResult;
+  // Only the provider call is classified by the provider: a journal error is the journal's.
   try {
     const { requests, bytes } = ctx.limits ?? {};
     const open = (start = 0) => {
@@ -124,7 +130,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
       file.once('error', (e) => paced.destroy(e));
       return file.pipe(paced);
     };
-    const result = await withRetry(
+    result = await withRetry(
       async () => {
         await requests?.take(1, ctx.signal);
         return target.put({
@@ -135,54 +141,42 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
           resume,
           saveResume: async (h) => {
             resume = h;
-            await store.saveResume(d.id, h);
+            await journal('save a resume handle', () => store.saveResume(d.id, h));
           },
           signal: ctx.signal,
         });
       },
       {
         ...ctx.retry,
-        classify: (e) => target.classify(e),
+        classify: (e) => (journalErrorIn(e) ? { kind: 'fatal', reason: 'the journal failed' } : target.classify(e)),
         signal: ctx.signal,
         waitSignal: ctx.waitSignal,
         onRetry: async ({ attempt, classified, delayMs }) => {
-          await store.noteAttempt(d.id, classified.reason);
+          await journal('note a failed attempt', () => store.noteAttempt(d.id, classified.reason));
           // At debug: one warn when the target starts failing, one info when it recovers (target-report.ts).
           log.debug({ deliveryId: d.id, attempt, delayMs, reason: classified.reason }, 'upload attempt failed; retrying');
           ctx.bus?.emit('upload.retry', { target: target.id, deliveryId: d.id, attempt, reason: classified.reason, delayMs });
         },
       },
     );
-    if (result.size !== d.size) return end('failed', `remote copy holds ${result.size} bytes, expected ${d.size}`);
-    await store.complete(d.id, d.generation, { remoteId: result.remoteId, remoteHash: result.hash, bytesSent: result.bytesSent });
-    const durationMs = Date.now() - started;
-    log.debug({ deliveryId: d.id, remotePath: d.remotePath, bytesSent: result.bytesSent, durationMs, unchanged: result.unchanged }, 'archived');
-    ctx.bus?.emit('upload.stop', {
-      target: target.id,
-      deliveryId: d.id,
-      remotePath: d.remotePath,
-      bytes: d.size,
-      bytesSent: result.bytesSent,
-      durationMs,
-      unchanged: result.unchanged,
-    });
-    return 'done';
   } catch (error) {
+    const journalError = journalErrorIn(error);
+    if (journalError) throw journalError;
     if (ctx.signal.aborted) {
-      await store.release(d.id, 'interrupted: the uploader stopped before the upload finished');
+      await release('interrupted: the uploader stopped before the upload finished');
       return 'released';
     }
     if (ctx.waitSignal?.aborted && error === ctx.waitSignal.reason) {
-      await store.release(d.id, 'interrupted: stopped while waiting to retry');
+      await release('interrupted: stopped while waiting to retry');
       return 'released';
     }
     if (error instanceof RetriesExhaustedError) {
-      await store.release(d.id, error.message);
+      await release(error.message);
       throw new TargetTroubleError(target.id, 'retry', error.message, error.classified.retryAfterMs, { cause: error });
     }
     const c = target.classify(error);
     if (c.kind === 'fatal') {
-      await store.release(d.id, c.reason);
+      await release(c.reason);
       throw new TargetTroubleError(target.id, 'fatal', c.reason, c.retryAfterMs, { cause: error });
     }
     // Moved or deleted while it uploaded: not a failure. The watcher pairs a move with the new
@@ -193,6 +187,20 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     }
     return end('failed', c.reason);
   }
+  if (result.size !== d.size) return end('failed', `remote copy holds ${result.size} bytes, expected ${d.size}`);
+  await journal('record a delivery done', () => store.complete(d.id, d.generation, { remoteId: result.remoteId, remoteHash: result.hash, bytesSent: result.bytesSent }));
+  const durationMs = Date.now() - started;
+  log.debug({ deliveryId: d.id, remotePath: d.remotePath, bytesSent: result.bytesSent, durationMs, unchanged: result.unchanged }, 'archived');
+  ctx.bus?.emit('upload.stop', {
+    target: target.id,
+    deliveryId: d.id,
+    remotePath: d.remotePath,
+    bytes: d.size,
+    bytesSent: result.bytesSent,
+    durationMs,
+    unchanged: result.unchanged,
+  });
+  return 'done';
 }
 
 /** Whether nothing is at the source path any more (a stat that fails with ENOENT or ENOTDIR). */

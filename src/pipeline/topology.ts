@@ -5,21 +5,22 @@ import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
 import { validateTemplate } from '../archive/remote-path.js';
 import type { Config, TargetConfig } from '../config/index.js';
-import { TokenBucket } from '../retry/rate-limit.js';
-import { ParkError, subscribe, Supervisor, type ChildSpec, type Subscription } from '../stage/index.js';
-import { openSqliteStore } from '../state/index.js';
+import { subscribe, Supervisor } from '../stage/index.js';
+import { openJournal } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
 import { StagecoachError, TargetError } from '../errors.js';
 import { createTarget } from '../targets/registry.js';
 import { createUnavailableTarget } from '../targets/unavailable.js';
-import type { Target } from '../targets/target.js';
+import type { SharedSecrets, Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
-import { TargetTroubleError } from './deliver.js';
+import { whenIdle } from './idle.js';
 import { watchRetryRequests } from './retry-requests.js';
 import { writeRootPresence } from './roots.js';
-import { Uploader } from './uploader.js';
+import { trackTargetHealth } from './target-health.js';
+import { failureLatch, Terminator } from './terminator.js';
+import { uploaderSpec, type RunningUploader } from './uploader-spec.js';
 import { WatchProducer } from './watcher.js';
 
 export type AllEvents = StageEvents & PipelineEvents;
@@ -42,11 +43,14 @@ export interface Pipeline {
   readonly watcher: WatchProducer;
   readonly archiver: Archiver;
   readonly targets: readonly Target[];
+  /** This daemon's node name (config `node`, default the host name); it matters on a shared journal. */
+  readonly node?: string;
   /** Once mode: resolves when every file found is archived or failed on every target not parked. */
   idle(): Promise<void>;
   /**
    * Rejects if the watcher or the archiver crashes (the journal cannot be written: disk full, a
-   * bug). Uploaders are supervised; these two are not, so the daemon stops and says why.
+   * bug), or an upload's journal write fails other than for a full disk (uploader-spec.ts).
+   * Uploaders are supervised; the other two are not, so the daemon stops and says why.
    */
   readonly failed: Promise<never>;
   /**
@@ -69,9 +73,9 @@ export interface Pipeline {
  * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
  * target's missing token never stops the daemon; any other error (a bad config) does.
  */
-async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger): Promise<Target> {
+async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Promise<Target> {
   try {
-    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir });
+    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...(shared ? { shared } : {}) });
   } catch (e) {
     if (e instanceof TargetError && e.kind === 'fatal') {
       log.error({ target: tc.id, reason: e.message }, 'target unavailable: it stays parked until this is fixed');
@@ -82,38 +86,24 @@ async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger): Prom
 }
 
 /**
- * Builds and starts the pipeline: store, targets, uploaders under the supervisor, archiver,
- * watcher — in that order, so the archiver takes no file before every uploader has subscribed.
+ * Builds and starts the pipeline, one build after the other: the store, the targets, the
+ * archiver, the watcher, the uploaders under the supervisor, the targets' health; then starts the
+ * archiver, the uploaders and the watcher in that order, so the archiver takes no file before
+ * every uploader has subscribed. Policy lives in the modules it builds from: the uploader's child
+ * spec (uploader-spec.ts), the shutdown (terminator.ts), idleness (idle.ts).
  */
 export async function startPipeline(config: Config, opts: PipelineOptions): Promise<Pipeline> {
   const log = opts.log;
   validateTemplate(config.remotePath);
   const bus = opts.bus ?? new EventBus<AllEvents>();
-  const store = await openSqliteStore({ dir: config.stateDir });
-  const reset = await store.resetInFlight();
-  if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
-
-  const targets: Target[] = [];
-  try {
-    for (const tc of config.targets) {
-      const given = opts.targets?.find((t) => t.id === tc.id);
-      const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await makeTarget(tc, stateDir, log)));
-    }
-  } catch (e) {
-    await Promise.allSettled(targets.map((t) => t.close()));
-    await store.close();
-    throw e;
-  }
+  // Roots with `watch: false` are read here (uploads of files another daemon watches) but not watched.
+  const watched = config.roots.filter((r) => r.watch !== false);
+  const nodeName = config.node ?? os.hostname();
+  const store = await buildStore(config, nodeName, watched, log);
+  const targets = await buildTargets(config, opts, store, log);
   const targetIds = targets.map((t) => t.id);
-
-  for (const r of config.roots) {
-    // Only where asked (the embedded default's inbox): a missing root is otherwise a typo or an
-    // unmounted share, and making it would watch an empty folder or fill the system volume.
-    if (!r.createRoot) continue;
-    const made = await mkdir(r.path, { recursive: true });
-    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it (createRoot: true)');
-  }
+  await makeRoots(watched, log);
+  const { failed, fail, crashed } = failureLatch(bus, log);
 
   const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
   const archiver = new Archiver({
@@ -124,14 +114,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     log: log.child({ stage: 'archiver' }),
     bus,
     host: opts.host ?? os.hostname(),
+    // On a shared journal other daemons record work and leases of dead ones expire: look for both.
+    ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
   });
-  let fail: (e: unknown) => void = () => undefined;
-  const failed = new Promise<never>((_, reject) => {
-    fail = reject;
-  });
-  failed.catch(() => undefined);
   const watcher = new WatchProducer({
-    roots: config.roots.map((r) => ({
+    roots: watched.map((r) => ({
       name: r.name,
       path: r.path,
       filter: filters.get(r.name)!,
@@ -152,170 +139,130 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     },
     // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
     // cannot write it).
-    onError: (e) => {
-      log.fatal({ err: e, stage: 'watcher' }, 'the pipeline cannot go on');
-      fail(e);
-    },
+    onError: (e) => fail(e, 'watcher'),
   });
-
-  const uploaders = new Map<string, { uploader: Uploader; sub: Subscription }>();
-  const children: ChildSpec[] = config.targets.map((tc, i) => {
-    const target = targets[i]!;
-    // One budget per target, kept across restarts of its uploader.
-    const limits = {
-      requests: tc.requestsPerSecond ? new TokenBucket(tc.requestsPerSecond) : undefined,
-      bytes: tc.bytesPerSecond ? new TokenBucket(tc.bytesPerSecond) : undefined,
-    };
-    const tlog = log.child({ stage: 'uploader', target: target.id });
-    return {
-      id: target.id,
-      async start() {
+  const running = new Map<string, RunningUploader>();
+  const supervisor = new Supervisor(
+    config.targets.map((tc, i) =>
+      uploaderSpec({
         // Read at each start: reconnect() may have replaced it.
-        const target = targets[i]!;
-        // A restarted uploader first takes back what its predecessor held.
-        await store.resetInFlight(target.id);
-        const uploader = new Uploader({
-          target,
-          store,
-          retry: config.retry,
-          log: tlog,
-          bus,
-          limits,
-          afterDelivery: () => archiver.poke(target.id),
-        });
-        await uploader.start();
-        const sub = subscribe(uploader, archiver, { id: target.id, maxDemand: tc.maxDemand, minDemand: tc.minDemand });
-        uploaders.set(target.id, { uploader, sub });
-        return {
-          stop: () => uploader.stop(),
-          onCrash: (cb) =>
-            uploader.onCrash((error) => {
-              void uploader.abortAll(error).then(async () => {
-                // Deliveries sent to it but not yet started were dropped with the stage: back to
-                // pending now, so status tells the truth while the target is parked.
-                await store.resetInFlight(target.id).catch(() => undefined);
-                if (error instanceof TargetTroubleError) {
-                  bus.emit('target.trouble', { target: target.id, reason: error.message, kind: error.kind });
-                  // A lasting reason (full account, revoked token, a cloud down for hours): the
-                  // doubling cool-down, at least as long as the provider asked.
-                  cb(new ParkError(error.message, error.retryAfterMs ?? 0, { cause: error, backoff: true }));
-                } else {
-                  tlog.error({ err: error }, 'uploader crashed');
-                  cb(error);
-                }
-              });
-            }),
-        };
-      },
-    };
-  });
-  const supervisor = new Supervisor(children, { ...config.supervisor, bus });
-
-  // Warn once per change of state (up → parked, or a new reason), not at every retry.
-  const parkedFor = new Map<string, string>();
-  bus.on('stage.park', ({ stage, reason, retryInMs }) => {
-    if (!targetIds.includes(stage)) return;
-    const now = Date.now();
-    if (parkedFor.get(stage) !== reason) {
-      log.warn({ target: stage, reason, retryInMs }, 'target parked: its deliveries wait on disk until it is tried again');
-    } else {
-      log.debug({ target: stage, reason, retryInMs }, 'target still parked: tried again later');
-    }
-    parkedFor.set(stage, reason);
-    void store.setHealth({ target: stage, status: 'down', reason, since: now, retryAt: now + retryInMs }).catch(() => undefined);
-    bus.emit('target.down', { target: stage, reason, retryAt: now + retryInMs });
-  });
-  bus.on('stage.unpark', ({ stage }) => {
-    if (!targetIds.includes(stage)) return;
-    log.debug({ target: stage }, 'parked target tried again');
-    void store.setHealth({ target: stage, status: 'up', reason: null, since: Date.now(), retryAt: null }).catch(() => undefined);
-    bus.emit('target.up', { target: stage });
-  });
-  bus.on('upload.stop', ({ target }) => {
-    if (parkedFor.delete(target)) log.info({ target }, 'target back from parking: it archives again');
-  });
-  for (const id of targetIds) await store.setHealth({ target: id, status: 'up', reason: null, since: Date.now(), retryAt: null });
-
-  for (const stage of [archiver, watcher]) {
-    stage.onCrash((e) => {
-      log.fatal({ err: e, stage: stage.name }, 'the pipeline cannot go on');
-      fail(e);
-    });
-  }
+        target: () => targets[i]!,
+        config: tc,
+        store,
+        archiver,
+        retry: config.retry,
+        coolDownMs: config.supervisor.coolDownMs,
+        stateDir: config.stateDir,
+        log,
+        bus,
+        running,
+        onJournalError: (e) => fail(e, `uploader:${targets[i]!.id}`),
+      }),
+    ),
+    { ...config.supervisor, bus },
+  );
+  await trackTargetHealth(bus, store, targetIds, log);
+  archiver.onCrash(crashed(archiver));
+  watcher.onCrash(crashed(watcher));
 
   // `stagecoach retry <target>` (another process) asks through the state folder.
-  const stopRetryRequests =
-    opts.mode === 'watch'
-      ? watchRetryRequests(
-          config.stateDir,
-          targetIds,
-          (id) => {
-            if (supervisor.retryNow(id)) log.info({ target: id }, 'trying the parked target now, as asked');
-            else log.info({ target: id }, 'a retry was asked, but the target is not parked');
-          },
-          log,
-        )
-      : () => undefined;
+  const stopRetryRequests = opts.mode === 'watch' ? retryOnRequest(config, targetIds, supervisor, log) : () => undefined;
 
   await archiver.start();
   await supervisor.start();
   await watcher.start();
   const intake = subscribe(archiver, watcher, { maxDemand: config.archiver.maxDemand, minDemand: config.archiver.minDemand });
-
   const scanned = opts.mode === 'watch' ? watcher.watch() : watcher.scanOnce();
   scanned.catch((e: unknown) => log.error({ err: e }, 'scan failed'));
 
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      stopRetryRequests();
-      await watcher.closeSource();
-      intake.cancel();
-      // Stop asking for work first, everywhere at once; then let what is in flight finish.
-      for (const { sub } of uploaders.values()) sub.cancel();
-      for (const { uploader } of uploaders.values()) uploader.stopRetrying();
-      const deadline = setTimeout(() => {
-        log.warn({ shutdownMs: config.shutdownMs }, 'shutdown deadline: stopping the uploads still running; they resume at next start');
-        for (const { uploader } of uploaders.values()) void uploader.abortAll(new Error('shutdown deadline'));
-      }, config.shutdownMs);
-      try {
-        await supervisor.close(config.shutdownMs + 5_000);
-      } finally {
-        clearTimeout(deadline);
-      }
-      await archiver.stop();
-      await watcher.stop();
-      await Promise.allSettled(targets.map((t) => t.close()));
-      await store.close();
-    })());
+  const terminator = new Terminator({ stopRetryRequests, watcher, intake, archiver, supervisor, running, targets, store, shutdownMs: config.shutdownMs, log });
+  const idle = () =>
+    whenIdle(bus, scanned, async () => {
+      if (watcher.backlog > 0 || watcher.emitted !== archiver.handled) return false;
+      const status = supervisor.status();
+      for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) return false;
+      return true;
+    });
 
-  const idle = async () => {
-    await scanned;
-    for (;;) {
-      if (watcher.backlog === 0 && watcher.emitted === archiver.handled) {
-        const status = supervisor.status();
-        let busy = false;
-        for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) busy = true;
-        if (!busy) return;
-      }
-      await new Promise((r) => setTimeout(r, 50));
+  const reconnect = (id: string) => reconnectTarget(id, { config, opts, targets, supervisor, store, log });
+  return { store, bus, supervisor, watcher, archiver, targets, node: nodeName, idle, stop: () => terminator.stop(), failed, reconnect };
+}
+
+/** Retries a parked target when `stagecoach retry <target>` asks; returns the function that stops listening. */
+function retryOnRequest(config: Config, targetIds: readonly string[], supervisor: Supervisor, log: Logger): () => void {
+  return watchRetryRequests(
+    config.stateDir,
+    targetIds,
+    (id) => {
+      if (supervisor.retryNow(id)) log.info({ target: id }, 'trying the parked target now, as asked');
+      else log.info({ target: id }, 'a retry was asked, but the target is not parked');
+    },
+    log,
+  );
+}
+
+/** Pipeline.reconnect: the target made again from the config, and retried now if it is parked. */
+async function reconnectTarget(
+  id: string,
+  p: { config: Config; opts: PipelineOptions; targets: Target[]; supervisor: Supervisor; store: Store; log: Logger },
+): Promise<void> {
+  const { config, opts, targets, supervisor, store, log } = p;
+  const i = config.targets.findIndex((tc) => tc.id === id);
+  if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
+  if (opts.targets?.some((t) => t.id === id)) return;
+  const tc = config.targets[i]!;
+  const made = await createTarget(tc, {
+    log: log.child({ target: id }),
+    stateDir: path.join(config.stateDir, 'targets', id),
+    ...(store.sharedSecrets ? { shared: store.sharedSecrets } : {}),
+  });
+  const old = targets[i]!;
+  targets[i] = made;
+  log.info({ target: id }, 'target made again after a sign-in');
+  if (supervisor.status()[id]?.state === 'parked') {
+    await old.close().catch((err: unknown) => log.debug({ err, target: id }, 'closing the replaced target failed'));
+    supervisor.retryNow(id);
+  }
+}
+
+/**
+ * The journal the config names (SQLite under stateDir, or a shared PostgreSQL), with the
+ * deliveries left in flight by the last run put back to pending.
+ */
+async function buildStore(config: Config, nodeName: string, watched: Config['roots'], log: Logger): Promise<Store> {
+  const store = await openJournal(config, {
+    onError: (err) => log.warn({ err }, 'a journal connection or heartbeat failed; the pool opens a new one'),
+    node: { name: nodeName, roots: new Map(config.roots.map((r) => [r.name, r.path])), watches: watched.map((r) => r.name) },
+  });
+  const reset = await store.resetInFlight();
+  if (reset > 0) log.info({ deliveries: reset }, 'resuming deliveries that were in flight when the daemon stopped');
+  return store;
+}
+
+/** The targets, in config order: the caller's (matched by id), else made from the config. */
+async function buildTargets(config: Config, opts: PipelineOptions, store: Store, log: Logger): Promise<Target[]> {
+  const targets: Target[] = [];
+  try {
+    for (const tc of config.targets) {
+      const given = opts.targets?.find((t) => t.id === tc.id);
+      const stateDir = path.join(config.stateDir, 'targets', tc.id);
+      targets.push(given ?? (await makeTarget(tc, stateDir, log, store.sharedSecrets)));
     }
-  };
+  } catch (e) {
+    await Promise.allSettled(targets.map((t) => t.close()));
+    await store.close();
+    throw e;
+  }
+  return targets;
+}
 
-  const reconnect = async (id: string) => {
-    const i = config.targets.findIndex((tc) => tc.id === id);
-    if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
-    if (opts.targets?.some((t) => t.id === id)) return;
-    const tc = config.targets[i]!;
-    const made = await createTarget(tc, { log: log.child({ target: id }), stateDir: path.join(config.stateDir, 'targets', id) });
-    const old = targets[i]!;
-    targets[i] = made;
-    log.info({ target: id }, 'target made again after a sign-in');
-    if (supervisor.status()[id]?.state === 'parked') {
-      await old.close().catch((err: unknown) => log.debug({ err, target: id }, 'closing the replaced target failed'));
-      supervisor.retryNow(id);
-    }
-  };
-
-  return { store, bus, supervisor, watcher, archiver, targets, idle, stop, failed, reconnect };
+/** A missing root is made only where asked (`createRoot`, the embedded default's inbox), and said. */
+async function makeRoots(roots: Config['roots'], log: Logger): Promise<void> {
+  for (const r of roots) {
+    // Only where asked (the embedded default's inbox): a missing root is otherwise a typo or an
+    // unmounted share, and making it would watch an empty folder or fill the system volume.
+    if (!r.createRoot) continue;
+    const made = await mkdir(r.path, { recursive: true });
+    if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it (createRoot: true)');
+  }
 }

@@ -24,8 +24,8 @@ export interface WalkOptions {
 
 /**
  * Walks a root and reports every regular file the filter keeps by path. One folder is read
- * synchronously at a time (a synchronous stat walk is ~7× faster than an async one here, see
- * PERF.md), and the event loop gets a turn between folders so uploads go on during a rescan.
+ * synchronously at a time (a synchronous stat walk is ~7× faster than an async one here), and
+ * the event loop gets a turn between folders so uploads go on during a rescan.
  * Symbolic links are not followed (a link loop cannot trap the walk). Folders that vanish or
  * cannot be read are reported to `onError` and skipped.
  */

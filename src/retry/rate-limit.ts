@@ -59,3 +59,38 @@ export function throttleStream(bucket: TokenBucket, signal?: AbortSignal): Trans
     },
   });
 }
+
+/**
+ * A TokenBucket shared by every daemon on one journal: `take` spends from the journal's bucket
+ * (`take` of the store: one round trip) and waits for the debt it leaves, so the daemons together
+ * keep to `perSecond`. Burst as TokenBucket's.
+ */
+export class SharedTokenBucket extends TokenBucket {
+  readonly #burst: number;
+  constructor(
+    /** Spends n from the journal's bucket; resolves to the milliseconds to wait (store.takeTokens). */
+    private readonly spend: (perSecond: number, burst: number, n: number) => Promise<number>,
+    private readonly rate: number,
+    burst?: number,
+  ) {
+    super(rate, burst);
+    this.#burst = burst ?? rate;
+  }
+
+  override async take(n: number, signal?: AbortSignal): Promise<void> {
+    const waitMs = await this.spend(this.rate, this.#burst, n);
+    if (waitMs <= 0) return;
+    await new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, waitMs);
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

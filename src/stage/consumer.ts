@@ -12,18 +12,9 @@ export interface ConsumerOptions extends StageOptions {
 
 /**
  * A stage that handles events under demand, concurrently, like GenStage's ConsumerSupervisor.
- *
- * Callbacks:
- * - `handleEvents(events, from)` MUST be implemented. It is called as soon as a batch arrives,
- *   even while earlier batches are still being handled, so up to `maxDemand` events per
- *   subscription are in flight at once. The events are acknowledged when it settles; a throw or
- *   rejection crashes the stage (failures that belong to an item MUST be caught inside).
- * - `handleCancel(subscription, reason)` MAY be implemented: a subscription ended while running
- *   (`cancel`, or the producer's `shutdown` / `crash`).
- *
- * Guarantees: GenStage demand (docs/architecture.md §2.3): it first asks `maxDemand`, then, once
- * its credit (asked − acknowledged) falls to `minDemand`, asks `maxDemand − credit`; it never
- * holds more than it asked (over-delivery crashes it with `stage.over-delivery`).
+ * Implement `handleEvents(events, from)` (a rejection crashes the stage: per-item failures MUST be
+ * caught inside); MAY implement `handleCancel`. The contract of each callback and GenStage's
+ * demand, kept exactly: docs/architecture.md §2.2–2.3.
  */
 export abstract class Consumer<E> extends Stage implements Sink<E> {
   /** @internal */

@@ -6,20 +6,9 @@
 export type { Dispatch, Dispatcher, SubId } from './dispatcher.js';
 export { DemandDispatcher } from './dispatchers/demand.js';
 export { BroadcastDispatcher } from './dispatchers/broadcast.js';
-export { Stage, type StageOptions, type StageState } from './stage.js';
+export { Stage, type StageOptions } from './stage.js';
 export { Producer, type ProducerOptions } from './producer.js';
 export { Consumer, type ConsumerOptions } from './consumer.js';
 export { ProducerConsumer, type ProducerConsumerOptions } from './producer-consumer.js';
-export { subscribe, type Sink, type Source, type SubscribeOptions, type Subscription } from './subscription.js';
-export {
-  ParkError,
-  parkRequestOf,
-  Supervisor,
-  type Child,
-  type ChildSpec,
-  type ChildState,
-  type ChildStatus,
-  type CloseReport,
-  type ParkRequest,
-  type SupervisorOptions,
-} from './supervisor.js';
+export { subscribe, type Subscription } from './subscription.js';
+export { ParkError, parkRequestOf, Supervisor, type Child, type ChildSpec } from './supervisor.js';

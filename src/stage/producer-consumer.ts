@@ -11,22 +11,10 @@ export interface ProducerConsumerOptions<O> extends StageOptions {
 
 /**
  * A stage that consumes I under demand (like a Consumer) and produces O through a dispatcher
- * (like a Producer).
- *
- * Callbacks:
- * - `handleEvents(events, from)` MUST be implemented and MUST return (or resolve to) the O events
- *   to emit (MAY be empty). Calls are one at a time, in arrival order, and only while
- *   `dispatcher.available() > 0`; each gets at most `available()` events (all of a batch when it
- *   is Infinity; batches of one subscription that queued while a call ran are handed together,
- *   within `available()`). Until then input waits in the stage's queue, unacknowledged, so upstream demand
- *   stays bounded by maxDemand: with a BroadcastDispatcher the slowest subscriber paces
- *   everything upstream. Input is acknowledged once its call settled and its output was emitted.
- * - `handleDemand(n)` and `handleSubscriberDemand(sub, n)` MAY be implemented, as on Producer.
- * - `handleCancel(subscription, reason)` MAY be implemented, as on Consumer.
- * - `emit` MAY also be called at any time, as on Producer.
- *
- * `stop()` hands queued input to `handleEvents` while there is downstream demand for it; input
- * still queued when demand runs out is dropped unacknowledged.
+ * (like a Producer). Implement `handleEvents(events, from)`, returning the O events to emit; the
+ * Producer's and the Consumer's other callbacks MAY be implemented. When and with how much input
+ * `handleEvents` is called, and what `stop()` does with queued input: docs/architecture.md
+ * §2.1–2.2.
  */
 export abstract class ProducerConsumer<I, O> extends Stage implements Sink<I>, Source<O> {
   /** @internal */

@@ -9,17 +9,9 @@ export interface ProducerOptions<E> extends StageOptions {
 }
 
 /**
- * A stage that emits events against its subscribers' demand.
- *
- * Callbacks:
- * - `handleDemand(n)` MUST be implemented. It is called with demand that the buffer could not
- *   serve, once per ask. It MAY emit at once, later, or never; the demand is kept (see
- *   `pendingDemand`) and met by whatever is emitted next. It MAY be async (a rejection crashes).
- * - `handleSubscriberDemand(sub, n)` MAY be implemented: told which subscriber asked `n`, after the
- *   dispatcher recorded it and the buffer was served, before `handleDemand`.
- *
- * Guarantees: `emit` never drops an event (what the dispatcher cannot assign is buffered, in
- * order, and served first when demand comes); no subscriber is sent more than it asked.
+ * A stage that emits events against its subscribers' demand. Implement `handleDemand(n)`; MAY
+ * implement `handleSubscriberDemand(sub, n)`; `emit` never drops an event. The contract of each
+ * callback (MUST/MAY) and the guarantees: docs/architecture.md §2.2–2.3.
  */
 export abstract class Producer<E> extends Stage implements Source<E> {
   /** @internal */

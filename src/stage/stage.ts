@@ -46,18 +46,8 @@ export interface Ends {
 
 /**
  * What every stage shares: a name, a lifecycle and crash reporting. Subclass Producer, Consumer
- * or ProducerConsumer, not this.
- *
- * Guarantees:
- * - callbacks run only between `start()` and the end of `stop()`, never re-entered from inside
- *   another stage's callback (every message between stages is delivered on a later microtask);
- * - `stop()` (idempotent) cancels the upstream subscriptions, waits until every callback in
- *   flight has settled and every event already sent to the stage has been handled, then cancels
- *   the downstream subscriptions, calls `terminate('shutdown')` and emits `stage.stop`;
- * - a callback that throws or rejects crashes the stage: every subscription is cancelled, the
- *   events it holds unacknowledged are dropped, `terminate('crash')` is called, and the crash
- *   listeners (`onCrash`) are told; `stage.crash` is emitted by the stage only when no one
- *   listens (a supervisor emits it with its restart count). A crashed stage is never reused.
+ * or ProducerConsumer, not this. Messages, lifecycle, `stop()` and crashes (who emits
+ * `stage.crash`): docs/architecture.md §2.1.
  */
 export abstract class Stage implements Child {
   readonly name: string;
@@ -115,6 +105,14 @@ export abstract class Stage implements Child {
   /** Orderly stop; see the class doc. Idempotent; resolves at once for a crashed stage. */
   stop(): Promise<void> {
     return (this.#stopping ??= this.#stop());
+  }
+
+  /**
+   * Crashes the stage from work it runs outside its callbacks (a timer, a lease it started), as a
+   * callback that throws would. Does nothing once the stage is stopped or crashed.
+   */
+  protected crash(error: unknown): void {
+    this.#crash(error);
   }
 
   /** Calls `cb` once if the stage crashes. Returns the function that removes `cb`. */

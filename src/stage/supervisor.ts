@@ -109,21 +109,10 @@ interface Entry {
 }
 
 /**
- * one_for_one supervision, OTP style, with parking instead of giving up.
- *
- * Guarantees:
- * - `start()` starts the children in order, each awaited; a child whose start throws counts as a
- *   crash of that child only, and the next child is started regardless. Idempotent.
- * - Only the crashed child is restarted, at once. More than `maxRestarts` crashes within
- *   `maxSeconds` park it: state `parked` with the reason, `stage.park`, retried after the
- *   cool-down, which doubles on each consecutive park up to `coolDownMaxMs`, and resets once the
- *   child ran for `coolDownMs` without crashing. A crash carrying a ParkRequest parks at once for
- *   its `retryInMs` (that does not count towards the doubling), or, with `backoff` (a lasting
- *   reason), for the doubling cool-down and at least `retryInMs` (that counts).
- * - `retryNow(id)` tries a parked child at once.
- * - `close(deadlineMs)` stops the children in reverse order, each awaited, all within the
- *   deadline; what has not stopped by then is abandoned (still asked to stop, not awaited) and
- *   reported. No restart or retry happens once closing. Idempotent (the first call's promise).
+ * one_for_one supervision, OTP style, with parking instead of giving up: `start()` starts the
+ * children in order, a crashed child alone is restarted, too many crashes park it for a cool-down
+ * that doubles, `close(deadlineMs)` stops them in reverse order within the deadline (idempotent).
+ * The guarantees, with the defaults: docs/architecture.md §2.4.
  */
 export class Supervisor {
   readonly #entries: Entry[];

@@ -1,16 +1,10 @@
 /**
- * The journal: the Store contract and its SQLite implementation. Nothing outside src/state/
- * speaks SQL; the pipeline depends on `Store` only.
+ * The journal: the Store contract, its SQLite implementation (the embedded default) and the way
+ * to open the journal the config names. Nothing outside src/state/ speaks SQL; the pipeline
+ * depends on `Store` only. pg-store.js is imported only through openJournal, so node-postgres
+ * loads only when a PostgreSQL journal is configured.
  */
-export type {
-  CompleteResult,
-  Delivery,
-  DeliveryRecord,
-  DeliveryStatus,
-  NewItem,
-  Store,
-  TargetCounts,
-  TargetHealth,
-} from './store.js';
+export type { Delivery, NewItem, Store } from './store.js';
 export { openSqliteStore } from './sqlite-store.js';
-export type { SqliteStore, SqliteStoreOptions } from './sqlite-store.js';
+export type { SqliteStore } from './sqlite-store.js';
+export { describePgUrl, openJournal } from './open.js';

@@ -1,4 +1,5 @@
 import type { FileItem, FileStat } from '../archive/item.js';
+import type { SharedSecrets } from '../targets/target.js';
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'skipped';
 
@@ -73,6 +74,23 @@ export interface CompleteResult {
   bytesSent: number;
 }
 
+/** One daemon sharing the journal (a shared journal's fleet; see Store.nodes). */
+export interface NodeInfo {
+  /** The daemon's node name (config `node`, default the host name). */
+  name: string;
+  /** Roots it can read (it leases only their deliveries). */
+  roots: string[];
+  /** Roots it watches. */
+  watches: string[];
+  /** Epoch ms of its start and of its last heartbeat. */
+  startedAt: number;
+  lastSeen: number;
+  /** Deliveries it holds in flight. */
+  leases: number;
+  /** Whether its last heartbeat is within the lease time (a dead node's leases expire). */
+  alive: boolean;
+}
+
 /**
  * The journal. The pipeline talks only to this interface; no SQL lives outside src/state/.
  * Methods are async so that a shared store (PostgreSQL) can implement them later.
@@ -113,6 +131,19 @@ export interface Store {
   setHealth(health: TargetHealth): Promise<void>;
   health(): Promise<TargetHealth[]>;
   recent(opts: { status: DeliveryStatus; target?: string; limit: number }): Promise<DeliveryRecord[]>;
+  /**
+   * A journal shared by several daemons only (PostgreSQL): every node that has joined it, by name.
+   * Absent on the embedded SQLite journal.
+   */
+  nodes?(): Promise<NodeInfo[]>;
+  /**
+   * A shared journal only: takes `n` tokens from the fleet-wide bucket `key` (refilled at
+   * `perSecond`, holding at most `burst`), going into debt when short, and returns how many
+   * milliseconds the caller must wait before acting (0 when the tokens were there).
+   */
+  takeTokens?(key: string, perSecond: number, burst: number, n: number): Promise<number>;
+  /** A shared journal only: secrets the daemons share (see SharedSecrets in src/targets/target.ts). */
+  readonly sharedSecrets?: SharedSecrets;
   /**
    * "Where is my file?": every delivery of the files whose path inside their root contains
    * `query` (case-insensitive for ASCII letters; `%` and `_` match themselves), at most `limit`

@@ -90,6 +90,19 @@ export interface TargetContext {
   log: Logger;
   /** Folder for this target's own state (tokens), mode 0700. */
   stateDir: string;
+  /** Present when several daemons share one journal: secrets they must share (Box's rotating tokens). */
+  shared?: SharedSecrets;
+}
+
+/**
+ * Secrets kept once for every daemon sharing a journal (docs/scale-out.md). `update(key, fn)`
+ * runs `fn` with the stored value (null when none) while holding a fleet-wide lock on `key`;
+ * the `value` fn returns, if any, is stored before the lock is released, and a throw stores
+ * nothing. So two daemons never act on the same stored value at once: a rotating refresh token
+ * is spent by one daemon only, and the next finds the new one.
+ */
+export interface SharedSecrets {
+  update<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T>;
 }
 
 export type TargetFactory<O> = (options: O, ctx: TargetContext) => Target | Promise<Target>;

@@ -64,9 +64,9 @@ export class EventBus<M extends Record<string, object>> implements Emitter<M> {
  * (`EventBus<StageEvents & PipelineEvents>` is accepted wherever `Emitter<StageEvents>` is).
  *
  * - `stage.start` / `stage.stop`: a stage started / stopped in order (`reason` is `shutdown`).
- * - `stage.crash`: a stage's callback threw or rejected. Emitted once per crash: by the
- *   supervisor when the stage is supervised (`restarts` = restarts so far), else by the stage
- *   (`restarts` 0).
+ * - `stage.crash`: a stage crashed. Emitted once per crash, by whoever listens for it (the
+ *   supervisor, with `restarts` so far; the pipeline; else the stage, `restarts` 0): see
+ *   docs/architecture.md §2.1.
  * - `stage.restart`: the supervisor starts a crashed child again (`restarts` counts them).
  * - `stage.park` / `stage.unpark`: the supervisor gave up on a child for `retryInMs` / retries it.
  * - `stage.subscribe`: a consumer subscribed to a producer.

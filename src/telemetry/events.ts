@@ -17,5 +17,10 @@ export type PipelineEvents = {
   'target.trouble': { target: string; reason: string; kind: 'retry' | 'fatal' };
   'target.down': { target: string; reason: string; retryAt: number };
   'target.up': { target: string };
+  /**
+   * A journal write off a delivery's path failed (a target's health, putting a crashed
+   * uploader's deliveries back): the pipeline goes on, and the next such write tries again.
+   */
+  'journal.error': { operation: string; target: string; error: unknown };
 };
 

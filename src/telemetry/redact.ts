@@ -21,8 +21,18 @@ const SECRET_AUTH_KEYS = new Set(['clientSecret', 'refreshToken', 'appSecret', '
  * Every secret value in the resolved config (each target's auth), deduplicated. Callers give the
  * result to `createLogger({ secrets })`, and to anything else that prints provider data.
  */
-export function collectSecrets(config: Pick<Config, 'targets'>): string[] {
+export function collectSecrets(config: Pick<Config, 'targets'> & { journal?: Config['journal'] }): string[] {
   const found = new Set<string>();
+  if (config.journal) {
+    // The journal's url, and its password alone (pg may quote either).
+    found.add(config.journal.url);
+    try {
+      const password = decodeURIComponent(new URL(config.journal.url).password);
+      if (password !== '') found.add(password);
+    } catch {
+      // Not a URL: the whole value is redacted all the same.
+    }
+  }
   for (const target of config.targets) {
     if (!('auth' in target)) continue;
     for (const [key, value] of Object.entries(target.auth)) {

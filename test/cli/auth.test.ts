@@ -48,6 +48,7 @@ describe('stagecoach auth and a target that is not signed in', () => {
       `stateDir: ./state
 stableMs: 100
 log: { level: warn, format: json }
+http: { listen: "127.0.0.1:0" }
 supervisor: { coolDownMs: 300, coolDownMaxMs: 600 }
 roots: [{ path: ./inbox }]
 targets:

@@ -2,7 +2,7 @@ import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bytes, listFiles, sha256File, tempDir, waitFor } from '../helpers/fs.js';
+import { bytes, listFiles, sha256File, tempDir, timeFor, waitFor, waitForWork } from '../helpers/fs.js';
 import { type Daemon, runCli, startDaemon } from '../helpers/daemon.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -10,7 +10,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function workspace(extra = '', opts: { stableMs?: number; maxDemand?: number } = {}) {
+async function workspace(extra = '', opts: { stableMs?: number; maxDemand?: number; logLevel?: string } = {}) {
   const t = await tempDir();
   const daemons: Daemon[] = [];
   cleanups.push(async () => {
@@ -25,7 +25,8 @@ async function workspace(extra = '', opts: { stableMs?: number; maxDemand?: numb
     `stateDir: ./state
 stableMs: ${opts.stableMs ?? 200}
 shutdownMs: 5000
-log: { level: warn, format: json }
+log: { level: ${opts.logLevel ?? 'warn'}, format: json }
+http: { listen: "127.0.0.1:0" }
 retry: { retries: 1, minDelayMs: 10, maxDelayMs: 20 }
 roots:
   - path: ./inbox
@@ -82,14 +83,17 @@ describe('the daemon as a process', () => {
     expect(doneAtKill).toBeLessThan(500); // the kill really landed mid-run
 
     const second = w.start();
-    await waitFor('all 500 archived', () => w.counts().done === 500, 60_000, 50);
+    await waitForWork('all 500 archived', timeFor(500, 100), () => {
+      const c = w.counts();
+      return c.done === 500 ? [] : [`${500 - (c.done ?? 0)} of 500 not done: ${JSON.stringify(c)}`];
+    });
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
 
     const archived = await listFiles(w.archive);
     expect(archived).toEqual(names.map((n) => `inbox/${n}`).sort());
     for (const n of names) expect(await sha256File(path.join(w.archive, 'inbox', n))).toBe(await sha256File(path.join(w.inbox, n)));
-  });
+  }, timeFor(500, 150));
 
   it('`status` shows each target while the daemon runs, including one that is parked with its reason', async () => {
     const w = await workspace();
@@ -204,7 +208,7 @@ describe('the CLI, check and signals', () => {
 
   it('a second signal exits at once with 130 while the first waits for uploads in flight', async () => {
     // Paced to 10 MB/s, so its upload (10 s) is surely still running when the signals come.
-    const w = await workspace('    bytesPerSecond: 10 MB\n', { stableMs: 100 });
+    const w = await workspace('    bytesPerSecond: 10 MB\n', { stableMs: 100, logLevel: 'info' });
     const big = path.join(w.inbox, 'big.bin');
     const { open } = await import('node:fs/promises');
     const fh = await open(big, 'w');
@@ -213,6 +217,8 @@ describe('the CLI, check and signals', () => {
     await fh.close();
     const d = w.start();
     await waitFor('the upload in flight', () => w.counts().in_flight === 1, 20_000, 10);
+    // The daemon handles signals once it says it is running (a signal before that kills it).
+    await waitFor('the daemon running', () => d.output().includes('"msg":"stagecoach running"'), 20_000, 10);
     d.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 50)); // two signals sent at once would merge into one
     d.child.kill('SIGTERM');

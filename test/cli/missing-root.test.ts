@@ -30,7 +30,7 @@ async function workspace(opts: { http: boolean; createRoot?: boolean }) {
 stableMs: 100
 shutdownMs: 3000
 log: { level: info, format: json }
-${opts.http ? 'http: { listen: "127.0.0.1:0" }' : ''}
+${opts.http ? 'http: { listen: "127.0.0.1:0" }' : 'http: { listen: null }'}
 watcher: { rescanMs: 0 }
 roots:
   - path: ./photos

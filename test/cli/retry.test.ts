@@ -22,6 +22,7 @@ describe('stagecoach retry', () => {
       `stateDir: ./state
 stableMs: 100
 log: { level: info, format: json }
+http: { listen: null }
 supervisor: { coolDownMs: 600000 }
 roots: [{ path: ./inbox }]
 targets: [{ id: broken, type: local, path: ./not-a-folder/archive }]

@@ -18,6 +18,8 @@ describe('the embedded default config', () => {
     const config = await loadConfig(path.join(repo, 'config/stagecoach.yaml'), { cwd: '/srv/stagecoach', env: {} });
     expect(config).toEqual({
       stateDir: '/srv/stagecoach/data/state',
+      journal: null,
+      node: null,
       stableMs: 2000,
       shutdownMs: 10_000,
       remotePath: '{root}/{path}',

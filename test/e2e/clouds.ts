@@ -22,6 +22,8 @@ export async function cloudsAndConfig(dir: string, extra = ''): Promise<{ clouds
     .replace('path: ./data/demo-archive', 'path: ./archive')
     .replace('stableMs: 1s', 'stableMs: 100ms')
     .replace('log: { level: info, format: auto }', 'log: { level: warn, format: json }');
+  // The status page on a free port, unless the test says otherwise (never the default 8080).
+  if (!/^http:/m.test(extra)) yaml += 'http: { listen: "127.0.0.1:0" }\n';
   yaml += extra;
   const inbox = path.join(dir, 'inbox');
   await mkdir(inbox, { recursive: true });

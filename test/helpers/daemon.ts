@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +22,7 @@ export function startDaemon(
   args: string[],
   opts: { cwd: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; permissionsApply?: boolean },
 ): Daemon {
+  assertNoDefaultPort(args, opts.cwd);
   const asRoot = process.getuid?.() === 0;
   const [cmd, argv] =
     opts.permissionsApply && asRoot
@@ -40,6 +42,19 @@ export function startDaemon(
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, output: () => out, exited };
+}
+
+/**
+ * A test daemon MUST say where its status page listens (`http.listen`: "127.0.0.1:0", or null):
+ * the default, 127.0.0.1:8080, may be taken by a daemon running on the machine. Throws otherwise.
+ */
+function assertNoDefaultPort(args: string[], cwd: string): void {
+  const i = args.indexOf('--config');
+  if (args[0] !== 'run' || i < 0 || args[i + 1] === undefined) return;
+  const file = path.resolve(cwd, args[i + 1]!);
+  if (!/^http:/m.test(readFileSync(file, 'utf8'))) {
+    throw new Error(`${file} has no http key: a test daemon must set http.listen to "127.0.0.1:0" (or null), never the default port 8080`);
+  }
 }
 
 /** Runs `stagecoach <args>` to the end (bounded by timeoutMs). */

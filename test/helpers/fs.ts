@@ -48,6 +48,43 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
   }
 }
 
+/** Time for `items` pieces of work: `baseMs`, plus `perItemMs` for each. */
+export function timeFor(items: number, perItemMs: number, baseMs = 5_000): number {
+  return baseMs + items * perItemMs;
+}
+
+/**
+ * Waits until `pending()` lists nothing, polling every `everyMs`, for at most `timeoutMs` (give it
+ * time in proportion to the work: `timeFor`); then throws with `what` and what was still pending.
+ */
+export async function waitForWork(what: string, timeoutMs: number, pending: () => readonly string[] | Promise<readonly string[]>, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await pending();
+    if (left.length === 0) return;
+    if (Date.now() > deadline) {
+      const shown = left.slice(0, 20).join(', ') + (left.length > 20 ? `, … (${left.length - 20} more)` : '');
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; still pending (${left.length}): ${shown}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** `promise`, or after `timeoutMs` an error with `what` and what `pending()` says is left. */
+export async function within<T>(what: string, timeoutMs: number, promise: Promise<T>, pending: () => string | Promise<string>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), timeoutMs);
+  });
+  try {
+    const r = await Promise.race([promise, late]);
+    if (r === 'late') throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; still pending: ${await pending()}`);
+    return r as T;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Deterministic pseudo-random bytes (for content that must differ file to file). */
 export function bytes(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);

@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Pipeline } from '../../src/pipeline/topology.js';
-import { bytes, listFiles, sha256File, tempDir, waitFor } from '../helpers/fs.js';
+import { bytes, listFiles, sha256File, tempDir, timeFor, waitFor, waitForWork, within } from '../helpers/fs.js';
 import { harness } from './helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -53,9 +53,10 @@ describe('pipeline on the local target, real chokidar and SQLite', () => {
     await rename(outside, path.join(h.inbox, 'album'));
 
     const expected = ['a.txt', 'album/day 1/p2.jpg', 'album/day 1/p3.jpg', 'album/p1.jpg', 'x/y/z.bin'];
-    await waitFor('every file archived', async () => {
-      for (const f of expected) if (!(await sameContent(path.join(h.inbox, f), path.join(h.archive, 'inbox', f)))) return false;
-      return true;
+    await waitForWork('every file archived', timeFor(expected.length, 2_000, 10_000), async () => {
+      const left: string[] = [];
+      for (const f of expected) if (!(await sameContent(path.join(h.inbox, f), path.join(h.archive, 'inbox', f)))) left.push(f);
+      return left;
     });
     // Nothing else in the archive: no temp files, no duplicates.
     expect(await listFiles(h.archive)).toEqual(expected.map((f) => `inbox/${f}`));
@@ -114,7 +115,7 @@ describe('pipeline on the local target, real chokidar and SQLite', () => {
       await utimes(f, old, old);
     }
     const first = await h.run('once');
-    await first.idle();
+    await within('1,000 files archived', timeFor(1000, 20), first.idle(), async () => JSON.stringify(await first.store.counts()));
     expect((await first.store.counts())[0]).toMatchObject({ done: 1000, pending: 0 });
     await first.stop();
     expect(h.uploads).toHaveLength(1000);
@@ -128,7 +129,7 @@ describe('pipeline on the local target, real chokidar and SQLite', () => {
     await second.idle();
     expect(h.recorded).toEqual(['d3/f3.txt']);
     expect(h.uploads).toEqual(['local:inbox/d3/f3.txt']);
-  });
+  }, timeFor(1000, 40));
 
   it('a target that always fails does not hold up the local target; its deliveries wait with a reason', async () => {
     const t = await tempDir();
@@ -144,7 +145,10 @@ supervisor: { coolDownMs: 60000 }
 `);
     for (let i = 0; i < 50; i++) await writeFile(path.join(h.inbox, `f${i}.bin`), bytes(2000, i));
     const p = await h.run();
-    await waitFor('local done', async () => (await p.store.counts()).find((c) => c.target === 'local')?.done === 50);
+    await waitForWork('local done', timeFor(50, 200, 10_000), async () => {
+      const local = (await p.store.counts()).find((c) => c.target === 'local');
+      return local?.done === 50 ? [] : [`${50 - (local?.done ?? 0)} of 50 on local: ${JSON.stringify(local)}`];
+    });
     const counts = await p.store.counts();
     const broken = counts.find((c) => c.target === 'broken')!;
     expect(broken.done).toBe(0);

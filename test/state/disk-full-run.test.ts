@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/index.js';
+import { EventBus } from '../../src/telemetry/bus.js';
 
 vi.mock('../../src/pipeline/topology.js', () => ({ startPipeline: vi.fn() }));
 
@@ -30,7 +31,7 @@ const full = () => new Database.SqliteError('database or disk is full', 'SQLITE_
 function fakePipeline(crash: unknown, stop: () => Promise<void>) {
   const failed = Promise.reject(crash);
   failed.catch(() => undefined);
-  return { failed, stop: vi.fn(stop), targets: [] };
+  return { failed, stop: vi.fn(stop), targets: [], bus: new EventBus(), supervisor: { status: () => ({}) } };
 }
 
 beforeEach(() => {

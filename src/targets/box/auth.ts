@@ -35,7 +35,7 @@ import { TargetError } from '../../errors.js';
 import type { BoxOptions } from './api-types.js';
 import { BoxHttpError, httpRule, toBoxError } from './classify.js';
 import { writeSecretFile } from '../secret-file.js';
-import type { AuthIO } from '../target.js';
+import type { AuthIO, SharedSecrets } from '../target.js';
 import { codeFromPaste } from '../kit/pasted-code.js';
 
 /** The default base URLs of Box (what NetworkSession uses when given none). */
@@ -181,6 +181,59 @@ export class BoxTokenStorage implements TokenStorage {
       tokenType: token.tokenType ?? 'bearer',
       ...(typeof token.expiresIn === 'number' ? { expiresIn: token.expiresIn, expiresAt: this.#now() + token.expiresIn * 1000 } : {}),
     };
+    return this.#keep(held);
+  }
+
+  /**
+   * Takes tokens another daemon refreshed (read from the shared journal as `serialize()` wrote
+   * them), and writes them to the token file as a refresh of our own would. False when `text`
+   * holds no token.
+   */
+  async adopt(text: string): Promise<boolean> {
+    let j: Partial<TokenFileJson>;
+    try {
+      j = JSON.parse(text) as Partial<TokenFileJson>;
+    } catch {
+      return false;
+    }
+    if (typeof j.refreshToken !== 'string') return false;
+    await this.#keep({
+      tokenType: j.tokenType ?? 'bearer',
+      refreshToken: j.refreshToken,
+      ...(typeof j.accessToken === 'string' ? { accessToken: j.accessToken } : {}),
+      ...(typeof j.expiresAt === 'number' ? { expiresAt: j.expiresAt } : {}),
+    });
+    return true;
+  }
+
+  /** Adopts `text` (as adopt()) when its refresh token is not `mine`. True when it did. */
+  async adoptIfNewer(text: string, mine: string | undefined): Promise<boolean> {
+    let theirs: string | undefined;
+    try {
+      theirs = (JSON.parse(text) as Partial<TokenFileJson>).refreshToken;
+    } catch {
+      return false;
+    }
+    if (typeof theirs !== 'string' || theirs === mine) return false;
+    return this.adopt(text);
+  }
+
+  /** The held tokens as the shared journal keeps them (the token file's JSON), or null. */
+  serialize(): string | null {
+    const t = this.#token;
+    if (!t?.refreshToken) return null;
+    const body: TokenFileJson = {
+      version: 1,
+      ...(t.accessToken !== undefined ? { accessToken: t.accessToken } : {}),
+      refreshToken: t.refreshToken,
+      ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}),
+      tokenType: t.tokenType ?? 'bearer',
+      savedAt: new Date(this.#now()).toISOString(),
+    };
+    return JSON.stringify(body);
+  }
+
+  async #keep(held: HeldToken): Promise<undefined> {
     this.#token = held;
     if (!this.#file) return undefined;
     const file = this.#file;
@@ -240,7 +293,7 @@ export class BoxAuthGate implements Authentication {
   constructor(
     readonly inner: BoxOAuth | BoxCcgAuth,
     readonly storage: BoxTokenStorage,
-    private readonly opts: { targetId: string; kind: 'oauth' | 'ccg'; session: () => NetworkSession },
+    private readonly opts: { targetId: string; kind: 'oauth' | 'ccg'; session: () => NetworkSession; shared?: { secrets: SharedSecrets; key: string } },
   ) {}
 
   /** Bumped by every refresh (or adoption of a newer token file). */
@@ -285,6 +338,26 @@ export class BoxAuthGate implements Authentication {
   }
 
   async #doRefresh(networkSession: NetworkSession): Promise<void> {
+    const shared = this.opts.kind === 'oauth' ? this.opts.shared : undefined;
+    if (shared === undefined) return this.#refreshHere(networkSession);
+    // Several daemons, one Box sign-in: the refresh runs under the journal's row lock. A daemon
+    // that finds a refresh token newer than its own there takes it (another daemon refreshed)
+    // and refreshes only if that one's access token is stale too; either way the row ends up
+    // holding the live refresh token, which no other daemon has spent.
+    await shared.secrets.update(shared.key, async (stored) => {
+      await this.storage.load();
+      const mine = this.storage.current()?.refreshToken;
+      if (stored !== null && (await this.storage.adoptIfNewer(stored, mine))) {
+        this.#dead = null;
+        this.#generation++;
+        if (!this.storage.stale(this.storage.current())) return { result: undefined };
+      }
+      await this.#refreshHere(networkSession);
+      return { value: this.storage.serialize() ?? undefined, result: undefined };
+    });
+  }
+
+  async #refreshHere(networkSession: NetworkSession): Promise<void> {
     await this.storage.load();
     if (await this.storage.adoptNewerFile()) {
       this.#dead = null;
@@ -427,7 +500,7 @@ export interface BoxAuth {
 export function createBoxAuth(
   options: BoxOptions,
   stateDir: string,
-  opts: { requestTimeoutMs: number; now?: () => number },
+  opts: { requestTimeoutMs: number; now?: () => number; shared?: SharedSecrets | undefined },
 ): BoxAuth {
   const auth = options.auth;
   const networkSession = createBoxNetworkSession(options, opts.requestTimeoutMs);
@@ -452,7 +525,13 @@ export function createBoxAuth(
       }),
     });
   }
-  const gate = new BoxAuthGate(inner, storage, { targetId: options.id, kind: auth.kind, session: () => networkSession });
+  const gate = new BoxAuthGate(inner, storage, {
+    targetId: options.id,
+    kind: auth.kind,
+    session: () => networkSession,
+    // One row per Box app and target: the fleet's daemons share the target's sign-in.
+    ...(opts.shared ? { shared: { secrets: opts.shared, key: `box:${options.id}:${auth.clientId}` } } : {}),
+  });
   const configSecrets = [auth.clientSecret, ...(auth.kind === 'oauth' && auth.refreshToken ? [auth.refreshToken] : [])];
   const seen = new Set<string>(configSecrets);
   return {

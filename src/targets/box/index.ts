@@ -92,7 +92,7 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
     }
   }
   const now = internals.now ?? Date.now;
-  const auth: BoxAuth = createBoxAuth(options, ctx.stateDir, { requestTimeoutMs: internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, now });
+  const auth: BoxAuth = createBoxAuth(options, ctx.stateDir, { requestTimeoutMs: internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, now, shared: ctx.shared });
   const redact = (s: string): string => createRedactor(auth.secrets())(s);
   const api = new BoxApi(auth.networkSession, auth.gate, redact);
   const tree = new FolderTree(api, id);

@@ -23,7 +23,7 @@ import { handleUpload } from './uploads.js';
 
 export type { BoxSettings, UploadSessionState } from './context.js';
 export { BoxModel } from './model.js';
-export { BoxOAuthServer, serviceAccountSubject } from './oauth.js';
+export { BoxOAuthServer } from './oauth.js';
 
 export interface BoxEmulatorOptions {
   /** Port on 127.0.0.1; 0 or absent picks a free one. */

@@ -20,7 +20,7 @@ import { DriveModel, type DriveFile } from './model.js';
 import { AuthCodes, handleToken } from './oauth.js';
 import { handleSessionRequest, handleUpload, type UploadSession } from './uploads.js';
 
-export { DRIVE_ERRORS, type DriveErrorName } from './errors.js';
+export type { DriveErrorName } from './errors.js';
 export { FOLDER_MIME } from './model.js';
 export { CHUNK_GRANULARITY } from './uploads.js';
 

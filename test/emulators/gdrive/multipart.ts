@@ -144,7 +144,7 @@ export async function readRelated<T>(
     return { metadata, metadataType, mediaType, media: await sinkResult! };
   } catch (e) {
     if (media && !media.destroyed) (media as PassThrough).destroy(e as Error);
-    if (sinkResult) await (sinkResult as Promise<T>).catch(() => undefined);
+    if (sinkResult !== null) await (sinkResult as Promise<T>).catch(() => undefined);
     throw e;
   }
 }

@@ -416,10 +416,6 @@ export async function readBody(r: EmulatorRequest, limit = 64 << 20): Promise<Bu
   return Buffer.concat(chunks);
 }
 
-export async function readJson<T = unknown>(r: EmulatorRequest): Promise<T> {
-  const b = await readBody(r);
-  return (b.length ? JSON.parse(b.toString('utf8')) : {}) as T;
-}
 
 export function sendJson(r: EmulatorRequest, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const data = Buffer.from(JSON.stringify(body));

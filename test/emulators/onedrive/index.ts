@@ -19,7 +19,7 @@ import type { DeviceCodeRec } from './oauth.js';
 import { CONSUMERS_TENANT, Identity } from './oauth.js';
 import { handleContent } from './uploads.js';
 
-export { FRAGMENT_UNIT, MAX_FRAGMENT } from './context.js';
+export { FRAGMENT_UNIT } from './context.js';
 export { CONSUMERS_TENANT } from './oauth.js';
 
 export interface OneDriveEmulatorOptions {

@@ -79,9 +79,6 @@ export function mimeTypeOf(name: string): string {
   return MIME[path.extname(name).toLowerCase()] ?? 'application/octet-stream';
 }
 
-/** How a drive path is shown in `parentReference.path`. */
-export type PathStyle = 'drive' | 'drives';
-
 export class Drive {
   readonly items = new Map<string, ItemRec>();
   readonly rootId: string;

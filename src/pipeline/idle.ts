@@ -1,0 +1,52 @@
+import type { EventBus } from '../telemetry/bus.js';
+import type { AllEvents } from './topology.js';
+
+/**
+ * Resolves once `isIdle()` is true: checked when `ready` resolves, then again after every event
+ * on the bus (each upload that ends, each file journaled or skipped, each park emits one), on the
+ * next turn of the event loop so the counters the event reports on have settled. One check runs
+ * at a time; events during a check run one more. Rejects with `ready`'s or `isIdle`'s error.
+ */
+export function whenIdle(bus: EventBus<AllEvents>, ready: Promise<unknown>, isIdle: () => Promise<boolean>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let checking = false;
+    let again = false;
+    let started = false;
+    let done = false;
+    const finish = (error?: unknown) => {
+      done = true;
+      off();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const check = () => {
+      if (done || !started) return;
+      if (checking) {
+        again = true;
+        return;
+      }
+      checking = true;
+      setImmediate(() => {
+        isIdle().then(
+          (idle) => {
+            checking = false;
+            if (idle) finish();
+            else if (again) {
+              again = false;
+              check();
+            }
+          },
+          (e: unknown) => finish(e),
+        );
+      });
+    };
+    const off = bus.onAny(check);
+    ready.then(
+      () => {
+        started = true;
+        check();
+      },
+      (e: unknown) => finish(e),
+    );
+  });
+}

@@ -1,0 +1,800 @@
+import pg from 'pg';
+import { type FileStat, sameFileStat } from '../archive/item.js';
+import { StagecoachError } from '../errors.js';
+import type { SharedSecrets } from '../targets/target.js';
+import { describePgUrl } from './open.js';
+import { migratePg } from './pg-migrations.js';
+import type {
+  CompleteResult,
+  Delivery,
+  DeliveryRecord,
+  DeliveryStatus,
+  NewItem,
+  NodeInfo,
+  Store,
+  TargetCounts,
+  TargetHealth,
+} from './store.js';
+
+/** Options of {@link openPgStore}. */
+export interface PgStoreOptions {
+  /** `postgres://user:password@host:port/database` (a secret: never logged as given). */
+  url: string;
+  /** Most connections the pool opens. Default 10. */
+  maxConnections?: number;
+  /**
+   * Called with an error of an idle pooled connection (the server restarted, the network
+   * dropped it). The pool replaces the connection; the caller reports the error.
+   */
+  onError?: (err: Error) => void;
+  /**
+   * This daemon, when it shares the journal with others. Without it the store acts for the whole
+   * journal (the CLI's status, journal migrate, tests): it leases from every root and resets every
+   * lease.
+   */
+  node?: NodeOptions;
+}
+
+/** A daemon's place in a fleet sharing one journal. */
+export interface NodeOptions {
+  /** Unique among the daemons on the journal: a second open under the same name is refused. */
+  name: string;
+  /** The roots this daemon can read, name → its local path; it leases only their deliveries. */
+  roots: ReadonlyMap<string, string>;
+  /** The roots it watches (for the fleet's status). */
+  watches: readonly string[];
+  /**
+   * How long a lease lasts without a heartbeat; heartbeats run every third of it and renew the
+   * node's leases. A node silent this long is dead: its leases go to whoever leases next.
+   * Default 60 s.
+   */
+  leaseMs?: number;
+}
+
+const DEFAULT_LEASE_MS = 60_000;
+/** Advisory lock class of "one daemon per node name"; the key is hashtext(name). */
+const NODE_LOCK_CLASS = 0x53544148;
+
+/** The PostgreSQL journal: a {@link Store} plus where it lives. */
+export interface PgStore extends Store {
+  /** The url without its password, for messages. */
+  readonly where: string;
+  nodes(): Promise<NodeInfo[]>;
+  takeTokens(key: string, perSecond: number, burst: number, n: number): Promise<number>;
+  /** Secrets shared by the daemons on this journal, each changed under its row's lock. */
+  readonly sharedSecrets: SharedSecrets;
+  /** Renews this node's heartbeat and leases now (it also runs on a timer). No-op without a node. */
+  heartbeat(): Promise<void>;
+}
+
+// bigint (int8) comes back as a string by default; every bigint the journal holds is below 2^53.
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * Opens the journal in a PostgreSQL database and brings its schema up to date (migrations under
+ * an advisory lock, so daemons starting together migrate once).
+ *
+ * Guarantees, as the SQLite journal's (see the {@link Store} contract): `recordItems` is one
+ * transaction; `lease` takes its rows with `FOR UPDATE SKIP LOCKED`, so two daemons leasing at
+ * once never get the same delivery and never wait for each other; every other method is one
+ * atomic statement or transaction. Timestamps are the calling process's `Date.now()`.
+ *
+ * Throws StagecoachError `state.open-failed` when the database cannot be reached or used (the
+ * message names the url without its password), `state.too-new` when a newer Stagecoach wrote it.
+ */
+export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
+  const where = describePgUrl(opts.url);
+  const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, types });
+  pool.on('error', (err) => {
+    // pool.end() resolves before the server has closed every socket: what fails then is gone.
+    if (pool.ending) return;
+    if (opts.onError !== undefined) opts.onError(err);
+    else process.emitWarning(`[stagecoach] [state] a pooled connection to ${where} failed: ${err.message}`);
+  });
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (cause) {
+    await pool.end().catch(() => undefined);
+    throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot reach the journal at ${where}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    await migratePg(client, where);
+  } catch (cause) {
+    client.release();
+    await pool.end().catch(() => undefined);
+    if (cause instanceof StagecoachError) throw cause;
+    throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot use ${where} as a journal: ${(cause as Error).message}`, { cause });
+  }
+  client.release();
+  if (opts.node === undefined) return new PgStoreImpl(pool, where, undefined);
+  const node = opts.node;
+  // The node's lock lives as long as this connection: a daemon killed outright frees it at once.
+  const lock = new pg.Client({ connectionString: opts.url });
+  lock.on('error', (err) => {
+    // Losing this connection loses the node's lock: say so (another daemon could take the name).
+    if (opts.onError !== undefined) opts.onError(err);
+    else process.emitWarning(`[stagecoach] [state] the node lock's connection to ${where} failed: ${err.message}`);
+  });
+  try {
+    await lock.connect();
+    const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [NODE_LOCK_CLASS, node.name]);
+    if (got.rows[0]?.ok !== true) {
+      throw new StagecoachError(
+        'state.node-taken',
+        `[stagecoach] [state] another daemon runs as node "${node.name}" on the journal at ${where}: give each daemon its own node name (config \`node\`)`,
+      );
+    }
+    const now = Date.now();
+    await lock.query(
+      `INSERT INTO nodes (name, roots, watches, started_at, last_seen) VALUES ($1, $2, $3, $4, $4)
+       ON CONFLICT (name) DO UPDATE SET roots = excluded.roots, watches = excluded.watches,
+         started_at = excluded.started_at, last_seen = excluded.last_seen`,
+      [node.name, [...node.roots.keys()], [...node.watches], now],
+    );
+  } catch (cause) {
+    await lock.end().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    if (cause instanceof StagecoachError) throw cause;
+    throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot join the journal at ${where}: ${(cause as Error).message}`, { cause });
+  }
+  return new PgStoreImpl(pool, where, { ...node, leaseMs: node.leaseMs ?? DEFAULT_LEASE_MS, lock, onError: opts.onError });
+}
+
+interface Node extends NodeOptions {
+  leaseMs: number;
+  lock: pg.Client;
+  onError: ((err: Error) => void) | undefined;
+}
+
+interface LeaseRow {
+  id: number;
+  target: string;
+  generation: number;
+  root: string;
+  root_path: string;
+  rel_path: string;
+  remote_path: string;
+  size: number;
+  mtime_ms: number;
+  ino: number;
+  raw_path: Buffer | null;
+  attempts: number;
+  resume_handle: string | null;
+  last_error: string | null;
+}
+
+interface RecordRow {
+  id: number;
+  target: string;
+  root: string;
+  rel_path: string;
+  remote_path: string;
+  size: number;
+  status: DeliveryStatus;
+  attempts: number;
+  last_error: string | null;
+  remote_id: string | null;
+  remote_hash: string | null;
+  updated_at: number;
+}
+
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', 'failed', 'skipped']);
+
+/** Serialises recordItems across daemons: the file/delivery upserts read before they write. */
+const RECORD_LOCK: readonly [number, number] = [0x53544147, 2];
+
+const RECORD_COLUMNS = `
+  d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
+  d.last_error, d.remote_id, d.remote_hash, d.updated_at`;
+
+function checkCount(name: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new StagecoachError(
+      'state.invalid-argument',
+      `[stagecoach] [state] Expected \`${name}\` to be a non-negative integer, got ${String(n)}`,
+    );
+  }
+}
+
+function toDelivery(r: LeaseRow): Delivery {
+  return {
+    id: r.id,
+    target: r.target,
+    generation: r.generation,
+    root: r.root,
+    rootPath: r.root_path,
+    relPath: r.rel_path,
+    ...(r.raw_path ? { rawRelPath: r.raw_path } : {}),
+    remotePath: r.remote_path,
+    size: r.size,
+    mtimeMs: r.mtime_ms,
+    ino: r.ino,
+    attempts: r.attempts,
+    resumeHandle: r.resume_handle,
+    lastError: r.last_error,
+  };
+}
+
+function toRecord(row: RecordRow): DeliveryRecord {
+  return {
+    id: row.id,
+    target: row.target,
+    root: row.root,
+    relPath: row.rel_path,
+    remotePath: row.remote_path,
+    size: row.size,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    remoteId: row.remote_id,
+    remoteHash: row.remote_hash,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Splits a batch into runs in which no file appears twice, so each run can be applied set-wise. */
+function rounds(items: readonly NewItem[]): NewItem[][] {
+  const out: NewItem[][] = [];
+  let cur: NewItem[] = [];
+  let seen = new Set<string>();
+  for (const it of items) {
+    const key = `${it.item.root}\0${it.item.relPath}`;
+    if (seen.has(key)) {
+      out.push(cur);
+      cur = [];
+      seen = new Set();
+    }
+    seen.add(key);
+    cur.push(it);
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
+class PgStoreImpl implements PgStore {
+  readonly where: string;
+  readonly #pool: pg.Pool;
+  readonly #node: Node | undefined;
+  readonly #heartbeat: NodeJS.Timeout | undefined;
+  /** When lease() last looked for expired leases, per target. */
+  readonly #expiredChecked = new Map<string, number>();
+  #closing: Promise<void> | undefined;
+
+  constructor(pool: pg.Pool, where: string, node: Node | undefined) {
+    this.#pool = pool;
+    this.where = where;
+    this.#node = node;
+    if (node !== undefined) {
+      this.#heartbeat = setInterval(() => {
+        this.heartbeat().catch((err: unknown) => {
+          if (node.onError) node.onError(err as Error);
+          else process.emitWarning(`[stagecoach] [state] heartbeat to ${where} failed: ${(err as Error).message}`);
+        });
+      }, Math.max(50, Math.floor(node.leaseMs / 3)));
+      this.#heartbeat.unref();
+    }
+  }
+
+  /** One statement, timed by the database's clock so that the nodes' clocks do not matter. */
+  async takeTokens(key: string, perSecond: number, burst: number, n: number): Promise<number> {
+    this.#open();
+    const r = await this.#pool.query<{ tokens: number }>(
+      `WITH now AS (SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms)
+       INSERT INTO rate_buckets AS b (key, tokens, at_ms) SELECT $1, $3::float8 - $4::float8, ms FROM now
+       ON CONFLICT (key) DO UPDATE SET
+         tokens = LEAST($3::float8, b.tokens + GREATEST(0, (SELECT ms FROM now) - b.at_ms) * $2::float8 / 1000) - $4::float8,
+         at_ms = GREATEST(b.at_ms, (SELECT ms FROM now))
+       RETURNING tokens`,
+      [key, perSecond, burst, n],
+    );
+    const tokens = r.rows[0]?.tokens ?? 0;
+    return tokens >= 0 ? 0 : Math.ceil((-tokens / perSecond) * 1000);
+  }
+
+  readonly sharedSecrets: SharedSecrets = {
+    update: (key, fn) => this.#updateSecret(key, fn),
+  };
+
+  /**
+   * One transaction holding the row lock of `key` (SELECT … FOR UPDATE) while `fn` runs: a second
+   * daemon's update of the same key waits, then sees what the first stored.
+   */
+  async #updateSecret<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T> {
+    this.#open();
+    return this.#tx(async (c) => {
+      await c.query('INSERT INTO shared_secrets (key, value, updated_at) VALUES ($1, NULL, $2) ON CONFLICT (key) DO NOTHING', [key, Date.now()]);
+      const r = await c.query<{ value: string | null }>('SELECT value FROM shared_secrets WHERE key = $1 FOR UPDATE', [key]);
+      const out = await fn(r.rows[0]?.value ?? null);
+      if (out.value !== undefined) await c.query('UPDATE shared_secrets SET value = $2, updated_at = $3 WHERE key = $1', [key, out.value, Date.now()]);
+      return out.result;
+    });
+  }
+
+  /**
+   * The node is alive: its last_seen, and the expiry of every lease it holds, move to now + leaseMs.
+   * Runs on a timer every third of the lease time; callable at any time. No-op without a node.
+   */
+  async heartbeat(): Promise<void> {
+    const node = this.#node;
+    if (node === undefined || this.#closing !== undefined) return;
+    const now = Date.now();
+    await this.#pool.query('UPDATE nodes SET last_seen = $1 WHERE name = $2', [now, node.name]);
+    await this.#pool.query(`UPDATE deliveries SET lease_until = $1 WHERE leased_by = $2 AND status = 'in_flight'`, [now + node.leaseMs, node.name]);
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    this.#open();
+    const now = Date.now();
+    const leaseMs = this.#node?.leaseMs ?? DEFAULT_LEASE_MS;
+    const r = await this.#pool.query<{ name: string; roots: string[]; watches: string[]; started_at: number; last_seen: number; leases: number }>(
+      `SELECT n.name, n.roots, n.watches, n.started_at, n.last_seen,
+              (SELECT count(*) FROM deliveries d WHERE d.leased_by = n.name AND d.status = 'in_flight') AS leases
+       FROM nodes n`,
+    );
+    return r.rows
+      .map((n) => ({
+        name: n.name,
+        roots: n.roots,
+        watches: n.watches,
+        startedAt: n.started_at,
+        lastSeen: n.last_seen,
+        leases: n.leases,
+        alive: now - n.last_seen < leaseMs,
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async fileIndex(root: string): Promise<Map<string, FileStat>> {
+    this.#open();
+    const r = await this.#pool.query<{ rel_path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number | null }>(
+      'SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = $1',
+      [root],
+    );
+    const index = new Map<string, FileStat>();
+    for (const row of r.rows) {
+      index.set(row.rel_path, { size: row.size, mtimeMs: row.mtime_ms, ino: row.ino, ...(row.ctime_ms === null ? {} : { ctimeMs: row.ctime_ms }) });
+    }
+    return index;
+  }
+
+  /** As the SQLite journal's recordItems: one transaction, all or nothing, same re-queue rules. */
+  async recordItems(items: NewItem[], targets: readonly string[]): Promise<Set<string>> {
+    this.#open();
+    if (items.length === 0) return new Set();
+    const uniqTargets = [...new Set(targets)];
+    const now = Date.now();
+    return this.#tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1, $2)', [...RECORD_LOCK]);
+      const rootPaths = new Map<string, string>();
+      for (const { item } of items) {
+        rootPaths.delete(item.root);
+        rootPaths.set(item.root, item.rootPath);
+      }
+      await c.query(
+        `INSERT INTO roots (name, path) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (name) DO UPDATE SET path = excluded.path WHERE roots.path <> excluded.path`,
+        [[...rootPaths.keys()], [...rootPaths.values()]],
+      );
+      const fresh = new Set<string>();
+      for (const round of rounds(items)) await this.#recordRound(c, round, uniqTargets, now, fresh);
+      return fresh;
+    });
+  }
+
+  async #recordRound(c: pg.PoolClient, items: readonly NewItem[], targets: readonly string[], now: number, fresh: Set<string>): Promise<void> {
+    const key = (root: string, rel: string) => `${root}\0${rel}`;
+    const existing = await c.query<{ id: number; root: string; rel_path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number | null }>(
+      `SELECT f.id, f.root, f.rel_path, f.size, f.mtime_ms, f.ino, f.ctime_ms
+       FROM files f JOIN unnest($1::text[], $2::text[]) AS k(root, rel_path) ON f.root = k.root AND f.rel_path = k.rel_path`,
+      [items.map((i) => i.item.root), items.map((i) => i.item.relPath)],
+    );
+    const known = new Map(existing.rows.map((r) => [key(r.root, r.rel_path), r]));
+    const added: NewItem[] = [];
+    const changed: { id: number; it: NewItem }[] = [];
+    const kept: { id: number; it: NewItem; unchanged: boolean }[] = [];
+    for (const it of items) {
+      const f = known.get(key(it.item.root, it.item.relPath));
+      if (f === undefined) {
+        added.push(it);
+        continue;
+      }
+      const recorded = { size: f.size, mtimeMs: f.mtime_ms, ino: f.ino, ...(f.ctime_ms === null ? {} : { ctimeMs: f.ctime_ms }) };
+      const unchanged = sameFileStat(recorded, it.item);
+      // An unchanged row without a ctime (written before the journal kept it) gets it now.
+      if (!unchanged || (f.ctime_ms === null && it.item.ctimeMs !== undefined)) changed.push({ id: f.id, it });
+      kept.push({ id: f.id, it, unchanged });
+    }
+
+    const newDeliveries: { fileId: number; target: string; remotePath: string }[] = [];
+    if (added.length > 0) {
+      const ins = await c.query<{ id: number; root: string; rel_path: string }>(
+        `INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, updated_at)
+         SELECT root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, $8
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::bytea[])
+           AS u(root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path)
+         RETURNING id, root, rel_path`,
+        [
+          added.map((i) => i.item.root),
+          added.map((i) => i.item.relPath),
+          added.map((i) => i.item.size),
+          added.map((i) => i.item.mtimeMs),
+          added.map((i) => i.item.ino),
+          added.map((i) => i.item.ctimeMs ?? null),
+          added.map((i) => i.item.rawRelPath ?? null),
+          now,
+        ],
+      );
+      const ids = new Map(ins.rows.map((r) => [key(r.root, r.rel_path), r.id]));
+      for (const it of added) {
+        const fileId = ids.get(key(it.item.root, it.item.relPath))!;
+        for (const target of targets) newDeliveries.push({ fileId, target, remotePath: it.remotePath });
+      }
+    }
+    if (changed.length > 0) {
+      await c.query(
+        `UPDATE files f SET size = u.size, mtime_ms = u.mtime_ms, ino = u.ino, ctime_ms = u.ctime_ms, updated_at = $6
+         FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[]) AS u(id, size, mtime_ms, ino, ctime_ms)
+         WHERE f.id = u.id`,
+        [
+          changed.map((x) => x.id),
+          changed.map((x) => x.it.item.size),
+          changed.map((x) => x.it.item.mtimeMs),
+          changed.map((x) => x.it.item.ino),
+          changed.map((x) => x.it.item.ctimeMs ?? null),
+          now,
+        ],
+      );
+    }
+    const requeue: { id: number; remotePath: string }[] = [];
+    if (kept.length > 0) {
+      const ds = await c.query<{ id: number; file_id: number; target: string; remote_path: string; status: DeliveryStatus }>(
+        `SELECT id, file_id, target, remote_path, status FROM deliveries
+         WHERE file_id = ANY($1::bigint[]) AND target = ANY($2::text[]) FOR UPDATE`,
+        [kept.map((k) => k.id), targets],
+      );
+      const byKey = new Map(ds.rows.map((d) => [`${d.file_id}\0${d.target}`, d]));
+      for (const k of kept) {
+        for (const target of targets) {
+          const d = byKey.get(`${k.id}\0${target}`);
+          if (d === undefined) newDeliveries.push({ fileId: k.id, target, remotePath: k.it.remotePath });
+          else if (!k.unchanged || d.remote_path !== k.it.remotePath) {
+            requeue.push({ id: d.id, remotePath: k.it.remotePath });
+            if (d.status !== 'in_flight') fresh.add(target);
+          }
+        }
+      }
+    }
+    if (newDeliveries.length > 0) {
+      await c.query(
+        `INSERT INTO deliveries (file_id, target, remote_path, created_at, updated_at)
+         SELECT file_id, target, remote_path, $4, $4
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(file_id, target, remote_path)`,
+        [newDeliveries.map((d) => d.fileId), newDeliveries.map((d) => d.target), newDeliveries.map((d) => d.remotePath), now],
+      );
+      for (const d of newDeliveries) fresh.add(d.target);
+    }
+    if (requeue.length > 0) {
+      // An in-flight delivery keeps its status: its uploader still owns it, and the stale
+      // generation's complete/fail/skip turns it back to pending.
+      await c.query(
+        `UPDATE deliveries d
+         SET generation = d.generation + 1, attempts = 0, last_error = NULL, resume_handle = NULL,
+             remote_path = u.remote_path, updated_at = $3,
+             status = CASE d.status WHEN 'in_flight' THEN 'in_flight' ELSE 'pending' END
+         FROM unnest($1::bigint[], $2::text[]) AS u(id, remote_path)
+         WHERE d.id = u.id`,
+        [requeue.map((r) => r.id), requeue.map((r) => r.remotePath), now],
+      );
+    }
+  }
+
+  /**
+   * One statement: the oldest pending rows of the target not locked by another lease are moved to
+   * in_flight (`FOR UPDATE SKIP LOCKED`), so concurrent leases from any daemon never share a row.
+   */
+  async lease(target: string, n: number): Promise<Delivery[]> {
+    this.#open();
+    checkCount('n', n);
+    if (n === 0) return [];
+    const now = Date.now();
+    const node = this.#node;
+    if (node === undefined) {
+      const r = await this.#pool.query<LeaseRow>(
+        `WITH picked AS (
+           SELECT id FROM deliveries WHERE target = $1 AND status = 'pending'
+           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE deliveries d SET status = 'in_flight', updated_at = $3
+         FROM picked, files f, roots r
+         WHERE d.id = picked.id AND f.id = d.file_id AND r.name = f.root
+         RETURNING d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
+                   f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`,
+        [target, n, now],
+      );
+      return r.rows.sort((a, b) => a.id - b.id).map(toDelivery);
+    }
+    // Leases of a dead node (no heartbeat within leaseMs) are pending again, resume handle kept:
+    // its large uploads continue from the provider's session. Looked for once a second per
+    // target at most (a lease expires after leaseMs anyway), not at every lease.
+    if (now - (this.#expiredChecked.get(target) ?? 0) >= Math.min(1000, node.leaseMs / 3)) {
+      this.#expiredChecked.set(target, now);
+      await this.#expire(target, now);
+    }
+    // A target parked by any node (revoked token, Drive's daily cap) is parked for every node
+    // until its retry time: no node leases its deliveries meanwhile.
+    const leased = await this.#pool.query<LeaseRow>(
+      `WITH picked AS (
+         SELECT d.id FROM deliveries d JOIN files f ON f.id = d.file_id
+         WHERE d.target = $1 AND d.status = 'pending' AND f.root = ANY($4::text[])
+           AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = $1 AND h.status = 'down' AND h.retry_at > $3)
+         ORDER BY d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED
+       )
+       UPDATE deliveries d SET status = 'in_flight', updated_at = $3, leased_by = $5, lease_until = $6
+       FROM picked, files f
+       WHERE d.id = picked.id AND f.id = d.file_id
+       RETURNING d.id, d.target, d.generation, f.root, '' AS root_path, f.rel_path, d.remote_path,
+                 f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`,
+      [target, n, now, [...node.roots.keys()], node.name, now + node.leaseMs],
+    );
+    // Each node reads a root at its own mount point.
+    return leased.rows.sort((a, b) => a.id - b.id).map((row) => toDelivery({ ...row, root_path: node.roots.get(row.root)! }));
+  }
+
+  async #expire(target: string, now: number): Promise<void> {
+    await this.#pool.query(
+      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $2
+       WHERE target = $1 AND status = 'in_flight' AND lease_until < $2`,
+      [target, now],
+    );
+  }
+
+  async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
+    this.#open();
+    const now = Date.now();
+    const r = await this.#pool.query(
+      `UPDATE deliveries
+       SET status = 'done', remote_id = $1, remote_hash = $2, bytes_sent = $3,
+           resume_handle = NULL, last_error = NULL, updated_at = $4
+       WHERE id = $5 AND generation = $6`,
+      [result.remoteId, result.remoteHash, result.bytesSent, now, id, generation],
+    );
+    if ((r.rowCount ?? 0) > 0) return;
+    await this.#staleOrMissing(id, generation, now);
+  }
+
+  async fail(id: number, generation: number, reason: string): Promise<void> {
+    await this.#finish('failed', id, generation, reason);
+  }
+
+  async skip(id: number, generation: number, reason: string): Promise<void> {
+    await this.#finish('skipped', id, generation, reason);
+  }
+
+  async #finish(status: 'failed' | 'skipped', id: number, generation: number, reason: string): Promise<void> {
+    this.#open();
+    const now = Date.now();
+    // A finished attempt must not demote a delivery some other attempt already completed.
+    const r = await this.#pool.query(
+      `UPDATE deliveries SET status = $1, last_error = $2, resume_handle = NULL, updated_at = $3
+       WHERE id = $4 AND generation = $5 AND status IN ('pending', 'in_flight')`,
+      [status, reason, now, id, generation],
+    );
+    if ((r.rowCount ?? 0) > 0) return;
+    await this.#staleOrMissing(id, generation, now);
+  }
+
+  async #staleOrMissing(id: number, generation: number, now: number): Promise<void> {
+    const r = await this.#pool.query(
+      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1
+       WHERE id = $2 AND generation <> $3 AND status = 'in_flight' AND ${this.#mine('$4')}`,
+      [now, id, generation, this.#node?.name ?? null],
+    );
+    if ((r.rowCount ?? 0) > 0) return;
+    await this.#mustExist(id);
+  }
+
+  async release(id: number, reason: string | null): Promise<void> {
+    this.#open();
+    // A lease another node took over after ours expired is its to release, not ours.
+    const r = await this.#pool.query(
+      `UPDATE deliveries SET status = 'pending', last_error = $1, updated_at = $2, leased_by = NULL, lease_until = NULL
+       WHERE id = $3 AND status = 'in_flight' AND ${this.#mine('$4')}`,
+      [reason, Date.now(), id, this.#node?.name ?? null],
+    );
+    if ((r.rowCount ?? 0) === 0) await this.#mustExist(id);
+  }
+
+  async noteAttempt(id: number, reason: string): Promise<void> {
+    this.#open();
+    const r = await this.#pool.query(
+      'UPDATE deliveries SET attempts = attempts + 1, last_error = $1, updated_at = $2 WHERE id = $3',
+      [reason, Date.now(), id],
+    );
+    if ((r.rowCount ?? 0) === 0) await this.#mustExist(id);
+  }
+
+  async saveResume(id: number, handle: string | null): Promise<void> {
+    this.#open();
+    const r = await this.#pool.query('UPDATE deliveries SET resume_handle = $1, updated_at = $2 WHERE id = $3', [handle, Date.now(), id]);
+    if ((r.rowCount ?? 0) === 0) await this.#mustExist(id);
+  }
+
+  async resetInFlight(target?: string): Promise<number> {
+    this.#open();
+    const now = Date.now();
+    // On a shared journal only this node's leases: the others' uploads are running.
+    const set = `SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1`;
+    const r =
+      target === undefined
+        ? await this.#pool.query(`UPDATE deliveries ${set} WHERE status = 'in_flight' AND ${this.#mine('$2')}`, [now, this.#node?.name ?? null])
+        : await this.#pool.query(`UPDATE deliveries ${set} WHERE target = $2 AND status = 'in_flight' AND ${this.#mine('$3')}`, [
+            now,
+            target,
+            this.#node?.name ?? null,
+          ]);
+    return r.rowCount ?? 0;
+  }
+
+  async hasWork(target: string): Promise<boolean> {
+    this.#open();
+    const r = await this.#pool.query<{ w: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM deliveries WHERE target = $1 AND status = 'pending')
+           OR EXISTS (SELECT 1 FROM deliveries WHERE target = $1 AND status = 'in_flight') AS w`,
+      [target],
+    );
+    return r.rows[0]?.w === true;
+  }
+
+  async counts(): Promise<TargetCounts[]> {
+    this.#open();
+    const r = await this.#pool.query<{ target: string; status: DeliveryStatus | null; n: number }>(
+      `SELECT target, status, count(*) AS n FROM deliveries GROUP BY target, status
+       UNION ALL
+       SELECT target, NULL, 0 FROM target_health
+       ORDER BY target`,
+    );
+    const out = new Map<string, TargetCounts>();
+    for (const row of r.rows) {
+      let c = out.get(row.target);
+      if (c === undefined) {
+        c = { target: row.target, pending: 0, inFlight: 0, done: 0, failed: 0, skipped: 0 };
+        out.set(row.target, c);
+      }
+      switch (row.status) {
+        case 'pending': c.pending = row.n; break;
+        case 'in_flight': c.inFlight = row.n; break;
+        case 'done': c.done = row.n; break;
+        case 'failed': c.failed = row.n; break;
+        case 'skipped': c.skipped = row.n; break;
+        case null: break;
+      }
+    }
+    // Sorted as SQLite sorts text (by code point), whatever the database's collation.
+    return [...out.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  }
+
+  async retryFailed(target: string): Promise<number> {
+    this.#open();
+    const r = await this.#pool.query(
+      `UPDATE deliveries SET status = 'pending', attempts = 0, updated_at = $1 WHERE target = $2 AND status = 'failed'`,
+      [Date.now(), target],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async setHealth(h: TargetHealth): Promise<void> {
+    this.#open();
+    await this.#pool.query(
+      `INSERT INTO target_health (target, status, reason, since, retry_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (target) DO UPDATE SET
+         status = excluded.status, reason = excluded.reason, since = excluded.since, retry_at = excluded.retry_at`,
+      [h.target, h.status, h.reason, h.since, h.retryAt],
+    );
+  }
+
+  async health(): Promise<TargetHealth[]> {
+    this.#open();
+    const r = await this.#pool.query<{ target: string; status: 'up' | 'down'; reason: string | null; since: number; retry_at: number | null }>(
+      'SELECT target, status, reason, since, retry_at FROM target_health',
+    );
+    return r.rows
+      .map((row) => ({ target: row.target, status: row.status, reason: row.reason, since: row.since, retryAt: row.retry_at }))
+      .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  }
+
+  async recent(opts: { status: DeliveryStatus; target?: string; limit: number }): Promise<DeliveryRecord[]> {
+    this.#open();
+    if (!STATUSES.has(opts.status)) {
+      throw new StagecoachError(
+        'state.invalid-argument',
+        `[stagecoach] [state] Expected \`status\` to be one of ${[...STATUSES].join(', ')}, got ${String(opts.status)}`,
+      );
+    }
+    checkCount('limit', opts.limit);
+    const r =
+      opts.target === undefined
+        ? await this.#pool.query<RecordRow>(
+            `SELECT ${RECORD_COLUMNS} FROM deliveries d JOIN files f ON f.id = d.file_id
+             WHERE d.status = $1 ORDER BY d.updated_at DESC, d.id DESC LIMIT $2`,
+            [opts.status, opts.limit],
+          )
+        : await this.#pool.query<RecordRow>(
+            `SELECT ${RECORD_COLUMNS} FROM deliveries d JOIN files f ON f.id = d.file_id
+             WHERE d.status = $1 AND d.target = $2 ORDER BY d.updated_at DESC, d.id DESC LIMIT $3`,
+            [opts.status, opts.target, opts.limit],
+          );
+    return r.rows.map(toRecord);
+  }
+
+  /** See Store.search; paths in byte order (as SQLite's), whatever the database's collation. */
+  async search(opts: { query: string; limit: number }): Promise<DeliveryRecord[]> {
+    this.#open();
+    checkCount('limit', opts.limit);
+    const pattern = `%${opts.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const r = await this.#pool.query<RecordRow>(
+      `SELECT ${RECORD_COLUMNS}
+       FROM (SELECT id FROM files WHERE rel_path ILIKE $1 ESCAPE '\\' ORDER BY root COLLATE "C", rel_path COLLATE "C" LIMIT $2) m
+       JOIN files f ON f.id = m.id JOIN deliveries d ON d.file_id = f.id
+       ORDER BY f.root COLLATE "C", f.rel_path COLLATE "C", d.target COLLATE "C"`,
+      [pattern, opts.limit],
+    );
+    return r.rows.map(toRecord);
+  }
+
+  /** Idempotent: every call returns the same promise. Later calls of other methods throw `state.closed`. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+      try {
+        await this.#pool.end();
+      } finally {
+        await this.#node?.lock.end();
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** SQL: the delivery is this node's to release (its lease, or nobody's); `param` holds the node name or NULL. */
+  #mine(param: string): string {
+    return this.#node === undefined ? `${param}::text IS NULL` : `(leased_by IS NULL OR leased_by = ${param})`;
+  }
+
+  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      try {
+        await c.query('ROLLBACK');
+      } catch (rollbackErr) {
+        // The connection is unusable: the pool must drop it rather than hand it out again.
+        broken = rollbackErr as Error;
+      }
+      throw e;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  #open(): void {
+    if (this.#closing !== undefined) {
+      throw new StagecoachError('state.closed', `[stagecoach] [state] the journal at ${this.where} is closed`);
+    }
+  }
+
+  async #mustExist(id: number): Promise<void> {
+    const r = await this.#pool.query('SELECT 1 FROM deliveries WHERE id = $1', [id]);
+    if (r.rowCount === 0) {
+      throw new StagecoachError('state.unknown-delivery', `[stagecoach] [state] no delivery with id ${id}`);
+    }
+  }
+}
