@@ -20,6 +20,9 @@ const INTEGRATION = [
   'test/notify/**/*.test.ts',
   'test/cli/progress.test.ts',
   'test/state/disk-full-run.test.ts',
+  'test/audit/scrub.test.ts',
+  'test/cli/verify.test.ts',
+  'test/cli/restore.test.ts',
   // The journal on a real PostgreSQL (test/setup/postgres.ts starts one for the tier).
   'test/state/store-contract-pg.test.ts',
   'test/state/pg-store.test.ts',
@@ -34,6 +37,7 @@ const SYSTEM = [
   'test/chaos/**/*.test.ts',
   'test/docker/**/*.test.ts',
   'test/e2e/resume.test.ts',
+  'test/e2e/collisions.test.ts',
   'test/http/browser.test.ts',
   'test/http/slow-clients.test.ts',
   'test/emulators/browse-browser.test.ts',
@@ -42,7 +46,7 @@ const SYSTEM = [
   'test/state/durability.test.ts',
 ];
 /** In test/cli but in-process. */
-const INTEGRATION_IN_SYSTEM = ['test/cli/progress.test.ts'];
+const INTEGRATION_IN_SYSTEM = ['test/cli/progress.test.ts', 'test/cli/verify.test.ts', 'test/cli/restore.test.ts'];
 
 export default defineConfig({
   test: {

@@ -15,6 +15,8 @@ export interface FileItem {
   size: number;
   mtimeMs: number;
   ino: number;
+  /** The device the file is on (fs.Stats.dev); absent when not known (journaled by an older version). */
+  dev?: number;
   /** Status change time, whole ms: a rewrite whose mtime was restored still moves it. */
   ctimeMs?: number;
 }

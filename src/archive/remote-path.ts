@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { StagecoachError } from '../errors.js';
@@ -57,4 +58,20 @@ export function renderRemotePath(template: string, input: TemplateInput): string
   }
   if (segments.length === 0) throw new StagecoachError('remote-path.unsafe', `remote path of "${input.relPath}" is empty`);
   return segments.join('/');
+}
+
+/**
+ * The name a file gets on a target when another file already owns `remotePath` there: a short
+ * suffix `~<6 hex>` before the extension of the last segment (`a/Report~3f2a9c.pdf`; a dotfile or
+ * a name without extension gets it at the end), the hex being the start of sha256 of `owner`
+ * (`root/relPath`), so the same file always gets the same name. `attempt` > 0 (the name with the
+ * suffix is itself taken) appends `-<attempt>`. Pure.
+ */
+export function collisionName(remotePath: string, owner: string, attempt = 0): string {
+  const tag = `~${createHash('sha256').update(owner).digest('hex').slice(0, 6)}${attempt > 0 ? `-${attempt}` : ''}`;
+  const slash = remotePath.lastIndexOf('/');
+  const dir = remotePath.slice(0, slash + 1);
+  const base = remotePath.slice(slash + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? `${dir}${base.slice(0, dot)}${tag}${base.slice(dot)}` : `${dir}${base}${tag}`;
 }

@@ -6,8 +6,12 @@ export const EXIT = {
   failure: 1,
   /** Bad usage or a config that cannot be used: the message names the key. */
   config: 2,
+  /** `run` / `backfill`: another daemon holds this state directory's journal (the line names its pid). */
+  locked: 2,
   /** `check`: the config is valid but a root is missing or at least one target cannot be reached or used. */
   check: 3,
+  /** `verify` found a copy missing or altered (or could not look one up); `restore` could not bring a file back. */
+  verify: 4,
   /** Stopped by a second signal before the orderly shutdown finished. */
   interrupted: 130,
 } as const;

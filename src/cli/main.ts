@@ -31,17 +31,26 @@ Commands:
                       copy the SQLite journal under stateDir into an empty PostgreSQL journal
                       (stop the daemon first; docs/scale-out.md)
   retry <target-id>   ask the running daemon to try a parked target now (within a second)
+  verify              look every archived copy up and compare size and hash with the journal;
+                      a missing or altered copy is archived again on the next run
+                      [--target ID,...] [--root NAME] [--sample PERCENT] [--report-only] [--json]
+  restore PATH|GLOB   get files back from the first target whose copy is intact (PATH as
+                      <root name>/<path inside the root>; a folder or root restores all below)
+                      [--to DIR] [--from ID,...] [--overwrite]; --list PATH: who has a good copy
 
 Options:
   -c, --config FILE   the config file (default: $STAGECOACH_CONFIG, else the embedded
                       config/stagecoach.yaml: watch ./data/inbox, archive to ./data/archive)
-      --json          status: print JSON
-      --to URL        journal migrate: the PostgreSQL journal to fill (default: journal.url)
+      --json          status, verify, restore: print JSON
+      --to URL|DIR    journal migrate: the PostgreSQL journal to fill (default: journal.url);
+                      restore: the folder to restore below
   -h, --help          this help
   -v, --version       the version
 
 Exit codes: 0 done; 1 run-time failure (or failed deliveries after backfill --once);
-2 bad usage or config; 3 check found a missing root or a target that does not work; 130 stopped by a second signal.`;
+2 bad usage or config, or another daemon already runs on this stateDir; 3 check found a missing root or a target that does not work; 4 verify found
+a copy missing or altered (or could not look one up), or restore did not bring every file back;
+130 stopped by a second signal.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as { version: string };
@@ -67,6 +76,13 @@ export async function main(argv: string[]): Promise<number> {
         to: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        target: { type: 'string' },
+        root: { type: 'string' },
+        sample: { type: 'string' },
+        'report-only': { type: 'boolean' },
+        from: { type: 'string' },
+        overwrite: { type: 'boolean' },
+        list: { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -82,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return values.help ? EXIT.ok : EXIT.config;
   }
-  if (!['run', 'backfill', 'check', 'status', 'auth', 'journal', 'retry'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
+  if (!['run', 'backfill', 'check', 'status', 'auth', 'journal', 'retry', 'verify', 'restore'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
   if (values.once && command !== 'backfill') return fail(`--once belongs to backfill: \`stagecoach backfill --once\` archives what is there, then exits; \`${command}\` takes no --once`, EXIT.config);
 
@@ -114,6 +130,14 @@ export async function main(argv: string[]): Promise<number> {
           io.close();
         }
       }
+      case 'verify': {
+        const { verifyCommand } = await import('./verify.js');
+        return await verifyCommand(config, log, { target: values.target, root: values.root, sample: values.sample, reportOnly: values['report-only'] ?? false, json: values.json ?? false });
+      }
+      case 'restore': {
+        const { restoreCommand } = await import('./restore.js');
+        return await restoreCommand(config, log, { patterns: positionals.slice(1), to: values.to, from: values.from, overwrite: values.overwrite ?? false, list: values.list ?? false, json: values.json ?? false });
+      }
       case 'journal': {
         const { journalCommand } = await import('./journal.js');
         return await journalCommand(config, positionals[1], { to: values.to });
@@ -139,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
+    if (e instanceof StagecoachError && e.code === 'state.locked') return fail(e.message, EXIT.locked);
     if (e instanceof StagecoachError && (e.code === 'cli.usage' || e.code === 'cli.no-terminal' || e.code.startsWith('auth.'))) {
       return fail(e.message, e.code.startsWith('cli.') ? EXIT.config : EXIT.failure);
     }

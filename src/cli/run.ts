@@ -5,15 +5,84 @@ import { startHttpServer, type HttpServer } from '../http/server.js';
 import { createNotifier } from '../notify/notifier.js';
 import { startPipeline } from '../pipeline/topology.js';
 import { diskFullError } from '../state/disk-full.js';
+import { lockStateDir, type StateDirLock } from '../state/lock.js';
 import { describePgUrl } from '../state/open.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { reportTargets } from '../telemetry/target-report.js';
 import { createSignIn } from './auth.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
+import { startScrub, type Scrub } from '../audit/scrub.js';
+import { startAfterArchive, type AfterArchive } from '../audit/after-archive.js';
+import path from 'node:path';
+import type { Pipeline } from '../pipeline/topology.js';
+import type { AuditStore } from '../state/audit.js';
+
+/** The roots' after-archive policies (src/audit/after-archive.ts); null when every root keeps its files. */
+function startReaper(config: Config, pipeline: Pipeline, log: Logger): AfterArchive | null {
+  const roots = (config.roots ?? []).filter((r) => r.afterArchive && r.afterArchive.action !== 'keep');
+  if (roots.length === 0) return null;
+  const audit = (pipeline.store as { audit?: AuditStore }).audit;
+  if (!audit) {
+    log.warn('afterArchive is set but this journal cannot tell verified copies; every file is kept');
+    return null;
+  }
+  for (const r of roots) {
+    const to = r.afterArchive!.moveTo;
+    const inside = to !== undefined && config.roots.some((w) => to === w.path || to.startsWith(w.path + path.sep));
+    if (inside) {
+      log.error({ root: r.name, moveTo: to }, 'afterArchive.moveTo is inside a watched root: every file is kept');
+      return null;
+    }
+  }
+  const reaper = startAfterArchive(roots, { audit, log: log.child({ stage: 'after-archive' }), bus: pipeline.bus });
+  // Files become removable as uploads end: sweep shortly after, not only every 10 s.
+  let soon: NodeJS.Timeout | undefined;
+  const off = pipeline.bus.on('upload.stop', () => {
+    if (soon) return;
+    soon = setTimeout(() => {
+      soon = undefined;
+      void reaper.sweep();
+    }, 500);
+    soon.unref();
+  });
+  return {
+    sweep: () => reaper.sweep(),
+    async stop() {
+      off();
+      clearTimeout(soon);
+      await reaper.stop();
+    },
+  };
+}
+
+/** The scrub of `verify.every` (src/audit/scrub.ts), on the pipeline's own targets; null when off. */
+function startDaemonScrub(config: Config, pipeline: Pipeline, log: Logger): Scrub | null {
+  // A config built by hand (tests, embedders) may lack the block: off.
+  if (config.verify?.every == null) return null;
+  const audit = (pipeline.store as { audit?: AuditStore }).audit;
+  if (!audit) {
+    log.warn('verify.every is set but this journal cannot be scrubbed; the scrub is off');
+    return null;
+  }
+  const scrub = startScrub({
+    everyMs: config.verify.every,
+    sample: config.verify.sample,
+    targets: pipeline.targets,
+    requestsPerSecond: new Map(config.targets.map((t) => [t.id, t.requestsPerSecond])),
+    audit,
+    store: pipeline.store,
+    bus: pipeline.bus,
+    log: log.child({ stage: 'scrub' }),
+    poke: (id) => pipeline.archiver.poke(id),
+  });
+  log.info({ every: config.verify.every, sample: config.verify.sample, tickMs: scrub.tickMs }, 'scrub started');
+  return scrub;
+}
 
 /**
- * `run` (the daemon) and `backfill --once`. SIGINT/SIGTERM start the orderly shutdown; a second
+ * `run` (the daemon) and `backfill --once`, each holding the state directory's lock (see
+ * lockStateDir) from before the journal is opened until after it is closed. SIGINT/SIGTERM start the orderly shutdown; a second
  * signal exits at once (exit 130): what was in flight resumes at the next start.
  *
  * A journal that cannot be written because the state folder's disk is full (at start or while
@@ -22,11 +91,23 @@ import { Progress } from './progress.js';
  * what it held, and a start after space is freed resumes.
  */
 export async function runCommand(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
+  // One daemon per journal: a second `run` or `backfill` throws StagecoachError `state.locked`
+  // (the CLI prints its one line and exits 2) before it touches the journal or any target.
+  let lock: StateDirLock;
+  try {
+    // The lock is the state folder's (its tokens, its journal when SQLite): daemons sharing a
+    // PostgreSQL journal each have their own state folder.
+    lock = lockStateDir(config.stateDir, config.journal ? describePgUrl(config.journal.url) : path.join(config.stateDir, 'stagecoach.db'));
+  } catch (e) {
+    throw diskFullError(e, config.stateDir) ?? e;
+  }
   try {
     return await runPipeline(config, log, opts);
   } catch (e) {
     // A full disk is the user's to fix, not a bug: say so, and where, rather than "SQLITE_FULL".
     throw diskFullError(e, config.stateDir) ?? e;
+  } finally {
+    lock.release();
   }
 }
 
@@ -75,6 +156,8 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       log.error({ err: e, listen: config.http.listen }, 'the HTTP server could not start; archiving goes on without it');
     }
   }
+  const scrub = opts.once ? null : startDaemonScrub(config, pipeline, log);
+  const reaper = startReaper(config, pipeline, log);
   const notifier =
     config.notify.webhook || config.notify.pingUrl
       ? createNotifier(pipeline.bus, { ...config.notify, isHealthy: async () => (await checkHealth(pipeline)).ok, log })
@@ -96,12 +179,15 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
       progress?.start();
       await Promise.race([pipeline.idle(), signalled, failed]);
       progress?.stop();
+      await reaper?.sweep();
     } else {
       await Promise.race([signalled, failed]);
     }
   } finally {
     // On a full disk this throws too (closing the journal writes): runCommand words it the same.
     try {
+      await scrub?.stop();
+      await reaper?.stop();
       await server?.close();
       await pipeline.stop();
     } finally {

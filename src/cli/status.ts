@@ -5,12 +5,14 @@ import { EXIT } from './exit-codes.js';
 
 /**
  * `status`: per target pending, in flight, done, failed, skipped, and parked (or retrying) with the reason,
- * and each root the daemon is waiting for, read from the state store (SQLite in WAL mode: it works while the daemon runs).
+ * and each root the daemon is waiting for, then the files stored under another name than their
+ * template gave (a name collision), read from the state store (SQLite in WAL mode: it works while
+ * the daemon runs).
  */
 export async function statusCommand(config: Config, opts: { json: boolean }): Promise<number> {
   const store = await openJournal(config);
   try {
-    const [counts, health] = await Promise.all([store.counts(), store.health()]);
+    const [counts, health, renamed] = await Promise.all([store.counts(), store.health(), store.renamed(1000)]);
     const configured = config.targets.map((t) => t.id);
     const ids = [...new Set([...configured, ...counts.map((c) => c.target)])];
     const rows = ids.map((id) => {
@@ -44,7 +46,7 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       };
     });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(nodes ? { targets: rows, roots, nodes } : { targets: rows, roots }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(nodes ? { targets: rows, roots, renamed, nodes } : { targets: rows, roots, renamed }, null, 2)}\n`);
       return EXIT.ok;
     }
     const head = ['TARGET', 'STATE', 'PENDING', 'IN FLIGHT', 'DONE', 'FAILED', 'SKIPPED'];
@@ -59,6 +61,9 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
       if (r.reason && r.state === 'parked') process.stdout.write(`\n${r.target} is parked: ${r.reason}${r.retryAt ? ` (next try ${r.retryAt})` : ''}\n`);
       else if (r.reason) process.stdout.write(`\n${r.target} is ${r.reason}\n`);
     }
+    // Two files one target would store under one name: the second went under another name.
+    if (renamed.length > 0) process.stdout.write('\nstored under another name (another file owns the name there):\n');
+    for (const r of renamed) process.stdout.write(`  ${r.target}: ${r.root}/${r.relPath} → ${r.remotePath} (wanted ${r.wanted})\n`);
     if (nodes) {
       const nhead = ['NODE', 'STATE', 'LAST HEARTBEAT', 'IN FLIGHT', 'READS', 'WATCHES'];
       const ntable = [

@@ -280,7 +280,10 @@ function pathOptions(target: Config['targets'][number]): { key: PathKey; at: rea
 
 function resolvePaths(config: Config, cwd: string): void {
   config.stateDir = expandPath(config.stateDir, cwd);
-  for (const root of config.roots) root.path = expandPath(root.path, cwd);
+  for (const root of config.roots) {
+    root.path = expandPath(root.path, cwd);
+    if (root.afterArchive?.moveTo !== undefined) root.afterArchive.moveTo = expandPath(root.afterArchive.moveTo, cwd);
+  }
   for (const target of config.targets) {
     for (const { at, value } of pathOptions(target)) setIn(target, [...at], expandPath(value, cwd));
   }

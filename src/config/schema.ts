@@ -58,8 +58,6 @@ export const TEMP_NAME_GLOBS: readonly string[] = [
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-/** The `type` of every provider the config accepts (src/targets/providers.ts). */
-export const TARGET_TYPES = Object.values(PROVIDERS).map((p) => p.type);
 
 const ROOT_NAME_RE = /^[A-Za-z0-9._-]+$/;
 
@@ -140,6 +138,17 @@ const rootSchema = z.strictObject({
       'Archive what symbolic links point at. Default false: links are not archived; each is logged once and counted in status. true: a link to a file inside a watched root is archived under the link\'s path; links to folders, outside the roots, or dangling are skipped all the same.',
     ),
   filters: filtersOverrideSchema.optional(),
+  afterArchive: z
+    .strictObject({
+      action: z.enum(['keep', 'delete', 'move']).default('keep').describe('What to do with a file once enough targets hold verified copies: keep it, delete it, or move it to moveTo.'),
+      moveTo: pathString.optional().describe('action move: the folder files go to (their layout below the root is kept); must not be inside a watched root.'),
+      minCopies: count(1).default(2).describe('Targets that must hold a hash-verified copy first.'),
+      minAge: durationSchema().default(0).describe('Files younger than this (by modification time) are left alone ("7d").'),
+      verifiedBy: z.enum(['upload', 'scrub']).default('upload').describe('upload: the hash checked when the upload ended counts; scrub: a later verify or scrub must have found the copy intact.'),
+      dryRun: z.boolean().default(false).describe('Log what would be removed, remove nothing.'),
+    })
+    .optional()
+    .describe('Free space once files are safely archived (docs/operations.md, "Freeing space safely"). Default: keep everything.'),
   watch: z
     .boolean()
     .optional()
@@ -222,6 +231,12 @@ const fileSchema = z.strictObject({
     .default(2000)
     .describe('A file must be unchanged (size and mtime) this long before it is archived.'),
   shutdownMs: durationSchema().default(10000).describe('On SIGTERM, in-flight uploads get this long to finish.'),
+  onCollision: z
+    .enum(['rename', 'fail'])
+    .default('rename')
+    .describe(
+      'Two files that one target would store under one name (case, Unicode spelling, its character mapping, a template such as {name}): rename stores the second as name~<6 hex>.ext and reports it; fail fails its delivery naming both files.',
+    ),
   remotePath: remotePathTemplate
     .default('{root}/{path}')
     .describe(`Where a file goes on every target. Tokens: ${REMOTE_PATH_TOKENS.map((t) => `{${t}}`).join(' ')}`),
@@ -290,6 +305,26 @@ const fileSchema = z.strictObject({
       minIntervalMs: durationSchema().default(300_000).describe('Least time between two webhooks of one event for one target.'),
       batchMs: durationSchema().default(30_000).describe('Failed deliveries are gathered this long into one webhook.'),
       recoverAfterMs: durationSchema().default(60_000).describe('A target counts as recovered after a delivery succeeds or it stays up this long.'),
+    })
+    .prefault({}),
+  verify: z
+    .strictObject({
+      every: durationSchema({ min: 1000 })
+        .nullable()
+        .default(null)
+        .describe('Scrub in the daemon: check the archived copies again over this period ("7d"), a little at a time; null: off.'),
+      sample: z
+        .union([z.number().gt(0).max(100), z.string().regex(/^\s*\d+(\.\d+)?\s*%?\s*$/)])
+        .default(100)
+        .transform((v, ctx) => {
+          const n = typeof v === 'number' ? v : Number.parseFloat(v);
+          if (!(n > 0 && n <= 100)) {
+            ctx.addIssue({ code: 'custom', message: `expected a percentage above 0 and up to 100, such as "100%", got ${describeValue(v)}`, input: v });
+            return z.NEVER;
+          }
+          return n;
+        })
+        .describe('Share of the copies checked per period, least recently verified first ("100%").'),
     })
     .prefault({}),
   roots: z
@@ -366,8 +401,16 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
       createRoot: root.createRoot,
       followSymlinks: root.followSymlinks,
       filters,
+      ...(root.afterArchive ? { afterArchive: root.afterArchive } : {}),
       ...(root.watch === false ? { watch: false as const } : {}),
     };
+  });
+  file.roots.forEach((root, i) => {
+    const a = root.afterArchive;
+    if (a?.action === 'move' && a.moveTo === undefined) issue(['roots', i, 'afterArchive', 'moveTo'], 'action move needs moveTo: the folder the files go to');
+    if (a !== undefined && a.minCopies > file.targets.length) {
+      issue(['roots', i, 'afterArchive', 'minCopies'], `must not be more than the number of targets (${file.targets.length}), got ${a.minCopies}`);
+    }
   });
 
   const ids = new Map<string, number>();
@@ -401,13 +444,8 @@ function resolveDerived(file: FileConfig, ctx: z.core.$RefinementCtx) {
  */
 export const configSchema = fileSchema.transform(resolveDerived);
 
-/** The config as written (what the JSON Schema describes). */
-export type ConfigInput = z.input<typeof configSchema>;
 /** The resolved config: every default applied, every derived value filled in. */
 export type Config = z.output<typeof configSchema>;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
-export type FiltersConfig = Config['filters'];
-export type RootConfig = Config['roots'][number];
 export type TargetConfig = Config['targets'][number];
-export type TargetType = TargetConfig['type'];

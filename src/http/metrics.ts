@@ -21,8 +21,11 @@ export interface Metrics {
  * stagecoach_bytes_sent_total, stagecoach_delivery_failures_total (label `status`: failed|skipped),
  * stagecoach_upload_retries_total, stagecoach_backlog, stagecoach_in_flight,
  * stagecoach_failed_deliveries, stagecoach_target_parked (0/1),
- * stagecoach_upload_duration_seconds (histogram). On a journal shared by several daemons every
- * series also carries the label `node` (the daemon's node name).
+ * stagecoach_upload_duration_seconds (histogram); from the daemon's scrub (docs/operations.md):
+ * stagecoach_verify_checked_total, stagecoach_verify_problems_total (label `problem`:
+ * missing|altered), stagecoach_verify_errors_total, stagecoach_verify_last_round_timestamp_seconds;
+ * from afterArchive: stagecoach_bytes_freed_total (label `root`). On a journal shared by several
+ * daemons every series also carries the label `node` (the daemon's node name).
  */
 export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'> & { node?: string | undefined }): Metrics {
   const registry = new Registry();
@@ -52,6 +55,18 @@ export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'> & {
   const failedNow = new Gauge({ name: 'stagecoach_failed_deliveries', help: 'Deliveries failed and not retried yet.', labelNames, registers });
   const parked = new Gauge({ name: 'stagecoach_target_parked', help: '1 while the target is parked.', labelNames, registers });
 
+  const verifyChecked = new Counter({ name: 'stagecoach_verify_checked_total', help: 'Archived copies looked up again by the scrub.', labelNames, registers });
+  const verifyProblems = new Counter({
+    name: 'stagecoach_verify_problems_total',
+    help: 'Archived copies the scrub found missing or altered (each is archived again).',
+    labelNames: ['target', 'problem'] as const,
+    registers,
+  });
+  const verifyErrors = new Counter({ name: 'stagecoach_verify_errors_total', help: 'Scrub lookups that failed.', labelNames, registers });
+  const verifyLast = new Gauge({ name: 'stagecoach_verify_last_round_timestamp_seconds', help: 'When the last scrub round of the target ended.', labelNames, registers });
+
+  const freed = new Counter({ name: 'stagecoach_bytes_freed_total', help: 'Bytes of local files deleted or moved away by afterArchive.', labelNames: ['root'] as const, registers });
+
   const ids = p.targets.map((t) => t.id);
   for (const target of ids) {
     // Series exist from the start, so rate() and alerts see a 0 before the first event.
@@ -65,6 +80,10 @@ export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'> & {
     backlog.set({ target }, 0);
     inFlight.set({ target }, 0);
     failedNow.set({ target }, 0);
+    verifyChecked.inc({ target }, 0);
+    verifyErrors.inc({ target }, 0);
+    verifyProblems.inc({ target, problem: 'missing' }, 0);
+    verifyProblems.inc({ target, problem: 'altered' }, 0);
   }
 
   const offs = [
@@ -78,6 +97,13 @@ export function createMetrics(p: Pick<Pipeline, 'bus' | 'store' | 'targets'> & {
     p.bus.on('upload.retry', (e) => retries.inc({ target: e.target })),
     p.bus.on('target.down', (e) => parked.set({ target: e.target }, 1)),
     p.bus.on('target.up', (e) => parked.set({ target: e.target }, 0)),
+    p.bus.on('file.remove', (e) => freed.inc({ root: e.root }, e.bytes)),
+    p.bus.on('verify.finding', (e) => verifyProblems.inc({ target: e.target, problem: e.problem })),
+    p.bus.on('verify.stop', (e) => {
+      verifyChecked.inc({ target: e.target }, e.checked);
+      verifyErrors.inc({ target: e.target }, e.errors);
+      verifyLast.set({ target: e.target }, Date.now() / 1000);
+    }),
   ];
 
   return {

@@ -9,7 +9,8 @@
  * /api/targets/:id/retry-failed; disabled with nothing failed) and, on a parked target, a "Try
  * now" button (POST /api/targets/:id/retry); then a search box over the
  * archived paths (`/api/search`: per target the state, remote path, size, hash, when verified and
- * why it failed), the recent failures with their reasons and the last files archived; on a
+ * why it failed), the files stored under another name (a name collision: wanted and stored
+ * path), the recent failures with their reasons and the last files archived; on a
  * journal shared by several daemons, the daemons (node, state, last heartbeat, uploads held,
  * roots). Sizes are
  * binary (KiB, MiB). When the server wants a token, the page takes it from `#token=…` in its
@@ -41,8 +42,12 @@ export const STATUS_PAGE = `<!doctype html>
 <h3>Where is my file?</h3>
 <form id="search-form" class="panel"><input type="search" id="search-input" placeholder="a file name or part of its path" aria-label="Search archived files"> <button type="submit">Search</button></form>
 <div id="search-results"></div>
+<h3>Stored under another name</h3><table><thead><tr><th>Target</th><th>File</th><th>Wanted</th><th>Stored as</th></tr></thead><tbody id="renamed"></tbody></table>
 <h3>Recent failures</h3><table><thead><tr><th>Target</th><th>File</th><th>Reason</th><th>When</th></tr></thead><tbody id="failures"></tbody></table>
 <h3>Last files archived</h3><table><thead><tr><th>Target</th><th>File</th><th>Size</th><th>When</th></tr></thead><tbody id="files"></tbody></table>
+<p id="freed"></p>
+<h3>Scrub: copies checked again</h3><table><thead><tr><th>Target</th><th>Checked</th><th>OK</th><th>Missing</th><th>Altered</th><th>Errors</th><th>Last round</th></tr></thead><tbody id="scrub"></tbody></table>
+<h3>Scrub findings (archived again)</h3><table><thead><tr><th>Target</th><th>File</th><th>Problem</th><th>When</th></tr></thead><tbody id="findings"></tbody></table>
 </main>
 <script src="app.js"></script>
 </body></html>
@@ -159,6 +164,8 @@ export const STATUS_SCRIPT = `(function(){
       if(t.signIn&&parked){var cb=el('button',{'data-action':'connect'},'Connect');cb.addEventListener('click',function(){connect(t.id);});c.appendChild(document.createTextNode(' '));c.appendChild(cb);}
       if(parked){var n=el('button',{'data-action':'try-now'},'Try now');n.addEventListener('click',function(){tryNow(t.id,n);});c.appendChild(document.createTextNode(' '));c.appendChild(n);}
       box.appendChild(c);});
+    var rn=$('renamed');rn.textContent='';
+    (s.renamed||[]).forEach(function(d){var tr=el('tr');[d.target,d.root+'/'+d.relPath,d.wanted,d.remotePath].forEach(function(v){tr.appendChild(el('td',null,v));});rn.appendChild(tr);});
     var fl=$('fleet');fl.textContent='';
     if(s.nodes){fl.appendChild(el('h3',null,'Daemons on this journal (this one: '+s.node+')'));var ft=el('table');var fh=el('tr');
       ['Node','State','Last heartbeat','In flight','Reads','Watches'].forEach(function(v){fh.appendChild(el('th',null,v));});ft.appendChild(fh);
@@ -168,6 +175,12 @@ export const STATUS_SCRIPT = `(function(){
     s.failures.forEach(function(d){var tr=el('tr');[d.target,d.relPath,d.lastError,when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});f.appendChild(tr);});
     var l=$('files');l.textContent='';
     s.lastFiles.forEach(function(d){var tr=el('tr');[d.target,d.relPath,size(d.size),when(d.updatedAt)].forEach(function(v){tr.appendChild(el('td',null,v));});l.appendChild(tr);});
+    document.getElementById('freed').textContent=s.freedBytes?'Space freed by afterArchive: '+size(s.freedBytes):'';
+    var v=s.verify||{targets:[],findings:[]};
+    var sc=document.getElementById('scrub');sc.textContent='';
+    v.targets.forEach(function(t){var tr=el('tr');[t.target,String(t.checked),String(t.ok),String(t.missing),String(t.altered),String(t.errors),t.lastRoundAt?when(t.lastRoundAt):''].forEach(function(x){tr.appendChild(el('td',null,x));});sc.appendChild(tr);});
+    var fi=document.getElementById('findings');fi.textContent='';
+    v.findings.forEach(function(d){var tr=el('tr');[d.target,d.root+'/'+d.relPath,d.problem+': '+d.detail,when(d.at)].forEach(function(x){tr.appendChild(el('td',null,x));});fi.appendChild(tr);});
   }
   function unauthorized(r){
     if(r.status!==401)return false;

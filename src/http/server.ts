@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { StagecoachError } from '../errors.js';
 import type { Pipeline } from '../pipeline/topology.js';
-import type { DeliveryRecord, NodeInfo, TargetCounts, TargetHealth } from '../state/store.js';
+import type { DeliveryRecord, NodeInfo, RenamedRemote, TargetCounts, TargetHealth } from '../state/store.js';
 import { Throughput, type ThroughputSample } from './activity.js';
+import { VerifyState, type VerifyStatus } from './verify-state.js';
+import type { AuditStore } from '../state/audit.js';
 import type { RootStatus } from '../pipeline/watch-source.js';
 import { checkHealth, type HealthReport } from './health.js';
 import { connectionCap, hostAllowlist, isLoopbackHost, limitConnections, openFileLimit } from './connections.js';
@@ -67,6 +69,12 @@ export interface StatusBody {
   roots: RootStatus[];
   failures: DeliveryRecord[];
   lastFiles: DeliveryRecord[];
+  /** Files stored under another name than their template gave: another file owns that name there. */
+  renamed: RenamedRemote[];
+  /** The daemon's scrub since start (`verify.every`); empty when it is off. */
+  verify: VerifyStatus;
+  /** Bytes of local files the after-archive policy deleted or moved away, ever (from the journal). */
+  freedBytes: number;
   /** On a journal shared by several daemons: this daemon's node name and every node. */
   node?: string;
   nodes?: NodeInfo[];
@@ -196,6 +204,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   }
   const metrics = createMetrics(pipeline);
   const throughput = new Throughput(pipeline.bus);
+  const verifyState = new VerifyState(pipeline.bus);
   const hostAllowed = hostAllowlist(host, opts.allowedHosts ?? []);
   const failedAuthDelayMs = opts.failedAuthDelayMs ?? 1000;
   let wrongTokens = 0;
@@ -219,12 +228,13 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const json = (res: http.ServerResponse, status: number, body: unknown) => send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
 
   const status = async (): Promise<StatusBody> => {
-    const [health, counts, healthRows, failures, lastFiles] = await Promise.all([
+    const [health, counts, healthRows, failures, lastFiles, renamed] = await Promise.all([
       checkHealth(pipeline),
       pipeline.store.counts(),
       pipeline.store.health(),
       pipeline.store.recent({ status: 'failed', limit }),
       pipeline.store.recent({ status: 'done', limit }),
+      pipeline.store.renamed(limit),
     ]);
     const sup = pipeline.supervisor.status();
     const ids = new Set(typeOf.keys());
@@ -247,6 +257,9 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       roots: pipeline.watcher.source.roots(),
       failures: failures.filter((d) => ids.has(d.target)),
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
+      renamed: renamed.filter((r) => ids.has(r.target)),
+      verify: verifyState.status(),
+      freedBytes: (await (pipeline.store as { audit?: AuditStore }).audit?.freedBytes()) ?? 0,
       ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
     };
   };
@@ -397,6 +410,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
         signIns?.close();
         metrics.close();
         throughput.close();
+        verifyState.close();
         server.close(() => resolve());
         server.closeAllConnections();
       })),

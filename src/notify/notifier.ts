@@ -3,7 +3,7 @@ import type { EventBus } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
 
 /** The events a notifier sends. */
-export type NotifyEvent = 'target.parked' | 'target.recovered' | 'deliveries.failed';
+export type NotifyEvent = 'target.parked' | 'target.recovered' | 'deliveries.failed' | 'copies.damaged';
 
 /**
  * The JSON body of a webhook. `title` and `message` are what ntfy (JSON publishing, with `topic`)
@@ -24,7 +24,7 @@ export interface NotifyPayload {
   topic?: string;
   /** target.parked: when it is tried again (ISO 8601). */
   retryAt?: string;
-  /** deliveries.failed: how many failed in this batch, and the first few. */
+  /** deliveries.failed: how many failed in this batch, and the first few; copies.damaged: how many copies the scrub found missing or altered, and the first few (`failures`). */
   count?: number;
   failures?: Array<{ remotePath: string; reason: string }>;
 }
@@ -75,13 +75,18 @@ interface TargetState {
   failed: number;
   samples: Array<{ remotePath: string; reason: string }>;
   failTimer?: NodeJS.Timeout | undefined;
+  /** Scrub findings not told yet. */
+  damaged: number;
+  damagedSamples: Array<{ remotePath: string; reason: string }>;
+  damageTimer?: NodeJS.Timeout | undefined;
 }
 
 const SAMPLES = 5;
 
 /**
  * Sends webhooks from the bus: `target.parked` when a target is parked, `target.recovered` when it
- * works again, `deliveries.failed` for failed deliveries; and pings `pingUrl` after each healthy
+ * works again, `deliveries.failed` for failed deliveries, `copies.damaged` when the scrub found
+ * archived copies missing or altered (after its round, at most one per `minIntervalMs`); and pings `pingUrl` after each healthy
  * interval.
  *
  * Guarantees:
@@ -110,7 +115,7 @@ export function createNotifier(bus: Pick<EventBus<PipelineEvents>, 'on'>, opts: 
 
   const stateOf = (target: string): TargetState => {
     let s = targets.get(target);
-    if (!s) targets.set(target, (s = { reported: 'up', actual: 'up', reason: '', retryAt: null, lastSent: new Map(), failed: 0, samples: [] }));
+    if (!s) targets.set(target, (s = { reported: 'up', actual: 'up', reason: '', retryAt: null, lastSent: new Map(), failed: 0, samples: [], damaged: 0, damagedSamples: [] }));
     return s;
   };
   const later = (ms: number, fn: () => void) => {
@@ -149,7 +154,9 @@ export function createNotifier(bus: Pick<EventBus<PipelineEvents>, 'on'>, opts: 
         ? [`Stagecoach: ${target} is parked`, `Target ${target} is parked: ${reason}. Its files wait on disk until it works again.`, 'failure', 4, ['warning']]
         : event === 'target.recovered'
           ? [`Stagecoach: ${target} recovered`, `Target ${target} works again; its backlog is being delivered.`, 'success', 3, ['white_check_mark']]
-          : [`Stagecoach: ${extra.count ?? 0} deliveries to ${target} failed`, `${extra.count ?? 0} deliveries to ${target} failed, first: ${reason}`, 'warning', 3, ['x']];
+          : event === 'copies.damaged'
+            ? [`Stagecoach: ${extra.count ?? 0} copies on ${target} missing or altered`, `The scrub found ${extra.count ?? 0} archived copies on ${target} missing or altered (first: ${reason}); they are archived again.`, 'warning', 3, ['mag']]
+            : [`Stagecoach: ${extra.count ?? 0} deliveries to ${target} failed`, `${extra.count ?? 0} deliveries to ${target} failed, first: ${reason}`, 'warning', 3, ['x']];
     return {
       event,
       target,
@@ -211,7 +218,31 @@ export function createNotifier(bus: Pick<EventBus<PipelineEvents>, 'on'>, opts: 
     post(payload('deliveries.failed', target, failures[0]?.reason ?? 'failed', { count, failures }));
   };
 
+  const flushDamaged = (target: string) => {
+    const s = stateOf(target);
+    s.damageTimer = undefined;
+    if (s.damaged === 0) return;
+    const count = s.damaged;
+    const failures = s.damagedSamples;
+    s.damaged = 0;
+    s.damagedSamples = [];
+    s.lastSent.set('copies.damaged', Date.now());
+    post(payload('copies.damaged', target, failures[0]?.reason ?? 'missing or altered', { count, failures }));
+  };
+
   const offs = [
+    bus.on('verify.finding', (e) => {
+      if (closed) return;
+      const s = stateOf(e.target);
+      s.damaged++;
+      if (s.damagedSamples.length < SAMPLES) s.damagedSamples.push({ remotePath: e.remotePath, reason: `${e.problem}: ${e.detail}` });
+    }),
+    bus.on('verify.stop', (e) => {
+      const s = stateOf(e.target);
+      if (closed || s.damaged === 0 || s.damageTimer) return;
+      // One webhook per scrub round at most, and per minIntervalMs.
+      s.damageTimer = later((s.lastSent.get('copies.damaged') ?? -Infinity) + minInterval - Date.now(), () => flushDamaged(e.target));
+    }),
     bus.on('target.down', (e) => {
       const s = stateOf(e.target);
       clearTimeout(s.recoverTimer);
@@ -278,8 +309,10 @@ export function createNotifier(bus: Pick<EventBus<PipelineEvents>, 'on'>, opts: 
           clearTimeout(s.stateTimer);
           clearTimeout(s.recoverTimer);
           clearTimeout(s.failTimer);
+          clearTimeout(s.damageTimer);
           // What was gathered is sent now rather than lost with the process.
           flushFailures(target);
+          flushDamaged(target);
         }
         closed = true;
         await settled();

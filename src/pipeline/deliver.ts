@@ -1,8 +1,10 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants as fsc, type Stats } from 'node:fs';
+import { lstat, open as openFile, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { fileStatOf } from './watch-source.js';
+import { collisionName } from '../archive/remote-path.js';
 import { rootIdentity, waitForRoot, waitingReason } from './roots.js';
 import { rawJoin } from './walk.js';
 import { StagecoachError } from '../errors.js';
@@ -12,7 +14,7 @@ import type { DelayPolicy } from '../retry/delay.js';
 import type { Delivery, Store } from '../state/store.js';
 import type { Emitter } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
-import type { PutResult, Target } from '../targets/target.js';
+import type { PutResult, SourceInfo, Target } from '../targets/target.js';
 import { journal, journalErrorIn } from '../state/journal-error.js';
 
 export interface DeliverContext {
@@ -25,6 +27,11 @@ export interface DeliverContext {
   signal: AbortSignal;
   /** The target's limits: uploads started per second, and bytes read for it per second. */
   limits?: TargetLimits;
+  /**
+   * When the remote path is owned by another file on this target (same name under the target's
+   * comparison): `rename` (default) stores this one under `collisionName`, `fail` fails it.
+   */
+  onCollision?: 'rename' | 'fail';
   /** Aborted at the start of a shutdown: a wait between retries ends, the delivery goes back to pending. */
   waitSignal?: AbortSignal;
 }
@@ -69,22 +76,37 @@ async function waitForRootThenDeliver(d: Delivery, ctx: DeliverContext): Promise
   return deliver(d, ctx);
 }
 
+/**
+ * The source's path, as bytes: a name that is not valid UTF-8 is opened by its bytes (relPath
+ * holds its escaped form); `under` replaces the root (its real path, for comparisons).
+ */
+function sourcePath(d: Delivery, under = d.rootPath): Buffer {
+  return d.rawRelPath ? rawJoin(under, d.rawRelPath) : Buffer.from(path.join(under, ...d.relPath.split('/')), 'utf8');
+}
+
+/** The folder part of a path in bytes (up to its last `/`). */
+function parentOf(p: Buffer): Buffer {
+  return p.subarray(0, p.lastIndexOf(0x2f));
+}
+
 const CHUNK = 1 << 20;
 const MIN_CHUNK = 4 * 1024;
 
 /**
  * Delivers one leased delivery to its target and records the outcome in the store. The source
- * is re-checked first: vanished → skipped; changed since it was journaled → failed with a reason
- * (the watcher journals the new version once it is stable). Then `put` under the retry policy.
+ * is opened once, by descriptor, from inside its root (see openSource): vanished, a symlink, or
+ * a folder on its path swapped for a link → skipped with the reason; another inode, size or
+ * mtime than journaled → failed with a reason (the watcher journals the new version once it is
+ * stable). Then `put` under the retry policy, every attempt reading through that descriptor
+ * after checking it again, so the hash checked with the provider is that of the bytes read there.
  * Per-item errors fail the delivery with the target's reason; a shutdown puts it back to pending;
  * a target-level problem puts it back to pending and throws TargetTroubleError. Only the provider
  * call is classified by the target: a journal call that fails (recording the outcome, saving a
- * resume handle) throws its JournalError (`state.*`), whatever the upload did.
+ * resume handle, claiming the remote name) throws its JournalError (`state.*`), whatever the
+ * upload did.
  */
 export async function deliver(d: Delivery, ctx: DeliverContext): Promise<DeliverOutcome> {
   const { target, store, log } = ctx;
-  // A name that is not valid UTF-8 is opened by its bytes (relPath holds its escaped form).
-  const abs = d.rawRelPath ? rawJoin(d.rootPath, d.rawRelPath) : path.join(d.rootPath, ...d.relPath.split('/'));
   // `routine`: nothing is lost (a file that changed again is archived once it is stable): info, not warn.
   const end = async (status: 'failed' | 'skipped', reason: string, routine = false): Promise<DeliverOutcome> => {
     if (status === 'failed') await journal('record a failed delivery', () => store.fail(d.id, d.generation, reason));
@@ -93,28 +115,194 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     ctx.bus?.emit('upload.exception', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, status, reason });
     return status;
   };
-  const release = (reason: string | null) => journal('put a delivery back to pending', () => store.release(d.id, reason));
 
+  const opened = await openSource(d);
+  if ('rootGone' in opened) return waitForRootThenDeliver(d, ctx);
+  if ('skip' in opened) return end('skipped', opened.skip);
+  if ('fail' in opened) return end('failed', opened.fail, opened.routine);
+  const { fh, source } = opened;
   try {
-    const s = await stat(abs);
-    if (!s.isFile()) return end('skipped', 'source is no longer a regular file');
-    const st = fileStatOf(s);
-    if (st.size !== d.size || st.mtimeMs !== d.mtimeMs) {
-      return end('failed', `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`, true);
+    // No two files on one remote name: the journal says which file owns each name on this target.
+    const owner = `${d.root}/${d.relPath}`;
+    const claim = await journal('claim a remote name', () => store.claimRemotePath({
+      target: target.id,
+      root: d.root,
+      relPath: d.relPath,
+      wanted: d.remotePath,
+      keyOf: (p) => target.nameKey?.(p) ?? p.normalize('NFC'),
+      alternative: ctx.onCollision === 'fail' ? undefined : (wanted, attempt) => collisionName(wanted, owner, attempt),
+    }));
+    if (claim.takenBy !== null) {
+      if (ctx.onCollision === 'fail') {
+        return await end('failed', `remote name ${d.remotePath} is already ${claim.takenBy}'s on ${target.id} (onCollision: fail): ${owner} and ${claim.takenBy} map to one name there`);
+      }
+      log.warn({ deliveryId: d.id, relPath: d.relPath, wanted: d.remotePath, remotePath: claim.remotePath, takenBy: claim.takenBy }, 'remote name taken by another file; stored under another name');
+    }
+    return await send({ ...d, remotePath: claim.remotePath }, ctx, fh, source, end, d);
+  } finally {
+    await fh.close().catch((e: unknown) => log.warn({ err: e, deliveryId: d.id }, 'source descriptor not closed'));
+  }
+}
+
+/** Why the descriptor no longer shows the journaled version, or null when it does. */
+function mismatch(d: Delivery, s: Stats): string | null {
+  if (!s.isFile()) return 'source is no longer a regular file';
+  const st = fileStatOf(s);
+  if (st.ino !== d.ino || (d.dev !== null && st.dev !== d.dev)) {
+    return 'source was replaced by another file since it was queued; the new one is archived once it is stable';
+  }
+  if (st.size !== d.size || st.mtimeMs !== d.mtimeMs) {
+    return `source changed since it was queued (size ${d.size} → ${st.size}); it is archived again once it is stable`;
+  }
+  return null;
+}
+
+/**
+ * A stream of `fh` from byte `start`, by positional reads. Not fh.createReadStream: destroying
+ * that stream closes the handle, and a target may drop one attempt's stream and open another.
+ * Destroying this one leaves the handle open; once the handle is closed, reads fail (EBADF).
+ */
+function readFrom(fh: FileHandle, start: number, chunk: number): Readable {
+  let pos = start;
+  return new Readable({
+    highWaterMark: chunk,
+    read() {
+      // A read buffer of its own for each chunk: the one pushed is kept by the reader.
+      const buf = Buffer.allocUnsafe(chunk);
+      fh.read(buf, 0, chunk, pos).then(
+        ({ bytesRead }) => {
+          if (bytesRead === 0) {
+            this.push(null);
+            return;
+          }
+          pos += bytesRead;
+          this.push(bytesRead === chunk ? buf : buf.subarray(0, bytesRead));
+        },
+        (e: unknown) => this.destroy(e as Error),
+      );
+    },
+  });
+}
+
+class SourceChangedError extends StagecoachError {
+  constructor(
+    reason: string,
+    readonly status: 'failed' | 'skipped' = 'failed',
+  ) {
+    super('source.changed', reason);
+    this.name = 'SourceChangedError';
+  }
+}
+
+/** The source's name no longer leads to the opened file: why, from what is there now. */
+async function goneError(d: Delivery): Promise<SourceChangedError> {
+  try {
+    const s = await lstat(sourcePath(d));
+    if (!s.isFile()) return new SourceChangedError('source is no longer a regular file', 'skipped');
+    return new SourceChangedError('source was replaced by another file since it was queued; the new one is archived once it is stable');
+  } catch {
+    return new SourceChangedError('source vanished before upload', 'skipped');
+  }
+}
+
+type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean } | { rootGone: true };
+
+/**
+ * Opens the journaled source for reading, from inside its root only: the last component is
+ * opened with O_NOFOLLOW (a symlink there is refused by the kernel), the folder holding it must
+ * resolve (realpath) to the same place under the root's real path — no symlinked folder between
+ * — and, where /proc tells, the descriptor's own path must be that place too (no swap between
+ * the check and the open). Then the descriptor's device, inode, size and mtime must be those
+ * journaled. Everything sent is read through this descriptor.
+ */
+async function openSource(d: Delivery): Promise<Opened> {
+  const abs = sourcePath(d);
+  // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
+  const vanished = async (): Promise<Opened> =>
+    (await rootIdentity(d.rootPath)) === null ? { rootGone: true } : { skip: 'source vanished before upload' };
+  let expected: Buffer;
+  let realRoot: string;
+  try {
+    realRoot = await realpath(d.rootPath);
+    expected = sourcePath(d, realRoot);
+    const parent = await realpath(parentOf(abs), { encoding: 'buffer' });
+    if (!parent.equals(parentOf(expected))) {
+      return { skip: 'a folder on the source path is now a symbolic link out of its place; not followed' };
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
-      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
-      return end('skipped', 'source vanished before upload');
-    }
-    return end('failed', `cannot read source: ${code ?? (e as Error).message}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return vanished();
+    return { fail: `cannot read source: ${code ?? (e as Error).message}` };
   }
+  let fh: FileHandle;
+  // O_NONBLOCK: a FIFO put in the file's place must not hang the open; no effect on a file.
+  const flags = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+  try {
+    fh = await openFile(abs, flags);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return vanished();
+    if (code !== 'ELOOP') return { fail: `cannot read source: ${code ?? (e as Error).message}` };
+    // A link is followed only to a file inside the root (a root with followSymlinks journals
+    // such links); the device and inode check below tells whether it is the journaled file.
+    const inside = await linkInside(abs, realRoot);
+    if (inside === null) return { skip: 'source is now a symbolic link; not followed' };
+    try {
+      fh = await openFile(inside, flags);
+      expected = inside;
+    } catch (e2) {
+      const code2 = (e2 as NodeJS.ErrnoException).code;
+      if (code2 === 'ENOENT' || code2 === 'ENOTDIR' || code2 === 'ELOOP') return { skip: 'source is now a symbolic link; not followed' };
+      return { fail: `cannot read source: ${code2 ?? (e2 as Error).message}` };
+    }
+  }
+  try {
+    const at = await readlink(`/proc/self/fd/${fh.fd}`, { encoding: 'buffer' }).catch(() => null);
+    if (at !== null && !at.equals(expected)) {
+      await fh.close();
+      if (at.equals(Buffer.concat([expected, Buffer.from(' (deleted)')]))) return { skip: 'source vanished before upload' };
+      return { skip: 'a folder on the source path was swapped for a symbolic link; not followed' };
+    }
+    const s = await fh.stat();
+    const why = mismatch(d, s);
+    if (why !== null) {
+      await fh.close();
+      // A file that changed again is archived once it is stable: nothing lost, routine.
+      return s.isFile() ? { fail: why, routine: true } : { skip: why };
+    }
+    const dir = await stat(parentOf(expected));
+    return { fh, source: { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, dirMode: dir.mode & 0o7777 } };
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    return { fail: `cannot read source: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+}
 
+/** The real path of the link `abs` when it leads to a place under `realRoot`, else null. */
+async function linkInside(abs: Buffer, realRoot: string): Promise<Buffer | null> {
+  try {
+    const to = await realpath(abs, { encoding: 'buffer' });
+    const prefix = Buffer.from(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep, 'utf8');
+    return to.length > prefix.length && to.subarray(0, prefix.length).equals(prefix) ? to : null;
+  } catch {
+    return null;
+  }
+}
+
+async function send(
+  d: Delivery,
+  ctx: DeliverContext,
+  fh: FileHandle,
+  source: SourceInfo,
+  end: (status: 'failed' | 'skipped', reason: string, routine?: boolean) => Promise<DeliverOutcome>,
+  /** The delivery as leased (its remote path before the claim): what a new start delivers. */
+  leased: Delivery,
+): Promise<DeliverOutcome> {
+  const { target, store, log } = ctx;
   const started = Date.now();
   ctx.bus?.emit('upload.start', { target: target.id, deliveryId: d.id, remotePath: d.remotePath, size: d.size });
   let resume = d.resumeHandle;
+  const release = (reason: string | null) => journal('put a delivery back to pending', () => store.release(d.id, reason));
   let result: PutResult;
   // Only the provider call is classified by the provider: a journal error is the journal's.
   try {
@@ -122,8 +310,9 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     const open = (start = 0) => {
       // A read buffer the size of the file (up to 1 MiB, at least 4 KiB): each read allocates
       // one, and 1 MiB (later 64 KiB) for every 4 KiB file made garbage collection the cost of
-      // small files.
-      const file = createReadStream(abs, { start, highWaterMark: Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)) });
+      // small files. Through the descriptor checked above, never the path: a link or a swapped
+      // folder put there since cannot change what is read.
+      const file = readFrom(fh, start, Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)));
       if (!bytes) return file;
       // Errors of the file must reach the reader of the throttled stream.
       const paced = throttleStream(bytes, ctx.signal);
@@ -133,6 +322,14 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     result = await withRetry(
       async () => {
         await requests?.take(1, ctx.signal);
+        // Before every attempt, a retry and a resume as much as the first: the bytes still
+        // those journaled (same inode, size and mtime), or nothing is sent.
+        const now = await fh.stat();
+        // Unlinked since it was opened (nlink 0): what is at the path now decides, as for a
+        // delivery that had not opened it yet.
+        if (now.nlink === 0) throw await goneError(d);
+        const why = mismatch(d, now);
+        if (why !== null) throw new SourceChangedError(why);
         return target.put({
           remotePath: d.remotePath,
           size: d.size,
@@ -144,11 +341,17 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
             await journal('save a resume handle', () => store.saveResume(d.id, h));
           },
           signal: ctx.signal,
+          source,
         });
       },
       {
         ...ctx.retry,
-        classify: (e) => (journalErrorIn(e) ? { kind: 'fatal', reason: 'the journal failed' } : target.classify(e)),
+        classify: (e) =>
+          journalErrorIn(e)
+            ? { kind: 'fatal', reason: 'the journal failed' }
+            : e instanceof SourceChangedError
+              ? { kind: 'fail-item', reason: e.message }
+              : target.classify(e),
         signal: ctx.signal,
         waitSignal: ctx.waitSignal,
         onRetry: async ({ attempt, classified, delayMs }) => {
@@ -162,6 +365,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   } catch (error) {
     const journalError = journalErrorIn(error);
     if (journalError) throw journalError;
+    if (error instanceof SourceChangedError) return end(error.status, error.message, error.status === 'failed');
     if (ctx.signal.aborted) {
       await release('interrupted: the uploader stopped before the upload finished');
       return 'released';
@@ -181,8 +385,8 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     }
     // Moved or deleted while it uploaded: not a failure. The watcher pairs a move with the new
     // path, which is journaled and archived on its own.
-    if (await gone(abs)) {
-      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(d, ctx);
+    if (await gone(sourcePath(d))) {
+      if ((await rootIdentity(d.rootPath)) === null) return waitForRootThenDeliver(leased, ctx);
       return end('skipped', 'source vanished during its upload: moved or deleted (a moved file is archived at its new path)');
     }
     return end('failed', c.reason);

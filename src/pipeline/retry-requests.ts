@@ -11,8 +11,8 @@ const folderOf = (stateDir: string) => path.join(stateDir, 'retry');
 
 /** Asks the daemon using `stateDir` to try `target` now (it must be a configured target id). */
 export async function requestRetry(stateDir: string, target: string): Promise<void> {
-  await mkdir(folderOf(stateDir), { recursive: true });
-  await writeFile(path.join(folderOf(stateDir), target), '');
+  await mkdir(folderOf(stateDir), { recursive: true, mode: 0o700 });
+  await writeFile(path.join(folderOf(stateDir), target), '', { mode: 0o600 });
 }
 
 /**

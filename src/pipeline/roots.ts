@@ -47,7 +47,8 @@ const presenceFile = (stateDir: string) => path.join(stateDir, 'roots.json');
 export async function writeRootPresence(stateDir: string, roots: RootPresence[]): Promise<void> {
   const file = presenceFile(stateDir);
   const tmp = `${file}.${process.pid}.${++writes}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ at: Date.now(), roots }, null, 2)}\n`);
+  // Private like everything in the state folder: it names the roots being watched.
+  await writeFile(tmp, `${JSON.stringify({ at: Date.now(), roots }, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, file);
 }
 

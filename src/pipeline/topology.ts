@@ -151,6 +151,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
         store,
         archiver,
         retry: config.retry,
+        onCollision: config.onCollision,
         coolDownMs: config.supervisor.coolDownMs,
         stateDir: config.stateDir,
         log,

@@ -27,6 +27,8 @@ export interface UploaderSpecOptions {
   store: Store;
   archiver: Archiver;
   retry: DelayPolicy & { retries: number };
+  /** See DeliverContext.onCollision. */
+  onCollision?: 'rename' | 'fail';
   /** The supervisor's first parking period: the least a target in trouble is parked for. */
   coolDownMs: number;
   /** The state folder, to tell a full disk from other journal errors. */
@@ -96,6 +98,7 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
         log: tlog,
         bus,
         limits,
+        onCollision: o.onCollision,
         afterDelivery: () => o.archiver.poke(target.id),
       });
       await uploader.start();

@@ -15,6 +15,8 @@ export interface UploaderOptions {
   log: Logger;
   bus?: Emitter<PipelineEvents>;
   limits?: TargetLimits;
+  /** See DeliverContext.onCollision. */
+  onCollision?: 'rename' | 'fail';
   /** Called after each delivery settles (a stale generation may have put it back to pending). */
   afterDelivery?: () => void;
 }
@@ -57,6 +59,7 @@ export class Uploader extends Consumer<Delivery> {
         signal: this.abort.signal,
         waitSignal: this.stopWaits.signal,
         limits: this.opts.limits,
+        onCollision: this.opts.onCollision,
       });
       this.inFlight.add(p);
       try {

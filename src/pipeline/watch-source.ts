@@ -86,6 +86,8 @@ interface Candidate {
 
 /** How long a taken file's stat is kept against scans with a journal index older than its record. */
 const TAKEN_KEEP_MS = 30_000;
+/** The second walk of a new folder, after its first (see catchUpDir). */
+const NEW_DIR_SECOND_WALK_MS = 1000;
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
 const sameStat = sameFileStat;
 
@@ -118,8 +120,8 @@ function isTracked(watcher: FSWatcher, abs: string): boolean {
 }
 
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
-export function fileStatOf(stats: Stats): FileStat {
-  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs) };
+export function fileStatOf(stats: Stats): FileStat & { dev: number } {
+  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs), dev: stats.dev };
 }
 
 /**
@@ -505,30 +507,40 @@ export class WatchSource {
       await waitForWatch(watcher, abs, () => this.closed);
       const rel = relativePosix(root.path, abs);
       if (rel === null || this.closed) return;
-      const untracked: string[] = [];
-      await walkTree(
-        root.path,
-        root.filter,
-        ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, null, rawRelPath),
-        (relPath, err) => {
-          if (err.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read a new folder');
-        },
-        {
-          from: rel,
-          onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, null, rawRelPath),
-          onDir: (relDir) => {
-            const dir = path.join(root.path, ...relDir.split('/'));
-            if (!isTracked(watcher, dir)) untracked.push(dir);
-          },
-        },
-      );
-      for (const dir of untracked) {
-        if (this.closed) return;
-        watcher.add(dir);
-        void this.catchUpDir(root, watcher, dir);
-      }
+      await this.walkNewDir(root, watcher, rel);
+      // Once more after a pause: chokidar's record of an attached watch is internal, and on a
+      // busy machine the first walk may still come before the watch sees anything. A new folder
+      // is walked twice; a file written into it is never left for the rescan.
+      await sleep(NEW_DIR_SECOND_WALK_MS, undefined, { ref: false });
+      if (!this.closed) await this.walkNewDir(root, watcher, rel);
     } finally {
       this.catchingUp.delete(abs);
+    }
+  }
+
+  /** One walk of a new folder (see catchUpDir); folders chokidar does not track are added to it. */
+  private async walkNewDir(root: RootSpec, watcher: FSWatcher, rel: string): Promise<void> {
+    const untracked: string[] = [];
+    await walkTree(
+      root.path,
+      root.filter,
+      ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, null, rawRelPath),
+      (relPath, err) => {
+        if (err.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read a new folder');
+      },
+      {
+        from: rel,
+        onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, null, rawRelPath),
+        onDir: (relDir) => {
+          const dir = path.join(root.path, ...relDir.split('/'));
+          if (!isTracked(watcher, dir)) untracked.push(dir);
+        },
+      },
+    );
+    for (const dir of untracked) {
+      if (this.closed) return;
+      watcher.add(dir);
+      void this.catchUpDir(root, watcher, dir);
     }
   }
 

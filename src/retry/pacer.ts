@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
 import type { Classified } from '../targets/target.js';
 import { type DelayPolicy, retryDelay } from './delay.js';
@@ -15,6 +16,12 @@ export interface RetryOptions extends DelayPolicy {
   /** Told of every failed attempt that will be retried, with the wait chosen. */
   onRetry?(info: { attempt: number; error: unknown; classified: Classified; delayMs: number }): void | Promise<void>;
   random?: () => number;
+  /**
+   * The wait between attempts; an abort of `signal` rejects it. Default: node:timers/promises'
+   * `setTimeout` (tests pass one on the global timers, which vitest's fake timers govern and the
+   * promise API, bound at import, escapes).
+   */
+  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** The last error of an operation whose retries ran out, with its classification. */
@@ -29,19 +36,14 @@ export class RetriesExhaustedError extends Error {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms`; an abort of `signal` rejects with the signal's own reason (not Node's AbortError). */
+async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw err;
+  }
 }
 
 /**
@@ -80,7 +82,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
           const c = last ?? opts.classify(error);
           const delayMs = retryDelay(attemptNumber, opts, c.retryAfterMs, opts.random);
           await opts.onRetry?.({ attempt: attemptNumber, error, classified: c, delayMs });
-          await sleep(delayMs, opts.waitSignal && opts.signal ? AbortSignal.any([opts.signal, opts.waitSignal]) : (opts.waitSignal ?? opts.signal));
+          await (opts.sleep ?? sleep)(delayMs, opts.waitSignal && opts.signal ? AbortSignal.any([opts.signal, opts.waitSignal]) : (opts.waitSignal ?? opts.signal));
         },
       },
     );

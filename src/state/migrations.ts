@@ -21,6 +21,7 @@ export interface Migration {
  * - `files.ctime_ms` (migration 2) is the status change time in whole ms, NULL when not known.
  * - `files.raw_path` (migration 2) is the path inside the root as bytes when a name in it is not
  *   valid UTF-8 (`rel_path` then holds the escaped form, archive/raw-name.ts); NULL otherwise.
+ * - `files.dev` (migration 4) is the device, INTEGER like `ino`; NULL for files journaled before.
  * - `deliveries.generation` counts the file versions this delivery has been asked to carry.
  *   `remote_id`/`remote_hash`/`bytes_sent` describe the last completed upload and survive a
  *   re-queue: they say what the remote holds now.
@@ -85,6 +86,60 @@ export const migrations: readonly Migration[] = [
     sql: `
       ALTER TABLE files ADD COLUMN ctime_ms INTEGER;
       ALTER TABLE files ADD COLUMN raw_path BLOB;
+    `,
+  },
+  {
+    // Issue 17. verified_at: when a done delivery's remote copy was last found intact (NULL: not
+    // since upload); scrubs take the least recently verified first. removals: the after-archive
+    // policy's journal, a row written ('intent') before a local file is deleted or moved, then
+    // 'done' (or 'kept' with the reason it was not), with the stat it was checked against.
+    version: 3,
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN verified_at INTEGER;
+      CREATE INDEX deliveries_verified ON deliveries (target, status, verified_at);
+
+      CREATE TABLE removals (
+        id         INTEGER PRIMARY KEY,
+        file_id    INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        action     TEXT    NOT NULL CHECK (action IN ('delete', 'move')),
+        dest       TEXT,
+        size       INTEGER NOT NULL,
+        mtime_ms   REAL    NOT NULL,
+        ino        INTEGER NOT NULL,
+        dev        INTEGER NOT NULL,
+        copies     INTEGER NOT NULL,
+        state      TEXT    NOT NULL CHECK (state IN ('intent', 'done', 'kept')),
+        reason     TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX removals_file ON removals (file_id, state);
+      CREATE INDEX removals_state ON removals (state);
+    `,
+  },
+  {
+    // The device of each file, so the uploader can tell that the descriptor it opened is the
+    // very file the watcher journaled (dev + ino), not one a link or a swapped folder led to.
+    // NULL for rows journaled before: only the inode is compared for them.
+    //
+    // remote_names: per target, which source file owns each remote path under the target's
+    // name comparison (`name_key`: case folding, NFC, character mapping), so two files never
+    // share one remote name. `wanted` is the path the template gave, `remote_path` the one
+    // stored (a suffixed name when `wanted` was taken by another file).
+    version: 4,
+    sql: `
+      ALTER TABLE files ADD COLUMN dev INTEGER;
+
+      CREATE TABLE remote_names (
+        target      TEXT NOT NULL,
+        name_key    TEXT NOT NULL,
+        root        TEXT NOT NULL,
+        rel_path    TEXT NOT NULL,
+        wanted      TEXT NOT NULL,
+        remote_path TEXT NOT NULL,
+        PRIMARY KEY (target, name_key)
+      ) WITHOUT ROWID;
+      CREATE INDEX remote_names_owner ON remote_names (target, root, rel_path);
     `,
   },
 ];

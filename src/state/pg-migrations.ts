@@ -107,6 +107,23 @@ export const pgMigrations: readonly Migration[] = [
       ALTER TABLE files ADD COLUMN ctime_ms double precision, ADD COLUMN raw_path bytea;
     `,
   },
+  {
+    // As SQLite's migration 4 (issue 13): per target, which source owns each remote name under
+    // the target's comparison. (The device column is SQLite's only: here the inode is compared.)
+    version: 6,
+    sql: `
+      CREATE TABLE remote_names (
+        target      text NOT NULL,
+        name_key    text NOT NULL,
+        root        text NOT NULL,
+        rel_path    text NOT NULL,
+        wanted      text NOT NULL,
+        remote_path text NOT NULL,
+        PRIMARY KEY (target, name_key)
+      );
+      CREATE INDEX remote_names_owner ON remote_names (target, root, rel_path);
+    `,
+  },
 ];
 
 /** The advisory lock that serialises migrations across every daemon sharing the database. */

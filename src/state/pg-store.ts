@@ -5,6 +5,9 @@ import type { SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
 import type {
+  ClaimResult,
+  RemoteClaim,
+  RenamedRemote,
   CompleteResult,
   Delivery,
   DeliveryRecord,
@@ -214,6 +217,8 @@ function toDelivery(r: LeaseRow): Delivery {
     size: r.size,
     mtimeMs: r.mtime_ms,
     ino: r.ino,
+    // The PostgreSQL journal keeps no device: the uploader compares the inode alone.
+    dev: null,
     attempts: r.attempts,
     resumeHandle: r.resume_handle,
     lastError: r.last_error,
@@ -762,6 +767,58 @@ class PgStoreImpl implements PgStore {
   /** SQL: the delivery is this node's to release (its lease, or nobody's); `param` holds the node name or NULL. */
   #mine(param: string): string {
     return this.#node === undefined ? `${param}::text IS NULL` : `(leased_by IS NULL OR leased_by = ${param})`;
+  }
+
+  /**
+   * As the SQLite journal's claimRemotePath, in one transaction holding an advisory lock per
+   * target: two daemons never claim one key.
+   */
+  async claimRemotePath(c: RemoteClaim): Promise<ClaimResult> {
+    this.#open();
+    return this.#tx(async (q) => {
+      await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`stagecoach.remote_names.${c.target}`]);
+      const ownerOf = async (key: string) =>
+        (await q.query<{ root: string; rel_path: string }>('SELECT root, rel_path FROM remote_names WHERE target = $1 AND name_key = $2', [c.target, key])).rows[0];
+      const insert = (key: string, remotePath: string) =>
+        q.query('INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES ($1, $2, $3, $4, $5, $6)', [
+          c.target, key, c.root, c.relPath, c.wanted, remotePath,
+        ]);
+      const mine = (
+        await q.query<{ wanted: string; remote_path: string }>('SELECT wanted, remote_path FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3', [
+          c.target, c.root, c.relPath,
+        ])
+      ).rows[0];
+      if (mine !== undefined && mine.wanted === c.wanted) {
+        const taken = mine.remote_path === c.wanted ? undefined : await ownerOf(c.keyOf(c.wanted));
+        return { remotePath: mine.remote_path, takenBy: taken ? `${taken.root}/${taken.rel_path}` : null };
+      }
+      if (mine !== undefined) await q.query('DELETE FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3', [c.target, c.root, c.relPath]);
+      const first = await ownerOf(c.keyOf(c.wanted));
+      if (first === undefined) {
+        await insert(c.keyOf(c.wanted), c.wanted);
+        return { remotePath: c.wanted, takenBy: null };
+      }
+      if (first.root === c.root && first.rel_path === c.relPath) return { remotePath: c.wanted, takenBy: null };
+      const takenBy = `${first.root}/${first.rel_path}`;
+      if (c.alternative === undefined) return { remotePath: c.wanted, takenBy };
+      for (let attempt = 0; attempt < 1000; attempt++) {
+        const alt = c.alternative(c.wanted, attempt);
+        if ((await ownerOf(c.keyOf(alt))) === undefined) {
+          await insert(c.keyOf(alt), alt);
+          return { remotePath: alt, takenBy };
+        }
+      }
+      throw new StagecoachError('state.names-exhausted', `[stagecoach] [state] no free alternative name for ${c.wanted} on ${c.target}`);
+    });
+  }
+
+  async renamed(limit: number): Promise<RenamedRemote[]> {
+    this.#open();
+    const r = await this.#pool.query<{ target: string; root: string; rel_path: string; wanted: string; remote_path: string }>(
+      'SELECT target, root, rel_path, wanted, remote_path FROM remote_names WHERE wanted <> remote_path ORDER BY target, remote_path LIMIT $1',
+      [limit],
+    );
+    return r.rows.map((x) => ({ target: x.target, root: x.root, relPath: x.rel_path, wanted: x.wanted, remotePath: x.remote_path }));
   }
 
   async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -5,8 +5,12 @@ import type Sqlite from 'better-sqlite3';
 import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
+import { createSqliteAudit, type AuditStore } from './audit.js';
 import type {
+  ClaimResult,
   CompleteResult,
+  RemoteClaim,
+  RenamedRemote,
   Delivery,
   DeliveryRecord,
   DeliveryStatus,
@@ -30,6 +34,8 @@ export interface SqliteStoreOptions {
 export interface SqliteStore extends Store {
   /** Absolute path of the database file. */
   readonly path: string;
+  /** Verify, scrub and restore's view of the journal (src/state/audit.ts). */
+  readonly audit: AuditStore;
 }
 
 const DEFAULT_FILE = 'stagecoach.db';
@@ -127,6 +133,7 @@ interface FileRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  dev: number | null;
   ctime_ms: number | null;
 }
 
@@ -147,6 +154,7 @@ interface LeaseRow {
   size: number;
   mtime_ms: number;
   ino: number;
+  dev: number | null;
   raw_path: Buffer | null;
   attempts: number;
   resume_handle: string | null;
@@ -194,7 +202,7 @@ const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', '
 
 const LEASE_COLUMNS = `
   d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
-  f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`;
+  f.size, f.mtime_ms, f.ino, f.dev, f.raw_path, d.attempts, d.resume_handle, d.last_error`;
 
 const RECORD_COLUMNS = `
   d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
@@ -224,13 +232,13 @@ function prepareAll(db: Sqlite.Database) {
        ON CONFLICT (name) DO UPDATE SET path = excluded.path WHERE path <> excluded.path`,
     ),
     getFile: db.prepare<[string, string], FileRow>(
-      'SELECT id, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ? AND rel_path = ?',
+      'SELECT id, size, mtime_ms, ino, ctime_ms, dev FROM files WHERE root = ? AND rel_path = ?',
     ),
-    insertFile: db.prepare<[string, string, number, number, number, number | null, Buffer | null, number]>(
-      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    insertFile: db.prepare<[string, string, number, number, number, number | null, Buffer | null, number | null, number]>(
+      'INSERT INTO files (root, rel_path, size, mtime_ms, ino, ctime_ms, raw_path, dev, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
-    updateFile: db.prepare<[number, number, number, number | null, number, number]>(
-      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, ctime_ms = ?, updated_at = ? WHERE id = ?',
+    updateFile: db.prepare<[number, number, number, number | null, number | null, number, number]>(
+      'UPDATE files SET size = ?, mtime_ms = ?, ino = ?, ctime_ms = ?, dev = ?, updated_at = ? WHERE id = ?',
     ),
     getDelivery: db.prepare<[number, string], DeliveryStateRow>(
       'SELECT id, remote_path, status FROM deliveries WHERE file_id = ? AND target = ?',
@@ -260,7 +268,7 @@ function prepareAll(db: Sqlite.Database) {
     complete: db.prepare<[string, string, number, number, number, number]>(
       `UPDATE deliveries
        SET status = 'done', remote_id = ?, remote_hash = ?, bytes_sent = ?,
-           resume_handle = NULL, last_error = NULL, updated_at = ?
+           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = ?
        WHERE id = ? AND generation = ?`,
     ),
     // A finished attempt must not demote a delivery some other attempt already completed.
@@ -326,6 +334,20 @@ function prepareAll(db: Sqlite.Database) {
        WHERE d.status = ? AND d.target = ?
        ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`,
     ),
+    nameOwner: db.prepare<[string, string], { root: string; rel_path: string; wanted: string; remote_path: string }>(
+      'SELECT root, rel_path, wanted, remote_path FROM remote_names WHERE target = ? AND name_key = ?',
+    ),
+    ownedBy: db.prepare<[string, string, string], { name_key: string; wanted: string; remote_path: string }>(
+      'SELECT name_key, wanted, remote_path FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?',
+    ),
+    dropOwned: db.prepare<[string, string, string]>('DELETE FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?'),
+    insertName: db.prepare<[string, string, string, string, string, string]>(
+      'INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    renamed: db.prepare<[number], { target: string; root: string; rel_path: string; wanted: string; remote_path: string }>(
+      `SELECT target, root, rel_path, wanted, remote_path FROM remote_names
+       WHERE wanted <> remote_path ORDER BY target, remote_path LIMIT ?`,
+    ),
     search: db.prepare<[string, number], RecordRow>(
       `SELECT ${RECORD_COLUMNS}
        FROM (SELECT id FROM files WHERE rel_path LIKE ? ESCAPE '\\' ORDER BY root, rel_path LIMIT ?) m
@@ -359,6 +381,7 @@ interface PendingCompletion {
 
 class SqliteStoreImpl implements SqliteStore {
   readonly path: string;
+  readonly audit: AuditStore;
   readonly #db: Sqlite.Database;
   readonly #st: Statements;
   readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
@@ -367,18 +390,21 @@ class SqliteStoreImpl implements SqliteStore {
   /** Completions waiting for the next group commit (see complete()). */
   #completions: PendingCompletion[] = [];
   #commitScheduled = false;
+  readonly #claim: (claim: RemoteClaim) => ClaimResult;
   #closing: Promise<void> | undefined;
 
   constructor(db: Sqlite.Database, file: string) {
     this.#db = db;
     this.path = file;
     this.#st = prepareAll(db);
+    this.audit = createSqliteAudit(db, () => this.#open());
     // IMMEDIATE: take the write lock before the first read. A deferred transaction that reads and
     // then writes fails at once with SQLITE_BUSY when another process wrote in between, and for
     // lease it means two processes can never select the same rows.
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
     this.#completeAll = db.transaction(this.#completeTx.bind(this)).immediate;
+    this.#claim = db.transaction(this.#claimTx.bind(this)).immediate;
   }
 
   async fileIndex(root: string): Promise<Map<string, FileStat>> {
@@ -419,7 +445,7 @@ class SqliteStoreImpl implements SqliteStore {
       const file = st.getFile.get(item.root, item.relPath);
       if (file === undefined) {
         const fileId = Number(
-          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, item.rawRelPath ?? null, now).lastInsertRowid,
+          st.insertFile.run(item.root, item.relPath, item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, item.rawRelPath ?? null, item.dev ?? null, now).lastInsertRowid,
         );
         // A new file has no deliveries: skip the lookups.
         for (const target of targets) {
@@ -430,9 +456,9 @@ class SqliteStoreImpl implements SqliteStore {
       }
       const recorded = { size: file.size, mtimeMs: file.mtime_ms, ino: file.ino, ...(file.ctime_ms === null ? {} : { ctimeMs: file.ctime_ms }) };
       const unchanged = sameFileStat(recorded, item);
-      // An unchanged row without a ctime (written before the journal kept it) gets it now.
-      if (!unchanged || (file.ctime_ms === null && item.ctimeMs !== undefined)) {
-        st.updateFile.run(item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, now, file.id);
+      // An unchanged row without a ctime or a device (written before the journal kept them) gets them now.
+      if (!unchanged || (file.ctime_ms === null && item.ctimeMs !== undefined) || (file.dev === null && item.dev !== undefined)) {
+        st.updateFile.run(item.size, item.mtimeMs, item.ino, item.ctimeMs ?? null, item.dev ?? null, now, file.id);
       }
       for (const target of targets) {
         const d = st.getDelivery.get(file.id, target);
@@ -475,6 +501,7 @@ class SqliteStoreImpl implements SqliteStore {
       size: r.size,
       mtimeMs: r.mtime_ms,
       ino: r.ino,
+      dev: r.dev,
       attempts: r.attempts,
       resumeHandle: r.resume_handle,
       lastError: r.last_error,
@@ -574,6 +601,44 @@ class SqliteStoreImpl implements SqliteStore {
   async saveResume(id: number, handle: string | null): Promise<void> {
     this.#open();
     if (this.#st.saveResume.run(handle, Date.now(), id).changes === 0) this.#mustExist(id);
+  }
+
+  /** One IMMEDIATE transaction: two claims (of any process) never get one key. */
+  async claimRemotePath(claim: RemoteClaim): Promise<ClaimResult> {
+    this.#open();
+    return this.#claim(claim);
+  }
+
+  #claimTx(c: RemoteClaim): ClaimResult {
+    const st = this.#st;
+    const mine = st.ownedBy.get(c.target, c.root, c.relPath);
+    if (mine !== undefined && mine.wanted === c.wanted) {
+      const taken = mine.remote_path === c.wanted ? null : st.nameOwner.get(c.target, c.keyOf(c.wanted));
+      return { remotePath: mine.remote_path, takenBy: taken ? `${taken.root}/${taken.rel_path}` : null };
+    }
+    if (mine !== undefined) st.dropOwned.run(c.target, c.root, c.relPath);
+    const first = st.nameOwner.get(c.target, c.keyOf(c.wanted));
+    if (first === undefined) {
+      st.insertName.run(c.target, c.keyOf(c.wanted), c.root, c.relPath, c.wanted, c.wanted);
+      return { remotePath: c.wanted, takenBy: null };
+    }
+    if (first.root === c.root && first.rel_path === c.relPath) return { remotePath: c.wanted, takenBy: null };
+    if (c.alternative === undefined) return { remotePath: c.wanted, takenBy: `${first.root}/${first.rel_path}` };
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const alt = c.alternative(c.wanted, attempt);
+      const key = c.keyOf(alt);
+      if (st.nameOwner.get(c.target, key) === undefined) {
+        st.insertName.run(c.target, key, c.root, c.relPath, c.wanted, alt);
+        return { remotePath: alt, takenBy: `${first.root}/${first.rel_path}` };
+      }
+    }
+    throw new StagecoachError('state.names-exhausted', `[stagecoach] [state] no free alternative name for ${c.wanted} on ${c.target}`);
+  }
+
+  async renamed(limit: number): Promise<RenamedRemote[]> {
+    this.#open();
+    checkCount('limit', limit);
+    return this.#st.renamed.all(limit).map((r) => ({ target: r.target, root: r.root, relPath: r.rel_path, wanted: r.wanted, remotePath: r.remote_path }));
   }
 
   async resetInFlight(target?: string): Promise<number> {

@@ -18,6 +18,8 @@ export interface Delivery {
   size: number;
   mtimeMs: number;
   ino: number;
+  /** The device the file was on when journaled; null for files journaled before it was kept. */
+  dev: number | null;
   attempts: number;
   resumeHandle: string | null;
   lastError: string | null;
@@ -66,6 +68,38 @@ export interface DeliveryRecord {
   remoteId: string | null;
   remoteHash: string | null;
   updatedAt: number;
+}
+
+/** A request to own a remote path on a target (see Store.claimRemotePath). */
+export interface RemoteClaim {
+  target: string;
+  root: string;
+  relPath: string;
+  /** The remote path the template gave. */
+  wanted: string;
+  /** The target's name comparison: two paths with one key are one file there. */
+  keyOf(remotePath: string): string;
+  /**
+   * A deterministic alternative name for `wanted`, `attempt` 0, 1, … (used when it is taken).
+   * Absent: a taken `wanted` is reported and nothing is claimed.
+   */
+  alternative?(wanted: string, attempt: number): string;
+}
+
+/** What a claim gave: where the file goes, and whose name it would have overwritten. */
+export interface ClaimResult {
+  remotePath: string;
+  /** The other source (`root/relPath`) owning `wanted` on this target, or null when it was free. */
+  takenBy: string | null;
+}
+
+/** A file stored under another name than its template gave, because another file owns that one. */
+export interface RenamedRemote {
+  target: string;
+  root: string;
+  relPath: string;
+  wanted: string;
+  remotePath: string;
 }
 
 export interface CompleteResult {
@@ -118,6 +152,15 @@ export interface Store {
   /** Counts an attempt and its error, the delivery staying in flight. */
   noteAttempt(id: number, reason: string): Promise<void>;
   saveResume(id: number, handle: string | null): Promise<void>;
+  /**
+   * Atomically makes the source (root, relPath) the owner of a remote path on the target: the
+   * one it already owns for `wanted`, else `wanted` when no other source owns its key, else the
+   * first free `alternative`. Returns the path to store at and, when `wanted` was taken, by whom.
+   * A source owns one path per target at a time: a claim for a new `wanted` frees its old one.
+   */
+  claimRemotePath(claim: RemoteClaim): Promise<ClaimResult>;
+  /** Files stored under another name than their template gave (see claimRemotePath), by target. */
+  renamed(limit: number): Promise<RenamedRemote[]>;
   /**
    * Every in_flight delivery (of one target, or of all) back to pending: at start, and when an
    * uploader restarts after a crash. Returns how many.

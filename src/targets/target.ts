@@ -17,6 +17,8 @@ export interface Features {
   chunkSize: number;
   /** A cut upload can resume from a saved handle. */
   resumable: boolean;
+  /** `download` honours `start` by asking the provider for a byte range (a cut download resumes). */
+  rangedDownload?: boolean;
 }
 
 /**
@@ -35,6 +37,18 @@ export interface PutRequest {
   /** Persist (or clear, with null) the resume handle of the upload under way. */
   saveResume(handle: string | null): Promise<void>;
   signal?: AbortSignal;
+  /** What the source's descriptor showed: a target that keeps permissions (local) copies them. */
+  source?: SourceInfo;
+}
+
+/** The source file's permission bits and owner, and its folder's permission bits. */
+export interface SourceInfo {
+  /** st_mode & 0o7777. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Permission bits of the folder holding the source. */
+  dirMode: number;
 }
 
 export interface PutResult {
@@ -57,6 +71,26 @@ export interface RemoteStat {
   hash: string | null;
 }
 
+/** One download (see `Target.download`). */
+export interface DownloadRequest {
+  /** Remote path relative to the target's root, as given to `put`. */
+  remotePath: string;
+  /** First byte wanted (default 0). */
+  start?: number;
+  signal?: AbortSignal;
+}
+
+/** A remote copy being read. */
+export interface RemoteDownload {
+  remoteId: string;
+  /** The whole remote copy's size (not what is left after `start`). */
+  size: number;
+  /** The provider's hash of the copy when the lookup gave it, else null. */
+  hash: string | null;
+  /** The bytes from `start` to the end. The caller MUST consume or destroy it. */
+  stream: Readable;
+}
+
 export interface Classified {
   kind: ErrorKind;
   retryAfterMs?: number;
@@ -75,8 +109,21 @@ export interface Target {
   readonly type: string;
   readonly features: Features;
   put(req: PutRequest): Promise<PutResult>;
+  /** The file at `remotePath`: its provider id, size and provider hash; null when none (or a folder). */
   stat(remotePath: string): Promise<RemoteStat | null>;
+  /**
+   * Reads the file at `remotePath` from byte `start`; null when there is none. Optional: a
+   * target without it cannot be restored from. With `features.rangedDownload` only the range is
+   * fetched; without, a `start` > 0 is honoured by skipping bytes. Errors as for `put`.
+   */
+  download?(req: DownloadRequest): Promise<RemoteDownload | null>;
   ensureFolder(remotePath: string): Promise<string>;
+  /**
+   * The key two remote paths share when this target would store them as one file (its case
+   * folding, Unicode normalisation, character mapping). Pure, never throws. Absent: the NFC form.
+   * The uploader keeps, per target, which source owns each key (no two files on one name).
+   */
+  nameKey?(remotePath: string): string;
   /** Tells what an error thrown by this target means. Pure. */
   classify(error: unknown): Classified;
   /** Check that the target is reachable and usable (for `stagecoach check`). */
@@ -105,7 +152,13 @@ export interface SharedSecrets {
   update<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T>;
 }
 
-export type TargetFactory<O> = (options: O, ctx: TargetContext) => Target | Promise<Target>;
+/**
+ * The one signature of every provider's factory (`create<Provider>Target` in src/targets/<id>/index.ts):
+ * the options its config entry resolves to, the daemon's context, and the knobs for tests and
+ * benchmarks (`<Provider>Internals`, each with a production default; the config sets only
+ * `requestTimeoutMs`, which provider.ts passes in). A provider without knobs (local) takes none.
+ */
+export type TargetFactory<O, I = never> = (options: O, ctx: TargetContext, internals?: I) => Target;
 
 /** What a sign-in flow (`stagecoach auth <id>`) needs of the terminal. */
 export interface AuthIO {

@@ -17,6 +17,12 @@ export type PipelineEvents = {
   'target.trouble': { target: string; reason: string; kind: 'retry' | 'fatal' };
   'target.down': { target: string; reason: string; retryAt: number };
   'target.up': { target: string };
+  /** Verify or a scrub found a copy missing or altered; `requeued`: its delivery went back to pending. */
+  'verify.finding': { target: string; root: string; relPath: string; remotePath: string; problem: 'missing' | 'altered'; detail: string; requeued: boolean };
+  /** The after-archive policy deleted or moved a local file (journaled first; its copies verified). */
+  'file.remove': { root: string; relPath: string; bytes: number; action: 'delete' | 'move'; copies: number };
+  /** A scrub round of one target ended (`errors`: lookups that failed). */
+  'verify.stop': { target: string; checked: number; ok: number; missing: number; altered: number; errors: number; error: string | null; durationMs: number };
   /**
    * A journal write off a delivery's path failed (a target's health, putting a crashed
    * uploader's deliveries back): the pipeline goes on, and the next such write tries again.

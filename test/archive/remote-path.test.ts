@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderRemotePath, validateTemplate } from '../../src/archive/remote-path.js';
+import { collisionName, renderRemotePath, validateTemplate } from '../../src/archive/remote-path.js';
 
 const mtimeMs = new Date(2026, 2, 7, 12, 0, 0).getTime(); // local time, 7 March 2026
 
@@ -31,5 +31,17 @@ describe('validateTemplate', () => {
     expect(() => validateTemplate('{root}/{yyyy}')).toThrow(/must contain/);
     expect(() => validateTemplate('../{path}')).toThrow(/unsafe/);
     expect(() => validateTemplate('{root}/{path}')).not.toThrow();
+  });
+});
+
+describe('collisionName', () => {
+  it('puts a stable 6-hex suffix of the owner before the extension of the last segment', () => {
+    const a = collisionName('inbox/x/Report.final.pdf', 'inbox/y/Report.final.pdf');
+    expect(a).toMatch(/^inbox\/x\/Report\.final~[0-9a-f]{6}\.pdf$/);
+    expect(collisionName('inbox/x/Report.final.pdf', 'inbox/y/Report.final.pdf')).toBe(a);
+    expect(collisionName('inbox/x/Report.final.pdf', 'inbox/z/Report.final.pdf')).not.toBe(a);
+    expect(collisionName('.bashrc', 'r/.bashrc')).toMatch(/^\.bashrc~[0-9a-f]{6}$/);
+    expect(collisionName('d.v/README', 'r/README')).toMatch(/^d\.v\/README~[0-9a-f]{6}$/);
+    expect(collisionName('a.txt', 'o', 2)).toMatch(/^a~[0-9a-f]{6}-2\.txt$/);
   });
 });

@@ -87,7 +87,9 @@ describe('security', () => {
     const stateDir = path.join(w.dir, 'state');
     const entries = await walkState(stateDir);
     const kept: string[] = [];
-    for (const e of entries) if (!e.dir && !e.path.includes('stagecoach.db')) kept.push(...tokenLike(await readFile(e.path, 'utf8')));
+    // What the targets keep (their tokens) is under state/targets/; roots.json names folders, not secrets.
+    const tokenFiles = entries.filter((e) => !e.dir && e.path.startsWith(path.join(stateDir, 'targets') + path.sep));
+    for (const e of tokenFiles) kept.push(...tokenLike(await readFile(e.path, 'utf8')));
     const secrets = [
       ...new Set([
         'demo-gdrive-secret',

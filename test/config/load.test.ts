@@ -22,6 +22,7 @@ describe('the embedded default config', () => {
       node: null,
       stableMs: 2000,
       shutdownMs: 10_000,
+      onCollision: 'rename',
       remotePath: '{root}/{path}',
       log: { level: 'info', format: 'auto' },
       filters: DEFAULT_FILTERS,
@@ -31,6 +32,7 @@ describe('the embedded default config', () => {
       supervisor: { maxRestarts: 3, maxSeconds: 5, coolDownMs: 30_000, coolDownMaxMs: 1_800_000 },
       http: { listen: { host: '127.0.0.1', port: 8080 }, token: null, allowedHosts: [] },
       notify: { webhook: null, topic: null, pingUrl: null, pingIntervalMs: 60_000, minIntervalMs: 300_000, batchMs: 30_000, recoverAfterMs: 60_000 },
+      verify: { every: null, sample: 100 },
       roots: [{ path: '/srv/stagecoach/data/inbox', name: 'inbox', polling: false, pollIntervalMs: 2000, createRoot: true, followSymlinks: false, filters: DEFAULT_FILTERS }],
       targets: [
         {
@@ -38,6 +40,7 @@ describe('the embedded default config', () => {
           id: 'local',
           path: '/srv/stagecoach/data/archive',
           keepVersions: false,
+          preserveOwner: false,
           maxDemand: 32,
           minDemand: 31,
           requestsPerSecond: null,

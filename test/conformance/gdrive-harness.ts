@@ -4,7 +4,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { createGdriveTarget } from '../../src/targets/gdrive/index.js';
-import type { GdriveOptions, GdriveTuning } from '../../src/targets/gdrive/api-types.js';
+import type { GdriveInternals, GdriveOptions } from '../../src/targets/gdrive/api-types.js';
 import { startGdriveEmulator, type GdriveEmulator, type GdriveEmulatorOptions } from '../emulators/gdrive/index.js';
 import type { SuiteHarness } from './target-suite.js';
 
@@ -18,7 +18,7 @@ export interface GdriveHarness extends SuiteHarness {
 }
 
 export interface GdriveHarnessOptions {
-  tuning?: GdriveTuning;
+  internals?: GdriveInternals;
   /** Overrides of the target options (auth, sharedDriveId, remoteRoot…). */
   options?: Partial<GdriveOptions>;
   /** Use this emulator instead of starting one (it is not closed by cleanup). */
@@ -47,8 +47,8 @@ export function gdriveOptions(emu: GdriveEmulator, extra: Partial<GdriveOptions>
 export async function gdriveHarness(h: GdriveHarnessOptions = {}): Promise<GdriveHarness> {
   const own = h.emu === undefined;
   const emu = h.emu ?? (await startGdriveEmulator({ seed: 7, ...h.emulator }));
-  const options = { ...gdriveOptions(emu, h.options), ...h.tuning } as GdriveOptions;
-  const target = createGdriveTarget(options, { log: h.log ?? pino({ level: 'silent' }), stateDir: h.stateDir ?? '/nonexistent-state' });
+  const options = gdriveOptions(emu, h.options);
+  const target = createGdriveTarget(options, { log: h.log ?? pino({ level: 'silent' }), stateDir: h.stateDir ?? '/nonexistent-state' }, h.internals);
   const root = options.remoteRoot ?? '';
   const prefix = root === '' ? '/' : `/${root}/`;
   const emuPath = (p: string): string => `${prefix}${p}`;

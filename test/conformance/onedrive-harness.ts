@@ -5,7 +5,8 @@
  * into a temp state folder; app: client credentials for the emulator's user.
  */
 import pino, { type Logger } from 'pino';
-import { authorize, createOnedriveTarget } from '../../src/targets/onedrive/index.js';
+import { authorize } from '../../src/targets/onedrive/auth.js';
+import { createOnedriveTarget } from '../../src/targets/onedrive/index.js';
 import type { OnedriveInternals, OnedriveOptions } from '../../src/targets/onedrive/api-types.js';
 import { mapOneDrivePath, mapRemoteRoot } from '../../src/targets/onedrive/names.js';
 import type { Target } from '../../src/targets/target.js';

@@ -72,7 +72,7 @@ describe('the four clouds and the local folder, through the official SDKs agains
     // Each upload sent its bytes once: nothing was sent twice.
     const counts = await p.store.counts();
     expect(counts.every((c) => c.failed === 0 && c.pending === 0)).toBe(true);
-  });
+  }, 90_000); // 40 MB to each of five targets, with the wait above at 60 s
 
   it('with 20% of requests failing (429 with Retry-After, 500, 503, resets), 300 files reach all four clouds, verified, and the waits honour Retry-After', async () => {
     const s = await setup('retry: { retries: 12, minDelayMs: 50, maxDelayMs: 400 }\n');

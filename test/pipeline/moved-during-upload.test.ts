@@ -33,9 +33,14 @@ describe('a file moved during its upload', () => {
     await writeFile(path.join(h.inbox, 'a.txt'), 'moving soon');
     await waitFor('archived at its new path', async () => (await readFile(path.join(h.archive, 'inbox', 'sorted', 'a.txt'), 'utf8').catch(() => '')) === 'moving soon', 10_000);
     await p.idle();
-    expect((await p.store.counts())[0]).toMatchObject({ failed: 0, done: 1, skipped: 1, pending: 0 });
-    const [skipped] = await p.store.recent({ status: 'skipped', limit: 5 });
-    expect(skipped).toMatchObject({ relPath: 'a.txt' });
-    expect(skipped!.lastError).toMatch(/vanished during its upload: moved or deleted/);
+    // The old path's upload reads the file through the descriptor it opened (issue 13): it is
+    // done with the journaled bytes, or skipped with the reason when it had not opened it yet.
+    const c = (await p.store.counts())[0]!;
+    expect(c).toMatchObject({ failed: 0, pending: 0 });
+    expect(c.done + c.skipped).toBe(2);
+    for (const s of await p.store.recent({ status: 'skipped', limit: 5 })) {
+      expect(s).toMatchObject({ relPath: 'a.txt' });
+      expect(s.lastError).toMatch(/vanished/);
+    }
   });
 });

@@ -60,7 +60,7 @@ describe('WatchSource: files written into folders made while watching (issue 14.
       const expected = dirs.flatMap((d) => Array.from({ length: 10 }, (_, f) => `${d}/f${f}.txt`));
       await writer(root, dirs, round);
       // Well before any rescan (there is none): every file is ready within seconds.
-      await waitFor(`round ${round}: all ${expected.length} files ready`, () => expected.every((p) => ready.has(p)), 5_000, 20).catch(
+      await waitFor(`round ${round}: all ${expected.length} files ready`, () => expected.every((p) => ready.has(p)), 10_000, 20).catch(
         (e: Error) => {
           throw new Error(`${e.message}; missing: ${expected.filter((p) => !ready.has(p)).join(', ')}`);
         },

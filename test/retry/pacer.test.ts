@@ -11,6 +11,15 @@ const classify = (e: unknown): Classified => (e instanceof Flaky ? e.c : { kind:
 
 afterEach(() => vi.useRealTimers());
 
+/** withRetry's wait on the global timers, which vi.useFakeTimers() governs (node:timers/promises, bound at import, it does not). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+}
+
 describe('withRetry', () => {
   it('waits exactly the Retry-After the provider gave before retrying', async () => {
     vi.useFakeTimers();
@@ -21,7 +30,7 @@ describe('withRetry', () => {
         if (calls === 1) throw new Flaky({ kind: 'retry', retryAfterMs: 7000, reason: '429' });
         return 'ok';
       },
-      { retries: 3, minDelayMs: 10, maxDelayMs: 100, classify },
+      { retries: 3, minDelayMs: 10, maxDelayMs: 100, classify, sleep },
     );
     await vi.advanceTimersByTimeAsync(6999);
     expect(calls).toBe(1);
@@ -39,7 +48,7 @@ describe('withRetry', () => {
         calls++;
         throw new Flaky({ kind: 'retry', reason: '503' });
       },
-      { retries: 3, minDelayMs: 100, maxDelayMs: 1000, classify, random: () => 0.999999, onRetry: ({ delayMs }) => void waits.push(delayMs) },
+      { retries: 3, minDelayMs: 100, maxDelayMs: 1000, classify, sleep, random: () => 0.999999, onRetry: ({ delayMs }) => void waits.push(delayMs) },
     );
     const caught = p.catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(10_000);
@@ -60,7 +69,7 @@ describe('withRetry', () => {
             calls++;
             throw e;
           },
-          { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify },
+          { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, sleep },
         ),
       ).rejects.toBe(e);
       expect(calls).toBe(1);
@@ -74,13 +83,29 @@ describe('withRetry', () => {
       async () => {
         throw new Flaky({ kind: 'retry', retryAfterMs: 60_000, reason: '429' });
       },
-      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, signal: ac.signal },
+      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, sleep, signal: ac.signal },
     );
     const caught = p.catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1000);
     ac.abort(new Error('shutdown'));
     await vi.advanceTimersByTimeAsync(1);
     expect(String(await caught)).toMatch(/shutdown/);
+  });
+
+  it('the default wait (node:timers/promises) ends with the signal\'s own reason when it aborts', async () => {
+    const ac = new AbortController();
+    let calls = 0;
+    const p = withRetry(
+      async () => {
+        calls++;
+        throw new Flaky({ kind: 'retry', retryAfterMs: 60_000, reason: '429' });
+      },
+      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, signal: ac.signal, onRetry: () => void ac.abort(new Error('shutdown')) },
+    );
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe('shutdown');
+    expect(calls).toBe(1);
   });
 
   it('waitSignal ends a back-off wait at once, and leaves an attempt under way alone', async () => {
@@ -95,7 +120,7 @@ describe('withRetry', () => {
         await new Promise<void>((r) => (finishAttempt = r));
         return 'sent';
       },
-      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, waitSignal: stop.signal },
+      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, sleep, waitSignal: stop.signal },
     );
     const caught = p.catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1000);
@@ -115,7 +140,7 @@ describe('withRetry', () => {
         await new Promise<void>((r) => (finishAttempt = r));
         return 'sent';
       },
-      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, waitSignal: stop2.signal },
+      { retries: 5, minDelayMs: 1, maxDelayMs: 1, classify, sleep, waitSignal: stop2.signal },
     );
     stop2.abort(new Error('shutting down'));
     finishAttempt();

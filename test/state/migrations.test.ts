@@ -29,7 +29,7 @@ describe('the shipped migrations', () => {
     expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, i) => i + 1));
     expect(migrate(db)).toBe(latestVersion());
     expect(version(db)).toBe(latestVersion());
-    expect(tables(db)).toEqual(['deliveries', 'files', 'roots', 'target_health']);
+    expect(tables(db)).toEqual(['deliveries', 'files', 'remote_names', 'removals', 'roots', 'target_health']);
   });
 
   it('re-opening an up-to-date store is a no-op that keeps the data', async () => {

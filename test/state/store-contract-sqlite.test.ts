@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
-import { describe } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/state/index.js';
-import { tempDir } from './helpers.js';
+import { newItem, tempDir } from './helpers.js';
 import { storeContract } from './store-contract.js';
 
 describe('the Store contract on SQLite', () => {
@@ -23,5 +23,28 @@ describe('the Store contract on SQLite', () => {
         },
       };
     },
+  });
+});
+
+describe('the SQLite journal keeps the device', () => {
+  it('with the inode, and a file journaled without one learns it unchanged', async () => {
+    const tmp = tempDir();
+    const store = await openSqliteStore({ dir: tmp.dir });
+    try {
+      await store.recordItems([newItem('with', { dev: 2 ** 40 + 7 }), newItem('without')], ['local']);
+      expect((await store.lease('local', 2)).map((d) => [d.relPath, d.dev])).toEqual([
+        ['with', 2 ** 40 + 7],
+        ['without', null],
+      ]);
+      expect(await store.recordItems([newItem('without', { dev: 9 })], ['local'])).toEqual(new Set());
+      await store.resetInFlight();
+      expect((await store.lease('local', 2)).map((d) => [d.relPath, d.dev, d.generation])).toEqual([
+        ['with', 2 ** 40 + 7, 1],
+        ['without', 9, 1],
+      ]);
+    } finally {
+      await store.close();
+      tmp.cleanup();
+    }
   });
 });

@@ -78,6 +78,7 @@ describe('recordItems', () => {
         size: 100,
         mtimeMs: 1_700_000_000_000.25,
         ino: 42,
+        dev: null,
         attempts: 0,
         resumeHandle: null,
         lastError: null,
@@ -585,6 +586,39 @@ describe('close', () => {
     expect(await store.counts()).toEqual([{ target: 'local', pending: 0, inFlight: 0, done: 1, failed: 0, skipped: 0 }]);
     expect(await store.health()).toHaveLength(1);
     expect((await store.fileIndex('inbox')).has('a')).toBe(true);
+  });
+});
+
+describe('claimRemotePath', () => {
+  const claim = (relPath: string, wanted: string, rename = true) =>
+    store.claimRemotePath({
+      target: 'dropbox',
+      root: 'inbox',
+      relPath,
+      wanted,
+      keyOf: (p) => p.normalize('NFC').toLowerCase(),
+      ...(rename ? { alternative: (w: string, n: number) => `${w}~${relPath.length}${n > 0 ? `-${n}` : ''}` } : {}),
+    });
+
+  it('the first file owns a name; a second one with the same key gets an alternative, stable across calls; renamed lists it', async () => {
+    expect(await claim('Case.txt', 'Case.txt')).toEqual({ remotePath: 'Case.txt', takenBy: null });
+    expect(await claim('Case.txt', 'Case.txt')).toEqual({ remotePath: 'Case.txt', takenBy: null });
+    expect(await claim('case.txt', 'case.txt')).toEqual({ remotePath: 'case.txt~8', takenBy: 'inbox/Case.txt' });
+    expect(await claim('case.txt', 'case.txt')).toEqual({ remotePath: 'case.txt~8', takenBy: 'inbox/Case.txt' });
+    // Another file that maps to the same alternative steps past it.
+    expect(await claim('CASE.txt', 'CASE.txt')).toEqual({ remotePath: 'CASE.txt~8-1', takenBy: 'inbox/Case.txt' });
+    expect((await store.renamed(10)).map((r) => [r.relPath, r.remotePath])).toEqual([
+      ['CASE.txt', 'CASE.txt~8-1'],
+      ['case.txt', 'case.txt~8'],
+    ]);
+  });
+
+  it('without an alternative a taken name is only reported; a file that changes its wanted name frees the old one', async () => {
+    await claim('a.txt', 'old/a.txt');
+    expect(await claim('b.txt', 'OLD/A.TXT', false)).toEqual({ remotePath: 'OLD/A.TXT', takenBy: 'inbox/a.txt' });
+    expect(await store.renamed(10)).toEqual([]);
+    await claim('a.txt', 'new/a.txt');
+    expect(await claim('b.txt', 'OLD/A.TXT', false)).toEqual({ remotePath: 'OLD/A.TXT', takenBy: null });
   });
 });
 }

@@ -5,9 +5,15 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, expectTypeOf, test } from 'vitest';
 import { z } from 'zod';
+import { createBoxTarget, type BoxInternals, type BoxOptions } from '../../src/targets/box/index.js';
+import { createDropboxTarget, type DropboxInternals, type DropboxOptions } from '../../src/targets/dropbox/index.js';
+import { createGdriveTarget, type GdriveInternals, type GdriveOptions } from '../../src/targets/gdrive/index.js';
+import { createLocalTarget, type LocalOptions } from '../../src/targets/local/index.js';
+import { createOnedriveTarget, type OnedriveInternals, type OnedriveOptions } from '../../src/targets/onedrive/index.js';
 import { PROVIDERS } from '../../src/targets/providers.js';
+import type { Target, TargetFactory } from '../../src/targets/target.js';
 
 const TARGETS = path.resolve(import.meta.dirname, '../../src/targets');
 /** Shared code, not a provider. */
@@ -16,11 +22,11 @@ const NOT_PROVIDERS = new Set(['kit']);
 const TEST_ONLY = new Set(['memory']);
 
 /** The files of every provider that archives files (index.ts makes the target; provider.ts declares it). */
-const EVERY = ['api-types.ts', 'classify.ts', 'folders.ts', 'index.ts', 'names.ts', 'provider.ts', 'upload.ts'];
+const EVERY = ['api-types.ts', 'classify.ts', 'download.ts', 'folders.ts', 'index.ts', 'names.ts', 'provider.ts', 'upload.ts'];
 /** What a provider that signs in to a service adds: the sign-in and the calls to the service. */
 const SIGNED_IN = ['auth.ts', 'transport.ts'];
 /** The memory target (tests only) keeps its store in one object: no folders, names or upload of its own. */
-const MEMORY = ['api-types.ts', 'classify.ts', 'index.ts', 'provider.ts'];
+const MEMORY = ['api-types.ts', 'classify.ts', 'download.ts', 'index.ts', 'provider.ts'];
 
 const folders = readdirSync(TARGETS).filter((f) => statSync(path.join(TARGETS, f)).isDirectory() && !NOT_PROVIDERS.has(f));
 
@@ -93,6 +99,21 @@ describe('provider folders', () => {
     for (const folder of folders.filter((f) => readdirSync(path.join(TARGETS, f)).includes('transport.ts'))) {
       const packages = [...packagesLoadedBy(path.join(TARGETS, folder, 'index.ts'))];
       expect(packages.filter((p) => p !== 'zod' && !p.startsWith('node:')).length, folder).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('factories', () => {
+  // Checked by the typecheck of `npm test` (tsc): a factory that takes its knobs another way fails to compile.
+  test('every factory has the one signature (options, ctx, internals?)', () => {
+    expectTypeOf(createBoxTarget).parameters.toEqualTypeOf<Parameters<TargetFactory<BoxOptions, BoxInternals>>>();
+    expectTypeOf(createDropboxTarget).parameters.toEqualTypeOf<Parameters<TargetFactory<DropboxOptions, DropboxInternals>>>();
+    expectTypeOf(createGdriveTarget).parameters.toEqualTypeOf<Parameters<TargetFactory<GdriveOptions, GdriveInternals>>>();
+    expectTypeOf(createOnedriveTarget).parameters.toEqualTypeOf<Parameters<TargetFactory<OnedriveOptions, OnedriveInternals>>>();
+    // No knobs: options and context only.
+    expectTypeOf(createLocalTarget).toExtend<TargetFactory<LocalOptions>>();
+    for (const f of [createBoxTarget, createDropboxTarget, createGdriveTarget, createOnedriveTarget, createLocalTarget]) {
+      expectTypeOf(f).returns.toEqualTypeOf<Target>();
     }
   });
 });

@@ -12,11 +12,6 @@ import type { BoxConfig } from './provider.js';
 export type BoxOptions = Pick<BoxConfig, 'id' | 'auth'> &
   Partial<Pick<BoxConfig, 'type' | 'remoteRoot' | 'endpoints'>>;
 
-/** The OAuth (user) variant of `auth`. */
-export type BoxOAuthOptions = Extract<BoxOptions['auth'], { kind: 'oauth' }>;
-/** The Client Credentials Grant variant of `auth`. */
-export type BoxCcgOptions = Extract<BoxOptions['auth'], { kind: 'ccg' }>;
-
 /**
  * Knobs for tests and benchmarks, never set from the config. Every field has a production
  * default.

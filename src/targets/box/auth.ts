@@ -311,7 +311,7 @@ export class BoxAuthGate implements Authentication {
     await this.storage.load();
     // Bounded: each round either returns or waits for a refresh that changed the token.
     for (let round = 0; round < 3; round++) {
-      if (this.#refreshing) {
+      if (this.#refreshing !== null) {
         await this.#refreshing;
         continue;
       }
@@ -328,7 +328,7 @@ export class BoxAuthGate implements Authentication {
    * endpoint's error (the SDK's BoxApiError) when Box refuses.
    */
   refresh(seen: number, networkSession?: NetworkSession): Promise<void> {
-    if (this.#refreshing) return this.#refreshing;
+    if (this.#refreshing !== null) return this.#refreshing;
     if (seen < this.#generation) return Promise.resolve();
     const p = this.#doRefresh(networkSession ?? this.opts.session()).finally(() => {
       this.#refreshing = null;

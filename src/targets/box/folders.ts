@@ -59,7 +59,7 @@ export class FolderTree {
   /** The children of `folderId` (fetched once, then served and updated from the cache). */
   listing(folderId: string): Promise<Listing> {
     const cached = this.#listings.get(folderId);
-    if (cached) {
+    if (cached !== undefined) {
       this.#listings.delete(folderId);
       this.#listings.set(folderId, cached);
       return cached;

@@ -21,13 +21,14 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import { boxDownload } from './download.js';
 import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
 import { BoxHttpError, adviceFor, classify, classifyRule } from './classify.js';
 import { FolderTree, ROOT_FOLDER_ID, type BoxEntry } from './folders.js';
 import { BoxApi } from './transport.js';
-import { mapBoxPath, nameKey } from './names.js';
+import { boxPathKey, mapBoxPath, nameKey } from './names.js';
 import { provider } from './provider.js';
 import {
   BOX_MIN_SESSION_SIZE,
@@ -43,7 +44,6 @@ import {
 } from './upload.js';
 
 export type { BoxInternals, BoxOptions } from './api-types.js';
-export { authorize, type AuthIO } from './auth.js';
 
 /** What the Box target declares. `chunkSize` is informative: Box sets each session's part size. */
 export const BOX_FEATURES: Features = Object.freeze({
@@ -52,6 +52,7 @@ export const BOX_FEATURES: Features = Object.freeze({
   simpleUploadMax: BOX_MIN_SESSION_SIZE,
   chunkSize: 8 * 1024 * 1024,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
@@ -206,6 +207,7 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
     id,
     type: 'box',
     features: BOX_FEATURES,
+    nameKey: boxPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return life.run(() => doPut(req), (err) => wrap(err, req.signal));
@@ -213,6 +215,10 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
 
     stat(remotePath: string): Promise<RemoteStat | null> {
       return life.run(() => doStat(remotePath), wrap);
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(() => boxDownload(api, id, doStat, req), (err) => wrap(err, req.signal));
     },
 
     ensureFolder(remotePath: string): Promise<string> {
@@ -240,4 +246,3 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
 }
 
 /** The Box target's factory, as the registry knows it. */
-export const box = createBoxTarget satisfies TargetFactory<BoxOptions>;

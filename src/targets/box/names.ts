@@ -96,3 +96,16 @@ export function mapBoxPath(remotePath: string, targetId = 'box'): string[] {
 export function nameKey(name: string): string {
   return name.normalize('NFC').toLowerCase();
 }
+
+/**
+ * The key two remote paths share when Box stores them as one file: NFC, Box's character
+ * mapping, then `nameKey` (lower case) per segment. Never throws: a path the target refuses keys
+ * as its NFC form, lower-cased.
+ */
+export function boxPathKey(remotePath: string): string {
+  try {
+    return mapBoxPath(remotePath).map(nameKey).join('/');
+  } catch {
+    return nameKey(remotePath);
+  }
+}

@@ -70,21 +70,6 @@ export interface DropboxTagged {
 }
 
 /**
- * The JSON body of a Dropbox API error (409 route errors, 401 auth errors, 429 rate limits):
- * `error_summary` is the chain of tags with `/` and 0–3 padding dots; match the tags of `error`.
- */
-export interface DropboxErrorBody {
-  error_summary?: string;
-  error?: DropboxTagged | { reason?: DropboxTagged; retry_after?: number };
-}
-
-/** The OAuth token endpoint's error body (`400 {error, error_description}`). */
-export interface DropboxOAuthErrorBody {
-  error: string;
-  error_description?: string;
-}
-
-/**
  * What a chunked put saves as its resume handle (JSON). It holds no secret: a session id is
  * useless without the account's access token. `size` and `path` tie it to one upload: a handle
  * saved for another size or path is ignored.

@@ -36,7 +36,7 @@ export class FolderCache {
     if (path === '') return Promise.resolve('');
     const key = pathKey(path);
     const known = this.#known.get(key);
-    if (known) return known;
+    if (known !== undefined) return known;
     const made = this.#create(path, signal).catch((err: unknown) => {
       this.#known.delete(key);
       throw err;

@@ -22,17 +22,17 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import { dropboxDownload } from './download.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
 import { FolderCache } from './folders.js';
-import { dropboxPath, mapDropboxPath } from './names.js';
+import { dropboxPath, dropboxPathKey, mapDropboxPath } from './names.js';
 import { provider } from './provider.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
 
 export type { DropboxInternals, DropboxOptions } from './api-types.js';
-export { authorize, type AuthIO, type AuthorizeResult, type DropboxAuthorizeOptions } from './auth.js';
 
 /** What the Dropbox target declares. */
 export const DROPBOX_FEATURES: Features = Object.freeze({
@@ -175,6 +175,7 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
     id,
     type: 'dropbox',
     features: DROPBOX_FEATURES,
+    nameKey: dropboxPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return life.run(() => doPut(req), (err) => wrap(err, `put ${JSON.stringify(req.remotePath)}`, req.signal));
@@ -188,6 +189,14 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
           return { remoteId: meta.id, size: meta.size, hash: meta.content_hash ?? null };
         },
         (err) => wrap(err, `stat ${JSON.stringify(remotePath)}`),
+      );
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      const missing = (e: unknown): boolean => isNotFound(e) || (isDropboxResponseError(e) && e.status === 409 && errorTags(e)[1] === 'not_file');
+      return life.run(
+        () => dropboxDownload(session, id, fullPath(req.remotePath), missing, req),
+        (err) => wrap(err, `download ${JSON.stringify(req.remotePath)}`, req.signal),
       );
     },
 
@@ -228,4 +237,3 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
 }
 
 /** The Dropbox target's factory, as the registry knows it. */
-export const dropbox = createDropboxTarget satisfies TargetFactory<DropboxOptions>;

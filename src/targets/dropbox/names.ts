@@ -127,3 +127,16 @@ export function dropboxPath(segments: readonly string[]): string {
 export function pathKey(path: string): string {
   return path.toLowerCase();
 }
+
+/**
+ * The key two remote paths share when Dropbox stores them as one file: NFC, Dropbox's character
+ * mapping, then lower case (Dropbox paths are case-insensitive). Never throws: a path the target
+ * refuses keys as its NFC form, lower-cased.
+ */
+export function dropboxPathKey(remotePath: string): string {
+  try {
+    return pathKey(dropboxPath(mapDropboxPath(remotePath)));
+  } catch {
+    return pathKey(remotePath.normalize('NFC'));
+  }
+}

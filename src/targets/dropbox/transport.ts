@@ -40,9 +40,6 @@ export interface CallScope {
   token?: string | undefined;
 }
 
-/** The SDK's fetch signature (node-fetch v2). */
-export type SdkFetch = (url: string, init?: RequestInit) => Promise<Response>;
-
 /** The SDK's fetch with the scope of the call that sends the request (none: not cancellable, not tracked). */
 export type ScopedFetch = (url: string, init?: RequestInit, scope?: CallScope) => Promise<Response>;
 

@@ -31,6 +31,7 @@ import type { DropboxSession } from './auth.js';
 import { SourceError } from '../kit/classify.js';
 import { correctOffsetOf, isSessionGone } from './classify.js';
 import { pathKey } from './names.js';
+import { toBuffer } from '../kit/chunks.js';
 
 /** Dropbox's content-hash block size: session chunks are a multiple of it. */
 export const DROPBOX_BLOCK = 4 * 1024 * 1024;
@@ -58,12 +59,6 @@ export function dropboxTimestamp(ms: number): string {
 /** The content hash of one buffer. */
 function chunkHash(buf: Buffer): string {
   return new DropboxContentHasher().update(buf).digest();
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
 }
 
 /**

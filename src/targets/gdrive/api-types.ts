@@ -4,10 +4,18 @@
 import type { GdriveConfig } from './provider.js';
 
 /**
- * Knobs the config file does not expose; tests and benchmarks set them. Every one has a
- * default fit for production.
+ * Options of the Drive target: the config's resolved `type: gdrive` target. Only `id`, `auth`,
+ * `remoteRoot`, `sharedDriveId` and `endpoints` are read; the pipeline's keys (`maxDemand`, …)
+ * may be present.
  */
-export interface GdriveTuning {
+export type GdriveOptions = Pick<GdriveConfig, 'id' | 'auth'> &
+  Partial<Pick<GdriveConfig, 'type' | 'remoteRoot' | 'sharedDriveId' | 'endpoints'>>;
+
+/**
+ * Knobs for tests and benchmarks; of them the config sets only `requestTimeoutMs`. Every field
+ * has a production default.
+ */
+export interface GdriveInternals {
   /**
    * Files up to this size go in one multipart request; larger ones use a resumable session.
    * Default 5 MB (5,000,000 bytes), Google's advice for simple uploads.
@@ -30,9 +38,6 @@ export interface GdriveTuning {
    */
   minUploadRate?: number;
 }
-
-/** Options of the Drive target (`type: gdrive` in the config), plus tuning knobs. */
-export type GdriveOptions = GdriveConfig & GdriveTuning;
 
 /** The fields of a Drive file resource the target asks for and reads. */
 export interface DriveFileFields {

@@ -24,6 +24,7 @@ import {
   DEFAULT_TOKEN_URL,
   DRIVE_FILE_SCOPE,
   DRIVE_SCOPE,
+  type GdriveInternals,
   type GdriveOptions,
   type ServiceAccountKey,
 } from './api-types.js';
@@ -104,9 +105,9 @@ function readKeyFile(path: string): ServiceAccountKey {
  * Both refresh 5 min before expiry, and never retry on their own. A token request that gets no
  * answer within `requestTimeoutMs` (default 2 min) fails as a network error.
  */
-export function createDriveAuth(options: GdriveOptions, stateDir?: string): DriveAuth {
+export function createDriveAuth(options: GdriveOptions, internals: GdriveInternals, stateDir?: string): DriveAuth {
   const tokenUrl = options.endpoints?.tokenUrl;
-  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const timeoutMs = internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const auth = options.auth;
   if (auth.kind === 'serviceAccount') {
     const key = readKeyFile(auth.keyFile);
@@ -205,8 +206,8 @@ export function parsePastedCode(pasted: string, expectedState: string, targetId 
  *    atomically) and prints the config line that reads it: `refreshToken: ${file:<path>}`.
  * The refresh token is never printed. Errors: TargetError `gdrive.auth-denied`,
  * `gdrive.auth-state-mismatch`, `gdrive.auth-no-code` (kit/pasted-code.ts), StagecoachError
- * `auth.exchange-failed` (the token endpoint refused the
- * code; its OAuth error named), `auth.no-refresh-token`.
+ * `gdrive.auth-exchange-failed` (the token endpoint refused the
+ * code; its OAuth error named), `gdrive.auth-no-refresh-token`.
  */
 export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Promise<AuthorizeResult> {
   const random = options.random ?? randomBytes;
@@ -250,11 +251,11 @@ export async function authorize(options: GdriveAuthorizeOptions, io: AuthIO): Pr
   } catch (err) {
     const data = (err as { response?: { data?: { error?: unknown; error_description?: unknown } } }).response?.data;
     const what = typeof data?.error === 'string' ? `${data.error}${typeof data.error_description === 'string' ? `: ${data.error_description}` : ''}` : (err as Error).message;
-    throw new StagecoachError('auth.exchange-failed', `[stagecoach] [${options.id}] the token endpoint refused the code (${redact(what)}); run \`stagecoach auth ${options.id}\` again and paste the new address promptly (codes are single-use and short-lived)`);
+    throw new StagecoachError('gdrive.auth-exchange-failed', `[stagecoach] [${options.id}] the token endpoint refused the code (${redact(what)}); run \`stagecoach auth ${options.id}\` again and paste the new address promptly (codes are single-use and short-lived)`);
   }
   if (!tokens.refresh_token) {
     throw new StagecoachError(
-      'auth.no-refresh-token',
+      'gdrive.auth-no-refresh-token',
       `[stagecoach] [${options.id}] Google issued no refresh token; remove Stagecoach's access at https://myaccount.google.com/permissions and run \`stagecoach auth ${options.id}\` again`,
     );
   }

@@ -19,34 +19,34 @@ import { abortError } from '../kit/abort.js';
 import { passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import { driveDownload } from './download.js';
 import {
   CHUNK_GRANULARITY,
   DAY_MS,
   DEFAULT_CHUNK_SIZE,
   DEFAULT_SIMPLE_UPLOAD_MAX,
   type DriveFileFields,
+  type GdriveInternals,
   type GdriveOptions,
 } from './api-types.js';
 import { createDriveAuth } from './auth.js';
 import { classify as classifyDrive, inspect, toTargetError } from './classify.js';
 import { createDriveApi } from './transport.js';
 import { DriveFolders } from './folders.js';
-import { mapDrivePath, mapRemoteRoot } from './names.js';
+import { drivePathKey, mapDrivePath, mapRemoteRoot } from './names.js';
 import { provider } from './provider.js';
 import { decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
 
-export type { GdriveOptions, GdriveTuning } from './api-types.js';
-export { authorize, type AuthIO, type AuthorizeResult, type GdriveAuthorizeOptions } from './auth.js';
-export { MAX_NAME_BYTES, mapDrivePath } from './names.js';
+export type { GdriveInternals, GdriveOptions } from './api-types.js';
 
-function validate(options: GdriveOptions): void {
+function validate(options: GdriveOptions, internals: GdriveInternals): void {
   checkOptions(provider.schema, options, ['auth']);
-  const chunk = options.chunkSize;
+  const chunk = internals.chunkSize;
   if (chunk !== undefined && (!Number.isSafeInteger(chunk) || chunk <= 0 || chunk % CHUNK_GRANULARITY !== 0)) {
     throw new ConfigError('chunkSize', `Expected \`chunkSize\` to be a positive multiple of ${CHUNK_GRANULARITY}, got ${chunk}`);
   }
-  const simple = options.simpleUploadMax;
+  const simple = internals.simpleUploadMax;
   if (simple !== undefined && (!Number.isSafeInteger(simple) || simple < 0)) {
     throw new ConfigError('simpleUploadMax', `Expected \`simpleUploadMax\` to be a size in bytes, got ${simple}`);
   }
@@ -69,19 +69,20 @@ function validate(options: GdriveOptions): void {
  * - `close`: resolves once the puts in flight have settled; later puts fail fatal `closed`.
  * Auth: a refresh token (`auth.kind: oauth`) refreshed 5 min before expiry and after a 401;
  * a revoked one fails fatal `auth-revoked` naming `stagecoach auth <id>`.
+ * `internals` are for tests (the config sets only `requestTimeoutMs`).
  */
-export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): Target {
-  validate(options);
+export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, internals: GdriveInternals = {}): Target {
+  validate(options, internals);
   const id = options.id;
   const log = ctx.log;
-  const auth = createDriveAuth(options, ctx.stateDir);
-  const api = createDriveApi(options, auth);
+  const auth = createDriveAuth(options, internals, ctx.stateDir);
+  const api = createDriveApi(options, internals, auth);
   const folders = new DriveFolders(api, log);
   const rootSegments = mapRemoteRoot(options.remoteRoot ?? '', id);
-  const simpleUploadMax = options.simpleUploadMax ?? DEFAULT_SIMPLE_UPLOAD_MAX;
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const dailyCapParkMs = options.dailyCapParkMs ?? DAY_MS;
-  const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true });
+  const simpleUploadMax = internals.simpleUploadMax ?? DEFAULT_SIMPLE_UPLOAD_MAX;
+  const chunkSize = internals.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const dailyCapParkMs = internals.dailyCapParkMs ?? DAY_MS;
+  const features: Features = Object.freeze({ hashKind: 'md5', caseInsensitive: false, simpleUploadMax, chunkSize, resumable: true, rangedDownload: true });
   const life = createLifecycle(id, 'gdrive');
   const pathLocks = new Map<string, Promise<unknown>>();
 
@@ -174,6 +175,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
     id,
     type: 'gdrive',
     features,
+    nameKey: drivePathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return life.run(() => doPut(req), (err) => wrap(err, req.signal));
@@ -188,6 +190,10 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
         if (!f?.id) return null;
         return { remoteId: f.id, size: Number(f.size ?? 0), hash: f.md5Checksum ?? null };
       }, wrap);
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(() => driveDownload({ id, api, folders, rootSegments }, req), (err) => wrap(err, req.signal));
     },
 
     ensureFolder(remotePath: string): Promise<string> {
@@ -238,4 +244,3 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext): 
 }
 
 /** The Drive target's factory, as the registry knows it. */
-export const gdrive = createGdriveTarget satisfies TargetFactory<GdriveOptions>;

@@ -86,3 +86,16 @@ export function mapRemoteRoot(remoteRoot: string, targetId = 'gdrive', maxNameBy
 export function queryLiteral(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
+
+/**
+ * The key two remote paths share when this target stores them as one file: Drive compares names
+ * exactly (case-sensitive), and the target looks names up in their NFC form, so the NFC and NFD
+ * spellings of one name collide. Never throws: a path the target refuses keys as its NFC form.
+ */
+export function drivePathKey(remotePath: string): string {
+  try {
+    return mapDrivePath(remotePath).join('/');
+  } catch {
+    return remotePath.normalize('NFC');
+  }
+}

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { pathString, secret, url } from '../../config/fields.js';
 import { StagecoachError } from '../../errors.js';
-import { cloudOptions, endpoints, oauthClient } from '../kit/options.js';
+import { cloudOptions, endpoints, oauthClient, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 import { savedTokenFile } from '../saved-token.js';
 
@@ -41,7 +41,7 @@ export const provider = defineProvider({
   secretKeys: ['auth.clientSecret', 'auth.refreshToken'],
   async create(config, ctx) {
     const { createGdriveTarget } = await import('./index.js');
-    return createGdriveTarget(config, ctx);
+    return createGdriveTarget(config, ctx, timeoutOf(config));
   },
   async authorize(config, ctx, io) {
     if (config.auth.kind !== 'oauth') throw new StagecoachError('cli.usage', `target "${config.id}" uses a service account: it needs no sign-in`);

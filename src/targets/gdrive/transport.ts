@@ -9,7 +9,7 @@
  */
 import { drive, type drive_v3 } from '@googleapis/drive';
 import type { gaxios } from 'google-auth-library';
-import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_ROOT_URL, type GdriveOptions } from './api-types.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_ROOT_URL, type GdriveInternals, type GdriveOptions } from './api-types.js';
 import type { DriveAuth } from './auth.js';
 
 export interface CallOptions {
@@ -66,10 +66,10 @@ export function timeoutSignal(ms: number, outer?: AbortSignal): AbortSignal {
 
 const KEEP = Symbol('stagecoach.timeout-signal');
 
-export function createDriveApi(options: GdriveOptions, auth: DriveAuth): DriveApi {
+export function createDriveApi(options: GdriveOptions, internals: GdriveInternals, auth: DriveAuth): DriveApi {
   const rootUrl = (options.endpoints?.rootUrl ?? DEFAULT_ROOT_URL).replace(/\/*$/, '/');
-  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const minUploadRate = options.minUploadRate ?? 16 * 1024;
+  const requestTimeoutMs = internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const minUploadRate = internals.minUploadRate ?? 16 * 1024;
   const sharedDriveId = options.sharedDriveId;
   const d = drive({ version: 'v3', auth: auth.client, rootUrl, retry: false });
 

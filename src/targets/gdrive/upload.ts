@@ -21,6 +21,7 @@ import { abortError } from '../kit/abort.js';
 import { SourceError } from '../kit/classify.js';
 import { redact } from './classify.js';
 import type { DriveApi } from './transport.js';
+import { toBuffer } from '../kit/chunks.js';
 
 /** Where an upload goes: a new file (`fileId` null) or a new version of an existing one. */
 export interface UploadDest {
@@ -45,12 +46,6 @@ export interface UploadContext {
   api: DriveApi;
   targetId: string;
   signal: AbortSignal | undefined;
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
 }
 
 /** The AbortError a put throws when its signal fired. */

@@ -23,7 +23,7 @@ export function createLifecycle(targetId: string, provider: string): Lifecycle {
   const closedError = (): TargetError => new TargetError(targetId, 'fatal', 'closed: the target is closed', { code: `${provider}.closed` });
   return {
     run<T>(fn: () => Promise<T>, wrap: (err: unknown) => unknown): Promise<T> {
-      if (closing) return Promise.reject(closedError());
+      if (closing !== null) return Promise.reject(closedError());
       const p = (async () => fn())().catch((err: unknown) => {
         throw wrap(err);
       });

@@ -9,4 +9,9 @@ export interface LocalOptions {
    * `<stem>.<yyyymmdd-hhmmss>.<ext>` (the old copy's mtime, UTC). Default false: replace it.
    */
   keepVersions?: boolean;
+  /**
+   * When the daemon runs as root, copies get the source's owner and group too (always its
+   * permission bits). Default false: copies belong to the daemon's user.
+   */
+  preserveOwner?: boolean;
 }

@@ -3,14 +3,25 @@
  * path made (and fsynced) once and remembered, and the fsyncs of a folder after a rename shared
  * by the puts into it.
  */
-import { mkdir, open, stat as fsStat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { lstatSync, type Stats } from 'node:fs';
+import { chmod, mkdir, open, readdir, realpath, stat as fsStat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import { describe, errnoOf } from '../kit/classify.js';
 import { localError } from './classify.js';
+import { isTempName } from './names.js';
 
 /** Folders remembered as existing (see ensureDir); past this many the memory starts afresh. */
 const MAX_KNOWN_DIRS = 10_000;
+/** Mode of folders the target makes when the source's folder is not wider. */
+export const DIR_MODE = 0o700;
+/** Temp names start with this process's pid (hex), so leftovers of another process are known. */
+export const TEMP_OWNER = process.pid.toString(16).padStart(8, '0');
+
+/** The pid part (8 hex) of a temp name this target made, or null for another shape. */
+function tempOwner(name: string): string | null {
+  return /\.stagecoach-([0-9a-f]{8})[0-9a-f]{12}\.tmp$/su.exec(name)?.[1] ?? null;
+}
 
 /** fsync a folder so a rename or a new entry in it survives a power cut. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -30,13 +41,17 @@ export class LocalFolders {
   #rootReady: Promise<void> | null = null;
   readonly #knownDirs = new Set<string>();
   readonly #dirSyncs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
+  /** The root with its links resolved: a descriptor's real path must start with it. */
+  realRoot: string;
 
   constructor(
     private readonly targetId: string,
     /** The archive root, absolute. */
     readonly root: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.realRoot = root;
+  }
 
   /** Forgets every folder remembered: the next put into one looks again (it may have gone). */
   forget(): void {
@@ -47,8 +62,10 @@ export class LocalFolders {
     const root = this.root;
     this.#rootReady ??= (async () => {
       try {
-        const made = await mkdir(root, { recursive: true });
+        const made = await mkdir(root, { recursive: true, mode: DIR_MODE });
         if (made !== undefined) this.log.info({ root }, 'archive root created');
+        // The root itself may be a link the user configured; nothing below it may be.
+        this.realRoot = await realpath(root);
       } catch (err) {
         // No put can succeed without the root: that is the target's problem, not the item's.
         throw localError(this.targetId, 'archive-root-unusable', 'fatal', `the archive root ${root} cannot be created: ${describe(err)}`, err);
@@ -60,37 +77,83 @@ export class LocalFolders {
     return this.#rootReady;
   }
 
+  /** The error of a put that met a symbolic link below the root. */
+  linkRefused(path: string): Error {
+    return localError(this.targetId, 'archive-path-link', 'fail-item', `${path} is a symbolic link: the local target follows no link below its root`);
+  }
+
   /**
-   * mkdir -p `dir` under the root, fsyncing each folder that gained an entry. A folder made or
-   * found here is remembered, so the next put into it costs no stat and no mkdir; a put that
-   * then finds it gone (ENOENT) forgets every folder and comes back here (see upload.ts).
+   * mkdir -p `dir` under the root, never through a link: every folder between the root and `dir`
+   * is lstat'ed on every put (a link planted there since fails the put with `archive-path-link`)
+   * and the missing ones are made one by one with `dirMode`, set exactly (the umask neither widens
+   * nor narrows it), fsyncing each parent that gained an entry. The root's own check is
+   * remembered per folder; a put that then finds the folder gone (ENOENT) forgets every folder and
+   * comes back here (see upload.ts). The first put of this process into a folder removes the temp
+   * files other processes left there (a put cut by SIGKILL).
    */
-  async ensureDir(dir: string): Promise<void> {
-    if (this.#knownDirs.has(dir)) return;
+  async ensureDir(dir: string, dirMode = DIR_MODE): Promise<void> {
     const root = this.root;
     await this.ensureRoot();
-    try {
-      const st = await fsStat(root);
-      if (!st.isDirectory()) throw localError(this.targetId, 'archive-root-gone', 'fatal', `the archive root ${root} is not a folder`);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') {
-        throw localError(this.targetId, 'archive-root-gone', 'fatal', `the archive root ${root} has disappeared (an unmounted disk?)`, err);
+    const known = this.#knownDirs.has(dir);
+    if (!known) {
+      try {
+        const st = await fsStat(root);
+        if (!st.isDirectory()) throw localError(this.targetId, 'archive-root-gone', 'fatal', `the archive root ${root} is not a folder`);
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT') {
+          throw localError(this.targetId, 'archive-root-gone', 'fatal', `the archive root ${root} has disappeared (an unmounted disk?)`, err);
+        }
+        throw err;
       }
-      throw err;
     }
     if (dir !== root) {
-      const first = await mkdir(dir, { recursive: true });
-      // Each new folder is an entry in its parent: fsync from the deepest parent up to the one
-      // that already existed, so the path to the file survives a power cut as well as the file.
-      if (first !== undefined) {
-        for (let d = dir; ; d = dirname(d)) {
-          await fsyncDir(dirname(d));
-          if (d === first || dirname(d) === d) break;
+      let d = root;
+      for (const part of relative(root, dir).split(sep)) {
+        d = join(d, part);
+        let st: Stats | null = null;
+        try {
+          st = lstatSync(d);
+        } catch (err) {
+          if (errnoOf(err) !== 'ENOENT') throw err;
         }
+        if (st === null) {
+          try {
+            await mkdir(d, { mode: dirMode });
+            await chmod(d, dirMode);
+            // A new folder is an entry in its parent: fsync it, so the path to the file survives
+            // a power cut as well as the file.
+            await fsyncDir(dirname(d));
+            continue;
+          } catch (err) {
+            if (errnoOf(err) !== 'EEXIST') throw err;
+            st = lstatSync(d);
+          }
+        }
+        if (st.isSymbolicLink()) throw this.linkRefused(d);
+        if (!st.isDirectory()) throw localError(this.targetId, 'archive-path-blocked', 'fail-item', `${d} is not a folder`);
       }
     }
+    if (known) return;
+    await this.#sweepLeftovers(dir);
     if (this.#knownDirs.size >= MAX_KNOWN_DIRS) this.#knownDirs.clear();
     this.#knownDirs.add(dir);
+  }
+
+  /** Removes the temp files other processes left in `dir`; this process's own belong to puts running now. */
+  async #sweepLeftovers(dir: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      this.log.warn({ err, dir }, 'cannot list the folder for leftover temp files');
+      return;
+    }
+    for (const n of names) {
+      if (!isTempName(n) || tempOwner(n) === TEMP_OWNER) continue;
+      await unlink(join(dir, n)).catch((e: unknown) => {
+        if (errnoOf(e) !== 'ENOENT') this.log.warn({ err: e, path: join(dir, n) }, 'leftover temp file not removed');
+      });
+    }
   }
 
   /**
@@ -105,7 +168,7 @@ export class LocalFolders {
       s = { running: null, next: null };
       dirSyncs.set(dir, s);
     }
-    if (s.next) return s.next;
+    if (s.next !== null) return s.next;
     const state = s;
     const before = state.running ?? Promise.resolve();
     const p: Promise<void> = before
@@ -118,7 +181,7 @@ export class LocalFolders {
       .finally(() => {
         if (state.running !== p) return;
         state.running = null;
-        if (!state.next) dirSyncs.delete(dir);
+        if (state.next === null) dirSyncs.delete(dir);
       });
     state.next = p;
     return p;

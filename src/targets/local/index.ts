@@ -10,11 +10,12 @@ import { hashFile } from '../../archive/hash.js';
 import { SourceError, describe, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import { localDownload } from './download.js';
 import type { LocalOptions } from './api-types.js';
 import { classify, classifyRule, localError } from './classify.js';
 import { LocalFolders } from './folders.js';
-import { mapLocalPath } from './names.js';
+import { localPathKey, mapLocalPath } from './names.js';
 import { provider } from './provider.js';
 import { fsyncFile, lstatOrNull, putFile, type UploadContext } from './upload.js';
 
@@ -27,6 +28,7 @@ export const LOCAL_FEATURES: Features = Object.freeze({
   simpleUploadMax: Number.POSITIVE_INFINITY,
   chunkSize: 1024 * 1024,
   resumable: false,
+  rangedDownload: true,
 });
 
 /**
@@ -44,7 +46,13 @@ export const LOCAL_FEATURES: Features = Object.freeze({
  * - `keepVersions`: a replaced copy is kept beside as `<stem>.<yyyymmdd-hhmmss>.<ext>` (its own
  *   mtime, UTC), by a hard link made before the rename, so the final name never goes missing;
  *   on filesystems without hard links, by an exclusive copy. Never overwrites a kept version.
- * - The mtime of the stored file is `req.mtimeMs`, set before the rename.
+ * - The mtime of the stored file is `req.mtimeMs`, set before the rename; its permission bits
+ *   are the source's (`req.source.mode & 0o777`; 0600 without `source`), and with
+ *   `preserveOwner`, when running as root, its owner and group too. Folders the put makes get
+ *   0700, or the source folder's bits when wider, set exactly whatever the umask.
+ * - Nothing below the root is followed: a symbolic link on the way to the file or at its name
+ *   fails the put (`archive-path-link`, fail-item); the temp file is opened O_EXCL under a name
+ *   of its own per upload, and its descriptor's real path checked to be under the root.
  * - The archive root is created on first use. If it disappears later (an unmounted disk) puts
  *   fail `fatal` rather than writing into the empty mount point.
  * - `stat` hashes the whole file (sha256 is what the target verifies with): one read of it.
@@ -54,11 +62,17 @@ export const LOCAL_FEATURES: Features = Object.freeze({
  *   the temp file is removed and the previous copy is untouched.
  */
 export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Target {
-  checkOptions(provider.schema, options, ['path', 'keepVersions']);
+  checkOptions(provider.schema, options, ['path', 'keepVersions', 'preserveOwner']);
   const id = options.id;
   const root = resolve(options.path);
   const folders = new LocalFolders(id, root, ctx.log);
-  const uctx: UploadContext = { targetId: id, log: ctx.log, folders, keepVersions: options.keepVersions ?? false };
+  const uctx: UploadContext = {
+    targetId: id,
+    log: ctx.log,
+    folders,
+    keepVersions: options.keepVersions ?? false,
+    preserveOwner: (options.preserveOwner ?? false) && process.getuid?.() === 0,
+  };
   const life = createLifecycle(id, 'local');
 
   /** Every error leaving the target goes through here, so `classify` sees only known shapes. */
@@ -74,6 +88,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     id,
     type: 'local',
     features: LOCAL_FEATURES,
+    nameKey: localPathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return life.run(() => putFile(uctx, req), (err) => wrap(err, req.signal));
@@ -86,6 +101,10 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
         if (!st?.isFile()) return null;
         return { remoteId: path, size: st.size, hash: await hashFile('sha256', path) };
       }, wrap);
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(() => localDownload(root, id, req), (err) => wrap(err, req.signal));
     },
 
     ensureFolder(remotePath: string): Promise<string> {
@@ -125,4 +144,3 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
 }
 
 /** The local target's factory, as the registry knows it. */
-export const local = createLocalTarget satisfies TargetFactory<LocalOptions>;

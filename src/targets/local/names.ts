@@ -89,3 +89,11 @@ export function versionName(name: string, mtime: Date, attempt = 0, maxNameBytes
   const budget = maxNameBytes - Buffer.byteLength(tag + ext, 'utf8');
   return `${truncateUtf8(stem, budget)}${tag}${truncateUtf8(ext, maxNameBytes - Buffer.byteLength(tag, 'utf8') - 1)}`;
 }
+
+/**
+ * The key two remote paths share when the local target stores them as one file: the NFC form
+ * (`mapLocalPath` normalises), so the NFC and NFD spellings of one name collide. Never throws.
+ */
+export function localPathKey(remotePath: string): string {
+  return remotePath.normalize('NFC');
+}

@@ -16,10 +16,11 @@ const schema = z.strictObject({
     .boolean()
     .default(false)
     .describe('Keep the previous copy of a changed file instead of replacing it.'),
+  preserveOwner: z
+    .boolean()
+    .default(false)
+    .describe('When the daemon runs as root, copies keep the source file\'s owner and group (they always keep its permission bits).'),
 });
-
-/** A `type: local` entry of the resolved config. */
-export type LocalConfig = ProviderConfig<typeof schema>;
 
 export const provider = defineProvider({
   type: 'local',

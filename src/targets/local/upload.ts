@@ -4,10 +4,10 @@
  * name; the folder is then fsynced. A crash or a failure at any point leaves the previous copy
  * (or nothing) at the final name, never a part.
  */
-import { createHash } from 'node:crypto';
-import { constants as fsConstants, futimesSync, lstatSync, readSync, renameSync, writeSync, type Stats } from 'node:fs';
-import { copyFile, link, lstat, open, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants, fchmodSync, fchownSync, futimesSync, lstatSync, readSync, renameSync, writeSync, type Stats } from 'node:fs';
+import { copyFile, link, lstat, open, readlink, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { addAbortSignal } from 'node:stream';
 import type { Logger } from 'pino';
@@ -16,8 +16,9 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, errnoOf } from '../kit/classify.js';
 import type { PutRequest, PutResult } from '../target.js';
 import { localError } from './classify.js';
-import type { LocalFolders } from './folders.js';
+import { DIR_MODE, TEMP_OWNER, type LocalFolders } from './folders.js';
 import { mapLocalPath, tempName, versionName } from './names.js';
+import { toBuffer } from '../kit/chunks.js';
 
 // Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
@@ -25,8 +26,8 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLIN
 const MAX_VERSION_ATTEMPTS = 1000;
 /** Buffer of the read-back check. */
 const READ_BACK_CHUNK = 1024 * 1024;
-/** The fixed part of temp names (hex, so `isTempName` knows them). */
-const TEMP_TOKEN = '0000';
+/** Mode of a copy whose source mode is unknown (a put without `source`). */
+const FILE_MODE = 0o600;
 /**
  * Files up to this size take the small-file path (`writeSmall`): between opening the temp file
  * and its fsync, and for the rename, the calls are synchronous (a few µs each on a local disk,
@@ -41,12 +42,8 @@ export interface UploadContext {
   log: Logger;
   folders: LocalFolders;
   keepVersions: boolean;
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
+  /** Copies get the source's owner and group too (only when running as root). */
+  preserveOwner: boolean;
 }
 
 export async function fsyncFile(path: string): Promise<void> {
@@ -146,38 +143,41 @@ async function keepPrevious(ctx: UploadContext, final: string, dir: string, name
 }
 
 /**
- * Opens the temp file, new. One already there is a leftover of a put cut by a crash: it goes.
- * A folder that vanished since it was made (ENOENT) is made again, once.
+ * Opens the temp file, new (O_EXCL: never through a link), mode 0600 until the copy is
+ * complete. A folder that vanished since it was checked (ENOENT) is made again, once. Where
+ * /proc tells, the descriptor's real path must be the temp's place under the real root: a
+ * folder swapped for a link between the check and the open leaves nothing written there.
  */
-async function openTemp(ctx: UploadContext, tmp: string, dir: string): Promise<FileHandle> {
+async function openTemp(ctx: UploadContext, tmp: string, dir: string, dirMode: number): Promise<FileHandle> {
+  let fh: FileHandle;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await open(tmp, 'wx+');
+      fh = await open(tmp, 'wx+', FILE_MODE);
+      break;
     } catch (err) {
-      if (attempt > 0) throw err;
-      if (errnoOf(err) === 'EEXIST') {
-        await unlink(tmp).catch((e: unknown) => {
-          if (errnoOf(e) !== 'ENOENT') throw e;
-        });
-      } else if (errnoOf(err) === 'ENOENT') {
-        ctx.folders.forget();
-        await ctx.folders.ensureDir(dir);
-      } else {
-        throw err;
-      }
+      if (attempt > 0 || errnoOf(err) !== 'ENOENT') throw err;
+      ctx.folders.forget();
+      await ctx.folders.ensureDir(dir, dirMode);
     }
   }
+  const at = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => null);
+  if (at !== null && at !== join(ctx.folders.realRoot, relative(ctx.folders.root, tmp))) {
+    await fh.close().catch(() => undefined);
+    await unlink(at).catch((e: unknown) => ctx.log.warn({ err: e, path: at }, 'temp file not removed'));
+    throw ctx.folders.linkRefused(dir);
+  }
+  return fh;
 }
 
-async function writeNew(ctx: UploadContext, req: PutRequest, final: string, previous: Stats | null): Promise<PutResult> {
+async function writeNew(ctx: UploadContext, req: PutRequest, final: string, previous: Stats | null, dirMode: number): Promise<PutResult> {
   const dir = dirname(final);
   const name = basename(final);
-  // One temp name per final name: only one put of a remote path runs at a time, so a temp
-  // file already there is a leftover of a put cut by a crash (kill -9), and goes.
-  const tmp = join(dir, tempName(name, TEMP_TOKEN));
+  // A temp name of its own per upload (with this process's pid, see folders.ts): two puts into
+  // one folder never share one.
+  const tmp = join(dir, tempName(name, `${TEMP_OWNER}${randomBytes(6).toString('hex')}`));
   let tmpExists = false;
   try {
-    const fh = await openTemp(ctx, tmp, dir);
+    const fh = await openTemp(ctx, tmp, dir, dirMode);
     tmpExists = true;
     let counter: CountingHashStream;
     let written: string;
@@ -188,6 +188,9 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
       await sparse.finish();
       const mtime = new Date(req.mtimeMs);
       await fh.utimes(mtime, mtime);
+      // The source's owner first (chown clears set-id bits), then its permission bits exactly.
+      if (ctx.preserveOwner && req.source) await fh.chown(req.source.uid, req.source.gid);
+      await fh.chmod(req.source ? req.source.mode & 0o777 : FILE_MODE);
       await fh.sync();
       written = await hashHandle(fh, counter.bytes, req.signal);
     } catch (err) {
@@ -220,19 +223,20 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
 }
 
 /**
- * `writeNew` for a small file: the same steps and checks (temp file beside the final name, holes
+ * `writeNew` for a small file: the same steps and checks (temp file beside the final name, holes,
+ * owner and mode
  * kept, mtime set, fsynced, read back and compared, renamed, folder fsynced), with the source read
  * first, and the writes, the mtime, the read-back and the rename synchronous calls.
  */
-async function writeSmall(ctx: UploadContext, req: PutRequest, final: string): Promise<PutResult> {
+async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, dirMode: number): Promise<PutResult> {
   const dir = dirname(final);
-  const tmp = join(dir, tempName(basename(final), TEMP_TOKEN));
+  const tmp = join(dir, tempName(basename(final), `${TEMP_OWNER}${randomBytes(6).toString('hex')}`));
   const chunks: Buffer[] = [];
   const counter = await readSource(ctx, req, async (chunk) => void chunks.push(chunk));
   const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   let tmpExists = false;
   try {
-    const fh = await openTemp(ctx, tmp, dir);
+    const fh = await openTemp(ctx, tmp, dir, dirMode);
     tmpExists = true;
     let written: string;
     try {
@@ -246,6 +250,9 @@ async function writeSmall(ctx: UploadContext, req: PutRequest, final: string): P
       if (data.length > 0 && isZero(data, data.length - 1, data.length)) await fh.truncate(data.length);
       const mtime = new Date(req.mtimeMs);
       futimesSync(fd, mtime, mtime);
+      // The source's owner first (chown clears set-id bits), then its permission bits exactly.
+      if (ctx.preserveOwner && req.source) fchownSync(fd, req.source.uid, req.source.gid);
+      fchmodSync(fd, req.source ? req.source.mode & 0o777 : FILE_MODE);
       await fh.sync();
       const back = Buffer.allocUnsafe(data.length);
       let got = 0;
@@ -295,9 +302,12 @@ function lstatOrNullSync(path: string): Stats | null {
 export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutResult> {
   if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
   const final = join(ctx.folders.root, mapLocalPath(req.remotePath, ctx.targetId));
-  await ctx.folders.ensureDir(dirname(final));
+  // Folders 0700, or as wide as the source's own folder when that is wider.
+  const dirMode = DIR_MODE | ((req.source?.dirMode ?? 0) & 0o777);
+  await ctx.folders.ensureDir(dirname(final), dirMode);
   const small = req.size <= SMALL_FILE;
   const existing = small ? lstatOrNullSync(final) : await lstatOrNull(final);
+  if (existing?.isSymbolicLink()) throw ctx.folders.linkRefused(final);
   if (existing?.isDirectory()) throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
   if (existing?.isFile() && existing.size === req.size) {
     const [source, stored] = await Promise.all([readSource(ctx, req, null), hashFile('sha256', final, req.signal)]);
@@ -307,8 +317,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
     }
   }
   // A replaced copy kept as a version takes the general path (its link or copy is rare).
-  if (small && !(ctx.keepVersions && existing?.isFile())) return writeSmall(ctx, req, final);
-  return writeNew(ctx, req, final, existing);
+  if (small && !(ctx.keepVersions && existing?.isFile())) return writeSmall(ctx, req, final, dirMode);
+  return writeNew(ctx, req, final, existing, dirMode);
 }
 
 /** The unit of a hole: file systems allocate (and punch) whole blocks, 4 KiB on most. */

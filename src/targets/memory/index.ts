@@ -7,12 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { ConfigError } from '../../errors.js';
 import { CountingHashStream, hashBuffer, verifySize } from '../../archive/hash.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target } from '../target.js';
+import { memoryDownload } from './download.js';
 import { MAX_NAME_BYTES, mapLocalPath, tempName } from '../local/names.js';
 import type { MemoryTargetOptions } from './api-types.js';
 import { classify } from './classify.js';
 import { abortError } from '../kit/abort.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { toBuffer } from '../kit/chunks.js';
 
 /** The memory target throws its errors as they are. */
 const asThrown = (err: unknown): unknown => err;
@@ -56,12 +58,6 @@ function splitPath(path: string): { dir: string; name: string } {
   return i < 0 ? { dir: '', name: path } : { dir: path.slice(0, i), name: path.slice(i + 1) };
 }
 
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
-}
-
 /**
  * Makes a memory target. Without `broken` it passes the conformance suite; each `broken` mode
  * breaks exactly the rule its doc comment names (see MemoryBrokenMode). Synchronous: it needs
@@ -82,6 +78,7 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
     simpleUploadMax: Number.POSITIVE_INFINITY,
     chunkSize: 1024 * 1024,
     resumable: false,
+    rangedDownload: true,
   });
   // folder key → (name key → entry). The root folder is ''.
   const folders = new Map<string, Map<string, Entry>>([['', new Map()]]);
@@ -193,6 +190,9 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
         return e ? { remoteId: e.path, size: e.bytes.length, hash: hashBuffer(hashKind, e.bytes) } : null;
       }, asThrown);
     },
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return life.run(async () => memoryDownload(id, find(req.remotePath), (b) => hashBuffer(hashKind, b), req), asThrown);
+    },
     ensureFolder(remotePath: string): Promise<string> {
       return life.run(async () => {
         if (remotePath === '') return '';
@@ -223,4 +223,3 @@ export function createMemoryTarget(options: MemoryTargetOptions): MemoryTarget {
 }
 
 /** The memory target's factory, in the registry's shape (the context is not needed). */
-export const memory = ((options: MemoryTargetOptions) => createMemoryTarget(options)) satisfies TargetFactory<MemoryTargetOptions>;

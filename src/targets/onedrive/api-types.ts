@@ -98,8 +98,6 @@ export const MAX_FRAGMENT = 60 * 1024 * 1024;
 export const DEFAULT_FRAGMENT_SIZE = 10 * FRAGMENT_UNIT;
 /** The scope an app-only (client credentials) token is asked with. */
 export const GRAPH_DEFAULT_SCOPE = 'https://graph.microsoft.com/.default';
-/** Graph's public base. */
-export const GRAPH_BASE_URL = 'https://graph.microsoft.com';
 /** The identity platform's public base. */
 export const LOGIN_BASE_URL = 'https://login.microsoftonline.com';
 /** driveItem fields the target reads. */

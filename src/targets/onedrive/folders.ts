@@ -78,7 +78,7 @@ export class FolderCache {
     if (names.length === 0) return Promise.resolve(ROOT_ID);
     const key = names.map(nameKey).join('/');
     const known = this.ids.get(key);
-    if (known) return known;
+    if (known !== undefined) return known;
     return this.remember(
       key,
       (async () => {

@@ -24,7 +24,8 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { Features, PutRequest, PutResult, RemoteStat, Target, TargetContext, TargetFactory } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import { onedriveDownload } from './download.js';
 import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } from './api-types.js';
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
@@ -32,13 +33,11 @@ import { OneDriveHttpError, adviceFor, classify, classifyRule, detailOf, retryAf
 import { FolderCache, childPath } from './folders.js';
 import { GraphApi, createGraphClient, drivePathOf } from './transport.js';
 import { endpointRewrite } from './transport.js';
-import { encodePath, mapOneDrivePath, mapRemoteRoot } from './names.js';
+import { encodePath, mapOneDrivePath, mapRemoteRoot, oneDrivePathKey } from './names.js';
 import { provider } from './provider.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';
 
 export type { OnedriveInternals, OnedriveOptions } from './api-types.js';
-export { authorize, type AuthIO, type AuthorizeOptions } from './auth.js';
-export { MAX_NAME_CHARS, mapOneDrivePath } from './names.js';
 
 /** What the OneDrive target declares. */
 export const ONEDRIVE_FEATURES: Features = Object.freeze({
@@ -47,6 +46,7 @@ export const ONEDRIVE_FEATURES: Features = Object.freeze({
   simpleUploadMax: SIMPLE_UPLOAD_MAX,
   chunkSize: DEFAULT_FRAGMENT_SIZE,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
@@ -175,6 +175,7 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
     id,
     type: 'onedrive',
     features: ONEDRIVE_FEATURES,
+    nameKey: oneDrivePathKey,
 
     put(req: PutRequest): Promise<PutResult> {
       return run(() => doPut(req), req.signal);
@@ -182,6 +183,10 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
 
     stat(remotePath: string): Promise<RemoteStat | null> {
       return run(() => doStat(remotePath));
+    },
+
+    download(req: DownloadRequest): Promise<RemoteDownload | null> {
+      return run(() => onedriveDownload({ api, id, names: [...rootSegments, ...mapOneDrivePath(req.remotePath, id, rootSegments)], rewrite, timeoutMs }, req), req.signal);
     },
 
     ensureFolder(remotePath: string): Promise<string> {
@@ -200,4 +205,3 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
 }
 
 /** The OneDrive target's factory, as the registry knows it. */
-export const onedrive = createOnedriveTarget satisfies TargetFactory<OnedriveOptions>;

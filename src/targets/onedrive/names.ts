@@ -171,3 +171,16 @@ export function mapOneDrivePath(remotePath: string, targetId = 'onedrive', rootS
 export function encodePath(names: readonly string[]): string {
   return names.map((n) => encodeURIComponent(n)).join('/');
 }
+
+/**
+ * The key two remote paths share when OneDrive stores them as one file: NFC, OneDrive's
+ * look-alike substitutions (`a:b` and `a\uFF1Ab` are one name), then lower case per segment.
+ * Never throws: a path the target refuses keys as its NFC form, lower-cased.
+ */
+export function oneDrivePathKey(remotePath: string): string {
+  try {
+    return mapOneDrivePath(remotePath).map(nameKey).join('/');
+  } catch {
+    return nameKey(remotePath.normalize('NFC'));
+  }
+}

@@ -38,6 +38,7 @@ import { abortError } from '../kit/abort.js';
 import type { GraphApi } from './transport.js';
 import { parseJson, readBody, sendHttp, type UrlRewrite } from './transport.js';
 import { nameKey } from './names.js';
+import { toBuffer } from '../kit/chunks.js';
 
 /** What the uploads need from the target. */
 export interface UploadContext {
@@ -55,12 +56,6 @@ export interface UploadContext {
 export interface Destination {
   parentId: string;
   name: string;
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return Buffer.from(String(chunk));
 }
 
 /**

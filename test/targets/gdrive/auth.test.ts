@@ -146,7 +146,7 @@ describe('authorize (stagecoach auth <id>)', () => {
     ['another attempt\'s address', () => 'http://127.0.0.1:53682/?state=other&code=c', 'gdrive.auth-state-mismatch'],
     ['a refusal', () => 'http://127.0.0.1:53682/?error=access_denied', 'gdrive.auth-denied'],
     ['nothing', () => '   ', 'gdrive.auth-no-code'],
-    ['an unknown code', () => 'never-issued', 'auth.exchange-failed'],
+    ['an unknown code', () => 'never-issued', 'gdrive.auth-exchange-failed'],
   ])('refuses %s, writing nothing', async (_what, answer, code) => {
     const err = await rejected(authorize(base(), terminal(answer)));
     expect(err).toBeInstanceOf(StagecoachError);

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import pino from 'pino';
 import { createGdriveTarget } from '../../../src/targets/gdrive/index.js';
-import type { GdriveOptions, GdriveTuning } from '../../../src/targets/gdrive/api-types.js';
+import type { GdriveInternals, GdriveOptions } from '../../../src/targets/gdrive/api-types.js';
 import type { PutRequest, Target } from '../../../src/targets/target.js';
 import { gdriveOptions } from '../../conformance/gdrive-harness.js';
 import { chunkStream, request, type RequestOptions } from '../../conformance/sources.js';
@@ -21,7 +21,7 @@ export interface TestTarget {
 }
 
 /** A Drive target on `emu`: small chunks (256 KiB) and a 256 KiB simple-upload limit by default. */
-export function makeTarget(emu: GdriveEmulator, tuning: GdriveTuning = {}, extra: Partial<GdriveOptions> = {}): TestTarget {
+export function makeTarget(emu: GdriveEmulator, internals: GdriveInternals = {}, extra: Partial<GdriveOptions> = {}): TestTarget {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -29,8 +29,8 @@ export function makeTarget(emu: GdriveEmulator, tuning: GdriveTuning = {}, extra
       cb();
     },
   });
-  const options = { ...gdriveOptions(emu, extra), chunkSize: CHUNK, simpleUploadMax: CHUNK, ...tuning } as GdriveOptions;
-  const target = createGdriveTarget(options, { log: pino({ level: 'debug' }, sink), stateDir: '/nonexistent-state' });
+  const options = gdriveOptions(emu, extra);
+  const target = createGdriveTarget(options, { log: pino({ level: 'debug' }, sink), stateDir: '/nonexistent-state' }, { chunkSize: CHUNK, simpleUploadMax: CHUNK, ...internals });
   return { target, options, logs };
 }
 

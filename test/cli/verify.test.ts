@@ -1,0 +1,131 @@
+/**
+ * `stagecoach verify` against the five targets of config/demo.yaml (the four cloud emulators
+ * through the official SDKs, and a local folder): a copy deleted in Drive (files.delete, as the
+ * web page does), one replaced in Dropbox and one deleted from the local archive are all found;
+ * `--report-only` leaves the journal alone; without it their deliveries go back to pending and
+ * the next run archives them again, after which verify finds everything intact.
+ */
+import { rm, utimes, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../../src/config/index.js';
+import { verifyCommand } from '../../src/cli/verify.js';
+import { openTarget } from '../../src/cli/targets.js';
+import { startPipeline } from '../../src/pipeline/topology.js';
+import { openSqliteStore } from '../../src/state/index.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { deleteRemote } from '../conformance/remote-delete.js';
+import { request } from '../conformance/sources.js';
+import { closeClouds, cloudsAndConfig, verifyClouds } from '../e2e/clouds.js';
+import { bytes, tempDir } from '../helpers/fs.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const log = createLogger({ level: 'silent', format: 'json', destination: new PassThrough() });
+
+async function backfill(config: Config): Promise<void> {
+  const p = await startPipeline(config, { log, mode: 'once' });
+  try {
+    await Promise.race([p.idle(), p.failed]);
+  } finally {
+    await p.stop();
+  }
+}
+
+async function verify(config: Config, args: Partial<Parameters<typeof verifyCommand>[2]> = {}) {
+  let out = '';
+  const code = await verifyCommand(config, log, { reportOnly: false, json: true, ...args }, { out: { write: (s: string) => (out += s) }, err: { write: () => true } });
+  return { code, report: JSON.parse(out) as { ok: boolean; targets: Array<{ target: string; checked: number; ok: number; missing: number; altered: number; errors: number; findings: Array<{ relPath: string; problem: string; requeued: boolean }> }> } };
+}
+
+async function counts(config: Config) {
+  const store = await openSqliteStore({ dir: config.stateDir });
+  try {
+    return Object.fromEntries((await store.counts()).map((c) => [c.target, c]));
+  } finally {
+    await store.close();
+  }
+}
+
+describe('stagecoach verify', () => {
+  it('finds a copy deleted in Drive, one altered in Dropbox and one deleted locally; re-archives them on the next run', async () => {
+    const t = await tempDir();
+    const { clouds, yaml, inbox, archive } = await cloudsAndConfig(t.dir);
+    cleanups.push(async () => {
+      await closeClouds(clouds);
+      await t.cleanup();
+    });
+    const config = parseConfig(yaml, { cwd: t.dir, env: {} });
+    const files = ['a.bin', 'sub/b ü.bin', 'sub/c.bin', 'empty.bin'];
+    const old = new Date(Date.now() - 3_600_000);
+    for (const [i, f] of files.entries()) {
+      await mkdir(path.dirname(path.join(inbox, f)), { recursive: true });
+      await writeFile(path.join(inbox, f), bytes(f === 'empty.bin' ? 0 : 40_000 + i, i + 1));
+      await utimes(path.join(inbox, f), old, old);
+    }
+    await backfill(config);
+    const first = await verify(config);
+    expect(first.code).toBe(0);
+    expect(first.report.targets.map((s) => [s.target, s.checked, s.ok])).toEqual(config.targets.map((tc) => [tc.id, 4, 4]));
+
+    // Behind Stagecoach's back: delete in Drive, replace in Dropbox, delete from the local archive.
+    const gdrive = await openTarget(config, config.targets.find((x) => x.id === 'gdrive')!, log);
+    await deleteRemote({ kind: 'gdrive', emu: clouds.gdrive }, gdrive, 'inbox/a.bin');
+    await gdrive.close();
+    const dropbox = await openTarget(config, config.targets.find((x) => x.id === 'dropbox')!, log);
+    await dropbox.put(request('inbox/sub/b ü.bin', bytes(40_001, 99)));
+    await dropbox.close();
+    await rm(path.join(archive, 'inbox', 'sub', 'c.bin'));
+
+    const reported = await verify(config, { reportOnly: true });
+    expect(reported.code).toBe(4);
+    const found = (id: string) => reported.report.targets.find((s) => s.target === id)!;
+    expect(found('gdrive')).toMatchObject({ checked: 4, ok: 3, missing: 1, altered: 0 });
+    expect(found('gdrive').findings).toMatchObject([{ relPath: 'a.bin', problem: 'missing', requeued: false }]);
+    expect(found('dropbox')).toMatchObject({ checked: 4, ok: 3, missing: 0, altered: 1 });
+    expect(found('dropbox').findings).toMatchObject([{ relPath: 'sub/b ü.bin', problem: 'altered', requeued: false }]);
+    expect(found('local')).toMatchObject({ missing: 1 });
+    for (const id of ['box', 'onedrive']) expect(found(id)).toMatchObject({ checked: 4, ok: 4 });
+    expect((await counts(config)).gdrive!.pending, '--report-only leaves the journal alone').toBe(0);
+
+    const requeued = await verify(config, { target: 'gdrive,dropbox,local' });
+    expect(requeued.code).toBe(4);
+    expect(requeued.report.targets.flatMap((s) => s.findings.map((f) => f.requeued))).toEqual([true, true, true]);
+    const c = await counts(config);
+    expect([c.gdrive!.pending, c.dropbox!.pending, c.local!.pending, c.box!.pending]).toEqual([1, 1, 1, 0]);
+
+    await backfill(config);
+    const after = await verify(config);
+    expect(after.code).toBe(0);
+    expect(after.report.targets.every((s) => s.ok === 4)).toBe(true);
+    expect(await verifyClouds(clouds, inbox, files)).toEqual([]);
+  });
+
+  it('--sample checks the least recently verified share; bad flags are usage errors', async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    const inbox = path.join(t.dir, 'inbox');
+    await mkdir(inbox);
+    const config = parseConfig(`stateDir: ./state\nroots: [{ path: ./inbox }]\ntargets: [{ type: local, path: ./archive }]\nlog: { level: warn, format: json }\n`, { cwd: t.dir, env: {} });
+    const old = new Date(Date.now() - 3_600_000);
+    for (let i = 0; i < 10; i++) {
+      await writeFile(path.join(inbox, `f${i}`), bytes(100, i + 1));
+      await utimes(path.join(inbox, `f${i}`), old, old);
+    }
+    await backfill(config);
+    const a = await verify(config, { sample: '30%' });
+    const b = await verify(config, { sample: '30' });
+    expect([a.report.targets[0]!.checked, b.report.targets[0]!.checked]).toEqual([3, 3]);
+    const store = await openSqliteStore({ dir: config.stateDir });
+    const verified = (await store.audit.doneCopies('local')).filter((d) => d.verifiedAt !== null).length;
+    await store.close();
+    expect(verified, 'two samples of 30% covered 6 different copies').toBe(6);
+    await expect(verify(config, { sample: '0' })).rejects.toThrow(/--sample/);
+    await expect(verify(config, { target: 'nope' })).rejects.toThrow(/--target: no target "nope"/);
+    await expect(verify(config, { root: 'nope' })).rejects.toThrow(/--root: no root named "nope"/);
+  });
+});
