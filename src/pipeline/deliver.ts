@@ -334,6 +334,8 @@ async function send(
           remotePath: d.remotePath,
           size: d.size,
           mtimeMs: d.mtimeMs,
+          // The creation time where the platform gives one: Linux without statx btime reports 0.
+          ...(now.birthtimeMs > 0 ? { birthtimeMs: now.birthtimeMs } : {}),
           open,
           resume,
           saveResume: async (h) => {
