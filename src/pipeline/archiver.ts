@@ -38,6 +38,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   private readonly durable: DurableBroadcastDispatcher<Delivery>;
   private readonly leasing = new Set<string>();
   private readonly again = new Set<string>();
+  private readonly due = new Set<string>();
   private readonly host: string;
   private poll: NodeJS.Timeout | undefined;
   /** Files handled so far (journaled or skipped). */
@@ -105,14 +106,24 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   }
 
   /**
-   * Leases the target's pending deliveries up to its unmet demand and sends them. One lease per
-   * target at a time; a request that arrives meanwhile runs once the lease is done. A lease that
-   * fails (the journal is busy or broken) is retried after LEASE_RETRY_MS, doubling, while the
-   * target still has demand; after LEASE_ATTEMPTS failures in a row the archiver crashes with a
-   * `state.lease-failed` error (the pipeline stops with it). Never dropped: demand left unserved
-   * would stall an idle target until something else poked it.
+   * Leases the target's pending deliveries up to its unmet demand and sends them. The requests of
+   * one turn of the event loop make one lease (uploads that settle together ask together), and
+   * one lease per target runs at a time; a request that arrives meanwhile runs once it is done. A
+   * lease that fails (the journal is busy or broken) is retried after LEASE_RETRY_MS, doubling,
+   * while the target still has demand; after LEASE_ATTEMPTS failures in a row the archiver crashes
+   * with a `state.lease-failed` error (the pipeline stops with it). Never dropped: demand left
+   * unserved would stall an idle target until something else poked it.
    */
   private refill(target: string): void {
+    if (this.due.has(target)) return;
+    this.due.add(target);
+    setImmediate(() => {
+      this.due.delete(target);
+      this.leaseFor(target);
+    });
+  }
+
+  private leaseFor(target: string): void {
     if (this.leasing.has(target)) {
       this.again.add(target);
       return;
@@ -123,7 +134,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
       .catch((e: unknown) => this.crash(e))
       .finally(() => {
         this.leasing.delete(target);
-        if (this.again.delete(target)) this.refill(target);
+        if (this.again.delete(target)) this.leaseFor(target);
       });
   }
 

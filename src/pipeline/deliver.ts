@@ -90,7 +90,7 @@ function parentOf(p: Buffer): Buffer {
 }
 
 const CHUNK = 1 << 20;
-const MIN_CHUNK = 64 * 1024;
+const MIN_CHUNK = 4 * 1024;
 
 /**
  * Delivers one leased delivery to its target and records the outcome in the store. The source
@@ -308,10 +308,10 @@ async function send(
   try {
     const { requests, bytes } = ctx.limits ?? {};
     const open = (start = 0) => {
-      // A read buffer the size of the file (up to 1 MiB, at least 64 KiB): each read allocates
-      // one, and 1 MiB for every 4 KiB file made garbage collection the cost of small files.
-      // Through the descriptor checked above, never the path: a link or a swapped folder put
-      // there since cannot change what is read.
+      // A read buffer the size of the file (up to 1 MiB, at least 4 KiB): each read allocates
+      // one, and 1 MiB (later 64 KiB) for every 4 KiB file made garbage collection the cost of
+      // small files. Through the descriptor checked above, never the path: a link or a swapped
+      // folder put there since cannot change what is read.
       const file = readFrom(fh, start, Math.min(CHUNK, Math.max(MIN_CHUNK, d.size - start + 1)));
       if (!bytes) return file;
       // Errors of the file must reach the reader of the throttled stream.
@@ -334,6 +334,8 @@ async function send(
           remotePath: d.remotePath,
           size: d.size,
           mtimeMs: d.mtimeMs,
+          // The creation time where the platform gives one: Linux without statx btime reports 0.
+          ...(now.birthtimeMs > 0 ? { birthtimeMs: now.birthtimeMs } : {}),
           open,
           resume,
           saveResume: async (h) => {

@@ -53,7 +53,9 @@ const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
  * and SQLite gives its -wal and -shm files the same mode.
  *
  * Every method does its work synchronously before its promise settles: calls from one process are
- * serialised, and each is atomic. Timestamps are `Date.now()`.
+ * serialised, and each is atomic. `complete` is group-committed: the completions of one turn of
+ * the event loop share one transaction, and each promise settles once it has committed.
+ * Timestamps are `Date.now()`.
  *
  * Throws StagecoachError `state.too-new` when the database was written by a newer Stagecoach,
  * `state.open-failed` when the file cannot be opened as a database. The caller MUST `close()` the
@@ -369,6 +371,14 @@ function checkCount(name: string, n: number): void {
   }
 }
 
+interface PendingCompletion {
+  id: number;
+  generation: number;
+  result: CompleteResult;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 class SqliteStoreImpl implements SqliteStore {
   readonly path: string;
   readonly audit: AuditStore;
@@ -376,6 +386,10 @@ class SqliteStoreImpl implements SqliteStore {
   readonly #st: Statements;
   readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
   readonly #lease: (target: string, n: number, now: number) => Delivery[];
+  readonly #completeAll: (batch: readonly PendingCompletion[]) => unknown[];
+  /** Completions waiting for the next group commit (see complete()). */
+  #completions: PendingCompletion[] = [];
+  #commitScheduled = false;
   readonly #claim: (claim: RemoteClaim) => ClaimResult;
   #closing: Promise<void> | undefined;
 
@@ -389,6 +403,7 @@ class SqliteStoreImpl implements SqliteStore {
     // lease it means two processes can never select the same rows.
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
+    this.#completeAll = db.transaction(this.#completeTx.bind(this)).immediate;
     this.#claim = db.transaction(this.#claimTx.bind(this)).immediate;
   }
 
@@ -501,11 +516,46 @@ class SqliteStoreImpl implements SqliteStore {
    */
   async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
     this.#open();
+    // Group commit: the completions asked for in one turn of the event loop are written in one
+    // transaction (a put is durable before it completes, so nothing is at risk while it waits);
+    // each caller's promise settles once that transaction has committed.
+    return new Promise<void>((resolve, reject) => {
+      this.#completions.push({ id, generation, result, resolve, reject });
+      if (this.#commitScheduled) return;
+      this.#commitScheduled = true;
+      setImmediate(() => this.#commitCompletions());
+    });
+  }
+
+  #commitCompletions(): void {
+    this.#commitScheduled = false;
+    const batch = this.#completions;
+    if (batch.length === 0) return;
+    this.#completions = [];
+    let outcomes: unknown[];
+    try {
+      outcomes = this.#completeAll(batch);
+    } catch (err) {
+      for (const c of batch) c.reject(err);
+      return;
+    }
+    batch.forEach((c, i) => (outcomes[i] === undefined ? c.resolve() : c.reject(outcomes[i])));
+  }
+
+  /** One transaction for the batch; an unknown id fails its own completion, not the others. */
+  #completeTx(batch: readonly PendingCompletion[]): unknown[] {
     const now = Date.now();
     const st = this.#st;
-    if (st.complete.run(result.remoteId, result.remoteHash, result.bytesSent, now, id, generation).changes > 0) return;
-    if (st.staleToPending.run(now, id, generation).changes > 0) return;
-    this.#mustExist(id);
+    return batch.map(({ id, generation, result }) => {
+      if (st.complete.run(result.remoteId, result.remoteHash, result.bytesSent, now, id, generation).changes > 0) return undefined;
+      if (st.staleToPending.run(now, id, generation).changes > 0) return undefined;
+      try {
+        this.#mustExist(id);
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    });
   }
 
   /**
@@ -684,6 +734,8 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   async #close(): Promise<void> {
+    // Completions asked for before close are committed, not dropped.
+    this.#commitCompletions();
     try {
       // SQLite's advice for long-lived connections: refresh planner statistics on close. Best
       // effort: on a full disk it cannot write, and the journal is closed all the same.

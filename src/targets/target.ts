@@ -30,6 +30,8 @@ export interface PutRequest {
   remotePath: string;
   size: number;
   mtimeMs: number;
+  /** The source's creation time where the platform gives one (st_birthtime), else absent. */
+  birthtimeMs?: number;
   /** A fresh stream of the source from byte `start` (default 0); may be called once per attempt. */
   open(start?: number): Readable;
   /** The resume handle saved by an earlier, cut attempt, if any. */

@@ -67,7 +67,8 @@ describe('three daemons on one PostgreSQL journal', () => {
       const cfg = path.join(t.dir, `${node}.yaml`);
       await writeFile(
         cfg,
-        yaml.replace('stateDir: ./state', `stateDir: ./state-${node}`) +
+        // cloudsAndConfig gave the status page a free port; these daemons run without one.
+        yaml.replace('stateDir: ./state', `stateDir: ./state-${node}`).replace(/^http:.*\n/m, '') +
           `node: ${node}\njournal: { url: "\${JOURNAL_URL}", leaseMs: 2s }\nhttp: { listen: null }\nretry: { retries: 20, minDelayMs: 20, maxDelayMs: 500 }\n`,
       );
       const d = startDaemon(['run', '--config', cfg], { cwd: t.dir, env: { JOURNAL_URL: db.url } });

@@ -87,6 +87,7 @@ export function pullTriggerSource(buf: Buffer, onPulled: () => void): () => Read
 export interface RequestOptions {
   size?: number;
   mtimeMs?: number;
+  birthtimeMs?: number;
   open?: (start?: number) => Readable;
   signal?: AbortSignal;
 }
@@ -105,5 +106,6 @@ export function request(remotePath: string, bytes: Buffer, opts: RequestOptions 
     saveResume: async () => undefined,
   };
   if (opts.signal) req.signal = opts.signal;
+  if (opts.birthtimeMs !== undefined) req.birthtimeMs = opts.birthtimeMs;
   return req;
 }

@@ -4,7 +4,7 @@
  * size and mtime of a secret outside it, then swaps the bait (or a folder above it) for a
  * symlink while a cloud is down or between two attempts: the secret must reach no target.
  */
-import { renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -163,5 +163,20 @@ describe('source reads by descriptor, from inside the root', () => {
     await waitFor('the new version archived', async () => s.cloud.memory.readBack('inbox/f.txt')?.toString() === 'y'.repeat(SECRET.length), 10_000);
     expect(reasons.some((r) => /changed since it was queued/.test(r))).toBe(true);
     expect((await delivery(p, 'done')).length).toBe(1);
+  });
+
+  it('the request carries the creation time the descriptor shows (issue 16 item 9), absent where the platform gives none', async () => {
+    const s = await setup();
+    await s.bait('born.txt');
+    const birth = statSync(path.join(s.h.inbox, 'born.txt')).birthtimeMs;
+    const seen: Array<number | undefined> = [];
+    const put = s.cloud.put.bind(s.cloud);
+    s.cloud.put = async (req) => {
+      seen.push(req.birthtimeMs);
+      return await put(req);
+    };
+    const p = await s.start();
+    await waitFor('cloud delivery done', async () => (await delivery(p, 'done')).length === 1, 10_000);
+    expect(seen).toEqual([birth > 0 ? birth : undefined]);
   });
 });

@@ -296,6 +296,28 @@ describe('complete, fail, skip', () => {
     expect(await rawRow(d.id)).toMatchObject({ bytes_sent: 99, resume_handle: null });
   });
 
+  it('completions asked for together commit together: each settles once written, an unknown id fails alone', async () => {
+    await store.recordItems(Array.from({ length: 50 }, (_, i) => newItem(`f${i}`)), ['local']);
+    const leased = await store.lease('local', 50);
+    const settled = await Promise.allSettled([
+      ...leased.map((d) => store.complete(d.id, d.generation, RESULT)),
+      store.complete(999_999, 1, RESULT),
+    ]);
+    expect(settled.slice(0, 50).every((s) => s.status === 'fulfilled')).toBe(true);
+    expect(settled[50]).toMatchObject({ status: 'rejected', reason: { code: 'state.unknown-delivery' } });
+    expect(await countsOf('local')).toMatchObject({ done: 50, inFlight: 0 });
+  });
+
+  it('completions not yet committed when the store closes are committed by close', async () => {
+    await store.recordItems([newItem('a'), newItem('b')], ['local']);
+    const leased = await store.lease('local', 2);
+    const pending = leased.map((d) => store.complete(d.id, d.generation, RESULT));
+    await store.close();
+    await Promise.all(pending);
+    store = await journal.open();
+    expect(await countsOf('local')).toMatchObject({ done: 2, inFlight: 0 });
+  });
+
   it('fail marks failed with the reason; retryFailed puts it back with attempts 0 and no resume handle', async () => {
     await store.recordItems([newItem('a'), newItem('b')], ['local', 'box']);
     const [a, b] = await store.lease('local', 2);

@@ -87,8 +87,12 @@ export interface ServiceAccountKey {
 /** What a resumable upload's resume handle holds (JSON). The session URI is a bearer capability. */
 export interface ResumeHandle {
   v: 1;
-  /** The session URI: whoever holds it can write the upload. Never log it. */
-  uri: string;
+  /**
+   * The session URI: whoever holds it can write the upload. Never log it. Null in the marker
+   * journaled just before a session is opened: a handle still null at the next attempt means the
+   * process was killed while the session was being created (see upload.ts, `resumableUpload`).
+   */
+  uri: string | null;
   /** The size the session was opened for. */
   size: number;
   /** The file the session gives new content to; null when it creates a file. */

@@ -136,7 +136,10 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
     let handle = decodeHandle(req.resume);
     const existingId = existing?.id ?? null;
     if (req.resume !== null && (handle === null || handle.size !== req.size || handle.fileId !== existingId)) {
-      // Not ours, or opened for another size or another file: start over.
+      // Not ours, or opened for another size or another file: start over. A session of another
+      // version is abandoned, said once here: Drive documents no cancel; unused, it expires
+      // within a week and creates no file.
+      if (handle?.uri) log.info({ remotePath: req.remotePath, sessionSize: handle.size, size: req.size }, 'a saved Drive resumable session belongs to another version of this file; abandoned, a new upload starts');
       handle = null;
       await req.saveResume(null);
     }

@@ -6,7 +6,8 @@
  *   then chunks of `chunkSize` bytes (a multiple of 256 KiB) PUT with `Content-Range`; each
  *   308 answer's `Range` says what the server kept, and the next chunk starts there (Google may
  *   keep less than it was sent). A cut session is resumed from a saved handle: a probe
- *   (`Content-Range: bytes *\/N`) tells how far it got.
+ *   (`Content-Range: bytes *\/N`) tells how far it got. The session's creation is journaled
+ *   before it is made and its URI before any byte is sent (`openSession`).
  *
  * Every byte read from the source is counted and md5-hashed once, in order, whether sent or
  * skipped (a resumed session's prefix is read from disk and hashed without sending), so the
@@ -300,8 +301,8 @@ export function decodeHandle(raw: string | null): ResumeHandle | null {
   if (!raw) return null;
   try {
     const h = JSON.parse(raw) as Partial<ResumeHandle>;
-    if (h.v !== 1 || typeof h.uri !== 'string' || typeof h.size !== 'number') return null;
-    if (!/^https?:\/\//.test(h.uri)) return null;
+    if (h.v !== 1 || (typeof h.uri !== 'string' && h.uri !== null) || typeof h.size !== 'number') return null;
+    if (h.uri !== null && !/^https?:\/\//.test(h.uri)) return null;
     return { v: 1, uri: h.uri, size: h.size, fileId: typeof h.fileId === 'string' ? h.fileId : null };
   } catch {
     return null;
@@ -362,7 +363,31 @@ export interface ResumableOptions {
   /** A handle saved by an earlier attempt (already checked to match this request). */
   resume: ResumeHandle | null;
   saveResume(handle: string | null): Promise<void>;
-  log: { debug(obj: object, msg: string): void };
+  log: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/**
+ * Opens a session with its creation journaled first. Drive answers the session URI only in the
+ * initiation's `Location` header, lists no open sessions and documents no way to cancel one (an
+ * unused session expires after a week and creates no file: developers.google.com/workspace/drive/
+ * api/guides/manage-uploads, "Perform a resumable upload"). So the one window where a kill loses
+ * a session is the create itself: a marker (a handle whose `uri` is null) is saved before it and
+ * the URI right after, before any byte is sent. A kill in between leaves at most that one empty
+ * session, and the next attempt, finding the marker, says so and opens one new session.
+ */
+async function openSession(ctx: UploadContext, dest: UploadDest, size: number, opts: ResumableOptions): Promise<string> {
+  await opts.saveResume(encodeHandle({ v: 1, uri: null, size, fileId: dest.fileId }));
+  let uri: string;
+  try {
+    uri = await startSession(ctx, dest, size);
+  } catch (err) {
+    // Drive answered with an error: it opened no session, and the marker would only mislead.
+    // Without an answer (cut connection, abort) a session may exist: the marker stays.
+    if (status(err) !== undefined) await opts.saveResume(null);
+    throw err;
+  }
+  await opts.saveResume(encodeHandle({ v: 1, uri, size, fileId: dest.fileId }));
+  return uri;
 }
 
 /**
@@ -380,7 +405,12 @@ export async function resumableUpload(ctx: UploadContext, req: PutRequest, dest:
   }
   let uri: string | null = null;
   let offset = 0;
-  if (opts.resume) {
+  if (opts.resume?.uri === null) {
+    opts.log.warn(
+      { size },
+      'an earlier attempt was cut while opening a Drive resumable session: Drive may hold one empty session of it, which it neither lists nor lets us cancel; it creates no file and expires within a week. Opening a new session',
+    );
+  } else if (opts.resume) {
     const st = await probe(ctx, opts.resume.uri, size);
     if (st === null) {
       opts.log.debug({ size }, 'the saved resumable session is gone; starting a new one');
@@ -395,10 +425,7 @@ export async function resumableUpload(ctx: UploadContext, req: PutRequest, dest:
       opts.log.debug({ size, offset }, 'resuming a resumable session');
     }
   }
-  if (uri === null) {
-    uri = await startSession(ctx, dest, size);
-    await opts.saveResume(encodeHandle({ v: 1, uri, size, fileId: dest.fileId }));
-  }
+  uri ??= await openSession(ctx, dest, size, opts);
   const sessionUri = uri;
 
   const reader = new SourceReader(openSource(req), size, targetId, signal);

@@ -3,12 +3,14 @@
  * (index.ts, loaded on first use). No sign-in.
  */
 import { z } from 'zod';
-import { pathString, targetCommon } from '../../config/fields.js';
+import { count, pathString, targetCommon } from '../../config/fields.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
 
 const schema = z.strictObject({
   type: z.literal('local'),
   ...targetCommon,
+  // A local put is mostly waiting on the disk (its fsync): more at once share the disk's flushes.
+  maxDemand: count(1).default(32).describe('Most uploads in flight to this target (local: 32, the clouds: 4).'),
   path: pathString.describe('The archive folder. Must not be inside a watched root, nor contain one.'),
   keepVersions: z
     .boolean()

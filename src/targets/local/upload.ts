@@ -5,7 +5,7 @@
  * (or nothing) at the final name, never a part.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { constants as fsConstants, fchmodSync, fchownSync, futimesSync, lstatSync, readSync, renameSync, writeSync, type Stats } from 'node:fs';
 import { copyFile, link, lstat, open, readlink, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -28,6 +28,13 @@ const MAX_VERSION_ATTEMPTS = 1000;
 const READ_BACK_CHUNK = 1024 * 1024;
 /** Mode of a copy whose source mode is unknown (a put without `source`). */
 const FILE_MODE = 0o600;
+/**
+ * Files up to this size take the small-file path (`writeSmall`): between opening the temp file
+ * and its fsync, and for the rename, the calls are synchronous (a few µs each on a local disk,
+ * against a thread-pool round trip and ~50–100 µs of main-thread time for each promise-based
+ * call; with 10,000 small files the thread pool's wake-ups were a sixth of the CPU).
+ */
+const SMALL_FILE = 64 * 1024;
 
 /** What a put of the local target works with. */
 export interface UploadContext {
@@ -216,6 +223,78 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
 }
 
 /**
+ * `writeNew` for a small file: the same steps and checks (temp file beside the final name, holes,
+ * owner and mode
+ * kept, mtime set, fsynced, read back and compared, renamed, folder fsynced), with the source read
+ * first, and the writes, the mtime, the read-back and the rename synchronous calls.
+ */
+async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, dirMode: number): Promise<PutResult> {
+  const dir = dirname(final);
+  const tmp = join(dir, tempName(basename(final), `${TEMP_OWNER}${randomBytes(6).toString('hex')}`));
+  const chunks: Buffer[] = [];
+  const counter = await readSource(ctx, req, async (chunk) => void chunks.push(chunk));
+  const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  let tmpExists = false;
+  try {
+    const fh = await openTemp(ctx, tmp, dir, dirMode);
+    tmpExists = true;
+    let written: string;
+    try {
+      const fd = fh.fd;
+      // Zeros stay holes, as in SparseWriter: the temp file is new and empty.
+      for (let start = 0; start < data.length; start += BLOCK) {
+        const end = Math.min(data.length, start + BLOCK);
+        if (isZero(data, start, end)) continue;
+        for (let off = start; off < end; ) off += writeSync(fd, data, off, end - off, off);
+      }
+      if (data.length > 0 && isZero(data, data.length - 1, data.length)) await fh.truncate(data.length);
+      const mtime = new Date(req.mtimeMs);
+      futimesSync(fd, mtime, mtime);
+      // The source's owner first (chown clears set-id bits), then its permission bits exactly.
+      if (ctx.preserveOwner && req.source) fchownSync(fd, req.source.uid, req.source.gid);
+      fchmodSync(fd, req.source ? req.source.mode & 0o777 : FILE_MODE);
+      await fh.sync();
+      const back = Buffer.allocUnsafe(data.length);
+      let got = 0;
+      while (got < data.length) {
+        const n = readSync(fd, back, got, data.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      written = createHash('sha256').update(back.subarray(0, got)).digest('hex');
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    // close() can report a delayed write error (NFS): it must not be ignored here.
+    await fh.close();
+    const hash = counter.digest('sha256');
+    if (written !== hash) {
+      throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
+    }
+    if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
+    renameSync(tmp, final);
+    tmpExists = false;
+    await ctx.folders.syncAfterRename(dir);
+    return { remoteId: final, size: counter.bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: counter.bytes };
+  } finally {
+    if (tmpExists) {
+      await rm(tmp, { force: true }).catch((e: unknown) => ctx.log.warn({ err: e, path: tmp }, 'temp file not removed'));
+    }
+  }
+}
+
+/** lstat, null when nothing is there; synchronous (a small file's put, see `SMALL_FILE`). */
+function lstatOrNullSync(path: string): Stats | null {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+/**
  * One put: maps `remotePath` under the root, makes its folders, and writes the file (see
  * `writeNew`) unless the copy there already holds the same bytes (same size, same sha256:
  * `unchanged`, the source read once and nothing written). A folder at the name fails the item.
@@ -226,7 +305,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
   // Folders 0700, or as wide as the source's own folder when that is wider.
   const dirMode = DIR_MODE | ((req.source?.dirMode ?? 0) & 0o777);
   await ctx.folders.ensureDir(dirname(final), dirMode);
-  const existing = await lstatOrNull(final);
+  const small = req.size <= SMALL_FILE;
+  const existing = small ? lstatOrNullSync(final) : await lstatOrNull(final);
   if (existing?.isSymbolicLink()) throw ctx.folders.linkRefused(final);
   if (existing?.isDirectory()) throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
   if (existing?.isFile() && existing.size === req.size) {
@@ -236,6 +316,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
       return { remoteId: final, size: req.size, hash, hashKind: 'sha256', unchanged: true, bytesSent: 0 };
     }
   }
+  // A replaced copy kept as a version takes the general path (its link or copy is rare).
+  if (small && !(ctx.keepVersions && existing?.isFile())) return writeSmall(ctx, req, final, dirMode);
   return writeNew(ctx, req, final, existing, dirMode);
 }
 

@@ -7,9 +7,10 @@
  *   Buffer can be replayed after a 401) and sent with `PUT …:/name:/content` and
  *   `@microsoft.graph.conflictBehavior=replace` — so a changed file replaces the same item. A
  *   simple upload carries no metadata, so a `PATCH` of the item's `fileSystemInfo` follows to
- *   keep the file's modification time (driveItem: update).
+ *   keep the file's modification time, and its creation time where the source has one
+ *   (driveItem: update).
  * - Upload session: `createUploadSession` (item conflictBehavior `replace` and `fileSystemInfo`
- *   with the modification time), then sequential
+ *   with the modification and creation times), then sequential
  *   fragments of `fragmentSize` bytes (10 × 320 KiB by default: fragments other than the last
  *   must be multiples of 320 KiB, each under 60 MiB) PUT to the pre-authenticated `uploadUrl`
  *   with `Content-Range` and no Authorization, read one at a time from the source: memory is
@@ -212,9 +213,14 @@ export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: De
   return { remoteId: item.id, size: req.size, hash, hashKind: 'quickxor', unchanged: false, bytesSent: bytes.length };
 }
 
-/** The file's own times as Graph's fileSystemInfo facet (the modification time; no creation time is known). */
-function fileSystemInfo(req: PutRequest): { lastModifiedDateTime: string } {
-  return { lastModifiedDateTime: new Date(req.mtimeMs).toISOString() };
+/**
+ * The file's own times as Graph's fileSystemInfo facet: the modification time, and the creation
+ * time when the source has one (without it OneDrive keeps the upload time as createdDateTime).
+ */
+function fileSystemInfo(req: PutRequest): { lastModifiedDateTime: string; createdDateTime?: string } {
+  const times: { lastModifiedDateTime: string; createdDateTime?: string } = { lastModifiedDateTime: new Date(req.mtimeMs).toISOString() };
+  if (req.birthtimeMs !== undefined) times.createdDateTime = new Date(req.birthtimeMs).toISOString();
+  return times;
 }
 
 /** Parses a saved resume handle; null when absent or unreadable (an unreadable one starts over). */

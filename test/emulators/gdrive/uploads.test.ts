@@ -289,6 +289,19 @@ describe('uploadType=resumable', () => {
     expect(emu.uploadSessions()).toEqual([]);
   });
 
+  // developers.google.com/workspace/drive/api/guides/manage-uploads, "Perform a resumable upload":
+  // the initiation answers the session URI in Location only; the file exists once the last byte
+  // is in, and an unfinished session expires (after a week). Nothing lists open sessions.
+  it('an initiated session that receives no byte creates no file and holds nothing until it expires', async () => {
+    const uri = await startSession(CHUNK * 2, { name: 'never.bin' });
+    expect(await emu.tree()).toEqual([]);
+    const probe = await put(uri, Buffer.alloc(0), `bytes */${CHUNK * 2}`);
+    expect(probe.status).toBe(308);
+    expect(probe.headers.get('range')).toBeNull();
+    expect(emu.uploadSessions()).toEqual([expect.objectContaining({ received: 0, done: false })]);
+    expect(emu.uploadSessions()[0]!.expiresAt - Date.now()).toBeGreaterThan(6 * 24 * 3600_000);
+  });
+
   it('gives an existing file new content through a PATCH session', async () => {
     const first = await call(emu, 'POST', '/upload/drive/v3/files?uploadType=media&fields=id', { token, body: Buffer.from('v1') });
     const data = bytes(CHUNK + 3);

@@ -123,6 +123,22 @@ describe('createUploadSession and fragments', () => {
     expect(noRange.status).toBe(400);
   });
 
+  // learn.microsoft.com/graph/api/driveitem-createuploadsession, "Request body": the item may carry
+  // fileSystemInfo; learn.microsoft.com/graph/api/resources/filesysteminfo: createdDateTime and
+  // lastModifiedDateTime are the client's own times, read/write, returned on the driveItem.
+  it('keeps the fileSystemInfo createdDateTime and lastModifiedDateTime given at session creation', async () => {
+    const s = await newSession('Times/born.bin', {
+      '@microsoft.graph.conflictBehavior': 'replace',
+      fileSystemInfo: { createdDateTime: '2018-02-02T03:04:05.500Z', lastModifiedDateTime: '2019-07-08T09:10:11.250Z' },
+    });
+    const done = await putRange(s.url, Buffer.from('born'), 0, 4);
+    expect(done.status).toBe(201);
+    expect(done.json.fileSystemInfo.createdDateTime).toBe('2018-02-02T03:04:05.500Z');
+    const again = await raw(emu.url, 'GET', '/v1.0/me/drive/root:/Times/born.bin', { token });
+    expect(again.json.fileSystemInfo).toMatchObject({ createdDateTime: '2018-02-02T03:04:05.500Z', lastModifiedDateTime: '2019-07-08T09:10:11.250Z' });
+    expect(again.json.createdDateTime).not.toBe('2018-02-02T03:04:05.500Z');
+  });
+
   it('answers 200 (not 201) when the session replaced an existing file', async () => {
     const first = await raw(emu.url, 'PUT', '/v1.0/me/drive/root:/Rep/x.bin:/content', { token, body: 'old' });
     const s = await newSession('Rep/x.bin', { '@microsoft.graph.conflictBehavior': 'replace' });

@@ -52,9 +52,11 @@ describe('upload paths', () => {
       [308, `bytes ${2 * CHUNK}-${3 * CHUNK - 1}/${size}`],
       [200, `bytes ${3 * CHUNK}-${size - 1}/${size}`],
     ]);
-    expect(store.saved).toHaveLength(2);
-    expect(decodeHandle(store.saved[0]!)).toMatchObject({ v: 1, size, fileId: null });
-    expect(store.saved[1]).toBeNull();
+    // The marker of a session being opened, the session URI, then nothing once done.
+    expect(store.saved).toHaveLength(3);
+    expect(decodeHandle(store.saved[0]!)).toEqual({ v: 1, uri: null, size, fileId: null });
+    expect(decodeHandle(store.saved[1]!)).toMatchObject({ v: 1, size, fileId: null, uri: expect.stringMatching(/upload_id=/) });
+    expect(store.saved[2]).toBeNull();
     expect((await emu.read(path('big/b.bin'))).equals(bytes)).toBe(true);
   });
 
@@ -180,6 +182,73 @@ describe('resume', () => {
     expect(target.classify(err).reason).toMatch(/^session-gone: /);
     expect(store.handle).toBeNull();
     expect((await target.put(put('exp/g.bin', bytes, store))).hash).toBe(md5(bytes));
+  });
+
+  // Issue 14 item 8. Drive returns a session URI only in the initiation's Location header, lists
+  // no open sessions and documents no cancel; an unused session expires after a week and creates
+  // no file (developers.google.com/workspace/drive/api/guides/manage-uploads, "Perform a
+  // resumable upload"). The target journals a marker before the create and the URI before any
+  // byte: a kill loses at most the one session being created, and the next start says so.
+  it('a kill between creating a session and journaling its URI leaves one empty session; the next start knows and opens exactly one more', async () => {
+    const size = 3 * CHUNK;
+    const bytes = seededBytes(30, size);
+    const store = resumeStore();
+    const first = makeTarget(emu);
+    const cut = put('kill/k.bin', bytes, store);
+    // The process dies at the journal write of the session URI: the create went through, the
+    // write never happens.
+    cut.saveResume = async (h) => {
+      if (h !== null && decodeHandle(h)?.uri) throw new Error('killed before the session URI was journaled');
+      store.handle = h;
+      store.saved.push(h);
+    };
+    await rejected(first.target.put(cut));
+    expect(decodeHandle(store.handle)).toEqual({ v: 1, uri: null, size, fileId: null });
+    expect(emu.uploadSessions()).toEqual([expect.objectContaining({ received: 0, done: false })]);
+
+    const next = makeTarget(emu);
+    const res = await next.target.put(put('kill/k.bin', bytes, store));
+    expect(res.hash).toBe(md5(bytes));
+    expect(store.handle).toBeNull();
+    const sessions = emu.uploadSessions();
+    expect(sessions).toHaveLength(2);
+    expect(sessions.filter((x) => !x.done)).toEqual([expect.objectContaining({ received: 0 })]);
+    expect(next.logs.join('')).toMatch(/cut while opening a Drive resumable session/);
+  });
+
+  it('a kill after the session URI was journaled: the next start reuses that session, none other is opened', async () => {
+    const size = 3 * CHUNK;
+    const bytes = seededBytes(31, size);
+    const store = resumeStore();
+    const ac = new AbortController();
+    await rejected(makeTarget(emu).target.put(put('kill/r.bin', bytes, store, { signal: ac.signal, open: crossingSource(bytes, 0, () => ac.abort()) })));
+    expect(decodeHandle(store.handle)?.uri).toMatch(/upload_id=/);
+    expect(emu.uploadSessions()).toHaveLength(1);
+    const next = makeTarget(emu);
+    expect((await next.target.put(put('kill/r.bin', bytes, store))).hash).toBe(md5(bytes));
+    expect(emu.uploadSessions()).toEqual([expect.objectContaining({ done: true })]);
+    expect(next.logs.join('')).not.toMatch(/cut while opening/);
+  });
+
+  it('a session that Drive refused to open leaves no marker behind', async () => {
+    const store = resumeStore();
+    const { target } = makeTarget(emu);
+    // The first upload request of a file past simpleUploadMax is the session initiation.
+    emu.failNext('storageQuotaExceeded', { match: /^\/upload\// });
+    await rejected(target.put(put('kill/f.bin', seededBytes(32, 2 * CHUNK), store)));
+    expect(store.handle).toBeNull();
+  });
+
+  it('a saved session of another version of the file is abandoned with a log line, and a new upload starts', async () => {
+    const bytes = seededBytes(33, 2 * CHUNK);
+    const first = makeTarget(emu);
+    const store = resumeStore();
+    const ac = new AbortController();
+    await rejected(first.target.put(put('kill/v.bin', seededBytes(34, 3 * CHUNK), store, { signal: ac.signal, open: crossingSource(seededBytes(34, 3 * CHUNK), 0, () => ac.abort()) })));
+    expect(decodeHandle(store.handle)?.uri).toMatch(/upload_id=/);
+    const next = makeTarget(emu);
+    expect((await next.target.put(put('kill/v.bin', bytes, store))).hash).toBe(md5(bytes));
+    expect(next.logs.join('')).toMatch(/belongs to another version of this file; abandoned/);
   });
 
   it('an aborted resumable upload stores nothing and keeps its handle; the next attempt resumes it', async () => {

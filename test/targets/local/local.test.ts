@@ -77,6 +77,20 @@ describe('local target: put', () => {
     expect((await stat(made)).isDirectory()).toBe(true);
   });
 
+  test('small files (the synchronous path) come out whole: zero blocks inside and at the end, empty, one byte', async () => {
+    const { target, root } = await harness();
+    const zeroTail = Buffer.concat([seededBytes(2, 4096), Buffer.alloc(8192)]);
+    const zeroMiddle = Buffer.concat([seededBytes(3, 100), Buffer.alloc(4096 * 2), seededBytes(4, 50)]);
+    const cases: [string, Buffer][] = [['tail.bin', zeroTail], ['middle.bin', zeroMiddle], ['empty.bin', Buffer.alloc(0)], ['one.bin', Buffer.from('x')], ['zeros.bin', Buffer.alloc(5000)]];
+    for (const [name, body] of cases) {
+      const res = await target.put(request(`s/${name}`, body, { mtimeMs: M1 }));
+      expect(res).toMatchObject({ size: body.length, hash: hashBuffer('sha256', body), unchanged: false });
+      expect((await readFile(path.join(root, 's', name))).equals(body)).toBe(true);
+      expect((await stat(path.join(root, 's', name))).mtimeMs).toBe(M1);
+    }
+    expect((await readdir(path.join(root, 's'))).sort()).toEqual(cases.map(([n]) => n).sort());
+  });
+
   test('an identical re-put writes nothing: same inode, same mtime', async () => {
     const { target, root } = await harness();
     const bytes = seededBytes(2, 100_000);

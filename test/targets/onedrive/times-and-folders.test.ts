@@ -46,6 +46,37 @@ describe('onedrive target: modification time', () => {
   });
 });
 
+// learn.microsoft.com/graph/api/resources/filesysteminfo, "Notes": the client that uploads a file
+// should write fileSystemInfo with the date it was created on the device; the driveItem's own
+// createdDateTime is the upload time.
+describe('onedrive target: creation time (fileSystemInfo.createdDateTime)', () => {
+  const mtimeMs = Date.UTC(2019, 6, 8, 9, 10, 11, 250);
+  const birthtimeMs = Date.UTC(2018, 1, 2, 3, 4, 5, 500);
+
+  it('a small file (simple upload, then PATCH) keeps its creation time', async () => {
+    h = await onedriveHarness();
+    await h.target.put(request('born/small.txt', seededBytes(7, 1000), { mtimeMs, birthtimeMs }));
+    const info = await fsInfo(h, 'born/small.txt');
+    expect(new Date(info.createdDateTime).getTime()).toBe(birthtimeMs);
+    expect(new Date(info.lastModifiedDateTime).getTime()).toBe(mtimeMs);
+  });
+
+  it('a large file (upload session) keeps its creation time', async () => {
+    h = await onedriveHarness();
+    await h.target.put(request('born/large.bin', seededBytes(8, SIMPLE_UPLOAD_MAX + 1), { mtimeMs, birthtimeMs }));
+    const info = await fsInfo(h, 'born/large.bin');
+    expect(new Date(info.createdDateTime).getTime()).toBe(birthtimeMs);
+    expect(new Date(info.lastModifiedDateTime).getTime()).toBe(mtimeMs);
+  });
+
+  it('without a creation time none is sent: the service keeps its own (the upload time)', async () => {
+    h = await onedriveHarness();
+    const before = Date.now();
+    await h.target.put(request('born/none.txt', seededBytes(9, 10), { mtimeMs }));
+    expect(new Date((await fsInfo(h, 'born/none.txt')).createdDateTime).getTime()).toBeGreaterThanOrEqual(before - 1000);
+  });
+});
+
 describe('onedrive target: existing folders in a fresh process', () => {
   it('a new file in a new folder below existing ones creates only the new folder: no 409, no create of an existing parent', async () => {
     h = await onedriveHarness();
