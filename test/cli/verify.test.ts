@@ -42,7 +42,7 @@ async function backfill(config: Config): Promise<void> {
 async function verify(config: Config, args: Partial<Parameters<typeof verifyCommand>[2]> = {}) {
   let out = '';
   const code = await verifyCommand(config, log, { reportOnly: false, json: true, ...args }, { out: { write: (s: string) => (out += s) }, err: { write: () => true } });
-  return { code, report: JSON.parse(out) as { ok: boolean; targets: Array<{ target: string; checked: number; ok: number; missing: number; altered: number; errors: number; findings: Array<{ relPath: string; problem: string; requeued: boolean }> }> } };
+  return { code, report: JSON.parse(out) as { ok: boolean; targets: Array<{ target: string; checked: number; ok: number; missing: number; altered: number; errors: number; extra: number | null; findings: Array<{ relPath: string; problem: string; requeued: boolean }> }> } };
 }
 
 async function counts(config: Config) {
@@ -150,7 +150,14 @@ describe('stagecoach verify', () => {
       await utimes(path.join(inbox, f), old, old);
     }
     await backfill(config);
-    expect((await verify(config)).report.targets[0]).toMatchObject({ checked: 3, ok: 3 });
+    expect((await verify(config)).report.targets[0]).toMatchObject({ checked: 3, ok: 3, extra: 0 });
+    // The local target lists its folder: a stray file counts as extra; a put's temp leftover and
+    // a kept version beside its file do not. A sample does not count extras.
+    await writeFile(path.join(t.dir, 'archive', 'inbox', 'sub', 'stray.txt'), 'x');
+    await writeFile(path.join(t.dir, 'archive', 'inbox', '.a.bin.stagecoach-00ff.tmp'), 'x');
+    await writeFile(path.join(t.dir, 'archive', 'inbox', 'a.20240102-030405.bin'), 'x');
+    expect((await verify(config)).report.targets[0]).toMatchObject({ ok: 3, extra: 1 });
+    expect((await verify(config, { sample: '50%' })).report.targets[0]!.extra).toBeNull();
     await rm(path.join(t.dir, 'archive', 'inbox', 'sub', 'c.bin'));
     const found = await verify(config);
     expect(found.code).toBe(4);
