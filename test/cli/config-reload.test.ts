@@ -66,4 +66,32 @@ describe('config edits', () => {
     d.child.kill('SIGTERM');
     expect((await d.exited).code).toBe(0);
   }, 60_000);
+
+  it('a target that is working keeps its options until a restart, and says so once per edit', async () => {
+    const t = await tempDir();
+    await mkdir(path.join(t.dir, 'inbox'));
+    const cfg = path.join(t.dir, 'c.yaml');
+    await writeFile(cfg, configText('./first', '100'));
+    const d: Daemon = startDaemon(['run', '--config', cfg], { cwd: t.dir });
+    cleanups.push(async () => {
+      if (d.child.exitCode === null) d.child.kill('SIGKILL');
+      await d.exited;
+      await t.cleanup();
+    });
+    await waitFor('the daemon running', () => d.output().includes('stagecoach running'), 20_000, 20);
+    await writeFile(path.join(t.dir, 'inbox', 'a.txt'), 'a');
+    await waitFor('a.txt archived', async () => (await listFiles(path.join(t.dir, 'first'))).some((f) => f.endsWith('a.txt')), 10_000, 50);
+    await writeFile(cfg, configText('./second', '100'));
+    await waitFor('the edit seen', () => d.output().includes('these changes need a restart'), 10_000, 50);
+    const restart = d.output().split('\n').filter((l) => l.includes('these changes need a restart'));
+    expect(restart).toHaveLength(1);
+    expect(JSON.parse(restart[0]!)).toMatchObject({ level: 30, keys: ['targets.archive (not parked)'] });
+    expect(d.output()).not.toContain('target made again');
+    // Still archiving where it was started to.
+    await writeFile(path.join(t.dir, 'inbox', 'b.txt'), 'b');
+    await waitFor('b.txt archived', async () => (await listFiles(path.join(t.dir, 'first'))).some((f) => f.endsWith('b.txt')), 10_000, 50);
+    expect(await listFiles(path.join(t.dir, 'second'))).toEqual([]);
+    d.child.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+  }, 60_000);
 });
