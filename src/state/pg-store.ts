@@ -564,8 +564,32 @@ class PgStoreImpl implements PgStore {
     );
   }
 
-  async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
-    this.#open();
+  /**
+   * Outcomes being written: close() waits for them, so a completion asked before close is
+   * committed (the Store contract; the SQLite journal's group commit does the same).
+   */
+  readonly #writing = new Set<Promise<unknown>>();
+
+  /** `write()` once the journal is known open (a closed journal rejects, as every method does). */
+  #track<T>(write: () => Promise<T>): Promise<T> {
+    let p: Promise<T>;
+    try {
+      this.#open();
+      p = write();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#writing.add(p);
+    const done = () => this.#writing.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  complete(id: number, generation: number, result: CompleteResult): Promise<void> {
+    return this.#track(() => this.#complete(id, generation, result));
+  }
+
+  async #complete(id: number, generation: number, result: CompleteResult): Promise<void> {
     const now = Date.now();
     const r = await this.#pool.query(
       `UPDATE deliveries
@@ -578,12 +602,12 @@ class PgStoreImpl implements PgStore {
     await this.#staleOrMissing(id, generation, now);
   }
 
-  async fail(id: number, generation: number, reason: string): Promise<void> {
-    await this.#finish('failed', id, generation, reason);
+  fail(id: number, generation: number, reason: string): Promise<void> {
+    return this.#track(() => this.#finish('failed', id, generation, reason));
   }
 
-  async skip(id: number, generation: number, reason: string): Promise<void> {
-    await this.#finish('skipped', id, generation, reason);
+  skip(id: number, generation: number, reason: string): Promise<void> {
+    return this.#track(() => this.#finish('skipped', id, generation, reason));
   }
 
   async #finish(status: 'failed' | 'skipped', id: number, generation: number, reason: string): Promise<void> {
@@ -761,6 +785,8 @@ class PgStoreImpl implements PgStore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+      // Outcomes asked before close are written before the pool ends (their own errors are theirs).
+      await Promise.allSettled([...this.#writing]);
       try {
         await this.#pool.end();
       } finally {
