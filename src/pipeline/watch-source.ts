@@ -86,6 +86,8 @@ interface Candidate {
 
 /** How long a taken file's stat is kept against scans with a journal index older than its record. */
 const TAKEN_KEEP_MS = 30_000;
+/** The walk of a root a little after its watch is ready (see watchRoot). */
+const SETTLE_WALK_MS = 2000;
 /** The second walk of a new folder, after its first (see catchUpDir). */
 const NEW_DIR_SECOND_WALK_MS = 1000;
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
@@ -492,6 +494,12 @@ export class WatchSource {
     // folder is seen by neither; one walk right after 'ready' closes that window.
     await this.rescan(root);
     if (!this.closed) log.info({ waiting: this.candidates.size }, 'watching');
+    // And one more a little later: a folder made in the first moments after 'ready' has been
+    // seen to raise no event at all (its files then waited for the next change beside it, or
+    // the periodic rescan). Found by the end-to-end cloud test; see docs/reliability.md.
+    sleep(SETTLE_WALK_MS, undefined, { ref: false })
+      .then(() => (this.closed ? undefined : this.rescan(root)))
+      .catch((e: unknown) => log.error({ err: e }, 'scan failed'));
   }
 
   /**
