@@ -21,6 +21,7 @@ const INTEGRATION = [
   'test/cli/progress.test.ts',
   'test/state/disk-full-run.test.ts',
   'test/audit/scrub.test.ts',
+  'test/audit/after-archive.test.ts',
   'test/cli/verify.test.ts',
   'test/cli/restore.test.ts',
   // The journal on a real PostgreSQL (test/setup/postgres.ts starts one for the tier).

@@ -131,8 +131,14 @@ async function moveFile(src: string, dest: string): Promise<void> {
  * there means it did not (a leftover copy of a move is removed, or a completed one lets the
  * source go). Each is settled so it is not left open.
  */
-export async function finishOpenRemovals(ctx: SweepContext): Promise<void> {
-  for (const r of await ctx.audit.openRemovals()) await finishOne(ctx, r);
+export async function finishOpenRemovals(ctx: SweepContext, roots?: readonly PolicyRoot[]): Promise<void> {
+  // `roots`: this daemon's, by its own paths. On a journal shared by several daemons the others'
+  // removals are theirs to finish (their paths may not exist here).
+  const mine = roots && new Map(roots.map((r) => [r.name, r.path]));
+  for (const r of await ctx.audit.openRemovals()) {
+    if (!mine) await finishOne(ctx, r);
+    else if (mine.has(r.root)) await finishOne(ctx, { ...r, rootPath: mine.get(r.root)! });
+  }
 }
 
 async function finishOne(ctx: SweepContext, r: OpenRemoval): Promise<void> {
@@ -173,7 +179,8 @@ export async function sweepRoot(root: PolicyRoot, ctx: SweepContext): Promise<Sw
 }
 
 async function one(root: PolicyRoot, policy: AfterArchivePolicy, c: RemovalCandidate, ctx: SweepContext, out: SweepResult): Promise<void> {
-  const src = srcOf(c);
+  // This daemon's path of the root (the journal's is the last writer's on a shared journal).
+  const src = srcOf({ rootPath: root.path, relPath: c.relPath });
   const dest = destOf(policy, c.relPath);
   let fh;
   try {
@@ -244,7 +251,7 @@ export function startAfterArchive(roots: readonly PolicyRoot[], ctx: SweepContex
     running = (async () => {
       const total: SweepResult = { removed: [], kept: [], wouldRemove: [] };
       if (!recovered) {
-        await finishOpenRemovals(ctx);
+        await finishOpenRemovals(ctx, active);
         recovered = true;
       }
       for (const r of active) {

@@ -35,7 +35,10 @@ export interface VerifySummary {
   ok: number;
   missing: number;
   altered: number;
-  /** Remote files the journal does not know: null, since no target lists its folders yet. */
+  /**
+   * Remote files under the target's root the journal does not know; null when not counted: the
+   * target cannot list (Target.list), or the run was not a full one (a sample, a limit or a root).
+   */
   extra: number | null;
   /** Lookups that failed (network, auth): those copies are not judged. */
   errors: number;
@@ -82,7 +85,10 @@ export async function verifyTarget(target: Target, audit: AuditStore, o: VerifyO
   const total = await audit.countDone(target.id, o.root);
   const n = o.limit !== undefined ? Math.min(total, o.limit) : sampleSize(total, o.samplePercent ?? 100);
   o.onTotal?.(n);
-  if (n === 0) return summary;
+  if (n === 0) {
+    await addExtra(summary, target, audit, o);
+    return summary;
+  }
   const copies = await audit.doneCopies(target.id, { ...(o.root !== undefined ? { root: o.root } : {}), limit: n });
   const bucket = o.requestsPerSecond ? new TokenBucket(o.requestsPerSecond) : null;
   let verified: number[] = [];
@@ -151,7 +157,26 @@ export async function verifyTarget(target: Target, audit: AuditStore, o: VerifyO
   } finally {
     await flush();
   }
+  await addExtra(summary, target, audit, o);
   return summary;
+}
+
+/** On a full run of a target that can list: the files it lists whose name key no delivery of the target (any status) holds. */
+async function addExtra(summary: VerifySummary, target: Target, audit: AuditStore, o: VerifyOptions): Promise<void> {
+  if (!target.list || o.root !== undefined || o.limit !== undefined || (o.samplePercent ?? 100) < 100 || o.signal?.aborted) return;
+  const key = target.nameKey ?? ((p: string) => p.normalize('NFC'));
+  const known = new Set<string>();
+  for (const f of await audit.files()) for (const c of f.copies) if (c.target === target.id) known.add(key(c.remotePath));
+  let extra = 0;
+  try {
+    for await (const p of target.list()) if (!known.has(key(p))) extra++;
+  } catch (err) {
+    // A listing that fails is a failed lookup: counted and reported, extras left uncounted.
+    summary.errors++;
+    summary.error ??= `listing: ${err instanceof Error ? err.message : String(err)}`;
+    return;
+  }
+  summary.extra = extra;
 }
 
 /** True when every summary found every copy intact and no lookup failed. */

@@ -21,7 +21,7 @@ export async function journalCommand(config: Config, sub: string | undefined, op
   process.stdout.write(
     `moved the journal of ${config.stateDir} to ${where} in ${seconds} s: ` +
       `${report.roots} roots, ${report.files} files, ${report.deliveries} deliveries` +
-      `${report.inFlightReset > 0 ? ` (${report.inFlightReset} in flight, now pending)` : ''}, ${report.targetHealth} target health records\n` +
+      `${report.inFlightReset > 0 ? ` (${report.inFlightReset} in flight, now pending)` : ''}, ${report.targetHealth} target health records, ${report.removals} after-archive removals\n` +
       `next: set journal: { url: ... } in the config and start the daemon; the SQLite journal is left as it was\n`,
   );
   return EXIT.ok;

@@ -158,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       default: {
         const { runCommand } = await import('./run.js');
-        return await runCommand(config, log, { once: command === 'backfill' });
+        return await runCommand(config, log, { once: command === 'backfill', configFile: file });
       }
     }
   } catch (e) {

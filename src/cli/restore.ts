@@ -4,7 +4,6 @@ import type { Config } from '../config/index.js';
 import { keyOf, listCopies, restoreFiles, selectFiles, type RestoreResult } from '../audit/restore.js';
 import { StagecoachError } from '../errors.js';
 import { openJournal } from '../state/index.js';
-import type { AuditStore } from '../state/audit.js';
 import type { Target } from '../targets/target.js';
 import { EXIT } from './exit-codes.js';
 import { openTarget, pickTargets } from './targets.js';
@@ -33,11 +32,7 @@ export async function restoreCommand(config: Config, log: Logger, o: RestoreCliO
   const picked = pickTargets(config, o.from, '--from');
   if (o.from === undefined) picked.sort((a, b) => Number(b.type === 'local') - Number(a.type === 'local'));
   const store = await openJournal(config);
-  const audit = (store as { audit?: AuditStore }).audit;
-  if (!audit) {
-    await store.close();
-    throw new StagecoachError('cli.usage', 'restore reads the SQLite journal; a PostgreSQL journal (journal.url) cannot be restored from yet');
-  }
+  const audit = store.audit;
   const targets: Target[] = [];
   try {
     const files = selectFiles(await audit.files(), o.patterns);

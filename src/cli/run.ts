@@ -17,6 +17,7 @@ import { startAfterArchive, type AfterArchive } from '../audit/after-archive.js'
 import path from 'node:path';
 import type { Pipeline } from '../pipeline/topology.js';
 import type { AuditStore } from '../state/audit.js';
+import { watchConfigFile } from './config-reload.js';
 
 /** The roots' after-archive policies (src/audit/after-archive.ts); null when every root keeps its files. */
 function startReaper(config: Config, pipeline: Pipeline, log: Logger): AfterArchive | null {
@@ -80,6 +81,13 @@ function startDaemonScrub(config: Config, pipeline: Pipeline, log: Logger): Scru
   return scrub;
 }
 
+export interface RunOptions {
+  /** `backfill --once`: archive what is there, then return. */
+  once: boolean;
+  /** The config file `config` was read from: the daemon (not once) applies its edits (config-reload.ts). */
+  configFile?: string;
+}
+
 /**
  * `run` (the daemon) and `backfill --once`, each holding the state directory's lock (see
  * lockStateDir) from before the journal is opened until after it is closed. SIGINT/SIGTERM start the orderly shutdown; a second
@@ -90,7 +98,7 @@ function startDaemonScrub(config: Config, pipeline: Pipeline, log: Logger): Scru
  * folder and the journal and tells what to do (the CLI logs it and exits 1); the journal keeps
  * what it held, and a start after space is freed resumes.
  */
-export async function runCommand(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
+export async function runCommand(config: Config, log: Logger, opts: RunOptions): Promise<number> {
   // One daemon per journal: a second `run` or `backfill` throws StagecoachError `state.locked`
   // (the CLI prints its one line and exits 2) before it touches the journal or any target.
   let lock: StateDirLock;
@@ -111,7 +119,7 @@ export async function runCommand(config: Config, log: Logger, opts: { once: bool
   }
 }
 
-async function runPipeline(config: Config, log: Logger, opts: { once: boolean }): Promise<number> {
+async function runPipeline(config: Config, log: Logger, opts: RunOptions): Promise<number> {
   // Listening before the pipeline starts: a signal while it starts (uploads may already run)
   // stops it in order once started, rather than killing the process.
   let signals = 0;
@@ -157,6 +165,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
     }
   }
   const scrub = opts.once ? null : startDaemonScrub(config, pipeline, log);
+  const stopConfigWatch = !opts.once && opts.configFile ? watchConfigFile({ file: opts.configFile, config, pipeline, log }) : null;
   const reaper = startReaper(config, pipeline, log);
   const notifier =
     config.notify.webhook || config.notify.pingUrl
@@ -186,6 +195,7 @@ async function runPipeline(config: Config, log: Logger, opts: { once: boolean })
   } finally {
     // On a full disk this throws too (closing the journal writes): runCommand words it the same.
     try {
+      stopConfigWatch?.();
       await scrub?.stop();
       await reaper?.stop();
       await server?.close();

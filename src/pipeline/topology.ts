@@ -55,10 +55,12 @@ export interface Pipeline {
   /**
    * Makes the target `id` again from the config (after a sign-in saved its tokens: a target that
    * was not signed in is a stand-in that only parks) and, if it is parked, starts it now. Its
-   * backlog is served without a restart of the daemon. Rejects for an unknown id, or when the
-   * target cannot be made (the reason, as at start).
+   * backlog is served without a restart of the daemon. With `config` (an edited config file's
+   * entry for this id), the target is made from that instead, and later calls use it too. Rejects
+   * for an unknown id, a `config` of another id, or when the target cannot be made (the reason,
+   * as at start); nothing is replaced then.
    */
-  reconnect(id: string): Promise<void>;
+  reconnect(id: string, config?: TargetConfig): Promise<void>;
   /**
    * Orderly shutdown: stop the watcher, stop taking work, let uploads in flight finish within
    * `shutdownMs` (those still running then are stopped and go back to pending, resumable), then
@@ -180,7 +182,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       return true;
     });
 
-  const reconnect = (id: string) => reconnectTarget(id, { config, opts, targets, supervisor, store, log });
+  // What reconnect makes a target from: the config's entries, replaced by edited ones.
+  const targetConfigs = [...config.targets];
+  const reconnect = (id: string, tc?: TargetConfig) => reconnectTarget(id, tc, { config, targetConfigs, opts, targets, supervisor, store, log });
   return { store, bus, supervisor, watcher, archiver, targets, node: nodeName, idle, stop: () => terminator.stop(), failed, reconnect };
 }
 
@@ -197,16 +201,18 @@ function retryOnRequest(config: Config, targetIds: readonly string[], supervisor
   );
 }
 
-/** Pipeline.reconnect: the target made again from the config, and retried now if it is parked. */
+/** Pipeline.reconnect: the target made again from its config (or `edited`), and retried now if it is parked. */
 async function reconnectTarget(
   id: string,
-  p: { config: Config; opts: PipelineOptions; targets: Target[]; supervisor: Supervisor; store: Store; log: Logger },
+  edited: TargetConfig | undefined,
+  p: { config: Config; targetConfigs: TargetConfig[]; opts: PipelineOptions; targets: Target[]; supervisor: Supervisor; store: Store; log: Logger },
 ): Promise<void> {
-  const { config, opts, targets, supervisor, store, log } = p;
-  const i = config.targets.findIndex((tc) => tc.id === id);
+  const { config, targetConfigs, opts, targets, supervisor, store, log } = p;
+  const i = targetConfigs.findIndex((tc) => tc.id === id);
   if (i < 0) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] no target ${id}`);
+  if (edited && edited.id !== id) throw new StagecoachError('pipeline.unknown-target', `[stagecoach] the config given for ${id} is ${edited.id}'s`);
   if (opts.targets?.some((t) => t.id === id)) return;
-  const tc = config.targets[i]!;
+  const tc = edited ?? targetConfigs[i]!;
   const made = await createTarget(tc, {
     log: log.child({ target: id }),
     stateDir: path.join(config.stateDir, 'targets', id),
@@ -214,7 +220,8 @@ async function reconnectTarget(
   });
   const old = targets[i]!;
   targets[i] = made;
-  log.info({ target: id }, 'target made again after a sign-in');
+  targetConfigs[i] = tc;
+  log.info({ target: id }, edited ? 'target made again from the edited config' : 'target made again after a sign-in');
   if (supervisor.status()[id]?.state === 'parked') {
     await old.close().catch((err: unknown) => log.debug({ err, target: id }, 'closing the replaced target failed'));
     supervisor.retryNow(id);

@@ -11,12 +11,14 @@ export interface MoveReport {
   files: number;
   deliveries: number;
   targetHealth: number;
+  /** After-archive removals (src/state/audit.ts). */
+  removals: number;
   /** Deliveries that were in flight in the SQLite journal and arrive as pending. */
   inFlightReset: number;
 }
 
 /** Tables in the order their foreign keys need. */
-const TABLES = ['roots', 'files', 'deliveries', 'target_health'] as const;
+const TABLES = ['roots', 'files', 'deliveries', 'target_health', 'removals'] as const;
 const BATCH = 5000;
 
 /** PostgreSQL column types the journal uses, and the array type each is sent as. */
@@ -56,7 +58,7 @@ export async function moveJournalToPg(opts: { stateDir: string; url: string; onP
     db.close();
     throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot reach the journal at ${where}: ${(cause as Error).message}`, { cause });
   }
-  const report: MoveReport = { roots: 0, files: 0, deliveries: 0, targetHealth: 0, inFlightReset: 0 };
+  const report: MoveReport = { roots: 0, files: 0, deliveries: 0, targetHealth: 0, removals: 0, inFlightReset: 0 };
   try {
     await client.query('BEGIN');
     const held = await client.query<{ n: string }>('SELECT (SELECT count(*) FROM files) + (SELECT count(*) FROM deliveries) AS n');
@@ -79,7 +81,7 @@ export async function moveJournalToPg(opts: { stateDir: string; url: string; onP
     }
     const reset = await client.query(`UPDATE deliveries SET status = 'pending' WHERE status = 'in_flight'`);
     report.inFlightReset = reset.rowCount ?? 0;
-    for (const table of ['files', 'deliveries']) {
+    for (const table of ['files', 'deliveries', 'removals']) {
       await client.query(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), GREATEST((SELECT max(id) FROM ${table}), 1))`);
     }
     await client.query('COMMIT');

@@ -1,3 +1,4 @@
+import type { AuditStore } from './audit.js';
 import type { NodeOptions } from './pg-store.js';
 import type { Store } from './store.js';
 
@@ -20,8 +21,8 @@ export interface JournalConfig {
   journal?: { url: string; leaseMs?: number } | null;
 }
 
-/** An open journal and a description of where it is (never with a password). */
-export type OpenJournal = Store & { readonly kind: 'sqlite' | 'postgres'; readonly where: string };
+/** An open journal, a description of where it is (never with a password), and its audit view (both journals keep one). */
+export type OpenJournal = Store & { readonly kind: 'sqlite' | 'postgres'; readonly where: string; readonly audit: AuditStore };
 
 /**
  * Opens the configured journal: PostgreSQL when `journal.url` is set (node-postgres is loaded only

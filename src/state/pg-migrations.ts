@@ -124,6 +124,34 @@ export const pgMigrations: readonly Migration[] = [
       CREATE INDEX remote_names_owner ON remote_names (target, root, rel_path);
     `,
   },
+  {
+    // As SQLite's migration 3 (issue 17): when a done delivery's copy was last found intact, and
+    // the after-archive policy's removals (see migrations.ts). dev and ino are double precision,
+    // as files.ino, so that any device or inode number is kept exactly.
+    version: 7,
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN verified_at bigint;
+      CREATE INDEX deliveries_verified ON deliveries (target, status, verified_at);
+
+      CREATE TABLE removals (
+        id         bigserial        PRIMARY KEY,
+        file_id    bigint           NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        action     text             NOT NULL CHECK (action IN ('delete', 'move')),
+        dest       text,
+        size       bigint           NOT NULL,
+        mtime_ms   double precision NOT NULL,
+        ino        double precision NOT NULL,
+        dev        double precision NOT NULL,
+        copies     integer          NOT NULL,
+        state      text             NOT NULL CHECK (state IN ('intent', 'done', 'kept')),
+        reason     text,
+        created_at bigint           NOT NULL,
+        updated_at bigint           NOT NULL
+      );
+      CREATE INDEX removals_file ON removals (file_id, state);
+      CREATE INDEX removals_state ON removals (state);
+    `,
+  },
 ];
 
 /** The advisory lock that serialises migrations across every daemon sharing the database. */

@@ -4,6 +4,8 @@ import { StagecoachError } from '../errors.js';
 import type { SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
+import { createPgAudit } from './pg-audit.js';
+import type { AuditStore } from './audit.js';
 import type {
   ClaimResult,
   RemoteClaim,
@@ -68,6 +70,8 @@ export interface PgStore extends Store {
   readonly sharedSecrets: SharedSecrets;
   /** Renews this node's heartbeat and leases now (it also runs on a timer). No-op without a node. */
   heartbeat(): Promise<void>;
+  /** Verify, scrub and restore's view of the journal (src/state/audit.ts). */
+  readonly audit: AuditStore;
 }
 
 // bigint (int8) comes back as a string by default; every bigint the journal holds is below 2^53.
@@ -263,6 +267,7 @@ function rounds(items: readonly NewItem[]): NewItem[][] {
 
 class PgStoreImpl implements PgStore {
   readonly where: string;
+  readonly audit: AuditStore;
   readonly #pool: pg.Pool;
   readonly #node: Node | undefined;
   readonly #heartbeat: NodeJS.Timeout | undefined;
@@ -274,6 +279,7 @@ class PgStoreImpl implements PgStore {
     this.#pool = pool;
     this.where = where;
     this.#node = node;
+    this.audit = createPgAudit(pool, () => this.#open());
     if (node !== undefined) {
       this.#heartbeat = setInterval(() => {
         this.heartbeat().catch((err: unknown) => {
@@ -558,13 +564,37 @@ class PgStoreImpl implements PgStore {
     );
   }
 
-  async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
-    this.#open();
+  /**
+   * Outcomes being written: close() waits for them, so a completion asked before close is
+   * committed (the Store contract; the SQLite journal's group commit does the same).
+   */
+  readonly #writing = new Set<Promise<unknown>>();
+
+  /** `write()` once the journal is known open (a closed journal rejects, as every method does). */
+  #track<T>(write: () => Promise<T>): Promise<T> {
+    let p: Promise<T>;
+    try {
+      this.#open();
+      p = write();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#writing.add(p);
+    const done = () => this.#writing.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  complete(id: number, generation: number, result: CompleteResult): Promise<void> {
+    return this.#track(() => this.#complete(id, generation, result));
+  }
+
+  async #complete(id: number, generation: number, result: CompleteResult): Promise<void> {
     const now = Date.now();
     const r = await this.#pool.query(
       `UPDATE deliveries
        SET status = 'done', remote_id = $1, remote_hash = $2, bytes_sent = $3,
-           resume_handle = NULL, last_error = NULL, updated_at = $4
+           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = $4
        WHERE id = $5 AND generation = $6`,
       [result.remoteId, result.remoteHash, result.bytesSent, now, id, generation],
     );
@@ -572,12 +602,12 @@ class PgStoreImpl implements PgStore {
     await this.#staleOrMissing(id, generation, now);
   }
 
-  async fail(id: number, generation: number, reason: string): Promise<void> {
-    await this.#finish('failed', id, generation, reason);
+  fail(id: number, generation: number, reason: string): Promise<void> {
+    return this.#track(() => this.#finish('failed', id, generation, reason));
   }
 
-  async skip(id: number, generation: number, reason: string): Promise<void> {
-    await this.#finish('skipped', id, generation, reason);
+  skip(id: number, generation: number, reason: string): Promise<void> {
+    return this.#track(() => this.#finish('skipped', id, generation, reason));
   }
 
   async #finish(status: 'failed' | 'skipped', id: number, generation: number, reason: string): Promise<void> {
@@ -755,6 +785,8 @@ class PgStoreImpl implements PgStore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+      // Outcomes asked before close are written before the pool ends (their own errors are theirs).
+      await Promise.allSettled([...this.#writing]);
       try {
         await this.#pool.end();
       } finally {

@@ -119,6 +119,12 @@ export interface Target {
    * fetched; without, a `start` > 0 is honoured by skipping bytes. Errors as for `put`.
    */
   download?(req: DownloadRequest): Promise<RemoteDownload | null>;
+  /**
+   * Every file under the target's root, as remote paths (POSIX separators), leaving out the
+   * target's own temp files and kept versions. Optional: `verify` counts remote files the journal
+   * does not know (`extra`) only on a target with it.
+   */
+  list?(): AsyncIterable<string>;
   ensureFolder(remotePath: string): Promise<string>;
   /**
    * The key two remote paths share when this target would store them as one file (its case

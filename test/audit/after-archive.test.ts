@@ -4,15 +4,19 @@
  * has them, files are deleted (journaled first, empty folders pruned, the root kept); a file
  * rewritten between upload and removal is kept; minAge, dryRun, verifiedBy: scrub and move
  * (never over an existing file) hold; a removal interrupted by a crash is finished from the disk.
+ * Each case runs on the SQLite journal and on PostgreSQL (test/setup/postgres.ts starts one).
  */
 import { mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { finishOpenRemovals, sweepRoot, type AfterArchivePolicy, type PolicyRoot } from '../../src/audit/after-archive.js';
-import { openSqliteStore, type SqliteStore } from '../../src/state/index.js';
+import type { AuditStore } from '../../src/state/audit.js';
+import { openSqliteStore, type Store } from '../../src/state/index.js';
+import { openPgStore } from '../../src/state/pg-store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tempDir } from '../helpers/fs.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -21,6 +25,20 @@ afterEach(async () => {
 const log = createLogger({ level: 'silent', format: 'json', destination: new PassThrough() });
 const TARGETS = ['local', 'gdrive', 'dropbox', 'box', 'onedrive'];
 const OLD = Date.now() - 10 * 86_400_000;
+
+type Journal = Store & { audit: AuditStore };
+const JOURNALS: Array<[string, (dir: string) => Promise<Journal>]> = [
+  ['SQLite', (dir) => openSqliteStore({ dir: path.join(dir, 'state') })],
+  [
+    'PostgreSQL',
+    async () => {
+      const db = await createTestDatabase(inject('pgUrl'));
+      cleanups.push(() => db.drop());
+      return openPgStore({ url: db.url });
+    },
+  ],
+];
+let openJournal: (dir: string) => Promise<Journal>;
 
 async function setup(files: Record<string, string>) {
   const t = await tempDir();
@@ -35,14 +53,14 @@ async function setup(files: Record<string, string>) {
     const st = await stat(p);
     items.push({ item: { root: 'cam', rootPath, relPath: rel, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }, remotePath: `cam/${rel}` });
   }
-  const store = await openSqliteStore({ dir: path.join(t.dir, 'state') });
+  const store = await openJournal(t.dir);
   cleanups.push(() => store.close());
   await store.recordItems(items, TARGETS);
   return { dir: t.dir, rootPath, store };
 }
 
 /** Uploads every pending delivery of `target` as verified (the hash the upload checked). */
-async function upload(store: SqliteStore, target: string): Promise<void> {
+async function upload(store: Journal, target: string): Promise<void> {
   for (const d of await store.lease(target, 1000)) await store.complete(d.id, d.generation, { remoteId: `id-${d.id}`, remoteHash: `h-${d.id}`, bytesSent: d.size });
 }
 
@@ -55,7 +73,10 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-describe('afterArchive', () => {
+describe.each(JOURNALS)('afterArchive on the %s journal', (_name, open) => {
+  beforeEach(() => {
+    openJournal = open;
+  });
   it('minCopies 3: nothing goes while two targets hold copies; with a third, files go, journaled, folders pruned, the root kept', async () => {
     const s = await setup({ 'DCIM/100/a.jpg': 'aaaa', 'DCIM/100/b.jpg': 'bb', 'c.mov': 'cccccc' });
     const root: PolicyRoot = { name: 'cam', path: s.rootPath, afterArchive: policy() };
@@ -151,7 +172,10 @@ describe('afterArchive', () => {
     for (const c of [a!, b!]) await s.store.audit.recordRemoval({ fileId: c.fileId, action: 'delete', dest: null, size: c.size, mtimeMs: c.mtimeMs, ino: c.ino, dev: 0, copies: c.copies });
     const { unlink } = await import('node:fs/promises');
     await unlink(path.join(s.rootPath, 'a.jpg'));
-    await finishOpenRemovals({ audit: s.store.audit, log });
+    // A daemon without this root (another one's, on a shared journal) leaves its removals alone.
+    await finishOpenRemovals({ audit: s.store.audit, log }, [{ name: 'other', path: path.join(s.dir, 'other') }]);
+    expect(await s.store.audit.openRemovals()).toHaveLength(2);
+    await finishOpenRemovals({ audit: s.store.audit, log }, [{ name: 'cam', path: s.rootPath }]);
     expect(await s.store.audit.openRemovals()).toEqual([]);
     expect(await s.store.audit.freedBytes()).toBe(4);
     expect(await readdir(s.rootPath)).toEqual(['b.jpg']);

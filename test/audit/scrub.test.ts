@@ -2,24 +2,26 @@
  * The daemon's scrub (verify.every) against config/demo.yaml's five targets: a copy deleted in
  * Drive and one replaced in Dropbox are found within one period, the running pipeline archives
  * them again, and the findings are on /api/status (the status page's data), in /metrics
- * (stagecoach_verify_*) and in a `copies.damaged` webhook.
+ * (stagecoach_verify_*) and in a `copies.damaged` webhook. On the SQLite journal and on a
+ * PostgreSQL one (journal.url).
  */
 import http from 'node:http';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startScrub } from '../../src/audit/scrub.js';
 import { parseConfig } from '../../src/config/index.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { createNotifier } from '../../src/notify/notifier.js';
 import { startPipeline } from '../../src/pipeline/topology.js';
-import type { SqliteStore } from '../../src/state/index.js';
+import type { AuditStore } from '../../src/state/audit.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { deleteRemote } from '../conformance/remote-delete.js';
 import { request } from '../conformance/sources.js';
 import { closeClouds, cloudsAndConfig, verifyClouds } from '../e2e/clouds.js';
 import { bytes, tempDir, waitFor } from '../helpers/fs.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -29,9 +31,15 @@ afterEach(async () => {
 const log = createLogger({ level: 'silent', format: 'json', destination: new PassThrough() });
 
 describe('scrub in the daemon', () => {
-  it('finds a deleted and an altered copy, re-archives them, and reports them on the page, /metrics and the webhook', async () => {
+  it.each(['SQLite', 'PostgreSQL'])('on the %s journal: finds a deleted and an altered copy, re-archives them, and reports them on the page, /metrics and the webhook', async (journal) => {
     const t = await tempDir();
-    const { clouds, yaml, inbox } = await cloudsAndConfig(t.dir, '\nverify: { every: 4s, sample: 100% }\n');
+    let extra = '\nverify: { every: 4s, sample: 100% }\n';
+    if (journal === 'PostgreSQL') {
+      const db = await createTestDatabase(inject('pgUrl'));
+      cleanups.push(db.drop);
+      extra += `journal: { url: "${db.url}" }\n`;
+    }
+    const { clouds, yaml, inbox } = await cloudsAndConfig(t.dir, extra);
     cleanups.push(async () => {
       await closeClouds(clouds);
       await t.cleanup();
@@ -77,7 +85,7 @@ describe('scrub in the daemon', () => {
       sample: config.verify.sample,
       targets: pipeline.targets,
       requestsPerSecond: new Map(config.targets.map((x) => [x.id, x.requestsPerSecond])),
-      audit: (pipeline.store as SqliteStore).audit,
+      audit: (pipeline.store as unknown as { audit: AuditStore }).audit,
       store: pipeline.store,
       bus: pipeline.bus,
       log,
@@ -101,9 +109,10 @@ describe('scrub in the daemon', () => {
     ]);
     expect(status.verify.targets.find((x) => x.target === 'box')?.checked).toBe(files.length);
     const metrics = await (await fetch(`${server.url}metrics`)).text();
-    expect(metrics).toMatch(/stagecoach_verify_problems_total\{target="gdrive",problem="missing"\} 1/);
-    expect(metrics).toMatch(/stagecoach_verify_problems_total\{target="dropbox",problem="altered"\} 1/);
-    expect(metrics).toMatch(/stagecoach_verify_checked_total\{target="onedrive"\} 4/);
+    // On a shared journal every series also carries the daemon's `node` label.
+    expect(metrics).toMatch(/stagecoach_verify_problems_total\{target="gdrive",problem="missing"(,node="[^"]*")?\} 1/);
+    expect(metrics).toMatch(/stagecoach_verify_problems_total\{target="dropbox",problem="altered"(,node="[^"]*")?\} 1/);
+    expect(metrics).toMatch(/stagecoach_verify_checked_total\{target="onedrive"(,node="[^"]*")?\} 4/);
 
     // The running pipeline was poked: both copies come back without a restart.
     await waitFor('re-archived', async () => (await verifyClouds(clouds, inbox, files)).length === 0 && (await done()), 30_000, 100);

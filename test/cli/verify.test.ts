@@ -3,22 +3,25 @@
  * through the official SDKs, and a local folder): a copy deleted in Drive (files.delete, as the
  * web page does), one replaced in Dropbox and one deleted from the local archive are all found;
  * `--report-only` leaves the journal alone; without it their deliveries go back to pending and
- * the next run archives them again, after which verify finds everything intact.
+ * the next run archives them again, after which verify finds everything intact. The same holds
+ * on a PostgreSQL journal (journal.url), where restore reads it too.
  */
-import { rm, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rm, utimes, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/index.js';
+import { restoreCommand } from '../../src/cli/restore.js';
 import { verifyCommand } from '../../src/cli/verify.js';
 import { openTarget } from '../../src/cli/targets.js';
 import { startPipeline } from '../../src/pipeline/topology.js';
-import { openSqliteStore } from '../../src/state/index.js';
+import { openJournal, openSqliteStore } from '../../src/state/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { deleteRemote } from '../conformance/remote-delete.js';
 import { request } from '../conformance/sources.js';
 import { closeClouds, cloudsAndConfig, verifyClouds } from '../e2e/clouds.js';
 import { bytes, tempDir } from '../helpers/fs.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -39,7 +42,7 @@ async function backfill(config: Config): Promise<void> {
 async function verify(config: Config, args: Partial<Parameters<typeof verifyCommand>[2]> = {}) {
   let out = '';
   const code = await verifyCommand(config, log, { reportOnly: false, json: true, ...args }, { out: { write: (s: string) => (out += s) }, err: { write: () => true } });
-  return { code, report: JSON.parse(out) as { ok: boolean; targets: Array<{ target: string; checked: number; ok: number; missing: number; altered: number; errors: number; findings: Array<{ relPath: string; problem: string; requeued: boolean }> }> } };
+  return { code, report: JSON.parse(out) as { ok: boolean; targets: Array<{ target: string; checked: number; ok: number; missing: number; altered: number; errors: number; extra: number | null; findings: Array<{ relPath: string; problem: string; requeued: boolean }> }> } };
 }
 
 async function counts(config: Config) {
@@ -127,5 +130,52 @@ describe('stagecoach verify', () => {
     await expect(verify(config, { sample: '0' })).rejects.toThrow(/--sample/);
     await expect(verify(config, { target: 'nope' })).rejects.toThrow(/--target: no target "nope"/);
     await expect(verify(config, { root: 'nope' })).rejects.toThrow(/--root: no root named "nope"/);
+  });
+
+  it('on a PostgreSQL journal: finds a deleted copy, requeues it, records verified copies, and restore reads the journal', async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    const db = await createTestDatabase(inject('pgUrl'));
+    cleanups.push(db.drop);
+    const inbox = path.join(t.dir, 'inbox');
+    await mkdir(path.join(inbox, 'sub'), { recursive: true });
+    const config = parseConfig(
+      `stateDir: ./state\njournal: { url: "${db.url}" }\nroots: [{ path: ./inbox }]\ntargets: [{ type: local, path: ./archive }]\nlog: { level: warn, format: json }\n`,
+      { cwd: t.dir, env: {} },
+    );
+    const old = new Date(Date.now() - 3_600_000);
+    const files = ['a.bin', 'sub/b.bin', 'sub/c.bin'];
+    for (const [i, f] of files.entries()) {
+      await writeFile(path.join(inbox, f), bytes(1000 + i, i + 1));
+      await utimes(path.join(inbox, f), old, old);
+    }
+    await backfill(config);
+    expect((await verify(config)).report.targets[0]).toMatchObject({ checked: 3, ok: 3, extra: 0 });
+    // The local target lists its folder: a stray file counts as extra; a put's temp leftover and
+    // a kept version beside its file do not. A sample does not count extras.
+    await writeFile(path.join(t.dir, 'archive', 'inbox', 'sub', 'stray.txt'), 'x');
+    await writeFile(path.join(t.dir, 'archive', 'inbox', '.a.bin.stagecoach-00ff.tmp'), 'x');
+    await writeFile(path.join(t.dir, 'archive', 'inbox', 'a.20240102-030405.bin'), 'x');
+    expect((await verify(config)).report.targets[0]).toMatchObject({ ok: 3, extra: 1 });
+    expect((await verify(config, { sample: '50%' })).report.targets[0]!.extra).toBeNull();
+    await rm(path.join(t.dir, 'archive', 'inbox', 'sub', 'c.bin'));
+    const found = await verify(config);
+    expect(found.code).toBe(4);
+    expect(found.report.targets[0]!.findings).toMatchObject([{ relPath: 'sub/c.bin', problem: 'missing', requeued: true }]);
+    const store = await openJournal(config);
+    try {
+      expect((await store.counts())[0]).toMatchObject({ pending: 1, done: 2 });
+      expect((await store.audit.doneCopies('local')).every((d) => d.verifiedAt !== null)).toBe(true);
+    } finally {
+      await store.close();
+    }
+    await backfill(config);
+    expect((await verify(config)).code).toBe(0);
+
+    const to = path.join(t.dir, 'restored');
+    let out = '';
+    const code = await restoreCommand(config, log, { patterns: ['inbox/sub'], to, overwrite: false, list: false, json: false }, { out: { write: (s: string) => (out += s) }, err: { write: () => true } });
+    expect(code, out).toBe(0);
+    for (const f of ['sub/b.bin', 'sub/c.bin']) expect(await readFile(path.join(to, 'inbox', f))).toEqual(await readFile(path.join(inbox, f)));
   });
 });

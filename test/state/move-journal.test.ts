@@ -51,12 +51,18 @@ describe('moving a SQLite journal to PostgreSQL', () => {
     const inFlight = await src.lease('gdrive', 5);
     await src.saveResume(inFlight[0]!.id, 'session-url');
     await src.setHealth({ target: 'box', status: 'down', reason: 'token revoked', since: 5, retryAt: 99 });
+    // The audit view comes along: when copies were last verified, and the removals journaled.
+    await src.audit.markVerified(done.slice(0, 10).map((d) => d.id), 1_700_000_000_000);
+    const [cand] = await src.audit.removalCandidates('inbox', 1, 'scrub');
+    const removal = await src.audit.recordRemoval({ fileId: cand!.fileId, action: 'delete', dest: null, size: 7, mtimeMs: cand!.mtimeMs, ino: cand!.ino, dev: 1, copies: 1 });
+    await src.audit.settleRemoval(removal, 'done', null);
+    const verifiedBefore = await src.audit.doneCopies('local', { limit: 20 });
     const before = { counts: await src.counts(), index: await src.fileIndex('inbox'), recent: await src.recent({ status: 'done', limit: 50 }) };
     await src.close();
 
     const db = await database();
     const report = await moveJournalToPg({ stateDir: tmp.dir, url: db.url });
-    expect(report).toEqual({ roots: 2, files: N + 1, deliveries: (N + 1) * 3, targetHealth: 1, inFlightReset: 5 });
+    expect(report).toEqual({ roots: 2, files: N + 1, deliveries: (N + 1) * 3, targetHealth: 1, removals: 1, inFlightReset: 5 });
 
     const dst = await openPgStore({ url: db.url });
     cleanups.push(() => dst.close());
@@ -67,6 +73,8 @@ describe('moving a SQLite journal to PostgreSQL', () => {
     expect(await dst.fileIndex('inbox')).toEqual(before.index);
     expect(await dst.recent({ status: 'done', limit: 50 })).toEqual(before.recent);
     expect(await dst.health()).toEqual([{ target: 'box', status: 'down', reason: 'token revoked', since: 5, retryAt: 99 }]);
+    expect(await dst.audit.doneCopies('local', { limit: 20 })).toEqual(verifiedBefore);
+    expect(await dst.audit.freedBytes()).toBe(7);
     // The upload that was in flight resumes from its saved session, as it would have on SQLite.
     const again = await dst.lease('gdrive', 5);
     expect(again.map((d) => d.id)).toEqual(inFlight.map((d) => d.id));

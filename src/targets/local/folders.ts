@@ -187,3 +187,39 @@ export class LocalFolders {
     return p;
   }
 }
+
+const VERSION = /^(.*)\.\d{8}-\d{6}(?:-\d+)?(\.[^.]*)?$/su;
+
+/**
+ * The local target's listing (Target.list): every regular file below the archive root, as a
+ * remote path. Links are not followed (the target writes none); the target's own leftovers are
+ * left out: interrupted puts' temp files, `check`'s probe files, and kept versions
+ * (`<stem>.<yyyymmdd-hhmmss>[-n].<ext>` beside the file they are a version of).
+ *
+ * Nothing when the root does not exist yet.
+ */
+export async function* listArchive(root: string): AsyncGenerator<string> {
+  const stack: string[] = [''];
+  while (stack.length > 0) {
+    const rel = stack.pop()!;
+    let entries;
+    try {
+      entries = await readdir(rel === '' ? root : join(root, rel), { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && rel === '') return;
+      throw err;
+    }
+    const files = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
+    for (const e of entries) {
+      const path = rel === '' ? e.name : `${rel}/${e.name}`;
+      if (e.isDirectory()) stack.push(path);
+      else if (e.isFile() && !isLeftover(e.name, files, rel === '')) yield path;
+    }
+  }
+}
+
+function isLeftover(name: string, siblings: ReadonlySet<string>, atRoot: boolean): boolean {
+  if (isTempName(name) || (atRoot && name.startsWith('.stagecoach-probe-'))) return true;
+  const v = VERSION.exec(name);
+  return v !== null && siblings.has(v[1]! + (v[2] ?? ''));
+}

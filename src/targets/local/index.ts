@@ -14,7 +14,7 @@ import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, 
 import { localDownload } from './download.js';
 import type { LocalOptions } from './api-types.js';
 import { classify, classifyRule, localError } from './classify.js';
-import { LocalFolders } from './folders.js';
+import { LocalFolders, listArchive } from './folders.js';
 import { localPathKey, mapLocalPath } from './names.js';
 import { provider } from './provider.js';
 import { fsyncFile, lstatOrNull, putFile, type UploadContext } from './upload.js';
@@ -106,6 +106,8 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     download(req: DownloadRequest): Promise<RemoteDownload | null> {
       return life.run(() => localDownload(root, id, req), (err) => wrap(err, req.signal));
     },
+
+    list: () => listArchive(root),
 
     ensureFolder(remotePath: string): Promise<string> {
       return life.run(async () => {

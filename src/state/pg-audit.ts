@@ -1,0 +1,194 @@
+/**
+ * The PostgreSQL journal's {@link AuditStore} (src/state/audit.ts): the same queries as the SQLite
+ * one, in PostgreSQL's dialect, over the store's pool. Each method is one statement (markVerified
+ * one UPDATE over the ids), so daemons sharing the journal can scrub and sweep at once: a requeue
+ * or a settle whose row moved on meanwhile changes nothing.
+ */
+import type pg from 'pg';
+import type { AuditStore, DoneCopy, JournalFile } from './audit.js';
+
+interface CopyRow {
+  id: number;
+  target: string;
+  generation: number;
+  root: string;
+  rel_path: string;
+  remote_path: string;
+  size: number;
+  mtime_ms: number;
+  remote_id: string | null;
+  remote_hash: string | null;
+  verified_at: number | null;
+  updated_at: number;
+}
+
+interface FileRow {
+  file_id: number;
+  root: string;
+  root_path: string;
+  rel_path: string;
+  size: number;
+  mtime_ms: number;
+  ino: number;
+  id: number | null;
+  target: string | null;
+  status: string | null;
+  remote_path: string | null;
+  remote_hash: string | null;
+  verified_at: number | null;
+  generation: number | null;
+}
+
+const COPY = `SELECT d.id, d.target, d.generation, f.root, f.rel_path, d.remote_path, f.size, f.mtime_ms,
+    d.remote_id, d.remote_hash, d.verified_at, d.updated_at
+  FROM deliveries d JOIN files f ON f.id = d.file_id
+  WHERE d.target = $1 AND d.status = 'done' AND ($2::text IS NULL OR f.root = $2)
+  ORDER BY d.verified_at IS NOT NULL, d.verified_at, d.id LIMIT $3`;
+
+// Paths ordered byte-wise (COLLATE "C"), as SQLite's default BINARY collation orders them.
+const FILES = `SELECT f.id AS file_id, f.root, r.path AS root_path, f.rel_path, f.size, f.mtime_ms, f.ino,
+    d.id, d.target, d.status, d.remote_path, d.remote_hash, d.verified_at, d.generation
+  FROM files f JOIN roots r ON r.name = f.root LEFT JOIN deliveries d ON d.file_id = f.id
+  WHERE $1::text IS NULL OR f.root = $1
+  ORDER BY f.root COLLATE "C", f.rel_path COLLATE "C", d.target COLLATE "C"`;
+
+const CANDIDATES = `SELECT f.id AS file_id, f.root, r.path AS root_path, f.rel_path, f.size, f.mtime_ms, f.ino, count(*)::int AS copies
+  FROM files f JOIN roots r ON r.name = f.root JOIN deliveries d ON d.file_id = f.id
+  WHERE f.root = $1 AND d.status = 'done' AND d.remote_hash IS NOT NULL AND (NOT $2::boolean OR d.verified_at IS NOT NULL)
+    AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.file_id = f.id AND x.status = 'in_flight')
+    AND NOT EXISTS (SELECT 1 FROM removals m WHERE m.file_id = f.id AND m.state IN ('done', 'intent') AND m.size = f.size AND m.mtime_ms = f.mtime_ms AND m.ino = f.ino)
+  GROUP BY f.id, r.path HAVING count(*) >= $3
+  ORDER BY f.rel_path COLLATE "C"`;
+
+/** The PostgreSQL journal's AuditStore on `pool`; `open()` throws once the journal is closed. */
+export function createPgAudit(pool: pg.Pool, open: () => void): AuditStore {
+  const toCopy = (r: CopyRow): DoneCopy => ({
+    id: r.id,
+    target: r.target,
+    generation: r.generation,
+    root: r.root,
+    relPath: r.rel_path,
+    remotePath: r.remote_path,
+    size: r.size,
+    mtimeMs: r.mtime_ms,
+    remoteId: r.remote_id,
+    remoteHash: r.remote_hash,
+    verifiedAt: r.verified_at,
+    updatedAt: r.updated_at,
+  });
+  return {
+    async doneCopies(target, opts = {}) {
+      open();
+      const r = await pool.query<CopyRow>(COPY, [target, opts.root ?? null, opts.limit ?? null]);
+      return r.rows.map(toCopy);
+    },
+    async countDone(target, root) {
+      open();
+      const r = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM deliveries d JOIN files f ON f.id = d.file_id
+         WHERE d.target = $1 AND d.status = 'done' AND ($2::text IS NULL OR f.root = $2)`,
+        [target, root ?? null],
+      );
+      return r.rows[0]?.n ?? 0;
+    },
+    async markVerified(ids, at) {
+      open();
+      if (ids.length === 0) return;
+      await pool.query(`UPDATE deliveries SET verified_at = $1 WHERE id = ANY($2::bigint[]) AND status = 'done'`, [at, [...ids]]);
+    },
+    async requeue(id, generation, reason) {
+      open();
+      const r = await pool.query(
+        `UPDATE deliveries SET status = 'pending', attempts = 0, last_error = $1, resume_handle = NULL, verified_at = NULL,
+           leased_by = NULL, lease_until = NULL, updated_at = $2
+         WHERE id = $3 AND generation = $4 AND status = 'done'`,
+        [reason, Date.now(), id, generation],
+      );
+      return (r.rowCount ?? 0) > 0;
+    },
+    async files(root) {
+      open();
+      const r = await pool.query<FileRow>(FILES, [root ?? null]);
+      const out: JournalFile[] = [];
+      let last: JournalFile | undefined;
+      let lastId = -1;
+      for (const row of r.rows) {
+        if (row.file_id !== lastId) {
+          last = { root: row.root, rootPath: row.root_path, relPath: row.rel_path, size: row.size, mtimeMs: row.mtime_ms, ino: row.ino, copies: [] };
+          out.push(last);
+          lastId = row.file_id;
+        }
+        if (row.id !== null && row.target !== null) {
+          last!.copies.push({
+            id: row.id,
+            target: row.target,
+            status: row.status!,
+            remotePath: row.remote_path!,
+            remoteHash: row.remote_hash,
+            verifiedAt: row.verified_at,
+            generation: row.generation!,
+          });
+        }
+      }
+      return out;
+    },
+    async removalCandidates(root, minCopies, verifiedBy) {
+      open();
+      const r = await pool.query<{ file_id: number; root: string; root_path: string; rel_path: string; size: number; mtime_ms: number; ino: number; copies: number }>(
+        CANDIDATES,
+        [root, verifiedBy === 'scrub', minCopies],
+      );
+      return r.rows.map((x) => ({
+        fileId: x.file_id,
+        root: x.root,
+        rootPath: x.root_path,
+        relPath: x.rel_path,
+        size: x.size,
+        mtimeMs: x.mtime_ms,
+        ino: x.ino,
+        copies: x.copies,
+      }));
+    },
+    async recordRemoval(m) {
+      open();
+      const now = Date.now();
+      const r = await pool.query<{ id: number }>(
+        `INSERT INTO removals (file_id, action, dest, size, mtime_ms, ino, dev, copies, state, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'intent', $9, $9) RETURNING id`,
+        [m.fileId, m.action, m.dest, m.size, m.mtimeMs, m.ino, m.dev, m.copies, now],
+      );
+      return r.rows[0]!.id;
+    },
+    async settleRemoval(id, state, reason) {
+      open();
+      await pool.query(`UPDATE removals SET state = $1, reason = $2, updated_at = $3 WHERE id = $4 AND state = 'intent'`, [state, reason, Date.now(), id]);
+    },
+    async openRemovals() {
+      open();
+      const r = await pool.query<{ id: number; file_id: number; action: 'delete' | 'move'; dest: string | null; size: number; mtime_ms: number; ino: number; dev: number; copies: number; root: string; root_path: string; rel_path: string }>(
+        `SELECT m.id, m.file_id, m.action, m.dest, m.size, m.mtime_ms, m.ino, m.dev, m.copies, f.root, r.path AS root_path, f.rel_path
+         FROM removals m JOIN files f ON f.id = m.file_id JOIN roots r ON r.name = f.root
+         WHERE m.state = 'intent' ORDER BY m.id`,
+      );
+      return r.rows.map((x) => ({
+        id: x.id,
+        fileId: x.file_id,
+        action: x.action,
+        dest: x.dest,
+        size: x.size,
+        mtimeMs: x.mtime_ms,
+        ino: x.ino,
+        dev: x.dev,
+        copies: x.copies,
+        root: x.root,
+        rootPath: x.root_path,
+        relPath: x.rel_path,
+      }));
+    },
+    async freedBytes() {
+      open();
+      const r = await pool.query<{ n: number | null }>(`SELECT sum(size)::bigint AS n FROM removals WHERE state = 'done'`);
+      return r.rows[0]?.n ?? 0;
+    },
+  };
+}
