@@ -43,6 +43,7 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
         state: missing ? 'waiting' : 'watching',
         reason: missing ? (p.reason ?? waitingReason(r.path)) : null,
         skippedLinks: p?.skippedLinks ?? 0,
+        polled: p?.polled ?? null,
       };
     });
     if (opts.json) {
@@ -54,6 +55,7 @@ export async function statusCommand(config: Config, opts: { json: boolean }): Pr
     const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
     for (const r of roots) if (r.reason) process.stdout.write(`\nroot ${r.root}: ${r.reason}\n`);
+    for (const r of roots) if (r.polled) process.stdout.write(`\nroot ${r.root}: ${r.polled}\n`);
     for (const r of roots) {
       if (r.skippedLinks > 0) process.stdout.write(`\nroot ${r.root}: ${r.skippedLinks} symbolic link(s) not archived (followSymlinks; the log names each)\n`);
     }

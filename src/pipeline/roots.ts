@@ -38,6 +38,8 @@ export interface RootPresence {
   since: number;
   reason?: string;
   skippedLinks?: number;
+  /** Why the root is walked periodically instead of watched (an inotify limit), with the sysctl. */
+  polled?: string;
 }
 
 let writes = 0;

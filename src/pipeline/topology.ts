@@ -10,9 +10,8 @@ import { openJournal } from '../state/index.js';
 import type { Store } from '../state/store.js';
 import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
-import { StagecoachError, TargetError } from '../errors.js';
-import { createTarget } from '../targets/registry.js';
-import { createUnavailableTarget } from '../targets/unavailable.js';
+import { StagecoachError } from '../errors.js';
+import { createLazyTarget, createTarget } from '../targets/registry.js';
 import type { SharedSecrets, Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { whenIdle } from './idle.js';
@@ -71,20 +70,16 @@ export interface Pipeline {
 }
 
 /**
- * Makes a target from its config. One that cannot work for now (not signed in, credentials
- * refused: a fatal TargetError) is replaced by a stand-in that parks with that reason, so one
- * target's missing token never stops the daemon; any other error (a bad config) does.
+ * Makes a target from its config, lazily: its provider's modules (and cloud SDK) load on its
+ * first network call (registry.ts), so a restart with nothing to send loads none. One that
+ * cannot work for now (not signed in, credentials refused: a fatal TargetError when it is made)
+ * answers with a stand-in that parks with that reason, so one target's missing token never
+ * stops the daemon.
  */
-async function makeTarget(tc: TargetConfig, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Promise<Target> {
-  try {
-    return await createTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...(shared ? { shared } : {}) });
-  } catch (e) {
-    if (e instanceof TargetError && e.kind === 'fatal') {
-      log.error({ target: tc.id, reason: e.message }, 'target unavailable: it stays parked until this is fixed');
-      return createUnavailableTarget(tc.id, tc.type, e);
-    }
-    throw e;
-  }
+function makeTarget(tc: TargetConfig, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Target {
+  return createLazyTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...(shared ? { shared } : {}) }, (e) =>
+    log.error({ target: tc.id, reason: e.message }, 'target unavailable: it stays parked until this is fixed'),
+  );
 }
 
 /**
@@ -254,7 +249,7 @@ async function buildTargets(config: Config, opts: PipelineOptions, store: Store,
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? (await makeTarget(tc, stateDir, log, store.sharedSecrets)));
+      targets.push(given ?? makeTarget(tc, stateDir, log, store.sharedSecrets));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));

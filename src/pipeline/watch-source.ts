@@ -6,6 +6,7 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
 import { type FileItem, type FileStat, sameFileStat } from '../archive/item.js';
+import { countWatched, inotifyAdvice, inotifyLimitOf, readInotifyLimit, SYSCTL_FILE, type InotifyLimit } from './inotify-limits.js';
 import { ROOT_CHECK_MS, rootIdentity, waitingReason } from './roots.js';
 import { rawJoin, relativePosix, walkTree } from './walk.js';
 
@@ -68,6 +69,8 @@ export interface RootStatus {
   reason?: string;
   /** Symbolic links found and not archived (see RootSpec.followSymlinks). */
   skippedLinks: number;
+  /** Set when the kernel's inotify limit ran out under it: why it is walked periodically, and the sysctl to raise. */
+  polled?: string;
 }
 
 interface RootState {
@@ -76,6 +79,8 @@ interface RootState {
   /** `dev:ino` of the folder while present. */
   id: string | null;
   watcher: FSWatcher | null;
+  /** See RootStatus.polled. */
+  polled?: string;
 }
 
 interface Candidate {
@@ -84,6 +89,8 @@ interface Candidate {
   changedAt: number;
 }
 
+/** How often a root whose inotify limit ran out is walked, at most (a rescan more frequent covers it). */
+const LIMIT_POLL_MS = 60_000;
 /** How long a taken file's stat is kept against scans with a journal index older than its record. */
 const TAKEN_KEEP_MS = 30_000;
 /** The walk of a root a little after its watch is ready (see watchRoot). */
@@ -242,6 +249,7 @@ export class WatchSource {
         since: st?.since ?? 0,
         ...(present ? {} : { reason: waitingReason(r.path) }),
         skippedLinks: this.skippedLinks.get(r.name)?.size ?? 0,
+        ...(st?.polled ? { polled: st.polled } : {}),
       };
     });
   }
@@ -394,9 +402,28 @@ export class WatchSource {
     this.timers.push(t);
   }
 
+  /**
+   * The kernel's inotify limit ran out under `root` (ENOSPC: watches; EMFILE: instances): says
+   * the exact sysctl to raise, computed from what is under the root, and the line that keeps it;
+   * the root is walked every `every` ms meanwhile, and `status` shows it.
+   */
+  private async adviseLimit(root: RootSpec, limit: InotifyLimit, every: number, err: NodeJS.ErrnoException): Promise<void> {
+    const [current, { folders, files }] = await Promise.all([readInotifyLimit(limit), countWatched(root.path, (rel) => root.filter.skipsDir(rel))]);
+    const advice = inotifyAdvice(limit, current, folders + files);
+    const what = limit === 'max_user_watches' ? 'inotify watches ran out' : 'inotify instances ran out';
+    const polled = `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}); walked every ${Math.round(every / 1000)} s until \`${advice.sysctl}\` and a restart`;
+    const st = this.rootStates.get(root.name);
+    if (st) st.polled = polled;
+    this.opts.log.error(
+      { err, root: root.name, folders, files, limit: `fs.inotify.${limit}`, current, sysctl: advice.sysctl, persist: `${advice.persist} in ${SYSCTL_FILE}`, rescanMs: every },
+      `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}; this root has ${folders} folders and ${files} files, a watch each): changes under it may go unseen, so it is walked every ${Math.round(every / 1000)} s instead. Raise the limit as root with \`${advice.sysctl}\`, keep it with the line \`${advice.persist}\` in ${SYSCTL_FILE}, and restart; or set polling: true for this root`,
+    );
+    this.statusChanged(true);
+  }
+
   private async watchRoot(root: RootSpec): Promise<void> {
     const log = this.opts.log.child({ root: root.name });
-    let warnedEnospc = false;
+    let warnedLimit = false;
     if (this.closed) return;
     const watcher = chokidar.watch(root.path, {
       // The walk in `watch` found what is there; chokidar reports changes from now on.
@@ -418,7 +445,10 @@ export class WatchSource {
     });
     this.watchers.push(watcher);
     const state = this.rootStates.get(root.name);
-    if (state) state.watcher = watcher;
+    if (state) {
+      state.watcher = watcher;
+      delete state.polled; // a new watcher: polled again only if the limit runs out again
+    }
     const onFile = (p: string, stats?: Stats) => {
       const rel = relativePosix(root.path, p);
       if (rel !== null && stats?.isSymbolicLink()) return this.link(root, rel, null);
@@ -470,24 +500,21 @@ export class WatchSource {
     });
     watcher.on('error', (e: unknown) => {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOSPC') {
-        if (!warnedEnospc) {
-          warnedEnospc = true;
-          const every = this.opts.rescanMs > 0 ? this.opts.rescanMs : 60_000;
-          log.error(
-            { err, rescanMs: every },
-            'inotify watches ran out (fs.inotify.max_user_watches): changes under this root may go unseen; rescanning it periodically instead. Raise the limit, or set polling: true for this root',
-          );
-          // With a periodic rescan of every root already running, this root is covered by it.
-          if (this.opts.rescanMs <= 0) {
-            const t = setInterval(() => void this.rescan(root), every);
-            t.unref();
-            this.timers.push(t);
-          }
-        }
+      const limit = inotifyLimitOf(err.code);
+      if (limit === null) {
+        log.warn({ err }, 'watcher error');
         return;
       }
-      log.warn({ err }, 'watcher error');
+      if (warnedLimit) return;
+      warnedLimit = true;
+      // Walked at least once a minute; a periodic rescan of every root as frequent covers it.
+      const every = this.opts.rescanMs > 0 ? Math.min(this.opts.rescanMs, LIMIT_POLL_MS) : LIMIT_POLL_MS;
+      if (this.opts.rescanMs <= 0 || this.opts.rescanMs > every) {
+        const t = setInterval(() => void this.rescan(root), every);
+        t.unref();
+        this.timers.push(t);
+      }
+      void this.adviseLimit(root, limit, every, err);
     });
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     // A file created after the first walk read its folder and before chokidar watched that

@@ -3,7 +3,8 @@
  * and the registry iterate over the providers list (providers.ts) and name none of them: its
  * option schema, which option keys are paths and which are secrets, its factory and its sign-in.
  *
- * A provider.ts MUST import only zod, the config's building blocks and the kit's option fields:
+ * A provider.ts MUST import only zod, the config's building blocks, the kit's option fields and its
+ * own names.ts:
  * it is loaded with the config, so anything it imports eagerly is loaded by every daemon. Its
  * `create` and `authorize` import the provider's SDK lazily (`await import('./index.js')`), so
  * a daemon that archives only to a local folder never loads a cloud SDK.
@@ -45,6 +46,17 @@ export interface Provider<S extends ProviderSchema> {
   readonly pathKeys: readonly PathKey[];
   /** The options that are secrets (dotted, e.g. `auth.clientSecret`): never shown in a message. */
   readonly secretKeys: readonly string[];
+  /**
+   * The target's `nameKey` (its names.ts, which loads no SDK), so that a target made lazily
+   * (registry.ts, `createLazyTarget`) claims remote names before its SDK is loaded.
+   */
+  readonly nameKey?: (remotePath: string) => string;
+  /**
+   * Throws the fatal TargetError its factory would for a target not signed in (no refresh token
+   * in the config or saved), without loading the SDK: a target made lazily parks at start with
+   * that reason, as one made eagerly did. Absent: the factory checks nothing of the kind.
+   */
+  readonly checkSignedIn?: (config: ProviderConfig<S>, stateDir: string) => void;
   /** Makes the target; imports the provider's modules (and SDK) on first use. */
   create(config: ProviderConfig<S>, ctx: TargetContext): Promise<Target>;
   /**

@@ -1,4 +1,4 @@
-import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -123,25 +123,40 @@ describe('WatchSource', () => {
     expect(s.ready).toEqual([]);
   });
 
-  it('warns once, loudly, when inotify watches run out, and finds files by a periodic rescan instead', async () => {
+  it.each([
+    ['ENOSPC', 'System limit for number of file watchers reached', 'max_user_watches', 'inotify watches ran out'],
+    ['EMFILE', 'too many open files (inotify_init)', 'max_user_instances', 'inotify instances ran out'],
+  ])('%s from the watcher: says once, loudly, the exact sysctl to raise and the line that keeps it, shows it in status, and walks the root meanwhile', async (code, text, limit, what) => {
     const s = await source({ rescanMs: 0 });
+    // Three folders (and the root): what the watcher watches, which the advice counts.
+    for (const d of ['a', 'a/b', 'c']) await mkdir(path.join(s.root, d));
     await s.src.watch();
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const watcher = s.src.chokidarWatchers[0]!;
-    const enospc = Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
-    watcher.emit('error', enospc);
-    watcher.emit('error', enospc);
+    const error = Object.assign(new Error(`${code}: ${text}`), { code });
+    watcher.emit('error', error);
+    watcher.emit('error', error);
     // The watches are gone: chokidar sees nothing more under this root.
     await watcher.close();
-    await writeFile(path.join(s.root, 'unseen.txt'), 'only a rescan finds me');
-    await utimes(path.join(s.root, 'unseen.txt'), old, old);
+    await waitFor('the advice logged', () => s.lines.some((l) => l.includes(what)), 5000);
+    await writeFile(path.join(s.root, 'a', 'b', 'unseen.txt'), 'only a walk finds me');
+    await utimes(path.join(s.root, 'a', 'b', 'unseen.txt'), old, old);
     await new Promise((r) => setTimeout(r, 300));
     expect(s.ready).toEqual([]);
     await vi.advanceTimersByTimeAsync(60_000);
-    await waitFor('found by the rescan', () => s.ready.length === 1, 5000);
-    expect(s.ready[0]!.relPath).toBe('unseen.txt');
-    const warnings = s.lines.filter((l) => l.includes('inotify watches ran out'));
+    await waitFor('found by the periodic walk', () => s.ready.length === 1, 5000);
+    expect(s.ready[0]!.relPath).toBe('a/b/unseen.txt');
+    const warnings = s.lines.filter((l) => l.includes(what));
     expect(warnings).toHaveLength(1);
-    expect(JSON.parse(warnings[0]!).level).toBe(50);
+    const line = JSON.parse(warnings[0]!) as { level: number; msg: string; sysctl: string; persist: string; folders: number; files: number };
+    expect(line.level).toBe(50);
+    // The exact sysctl: the limit now plus the root's 4 folders (watches), or twice the instances, rounded up to 8192.
+    const current = Number.parseInt(await readFile(`/proc/sys/fs/inotify/${limit}`, 'utf8'), 10);
+    const wanted = Math.ceil((limit === 'max_user_watches' ? current + 4 : current * 2) / 8192) * 8192;
+    expect(line).toMatchObject({ folders: 4, files: 0, sysctl: `sysctl fs.inotify.${limit}=${wanted}`, persist: `fs.inotify.${limit}=${wanted} in /etc/sysctl.d/90-stagecoach.conf` });
+    expect(line.msg).toContain(`\`sysctl fs.inotify.${limit}=${wanted}\``);
+    expect(line.msg).toContain(`the line \`fs.inotify.${limit}=${wanted}\` in /etc/sysctl.d/90-stagecoach.conf`);
+    // `status` shows the root polled, and why.
+    expect(s.src.roots()[0]!.polled).toMatch(new RegExp(`^${what} \\(fs\\.inotify\\.${limit} is ${current}\\); walked every 60 s until \`sysctl fs\\.inotify\\.${limit}=${wanted}\``));
   });
 });

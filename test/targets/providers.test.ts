@@ -67,7 +67,10 @@ describe('provider folders', () => {
     const mod: Record<string, unknown> = await import(path.join(TARGETS, folder, 'provider.ts'));
     expect(Object.keys(mod)).toEqual(['provider']);
     const provider = mod.provider as Record<string, unknown>;
-    expect(Object.keys(provider).sort()).toEqual(['authorize', 'create', 'needsSignIn', 'pathKeys', 'schema', 'secretKeys', 'type']);
+    // `nameKey` and `checkSignedIn` are optional: a provider whose target has none (memory) declares none.
+    expect(Object.keys(provider).filter((k) => k !== 'nameKey' && k !== 'checkSignedIn').sort()).toEqual(['authorize', 'create', 'needsSignIn', 'pathKeys', 'schema', 'secretKeys', 'type']);
+    expect(provider.nameKey === undefined || typeof provider.nameKey === 'function').toBe(true);
+    expect(provider.checkSignedIn === undefined || typeof provider.checkSignedIn === 'function').toBe(true);
     expect(provider.type).toBe(folder);
     // The schema is a strict zod object whose `type` is the folder's name.
     const schema = provider.schema as z.ZodObject;

@@ -7,6 +7,7 @@ import { numericId, pathString, secret, url } from '../../config/fields.js';
 import { StagecoachError } from '../../errors.js';
 import { cloudOptions, endpoints, oauthClient, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
+import { boxPathKey } from './names.js';
 
 const schema = z.strictObject({
   type: z.literal('box'),
@@ -49,6 +50,7 @@ export const provider = defineProvider({
   schema,
   pathKeys: [{ key: ['auth', 'tokenFile'], what: 'the token file', role: 'credentials' }],
   secretKeys: ['auth.clientSecret', 'auth.refreshToken'],
+  nameKey: boxPathKey,
   async create(config, ctx) {
     const { createBoxTarget } = await import('./index.js');
     return createBoxTarget(config, ctx, timeoutOf(config));

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { secret, url } from '../../config/fields.js';
 import { cloudOptions, endpoints, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
-import { savedTokenFile } from '../saved-token.js';
+import { dropboxPathKey } from './names.js';
+import { readSavedToken, savedTokenFile } from '../saved-token.js';
 
 const schema = z.strictObject({
   type: z.literal('dropbox'),
@@ -27,6 +28,10 @@ export const provider = defineProvider({
   schema,
   pathKeys: [],
   secretKeys: ['auth.appSecret', 'auth.refreshToken'],
+  nameKey: dropboxPathKey,
+  checkSignedIn(config, stateDir) {
+    if (config.auth.refreshToken === undefined) readSavedToken(config.id, stateDir);
+  },
   async create(config, ctx) {
     const { createDropboxTarget } = await import('./index.js');
     return createDropboxTarget(config, ctx, timeoutOf(config));

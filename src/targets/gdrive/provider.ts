@@ -7,7 +7,8 @@ import { pathString, secret, url } from '../../config/fields.js';
 import { StagecoachError } from '../../errors.js';
 import { cloudOptions, endpoints, oauthClient, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
-import { savedTokenFile } from '../saved-token.js';
+import { drivePathKey } from './names.js';
+import { readSavedToken, savedTokenFile } from '../saved-token.js';
 
 const schema = z.strictObject({
   type: z.literal('gdrive'),
@@ -39,6 +40,10 @@ export const provider = defineProvider({
   schema,
   pathKeys: [{ key: ['auth', 'keyFile'], what: 'the key file', role: 'credentials' }],
   secretKeys: ['auth.clientSecret', 'auth.refreshToken'],
+  nameKey: drivePathKey,
+  checkSignedIn(config, stateDir) {
+    if (config.auth.kind === 'oauth' && config.auth.refreshToken === undefined) readSavedToken(config.id, stateDir);
+  },
   async create(config, ctx) {
     const { createGdriveTarget } = await import('./index.js');
     return createGdriveTarget(config, ctx, timeoutOf(config));

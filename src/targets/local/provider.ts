@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { count, pathString, targetCommon } from '../../config/fields.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
+import { localPathKey } from './names.js';
 
 const schema = z.strictObject({
   type: z.literal('local'),
@@ -27,6 +28,7 @@ export const provider = defineProvider({
   schema,
   pathKeys: [{ key: ['path'], what: 'the archive folder', role: 'archive' }],
   secretKeys: [],
+  nameKey: localPathKey,
   async create(config, ctx) {
     const { createLocalTarget } = await import('./index.js');
     return createLocalTarget(config, ctx);

@@ -7,6 +7,7 @@ import { pathString, secret, url } from '../../config/fields.js';
 import { describeValue } from '../../config/messages.js';
 import { cloudOptions, endpoints, timeoutOf } from '../kit/options.js';
 import { defineProvider, type ProviderConfig } from '../provider.js';
+import { oneDrivePathKey } from './names.js';
 
 const schema = z.strictObject({
   type: z.literal('onedrive'),
@@ -51,6 +52,7 @@ export const provider = defineProvider({
   schema,
   pathKeys: [{ key: ['auth', 'tokenCacheFile'], what: 'the token cache file', role: 'credentials' }],
   secretKeys: ['auth.clientSecret'],
+  nameKey: oneDrivePathKey,
   async create(config, ctx) {
     const { createOnedriveTarget } = await import('./index.js');
     return createOnedriveTarget(config, ctx, timeoutOf(config));
