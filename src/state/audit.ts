@@ -97,7 +97,8 @@ export interface OpenRemoval extends NewRemoval {
   relPath: string;
 }
 
-interface CopyRow {
+/** A done delivery's row as both journals' audit queries select it. */
+export interface CopyRow {
   id: number;
   target: string;
   generation: number;
@@ -112,7 +113,8 @@ interface CopyRow {
   updated_at: number;
 }
 
-interface FileRow {
+/** A journaled file with one of its deliveries, as both journals' audit queries select it. */
+export interface FileRow {
   file_id: number;
   root: string;
   root_path: string;
@@ -127,6 +129,32 @@ interface FileRow {
   remote_hash: string | null;
   verified_at: number | null;
   generation: number | null;
+}
+
+/** Rows of a file with each of its deliveries (ordered by file) as one JournalFile per file. */
+export function groupFiles(rows: Iterable<FileRow>): JournalFile[] {
+  const out: JournalFile[] = [];
+  let last: JournalFile | undefined;
+  let lastId = -1;
+  for (const r of rows) {
+    if (r.file_id !== lastId || last === undefined) {
+      last = { root: r.root, rootPath: r.root_path, relPath: r.rel_path, size: r.size, mtimeMs: r.mtime_ms, ino: r.ino, copies: [] };
+      out.push(last);
+      lastId = r.file_id;
+    }
+    if (r.id !== null && r.target !== null) {
+      last.copies.push({
+        id: r.id,
+        target: r.target,
+        status: r.status!,
+        remotePath: r.remote_path!,
+        remoteHash: r.remote_hash,
+        verifiedAt: r.verified_at,
+        generation: r.generation!,
+      });
+    }
+  }
+  return out;
 }
 
 const COPY = `SELECT d.id, d.target, d.generation, f.root, f.rel_path, d.remote_path, f.size, f.mtime_ms,
@@ -214,28 +242,7 @@ export function createSqliteAudit(db: Sqlite.Database, open: () => void): AuditS
     },
     async files(root) {
       open();
-      const out: JournalFile[] = [];
-      let last: JournalFile | undefined;
-      let lastId = -1;
-      for (const r of root === undefined ? st.filesAll.iterate() : st.filesRoot.iterate(root)) {
-        if (r.file_id !== lastId) {
-          last = { root: r.root, rootPath: r.root_path, relPath: r.rel_path, size: r.size, mtimeMs: r.mtime_ms, ino: r.ino, copies: [] };
-          out.push(last);
-          lastId = r.file_id;
-        }
-        if (r.id !== null && r.target !== null) {
-          last!.copies.push({
-            id: r.id,
-            target: r.target,
-            status: r.status!,
-            remotePath: r.remote_path!,
-            remoteHash: r.remote_hash,
-            verifiedAt: r.verified_at,
-            generation: r.generation!,
-          });
-        }
-      }
-      return out;
+      return groupFiles(root === undefined ? st.filesAll.iterate() : st.filesRoot.iterate(root));
     },
     async removalCandidates(root, minCopies, verifiedBy) {
       open();

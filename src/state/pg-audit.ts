@@ -5,39 +5,7 @@
  * or a settle whose row moved on meanwhile changes nothing.
  */
 import type pg from 'pg';
-import type { AuditStore, DoneCopy, JournalFile } from './audit.js';
-
-interface CopyRow {
-  id: number;
-  target: string;
-  generation: number;
-  root: string;
-  rel_path: string;
-  remote_path: string;
-  size: number;
-  mtime_ms: number;
-  remote_id: string | null;
-  remote_hash: string | null;
-  verified_at: number | null;
-  updated_at: number;
-}
-
-interface FileRow {
-  file_id: number;
-  root: string;
-  root_path: string;
-  rel_path: string;
-  size: number;
-  mtime_ms: number;
-  ino: number;
-  id: number | null;
-  target: string | null;
-  status: string | null;
-  remote_path: string | null;
-  remote_hash: string | null;
-  verified_at: number | null;
-  generation: number | null;
-}
+import { groupFiles, type AuditStore, type CopyRow, type DoneCopy, type FileRow } from './audit.js';
 
 const COPY = `SELECT d.id, d.target, d.generation, f.root, f.rel_path, d.remote_path, f.size, f.mtime_ms,
     d.remote_id, d.remote_hash, d.verified_at, d.updated_at
@@ -109,28 +77,7 @@ export function createPgAudit(pool: pg.Pool, open: () => void): AuditStore {
     async files(root) {
       open();
       const r = await pool.query<FileRow>(FILES, [root ?? null]);
-      const out: JournalFile[] = [];
-      let last: JournalFile | undefined;
-      let lastId = -1;
-      for (const row of r.rows) {
-        if (row.file_id !== lastId) {
-          last = { root: row.root, rootPath: row.root_path, relPath: row.rel_path, size: row.size, mtimeMs: row.mtime_ms, ino: row.ino, copies: [] };
-          out.push(last);
-          lastId = row.file_id;
-        }
-        if (row.id !== null && row.target !== null) {
-          last!.copies.push({
-            id: row.id,
-            target: row.target,
-            status: row.status!,
-            remotePath: row.remote_path!,
-            remoteHash: row.remote_hash,
-            verifiedAt: row.verified_at,
-            generation: row.generation!,
-          });
-        }
-      }
-      return out;
+      return groupFiles(r.rows);
     },
     async removalCandidates(root, minCopies, verifiedBy) {
       open();
