@@ -33,18 +33,7 @@ export class TokenBucket {
     this.tokens -= n;
     if (this.tokens >= 0) return;
     const waitMs = Math.ceil((-this.tokens / this.perSecond) * 1000);
-    await new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, waitMs);
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    await pause(waitMs, signal);
   }
 }
 
@@ -80,17 +69,22 @@ export class SharedTokenBucket extends TokenBucket {
   override async take(n: number, signal?: AbortSignal): Promise<void> {
     const waitMs = await this.spend(this.rate, this.#burst, n);
     if (waitMs <= 0) return;
-    await new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, waitMs);
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    await pause(waitMs, signal);
   }
+}
+
+/** Waits `ms`; an abort rejects at once with the signal's own reason. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

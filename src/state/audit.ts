@@ -131,6 +131,24 @@ export interface FileRow {
   generation: number | null;
 }
 
+/** A done delivery's row as a DoneCopy (both journals). */
+export function toCopy(r: CopyRow): DoneCopy {
+  return {
+    id: r.id,
+    target: r.target,
+    generation: r.generation,
+    root: r.root,
+    relPath: r.rel_path,
+    remotePath: r.remote_path,
+    size: r.size,
+    mtimeMs: r.mtime_ms,
+    remoteId: r.remote_id,
+    remoteHash: r.remote_hash,
+    verifiedAt: r.verified_at,
+    updatedAt: r.updated_at,
+  };
+}
+
 /** Rows of a file with each of its deliveries (ordered by file) as one JournalFile per file. */
 export function groupFiles(rows: Iterable<FileRow>): JournalFile[] {
   const out: JournalFile[] = [];
@@ -206,20 +224,6 @@ export function createSqliteAudit(db: Sqlite.Database, open: () => void): AuditS
   };
   const markAll = db.transaction((ids: readonly number[], at: number) => {
     for (const id of ids) st.verified.run(at, id);
-  });
-  const toCopy = (r: CopyRow): DoneCopy => ({
-    id: r.id,
-    target: r.target,
-    generation: r.generation,
-    root: r.root,
-    relPath: r.rel_path,
-    remotePath: r.remote_path,
-    size: r.size,
-    mtimeMs: r.mtime_ms,
-    remoteId: r.remote_id,
-    remoteHash: r.remote_hash,
-    verifiedAt: r.verified_at,
-    updatedAt: r.updated_at,
   });
   return {
     async doneCopies(target, opts = {}) {

@@ -5,7 +5,7 @@
  * or a settle whose row moved on meanwhile changes nothing.
  */
 import type pg from 'pg';
-import { groupFiles, type AuditStore, type CopyRow, type DoneCopy, type FileRow } from './audit.js';
+import { groupFiles, toCopy, type AuditStore, type CopyRow, type FileRow } from './audit.js';
 
 const COPY = `SELECT d.id, d.target, d.generation, f.root, f.rel_path, d.remote_path, f.size, f.mtime_ms,
     d.remote_id, d.remote_hash, d.verified_at, d.updated_at
@@ -30,20 +30,6 @@ const CANDIDATES = `SELECT f.id AS file_id, f.root, r.path AS root_path, f.rel_p
 
 /** The PostgreSQL journal's AuditStore on `pool`; `open()` throws once the journal is closed. */
 export function createPgAudit(pool: pg.Pool, open: () => void): AuditStore {
-  const toCopy = (r: CopyRow): DoneCopy => ({
-    id: r.id,
-    target: r.target,
-    generation: r.generation,
-    root: r.root,
-    relPath: r.rel_path,
-    remotePath: r.remote_path,
-    size: r.size,
-    mtimeMs: r.mtime_ms,
-    remoteId: r.remote_id,
-    remoteHash: r.remote_hash,
-    verifiedAt: r.verified_at,
-    updatedAt: r.updated_at,
-  });
   return {
     async doneCopies(target, opts = {}) {
       open();
