@@ -26,7 +26,9 @@ const NOBODY = 65534;
 /** Runs a short script as the unprivileged writer (uid 65534 when root, else this user). */
 function asWriter(script: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'], ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}) });
+    // The writer (fs calls only, no network) runs without the loopback guard's --require: as
+    // another user it may not be able to read the guard file inside a 0700 checkout.
+    const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$0" -e "$1"', process.execPath, script], { stdio: ['ignore', 'ignore', 'pipe'], ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}) });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer script failed (${code}): ${err}`))));
