@@ -338,9 +338,9 @@ function prepareAll(db: Sqlite.Database) {
       'SELECT root, rel_path, wanted, remote_path FROM remote_names WHERE target = ? AND name_key = ?',
     ),
     ownedBy: db.prepare<[string, string, string], { name_key: string; wanted: string; remote_path: string }>(
-      'SELECT name_key, wanted, remote_path FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?',
+      OWNED_BY_SQL,
     ),
-    dropOwned: db.prepare<[string, string, string]>('DELETE FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?'),
+    dropOwned: db.prepare<[string, string, string]>(DROP_OWNED_SQL),
     insertName: db.prepare<[string, string, string, string, string, string]>(
       'INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES (?, ?, ?, ?, ?, ?)',
     ),
@@ -378,6 +378,15 @@ interface PendingCompletion {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
+
+/**
+ * The names a source owns on a target, and dropping them (exported for the query-plan test).
+ * INDEXED BY: without it SQLite's planner (3.53) searches the primary key by `target` alone once
+ * the table has rows, a scan of every name of the target for each claim: quadratic, 0.3 ms per
+ * claim at 2,000 names and 2 ms at 10,000, most of the journal's time in a 10,000-file backfill.
+ */
+export const OWNED_BY_SQL = 'SELECT name_key, wanted, remote_path FROM remote_names INDEXED BY remote_names_owner WHERE target = ? AND root = ? AND rel_path = ?';
+export const DROP_OWNED_SQL = 'DELETE FROM remote_names INDEXED BY remote_names_owner WHERE target = ? AND root = ? AND rel_path = ?';
 
 class SqliteStoreImpl implements SqliteStore {
   readonly path: string;
