@@ -371,6 +371,12 @@ function checkCount(name: string, n: number): void {
   }
 }
 
+interface PendingClaim {
+  claim: RemoteClaim;
+  resolve: (r: ClaimResult) => void;
+  reject: (err: unknown) => void;
+}
+
 interface PendingCompletion {
   id: number;
   generation: number;
@@ -388,6 +394,11 @@ interface PendingCompletion {
 export const OWNED_BY_SQL = 'SELECT name_key, wanted, remote_path FROM remote_names INDEXED BY remote_names_owner WHERE target = ? AND root = ? AND rel_path = ?';
 export const DROP_OWNED_SQL = 'DELETE FROM remote_names INDEXED BY remote_names_owner WHERE target = ? AND root = ? AND rel_path = ?';
 
+/** A claim of a group commit that threw (its savepoint rolled back). */
+class Failed {
+  constructor(readonly error: unknown) {}
+}
+
 class SqliteStoreImpl implements SqliteStore {
   readonly path: string;
   readonly audit: AuditStore;
@@ -400,6 +411,10 @@ class SqliteStoreImpl implements SqliteStore {
   #completions: PendingCompletion[] = [];
   #commitScheduled = false;
   readonly #claim: (claim: RemoteClaim) => ClaimResult;
+  readonly #claimAll: (batch: readonly PendingClaim[]) => (ClaimResult | Failed)[];
+  /** Claims waiting for the next group commit (see claimRemotePath()). */
+  #claims: PendingClaim[] = [];
+  #claimsScheduled = false;
   #closing: Promise<void> | undefined;
 
   constructor(db: Sqlite.Database, file: string) {
@@ -413,7 +428,10 @@ class SqliteStoreImpl implements SqliteStore {
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
     this.#completeAll = db.transaction(this.#completeTx.bind(this)).immediate;
-    this.#claim = db.transaction(this.#claimTx.bind(this)).immediate;
+    // Called inside #claimAll's transaction, a nested transaction is a savepoint: a claim that
+    // throws rolls back its own writes only.
+    this.#claim = db.transaction(this.#claimTx.bind(this));
+    this.#claimAll = db.transaction(this.#claimAllTx.bind(this)).immediate;
   }
 
   async fileIndex(root: string): Promise<Map<string, FileStat>> {
@@ -612,10 +630,50 @@ class SqliteStoreImpl implements SqliteStore {
     if (this.#st.saveResume.run(handle, Date.now(), id).changes === 0) this.#mustExist(id);
   }
 
-  /** One IMMEDIATE transaction: two claims (of any process) never get one key. */
+  /**
+   * Atomic: two claims (of any process) never get one key. Group commit, as complete(): the
+   * claims asked for in one turn of the event loop are made in order in one IMMEDIATE
+   * transaction, each in a savepoint of its own (one that throws fails alone); each caller's
+   * promise settles once that transaction has committed. One transaction per claim cost ~150 µs
+   * of the main thread per file in a 10,000-file backfill.
+   */
   async claimRemotePath(claim: RemoteClaim): Promise<ClaimResult> {
     this.#open();
-    return this.#claim(claim);
+    return new Promise<ClaimResult>((resolve, reject) => {
+      this.#claims.push({ claim, resolve, reject });
+      if (this.#claimsScheduled) return;
+      this.#claimsScheduled = true;
+      setImmediate(() => this.#commitClaims());
+    });
+  }
+
+  #commitClaims(): void {
+    this.#claimsScheduled = false;
+    const batch = this.#claims;
+    if (batch.length === 0) return;
+    this.#claims = [];
+    let outcomes: (ClaimResult | Failed)[];
+    try {
+      outcomes = this.#claimAll(batch);
+    } catch (err) {
+      for (const c of batch) c.reject(err);
+      return;
+    }
+    batch.forEach((c, i) => {
+      const o = outcomes[i]!;
+      if (o instanceof Failed) c.reject(o.error);
+      else c.resolve(o);
+    });
+  }
+
+  #claimAllTx(batch: readonly PendingClaim[]): (ClaimResult | Failed)[] {
+    return batch.map(({ claim }) => {
+      try {
+        return this.#claim(claim);
+      } catch (err) {
+        return new Failed(err);
+      }
+    });
   }
 
   #claimTx(c: RemoteClaim): ClaimResult {
@@ -743,7 +801,8 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   async #close(): Promise<void> {
-    // Completions asked for before close are committed, not dropped.
+    // Claims and completions asked for before close are committed, not dropped.
+    this.#commitClaims();
     this.#commitCompletions();
     try {
       // SQLite's advice for long-lived connections: refresh planner statistics on close. Best
