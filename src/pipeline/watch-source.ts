@@ -151,6 +151,10 @@ export class WatchSource {
   private readonly watchers: FSWatcher[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly rescanning = new Set<string>();
+  /** Children of watched folders being stat'ed after an event (absolute paths; see childEvent). */
+  private readonly childStats = new Set<string>();
+  /** Of those, the ones with more events since their stat began, and whether one was a rename. */
+  private readonly childAgain = new Map<string, boolean>();
   /** New folders being walked once their watch is attached (absolute paths). */
   private readonly catchingUp = new Set<string>();
   private readonly rootStates = new Map<string, RootState>();
@@ -409,14 +413,15 @@ export class WatchSource {
    */
   private async adviseLimit(root: RootSpec, limit: InotifyLimit, every: number, err: NodeJS.ErrnoException): Promise<void> {
     const [current, { folders, files }] = await Promise.all([readInotifyLimit(limit), countWatched(root.path, (rel) => root.filter.skipsDir(rel))]);
-    const advice = inotifyAdvice(limit, current, folders + files);
+    // Folders only need a watch of their own, except on a polled root (see watchRoot).
+    const advice = inotifyAdvice(limit, current, root.polling ? folders + files : folders);
     const what = limit === 'max_user_watches' ? 'inotify watches ran out' : 'inotify instances ran out';
     const polled = `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}); walked every ${Math.round(every / 1000)} s until \`${advice.sysctl}\` and a restart`;
     const st = this.rootStates.get(root.name);
     if (st) st.polled = polled;
     this.opts.log.error(
       { err, root: root.name, folders, files, limit: `fs.inotify.${limit}`, current, sysctl: advice.sysctl, persist: `${advice.persist} in ${SYSCTL_FILE}`, rescanMs: every },
-      `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}; this root has ${folders} folders and ${files} files, a watch each): changes under it may go unseen, so it is walked every ${Math.round(every / 1000)} s instead. Raise the limit as root with \`${advice.sysctl}\`, keep it with the line \`${advice.persist}\` in ${SYSCTL_FILE}, and restart; or set polling: true for this root`,
+      `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}; this root has ${folders} folders, a watch each, and ${files} files): changes under it may go unseen, so it is walked every ${Math.round(every / 1000)} s instead. Raise the limit as root with \`${advice.sysctl}\`, keep it with the line \`${advice.persist}\` in ${SYSCTL_FILE}, and restart; or set polling: true for this root`,
     );
     this.statusChanged(true);
   }
@@ -425,6 +430,11 @@ export class WatchSource {
     const log = this.opts.log.child({ root: root.name });
     let warnedLimit = false;
     if (this.closed) return;
+    // Issue 19 item 5: a file watched by chokidar costs ~7 KB (its entry, its own fs.watch and
+    // stat), a million files ~7 GB. A folder's inotify watch reports every change of its
+    // children, so chokidar is given the folders only and each child event is stat'ed here
+    // (see childEvent). Polling watches a path's own stat, so a polled root keeps per-file watches.
+    const foldersOnly = !root.polling;
     const watcher = chokidar.watch(root.path, {
       // The walk in `watch` found what is there; chokidar reports changes from now on.
       ignoreInitial: true,
@@ -438,6 +448,9 @@ export class WatchSource {
         const rel = relativePosix(root.path, p);
         if (rel === null) return false;
         if (stats?.isDirectory()) return root.filter.skipsDir(rel);
+        // Folders only: a file or link then costs chokidar nothing (no entry, no watch of its
+        // own), and its folder's watch still reports it (see the 'raw' listener).
+        if (foldersOnly && stats) return true;
         if (stats?.isFile()) return root.filter.byPath(rel) !== null;
         const r = root.filter.byPath(rel);
         return r === 'hidden' || r === 'temp' || root.filter.skipsDir(rel);
@@ -462,9 +475,12 @@ export class WatchSource {
       if (relativePosix(root.path, p) !== null) void this.catchUpDir(root, watcher, p);
     });
     // A folder chokidar has not reported (made in the same window, one level up): the same.
+    // With folders only, the files' own events too: a folder's watch names the child that was
+    // made, written, chmod'ed, renamed or deleted ('rename' or 'change'), and childEvent stats it.
     watcher.on('raw', (event: string, evPath: string, details: unknown) => {
       const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (event !== 'rename' || !evPath || typeof watched !== 'string') return;
+      if (!evPath || typeof watched !== 'string') return;
+      if (event !== 'rename' && !(foldersOnly && event === 'change')) return;
       const abs = path.resolve(watched, evPath);
       const rel = relativePosix(root.path, abs);
       if (rel === null || this.catchingUp.has(abs)) return;
@@ -476,15 +492,7 @@ export class WatchSource {
         else void this.catchUpDir(root, watcher, dir);
         return;
       }
-      lstat(abs).then(
-        (s) => {
-          if (s.isDirectory()) void this.catchUpDir(root, watcher, abs);
-          // A file renamed over another with the same size and mtime: chokidar reports no change
-          // (it compares mtimes), but it is another file (inode, ctime).
-          else if (s.isFile() && root.filter.byPath(rel) === null) this.observe(root, rel, s, null);
-        },
-        () => undefined, // gone already: nothing to catch up
-      );
+      this.childEvent(root, watcher, abs, rel, event === 'rename', foldersOnly);
     });
     watcher.on('add', onFile);
     watcher.on('change', onFile);
@@ -527,6 +535,51 @@ export class WatchSource {
     sleep(SETTLE_WALK_MS, undefined, { ref: false })
       .then(() => (this.closed ? undefined : this.rescan(root)))
       .catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+  }
+
+  /**
+   * One event of a watched folder's child (`abs`), from the folder's own watch. Stat'ed once per
+   * burst: events that come while its stat is in flight make one more stat after it, so a file
+   * written in many chunks costs a stat per round trip, not per write. A folder made or moved in
+   * is caught up (see catchUpDir); a file or link is observed as a live event. With `foldersOnly`
+   * (chokidar keeps no entry of its own for files) a child that is gone is forgotten here, as
+   * chokidar's `unlink` does otherwise.
+   */
+  private childEvent(root: RootSpec, watcher: FSWatcher, abs: string, rel: string, rename: boolean, foldersOnly: boolean): void {
+    if (this.closed) return;
+    if (this.childStats.has(abs)) {
+      this.childAgain.set(abs, rename || (this.childAgain.get(abs) ?? false));
+      return;
+    }
+    this.childStats.add(abs);
+    lstat(abs)
+      .then(
+        (s) => {
+          if (this.closed) return;
+          if (s.isDirectory()) {
+            if (rename && !root.filter.skipsDir(rel)) void this.catchUpDir(root, watcher, abs);
+          } else if (s.isFile()) {
+            // A file renamed over another with the same size and mtime: chokidar reports no change
+            // (it compares mtimes), but it is another file (inode, ctime).
+            if (root.filter.byPath(rel) === null) this.observe(root, rel, s, null);
+          } else if (s.isSymbolicLink() && foldersOnly) {
+            if (root.filter.byPath(rel) === null) this.link(root, rel, null);
+          }
+        },
+        (e: NodeJS.ErrnoException) => {
+          if (!foldersOnly || this.closed) return;
+          // Gone (deleted, moved away; a folder's own event names the folder): what waited for it goes.
+          if (e.code === 'ENOENT' || e.code === 'ENOTDIR') this.forget(root.name, (k) => k === rel || k.startsWith(`${rel}/`));
+          else this.opts.log.warn({ root: root.name, relPath: rel, err: e }, 'cannot stat a changed file: the next scan looks again');
+        },
+      )
+      .finally(() => {
+        this.childStats.delete(abs);
+        const again = this.childAgain.get(abs);
+        if (again === undefined) return;
+        this.childAgain.delete(abs);
+        this.childEvent(root, watcher, abs, rel, again, foldersOnly);
+      });
   }
 
   /**
