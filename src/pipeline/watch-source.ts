@@ -1,7 +1,7 @@
 import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { realpathSync, statSync, type Stats } from 'node:fs';
+import { type Dirent, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
@@ -95,6 +95,13 @@ const LIMIT_POLL_MS = 60_000;
 const TAKEN_KEEP_MS = 30_000;
 /** The walk of a root a little after its watch is ready (see watchRoot). */
 const SETTLE_WALK_MS = 2000;
+/**
+ * Folders handed to chokidar at a time while a root's watches are set up (see addFolders): each
+ * reads its folder and stats every child, and more at once only raise the peak of requests in
+ * flight, whose memory the process keeps once they are freed (~1.6 KB a file when chokidar
+ * walked the whole tree itself).
+ */
+const ADD_WINDOW = 8;
 /** The second walk of a new folder, after its first (see catchUpDir). */
 const NEW_DIR_SECOND_WALK_MS = 1000;
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
@@ -120,10 +127,16 @@ async function waitForWatch(watcher: FSWatcher, abs: string, closed: () => boole
   while (!closers.has(abs) && !closed() && Date.now() < deadline) await sleep(5);
 }
 
-/** Whether chokidar knows the folder: its watch attached, or listed under its parent. */
-function isTracked(watcher: FSWatcher, abs: string): boolean {
+/**
+ * Whether chokidar knows the folder: its watch attached, or listed under its parent. With
+ * `depth: 0` (see watchRoot) a folder listed under its parent is not watched: only its watch counts.
+ */
+function isTracked(watcher: FSWatcher, abs: string, depth0 = false): boolean {
   const closers = (watcher as unknown as ChokidarInternals)._closers;
-  if (closers instanceof Map && closers.has(abs)) return true;
+  if (closers instanceof Map) {
+    if (closers.has(abs)) return true;
+    if (depth0) return false;
+  }
   const siblings = watcher.getWatched()[path.dirname(abs)];
   return siblings?.includes(path.basename(abs)) ?? false;
 }
@@ -444,13 +457,16 @@ export class WatchSource {
       interval: root.pollIntervalMs,
       binaryInterval: root.pollIntervalMs,
       ignorePermissionErrors: true,
+      // Folders only: each folder is added by addFolders (and a new one by catchUpDir), a few at
+      // a time, instead of chokidar walking the tree with every folder's read in flight at once.
+      ...(foldersOnly ? { depth: 0 } : {}),
       ignored: (p: string, stats?: Stats) => {
+        // Folders only: a file or link then costs chokidar nothing (no entry, no watch of its
+        // own), and its folder's watch still reports it (see the 'raw' listener).
+        if (foldersOnly && stats && !stats.isDirectory()) return true;
         const rel = relativePosix(root.path, p);
         if (rel === null) return false;
         if (stats?.isDirectory()) return root.filter.skipsDir(rel);
-        // Folders only: a file or link then costs chokidar nothing (no entry, no watch of its
-        // own), and its folder's watch still reports it (see the 'raw' listener).
-        if (foldersOnly && stats) return true;
         if (stats?.isFile()) return root.filter.byPath(rel) !== null;
         const r = root.filter.byPath(rel);
         return r === 'hidden' || r === 'temp' || root.filter.skipsDir(rel);
@@ -525,6 +541,7 @@ export class WatchSource {
       void this.adviseLimit(root, limit, every, err);
     });
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    if (foldersOnly) await this.addFolders(root, watcher);
     // A file created after the first walk read its folder and before chokidar watched that
     // folder is seen by neither; one walk right after 'ready' closes that window.
     await this.rescan(root);
@@ -535,6 +552,41 @@ export class WatchSource {
     sleep(SETTLE_WALK_MS, undefined, { ref: false })
       .then(() => (this.closed ? undefined : this.rescan(root)))
       .catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+  }
+
+  /**
+   * Folders only: hands every folder under the root (but the root, which chokidar watches
+   * already) to chokidar, at most ADD_WINDOW waiting for their watch at a time. A folder that
+   * cannot be read is skipped (chokidar could not watch it either); one made meanwhile is caught
+   * up by its parent's watch (see catchUpDir).
+   */
+  private async addFolders(root: RootSpec, watcher: FSWatcher): Promise<void> {
+    const closers = (watcher as unknown as ChokidarInternals)._closers;
+    const pending: Array<Promise<void>> = [];
+    const stack = [root.path];
+    while (stack.length > 0 && !this.closed) {
+      const dir = stack.pop()!;
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue; // gone or unreadable: nothing to watch under it
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const abs = path.join(dir, e.name);
+        const rel = relativePosix(root.path, abs);
+        if (rel === null || root.filter.skipsDir(rel)) continue;
+        stack.push(abs);
+        if (this.catchingUp.has(abs)) continue; // a new folder: catchUpDir adds it
+        watcher.add(abs);
+        if (!(closers instanceof Map)) continue;
+        const p: Promise<void> = waitForWatch(watcher, abs, () => this.closed).then(() => void pending.splice(pending.indexOf(p), 1));
+        pending.push(p);
+        if (pending.length >= ADD_WINDOW) await Promise.race(pending);
+      }
+    }
+    await Promise.all(pending);
   }
 
   /**
@@ -592,6 +644,8 @@ export class WatchSource {
     if (this.catchingUp.has(abs) || this.closed) return;
     this.catchingUp.add(abs);
     try {
+      // Folders only (depth 0): chokidar reports a new folder but does not watch it by itself.
+      if (!root.polling && !isTracked(watcher, abs, true)) watcher.add(abs);
       await waitForWatch(watcher, abs, () => this.closed);
       const rel = relativePosix(root.path, abs);
       if (rel === null || this.closed) return;
@@ -621,13 +675,13 @@ export class WatchSource {
         onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, null, rawRelPath),
         onDir: (relDir) => {
           const dir = path.join(root.path, ...relDir.split('/'));
-          if (!isTracked(watcher, dir)) untracked.push(dir);
+          if (!isTracked(watcher, dir, !root.polling)) untracked.push(dir);
         },
       },
     );
     for (const dir of untracked) {
       if (this.closed) return;
-      watcher.add(dir);
+      if (root.polling) watcher.add(dir); // else catchUpDir adds it
       void this.catchUpDir(root, watcher, dir);
     }
   }
