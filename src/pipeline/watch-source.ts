@@ -556,16 +556,21 @@ export class WatchSource {
 
   /**
    * Folders only: hands every folder under the root (but the root, which chokidar watches
-   * already) to chokidar, at most ADD_WINDOW waiting for their watch at a time. A folder that
-   * cannot be read is skipped (chokidar could not watch it either); one made meanwhile is caught
-   * up by its parent's watch (see catchUpDir).
+   * already) to chokidar, at most ADD_WINDOW waiting for their watch at a time. A folder is read
+   * for its subfolders only once its own watch is attached: one made before is in the read, one
+   * made after raises an event (see catchUpDir). A folder that cannot be read is skipped
+   * (chokidar could not watch it either).
    */
   private async addFolders(root: RootSpec, watcher: FSWatcher): Promise<void> {
     const closers = (watcher as unknown as ChokidarInternals)._closers;
-    const pending: Array<Promise<void>> = [];
-    const stack = [root.path];
-    while (stack.length > 0 && !this.closed) {
-      const dir = stack.pop()!;
+    const pending = new Set<Promise<void>>();
+    const toRead = [root.path];
+    while ((toRead.length > 0 || pending.size > 0) && !this.closed) {
+      const dir = toRead.pop();
+      if (dir === undefined) {
+        await Promise.race(pending);
+        continue;
+      }
       let entries: Dirent[];
       try {
         entries = readdirSync(dir, { withFileTypes: true });
@@ -577,16 +582,20 @@ export class WatchSource {
         const abs = path.join(dir, e.name);
         const rel = relativePosix(root.path, abs);
         if (rel === null || root.filter.skipsDir(rel)) continue;
-        stack.push(abs);
-        if (this.catchingUp.has(abs)) continue; // a new folder: catchUpDir adds it
-        watcher.add(abs);
-        if (!(closers instanceof Map)) continue;
-        const p: Promise<void> = waitForWatch(watcher, abs, () => this.closed).then(() => void pending.splice(pending.indexOf(p), 1));
-        pending.push(p);
-        if (pending.length >= ADD_WINDOW) await Promise.race(pending);
+        if (this.catchingUp.has(abs)) continue; // a new folder: catchUpDir adds it and what is under it
+        if (!isTracked(watcher, abs, true)) watcher.add(abs);
+        if (!(closers instanceof Map)) {
+          toRead.push(abs);
+          continue;
+        }
+        const p: Promise<void> = waitForWatch(watcher, abs, () => this.closed).then(() => {
+          pending.delete(p);
+          toRead.push(abs);
+        });
+        pending.add(p);
+        if (pending.size >= ADD_WINDOW) await Promise.race(pending);
       }
     }
-    await Promise.all(pending);
   }
 
   /**
