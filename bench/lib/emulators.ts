@@ -57,10 +57,11 @@ export async function terminate(child: ChildProcess, graceMs: number): Promise<v
 /**
  * Starts the four emulators in a child whose TMPDIR is `blobDir` (every byte they store lands
  * there). Rejects when the child exits or stays silent for `timeoutMs` before it is ready. The
- * caller MUST `stop()` it, and may then remove `blobDir`.
+ * caller MUST `stop()` it, and may then remove `blobDir`. `nodeArgs` go before the script (e.g.
+ * `--cpu-prof`).
  */
-export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: number; latencyMs?: number }): Promise<EmulatorChild> {
-  const child = spawn(process.execPath, [CHILD], {
+export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: number; latencyMs?: number; nodeArgs?: string[] }): Promise<EmulatorChild> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHILD], {
     env: { ...process.env, TMPDIR: opts.blobDir, STAGECOACH_BENCH_LATENCY_MS: String(opts.latencyMs ?? 0) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
