@@ -118,7 +118,7 @@ async function main(): Promise<number> {
       const achieved = s.n > 1 && s.last > s.first ? ((s.n - 1) * 1000) / (s.last - s.first) : 0;
       const ideal = demand / ((latencyMs / 1000) * rpf);
       const eff = ideal > 0 ? achieved / ideal : 0;
-      rows.push([c, `${s.n}/${files}`, rpf.toFixed(2), achieved.toFixed(1), ideal.toFixed(1), `${eff.toFixed(2)}×`, eff >= GOAL ? 'yes' : 'NO']);
+      rows.push([c, `${s.n}/${files}`, rpf.toFixed(2), String(counts[c].connections), achieved.toFixed(1), ideal.toFixed(1), `${eff.toFixed(2)}×`, eff >= GOAL ? 'yes' : 'NO']);
       figures.push({
         figure: `pipeline efficiency, ${c}: ${files} files, ${latencyMs} ms latency, maxDemand ${demand}: files/s ÷ C/(latency × requests per file)`,
         value: `${eff.toFixed(2)}× (${achieved.toFixed(1)} of ${ideal.toFixed(1)} files/s; ${rpf.toFixed(2)} requests/file)`,
@@ -147,7 +147,7 @@ async function main(): Promise<number> {
     }
     db.close();
     process.stdout.write(`${files} files of 1 KiB to ${CLOUDS.join(', ')} at once; ${latencyMs} ms per request; maxDemand ${demand}; backfill took ${wall.toFixed(1)} s (one run)\n\n`);
-    process.stdout.write(`${table(['target', 'done', 'requests/file', 'files/s', 'ideal files/s', 'efficiency', `≥ ${GOAL}`], rows)}\n\n`);
+    process.stdout.write(`${table(['target', 'done', 'requests/file', 'TCP connections', 'files/s', 'ideal files/s', 'efficiency', `≥ ${GOAL}`], rows)}\n\n`);
     process.stdout.write(`${cpuLine}\n\n`);
     emit({ script: 'pipeline-efficiency', command: commandLine(), figures });
     return figures.every((f) => f.met) ? 0 : 1;

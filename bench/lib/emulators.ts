@@ -26,15 +26,18 @@ export interface EmulatorChild {
   stop(graceMs?: number): Promise<void>;
   /**
    * The requests each emulator has logged since it started: `total`, and `token` (those to its
-   * OAuth token endpoint). Rejects when the child does not answer within 5 s.
+   * OAuth token endpoint), and the TCP connections it accepted. Rejects when the child does not answer within 5 s.
    */
-  requests(): Promise<Record<Cloud, RequestCount>>;
+  requests(): Promise<Record<Cloud, EmulatorCount>>;
 }
 
 export interface RequestCount {
   total: number;
   token: number;
 }
+
+/** What `requests()` answers: the counts, and the TCP connections accepted (keep-alive: far fewer than requests). */
+export type EmulatorCount = RequestCount & { connections: number };
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'emulator-child.js');
 
@@ -95,7 +98,7 @@ export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: nu
       });
     });
     // Answers to `requests`, one JSON line each, in order (the ready line was read above).
-    const pending: Array<(counts: Record<Cloud, RequestCount>) => void> = [];
+    const pending: Array<(counts: Record<Cloud, EmulatorCount>) => void> = [];
     let lines = '';
     child.stdout.on('data', (c: Buffer) => {
       lines += c.toString();
@@ -103,14 +106,14 @@ export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: nu
         const line = lines.slice(0, nl);
         lines = lines.slice(nl + 1);
         try {
-          const msg = JSON.parse(line) as { requests?: Record<Cloud, RequestCount> };
+          const msg = JSON.parse(line) as { requests?: Record<Cloud, EmulatorCount> };
           if (msg.requests) pending.shift()?.(msg.requests);
         } catch {
           // not an answer
         }
       }
     });
-    const requests = (): Promise<Record<Cloud, RequestCount>> =>
+    const requests = (): Promise<Record<Cloud, EmulatorCount>> =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('the emulators did not report their requests within 5 s')), 5000);
         pending.push((counts) => {
