@@ -36,8 +36,11 @@ export interface RequestCount {
   token: number;
 }
 
-/** What `requests()` answers: the counts, and the TCP connections accepted (keep-alive: far fewer than requests). */
-export type EmulatorCount = RequestCount & { connections: number };
+/**
+ * What `requests()` answers: the counts, the TCP connections accepted (keep-alive: far fewer
+ * than requests), and the mean ms from a request's arrival to the end of its answer.
+ */
+export type EmulatorCount = RequestCount & { connections: number; servedMs: number };
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'emulator-child.js');
 

@@ -263,6 +263,8 @@ export class EmulatorServer {
   port = 0;
   /** TCP connections accepted since start (a client that keeps its connections alive opens few). */
   connections = 0;
+  /** Requests answered, and the ms from arrival to the answer's end summed over them (latency faults included). */
+  readonly served = { count: 0, ms: 0 };
 
   constructor(private readonly opts: ServerOptions) {}
 
@@ -333,8 +335,11 @@ export class EmulatorServer {
       contentRange: (req.headers['content-range'] as string | undefined) ?? null,
     };
     this.log.push(entry);
+    const arrived = performance.now();
     res.once('finish', () => {
       entry.status = res.statusCode;
+      this.served.count++;
+      this.served.ms += performance.now() - arrived;
     });
     if (this.faults.down) {
       entry.fault = 'down';
