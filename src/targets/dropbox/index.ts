@@ -41,6 +41,7 @@ export const DROPBOX_FEATURES: Features = Object.freeze({
   simpleUploadMax: DEFAULT_CHUNK_SIZE,
   chunkSize: DEFAULT_CHUNK_SIZE,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
