@@ -130,6 +130,21 @@ describe('stagecoach verify', () => {
     const clean = await verify(config);
     expect(clean.code).toBe(0);
     expect(clean.report.targets.map((s) => [s.target, s.ok, s.extra])).toEqual(config.targets.map((tc) => [tc.id, 5, 0]));
+    // Each cloud's listing gives path, size and the provider hash, as `stat` does.
+    for (const c of CLOUDS) {
+      const target = await openTarget(config, config.targets.find((x) => x.id === c)!, log);
+      try {
+        const listed = new Map<string, { size: number | null; hash: string | null }>();
+        for await (const e of target.list!()) listed.set(target.nameKey!(e.path), e);
+        expect(listed.size, c).toBe(files.length);
+        for (const f of files) {
+          const st = (await target.stat(`inbox/${f}`))!;
+          expect(listed.get(target.nameKey!(`inbox/${f}`)), `${c} ${f}`).toEqual({ path: expect.any(String), size: st.size, hash: st.hash });
+        }
+      } finally {
+        await target.close();
+      }
+    }
 
     const strays = ['Stagecoach/inbox/zz stray.txt', 'Stagecoach/inbox/sub/stray 2.txt', 'Stagecoach/inbox/sub/deeper/new/stray 3.txt'];
     for (const c of CLOUDS) for (const [i, p] of strays.entries()) await placeRemote(clouds, c, p, bytes(10 + i, 70 + i));
