@@ -67,6 +67,24 @@ describe('dropbox tokens', () => {
     expect(await h.target.download!({ remotePath: 'dl/none.bin' })).toBeNull();
   });
 
+  it('a download cancelled part way fails its stream rather than hang', async () => {
+    h = await smallChunkHarness();
+    const bytes = seededBytes(5, 8 * MiB);
+    await h.target.put(request('dl/b.bin', bytes));
+    const ac = new AbortController();
+    const d = (await h.target.download!({ remotePath: 'dl/b.bin', signal: ac.signal }))!;
+    let got = 0;
+    await expect(
+      (async () => {
+        for await (const c of d.stream) {
+          got += (c as Buffer).length;
+          ac.abort();
+        }
+      })(),
+    ).rejects.toThrow();
+    expect(got).toBeLessThan(bytes.length);
+  });
+
   it('the token request carries its secrets in the body, never in the URL', async () => {
     h = await smallChunkHarness();
     await h.target.put(request('t/a.bin', seededBytes(3, 10)));
