@@ -99,7 +99,7 @@ async function readSource(
         await handed?.catch(() => undefined);
         throw err;
       }
-      if (handed) await handed;
+      await handed;
     }
   } finally {
     src.destroy();
