@@ -22,12 +22,12 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
 import { dropboxDownload } from './download.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
-import { FolderCache } from './folders.js';
+import { FolderCache, listFiles } from './folders.js';
 import { dropboxPath, dropboxPathKey, mapDropboxPath } from './names.js';
 import { provider } from './provider.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
@@ -41,6 +41,7 @@ export const DROPBOX_FEATURES: Features = Object.freeze({
   simpleUploadMax: DEFAULT_CHUNK_SIZE,
   chunkSize: DEFAULT_CHUNK_SIZE,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
@@ -198,6 +199,10 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
         () => dropboxDownload(session, id, fullPath(req.remotePath), missing, req),
         (err) => wrap(err, `download ${JSON.stringify(req.remotePath)}`, req.signal),
       );
+    },
+
+    list(): AsyncIterable<RemoteEntry> {
+      return life.iterate(() => listFiles(session, rootPath), (err) => wrap(err, 'list'));
     },
 
     ensureFolder(remotePath: string): Promise<string> {
