@@ -3,15 +3,16 @@
  * /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat (utime + stime, in clock ticks). A Node
  * process's main thread has the process's own id as its thread id, so `readCpu(pid, pid)` is the
  * main thread alone (the event loop: JavaScript, and what it runs synchronously), without the
- * thread pool, the garbage collector's helper threads or the compiler's.
+ * thread pool, the garbage collector's helper threads or the compiler's. `childrenCpuSeconds` is
+ * the CPU of the children a process has waited for (what `cp` cost, once spawnSync returned).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
-/** CPU seconds (user + system) of process `pid`, or of its thread `tid`; null when gone or off Linux. */
-export function readCpu(pid: number, tid?: number): number | null {
+/** The fields of /proc/<pid>[/task/<tid>]/stat after the command name; null when gone or off Linux. */
+function statFields(pid: number | 'self', tid?: number): string[] | null {
   let stat: string;
   try {
     stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
@@ -19,9 +20,23 @@ export function readCpu(pid: number, tid?: number): number | null {
     return null;
   }
   // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** CPU seconds (user + system) of process `pid`, or of its thread `tid`; null when gone or off Linux. */
+export function readCpu(pid: number | 'self', tid?: number): number | null {
+  const rest = statFields(pid, tid);
   // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-  return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS;
+  return rest ? (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS : null;
+}
+
+/** The same for the whole process (every thread, libuv's pool included). */
+export const cpuSeconds = (pid: number | 'self'): number | null => readCpu(pid);
+
+/** cutime + cstime: the CPU of the children this process has waited for, seconds. */
+export function childrenCpuSeconds(pid: number | 'self' = 'self'): number {
+  const rest = statFields(pid);
+  return rest ? (Number(rest[13]) + Number(rest[14])) / CLOCK_TICKS : 0;
 }
 
 /** One sample: wall-clock ms and the CPU seconds of each process watched. */
