@@ -80,7 +80,7 @@ export async function seedJournal(configFile: string, opts: { batch?: number; ho
     for (const root of config.roots) {
       const filter = createPathFilter(root.filters);
       const found: FileItem[] = [];
-      await walkTree(root.path, filter, ({ relPath, stats }) => {
+      await walkTree(root.path, filter, (relPath, stats) => {
         found.push({ root: root.name, rootPath: root.path, relPath, ...fileStatOf(stats) });
       });
       let batch: NewItem[] = [];

@@ -21,9 +21,18 @@ export interface PathFilter {
   skipsDir(relDir: string): boolean;
   /** Why a file is skipped by its path or size, or null to keep it. */
   check(relPath: string, size: number): SkipReason | null;
+  /**
+   * `byPath` for a walk that kept every folder above `relPath` by `skipsDir`/`skipsChildDir`:
+   * hidden and temp names are looked for in `name` (the last one) alone, as no folder above has
+   * one; the globs still match the whole path.
+   */
+  byChild(relPath: string, name: string): SkipReason | null;
+  /** `skipsDir` for a walk that kept every folder above (see byChild). */
+  skipsChildDir(relPath: string, name: string): boolean;
 }
 
-const isHidden = (relPath: string) => relPath.split('/').some((s) => s.startsWith('.') && s !== '.' && s !== '..');
+const isHiddenName = (s: string) => s.startsWith('.') && s !== '.' && s !== '..';
+const isHidden = (relPath: string) => relPath.split('/').some(isHiddenName);
 
 /** Builds the filter of a root. Pure; globs are picomatch globs on the path inside the root. */
 export function createPathFilter(opts: FilterOptions): PathFilter {
@@ -46,6 +55,18 @@ export function createPathFilter(opts: FilterOptions): PathFilter {
   };
   return {
     byPath,
+    byChild(relPath, name) {
+      if (opts.ignoreHidden && isHiddenName(name)) return 'hidden';
+      if (tempName?.test(name)) return 'temp';
+      if (exclude?.(relPath)) return 'excluded';
+      if (include && !include(relPath)) return 'not-included';
+      return null;
+    },
+    skipsChildDir(relPath, name) {
+      if (opts.ignoreHidden && isHiddenName(name)) return true;
+      if (tempName?.test(name)) return true;
+      return !!excludedDir?.(relPath);
+    },
     skipsDir(relDir) {
       if (relDir === '' || relDir === '.') return false;
       if (opts.ignoreHidden && isHidden(relDir)) return true;

@@ -1,16 +1,8 @@
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { type Dirent, lstatSync, readdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PathFilter } from '../archive/filters.js';
 import { escapeName, isUtf8Name } from '../archive/raw-name.js';
-
-export interface WalkEntry {
-  /** Path inside the root, POSIX separators; a name that is not valid UTF-8 in escaped form. */
-  relPath: string;
-  stats: Stats;
-  /** The path inside the root as bytes, set only when a name in it is not valid UTF-8. */
-  rawRelPath?: Buffer;
-}
 
 export interface WalkOptions {
   signal?: AbortSignal;
@@ -23,54 +15,73 @@ export interface WalkOptions {
 }
 
 /**
+ * Told of each regular file a walk keeps: its path inside the root (POSIX separators; a name
+ * that is not valid UTF-8 in escaped form), its lstat, and the path as bytes only when a name in
+ * it is not valid UTF-8. Arguments, not an object: a restart walks every file of every root.
+ */
+export type WalkFile = (relPath: string, stats: Stats, rawRelPath: Buffer | undefined) => void;
+
+/**
  * Walks a root and reports every regular file the filter keeps by path. One folder is read
  * synchronously at a time (a synchronous stat walk is ~7× faster than an async one here), and
  * the event loop gets a turn between folders so uploads go on during a rescan.
+ * The walk costs what a bare walk costs, as near as it can: a folder's entries come with their
+ * types (readdir withFileTypes; Node itself lstats an entry whose type the file system does not
+ * give), so only files are lstat'ed, and only those the filter keeps; the filter is asked of each
+ * name as the walk descends (`byChild`), never of the whole path split again.
  * Symbolic links are not followed (a link loop cannot trap the walk). Folders that vanish or
  * cannot be read are reported to `onError` and skipped.
  */
 export async function walkTree(
   rootPath: string,
   filter: PathFilter,
-  onFile: (e: WalkEntry) => void,
+  onFile: WalkFile,
   onError: (relPath: string, error: NodeJS.ErrnoException) => void = () => undefined,
   opts: WalkOptions = {},
 ): Promise<void> {
   const { signal, onDir, onLink } = opts;
-  // Each folder with its raw bytes when a name on the way is not valid UTF-8 (else null).
   const start = opts.from ?? '';
-  const stack: Array<[string, Buffer | null]> = [[start, null]];
+  // Every folder below is kept by its name alone, so the folder walked from must be kept whole.
+  if (start !== '' && filter.skipsDir(start)) return;
+  const rootDir = rootPath.endsWith(path.sep) ? rootPath.slice(0, -1) : rootPath;
+  // Each folder: its path inside the root, its absolute path, and its raw bytes when a name on
+  // the way is not valid UTF-8 (else null).
+  const stack: Array<[string, string, Buffer | null]> = [[start, start ? path.join(rootDir, start) : rootDir, null]];
   while (stack.length > 0) {
     if (signal?.aborted) return;
-    const [relDir, rawDir] = stack.pop()!;
-    let names: Buffer[];
+    const [relDir, absDir, rawDir] = stack.pop()!;
+    let entries: Dirent<Buffer>[];
     try {
       // Names as bytes: one that is not UTF-8 read as a string would name no file.
-      names = readdirSync(rawDir ? rawJoin(rootPath, rawDir) : path.join(rootPath, relDir), { encoding: 'buffer' });
+      entries = readdirSync(rawDir ? rawJoin(rootPath, rawDir) : absDir, { encoding: 'buffer', withFileTypes: true });
     } catch (e) {
       onError(relDir, e as NodeJS.ErrnoException);
       continue;
     }
-    for (const nameBytes of names) {
+    for (const entry of entries) {
+      const nameBytes = entry.name;
       const utf8 = isUtf8Name(nameBytes);
       const name = utf8 ? nameBytes.toString('utf8') : escapeName(nameBytes);
       const relPath = relDir ? `${relDir}/${name}` : name;
       const raw = rawDir || !utf8 ? rawChild(rawDir ?? Buffer.from(relDir, 'utf8'), nameBytes) : null;
-      let stats: Stats;
-      try {
-        stats = lstatSync(raw ? rawJoin(rootPath, raw) : path.join(rootPath, relPath));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') onError(relPath, e as NodeJS.ErrnoException);
-        continue;
-      }
-      if (stats.isDirectory()) {
-        if (!filter.skipsDir(relPath)) {
-          stack.push([relPath, raw]);
+      const abs = `${absDir}${path.sep}${name}`;
+      if (entry.isDirectory()) {
+        if (!filter.skipsChildDir(relPath, name)) {
+          stack.push([relPath, abs, raw]);
           onDir?.(relPath);
         }
-      } else if (stats.isFile() && filter.byPath(relPath) === null) {
-        onFile(raw ? { relPath, stats, rawRelPath: raw } : { relPath, stats });
-      } else if (stats.isSymbolicLink() && onLink && filter.byPath(relPath) === null) {
+      } else if (entry.isFile()) {
+        if (filter.byChild(relPath, name) !== null) continue;
+        let stats: Stats | undefined;
+        try {
+          stats = lstatSync(raw ? rawJoin(rootPath, raw) : abs, { throwIfNoEntry: false });
+        } catch (e) {
+          onError(relPath, e as NodeJS.ErrnoException);
+          continue;
+        }
+        // Gone since the read (undefined), or replaced by a folder or link: the next scan or event sees it.
+        if (stats?.isFile()) onFile(relPath, stats, raw ?? undefined);
+      } else if (entry.isSymbolicLink() && onLink && filter.byChild(relPath, name) === null) {
         onLink(raw ? { relPath, rawRelPath: raw } : { relPath });
       }
     }

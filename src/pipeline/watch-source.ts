@@ -149,6 +149,16 @@ export function fileStatOf(stats: Stats): ObservedStat {
   return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs), dev: stats.dev };
 }
 
+/** `sameFileStat(known, fileStatOf(stats))` without making the stat object. */
+function journaled(known: FileStat, stats: Stats): boolean {
+  return (
+    known.size === stats.size &&
+    known.mtimeMs === Math.floor(stats.mtimeMs) &&
+    known.ino === stats.ino &&
+    (known.ctimeMs === undefined || known.ctimeMs === Math.floor(stats.ctimeMs))
+  );
+}
+
 /**
  * Finds files that are new or changed under the roots and tells when each is stable: its size
  * and mtime unchanged for `stableMs`. Events are coalesced per path while they wait. At start
@@ -678,7 +688,7 @@ export class WatchSource {
     await walkTree(
       root.path,
       root.filter,
-      ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, null, rawRelPath),
+      (relPath, stats, rawRelPath) => this.observe(root, relPath, stats, null, rawRelPath),
       (relPath, err) => {
         if (err.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read a new folder');
       },
@@ -718,7 +728,7 @@ export class WatchSource {
       await walkTree(
         root.path,
         root.filter,
-        ({ relPath, stats, rawRelPath }) => {
+        (relPath, stats, rawRelPath) => {
           if (index) this.observe(root, relPath, stats, index, rawRelPath);
           else if (!failed) early.push({ relPath, st: fileStatOf(stats), rawRelPath });
         },
@@ -749,8 +759,11 @@ export class WatchSource {
 
   private observe(root: RootSpec, relPath: string, stats: Stats | ObservedStat, index: Map<string, FileStat> | null, rawRelPath?: Buffer): void {
     if (this.closed) return;
-    const st = 'isFile' in stats ? fileStatOf(stats) : stats;
     const known = index?.get(relPath);
+    // A file as the journal has it, the common case of a restart, is let go before anything is
+    // made for it (no stat object, no key unless a candidate might be there).
+    if (known && 'isFile' in stats && journaled(known, stats) && (this.candidates.size === 0 || !this.candidates.has(keyOf(root.name, relPath)))) return;
+    const st = 'isFile' in stats ? fileStatOf(stats) : stats;
     const key = keyOf(root.name, relPath);
     if (known && sameStat(known, st) && !this.candidates.has(key)) return;
     const existing = this.candidates.get(key);

@@ -119,7 +119,7 @@ describe('WatchSource', () => {
     // The index answers only once the walk has looked at every file (or after 3 s): a scan that
     // waited for the index before walking would see none by then.
     const seen = new Set<string>();
-    const watched = { ...filter, byPath: (rel: string) => (seen.add(rel), filter.byPath(rel)) };
+    const watched = { ...filter, byChild: (rel: string, name: string) => (seen.add(rel), filter.byChild(rel, name)) };
     let seenWhenAnswered = -1;
     const ready: FileItem[] = [];
     const src = new WatchSource({
