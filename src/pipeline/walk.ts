@@ -43,7 +43,7 @@ export async function walkTree(
   const start = opts.from ?? '';
   // Every folder below is kept by its name alone, so the folder walked from must be kept whole.
   if (start !== '' && filter.skipsDir(start)) return;
-  const rootDir = rootPath.endsWith(path.sep) ? rootPath.slice(0, -1) : rootPath;
+  const rootDir = rootPath.length > 1 && rootPath.endsWith(path.sep) ? rootPath.slice(0, -1) : rootPath;
   // Each folder: its path inside the root, its absolute path, and its raw bytes when a name on
   // the way is not valid UTF-8 (else null).
   const stack: Array<[string, string, Buffer | null]> = [[start, start ? path.join(rootDir, start) : rootDir, null]];
