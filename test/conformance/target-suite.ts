@@ -427,6 +427,10 @@ export const checks = {
     expect((await target.put(second.req)).unchanged, 'a changed file is sent').toBe(false);
     expect(second.read(), 'over a same-size copy, the source is read once, whole').toBe(other.length);
     expect((await ctx.h.readBack(ctx.mapName('sync/a.bin')))?.equals(other), 'the new bytes replace the old').toBe(true);
+    // An empty file: one read that returns 0.
+    const empty = offer('sync/empty.bin', 0, Buffer.alloc(0));
+    expect((await target.put(empty.req)).hash, 'an empty file hashes as no bytes').toBe(hashBuffer(target.features.hashKind, Buffer.alloc(0)));
+    expect((await ctx.h.readBack(ctx.mapName('sync/empty.bin')))?.length, 'the empty file is stored empty').toBe(0);
     // A file that grew or shrank since it was checked fails the item and stores nothing.
     for (const [what, actual] of [
       ['grew', Buffer.concat([body, Buffer.from('more')])],
@@ -435,7 +439,7 @@ export const checks = {
       const err = await rejection(target, offer('sync/b.bin', body.length, actual).req, `a small source that ${what}`);
       expect(causes(err).some((e) => e instanceof ShortReadError), `a small source that ${what}: the error is a ShortReadError`).toBe(true);
     }
-    expect(await under(ctx, 'sync'), 'only the first file is stored').toEqual([ctx.mapName('sync/a.bin')]);
+    expect(await under(ctx, 'sync'), 'only the good files are stored').toEqual([ctx.mapName('sync/a.bin'), ctx.mapName('sync/empty.bin')].sort());
   },
 } satisfies Record<string, Check>;
 
