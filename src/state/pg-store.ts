@@ -406,6 +406,14 @@ class PgStoreImpl implements PgStore {
     if (this.#reach.reachable) return;
     this.#reach = { reachable: true, since: Date.now(), error: null };
     if (this.#onReachability !== undefined) this.#onReachability(this.reachability());
+    // Renew this node's leases at once: a lease that expired meanwhile is taken by the next
+    // lease of any node, this one's included, unless renewed first.
+    if (this.#node !== undefined && !this.#beating) {
+      this.#beating = true;
+      this.heartbeat()
+        .catch((err: unknown) => this.#warn(new Error(`[stagecoach] [state] heartbeat to ${this.where} failed: ${(err as Error).message}`, { cause: err })))
+        .finally(() => (this.#beating = false));
+    }
   }
 
   /**
