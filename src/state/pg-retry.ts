@@ -27,7 +27,8 @@ const LOST_MESSAGES = [
 export function isConnectionError(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;
   const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string' && (LOST_SQLSTATES.has(code) || code.startsWith('08') || LOST_ERRNOS.has(code))) return true;
+  // 08P01 (protocol_violation) is in class 08 but says the client sent something wrong: not retried.
+  if (typeof code === 'string' && (LOST_SQLSTATES.has(code) || (code.startsWith('08') && code !== '08P01') || LOST_ERRNOS.has(code))) return true;
   const message = (e as { message?: unknown }).message;
   return typeof message === 'string' && LOST_MESSAGES.some((m) => message.includes(m));
 }
