@@ -180,7 +180,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const status = supervisor.status();
       for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) return false;
       return true;
-    });
+    }, config.journal ? Math.min(1000, Math.floor(config.journal.leaseMs / 3)) : undefined);
 
   // What reconnect makes a target from: the config's entries, replaced by edited ones.
   const targetConfigs = [...config.targets];
