@@ -1109,19 +1109,40 @@ class PgStoreImpl implements PgStore {
   }
 
   /**
-   * As the SQLite journal's claimRemotePath, in one transaction holding an advisory lock per
-   * target: two daemons never claim one key.
+   * As the SQLite journal's claimRemotePath. The common cases are one statement with no lock: the
+   * source already owns `wanted`, or owns nothing and `wanted`'s key is free (the key's primary
+   * key settles a race). Any other case is one transaction holding an advisory lock per target.
+   * Either way two sources never own one key.
    */
   async claimRemotePath(c: RemoteClaim): Promise<ClaimResult> {
     this.#open();
+    const key = c.keyOf(c.wanted);
+    const fast = await this.#q<{ mine_wanted: string | null; mine_path: string | null; inserted: string | null }>(
+      `WITH mine AS (
+         SELECT wanted, remote_path FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3
+       ), ins AS (
+         INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path)
+         SELECT $1, $4, $2, $3, $5, $5 WHERE NOT EXISTS (SELECT 1 FROM mine)
+         ON CONFLICT (target, name_key) DO NOTHING
+         RETURNING remote_path
+       )
+       SELECT (SELECT wanted FROM mine) AS mine_wanted, (SELECT remote_path FROM mine) AS mine_path, (SELECT remote_path FROM ins) AS inserted`,
+      [c.target, c.root, c.relPath, key, c.wanted],
+      'stagecoach.claim',
+    );
+    const f = fast.rows[0];
+    if (f?.inserted === c.wanted || (f?.mine_wanted === c.wanted && f.mine_path === c.wanted)) return { remotePath: c.wanted, takenBy: null };
     return this.#tx(async (q) => {
       await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`stagecoach.remote_names.${c.target}`]);
       const ownerOf = async (key: string) =>
         (await q.query<{ root: string; rel_path: string }>('SELECT root, rel_path FROM remote_names WHERE target = $1 AND name_key = $2', [c.target, key])).rows[0];
-      const insert = (key: string, remotePath: string) =>
-        q.query('INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES ($1, $2, $3, $4, $5, $6)', [
-          c.target, key, c.root, c.relPath, c.wanted, remotePath,
-        ]);
+      // A claim without the lock (above) may take a free key meanwhile: then it is not free.
+      const insert = async (key: string, remotePath: string) =>
+        ((
+          await q.query('INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (target, name_key) DO NOTHING', [
+            c.target, key, c.root, c.relPath, c.wanted, remotePath,
+          ])
+        ).rowCount ?? 0) > 0;
       const mine = (
         await q.query<{ wanted: string; remote_path: string }>('SELECT wanted, remote_path FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3', [
           c.target, c.root, c.relPath,
@@ -1132,20 +1153,18 @@ class PgStoreImpl implements PgStore {
         return { remotePath: mine.remote_path, takenBy: taken ? `${taken.root}/${taken.rel_path}` : null };
       }
       if (mine !== undefined) await q.query('DELETE FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3', [c.target, c.root, c.relPath]);
-      const first = await ownerOf(c.keyOf(c.wanted));
-      if (first === undefined) {
-        await insert(c.keyOf(c.wanted), c.wanted);
-        return { remotePath: c.wanted, takenBy: null };
+      let first = await ownerOf(key);
+      for (let tries = 0; first === undefined && tries < 3; tries++) {
+        if (await insert(key, c.wanted)) return { remotePath: c.wanted, takenBy: null };
+        first = await ownerOf(key);
       }
+      if (first === undefined) throw new StagecoachError('state.claim-contended', `[stagecoach] [state] the name ${c.wanted} on ${c.target} keeps changing owner`);
       if (first.root === c.root && first.rel_path === c.relPath) return { remotePath: c.wanted, takenBy: null };
       const takenBy = `${first.root}/${first.rel_path}`;
       if (c.alternative === undefined) return { remotePath: c.wanted, takenBy };
       for (let attempt = 0; attempt < 1000; attempt++) {
         const alt = c.alternative(c.wanted, attempt);
-        if ((await ownerOf(c.keyOf(alt))) === undefined) {
-          await insert(c.keyOf(alt), alt);
-          return { remotePath: alt, takenBy };
-        }
+        if ((await ownerOf(c.keyOf(alt))) === undefined && (await insert(c.keyOf(alt), alt))) return { remotePath: alt, takenBy };
       }
       throw new StagecoachError('state.names-exhausted', `[stagecoach] [state] no free alternative name for ${c.wanted} on ${c.target}`);
     });
