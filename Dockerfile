@@ -8,17 +8,17 @@
 # Volumes: /config (config, journal, tokens; chowned to PUID:PGID at each start) and /data (the
 # watched folders; never chowned, only checked to be readable). See docs/operations.md.
 
-# Base image, both stages: node:24-bookworm-slim. It is meant to be pinned by its index digest
-# (FROM node:24-bookworm-slim@sha256:<digest>, the tag kept beside it) so that a rebuild gets the
-# same base. NOT PINNED YET: the digest of the tag's current image could not be looked up where
-# this was written (no registry access, and the public records found disagree on which is
-# current), and a guessed digest is worse than none. To pin, run
+# Base image, both stages: node:24-bookworm-slim (Node 24.18.0), pinned by its multi-platform
+# index digest so that a rebuild gets the same base, the tag kept beside it. This digest could not
+# be pulled where it was written (no registry access); it is the one public projects' own builds
+# of node:24-bookworm-slim recorded for Node 24.18.0. Dependabot (.github/dependabot.yml) proposes
+# the new digest when the tag moves; by hand:
 #   docker buildx imagetools inspect node:24-bookworm-slim
-# and put the index "Digest:" (multi-platform, so ARM builds keep working) on both FROM lines.
+# and put the index "Digest:" (not a per-platform one, so ARM builds keep working) on both FROM lines.
 
 # --- build: the toolchain better-sqlite3 needs when no prebuilt binary fits, and the TypeScript
 # build; then the dev dependencies are pruned so only production ones are copied on.
-FROM node:24-bookworm-slim AS build
+FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -31,7 +31,7 @@ RUN npm run build \
  && npm prune --omit=dev
 
 # --- runtime: Node LTS slim, production dependencies, no compiler.
-FROM node:24-bookworm-slim
+FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 # tini: PID 1 that forwards signals and reaps zombies, also where a NAS UI offers no --init.
 # tzdata: for TZ. The image's `node` user (1000:1000) is removed so that the entrypoint's
 # `stagecoach` user can take PUID/PGID 1000 without sharing them with another name.

@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { CLOUDS, startEmulatorChild, terminate, type Cloud, type EmulatorChild } from './lib/emulators.js';
 import { MiB, kibToMiB, median, readMemory, resetPeak } from './lib/proc-memory.js';
+import { cpuSeconds } from './lib/proc-cpu.js';
 
 const ALL_TARGETS = ['local', ...CLOUDS] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
@@ -58,6 +59,10 @@ interface Result {
   /** The put alone (the daemon's `archived` log line), or null when it was not logged. */
   putSeconds: number | null;
   bytes: number;
+  /** CPU seconds (user + system, all threads) of the daemon from the file's appearance to done. */
+  cpuS: number | null;
+  /** The same for the emulator process (null for the local target). */
+  emulatorCpuS: number | null;
   bytesSent: number | null;
   samples: number;
 }
@@ -218,7 +223,7 @@ async function runTarget(name: TargetName, source: string, work: string, opts: O
   const blobDir = path.join(dir, 'emulator-blobs');
   for (const d of [inbox, stateDir, blobDir]) mkdirSync(d, { recursive: true });
   const bytes = Math.round(opts.sizeMiB * MiB);
-  const result: Result = { target: name, ok: false, error: null, idleKiB: 0, peakKiB: 0, exactPeak: false, seconds: 0, putSeconds: null, bytes, bytesSent: null, samples: 0 };
+  const result: Result = { target: name, ok: false, error: null, idleKiB: 0, peakKiB: 0, exactPeak: false, seconds: 0, putSeconds: null, bytes, cpuS: null, emulatorCpuS: null, bytesSent: null, samples: 0 };
   let emu: EmulatorChild | null = null;
   let daemon: Daemon | null = null;
   let db: Database.Database | null = null;
@@ -271,6 +276,8 @@ async function runTarget(name: TargetName, source: string, work: string, opts: O
 
     const archived = daemon.waitFor('archived', opts.timeoutS * 1000 + 5000);
     archived.catch(() => undefined);
+    const cpu0 = cpuSeconds(pid);
+    const emuCpu0 = emu ? cpuSeconds(emu.process.pid!) : null;
     const t0 = Date.now();
     linkSync(source, path.join(inbox, FILE_NAME));
     let maxRss = 0;
@@ -300,6 +307,10 @@ async function runTarget(name: TargetName, source: string, work: string, opts: O
       await sleep(SAMPLE_MS);
     }
     sample();
+    const cpu1 = cpuSeconds(pid);
+    result.cpuS = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
+    const emuCpu1 = emu ? cpuSeconds(emu.process.pid!) : null;
+    result.emulatorCpuS = emuCpu0 !== null && emuCpu1 !== null ? emuCpu1 - emuCpu0 : null;
     if (!final) throw new Error(`no delivery within ${opts.timeoutS} s; last warnings: ${daemon.warnings().slice(-3).join(' | ')}`);
     result.seconds = (final.updated_at - t0) / 1000;
     result.bytesSent = final.bytes_sent;

@@ -75,8 +75,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop());
   // The parent's end of stdin closes when it dies: do not outlive it holding blobs.
   process.stdin.on('end', () => void stop());
-  // `requests\n` on stdin: one JSON line `{"requests": {cloud: {total, token}}}` on stdout, the
-  // requests each emulator has logged so far (token: those to its OAuth token endpoint).
+  // `requests\n` on stdin: one JSON line `{"requests": {cloud: {total, token, connections,
+  // servedMs}}}` on stdout, the requests each emulator has logged so far (token: those to its
+  // OAuth token endpoint), the TCP connections it accepted, and the mean ms from a request's
+  // arrival to the end of its answer (the injected latency included).
   let input = '';
   process.stdin.on('data', (c: Buffer) => {
     input += c.toString();
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
           const all = e.server.requests();
           // By path only: Drive's list queries ask for `nextPageToken` in their query string,
           // and counting those as token requests hid half of Drive's requests.
-          return [name, { total: all.length, token: all.filter((r) => /\/token$/i.test(new URL(r.url, 'http://x').pathname)).length }];
+          return [name, { total: all.length, token: all.filter((r) => /\/token$/i.test(new URL(r.url, 'http://x').pathname)).length, connections: e.server.connections, servedMs: e.server.served.count > 0 ? e.server.served.ms / e.server.served.count : 0 }];
         }),
       );
       process.stdout.write(`${JSON.stringify({ requests: counts })}\n`);

@@ -26,15 +26,21 @@ export interface EmulatorChild {
   stop(graceMs?: number): Promise<void>;
   /**
    * The requests each emulator has logged since it started: `total`, and `token` (those to its
-   * OAuth token endpoint). Rejects when the child does not answer within 5 s.
+   * OAuth token endpoint), and the TCP connections it accepted. Rejects when the child does not answer within 5 s.
    */
-  requests(): Promise<Record<Cloud, RequestCount>>;
+  requests(): Promise<Record<Cloud, EmulatorCount>>;
 }
 
 export interface RequestCount {
   total: number;
   token: number;
 }
+
+/**
+ * What `requests()` answers: the counts, the TCP connections accepted (keep-alive: far fewer
+ * than requests), and the mean ms from a request's arrival to the end of its answer.
+ */
+export type EmulatorCount = RequestCount & { connections: number; servedMs: number };
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'emulator-child.js');
 
@@ -57,10 +63,11 @@ export async function terminate(child: ChildProcess, graceMs: number): Promise<v
 /**
  * Starts the four emulators in a child whose TMPDIR is `blobDir` (every byte they store lands
  * there). Rejects when the child exits or stays silent for `timeoutMs` before it is ready. The
- * caller MUST `stop()` it, and may then remove `blobDir`.
+ * caller MUST `stop()` it, and may then remove `blobDir`. `nodeArgs` go before the script (e.g.
+ * `--cpu-prof`).
  */
-export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: number; latencyMs?: number }): Promise<EmulatorChild> {
-  const child = spawn(process.execPath, [CHILD], {
+export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: number; latencyMs?: number; nodeArgs?: string[] }): Promise<EmulatorChild> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHILD], {
     env: { ...process.env, TMPDIR: opts.blobDir, STAGECOACH_BENCH_LATENCY_MS: String(opts.latencyMs ?? 0) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -94,7 +101,7 @@ export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: nu
       });
     });
     // Answers to `requests`, one JSON line each, in order (the ready line was read above).
-    const pending: Array<(counts: Record<Cloud, RequestCount>) => void> = [];
+    const pending: Array<(counts: Record<Cloud, EmulatorCount>) => void> = [];
     let lines = '';
     child.stdout.on('data', (c: Buffer) => {
       lines += c.toString();
@@ -102,14 +109,14 @@ export async function startEmulatorChild(opts: { blobDir: string; timeoutMs?: nu
         const line = lines.slice(0, nl);
         lines = lines.slice(nl + 1);
         try {
-          const msg = JSON.parse(line) as { requests?: Record<Cloud, RequestCount> };
+          const msg = JSON.parse(line) as { requests?: Record<Cloud, EmulatorCount> };
           if (msg.requests) pending.shift()?.(msg.requests);
         } catch {
           // not an answer
         }
       }
     });
-    const requests = (): Promise<Record<Cloud, RequestCount>> =>
+    const requests = (): Promise<Record<Cloud, EmulatorCount>> =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('the emulators did not report their requests within 5 s')), 5000);
         pending.push((counts) => {

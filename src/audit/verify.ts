@@ -169,7 +169,7 @@ async function addExtra(summary: VerifySummary, target: Target, audit: AuditStor
   for (const f of await audit.files()) for (const c of f.copies) if (c.target === target.id) known.add(key(c.remotePath));
   let extra = 0;
   try {
-    for await (const p of target.list()) if (!known.has(key(p))) extra++;
+    for await (const e of target.list()) if (!known.has(key(e.path))) extra++;
   } catch (err) {
     // A listing that fails is a failed lookup: counted and reported, extras left uncounted.
     summary.errors++;

@@ -96,7 +96,7 @@ function printSummaries(out: CliOut['out'], summaries: readonly VerifySummary[],
     }
     if (s.errors > 0) out.write(`${s.target}: ${s.errors} lookup(s) failed, those copies were not judged: ${s.error}\n`);
   }
-  if (summaries.some((s) => s.extra === null)) out.write('(EXTRA "-": not counted: only local targets list their files, and only a full run (no --sample, no --root) counts them)\n');
+  if (summaries.some((s) => s.extra === null)) out.write('(EXTRA "-": not counted: only a full run (no --sample, no --root) whose listing succeeded counts them)\n');
 }
 
 /** A one-line bar on a terminal: copies judged of copies to check. */

@@ -129,7 +129,10 @@ function isTracked(watcher: FSWatcher, abs: string): boolean {
 }
 
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
-export function fileStatOf(stats: Stats): FileStat & { dev: number } {
+/** What a scan keeps of a file's Stats (see fileStatOf). */
+type ObservedStat = FileStat & { dev: number };
+
+export function fileStatOf(stats: Stats): ObservedStat {
   return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs), dev: stats.dev };
 }
 
@@ -586,30 +589,51 @@ export class WatchSource {
     if (this.rootStates.get(root.name)?.present === false) return;
     this.rescanning.add(root.name);
     try {
-      let index: Map<string, FileStat>;
-      try {
-        index = await this.opts.index(root.name);
-      } catch (e) {
+      // The journal's index is read while the walk runs (the SQLite journal reads a large one on
+      // a worker thread): what the walk finds before the index is there waits in `early`, as a
+      // stat (not the whole Stats), and is compared once it is.
+      let index: Map<string, FileStat> | null = null;
+      let failed: { error: unknown } | null = null;
+      const reading = this.opts.index(root.name).then(
+        (i) => void (index = i),
+        (e: unknown) => void (failed = { error: e }),
+      );
+      const early: Array<{ relPath: string; st: ObservedStat | null; rawRelPath: Buffer | undefined }> = [];
+      await walkTree(
+        root.path,
+        root.filter,
+        ({ relPath, stats, rawRelPath }) => {
+          if (index) this.observe(root, relPath, stats, index, rawRelPath);
+          else if (!failed) early.push({ relPath, st: fileStatOf(stats), rawRelPath });
+        },
+        (relPath, err) => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning'),
+        {
+          onLink: ({ relPath, rawRelPath }) => {
+            if (index) this.link(root, relPath, index, rawRelPath);
+            else if (!failed) early.push({ relPath, st: null, rawRelPath });
+          },
+        },
+      );
+      await reading;
+      if (failed !== null || index === null) {
         if (this.closed) return;
+        const e = (failed as { error: unknown } | null)?.error;
         if (this.opts.onError) this.opts.onError(e);
         else this.opts.log.error({ err: e, root: root.name }, 'cannot read the journal for a scan');
         return;
       }
-      await walkTree(
-        root.path,
-        root.filter,
-        ({ relPath, stats, rawRelPath }) => this.observe(root, relPath, stats, index, rawRelPath),
-        (relPath, err) => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning'),
-        { onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, index, rawRelPath) },
-      );
+      for (const { relPath, st, rawRelPath } of early) {
+        if (st) this.observe(root, relPath, st, index, rawRelPath);
+        else this.link(root, relPath, index, rawRelPath);
+      }
     } finally {
       this.rescanning.delete(root.name);
     }
   }
 
-  private observe(root: RootSpec, relPath: string, stats: Stats, index: Map<string, FileStat> | null, rawRelPath?: Buffer): void {
+  private observe(root: RootSpec, relPath: string, stats: Stats | ObservedStat, index: Map<string, FileStat> | null, rawRelPath?: Buffer): void {
     if (this.closed) return;
-    const st = fileStatOf(stats);
+    const st = 'isFile' in stats ? fileStatOf(stats) : stats;
     const known = index?.get(relPath);
     const key = keyOf(root.name, relPath);
     if (known && sameStat(known, st) && !this.candidates.has(key)) return;

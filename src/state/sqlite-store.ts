@@ -5,6 +5,7 @@ import type Sqlite from 'better-sqlite3';
 import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
+import { readFileIndexInWorker } from './file-index-worker.js';
 import { createSqliteAudit, type AuditStore } from './audit.js';
 import type {
   ClaimResult,
@@ -40,6 +41,11 @@ export interface SqliteStore extends Store {
 
 const DEFAULT_FILE = 'stagecoach.db';
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/**
+ * From this many files in a root, fileIndex reads on a worker thread (file-index-worker.ts), so
+ * that a scan's walk runs meanwhile; below, a worker's start (~30 ms) costs more than the read.
+ */
+export const INDEX_WORKER_MIN_FILES = 20_000;
 /** Truncate the WAL back to this size after a checkpoint, so one huge batch does not leave a huge file. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -96,7 +102,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteS
     });
   }
   for (const suffix of ['-wal', '-shm']) tightenMode(file + suffix);
-  return new SqliteStoreImpl(db, file);
+  return new SqliteStoreImpl(db, file, busyTimeoutMs);
 }
 
 function ensureDir(dir: string): void {
@@ -354,6 +360,7 @@ function prepareAll(db: Sqlite.Database) {
        JOIN files f ON f.id = m.id JOIN deliveries d ON d.file_id = f.id
        ORDER BY f.root, f.rel_path, d.target`,
     ),
+    fileCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM files WHERE root = ?'),
     fileIndex: db.prepare<[string], IndexRow>(
       'SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ?',
     ),
@@ -384,6 +391,7 @@ class SqliteStoreImpl implements SqliteStore {
   readonly audit: AuditStore;
   readonly #db: Sqlite.Database;
   readonly #st: Statements;
+  readonly #busyTimeoutMs: number;
   readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
   readonly #lease: (target: string, n: number, now: number) => Delivery[];
   readonly #completeAll: (batch: readonly PendingCompletion[]) => unknown[];
@@ -393,8 +401,9 @@ class SqliteStoreImpl implements SqliteStore {
   readonly #claim: (claim: RemoteClaim) => ClaimResult;
   #closing: Promise<void> | undefined;
 
-  constructor(db: Sqlite.Database, file: string) {
+  constructor(db: Sqlite.Database, file: string, busyTimeoutMs: number) {
     this.#db = db;
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.path = file;
     this.#st = prepareAll(db);
     this.audit = createSqliteAudit(db, () => this.#open());
@@ -407,8 +416,13 @@ class SqliteStoreImpl implements SqliteStore {
     this.#claim = db.transaction(this.#claimTx.bind(this)).immediate;
   }
 
+  /**
+   * Resolves on a later turn of the event loop for a large root (see INDEX_WORKER_MIN_FILES):
+   * a caller that starts its walk before awaiting this walks while the index is read.
+   */
   async fileIndex(root: string): Promise<Map<string, FileStat>> {
     this.#open();
+    if (this.#st.fileCount.get(root)!.n >= INDEX_WORKER_MIN_FILES) return readFileIndexInWorker(this.path, root, this.#busyTimeoutMs);
     const index = new Map<string, FileStat>();
     for (const r of this.#st.fileIndex.iterate(root)) {
       index.set(r.rel_path, { size: r.size, mtimeMs: r.mtime_ms, ino: r.ino, ...(r.ctime_ms === null ? {} : { ctimeMs: r.ctime_ms }) });

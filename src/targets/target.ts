@@ -73,6 +73,19 @@ export interface RemoteStat {
   hash: string | null;
 }
 
+/** One file of a target's listing (see `Target.list`). */
+export interface RemoteEntry {
+  /**
+   * Its path relative to the target's root, POSIX separators, with the names as the provider
+   * stores them (mapped: `nameKey` of it equals `nameKey` of the path it was put under).
+   */
+  path: string;
+  /** Bytes; null when the listing does not tell (local: no stat per file). */
+  size: number | null;
+  /** The provider's hash (`features.hashKind`) when the listing gives it, else null. */
+  hash: string | null;
+}
+
 /** One download (see `Target.download`). */
 export interface DownloadRequest {
   /** Remote path relative to the target's root, as given to `put`. */
@@ -120,11 +133,11 @@ export interface Target {
    */
   download?(req: DownloadRequest): Promise<RemoteDownload | null>;
   /**
-   * Every file under the target's root, as remote paths (POSIX separators), leaving out the
-   * target's own temp files and kept versions. Optional: `verify` counts remote files the journal
-   * does not know (`extra`) only on a target with it.
+   * Every file under the target's root (recursive, read page by page), leaving out the target's
+   * own bookkeeping (temp files, kept versions, probes). Optional: `verify` counts remote files the
+   * journal does not know (`extra`) only on a target with it. Errors as for `stat`.
    */
-  list?(): AsyncIterable<string>;
+  list?(): AsyncIterable<RemoteEntry>;
   ensureFolder(remotePath: string): Promise<string>;
   /**
    * The key two remote paths share when this target would store them as one file (its case

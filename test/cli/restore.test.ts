@@ -3,13 +3,16 @@
  * the official SDKs, and a local folder): a folder comes back byte for byte with its mtimes; with
  * every first target's copy deleted (Drive files.delete) and every second's replaced (Dropbox),
  * each file comes from the third (Box) and the output says why; an existing file is kept unless
- * --overwrite; `--list` tells per target whether a good copy exists; a cut download resumes.
+ * --overwrite; `--list` tells per target whether a good copy exists; a cut download resumes
+ * (Box from a partial file left in place; Dropbox after the emulator broke its download part way,
+ * asking only the rest with a Range header).
  */
-import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/index.js';
+import { hashFile } from '../../src/archive/hash.js';
 import { restoreCommand, type RestoreCliOptions } from '../../src/cli/restore.js';
 import { openTarget } from '../../src/cli/targets.js';
 import { startPipeline } from '../../src/pipeline/topology.js';
@@ -140,5 +143,34 @@ describe('stagecoach restore', () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/resumed at byte 100000/);
     expect((await readFile(path.join(dir, 'b ü.raw'))).equals(full)).toBe(true);
+  });
+
+  it('a Dropbox download broken part way resumes from the partial file: the emulator serves only the rest', async () => {
+    const s = await archived();
+    const to = path.join(s.dir, 'back');
+    const f = 'photos/2024/b ü.raw';
+    const full = bytes(SIZES[1]!, 4);
+    const dir = path.join(to, 'inbox', 'photos', '2024');
+    s.clouds.dropbox.cutDownloads(120_000);
+    const first = await restore(s.config, { patterns: [`inbox/${f}`], to, from: 'dropbox' });
+    expect(first.code, first.out).not.toBe(0);
+    const part = (await readdir(dir)).find((n) => n.endsWith('.stagecoach-part'));
+    expect(part, 'the broken download left its partial file').toBeDefined();
+    const have = (await stat(path.join(dir, part!))).size;
+    expect(have).toBeGreaterThan(0);
+    expect(have).toBeLessThanOrEqual(120_000);
+
+    const second = await restore(s.config, { patterns: [`inbox/${f}`], to, from: 'dropbox' });
+    expect(second.code, second.out).toBe(0);
+    expect(second.out).toMatch(new RegExp(`from dropbox \\(resumed at byte ${have}\\)`));
+    const back = path.join(dir, 'b ü.raw');
+    expect((await readFile(back)).equals(full)).toBe(true);
+    const dropbox = await openTarget(s.config, s.config.targets.find((x) => x.id === 'dropbox')!, log);
+    expect(await hashFile('dropbox', back)).toBe((await dropbox.stat(`inbox/${f}`))!.hash);
+    await dropbox.close();
+    const served = s.clouds.dropbox.downloads();
+    expect(served).toHaveLength(2);
+    expect(served[0]).toMatchObject({ range: null, status: 200, bytes: 120_000 });
+    expect(served[1], 'only the bytes after the partial file').toMatchObject({ range: `bytes=${have}-`, status: 206, bytes: full.length - have });
   });
 });

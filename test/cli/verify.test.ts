@@ -19,7 +19,10 @@ import { openJournal, openSqliteStore } from '../../src/state/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { deleteRemote } from '../conformance/remote-delete.js';
 import { request } from '../conformance/sources.js';
-import { closeClouds, cloudsAndConfig, verifyClouds } from '../e2e/clouds.js';
+import { CLOUDS, closeClouds, cloudsAndConfig, verifyClouds, type Clouds } from '../e2e/clouds.js';
+import { content } from '../emulators/dropbox/raw.js';
+import { FOLDER_MIME } from '../emulators/gdrive/index.js';
+import { call as driveCall, related } from '../emulators/gdrive/raw-http.js';
 import { bytes, tempDir } from '../helpers/fs.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 
@@ -54,7 +57,105 @@ async function counts(config: Config) {
   }
 }
 
+/**
+ * Puts a file at `path` (from the top of the cloud) straight into an emulator, behind
+ * Stagecoach's back: Box and OneDrive through the emulators' own seeding, Dropbox and Drive as
+ * another client would, through the documented upload calls (Dropbox `files/upload`,
+ * https://www.dropbox.com/developers/documentation/http/documentation#files-upload; Drive's
+ * multipart `files.create`, https://developers.google.com/drive/api/guides/manage-uploads#multipart).
+ */
+async function placeRemote(clouds: Clouds, cloud: (typeof CLOUDS)[number], path: string, data: Buffer): Promise<void> {
+  switch (cloud) {
+    case 'box':
+      await clouds.box.putFile(path, data);
+      return;
+    case 'onedrive':
+      await clouds.onedrive.seedFile(path, data);
+      return;
+    case 'dropbox': {
+      const res = await content(clouds.dropbox.url, clouds.dropbox.accessToken(), 'files/upload', { path: `/${path}`, mode: 'add' }, data);
+      if (res.status !== 200) throw new Error(`files/upload answered ${res.status}`);
+      return;
+    }
+    case 'gdrive': {
+      const token = clouds.gdrive.issueAccessToken();
+      const parts = path.split('/');
+      const name = parts.pop()!;
+      let parent = 'root';
+      for (let i = 1; i <= parts.length; i++) {
+        const at = parts.slice(0, i).join('/');
+        const there = clouds.gdrive.entries().find((e) => e.folder && !e.trashed && e.path === `/${at}`);
+        if (there) {
+          parent = there.id;
+          continue;
+        }
+        const made = await driveCall(clouds.gdrive, 'POST', '/drive/v3/files', { token, json: { name: parts[i - 1], mimeType: FOLDER_MIME, parents: [parent] } });
+        if (made.status !== 200) throw new Error(`folder create answered ${made.status}: ${made.text}`);
+        parent = made.json.id;
+      }
+      const res = await driveCall(clouds.gdrive, 'POST', '/upload/drive/v3/files?uploadType=multipart', {
+        token,
+        headers: { 'content-type': 'multipart/related; boundary=zz' },
+        body: related('zz', { name, parents: [parent] }, data),
+      });
+      if (res.status !== 200) throw new Error(`files.create answered ${res.status}: ${res.text}`);
+      return;
+    }
+  }
+}
+
 describe('stagecoach verify', () => {
+  it('counts extra on every cloud target: files placed straight into each emulator, found over several listing pages', async () => {
+    const t = await tempDir();
+    const { clouds, yaml, inbox } = await cloudsAndConfig(t.dir);
+    cleanups.push(async () => {
+      await closeClouds(clouds);
+      await t.cleanup();
+    });
+    const config = parseConfig(yaml, { cwd: t.dir, env: {} });
+    // `what?.bin` is stored under a look-alike name on OneDrive: its listed name must still match the journal's.
+    const files = ['a.bin', 'what?.bin', 'sub/b ü.bin', 'sub/deeper/c.bin', 'empty.bin'];
+    const old = new Date(Date.now() - 3_600_000);
+    for (const [i, f] of files.entries()) {
+      await mkdir(path.dirname(path.join(inbox, f)), { recursive: true });
+      await writeFile(path.join(inbox, f), bytes(f === 'empty.bin' ? 0 : 1000 + i, i + 1));
+      await utimes(path.join(inbox, f), old, old);
+    }
+    await backfill(config);
+    // Pages of two entries: every folder and Dropbox's recursive listing take several.
+    clouds.dropbox.setPageSize(2);
+    clouds.gdrive.setMaxPageSize(2);
+    clouds.box.setMaxPageSize(2);
+    clouds.onedrive.setPageSize(2);
+    const clean = await verify(config);
+    expect(clean.code).toBe(0);
+    expect(clean.report.targets.map((s) => [s.target, s.ok, s.extra])).toEqual(config.targets.map((tc) => [tc.id, 5, 0]));
+    // Each cloud's listing gives path, size and the provider hash, as `stat` does.
+    for (const c of CLOUDS) {
+      const target = await openTarget(config, config.targets.find((x) => x.id === c)!, log);
+      try {
+        const listed = new Map<string, { size: number | null; hash: string | null }>();
+        for await (const e of target.list!()) listed.set(target.nameKey!(e.path), e);
+        expect(listed.size, c).toBe(files.length);
+        for (const f of files) {
+          const st = (await target.stat(`inbox/${f}`))!;
+          expect(listed.get(target.nameKey!(`inbox/${f}`)), `${c} ${f}`).toEqual({ path: expect.any(String), size: st.size, hash: st.hash });
+        }
+      } finally {
+        await target.close();
+      }
+    }
+
+    const strays = ['Stagecoach/inbox/zz stray.txt', 'Stagecoach/inbox/sub/stray 2.txt', 'Stagecoach/inbox/sub/deeper/new/stray 3.txt'];
+    for (const c of CLOUDS) for (const [i, p] of strays.entries()) await placeRemote(clouds, c, p, bytes(10 + i, 70 + i));
+    // Outside the target's folder: not the target's business.
+    for (const c of CLOUDS) await placeRemote(clouds, c, 'elsewhere.txt', bytes(5, 1));
+    const found = await verify(config);
+    expect(found.code, 'extras alone do not fail verify').toBe(0);
+    expect(found.report.targets.map((s) => [s.target, s.ok, s.extra])).toEqual(config.targets.map((tc) => [tc.id, 5, tc.type === 'local' ? 0 : 3]));
+    expect((await verify(config, { sample: '50%' })).report.targets.every((s) => s.extra === null), 'a sample counts no extras').toBe(true);
+  });
+
   it('finds a copy deleted in Drive, one altered in Dropbox and one deleted locally; re-archives them on the next run', async () => {
     const t = await tempDir();
     const { clouds, yaml, inbox, archive } = await cloudsAndConfig(t.dir);

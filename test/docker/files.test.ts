@@ -49,10 +49,19 @@ function seconds(v: string): number {
 }
 
 describe('Dockerfile', () => {
-  it('has a build stage and a runtime stage, both on node:24-bookworm-slim', () => {
+  it('has a build stage and a runtime stage, both on node:24-bookworm-slim pinned by one digest', () => {
     expect(stages).toHaveLength(2);
-    expect(build[0]?.arg).toBe('node:24-bookworm-slim AS build');
-    expect(runtime[0]?.arg).toBe('node:24-bookworm-slim');
+    const pinned = /^node:24-bookworm-slim@(sha256:[0-9a-f]{64})( AS build)?$/;
+    const b = pinned.exec(build[0]?.arg ?? '');
+    const r = pinned.exec(runtime[0]?.arg ?? '');
+    expect(b?.[2]).toBe(' AS build');
+    expect(r?.[2]).toBeUndefined();
+    expect(r?.[1]).toBe(b?.[1]);
+  });
+
+  it('has the base image digest kept current by Dependabot', () => {
+    const { updates } = parseYaml(read('.github/dependabot.yml')) as { updates: Record<string, unknown>[] };
+    expect(updates).toContainEqual(expect.objectContaining({ 'package-ecosystem': 'docker', directory: '/' }));
   });
 
   it('compiles only in the build stage, and the runtime gets production dependencies only', () => {

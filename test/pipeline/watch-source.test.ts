@@ -98,6 +98,49 @@ describe('WatchSource', () => {
     expect(s.ready).toEqual([]);
   });
 
+  it('walks while the journal index is read: files found before the index arrives are compared with it once it does', async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    const root = path.join(t.dir, 'root');
+    const files: string[] = [];
+    for (let d = 0; d < 5; d++) {
+      await mkdir(path.join(root, `d${d}`), { recursive: true });
+      for (let f = 0; f < 10; f++) {
+        const rel = `d${d}/f${f}.txt`;
+        await writeFile(path.join(root, rel), rel);
+        await utimes(path.join(root, rel), old, old);
+        files.push(rel);
+      }
+    }
+    const { statSync } = await import('node:fs');
+    // Every file archived as it is, but d3/f3.txt recorded with another size: it alone is changed.
+    const index = new Map<string, FileStat>(files.map((rel) => [rel, fileStatOf(statSync(path.join(root, rel)))]));
+    index.set('d3/f3.txt', { ...index.get('d3/f3.txt')!, size: 999 });
+    // The index answers only once the walk has looked at every file (or after 3 s): a scan that
+    // waited for the index before walking would see none by then.
+    const seen = new Set<string>();
+    const watched = { ...filter, byPath: (rel: string) => (seen.add(rel), filter.byPath(rel)) };
+    let seenWhenAnswered = -1;
+    const ready: FileItem[] = [];
+    const src = new WatchSource({
+      roots: [{ name: 'r', path: root, filter: watched, polling: false, pollIntervalMs: 100 }],
+      stableMs: 50,
+      rescanMs: 0,
+      index: async () => {
+        for (let i = 0; i < 300 && seen.size < files.length; i++) await new Promise((r) => setTimeout(r, 10));
+        seenWhenAnswered = seen.size;
+        return index;
+      },
+      log: createLogger({ level: 'warn', format: 'json', destination: new PassThrough() }),
+      onReady: (item) => ready.push(item),
+      onUnready: () => undefined,
+    });
+    cleanups.push(() => src.close());
+    await src.watch();
+    expect(seenWhenAnswered).toBe(files.length);
+    expect(ready.map((i) => i.relPath)).toEqual(['d3/f3.txt']);
+  });
+
   it('coalesces the events of a file that keeps changing and declares it ready once, with its final stat', async () => {
     const s = await source({ stableMs: 300 });
     await s.src.watch();

@@ -14,6 +14,7 @@
  * the existing folder's id from `context_info.conflicts`.
  */
 import { TargetError } from '../../errors.js';
+import type { RemoteEntry } from '../target.js';
 import type { BoxConflictJson, BoxItemJson, BoxItemsPage } from './api-types.js';
 import { BoxHttpError } from './classify.js';
 import type { BoxApi } from './transport.js';
@@ -95,6 +96,29 @@ export class FolderTree {
     throw new TargetError(this.targetId, 'fail-item', `folder-too-big: folder ${folderId} has more than ${MAX_PAGES * 1000} items`, {
       code: 'box.folder-too-big',
     });
+  }
+
+  /**
+   * Every file below the folder at `segments` (Box names; [] is folder 0), for `Target.list`:
+   * each folder's items read afresh, page by page (marker pagination, as `listing` does:
+   * https://developer.box.com/reference/get-folders-id-items/ and
+   * https://developer.box.com/guides/api-calls/pagination/marker-based/), sub-folders walked
+   * depth first; the cache is neither read nor filled. Web links are no files and are skipped; a
+   * Box target writes no temp file (an upload session is no item), so nothing else is left out.
+   * Nothing when the folder does not exist yet.
+   */
+  async *files(segments: readonly string[]): AsyncGenerator<RemoteEntry> {
+    const top = await this.resolve(segments, false);
+    if (top === null) return;
+    const stack: Array<{ id: string; rel: string }> = [{ id: top, rel: '' }];
+    while (stack.length > 0) {
+      const { id, rel } = stack.pop()!;
+      for (const e of (await this.#fetchListing(id)).values()) {
+        const path = rel === '' ? e.name : `${rel}/${e.name}`;
+        if (e.type === 'folder') stack.push({ id: e.id, rel: path });
+        else if (e.type === 'file') yield { path, size: e.size ?? 0, hash: e.sha1 ?? null };
+      }
+    }
   }
 
   /** Records `entry` in the cached listing of `folderId` (if cached). */

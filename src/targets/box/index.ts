@@ -21,7 +21,7 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
 import { boxDownload } from './download.js';
 import type { BoxInternals, BoxOptions } from './api-types.js';
 import { createBoxAuth, tokenFilePath, type BoxAuth } from './auth.js';
@@ -219,6 +219,10 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
 
     download(req: DownloadRequest): Promise<RemoteDownload | null> {
       return life.run(() => boxDownload(api, id, doStat, req), (err) => wrap(err, req.signal));
+    },
+
+    list(): AsyncIterable<RemoteEntry> {
+      return life.iterate(() => tree.files(rootSegments), wrap);
     },
 
     ensureFolder(remotePath: string): Promise<string> {

@@ -21,7 +21,7 @@ import { TargetError } from '../../errors.js';
 import { codeFromPaste } from '../kit/pasted-code.js';
 import type { DropboxEndpoints, DropboxOptions } from './api-types.js';
 import { errorTags, isDropboxResponseError } from './classify.js';
-import { createDropboxFetch, type CallScope, type ScopedFetch } from './transport.js';
+import { createDropboxFetch, createDropboxStream, type CallScope, type ScopedFetch, type ScopedStream, type StreamInit } from './transport.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO } from '../target.js';
 
@@ -38,14 +38,20 @@ export interface DropboxSession {
    * requests carry that scope. On a 401
    * `expired_access_token`, refreshes (or waits for the refresh under way) and runs `fn` once
    * more; any other error, or a second 401, is thrown as it came. `fn` MUST build its request
-   * anew on every run (a fresh stream body).
+   * anew on every run (a fresh stream body). `send` sends, in the same scope (endpoints, proxy
+   * agent, cancellation, token tracking), a request the SDK cannot make (a ranged download,
+   * transport.ts's `createDropboxStream`); a 401 `fn` turns into a DropboxResponseError is
+   * refreshed the same way.
    */
-  call<T>(fn: (dbx: Dropbox) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  call<T>(fn: (dbx: Dropbox, send: BoundStream) => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** The secrets this session holds now (refresh token, app secret, access token), for redaction. */
   secrets(): string[];
   /** Refreshes done so far (the first sign-in included). */
   readonly refreshes: number;
 }
+
+/** The session's streamed request (`createDropboxStream`), bound to one call's scope. */
+export type BoundStream = (url: string, init: StreamInit) => ReturnType<ScopedStream>;
 
 /** Transport settings of a session (the rest comes from the target's options). */
 export interface SessionOptions {
@@ -63,6 +69,7 @@ export function isExpiredToken(err: unknown): boolean {
 /** Makes the SDK client of a target: DropboxAuth with the gated refresh, Dropbox on top. */
 export function createDropboxSession(options: DropboxOptions, opts: SessionOptions): DropboxSession {
   const fetch: ScopedFetch = createDropboxFetch({ endpoints: options.endpoints, timeoutMs: opts.timeoutMs, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+  const stream: ScopedStream = createDropboxStream({ endpoints: options.endpoints, timeoutMs: opts.timeoutMs });
   const auth = new DropboxAuth({
     clientId: options.auth.appKey,
     ...(options.auth.appSecret !== undefined ? { clientSecret: options.auth.appSecret } : {}),
@@ -95,15 +102,16 @@ export function createDropboxSession(options: DropboxOptions, opts: SessionOptio
     get refreshes() {
       return refreshes;
     },
-    async call<T>(fn: (dbx: Dropbox) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    async call<T>(fn: (dbx: Dropbox, send: BoundStream) => Promise<T>, signal?: AbortSignal): Promise<T> {
       const scope: CallScope = { signal };
       try {
-        return await fn(client(scope));
+        return await fn(client(scope), (url, init) => stream(url, init, scope));
       } catch (err) {
         if (!isExpiredToken(err)) throw err;
         // Another call may have refreshed since this request's token was read: then just replay.
         if (scope.token === undefined || auth.getAccessToken() === scope.token) await refresh();
-        return await fn(client({ signal }));
+        const again: CallScope = { signal };
+        return await fn(client(again), (url, init) => stream(url, init, again));
       }
     },
     secrets() {

@@ -6,6 +6,8 @@
  * creations cannot make two folders; the cache (by lower-cased path, promises shared) only
  * saves the round trips.
  */
+import type { files } from 'dropbox';
+import type { RemoteEntry } from '../target.js';
 import type { DropboxFolderMetadata, DropboxMetadata } from './api-types.js';
 import type { DropboxSession } from './auth.js';
 import { errorTags, isDropboxResponseError } from './classify.js';
@@ -16,6 +18,49 @@ function isFolderThere(err: unknown): boolean {
   if (!isDropboxResponseError(err) || err.status !== 409) return false;
   const tags = errorTags(err);
   return tags[0] === 'path' && tags[1] === 'conflict' && tags[2] === 'folder';
+}
+
+/** Pages of one listing read at most: past them the listing fails rather than run on. */
+const MAX_LIST_PAGES = 100_000;
+
+/** True for `path/not_found` (also as a listing's `path/not_found`): nothing at the path. */
+function isNotFound(err: unknown): boolean {
+  if (!isDropboxResponseError(err) || err.status !== 409) return false;
+  const tags = errorTags(err);
+  return tags[0] === 'path' && tags[1] === 'not_found';
+}
+
+/**
+ * Every file below `rootPath` (a Dropbox API path; `''` is the top of the Dropbox), for
+ * `Target.list`: `files/list_folder` with `recursive: true`, then `files/list_folder/continue`
+ * with the cursor while `has_more`, as documented:
+ * https://www.dropbox.com/developers/documentation/http/documentation#files-list_folder and
+ * https://www.dropbox.com/developers/documentation/http/documentation#files-list_folder-continue.
+ * Folders and `deleted` entries are skipped; paths are relative to `rootPath`, from
+ * `path_display` (`path_lower` when Dropbox leaves it out). Nothing when the root does not exist
+ * yet. A Dropbox target writes no temp file (an upload session is no file), so nothing else is left out.
+ */
+export async function* listFiles(session: DropboxSession, rootPath: string, signal?: AbortSignal): AsyncGenerator<RemoteEntry> {
+  const prefix = pathKey(rootPath) + '/';
+  let res: files.ListFolderResult;
+  try {
+    res = (await session.call((dbx) => dbx.filesListFolder({ path: rootPath, recursive: true }), signal)).result;
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
+    for (const e of res.entries) {
+      if (e['.tag'] !== 'file') continue;
+      const full = e.path_display ?? e.path_lower;
+      if (full === undefined || !pathKey(full).startsWith(prefix)) continue;
+      yield { path: full.slice(prefix.length), size: e.size, hash: e.content_hash ?? null };
+    }
+    if (!res.has_more) return;
+    const cursor: string = res.cursor;
+    res = (await session.call((dbx) => dbx.filesListFolderContinue({ cursor }), signal)).result;
+  }
+  throw new Error(`[stagecoach] [dropbox] the listing of ${JSON.stringify(rootPath)} ran past ${MAX_LIST_PAGES} pages`);
 }
 
 /** Folder ids by lower-cased path; at most one creation in flight per folder. */

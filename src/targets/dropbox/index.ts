@@ -22,15 +22,15 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
 import { dropboxDownload } from './download.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
-import { FolderCache } from './folders.js';
+import { FolderCache, listFiles } from './folders.js';
 import { dropboxPath, dropboxPathKey, mapDropboxPath } from './names.js';
 import { provider } from './provider.js';
-import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, MAX_REQUEST_BYTES, chunkedUpload, hashSource, simpleUpload, type UploadContext } from './upload.js';
+import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, IN_MEMORY_MAX, MAX_REQUEST_BYTES, chunkedUpload, hashSource, readWhole, simpleUpload, uploadBytes, type UploadContext, type UploadOutcome } from './upload.js';
 
 export type { DropboxInternals, DropboxOptions } from './api-types.js';
 
@@ -41,6 +41,7 @@ export const DROPBOX_FEATURES: Features = Object.freeze({
   simpleUploadMax: DEFAULT_CHUNK_SIZE,
   chunkSize: DEFAULT_CHUNK_SIZE,
   resumable: true,
+  rangedDownload: true,
 });
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
@@ -153,18 +154,28 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
         code: 'dropbox.path-blocked',
       });
     }
-    let local: string | undefined;
-    if (existing?.['.tag'] === 'file' && existing.size === req.size) {
-      local = await hashSource(uctx, req);
-      if (local === existing.content_hash) {
-        if (req.resume !== null) await req.saveResume(null);
-        return { remoteId: existing.id, size: existing.size, hash: local, hashKind: 'dropbox', unchanged: true, bytesSent: 0 };
+    const same = existing?.['.tag'] === 'file' && existing.size === req.size ? existing : null;
+    const unchanged = async (hash: string): Promise<PutResult> => {
+      if (req.resume !== null) await req.saveResume(null);
+      return { remoteId: same!.id, size: same!.size, hash, hashKind: 'dropbox', unchanged: true, bytesSent: 0 };
+    };
+    let out: UploadOutcome;
+    if (req.size <= Math.min(IN_MEMORY_MAX, simpleUploadMax)) {
+      // Small: one read serves the "already there" check and the upload.
+      const { bytes, hash } = await readWhole(uctx, req);
+      if (same && hash === same.content_hash) return unchanged(hash);
+      out = await uploadBytes(uctx, req, path, bytes, hash);
+    } else {
+      let local: string | undefined;
+      if (same) {
+        local = await hashSource(uctx, req);
+        if (local === same.content_hash) return unchanged(local);
       }
+      out =
+        req.size <= simpleUploadMax
+          ? await simpleUpload(uctx, req, path, local ?? (await hashSource(uctx, req)))
+          : await chunkedUpload(uctx, req, path);
     }
-    const out =
-      req.size <= simpleUploadMax
-        ? await simpleUpload(uctx, req, path, local ?? (await hashSource(uctx, req)))
-        : await chunkedUpload(uctx, req, path);
     if (existing?.['.tag'] === 'file' && existing.id !== out.meta.id) {
       log.warn({ path, before: existing.id, after: out.meta.id }, 'Dropbox stored the new version under another file id');
     }
@@ -198,6 +209,10 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
         () => dropboxDownload(session, id, fullPath(req.remotePath), missing, req),
         (err) => wrap(err, `download ${JSON.stringify(req.remotePath)}`, req.signal),
       );
+    },
+
+    list(): AsyncIterable<RemoteEntry> {
+      return life.iterate(() => listFiles(session, rootPath), (err) => wrap(err, 'list'));
     },
 
     ensureFolder(remotePath: string): Promise<string> {

@@ -16,8 +16,13 @@
  *   rejects with the body's error; cuts a request the server answered with an error before its
  *   body was sent, so the upload stops there;
  * - turns node-fetch's errors into DropboxNetworkError with a clean message.
+ * `createDropboxStream` sends what the SDK cannot (a ranged download) the same way, with Node's
+ * http client: node-fetch 2 never ends nor fails a body whose connection closed short of its
+ * Content-Length, where Node's IncomingMessage fails (`aborted`), so a broken download is seen.
  * No retry here: the project's pacer retries; auth.ts replays once after a token refresh.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 import nodeFetch, { Response, type RequestInit } from 'node-fetch';
 import { abortError } from '../kit/abort.js';
@@ -168,5 +173,56 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
       answered = true;
       signal?.removeEventListener('abort', onAbort);
     }
+  };
+}
+
+/** A request whose answer is read as a stream (`createDropboxStream`). */
+export interface StreamInit {
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+}
+
+/** Sends one bodiless request in a call's scope; resolves with the answer, its body unread. */
+export type ScopedStream = (url: string, init: StreamInit, scope?: CallScope) => Promise<http.IncomingMessage>;
+
+/**
+ * The sender of requests whose answer is streamed (see the module comment): the endpoints'
+ * rewrite, the proxy agent, the call's signal (which also cuts the body once it flows) and token
+ * tracking, as `createDropboxFetch`; `timeoutMs` is the most the connection may stay silent.
+ * Rejects with DropboxNetworkError, or an AbortError when the scope's signal fired.
+ */
+export function createDropboxStream(opts: Omit<DropboxFetchOptions, 'fetch'>): ScopedStream {
+  return (url: string, init: StreamInit, scope?: CallScope): Promise<http.IncomingMessage> => {
+    const target = resolveUrl(url, opts.endpoints);
+    const bearer = authorizationOf(init.headers);
+    if (scope && bearer?.startsWith('Bearer ')) scope.token = bearer.slice('Bearer '.length);
+    const signal = scope?.signal;
+    if (signal?.aborted) return Promise.reject(abortError('dropbox', signal, 'the request'));
+    const mod = target.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (err: unknown): void => {
+        if (settled) return;
+        settled = true;
+        reject(signal?.aborted ? abortError('dropbox', signal, 'the request') : err instanceof DropboxNetworkError ? err : networkError(err));
+      };
+      let req: http.ClientRequest;
+      try {
+        // HTTPS_PROXY / NO_PROXY are honoured by the shared agent (src/targets/kit/proxy.ts).
+        req = mod.request(target, { method: init.method, headers: init.headers, agent: agentFor(target), ...(signal ? { signal } : {}) }, (res) => {
+          settled = true;
+          resolve(res);
+        });
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      req.on('error', fail);
+      if (opts.timeoutMs > 0) {
+        const ms = opts.timeoutMs;
+        req.setTimeout(ms, () => req.destroy(new DropboxNetworkError(`[stagecoach] [dropbox] no data from ${target.hostname} for ${Math.round(ms / 1000)} s`, 'ETIMEDOUT')));
+      }
+      req.end();
+    });
   };
 }

@@ -2,6 +2,8 @@
  * Dropbox uploads: `files/upload` for small files, upload sessions for large ones, both verified
  * against the content hash of the bytes read from disk.
  *
+ * - Small (≤ `IN_MEMORY_MAX`, 1 MiB, and ≤ `simpleUploadMax`): read once, whole, hashed as it is
+ *   read, and sent from that buffer with its content hash (`readWhole`, `uploadBytes`).
  * - Simple (≤ `simpleUploadMax`, 8 MiB by default): the file is read once to hash it (Dropbox's
  *   content hash goes in the request's `Dropbox-API-Arg` header, before the body), then streamed
  *   as the body through a counter that hashes it again. Dropbox refuses the bytes if they do not
@@ -173,6 +175,40 @@ export async function hashSource(uctx: UploadContext, req: PutRequest): Promise<
   } finally {
     reader.close();
   }
+}
+
+/** Sources up to this size are read once, whole, and sent from memory (`readWhole`, `uploadBytes`). */
+export const IN_MEMORY_MAX = 1024 * 1024;
+
+/**
+ * The whole source (at most `IN_MEMORY_MAX` bytes) in one buffer, with its content hash, in one
+ * read: exactly `size` bytes or ShortReadError.
+ */
+export async function readWhole(uctx: UploadContext, req: PutRequest): Promise<{ bytes: Buffer; hash: string }> {
+  const reader = new SourceReader(uctx, req);
+  try {
+    const bytes = await reader.read(req.size);
+    await reader.checkEnd();
+    return { bytes, hash: reader.digest() };
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * `files/upload` of `bytes` (the source as `readWhole` read it, hashing as `hash`) to `path`: a
+ * small file is sent from memory, without a second read of the source and a stream to pace it.
+ * Verifies that Dropbox stored `size` bytes hashing as those sent.
+ */
+export async function uploadBytes(uctx: UploadContext, req: PutRequest, path: string, bytes: Buffer, hash: string): Promise<UploadOutcome> {
+  const meta = await uctx.session
+    .call(async (dbx) => (await dbx.filesUpload({ ...commitInfo(path, req), content_hash: hash, contents: bytes })).result as unknown as DropboxFileMetadata, req.signal)
+    .catch((err: unknown) => {
+      if (req.signal?.aborted) throw uctx.abortError(req.signal);
+      throw err;
+    });
+  if (meta.size !== req.size || meta.content_hash !== hash) throw hashMismatch(uctx, path, meta, req.size, hash);
+  return { meta, hash, bytesSent: bytes.length };
 }
 
 /** Counts and hashes the body of a simple upload; fails the stream unless exactly `size` bytes pass. */

@@ -9,6 +9,7 @@
  * are case-sensitive: every result is re-checked for the exact (NFC) name.
  */
 import type { Logger } from 'pino';
+import type { RemoteEntry } from '../target.js';
 import { FOLDER_MIME, type DriveFileFields, type DriveFileList } from './api-types.js';
 import type { DriveApi } from './transport.js';
 import { queryLiteral } from './names.js';
@@ -16,6 +17,9 @@ import { queryLiteral } from './names.js';
 /** Pages of a name lookup read at most (100 entries each): same-name siblings beyond are ignored. */
 const MAX_LOOKUP_PAGES = 10;
 const LOOKUP_FIELDS = 'nextPageToken,files(id,name,mimeType,size,md5Checksum,modifiedTime,createdTime)';
+/** Pages of one folder's listing read at most (1000 entries asked each). */
+const MAX_WALK_PAGES = 10_000;
+const WALK_FIELDS = 'nextPageToken,files(id,name,mimeType,size,md5Checksum)';
 
 function keyOf(segments: readonly string[]): string {
   return segments.join('/');
@@ -140,6 +144,39 @@ export class DriveFolders {
     const pick = found.reduce((a, b) => (time(b.modifiedTime) > time(a.modifiedTime) ? b : a));
     if (found.length > 1) this.#log.debug({ name, count: found.length, picked: pick.id }, 'several files share this name; using the most recent');
     return pick;
+  }
+
+  /**
+   * Every file below the folder at `segments` (mapped names; [] is the top), for `Target.list`:
+   * each folder's children by `files.list` with `q = '<id>' in parents and trashed = false`,
+   * page by page with `pageToken` (https://developers.google.com/drive/api/reference/rest/v3/files/list,
+   * https://developers.google.com/drive/api/guides/search-files), sub-folders walked depth first.
+   * Trashed files are left out; a Drive target writes no temp file (a resumable session is no
+   * file), so nothing else is. Nothing when the folder does not exist yet.
+   */
+  async *files(segments: readonly string[]): AsyncGenerator<RemoteEntry> {
+    const top = await this.resolve(segments, false);
+    if (top === null) return;
+    const stack: Array<{ id: string; rel: string }> = [{ id: top, rel: '' }];
+    while (stack.length > 0) {
+      const { id, rel } = stack.pop()!;
+      const q = `${queryLiteral(id)} in parents and trashed = false`;
+      let pageToken: string | undefined;
+      for (let page = 0; ; page++) {
+        if (page >= MAX_WALK_PAGES) throw new Error(`[stagecoach] [gdrive] the listing of folder ${id} ran past ${MAX_WALK_PAGES} pages`);
+        const params = { q, fields: WALK_FIELDS, pageSize: 1000, spaces: 'drive', ...this.#api.listParams(), ...(pageToken ? { pageToken } : {}) };
+        const res = await this.#api.authed(() => this.#api.drive.files.list(params, this.#api.callOptions()));
+        const data = res.data as DriveFileList;
+        for (const f of data.files ?? []) {
+          if (!f.id || typeof f.name !== 'string') continue;
+          const path = rel === '' ? f.name : `${rel}/${f.name}`;
+          if (f.mimeType === FOLDER_MIME) stack.push({ id: f.id, rel: path });
+          else yield { path, size: Number(f.size ?? 0), hash: f.md5Checksum ?? null };
+        }
+        if (!data.nextPageToken) break;
+        pageToken = data.nextPageToken;
+      }
+    }
   }
 
   async #named(parentId: string, name: string, folder: boolean, signal?: AbortSignal): Promise<DriveFileFields[]> {

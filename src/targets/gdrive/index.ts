@@ -19,7 +19,7 @@ import { abortError } from '../kit/abort.js';
 import { passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
 import { driveDownload } from './download.js';
 import {
   CHUNK_GRANULARITY,
@@ -197,6 +197,10 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
 
     download(req: DownloadRequest): Promise<RemoteDownload | null> {
       return life.run(() => driveDownload({ id, api, folders, rootSegments }, req), (err) => wrap(err, req.signal));
+    },
+
+    list(): AsyncIterable<RemoteEntry> {
+      return life.iterate(() => folders.files(rootSegments), (err) => wrap(err));
     },
 
     ensureFolder(remotePath: string): Promise<string> {

@@ -11,6 +11,11 @@ export interface Lifecycle {
    * throws goes through `wrap` (the provider's conversion to TargetError).
    */
   run<T>(fn: () => Promise<T>, wrap: (err: unknown) => unknown): Promise<T>;
+  /**
+   * An iteration (a listing) whose every step is a call as `run` makes it: refused once `close`
+   * has begun, waited for by `close`, its errors through `wrap`. `make` runs at the first step.
+   */
+  iterate<T>(make: () => AsyncIterable<T>, wrap: (err: unknown) => unknown): AsyncIterable<T>;
   /** The error a call after `close` gets. */
   closedError(): TargetError;
   /** Idempotent (the promise is memoised): resolves once every call in flight has settled. */
@@ -21,16 +26,35 @@ export function createLifecycle(targetId: string, provider: string): Lifecycle {
   const inFlight = new Set<Promise<unknown>>();
   let closing: Promise<void> | null = null;
   const closedError = (): TargetError => new TargetError(targetId, 'fatal', 'closed: the target is closed', { code: `${provider}.closed` });
+  function run<T>(fn: () => Promise<T>, wrap: (err: unknown) => unknown): Promise<T> {
+    if (closing !== null) return Promise.reject(closedError());
+    const p = (async () => fn())().catch((err: unknown) => {
+      throw wrap(err);
+    });
+    inFlight.add(p);
+    const untrack = (): void => void inFlight.delete(p);
+    p.then(untrack, untrack);
+    return p;
+  }
   return {
-    run<T>(fn: () => Promise<T>, wrap: (err: unknown) => unknown): Promise<T> {
-      if (closing !== null) return Promise.reject(closedError());
-      const p = (async () => fn())().catch((err: unknown) => {
-        throw wrap(err);
-      });
-      inFlight.add(p);
-      const untrack = (): void => void inFlight.delete(p);
-      p.then(untrack, untrack);
-      return p;
+    run,
+    iterate<T>(make: () => AsyncIterable<T>, wrap: (err: unknown) => unknown): AsyncIterable<T> {
+      return {
+        [Symbol.asyncIterator](): AsyncIterator<T> {
+          let it: AsyncIterator<T> | null = null;
+          return {
+            next: () =>
+              run(() => {
+                it ??= make()[Symbol.asyncIterator]();
+                return it.next();
+              }, wrap),
+            return: async (): Promise<IteratorResult<T>> => {
+              await it?.return?.();
+              return { done: true, value: undefined };
+            },
+          };
+        },
+      };
     },
     closedError,
     close(): Promise<void> {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { describe, errnoOf } from '../kit/classify.js';
 import { localError } from './classify.js';
 import { isTempName } from './names.js';
+import type { RemoteEntry } from '../target.js';
 
 /** Folders remembered as existing (see ensureDir); past this many the memory starts afresh. */
 const MAX_KNOWN_DIRS = 10_000;
@@ -198,7 +199,7 @@ const VERSION = /^(.*)\.\d{8}-\d{6}(?:-\d+)?(\.[^.]*)?$/su;
  *
  * Nothing when the root does not exist yet.
  */
-export async function* listArchive(root: string): AsyncGenerator<string> {
+export async function* listArchive(root: string): AsyncGenerator<RemoteEntry> {
   const stack: string[] = [''];
   while (stack.length > 0) {
     const rel = stack.pop()!;
@@ -213,7 +214,7 @@ export async function* listArchive(root: string): AsyncGenerator<string> {
     for (const e of entries) {
       const path = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDirectory()) stack.push(path);
-      else if (e.isFile() && !isLeftover(e.name, files, rel === '')) yield path;
+      else if (e.isFile() && !isLeftover(e.name, files, rel === '')) yield { path, size: null, hash: null };
     }
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The upload path of the local target. A put is atomic and durable: the bytes go to a temp file
- * beside the final name, which is fsynced, read back and checked, and renamed over the final
- * name; the folder is then fsynced. A crash or a failure at any point leaves the previous copy
+ * beside the final name, which is read back and checked (a large file chunk by chunk as it is
+ * written, against the bytes read), fsynced, and renamed over the final name; the folder is then
+ * fsynced. A crash or a failure at any point leaves the previous copy
  * (or nothing) at the final name, never a part.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -24,8 +25,6 @@ import { toBuffer } from '../kit/chunks.js';
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
 // A kept version is named after the old copy's mtime; past this many same-second copies give up.
 const MAX_VERSION_ATTEMPTS = 1000;
-/** Buffer of the read-back check. */
-const READ_BACK_CHUNK = 1024 * 1024;
 /** Mode of a copy whose source mode is unknown (a put without `source`). */
 const FILE_MODE = 0o600;
 /**
@@ -53,20 +52,6 @@ export async function fsyncFile(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/** sha256 of the first `size` bytes of an open file, read back through its handle. */
-async function hashHandle(fh: FileHandle, size: number, signal: AbortSignal | undefined): Promise<string> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(size, READ_BACK_CHUNK)));
-  for (let pos = 0; pos < size; ) {
-    signal?.throwIfAborted();
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
-    if (bytesRead === 0) break;
-    h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
-    pos += bytesRead;
-  }
-  return h.digest('hex');
 }
 
 export async function lstatOrNull(path: string): Promise<Stats | null> {
@@ -105,8 +90,16 @@ async function readSource(
       }
       if (next.done) break;
       const chunk = toBuffer(next.value);
-      counter.feed(chunk);
-      if (onChunk) await onChunk(chunk);
+      // The chunk is hashed here while the thread pool writes it (a large file's bound is the
+      // hash on this thread, not the disk): both only read it.
+      const handed = onChunk?.(chunk);
+      try {
+        counter.feed(chunk);
+      } catch (err) {
+        await handed?.catch(() => undefined);
+        throw err;
+      }
+      await handed;
     }
   } finally {
     src.destroy();
@@ -180,10 +173,9 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
     const fh = await openTemp(ctx, tmp, dir, dirMode);
     tmpExists = true;
     let counter: CountingHashStream;
-    let written: string;
     try {
-      // Zeros stay holes: a sparse source stays sparse here.
-      const sparse = new SparseWriter(fh);
+      // Zeros stay holes: a sparse source stays sparse here. Each chunk is read back as written.
+      const sparse = new SparseWriter(fh, (at) => localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not read back as the bytes read (from byte ${at})`));
       counter = await readSource(ctx, req, (chunk) => sparse.write(chunk));
       await sparse.finish();
       const mtime = new Date(req.mtimeMs);
@@ -192,7 +184,6 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
       if (ctx.preserveOwner && req.source) await fh.chown(req.source.uid, req.source.gid);
       await fh.chmod(req.source ? req.source.mode & 0o777 : FILE_MODE);
       await fh.sync();
-      written = await hashHandle(fh, counter.bytes, req.signal);
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
@@ -200,9 +191,6 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
     // close() can report a delayed write error (NFS): it must not be ignored here.
     await fh.close();
     const hash = counter.digest('sha256');
-    if (written !== hash) {
-      throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
-    }
     if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
     const kept = ctx.keepVersions && previous?.isFile() ? await keepPrevious(ctx, final, dir, name, previous) : null;
     try {
@@ -329,15 +317,42 @@ const ZEROS = Buffer.alloc(BLOCK);
  * Writes a new file from its chunks, in order, leaving every block-aligned run of zeros
  * unwritten: on a file system with sparse files those stay holes, so a sparse source (a VM
  * disk, a database file) stays sparse in the archive, and what is unwritten reads back as zeros
- * all the same. `finish()` sets the length (a trailing hole included). The file MUST be new and
- * empty (opened with `wx`).
+ * all the same. Each chunk's range is then read back and compared with the chunk (a copy that
+ * does not hold the bytes read throws `mismatch(offset)`): the check of the whole file, done
+ * while it is written, with a compare rather than a second hash of everything. `finish()` sets
+ * the length (a trailing hole included). The file MUST be new and empty (opened with `wx`).
  */
 class SparseWriter {
   private position = 0;
+  private back: Buffer | null = null;
 
-  constructor(private readonly fh: FileHandle) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly mismatch: (offset: number) => Error,
+  ) {}
 
   async write(chunk: Buffer): Promise<void> {
+    await this.writeSparse(chunk);
+    await this.readBack(chunk, this.position);
+    this.position += chunk.length;
+  }
+
+  private async readBack(chunk: Buffer, position: number): Promise<void> {
+    if (this.back === null || this.back.length < chunk.length) this.back = Buffer.allocUnsafe(chunk.length);
+    const back = this.back.subarray(0, chunk.length);
+    for (let got = 0; got < chunk.length; ) {
+      const { bytesRead } = await this.fh.read(back, got, chunk.length - got, position + got);
+      // Past the end: a hole not yet covered by the length reads as zeros (finish() sets it).
+      if (bytesRead === 0) {
+        back.fill(0, got);
+        break;
+      }
+      got += bytesRead;
+    }
+    if (!back.equals(chunk)) throw this.mismatch(position);
+  }
+
+  private async writeSparse(chunk: Buffer): Promise<void> {
     let start = 0;
     while (start < chunk.length) {
       // Pieces end at block boundaries of the file, so a zero piece is a whole block where it can.
@@ -357,7 +372,6 @@ class SparseWriter {
       await writeAt(this.fh, chunk.subarray(start, stop), this.position + start);
       start = stop;
     }
-    this.position += chunk.length;
   }
 
   /** Sets the file's length to the bytes written: a run of zeros at the end becomes a hole too. */

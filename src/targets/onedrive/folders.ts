@@ -17,6 +17,7 @@
  * The drive root is the alias `root`.
  */
 import { TargetError } from '../../errors.js';
+import type { RemoteEntry } from '../target.js';
 import type { DriveItemJson } from './api-types.js';
 import { OneDriveHttpError } from './classify.js';
 import type { GraphApi } from './transport.js';
@@ -120,5 +121,44 @@ export class FolderCache {
       if (!there.folder) throw this.blocked(names);
       return there.id;
     })();
+  }
+}
+
+/** Pages of one folder's children read at most. */
+const MAX_LIST_PAGES = 100_000;
+
+/**
+ * Every file below the folder at `names` (mapped names from the drive root; [] is the root), for
+ * `Target.list`: each folder's children (`GET …/children`, https://learn.microsoft.com/en-us/graph/api/driveitem-list-children),
+ * page by page while the answer carries `@odata.nextLink` (https://learn.microsoft.com/en-us/graph/paging),
+ * sub-folders walked depth first. Only the next link's query (its `$skiptoken`) is taken: the
+ * request goes to the same children path through the SDK, so a link naming another host gets no
+ * token. Items that are neither file nor folder (OneNote packages) are skipped; a OneDrive target
+ * writes no temp file (an upload session is no item), so nothing else is left out. Nothing when
+ * the folder does not exist yet.
+ */
+export async function* listFiles(api: GraphApi, names: readonly string[]): AsyncGenerator<RemoteEntry> {
+  let top = ROOT_ID;
+  if (names.length > 0) {
+    const found = await api.getOrNull<DriveItemJson>(`${api.drive}/root:/${encodePath(names)}`, { query: { $select: 'id,name,folder,file' } });
+    if (!found?.folder) return;
+    top = found.id;
+  }
+  const stack: Array<{ id: string; rel: string }> = [{ id: top, rel: '' }];
+  while (stack.length > 0) {
+    const { id, rel } = stack.pop()!;
+    let query: Record<string, string> = { $select: 'id,name,size,file,folder' };
+    for (let page = 0; ; page++) {
+      if (page >= MAX_LIST_PAGES) throw new Error(`[stagecoach] [onedrive] the listing of folder ${id} ran past ${MAX_LIST_PAGES} pages`);
+      const res = await api.get<{ value?: DriveItemJson[]; '@odata.nextLink'?: string }>(`${itemPath(api.drive, id)}/children`, { query });
+      for (const item of res.value ?? []) {
+        const path = rel === '' ? item.name : `${rel}/${item.name}`;
+        if (item.folder) stack.push({ id: item.id, rel: path });
+        else if (item.file) yield { path, size: item.size ?? 0, hash: item.file.hashes?.quickXorHash || null };
+      }
+      const next = res['@odata.nextLink'];
+      if (typeof next !== 'string') break;
+      query = Object.fromEntries(new URL(next).searchParams);
+    }
   }
 }

@@ -24,13 +24,13 @@ import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
-import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteStat, Target, TargetContext } from '../target.js';
+import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
 import { onedriveDownload } from './download.js';
 import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } from './api-types.js';
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
 import { OneDriveHttpError, adviceFor, classify, classifyRule, detailOf, retryAfterOf } from './classify.js';
-import { FolderCache, childPath } from './folders.js';
+import { FolderCache, childPath, listFiles } from './folders.js';
 import { GraphApi, createGraphClient, drivePathOf } from './transport.js';
 import { endpointRewrite } from './transport.js';
 import { encodePath, mapOneDrivePath, mapRemoteRoot, oneDrivePathKey } from './names.js';
@@ -187,6 +187,10 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
 
     download(req: DownloadRequest): Promise<RemoteDownload | null> {
       return run(() => onedriveDownload({ api, id, names: [...rootSegments, ...mapOneDrivePath(req.remotePath, id, rootSegments)], rewrite, timeoutMs }, req), req.signal);
+    },
+
+    list(): AsyncIterable<RemoteEntry> {
+      return life.iterate(() => listFiles(api, rootSegments), (err) => wrap(err));
     },
 
     ensureFolder(remotePath: string): Promise<string> {

@@ -120,7 +120,7 @@ async function listItems(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray
   const offsetP = intParam(url, 'offset');
   if (limitP === 'invalid') return sendBoxError(r, 400, 'invalid_limit', 'Limit is not a valid number');
   if (offsetP === 'invalid') return sendBoxError(r, 400, 'invalid_offset', 'Offset is not a valid number');
-  const limit = Math.min(limitP ?? 100, 1000);
+  const limit = Math.min(limitP ?? 100, ctx.settings.maxPageSize);
   const sort = url.searchParams.get('sort') ?? 'name';
   const direction = url.searchParams.get('direction') === 'DESC' ? 'DESC' : 'ASC';
   const fields = fieldsParam(url);

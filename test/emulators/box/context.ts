@@ -45,6 +45,12 @@ export interface BoxSettings {
   maxFileSize: number;
   /** How many of the next commits answer 202 + Retry-After, and with which delay (seconds). */
   commitAccepted: { count: number; retryAfterS: number };
+  /**
+   * The largest `limit` a folder-items page honours: "If the value exceeds the maximum, the
+   * maximum value will be used" (https://developer.box.com/guides/api-calls/pagination/marker-based/).
+   * Box's is 1000.
+   */
+  maxPageSize: number;
 }
 
 /** Everything a route handler needs. */

@@ -173,6 +173,26 @@ describe('box folder items listing', () => {
     expect((await get(`/2.0/folders/${folderId}/items?usemarker=true&marker=garbage!`)).status).toBe(400);
   });
 
+  // limit: "The maximum number of items to return per page ... If the value exceeds the maximum,
+  // the maximum value will be used" (https://developer.box.com/guides/api-calls/pagination/marker-based/).
+  it('setMaxPageSize lowers the maximum a limit is cut to; marker pages still end with next_marker null', async () => {
+    emu.setMaxPageSize(2);
+    const sizes: number[] = [];
+    try {
+      let marker: string | null = null;
+      for (let i = 0; i < 10; i++) {
+        const r = await get(`/2.0/folders/${folderId}/items?usemarker=true&limit=1000${marker ? `&marker=${encodeURIComponent(marker)}` : ''}`);
+        expect(r.json.limit).toBe(2);
+        sizes.push(r.json.entries.length);
+        marker = r.json.next_marker;
+        if (!marker) break;
+      }
+    } finally {
+      emu.setMaxPageSize(1000);
+    }
+    expect(sizes).toEqual([2, 2, 1]);
+  });
+
   it('fields applies to entries; limit caps at 1000; offset above 10000 is 400', async () => {
     const r = await get(`/2.0/folders/${folderId}/items?fields=size,modified_at&limit=5000`);
     expect(r.json.limit).toBe(1000);

@@ -79,6 +79,8 @@ export interface BoxEmulator extends Emulator {
   commitAccepted(count: number, retryAfterS?: number): void;
   /** Open upload sessions (inspection). */
   uploadSessions(): UploadSessionState[];
+  /** The largest folder-items page (`limit` above it is lowered to it; Box's maximum is 1000). */
+  setMaxPageSize(n: number): void;
   usedBytes(): number;
   /** Creates the folders of `/a/b` that do not exist; returns the last folder's id. */
   mkdirp(path: string): string;
@@ -111,6 +113,7 @@ export async function startBoxEmulator(opts: BoxEmulatorOptions = {}): Promise<B
     storageQuota: opts.storageQuota ?? null,
     maxFileSize: opts.maxFileSize ?? 5 * 1024 ** 3,
     commitAccepted: { count: 0, retryAfterS: 1 },
+    maxPageSize: 1000,
   };
   const blobs = await BlobStore.create('box');
   const tokens = new TokenBook({ ttlS: tokenTtlS, rotateRefresh: true, prefix: 'box-' });
@@ -218,6 +221,9 @@ export async function startBoxEmulator(opts: BoxEmulatorOptions = {}): Promise<B
     },
     commitAccepted: (count, retryAfterS = 1) => {
       settings.commitAccepted = { count, retryAfterS };
+    },
+    setMaxPageSize: (n) => {
+      settings.maxPageSize = n;
     },
     uploadSessions: () => [...ctx.sessions.values()],
     usedBytes: () => model.usedBytes(),

@@ -3,7 +3,7 @@
  * and chunked upload sessions (create, part PUT with `Digest` and `Content-Range`, list parts,
  * status, commit with the whole-file digest, abort).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import type { BlobInfo, EmulatorRequest } from '../harness/index.js';
 import { hex, parseContentRange, sendEmpty, sendJson } from '../harness/index.js';
 import { checkNewContent } from './api.js';
@@ -12,7 +12,7 @@ import { authorize, fieldsParam, hexId, jsonBody, publicBase } from './context.j
 import { sendBoxError, sendNotFound } from './errors.js';
 import type { FileNode, FileVersion } from './model.js';
 import { boxDate, parseBoxDate } from './model.js';
-import { boundaryOf, parseMultipart, readPartText } from './multipart.js';
+import { boundaryOf, IN_MEMORY_MAX, parseMultipart, readPartText } from './multipart.js';
 
 type Route = [method: string, path: RegExp, handler: (ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray) => Promise<void>];
 
@@ -77,16 +77,18 @@ async function directUpload(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecAr
     let attrs: Attributes = {};
     if (ai >= 0) {
       try {
-        attrs = JSON.parse(await readPartText(raw.file, parts[ai]!)) as Attributes;
+        attrs = JSON.parse(await readPartText(raw.file, parts[ai]!, raw.size)) as Attributes;
       } catch {
         return sendBoxError(r, 400, 'bad_request', "'attributes' is not valid JSON");
       }
     }
     const fp = parts[fi]!;
     content =
-      fp.end > fp.start
-        ? await ctx.blobs.write(createReadStream(raw.file, { start: fp.start, end: fp.end - 1 }))
-        : await ctx.blobs.write(Buffer.alloc(0));
+      fp.end === fp.start
+        ? await ctx.blobs.write(Buffer.alloc(0))
+        : raw.size <= IN_MEMORY_MAX
+          ? await ctx.blobs.write(readFileSync(raw.file).subarray(fp.start, fp.end))
+          : await ctx.blobs.write(createReadStream(raw.file, { start: fp.start, end: fp.end - 1 }));
     const size = content.size;
     const modified = attrs.content_modified_at === undefined ? null : parseBoxDate(attrs.content_modified_at);
     const created = attrs.content_created_at === undefined ? null : parseBoxDate(attrs.content_created_at);

@@ -47,6 +47,19 @@ export interface DropboxState {
   sessions: Map<string, UploadSession>;
   cursors: Map<string, ListCursor>;
   random: () => number;
+  /** Downloads left whose body is cut (the connection closed) after `afterBytes` bytes. */
+  cutDownloads: { left: number; afterBytes: number };
+  /** Every `files/download` answered with bytes: the Range asked, the status, the body bytes sent. */
+  downloads: DownloadRecord[];
+}
+
+/** One `files/download` as the emulator served it. */
+export interface DownloadRecord {
+  path: string;
+  range: string | null;
+  status: number;
+  /** Body bytes written (fewer than the answer's Content-Length when the download was cut). */
+  bytes: number;
 }
 
 export interface Ctx {
@@ -65,6 +78,8 @@ export interface Answer {
   json?: unknown;
   headers?: Record<string, string>;
   stream?: Readable;
+  /** Close the connection once the stream is written, whatever Content-Length promised (a cut download). */
+  cut?: boolean;
 }
 
 /** A route error answer: `throw ctx.errors.route(...)` reads better through this. */

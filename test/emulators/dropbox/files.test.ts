@@ -211,6 +211,43 @@ describe('files/download', () => {
     expect(res.headers['content-range']).toBe('bytes 2-5/10');
   });
 
+  // Content-download endpoints "also support HTTP GET along with ETag-based caching
+  // (If-None-Match) and HTTP range requests":
+  // https://www.dropbox.com/developers/documentation/http/documentation#formats
+  it('serves an open-ended range with POST: 206, Content-Range, the whole file in Dropbox-API-Result; 416 from the end on', async () => {
+    await put('/r.bin', '0123456789');
+    const get = (range: string) =>
+      raw(emu.url, { path: '/2/files/download', host: CONTENT, headers: { authorization: `Bearer ${t}`, 'dropbox-api-arg': headerArg({ path: '/r.bin' }), range } });
+    const res = await get('bytes=4-');
+    expect(res.status).toBe(206);
+    expect(res.text).toBe('456789');
+    expect(res.headers['content-range']).toBe('bytes 4-9/10');
+    expect(JSON.parse(res.headers['dropbox-api-result'] as string)).toMatchObject({ size: 10 });
+    const past = await get('bytes=10-');
+    expect(past.status).toBe(416);
+    expect(past.headers['content-range']).toBe('bytes */10');
+    expect(emu.downloads()).toEqual([{ path: '/r.bin', range: 'bytes=4-', status: 206, bytes: 6 }]);
+  });
+
+  it('cutDownloads: the next download sends that many bytes and closes the connection; the one after is whole', async () => {
+    const data = Buffer.alloc(300_000, 7);
+    await put('/big.bin', data);
+    emu.cutDownloads(100_000);
+    const get = () => fetch(`${emu.url}/2/files/download`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'dropbox-api-arg': headerArg({ path: '/big.bin' }) } });
+    const cut = await get();
+    expect(cut.headers.get('content-length')).toBe('300000');
+    let got = 0;
+    await expect(
+      (async () => {
+        for await (const c of cut.body!) got += (c as Uint8Array).length;
+      })(),
+    ).rejects.toThrow();
+    expect(got).toBe(100_000);
+    const whole = await get();
+    expect(Buffer.from(await whole.arrayBuffer()).equals(data)).toBe(true);
+    expect(emu.downloads().map((d) => d.bytes)).toEqual([100_000, 300_000]);
+  });
+
   it('answers path/not_found and path/not_file', async () => {
     await call('files/create_folder_v2', { path: '/folder' });
     const get = (p: string) => raw(emu.url, { path: '/2/files/download', host: CONTENT, headers: { authorization: `Bearer ${t}`, 'dropbox-api-arg': headerArg({ path: p }) } });

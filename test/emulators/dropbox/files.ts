@@ -3,8 +3,9 @@
  * plus the two `users/*` routes the product uses, with their documented results and 409 shapes.
  */
 import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { badInput, type Tagged } from './errors.js';
-import { boolArg, contentArgs, routeError, type Answer, type Ctx } from './context.js';
+import { boolArg, contentArgs, routeError, type Answer, type Ctx, type DownloadRecord } from './context.js';
 import { metadata, parseWritePath, nameProblem, type FolderNode, type Node } from './model.js';
 import { ACCOUNT_ID } from './oauth.js';
 
@@ -158,10 +159,33 @@ export async function download(ctx: Ctx): Promise<Answer> {
     }
     headers['content-range'] = `bytes ${start}-${end}/${node.size}`;
     headers['content-length'] = String(end - start + 1);
-    return { status: 206, headers, stream: createReadStream(node.blob.file, { start, end }) };
+    return served(ctx, node.display, 206, headers, node.blob.file, start, end);
   }
   headers['content-length'] = String(node.size);
-  return { status: 200, headers, stream: ctx.blobs.read(node.blob) };
+  return served(ctx, node.display, 200, headers, node.blob.file, 0, node.size - 1);
+}
+
+/**
+ * The answer with bytes `start..end` of `file`, recorded in `state.downloads`; when a cut is
+ * armed, only its first `afterBytes` are sent and the connection is then closed (a download that
+ * breaks part way, as a network does).
+ */
+function served(ctx: Ctx, path: string, status: number, headers: Record<string, string>, file: string, start: number, end: number): Answer {
+  const cut = ctx.state.cutDownloads;
+  let last = end;
+  let cutting = false;
+  if (cut.left > 0 && end >= start) {
+    cut.left--;
+    cutting = true;
+    last = Math.min(end, start + cut.afterBytes - 1);
+  }
+  const rec: DownloadRecord = { path, range: ctx.r.req.headers.range ?? null, status, bytes: 0 };
+  ctx.state.downloads.push(rec);
+  const stream = last >= start ? createReadStream(file, { start, end: last }) : Readable.from([]);
+  stream.on('data', (c: Buffer | string) => {
+    rec.bytes += c.length;
+  });
+  return { status, headers, stream, cut: cutting };
 }
 
 export async function getCurrentAccount(): Promise<Answer> {

@@ -24,7 +24,7 @@ import {
   type Emulator,
   type EmulatorRequest,
 } from '../harness/index.js';
-import { MAX_REQUEST_BYTES, type Answer, type Ctx, type DropboxState } from './context.js';
+import { MAX_REQUEST_BYTES, type Answer, type Ctx, type DownloadRecord, type DropboxState } from './context.js';
 import { badInput, DropboxHttpError, dropboxFaultBody, Summaries, WRITE_ROUTE_RE } from './errors.js';
 import { createFolder, deleteV2, download, getCurrentAccount, getMetadata, getSpaceUsage, listFolder, listFolderContinue } from './files.js';
 import { Namespace, type FileNode } from './model.js';
@@ -115,6 +115,13 @@ export interface DropboxEmulator extends Emulator {
    * instead of answering: the "processed but the response was lost" case (incorrect_offset).
    */
   loseResponses(match: RegExp, count?: number): void;
+  /**
+   * The next `count` downloads (`files/download`, whole or ranged) send `afterBytes` bytes of
+   * their body, then the connection is closed: a download broken part way.
+   */
+  cutDownloads(afterBytes: number, count?: number): void;
+  /** Every `files/download` served: path, the Range asked, status, body bytes actually sent. */
+  downloads(): DownloadRecord[];
   /** Upload sessions, for inspection. */
   sessions(): Array<{ id: string; type: 'sequential' | 'concurrent'; size: number; closed: boolean; committed: boolean }>;
   /** Folders, as display paths. */
@@ -149,6 +156,8 @@ export async function startDropboxEmulator(opts: DropboxEmulatorOptions = {}): P
     sessions: new Map(),
     cursors: new Map(),
     random,
+    cutDownloads: { left: 0, afterBytes: 0 },
+    downloads: [],
   };
   const losses: Array<{ match: RegExp; left: number }> = [];
 
@@ -271,6 +280,12 @@ export async function startDropboxEmulator(opts: DropboxEmulatorOptions = {}): P
     loseResponses(match, count = 1) {
       losses.push({ match, left: count });
     },
+    cutDownloads(afterBytes, count = 1) {
+      state.cutDownloads = { left: count, afterBytes };
+    },
+    downloads() {
+      return state.downloads.map((d) => ({ ...d }));
+    },
     sessions() {
       return [...state.sessions.values()].map((s) => ({ id: s.id, type: s.type, size: s.size, closed: s.closed, committed: s.committed }));
     },
@@ -327,6 +342,13 @@ async function rpcArgs(ctx: Ctx, voidArg: boolean): Promise<Record<string, unkno
 }
 
 async function write(r: EmulatorRequest, a: Answer): Promise<void> {
+  if (a.stream && a.cut) {
+    r.res.writeHead(a.status ?? 200, a.headers ?? {});
+    for await (const chunk of a.stream) await new Promise<void>((done, fail) => r.res.write(chunk as Buffer, (e) => (e ? fail(e) : done())));
+    // Everything written has reached the socket: close it short of Content-Length.
+    r.req.socket.destroy();
+    return;
+  }
   if (a.stream) {
     r.res.writeHead(a.status ?? 200, a.headers ?? {});
     await pipeline(a.stream, r.res);

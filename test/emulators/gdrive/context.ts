@@ -21,6 +21,12 @@ export interface DriveState {
   /** The next resumable chunk keeps only this many of its new bytes (256 KiB multiples). */
   shortenNext: number | null;
   sessionTtlMs: number;
+  /**
+   * The most files one `files.list` page holds whatever `pageSize` asks (null: `pageSize`). Drive
+   * documents short pages: "Partial or empty result pages are possible even before the end of
+   * the files list has been reached" (https://developers.google.com/drive/api/reference/rest/v3/files/list).
+   */
+  maxPageSize: number | null;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;

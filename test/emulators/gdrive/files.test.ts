@@ -204,6 +204,24 @@ describe('folders and lookups', () => {
     expect(big.json.error.errors[0].location).toBe('pageSize');
   });
 
+  // "Partial or empty result pages are possible even before the end of the files list has been
+  // reached" (https://developers.google.com/drive/api/reference/rest/v3/files/list, pageSize).
+  it('setMaxPageSize: pages shorter than pageSize asks, each with a nextPageToken until the end', async () => {
+    const parent = await mkdir('short');
+    for (let i = 0; i < 5; i++) await mkdir(`s${i}`, parent);
+    emu.setMaxPageSize(2);
+    const q = encodeURIComponent(`'${parent}' in parents and trashed = false`);
+    const sizes: number[] = [];
+    let pageToken: string | undefined;
+    for (let guard = 0; guard < 10; guard++) {
+      const res = await call(emu, 'GET', `/drive/v3/files?q=${q}&pageSize=1000&fields=nextPageToken,files(name)${pageToken ? `&pageToken=${pageToken}` : ''}`, { token });
+      sizes.push(res.json.files.length);
+      pageToken = res.json.nextPageToken;
+      if (!pageToken) break;
+    }
+    expect(sizes).toEqual([2, 2, 1]);
+  });
+
   it('answers the default list shape and accepts the all-drives flags', async () => {
     await mkdir('x');
     const res = await call(emu, 'GET', '/drive/v3/files?supportsAllDrives=true&includeItemsFromAllDrives=true', { token });

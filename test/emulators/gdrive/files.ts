@@ -60,8 +60,9 @@ export function handleList(s: DriveState, r: EmulatorRequest): void {
   const url = r.url;
   const mask = maskFor(url, FILE_LIST_SCHEMA, DEFAULT_LIST_MASK);
   const sizeRaw = url.searchParams.get('pageSize');
-  const pageSize = sizeRaw === null ? 100 : Number(sizeRaw);
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw new DriveHttpError(invalidParam('pageSize'));
+  const asked = sizeRaw === null ? 100 : Number(sizeRaw);
+  if (!Number.isInteger(asked) || asked < 1 || asked > 1000) throw new DriveHttpError(invalidParam('pageSize'));
+  const pageSize = Math.min(asked, s.maxPageSize ?? asked);
   const qRaw = url.searchParams.get('q') ?? '';
   let query;
   try {

@@ -88,6 +88,7 @@ export class GdriveEmulator implements Emulator {
       blobs,
       storageQuota: opts.storageQuota ?? null,
       dailyCap: opts.dailyCap ?? null,
+      maxPageSize: null,
       uploadLog: [],
       corruptNext: 0,
       shortenNext: null,
@@ -165,6 +166,11 @@ export class GdriveEmulator implements Emulator {
    */
   setDailyCap(bytes: number | null): void {
     this.state.dailyCap = bytes;
+  }
+
+  /** Caps every `files.list` page at `n` files (null: as `pageSize` asks): Drive's documented short pages. */
+  setMaxPageSize(n: number | null): void {
+    this.state.maxPageSize = n;
   }
 
   /** Upload bytes counted against the daily cap now. */

@@ -180,6 +180,23 @@ describe('children paging', () => {
     expect(seen).toEqual(['a.txt', 'b.txt', 'c.txt', 'D.txt', 'e.txt']);
   });
 
+  // Server-driven paging: "the server ... returns a subset of the results with an @odata.nextLink"
+  // whatever the client asked (https://learn.microsoft.com/en-us/graph/paging).
+  it('setPageSize: without $top the server pages by itself', async () => {
+    for (const n of ['a', 'b', 'c']) await emu.seedFile(`Server/${n}.txt`, Buffer.from(n));
+    emu.setPageSize(2);
+    try {
+      const first = await get('/v1.0/me/drive/root:/Server:/children');
+      expect(first.json.value).toHaveLength(2);
+      const link: string = first.json['@odata.nextLink'];
+      const second = await get(link.slice(emu.url.length));
+      expect(second.json.value.map((i: { name: string }) => i.name)).toEqual(['c.txt']);
+      expect(second.json['@odata.nextLink']).toBeUndefined();
+    } finally {
+      emu.setPageSize(200);
+    }
+  });
+
   it('applies $select', async () => {
     const res = await get('/v1.0/me/drive/root:/Paged:/children?$select=id,name');
     expect(Object.keys(res.json.value[0]).sort()).toEqual(['id', 'name']);

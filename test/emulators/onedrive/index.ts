@@ -70,6 +70,8 @@ export interface OneDriveEmulator extends Emulator {
   deviceCodes(): DeviceCodeRec[];
   /** Sets the drive quota (bytes); uploads past it answer 507 quotaLimitReached. */
   setQuota(totalBytes: number): void;
+  /** Children per page when the client gives no `$top` (server-driven paging, https://learn.microsoft.com/en-us/graph/paging). */
+  setPageSize(n: number): void;
   /** Every open upload session expires now (its URL answers 404). */
   expireUploadSessions(): void;
   uploadSessions(): Array<Pick<UploadSession, 'id' | 'name' | 'received' | 'total' | 'expiresAt'>>;
@@ -217,6 +219,10 @@ class OneDriveEmulatorImpl implements OneDriveEmulator {
 
   setQuota(totalBytes: number): void {
     this.ctx.drive.quotaTotal = totalBytes;
+  }
+
+  setPageSize(n: number): void {
+    this.ctx.settings.pageSize = n;
   }
 
   expireUploadSessions(): void {

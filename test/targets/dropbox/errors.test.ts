@@ -45,6 +45,46 @@ describe('dropbox tokens', () => {
     expect(acceptedBytes(h)).toBe(bytes.length);
   });
 
+  it('a download whose token expired is refreshed once and replayed, from its start (Range)', async () => {
+    h = await smallChunkHarness();
+    const bytes = seededBytes(4, 50_000);
+    await h.target.put(request('dl/a.bin', bytes));
+    h.emu.expireTokens();
+    const d = (await h.target.download!({ remotePath: 'dl/a.bin', start: 20_000 }))!;
+    const parts: Buffer[] = [];
+    for await (const c of d.stream) parts.push(c as Buffer);
+    expect(Buffer.concat(parts).equals(bytes.subarray(20_000))).toBe(true);
+    expect(d.size).toBe(bytes.length);
+    expect(tokenCalls(h)).toHaveLength(2);
+    const downloads = h.emu.server.requests().filter((r) => r.url.includes('files/download'));
+    expect(downloads.map((r) => r.status)).toEqual([401, 206]);
+    expect(h.emu.downloads()).toMatchObject([{ range: 'bytes=20000-', status: 206, bytes: 30_000 }]);
+    // From the end on: nothing left, the size still told.
+    const end = (await h.target.download!({ remotePath: 'dl/a.bin', start: bytes.length }))!;
+    expect(end.size).toBe(bytes.length);
+    for await (const _ of end.stream) throw new Error('no bytes expected');
+    await expect(h.target.download!({ remotePath: 'dl/a.bin', start: bytes.length + 1 })).rejects.toThrow(/start/);
+    expect(await h.target.download!({ remotePath: 'dl/none.bin' })).toBeNull();
+  });
+
+  it('a download cancelled part way fails its stream rather than hang', async () => {
+    h = await smallChunkHarness();
+    const bytes = seededBytes(5, 8 * MiB);
+    await h.target.put(request('dl/b.bin', bytes));
+    const ac = new AbortController();
+    const d = (await h.target.download!({ remotePath: 'dl/b.bin', signal: ac.signal }))!;
+    let got = 0;
+    await expect(
+      (async () => {
+        for await (const c of d.stream) {
+          got += (c as Buffer).length;
+          ac.abort();
+        }
+      })(),
+    ).rejects.toThrow();
+    expect(got).toBeLessThan(bytes.length);
+  });
+
   it('the token request carries its secrets in the body, never in the URL', async () => {
     h = await smallChunkHarness();
     await h.target.put(request('t/a.bin', seededBytes(3, 10)));

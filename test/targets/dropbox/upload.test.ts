@@ -216,9 +216,10 @@ describe('dropbox uploads', () => {
 });
 
 describe('dropbox simple upload: the streamed body is checked on its own', () => {
+  // Above IN_MEMORY_MAX (1 MiB), up to simpleUploadMax (4 MiB here): hashed by a first read, streamed by a second.
   it('a file that shrinks between the hashing read and the sending read: ShortReadError, nothing committed', async () => {
     h = await smallChunkHarness();
-    const bytes = seededBytes(14, 200_000);
+    const bytes = seededBytes(14, 2_000_000);
     let opens = 0;
     const full = bufferSource(bytes);
     const short = truncatedSource(bytes, bytes.length - 1);
@@ -230,14 +231,39 @@ describe('dropbox simple upload: the streamed body is checked on its own', () =>
 
   it('a file that fails while it is sent (after hashing fine): the source error, nothing committed', async () => {
     h = await smallChunkHarness();
-    const bytes = seededBytes(15, 300_000);
+    const bytes = seededBytes(15, 3_000_000);
     let opens = 0;
     const full = bufferSource(bytes);
-    const failing = failingSource(bytes, 150_000);
+    const failing = failingSource(bytes, 1_500_000);
     const err = await rejectionOf(h.target, request('fails/a.bin', bytes, { open: (start) => (++opens === 1 ? full(start) : failing()) }));
     expect(opens).toBe(2);
     expect(h.target.classify(err).reason).toMatch(/^source-unreadable: source: injected/);
     expect(messages(err)).toContain('InjectedSourceError');
     expect(await stored('fails/a.bin')).toBeNull();
+  });
+});
+
+describe('dropbox small upload: one read, sent from memory', () => {
+  it('a file up to 1 MiB is read once and stored with its content hash', async () => {
+    h = await smallChunkHarness();
+    const bytes = seededBytes(16, 1024 * 1024);
+    let opens = 0;
+    const full = bufferSource(bytes);
+    const res = await h.target.put(request('small/a.bin', bytes, { open: (start) => (++opens, full(start)) }));
+    expect(opens).toBe(1);
+    expect(res).toMatchObject({ size: bytes.length, hash: hashBuffer('dropbox', bytes), unchanged: false, bytesSent: bytes.length });
+    expect((await stored('small/a.bin'))!.equals(bytes)).toBe(true);
+    // Again: the one read finds it already there.
+    const again = await h.target.put(request('small/a.bin', bytes, { open: (start) => (++opens, full(start)) }));
+    expect(opens).toBe(2);
+    expect(again).toMatchObject({ unchanged: true, bytesSent: 0 });
+  });
+
+  it('a small file shorter than stated: ShortReadError, nothing committed', async () => {
+    h = await smallChunkHarness();
+    const bytes = seededBytes(17, 100_000);
+    const err = await rejectionOf(h.target, request('small/short.bin', bytes, { open: () => truncatedSource(bytes, bytes.length - 1)() }));
+    expect(err).toBeInstanceOf(ShortReadError);
+    expect(await stored('small/short.bin')).toBeNull();
   });
 });

@@ -115,7 +115,7 @@ describe('local target under injected faults', () => {
     await expectOldIntact(h, old);
   });
 
-  test('bytes corrupted on the way to disk are caught by the read-back hash: retry, nothing renamed', async () => {
+  test('bytes corrupted on the way to disk are caught by the read-back check: retry, nothing renamed', async () => {
     const { h, old } = await withOldCopy();
     faults.corrupt = true;
     const err = await caught(h.target.put(request('dir/file.bin', seededBytes(4, 200_000))));

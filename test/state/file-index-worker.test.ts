@@ -1,0 +1,55 @@
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/state/index.js';
+import { readFileIndexInWorker } from '../../src/state/file-index-worker.js';
+import { INDEX_WORKER_MIN_FILES, type SqliteStore } from '../../src/state/sqlite-store.js';
+import { newItem, tempDir } from './helpers.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function store(): Promise<SqliteStore> {
+  const tmp = tempDir();
+  const s = await openSqliteStore({ dir: tmp.dir });
+  cleanups.push(tmp.cleanup, () => s.close());
+  return s;
+}
+
+describe('the journal index read on a worker thread', () => {
+  it('gives the same map as the read on the main thread: sizes past 2^32, fractional mtimes, with and without ctime, odd names', async () => {
+    const s = await store();
+    await s.recordItems(
+      [
+        newItem('big', { size: 5 * 2 ** 40, mtimeMs: 1_712_345_678_901.1234, ino: 2 ** 40 + 3 }),
+        newItem('sub/é ? %.txt', { size: 0, ctimeMs: 1_712_345_678_999 }),
+        newItem('sub/deeper/x', { size: 7, ino: 1 }),
+      ],
+      ['local'],
+    );
+    await s.recordItems([newItem('other', { root: 'photos', rootPath: '/srv/photos' })], ['local']);
+    const mainThread = await s.fileIndex('inbox');
+    expect(mainThread.size).toBe(3);
+    expect(await readFileIndexInWorker(s.path, 'inbox', 5000)).toEqual(mainThread);
+    expect([...(await readFileIndexInWorker(s.path, 'photos', 5000)).keys()]).toEqual(['other']);
+    expect((await readFileIndexInWorker(s.path, 'nope', 5000)).size).toBe(0);
+  });
+
+  it('a large root goes through the worker and comes back whole', async () => {
+    const s = await store();
+    const n = INDEX_WORKER_MIN_FILES + 10;
+    const items = Array.from({ length: n }, (_, i) => newItem(`d${i % 100}/f-${i}`, { size: i, ino: i + 1, mtimeMs: 1_700_000_000_000 + i / 4 }));
+    await s.recordItems(items, ['local']);
+    const index = await s.fileIndex('inbox');
+    expect(index.size).toBe(n);
+    expect(index.get('d7/f-107')).toEqual({ size: 107, ino: 108, mtimeMs: 1_700_000_000_000 + 107 / 4 });
+    expect(index.get(`d${(n - 1) % 100}/f-${n - 1}`)).toEqual({ size: n - 1, ino: n, mtimeMs: 1_700_000_000_000 + (n - 1) / 4 });
+  });
+
+  it('a journal that cannot be opened rejects with the reason', async () => {
+    const tmp = tempDir();
+    cleanups.push(tmp.cleanup);
+    await expect(readFileIndexInWorker(path.join(tmp.dir, 'missing.db'), 'inbox', 5000)).rejects.toThrow(/cannot read the file index of .*missing\.db: .*(unable to open|does not exist)/i);
+  });
+});
