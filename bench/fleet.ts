@@ -24,7 +24,7 @@
  * (loading, scanning and recording the tree, signing in to the clouds): measured by starting one
  * more daemon on the finished journal (it finds nothing to do), and taken out of the net figure.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,29 +33,21 @@ import pg from 'pg';
 import { createTestDatabase, startTestPostgres } from '../test/helpers/postgres.js';
 import { DAEMON_MAIN, requireBuild } from './lib/daemon.js';
 import { CLOUDS, startEmulatorChild, type EmulatorChild } from './lib/emulators.js';
+import { childrenCpuSeconds, readCpu } from './lib/proc-cpu.js';
 import { commandLine, emit, table, type Figure } from './lib/report.js';
 import { makeTree } from './lib/tree.js';
 
 const GOAL_AT_3 = 2.4;
 
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** /proc/PID/stat fields after the command name, or null when the process is gone. */
-function statFields(pid: number | 'self'): string[] | null {
+/** The parent pid of a process, or null when it is gone. */
+function parentOf(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // The command name may hold spaces and parentheses: the parent pid is the 2nd field after its last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   } catch {
     return null;
   }
-}
-
-/** CPU seconds of a process: its own (utime + stime), plus its reaped children's (cutime + cstime) when asked. */
-function cpuSeconds(pid: number | 'self', children: boolean): number {
-  const f = statFields(pid);
-  if (f === null) return 0;
-  // Fields (man 5 proc), counted from the state: 11 utime, 12 stime, 13 cutime, 14 cstime.
-  return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / TICKS;
 }
 
 /** The PostgreSQL server this process started (its child named postgres) and its backends' CPU seconds. */
@@ -64,14 +56,14 @@ function postgresSeconds(): number {
   const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
   const master = pids.find((p) => {
     try {
-      return Number(statFields(p)?.[1]) === process.pid && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
+      return parentOf(p) === process.pid && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
     } catch {
       return false;
     }
   });
   if (master === undefined) return 0;
-  total += cpuSeconds(master, true);
-  for (const p of pids) if (Number(statFields(p)?.[1]) === master) total += cpuSeconds(p, false);
+  total += (readCpu(master) ?? 0) + childrenCpuSeconds(master);
+  for (const p of pids) if (parentOf(p) === master) total += readCpu(p) ?? 0;
   return total;
 }
 
@@ -155,19 +147,19 @@ async function main(): Promise<number> {
           return file;
         });
         const emuPid = emu.process.pid!;
-        const before = { daemons: cpuSeconds('self', true) - cpuSeconds('self', false), emulators: cpuSeconds(emuPid, false), postgres: postgresSeconds(), machine: machineTicks() };
+        const before = { daemons: childrenCpuSeconds(), emulators: (readCpu(emuPid) ?? 0), postgres: postgresSeconds(), machine: machineTicks() };
         const t0 = Date.now();
         const exits = await Promise.all(configs.map((c) => run(['backfill', '--once', '--config', c], { JOURNAL_URL: db.url })));
         const wall = (Date.now() - t0) / 1000;
         const m = machineTicks();
-        const daemonsAfter = cpuSeconds('self', true) - cpuSeconds('self', false);
-        const emulatorsAfter = cpuSeconds(emuPid, false);
+        const daemonsAfter = childrenCpuSeconds();
+        const emulatorsAfter = (readCpu(emuPid) ?? 0);
         const postgresAfter = postgresSeconds();
         const idleRun = await run(['backfill', '--once', '--config', configs[0]!], { JOURNAL_URL: db.url });
         if (idleRun.code !== 0) throw new Error(`the start-up daemon exited ${idleRun.code}: ${idleRun.out.trim().split('\n').slice(-3).join(' | ')}`);
         const cpu: Cpu = {
           daemons: daemonsAfter - before.daemons,
-          startup: cpuSeconds('self', true) - cpuSeconds('self', false) - daemonsAfter,
+          startup: childrenCpuSeconds() - daemonsAfter,
           emulators: emulatorsAfter - before.emulators,
           postgres: postgresAfter - before.postgres,
           machine: (m.busy - before.machine.busy) / Math.max(1, m.total - before.machine.total),
