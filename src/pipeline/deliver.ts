@@ -1,5 +1,5 @@
-import { constants as fsc, type Stats } from 'node:fs';
-import { lstat, open as openFile, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsc, fstatSync, openSync, readSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstat, open as openFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -116,7 +116,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     return status;
   };
 
-  const opened = await openSource(d);
+  const opened = await openSource(d, d.size <= SMALL_SOURCE ? syncFs : asyncFs);
   if ('rootGone' in opened) return waitForRootThenDeliver(d, ctx);
   if ('skip' in opened) return end('skipped', opened.skip);
   if ('fail' in opened) return end('failed', opened.fail, opened.routine);
@@ -162,7 +162,7 @@ function mismatch(d: Delivery, s: Stats): string | null {
  * that stream closes the handle, and a target may drop one attempt's stream and open another.
  * Destroying this one leaves the handle open; once the handle is closed, reads fail (EBADF).
  */
-function readFrom(fh: FileHandle, start: number, chunk: number): Readable {
+function readFrom(fh: SourceFd, start: number, chunk: number): Readable {
   let pos = start;
   return new Readable({
     highWaterMark: chunk,
@@ -205,7 +205,75 @@ async function goneError(d: Delivery): Promise<SourceChangedError> {
   }
 }
 
-type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean } | { rootGone: true };
+/**
+ * Sources up to this size are opened, checked and read with synchronous calls (`syncFs`): a few
+ * µs each for a small file on a local disk, against a thread-pool round trip and its wake-ups for
+ * each promise-based call (ten per delivery: realpaths, open, readlink, stats, reads, close). The
+ * checks are the same calls in the same order. The local target's small-file path matches.
+ */
+const SMALL_SOURCE = 64 * 1024;
+
+/** The source's descriptor as a delivery uses it: a FileHandle, or a plain descriptor (`SyncFd`). */
+interface SourceFd {
+  readonly fd: number;
+  stat(): Promise<Stats>;
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+/** A descriptor used with synchronous calls, each result given as a settled promise. */
+class SyncFd implements SourceFd {
+  #closed = false;
+  constructor(readonly fd: number) {}
+  async stat(): Promise<Stats> {
+    this.#check();
+    return fstatSync(this.fd);
+  }
+  async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    return { bytesRead: this.readSync(buffer, offset, length, position) };
+  }
+  readSync(buffer: Buffer, offset: number, length: number, position: number): number {
+    this.#check();
+    return readSync(this.fd, buffer, offset, length, position);
+  }
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeSync(this.fd);
+  }
+  /** Closed: EBADF, as a FileHandle's calls fail, never another file that took the number since. */
+  #check(): void {
+    if (this.#closed) throw Object.assign(new Error('EBADF: file descriptor closed'), { code: 'EBADF' });
+  }
+}
+
+/** The calls openSource makes, promise-based or synchronous. */
+interface SourceFs {
+  realpath(p: string): Promise<string>;
+  realpathBuffer(p: Buffer): Promise<Buffer>;
+  open(p: Buffer, flags: number): Promise<SourceFd>;
+  readlink(p: string): Promise<Buffer>;
+  stat(p: Buffer): Promise<Stats>;
+}
+
+const asyncFs: SourceFs = {
+  realpath: (p) => realpath(p),
+  realpathBuffer: (p) => realpath(p, { encoding: 'buffer' }),
+  open: (p, flags) => openFile(p, flags),
+  readlink: (p) => readlink(p, { encoding: 'buffer' }),
+  stat: (p) => stat(p),
+};
+
+// realpathSync.native: realpath(3), as the promise-based realpath (not the JS walk of realpathSync).
+const syncFs: SourceFs = {
+  realpath: async (p) => realpathSync.native(p),
+  realpathBuffer: async (p) => realpathSync.native(p, { encoding: 'buffer' }),
+  open: async (p, flags) => new SyncFd(openSync(p, flags)),
+  readlink: async (p) => readlinkSync(p, { encoding: 'buffer' }),
+  stat: async (p) => statSync(p),
+};
+
+type Opened = { fh: SourceFd; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean } | { rootGone: true };
 
 /**
  * Opens the journaled source for reading, from inside its root only: the last component is
@@ -215,7 +283,7 @@ type Opened = { fh: FileHandle; source: SourceInfo } | { skip: string } | { fail
  * the check and the open). Then the descriptor's device, inode, size and mtime must be those
  * journaled. Everything sent is read through this descriptor.
  */
-async function openSource(d: Delivery): Promise<Opened> {
+async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
   const abs = sourcePath(d);
   // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
   const vanished = async (): Promise<Opened> =>
@@ -223,9 +291,9 @@ async function openSource(d: Delivery): Promise<Opened> {
   let expected: Buffer;
   let realRoot: string;
   try {
-    realRoot = await realpath(d.rootPath);
+    realRoot = await fs.realpath(d.rootPath);
     expected = sourcePath(d, realRoot);
-    const parent = await realpath(parentOf(abs), { encoding: 'buffer' });
+    const parent = await fs.realpathBuffer(parentOf(abs));
     if (!parent.equals(parentOf(expected))) {
       return { skip: 'a folder on the source path is now a symbolic link out of its place; not followed' };
     }
@@ -234,11 +302,11 @@ async function openSource(d: Delivery): Promise<Opened> {
     if (code === 'ENOENT' || code === 'ENOTDIR') return vanished();
     return { fail: `cannot read source: ${code ?? (e as Error).message}` };
   }
-  let fh: FileHandle;
+  let fh: SourceFd;
   // O_NONBLOCK: a FIFO put in the file's place must not hang the open; no effect on a file.
   const flags = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
   try {
-    fh = await openFile(abs, flags);
+    fh = await fs.open(abs, flags);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return vanished();
@@ -248,7 +316,7 @@ async function openSource(d: Delivery): Promise<Opened> {
     const inside = await linkInside(abs, realRoot);
     if (inside === null) return { skip: 'source is now a symbolic link; not followed' };
     try {
-      fh = await openFile(inside, flags);
+      fh = await fs.open(inside, flags);
       expected = inside;
     } catch (e2) {
       const code2 = (e2 as NodeJS.ErrnoException).code;
@@ -257,7 +325,7 @@ async function openSource(d: Delivery): Promise<Opened> {
     }
   }
   try {
-    const at = await readlink(`/proc/self/fd/${fh.fd}`, { encoding: 'buffer' }).catch(() => null);
+    const at = await fs.readlink(`/proc/self/fd/${fh.fd}`).catch(() => null);
     if (at !== null && !at.equals(expected)) {
       await fh.close();
       if (at.equals(Buffer.concat([expected, Buffer.from(' (deleted)')]))) return { skip: 'source vanished before upload' };
@@ -270,7 +338,7 @@ async function openSource(d: Delivery): Promise<Opened> {
       // A file that changed again is archived once it is stable: nothing lost, routine.
       return s.isFile() ? { fail: why, routine: true } : { skip: why };
     }
-    const dir = await stat(parentOf(expected));
+    const dir = await fs.stat(parentOf(expected));
     return { fh, source: { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, dirMode: dir.mode & 0o7777 } };
   } catch (e) {
     await fh.close().catch(() => undefined);
@@ -292,7 +360,7 @@ async function linkInside(abs: Buffer, realRoot: string): Promise<Buffer | null>
 async function send(
   d: Delivery,
   ctx: DeliverContext,
-  fh: FileHandle,
+  fh: SourceFd,
   source: SourceInfo,
   end: (status: 'failed' | 'skipped', reason: string, routine?: boolean) => Promise<DeliverOutcome>,
   /** The delivery as leased (its remote path before the claim): what a new start delivers. */
@@ -337,6 +405,7 @@ async function send(
           // The creation time where the platform gives one: Linux without statx btime reports 0.
           ...(now.birthtimeMs > 0 ? { birthtimeMs: now.birthtimeMs } : {}),
           open,
+          ...(fh instanceof SyncFd && !bytes ? { readSync: (b: Buffer, o: number, l: number, p: number) => fh.readSync(b, o, l, p) } : {}),
           resume,
           saveResume: async (h) => {
             resume = h;

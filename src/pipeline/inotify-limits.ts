@@ -34,8 +34,8 @@ export function inotifyLimitOf(code: string | undefined): InotifyLimit | null {
 }
 
 /**
- * The advice for `limit`, for a root holding `entries` paths the watcher watches (chokidar puts
- * one inotify watch on each folder and each file). The watches are per user and shared with
+ * The advice for `limit`, for a root holding `entries` paths the watcher watches (one inotify
+ * watch on each folder: a folder's watch reports its files). The watches are per user and shared with
  * the user's other processes, so the root's count is added to the current limit, rounded up.
  * Instances: one inotify instance per process, per user; doubling leaves room.
  */

@@ -1,7 +1,7 @@
 import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { realpathSync, statSync, type Stats } from 'node:fs';
+import { type Dirent, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
@@ -95,6 +95,13 @@ const LIMIT_POLL_MS = 60_000;
 const TAKEN_KEEP_MS = 30_000;
 /** The walk of a root a little after its watch is ready (see watchRoot). */
 const SETTLE_WALK_MS = 2000;
+/**
+ * Folders handed to chokidar at a time while a root's watches are set up (see addFolders): each
+ * reads its folder and stats every child, and more at once only raise the peak of requests in
+ * flight, whose memory the process keeps once they are freed (~1.6 KB a file when chokidar
+ * walked the whole tree itself).
+ */
+const ADD_WINDOW = 8;
 /** The second walk of a new folder, after its first (see catchUpDir). */
 const NEW_DIR_SECOND_WALK_MS = 1000;
 const keyOf = (root: string, relPath: string) => `${root}\u0000${relPath}`;
@@ -120,10 +127,16 @@ async function waitForWatch(watcher: FSWatcher, abs: string, closed: () => boole
   while (!closers.has(abs) && !closed() && Date.now() < deadline) await sleep(5);
 }
 
-/** Whether chokidar knows the folder: its watch attached, or listed under its parent. */
-function isTracked(watcher: FSWatcher, abs: string): boolean {
+/**
+ * Whether chokidar knows the folder: its watch attached, or listed under its parent. With
+ * `depth: 0` (see watchRoot) a folder listed under its parent is not watched: only its watch counts.
+ */
+function isTracked(watcher: FSWatcher, abs: string, depth0 = false): boolean {
   const closers = (watcher as unknown as ChokidarInternals)._closers;
-  if (closers instanceof Map && closers.has(abs)) return true;
+  if (closers instanceof Map) {
+    if (closers.has(abs)) return true;
+    if (depth0) return false;
+  }
   const siblings = watcher.getWatched()[path.dirname(abs)];
   return siblings?.includes(path.basename(abs)) ?? false;
 }
@@ -154,6 +167,10 @@ export class WatchSource {
   private readonly watchers: FSWatcher[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly rescanning = new Set<string>();
+  /** Children of watched folders being stat'ed after an event (absolute paths; see childEvent). */
+  private readonly childStats = new Set<string>();
+  /** Of those, the ones with more events since their stat began, and whether one was a rename. */
+  private readonly childAgain = new Map<string, boolean>();
   /** New folders being walked once their watch is attached (absolute paths). */
   private readonly catchingUp = new Set<string>();
   private readonly rootStates = new Map<string, RootState>();
@@ -412,14 +429,15 @@ export class WatchSource {
    */
   private async adviseLimit(root: RootSpec, limit: InotifyLimit, every: number, err: NodeJS.ErrnoException): Promise<void> {
     const [current, { folders, files }] = await Promise.all([readInotifyLimit(limit), countWatched(root.path, (rel) => root.filter.skipsDir(rel))]);
-    const advice = inotifyAdvice(limit, current, folders + files);
+    // Folders only need a watch of their own, except on a polled root (see watchRoot).
+    const advice = inotifyAdvice(limit, current, root.polling ? folders + files : folders);
     const what = limit === 'max_user_watches' ? 'inotify watches ran out' : 'inotify instances ran out';
     const polled = `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}); walked every ${Math.round(every / 1000)} s until \`${advice.sysctl}\` and a restart`;
     const st = this.rootStates.get(root.name);
     if (st) st.polled = polled;
     this.opts.log.error(
       { err, root: root.name, folders, files, limit: `fs.inotify.${limit}`, current, sysctl: advice.sysctl, persist: `${advice.persist} in ${SYSCTL_FILE}`, rescanMs: every },
-      `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}; this root has ${folders} folders and ${files} files, a watch each): changes under it may go unseen, so it is walked every ${Math.round(every / 1000)} s instead. Raise the limit as root with \`${advice.sysctl}\`, keep it with the line \`${advice.persist}\` in ${SYSCTL_FILE}, and restart; or set polling: true for this root`,
+      `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}; this root has ${folders} folders, a watch each, and ${files} files): changes under it may go unseen, so it is walked every ${Math.round(every / 1000)} s instead. Raise the limit as root with \`${advice.sysctl}\`, keep it with the line \`${advice.persist}\` in ${SYSCTL_FILE}, and restart; or set polling: true for this root`,
     );
     this.statusChanged(true);
   }
@@ -428,6 +446,11 @@ export class WatchSource {
     const log = this.opts.log.child({ root: root.name });
     let warnedLimit = false;
     if (this.closed) return;
+    // Issue 19 item 5: a file watched by chokidar costs ~7 KB (its entry, its own fs.watch and
+    // stat), a million files ~7 GB. A folder's inotify watch reports every change of its
+    // children, so chokidar is given the folders only and each child event is stat'ed here
+    // (see childEvent). Polling watches a path's own stat, so a polled root keeps per-file watches.
+    const foldersOnly = !root.polling;
     const watcher = chokidar.watch(root.path, {
       // The walk in `watch` found what is there; chokidar reports changes from now on.
       ignoreInitial: true,
@@ -437,7 +460,13 @@ export class WatchSource {
       interval: root.pollIntervalMs,
       binaryInterval: root.pollIntervalMs,
       ignorePermissionErrors: true,
+      // Folders only: each folder is added by addFolders (and a new one by catchUpDir), a few at
+      // a time, instead of chokidar walking the tree with every folder's read in flight at once.
+      ...(foldersOnly ? { depth: 0 } : {}),
       ignored: (p: string, stats?: Stats) => {
+        // Folders only: a file or link then costs chokidar nothing (no entry, no watch of its
+        // own), and its folder's watch still reports it (see the 'raw' listener).
+        if (foldersOnly && stats && !stats.isDirectory()) return true;
         const rel = relativePosix(root.path, p);
         if (rel === null) return false;
         if (stats?.isDirectory()) return root.filter.skipsDir(rel);
@@ -465,9 +494,12 @@ export class WatchSource {
       if (relativePosix(root.path, p) !== null) void this.catchUpDir(root, watcher, p);
     });
     // A folder chokidar has not reported (made in the same window, one level up): the same.
+    // With folders only, the files' own events too: a folder's watch names the child that was
+    // made, written, chmod'ed, renamed or deleted ('rename' or 'change'), and childEvent stats it.
     watcher.on('raw', (event: string, evPath: string, details: unknown) => {
       const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (event !== 'rename' || !evPath || typeof watched !== 'string') return;
+      if (!evPath || typeof watched !== 'string') return;
+      if (event !== 'rename' && !(foldersOnly && event === 'change')) return;
       const abs = path.resolve(watched, evPath);
       const rel = relativePosix(root.path, abs);
       if (rel === null || this.catchingUp.has(abs)) return;
@@ -479,15 +511,7 @@ export class WatchSource {
         else void this.catchUpDir(root, watcher, dir);
         return;
       }
-      lstat(abs).then(
-        (s) => {
-          if (s.isDirectory()) void this.catchUpDir(root, watcher, abs);
-          // A file renamed over another with the same size and mtime: chokidar reports no change
-          // (it compares mtimes), but it is another file (inode, ctime).
-          else if (s.isFile() && root.filter.byPath(rel) === null) this.observe(root, rel, s, null);
-        },
-        () => undefined, // gone already: nothing to catch up
-      );
+      this.childEvent(root, watcher, abs, rel, event === 'rename', foldersOnly);
     });
     watcher.on('add', onFile);
     watcher.on('change', onFile);
@@ -520,6 +544,7 @@ export class WatchSource {
       void this.adviseLimit(root, limit, every, err);
     });
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    if (foldersOnly) await this.addFolders(root, watcher);
     // A file created after the first walk read its folder and before chokidar watched that
     // folder is seen by neither; one walk right after 'ready' closes that window.
     await this.rescan(root);
@@ -533,6 +558,95 @@ export class WatchSource {
   }
 
   /**
+   * Folders only: hands every folder under the root (but the root, which chokidar watches
+   * already) to chokidar, at most ADD_WINDOW waiting for their watch at a time. A folder is read
+   * for its subfolders only once its own watch is attached: one made before is in the read, one
+   * made after raises an event (see catchUpDir). A folder that cannot be read is skipped
+   * (chokidar could not watch it either).
+   */
+  private async addFolders(root: RootSpec, watcher: FSWatcher): Promise<void> {
+    const closers = (watcher as unknown as ChokidarInternals)._closers;
+    const pending = new Set<Promise<void>>();
+    const toRead = [root.path];
+    while ((toRead.length > 0 || pending.size > 0) && !this.closed) {
+      const dir = toRead.pop();
+      if (dir === undefined) {
+        await Promise.race(pending);
+        continue;
+      }
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue; // gone or unreadable: nothing to watch under it
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const abs = path.join(dir, e.name);
+        const rel = relativePosix(root.path, abs);
+        if (rel === null || root.filter.skipsDir(rel)) continue;
+        if (this.catchingUp.has(abs)) continue; // a new folder: catchUpDir adds it and what is under it
+        if (!isTracked(watcher, abs, true)) watcher.add(abs);
+        if (!(closers instanceof Map)) {
+          toRead.push(abs);
+          continue;
+        }
+        const p: Promise<void> = waitForWatch(watcher, abs, () => this.closed).then(() => {
+          pending.delete(p);
+          toRead.push(abs);
+        });
+        pending.add(p);
+        if (pending.size >= ADD_WINDOW) await Promise.race(pending);
+      }
+    }
+  }
+
+  /**
+   * One event of a watched folder's child (`abs`), from the folder's own watch. Stat'ed once per
+   * burst: events that come while its stat is in flight make one more stat after it, so a file
+   * written in many chunks costs a stat per round trip, not per write. A folder made or moved in
+   * is caught up (see catchUpDir); a file or link is observed as a live event. With `foldersOnly`
+   * (chokidar keeps no entry of its own for files) a child that is gone is forgotten here, as
+   * chokidar's `unlink` does otherwise.
+   */
+  private childEvent(root: RootSpec, watcher: FSWatcher, abs: string, rel: string, rename: boolean, foldersOnly: boolean): void {
+    if (this.closed) return;
+    if (this.childStats.has(abs)) {
+      this.childAgain.set(abs, rename || (this.childAgain.get(abs) ?? false));
+      return;
+    }
+    this.childStats.add(abs);
+    lstat(abs)
+      .then(
+        (s) => {
+          if (this.closed) return;
+          if (s.isDirectory()) {
+            if (rename && !root.filter.skipsDir(rel)) void this.catchUpDir(root, watcher, abs);
+          } else if (s.isFile()) {
+            // A file renamed over another with the same size and mtime: chokidar reports no change
+            // (it compares mtimes), but it is another file (inode, ctime).
+            if (root.filter.byPath(rel) === null) this.observe(root, rel, s, null);
+          } else if (s.isSymbolicLink() && foldersOnly) {
+            if (root.filter.byPath(rel) === null) this.link(root, rel, null);
+          }
+        },
+        (e: NodeJS.ErrnoException) => {
+          if (!foldersOnly || this.closed) return;
+          // Gone (deleted, moved away; a folder's own event names the folder): what waited for it goes.
+          if (e.code === 'ENOENT' || e.code === 'ENOTDIR') this.forget(root.name, (k) => k === rel || k.startsWith(`${rel}/`));
+          else this.opts.log.warn({ root: root.name, relPath: rel, err: e }, 'cannot stat a changed file: the next scan looks again');
+        },
+      )
+      .finally(() => {
+        this.childStats.delete(abs);
+        const again = this.childAgain.get(abs);
+        if (again === undefined) return;
+        this.childAgain.delete(abs);
+        this.childEvent(root, watcher, abs, rel, again, foldersOnly);
+      });
+  }
+
+  /**
    * Walks a folder chokidar has just found, once its watch is attached (chokidar's read of a new
    * folder comes before its watch: a file written in between would wait for the rescan). A
    * folder the walk finds that chokidar does not track is added to the watcher and caught up the
@@ -542,6 +656,8 @@ export class WatchSource {
     if (this.catchingUp.has(abs) || this.closed) return;
     this.catchingUp.add(abs);
     try {
+      // Folders only (depth 0): chokidar reports a new folder but does not watch it by itself.
+      if (!root.polling && !isTracked(watcher, abs, true)) watcher.add(abs);
       await waitForWatch(watcher, abs, () => this.closed);
       const rel = relativePosix(root.path, abs);
       if (rel === null || this.closed) return;
@@ -571,13 +687,13 @@ export class WatchSource {
         onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, null, rawRelPath),
         onDir: (relDir) => {
           const dir = path.join(root.path, ...relDir.split('/'));
-          if (!isTracked(watcher, dir)) untracked.push(dir);
+          if (!isTracked(watcher, dir, !root.polling)) untracked.push(dir);
         },
       },
     );
     for (const dir of untracked) {
       if (this.closed) return;
-      watcher.add(dir);
+      if (root.polling) watcher.add(dir); // else catchUpDir adds it
       void this.catchUpDir(root, watcher, dir);
     }
   }

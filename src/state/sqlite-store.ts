@@ -344,9 +344,9 @@ function prepareAll(db: Sqlite.Database) {
       'SELECT root, rel_path, wanted, remote_path FROM remote_names WHERE target = ? AND name_key = ?',
     ),
     ownedBy: db.prepare<[string, string, string], { name_key: string; wanted: string; remote_path: string }>(
-      'SELECT name_key, wanted, remote_path FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?',
+      OWNED_BY_SQL,
     ),
-    dropOwned: db.prepare<[string, string, string]>('DELETE FROM remote_names WHERE target = ? AND root = ? AND rel_path = ?'),
+    dropOwned: db.prepare<[string, string, string]>(DROP_OWNED_SQL),
     insertName: db.prepare<[string, string, string, string, string, string]>(
       'INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES (?, ?, ?, ?, ?, ?)',
     ),
@@ -378,12 +378,32 @@ function checkCount(name: string, n: number): void {
   }
 }
 
+interface PendingClaim {
+  claim: RemoteClaim;
+  resolve: (r: ClaimResult) => void;
+  reject: (err: unknown) => void;
+}
+
 interface PendingCompletion {
   id: number;
   generation: number;
   result: CompleteResult;
   resolve: () => void;
   reject: (err: unknown) => void;
+}
+
+/**
+ * The names a source owns on a target, and dropping them (exported for the query-plan test).
+ * INDEXED BY: without it SQLite's planner (3.53) searches the primary key by `target` alone once
+ * the table has rows, a scan of every name of the target for each claim: quadratic, 0.3 ms per
+ * claim at 2,000 names and 2 ms at 10,000, most of the journal's time in a 10,000-file backfill.
+ */
+export const OWNED_BY_SQL = 'SELECT name_key, wanted, remote_path FROM remote_names INDEXED BY remote_names_owner WHERE target = ? AND root = ? AND rel_path = ?';
+export const DROP_OWNED_SQL = 'DELETE FROM remote_names INDEXED BY remote_names_owner WHERE target = ? AND root = ? AND rel_path = ?';
+
+/** A claim of a group commit that threw (its savepoint rolled back). */
+class Failed {
+  constructor(readonly error: unknown) {}
 }
 
 class SqliteStoreImpl implements SqliteStore {
@@ -399,6 +419,10 @@ class SqliteStoreImpl implements SqliteStore {
   #completions: PendingCompletion[] = [];
   #commitScheduled = false;
   readonly #claim: (claim: RemoteClaim) => ClaimResult;
+  readonly #claimAll: (batch: readonly PendingClaim[]) => (ClaimResult | Failed)[];
+  /** Claims waiting for the next group commit (see claimRemotePath()). */
+  #claims: PendingClaim[] = [];
+  #claimsScheduled = false;
   #closing: Promise<void> | undefined;
 
   constructor(db: Sqlite.Database, file: string, busyTimeoutMs: number) {
@@ -413,7 +437,10 @@ class SqliteStoreImpl implements SqliteStore {
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
     this.#completeAll = db.transaction(this.#completeTx.bind(this)).immediate;
-    this.#claim = db.transaction(this.#claimTx.bind(this)).immediate;
+    // Called inside #claimAll's transaction, a nested transaction is a savepoint: a claim that
+    // throws rolls back its own writes only.
+    this.#claim = db.transaction(this.#claimTx.bind(this));
+    this.#claimAll = db.transaction(this.#claimAllTx.bind(this)).immediate;
   }
 
   /**
@@ -617,10 +644,50 @@ class SqliteStoreImpl implements SqliteStore {
     if (this.#st.saveResume.run(handle, Date.now(), id).changes === 0) this.#mustExist(id);
   }
 
-  /** One IMMEDIATE transaction: two claims (of any process) never get one key. */
+  /**
+   * Atomic: two claims (of any process) never get one key. Group commit, as complete(): the
+   * claims asked for in one turn of the event loop are made in order in one IMMEDIATE
+   * transaction, each in a savepoint of its own (one that throws fails alone); each caller's
+   * promise settles once that transaction has committed. One transaction per claim cost ~150 µs
+   * of the main thread per file in a 10,000-file backfill.
+   */
   async claimRemotePath(claim: RemoteClaim): Promise<ClaimResult> {
     this.#open();
-    return this.#claim(claim);
+    return new Promise<ClaimResult>((resolve, reject) => {
+      this.#claims.push({ claim, resolve, reject });
+      if (this.#claimsScheduled) return;
+      this.#claimsScheduled = true;
+      setImmediate(() => this.#commitClaims());
+    });
+  }
+
+  #commitClaims(): void {
+    this.#claimsScheduled = false;
+    const batch = this.#claims;
+    if (batch.length === 0) return;
+    this.#claims = [];
+    let outcomes: (ClaimResult | Failed)[];
+    try {
+      outcomes = this.#claimAll(batch);
+    } catch (err) {
+      for (const c of batch) c.reject(err);
+      return;
+    }
+    batch.forEach((c, i) => {
+      const o = outcomes[i]!;
+      if (o instanceof Failed) c.reject(o.error);
+      else c.resolve(o);
+    });
+  }
+
+  #claimAllTx(batch: readonly PendingClaim[]): (ClaimResult | Failed)[] {
+    return batch.map(({ claim }) => {
+      try {
+        return this.#claim(claim);
+      } catch (err) {
+        return new Failed(err);
+      }
+    });
   }
 
   #claimTx(c: RemoteClaim): ClaimResult {
@@ -748,7 +815,8 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   async #close(): Promise<void> {
-    // Completions asked for before close are committed, not dropped.
+    // Claims and completions asked for before close are committed, not dropped.
+    this.#commitClaims();
     this.#commitCompletions();
     try {
       // SQLite's advice for long-lived connections: refresh planner statistics on close. Best

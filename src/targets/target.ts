@@ -41,6 +41,13 @@ export interface PutRequest {
   signal?: AbortSignal;
   /** What the source's descriptor showed: a target that keeps permissions (local) copies them. */
   source?: SourceInfo;
+  /**
+   * Present for a small source whose bytes are not paced (see SMALL_SOURCE in
+   * src/pipeline/deliver.ts): reads up to `length` bytes at `position` synchronously, through the
+   * same checked descriptor as `open`; returns the bytes read, 0 at the end. A target MAY read the
+   * whole file with it instead of `open`; errors are the source's.
+   */
+  readSync?(buffer: Buffer, offset: number, length: number, position: number): number;
 }
 
 /** The source file's permission bits and owner, and its folder's permission bits. */

@@ -166,6 +166,36 @@ describe('WatchSource', () => {
     expect(s.ready).toEqual([]);
   });
 
+  it('chokidar keeps the folders only (issue 19: ~7 KB a file); new, written, chmod-ed, renamed and deleted files are still seen live', async () => {
+    const s = await source({ stableMs: 100 });
+    await mkdir(path.join(s.root, 'a', 'b'), { recursive: true });
+    for (const f of ['a/one.txt', 'a/b/two.txt', 'top.txt']) await writeFile(path.join(s.root, f), f);
+    await s.src.watch();
+    await s.src.live;
+    await waitFor('the walk found all three', () => s.ready.length === 3, 5000);
+    // Past the walk a little after 'ready' (SETTLE_WALK_MS): what follows is seen live or not at all.
+    await new Promise((r) => setTimeout(r, 2300));
+    for (const i of s.ready.splice(0)) s.src.taken(i.root, i.relPath);
+    const watched = s.src.chokidarWatchers[0]!.getWatched();
+    const entries = Object.entries(watched).flatMap(([dir, names]) => names.map((n) => path.join(dir, n)));
+    const { chmod, rename, stat } = await import('node:fs/promises');
+    const kinds = await Promise.all(entries.map(async (p) => ((await stat(p).catch(() => null))?.isDirectory() ? 'folder' : p)));
+    expect(kinds.filter((k) => k !== 'folder')).toEqual([]);
+    expect(entries.length).toBeGreaterThan(0);
+
+    await writeFile(path.join(s.root, 'a', 'b', 'new.txt'), 'new');
+    await writeFile(path.join(s.root, 'top.txt'), 'written again, longer');
+    await chmod(path.join(s.root, 'a', 'one.txt'), 0o600); // the ctime only
+    await rename(path.join(s.root, 'a', 'b', 'two.txt'), path.join(s.root, 'moved.txt'));
+    await writeFile(path.join(s.root, 'a', 'brief.txt'), 'here and gone');
+    await rm(path.join(s.root, 'a', 'brief.txt'));
+    await waitFor('four live changes', () => s.ready.length >= 4, 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.ready.map((i) => i.relPath).sort()).toEqual(['a/b/new.txt', 'a/one.txt', 'moved.txt', 'top.txt']);
+    expect(s.ready.find((i) => i.relPath === 'top.txt')?.size).toBe('written again, longer'.length);
+    expect(s.src.waiting).toBe(0);
+  });
+
   it.each([
     ['ENOSPC', 'System limit for number of file watchers reached', 'max_user_watches', 'inotify watches ran out'],
     ['EMFILE', 'too many open files (inotify_init)', 'max_user_instances', 'inotify instances ran out'],

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/state/index.js';
+import { DROP_OWNED_SQL, OWNED_BY_SQL } from '../../src/state/sqlite-store.js';
 import { newItem, tempDir } from './helpers.js';
 import { storeContract } from './store-contract.js';
 
@@ -43,6 +44,29 @@ describe('the SQLite journal keeps the device', () => {
         ['without', 9, 1],
       ]);
     } finally {
+      await store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('the SQLite journal finds a source\'s remote names by its index', () => {
+  it('not by a scan of every name of the target', async () => {
+    const tmp = tempDir();
+    const store = await openSqliteStore({ dir: tmp.dir });
+    // Before the store's close, whose `PRAGMA optimize` may give the planner statistics: a fresh
+    // journal has none, and without them SQLite picks the primary key's `target` prefix.
+    const db = new Database(`${tmp.dir}/stagecoach.db`, { readonly: true });
+    try {
+      for (let i = 0; i < 50; i++) {
+        await store.claimRemotePath({ target: 'local', root: 'r', relPath: `d/f${i}`, wanted: `h/r/d/f${i}`, keyOf: (p) => p });
+      }
+      for (const sql of [OWNED_BY_SQL, DROP_OWNED_SQL]) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('local', 'r', 'd/f1') as { detail: string }[]).map((r) => r.detail);
+        expect(plan, sql).toEqual([expect.stringContaining('USING INDEX remote_names_owner (target=? AND root=? AND rel_path=?)')]);
+      }
+    } finally {
+      db.close();
       await store.close();
       tmp.cleanup();
     }

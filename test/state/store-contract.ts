@@ -620,5 +620,20 @@ describe('claimRemotePath', () => {
     await claim('a.txt', 'new/a.txt');
     expect(await claim('b.txt', 'OLD/A.TXT', false)).toEqual({ remotePath: 'OLD/A.TXT', takenBy: null });
   });
+
+  it('claims asked for together: one that finds no free name fails alone, keeping the name it owned; the others are made', async () => {
+    await claim('a.txt', 'a.txt');
+    await claim('b.txt', 'b.txt');
+    // a.txt now wants b.txt's name, and every alternative is taken: nothing of its claim stays
+    // (it still owns a.txt); c.txt, claimed in the same turn, gets its name.
+    const [a, c] = await Promise.allSettled([
+      store.claimRemotePath({ target: 'dropbox', root: 'inbox', relPath: 'a.txt', wanted: 'b.txt', keyOf: (p) => p, alternative: () => 'b.txt' }),
+      claim('c.txt', 'c.txt'),
+    ]);
+    expect(a.status === 'rejected' && (a.reason as { code?: string }).code).toBe('state.names-exhausted');
+    expect(c).toEqual({ status: 'fulfilled', value: { remotePath: 'c.txt', takenBy: null } });
+    expect(await claim('d.txt', 'A.TXT', false)).toEqual({ remotePath: 'A.TXT', takenBy: 'inbox/a.txt' });
+    expect(await claim('a.txt', 'a.txt')).toEqual({ remotePath: 'a.txt', takenBy: null });
+  });
 });
 }

@@ -55,6 +55,19 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...real, default: { ...real, open, writeFile }, open, writeFile };
 });
 
+// A small file's put opens its temp file with openSync (node:fs): the same fault there.
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  const { basename } = await import('node:path');
+  const openSync = ((p: string, flags: string, mode?: number) => {
+    if (faults.openTemp && /^\..*\.stagecoach-[0-9a-f]+\.tmp$/su.test(basename(String(p)))) {
+      throw Object.assign(new Error(`${faults.openTemp}: injected`), { code: faults.openTemp });
+    }
+    return real.openSync(p, flags, mode);
+  }) as typeof real.openSync;
+  return { ...real, default: { ...real, openSync }, openSync };
+});
+
 let h: LocalHarness | undefined;
 afterEach(async () => {
   faults.openTemp = null;
@@ -104,13 +117,15 @@ describe('local target under injected faults', () => {
   });
 
   test.each([
-    ['EACCES', 'fatal', 'archive-denied'],
-    ['EROFS', 'fatal', 'archive-read-only'],
-    ['EMFILE', 'retry', 'busy'],
-  ])('%s opening the temp file → %s %s', async (code, kind, rule) => {
+    ['EACCES', 'fatal', 'archive-denied', 1000],
+    ['EROFS', 'fatal', 'archive-read-only', 1000],
+    ['EMFILE', 'retry', 'busy', 1000],
+    ['EACCES', 'fatal', 'archive-denied', 100_000],
+    ['EMFILE', 'retry', 'busy', 100_000],
+  ])('%s opening the temp file → %s %s (%d bytes)', async (code, kind, rule, size) => {
     const { h, old } = await withOldCopy();
     faults.openTemp = code;
-    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(3, 1000))));
+    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(3, size))));
     expect(err).toMatchObject({ kind, code: `local.${rule}` });
     await expectOldIntact(h, old);
   });

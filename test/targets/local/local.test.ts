@@ -11,8 +11,22 @@ import { localHarness, type LocalHarness } from '../../conformance/local-harness
 import { request, seededBytes, truncatedSource } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
 
+/** Called with each descriptor fsynced through node:fs's fsync (a small file's temp file). */
+const fsyncSeen = vi.hoisted(() => ({ hook: null as ((fd: number) => void) | null }));
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  const fsync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    fsyncSeen.hook?.(fd);
+    real.fsync(fd, cb);
+  }) as typeof real.fsync;
+  return { ...real, default: { ...real, fsync }, fsync };
+});
+
 let h: LocalHarness | undefined;
+let cleanupHook: (() => void) | undefined;
 afterEach(async () => {
+  cleanupHook?.();
+  cleanupHook = undefined;
   vi.restoreAllMocks();
   await h?.cleanup();
   h = undefined;
@@ -75,6 +89,23 @@ describe('local target: put', () => {
     const made = await target.ensureFolder('x/y/z');
     expect(made).toBe(path.join(root, 'x/y/z'));
     expect((await stat(made)).isDirectory()).toBe(true);
+  });
+
+  test('a small source offered with readSync is read through it, never opened as a stream; one that grew or shrank is refused', async () => {
+    const { target, root } = await harness();
+    const body = seededBytes(7, 5000);
+    const syncOf = (bytes: Buffer) => (buf: Buffer, off: number, len: number, pos: number) => bytes.copy(buf, off, pos, Math.min(bytes.length, pos + len));
+    const noStream = () => {
+      throw new Error('open() called: readSync was offered');
+    };
+    const res = await target.put({ ...request('r/s.bin', body, { open: noStream }), readSync: syncOf(body) });
+    expect(res).toMatchObject({ size: 5000, hash: hashBuffer('sha256', body), bytesSent: 5000, unchanged: false });
+    expect((await readFile(path.join(root, 'r/s.bin'))).equals(body)).toBe(true);
+    for (const actual of [Buffer.concat([body, Buffer.from('more')]), body.subarray(0, 4000)]) {
+      const err = await caught(target.put({ ...request('r/t.bin', body, { open: noStream }), readSync: syncOf(actual) }));
+      expect(err).toBeInstanceOf(ShortReadError);
+    }
+    expect(await listFiles(root)).toEqual(['r/s.bin']);
   });
 
   test('small files (the synchronous path) come out whole: zero blocks inside and at the end, empty, one byte', async () => {
@@ -185,6 +216,8 @@ describe('local target: put', () => {
       synced.push(readlinkSync(`/proc/self/fd/${this.fd}`));
       return real.call(this);
     });
+    fsyncSeen.hook = (fd) => synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+    cleanupHook = () => (fsyncSeen.hook = null);
     await target.put(request('x/y/f.bin', seededBytes(8, 5000)));
     expect(synced).toHaveLength(4);
     // New folders x and x/y are entries of root and x: both parents are synced, each as the
