@@ -323,7 +323,10 @@ class PgStoreImpl implements PgStore {
     this.#node = node;
     this.#onError = opts.onError;
     this.#onReachability = opts.onReachability;
-    this.audit = createPgAudit(pool, () => this.#open());
+    this.audit = createPgAudit(
+      (text, values, replayable) => this.#with((c) => c.query(text, values), () => replayable),
+      () => this.#open(),
+    );
     if (node !== undefined) {
       this.#watchLock(node.lock);
       this.#heartbeat = setInterval(() => {
