@@ -106,7 +106,9 @@ const types = {
 export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   const where = describePgUrl(opts.url);
   // keepAlive: a connection a network cut left half-open fails instead of hanging forever.
-  const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, types, keepAlive: true });
+  // application_name: pg_stat_activity (and the server's log) tell which node holds a connection.
+  const application_name = applicationName(opts.node?.name);
+  const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, types, keepAlive: true, application_name });
   pool.on('error', (err) => {
     // pool.end() resolves before the server has closed every socket: what fails then is gone.
     if (pool.ending) return;
@@ -132,7 +134,7 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   if (opts.node === undefined) return new PgStoreImpl(pool, where, undefined, opts);
   const node = opts.node;
   // The node's lock lives as long as this connection: a daemon killed outright frees it at once.
-  const lock = new pg.Client({ connectionString: opts.url, keepAlive: true });
+  const lock = new pg.Client({ connectionString: opts.url, keepAlive: true, application_name });
   // Until the store takes it over (it then takes the lock again on a new connection when this one is lost).
   lock.on('error', () => undefined);
   try {
@@ -153,6 +155,9 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   }
   return new PgStoreImpl(pool, where, { ...node, leaseMs: node.leaseMs ?? DEFAULT_LEASE_MS, lock, url: opts.url }, opts);
 }
+
+/** The connections' application_name: `stagecoach <node>` (PostgreSQL keeps its first 63 bytes). */
+export const applicationName = (node: string | undefined): string => (node === undefined ? 'stagecoach' : `stagecoach ${node}`);
 
 /** Takes "one daemon per node name" on `lock`'s session; `state.node-taken` when another daemon holds it. */
 async function takeNodeLock(lock: pg.Client, name: string, where: string): Promise<void> {
@@ -323,7 +328,10 @@ class PgStoreImpl implements PgStore {
     this.#node = node;
     this.#onError = opts.onError;
     this.#onReachability = opts.onReachability;
-    this.audit = createPgAudit(pool, () => this.#open());
+    this.audit = createPgAudit(
+      (text, values, replayable) => this.#with((c) => c.query(text, values), () => replayable),
+      () => this.#open(),
+    );
     if (node !== undefined) {
       this.#watchLock(node.lock);
       this.#heartbeat = setInterval(() => {
@@ -426,7 +434,7 @@ class PgStoreImpl implements PgStore {
     let lost = false;
     const relock = async () => {
       for (let attempt = 1; this.#closing === undefined; attempt++) {
-        const next = new pg.Client({ connectionString: node.url, keepAlive: true, types });
+        const next = new pg.Client({ connectionString: node.url, keepAlive: true, types, application_name: applicationName(node.name) });
         next.on('error', () => undefined);
         try {
           await next.connect();

@@ -159,6 +159,91 @@ describe('the PostgreSQL journal across a lost connection', () => {
     }
   }, 90_000);
 
+  it("verify, scrub and sweep's queries (src/state/pg-audit.ts) cut while they wait: the replayable ones answer on a new connection, an insert is not run twice", async () => {
+    const a = await node(db.url, 'a', { leaseMs: 60_000 });
+    await a.store.recordItems([newItem('v-0.bin'), newItem('v-1.bin'), newItem('v-2.bin')], ['local']);
+    const leased = await a.store.lease('local', 3);
+    for (const d of leased) await a.store.complete(d.id, d.generation, { remoteId: `r${d.id}`, remoteHash: 'h', bytesSent: d.size });
+    const [cand] = await a.store.audit.removalCandidates('inbox', 1, 'upload');
+    const intent = await a.store.audit.recordRemoval({ fileId: cand!.fileId, action: 'delete', dest: null, size: cand!.size, mtimeMs: cand!.mtimeMs, ino: cand!.ino, dev: 1, copies: 1 });
+
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    /** Starts `calls` while both tables are locked, cuts every other connection once all of them wait, then unlocks. */
+    async function cutWhileWaiting<T>(calls: () => Promise<T>, waiting: number): Promise<PromiseSettledResult<T>> {
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE deliveries, removals IN ACCESS EXCLUSIVE MODE');
+      const p = calls().then(
+        (value) => ({ status: 'fulfilled', value }) as const,
+        (reason: unknown) => ({ status: 'rejected', reason }) as const,
+      );
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        // pg_stat_activity is read once per transaction unless its snapshot is cleared.
+        await admin.query('SELECT pg_stat_clear_snapshot()');
+        const r = await admin.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if (r.rows[0]!.n >= waiting) break;
+        if (Date.now() > deadline) throw new Error(`only ${r.rows[0]!.n} of ${waiting} audit queries waited on the lock`);
+        await sleep(20);
+      }
+      await admin.query('SELECT pg_stat_clear_snapshot()');
+      const cut = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      );
+      expect(cut.rowCount).toBeGreaterThanOrEqual(waiting);
+      await admin.query('COMMIT');
+      return p;
+    }
+
+    try {
+      // Reads and markVerified are safe to run again: they answer as if nothing happened.
+      const ids = leased.map((d) => d.id);
+      const reads = await cutWhileWaiting(
+        () =>
+          Promise.all([
+            a.store.audit.countDone('local'),
+            a.store.audit.doneCopies('local'),
+            a.store.audit.files('inbox'),
+            a.store.audit.openRemovals(),
+            a.store.audit.freedBytes(),
+            a.store.audit.markVerified(ids, 1234),
+          ]),
+        6,
+      );
+      if (reads.status === 'rejected') throw reads.reason;
+      const [count, copies, files, removals, freed] = reads.value;
+      expect(count).toBe(3);
+      expect(copies.map((c) => c.id).sort()).toEqual([...ids].sort());
+      expect(files.map((f) => f.relPath).sort()).toEqual(['v-0.bin', 'v-1.bin', 'v-2.bin']);
+      expect(removals.map((m) => m.id)).toEqual([intent]);
+      expect(freed).toBe(0);
+      expect((await a.store.audit.doneCopies('local')).map((c) => c.verifiedAt)).toEqual([1234, 1234, 1234]);
+      expect(a.reach.map((r) => r.reachable)).toEqual([false, true]);
+
+      // So is settleRemoval (a second run finds the intent settled and changes nothing).
+      const settle = await cutWhileWaiting(() => a.store.audit.settleRemoval(intent, 'done', null), 1);
+      if (settle.status === 'rejected') throw settle.reason;
+      expect(await a.store.audit.openRemovals()).toEqual([]);
+      expect(await a.store.audit.freedBytes()).toBe(cand!.size);
+
+      // recordRemoval is not: a lost connection may have committed the INSERT, so the call fails
+      // with the connection error rather than write a second intent.
+      const insert = await cutWhileWaiting(
+        () => a.store.audit.recordRemoval({ fileId: cand!.fileId, action: 'delete', dest: null, size: cand!.size, mtimeMs: cand!.mtimeMs, ino: cand!.ino, dev: 1, copies: 1 }),
+        1,
+      );
+      expect(insert.status).toBe('rejected');
+      expect(((insert as PromiseRejectedResult).reason as { code?: string }).code).toBe('57P01');
+      const rows = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM removals');
+      expect(rows.rows[0]!.n).toBe(1);
+    } finally {
+      await admin.end();
+    }
+  }, 60_000);
+
   it('a lease that expired while its node could not reach the journal and was taken by another node is completed by that node only', async () => {
     const a = await node(db.url, 'a', { leaseMs: 60_000 });
     const b = await node(db.url, 'b', { leaseMs: 60_000 });
