@@ -141,6 +141,29 @@ function isTracked(watcher: FSWatcher, abs: string, depth0 = false): boolean {
   return siblings?.includes(path.basename(abs)) ?? false;
 }
 
+/**
+ * Folders only: chokidar reads a watched folder (when it is added, and after each event in it,
+ * at most once a second) through its `_readdirp`, with readdirp's `alwaysStat`: an lstat of every
+ * child, only for `ignored` to drop the files (~30 s of a million-file tree's set-up). Asked for
+ * directories only and without stats instead, readdirp classifies each child by the type
+ * readdir gives (its dirent), and chokidar's filters and `ignored` get that dirent as the child's
+ * stats (it has the same isFile / isDirectory / isSymbolicLink). Another chokidar, without
+ * `_readdirp`, keeps its own reads.
+ */
+type ReaddirpEntry = { stats?: unknown; dirent?: unknown };
+type EntryFilter = (entry: ReaddirpEntry) => boolean;
+function readFoldersByType(watcher: FSWatcher): void {
+  const w = watcher as unknown as { _readdirp?: (dir: string, opts: { fileFilter?: EntryFilter; directoryFilter?: EntryFilter }) => unknown };
+  const read = w._readdirp;
+  if (typeof read !== 'function') return;
+  const typed = (filter: EntryFilter | undefined): EntryFilter => (entry) => {
+    entry.stats ??= entry.dirent;
+    return filter ? filter(entry) : true;
+  };
+  w._readdirp = (dir, opts) =>
+    read.call(watcher, dir, { ...opts, alwaysStat: false, type: 'directories', fileFilter: typed(opts.fileFilter), directoryFilter: typed(opts.directoryFilter) } as typeof opts);
+}
+
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
 /** What a scan keeps of a file's Stats (see fileStatOf). */
 type ObservedStat = FileStat & { dev: number };
@@ -475,6 +498,7 @@ export class WatchSource {
         return r === 'hidden' || r === 'temp' || root.filter.skipsDir(rel);
       },
     });
+    if (foldersOnly) readFoldersByType(watcher);
     this.watchers.push(watcher);
     const state = this.rootStates.get(root.name);
     if (state) {
