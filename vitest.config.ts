@@ -28,6 +28,7 @@ const INTEGRATION = [
   'test/state/store-contract-pg.test.ts',
   'test/state/pg-store.test.ts',
   'test/state/pg-fleet.test.ts',
+  'test/state/pg-reconnect.test.ts',
   'test/state/journal-config.test.ts',
   'test/state/move-journal.test.ts',
   'test/http/fleet-status.test.ts',

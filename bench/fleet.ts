@@ -13,9 +13,19 @@
  * left anywhere. Rate: deliveries done − 1 over the span from the first delivery done to the last,
  * from the journal (start-up does not count), all four targets together. The baseline is D = 1 in
  * the same run; the figure is each D's rate ÷ that.
+ *
+ * Where the time goes (Linux /proc): the CPU seconds (user + system) the daemons spent (this
+ * process's reaped children: /proc/self/stat cutime + cstime), the emulators' child and the
+ * PostgreSQL server (the postmaster, its live backends and the ones that exited), over the run;
+ * CPU ms per delivery of the daemons; how many cores the three together kept busy; and the whole
+ * machine's busy share of its cores from /proc/stat (other work on the machine included). If the
+ * daemons' CPU per delivery stays flat from 1 to 3 daemons while the cores are near full, the
+ * machine is the bound, not the journal's coordination. Each daemon also pays a fixed start-up
+ * (loading, scanning and recording the tree, signing in to the clouds): measured by starting one
+ * more daemon on the finished journal (it finds nothing to do), and taken out of the net figure.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,10 +33,57 @@ import pg from 'pg';
 import { createTestDatabase, startTestPostgres } from '../test/helpers/postgres.js';
 import { DAEMON_MAIN, requireBuild } from './lib/daemon.js';
 import { CLOUDS, startEmulatorChild, type EmulatorChild } from './lib/emulators.js';
+import { childrenCpuSeconds, readCpu } from './lib/proc-cpu.js';
 import { commandLine, emit, table, type Figure } from './lib/report.js';
 import { makeTree } from './lib/tree.js';
 
 const GOAL_AT_3 = 2.4;
+
+/** The parent pid of a process, or null when it is gone. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the parent pid is the 2nd field after its last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** The PostgreSQL server this process started (its child named postgres) and its backends' CPU seconds. */
+function postgresSeconds(): number {
+  let total = 0;
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const master = pids.find((p) => {
+    try {
+      return parentOf(p) === process.pid && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
+    } catch {
+      return false;
+    }
+  });
+  if (master === undefined) return 0;
+  total += (readCpu(master) ?? 0) + childrenCpuSeconds(master);
+  for (const p of pids) if (parentOf(p) === master) total += readCpu(p) ?? 0;
+  return total;
+}
+
+/** The machine's busy and total CPU time so far, in ticks, from the first line of /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+  return { busy: total - f[3]! - (f[4] ?? 0), total };
+}
+
+interface Cpu {
+  daemons: number;
+  /** One daemon started on the finished journal: start-up, scan, record, no deliveries. */
+  startup: number;
+  emulators: number;
+  postgres: number;
+  /** Busy share of all the machine's cores over the run (everything on it). */
+  machine: number;
+}
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -63,7 +120,7 @@ async function main(): Promise<number> {
   makeTree(tree, files, 1024);
   const server = values.url ? null : await startTestPostgres();
   const serverUrl = values.url ?? server!.url;
-  const results: Array<{ daemons: number; rate: number; done: number; wall: number }> = [];
+  const results: Array<{ daemons: number; rate: number; done: number; wall: number; cpu: Cpu }> = [];
   try {
     for (const d of counts) {
       const blobDir = path.join(work, `blobs-${d}`);
@@ -89,9 +146,24 @@ async function main(): Promise<number> {
           );
           return file;
         });
+        const emuPid = emu.process.pid!;
+        const before = { daemons: childrenCpuSeconds(), emulators: (readCpu(emuPid) ?? 0), postgres: postgresSeconds(), machine: machineTicks() };
         const t0 = Date.now();
         const exits = await Promise.all(configs.map((c) => run(['backfill', '--once', '--config', c], { JOURNAL_URL: db.url })));
         const wall = (Date.now() - t0) / 1000;
+        const m = machineTicks();
+        const daemonsAfter = childrenCpuSeconds();
+        const emulatorsAfter = (readCpu(emuPid) ?? 0);
+        const postgresAfter = postgresSeconds();
+        const idleRun = await run(['backfill', '--once', '--config', configs[0]!], { JOURNAL_URL: db.url });
+        if (idleRun.code !== 0) throw new Error(`the start-up daemon exited ${idleRun.code}: ${idleRun.out.trim().split('\n').slice(-3).join(' | ')}`);
+        const cpu: Cpu = {
+          daemons: daemonsAfter - before.daemons,
+          startup: childrenCpuSeconds() - daemonsAfter,
+          emulators: emulatorsAfter - before.emulators,
+          postgres: postgresAfter - before.postgres,
+          machine: (m.busy - before.machine.busy) / Math.max(1, m.total - before.machine.total),
+        };
         const bad = exits.find((e) => e.code !== 0);
         if (bad) throw new Error(`a daemon exited ${bad.code}: ${bad.out.trim().split('\n').slice(-3).join(' | ')}`);
         const c = new pg.Client({ connectionString: db.url });
@@ -103,7 +175,7 @@ async function main(): Promise<number> {
         const n = Number(r.rows[0]!.n);
         const span = Number(r.rows[0]!.last) - Number(r.rows[0]!.first);
         if (n !== files * CLOUDS.length) throw new Error(`${d} daemons: ${n} of ${files * CLOUDS.length} deliveries done`);
-        results.push({ daemons: d, rate: span > 0 ? ((n - 1) * 1000) / span : 0, done: n, wall });
+        results.push({ daemons: d, rate: span > 0 ? ((n - 1) * 1000) / span : 0, done: n, wall, cpu });
       } finally {
         if (emu) await emu.stop();
         await db.drop();
@@ -126,8 +198,31 @@ async function main(): Promise<number> {
       `${table(
         ['daemons', 'deliveries', 'deliveries/s', '÷ 1 daemon', 'wall s'],
         results.map((r) => [String(r.daemons), String(r.done), r.rate.toFixed(1), `${(r.rate / base).toFixed(2)}×`, r.wall.toFixed(1)]),
+      )}\n\n` +
+      `Where the CPU went (seconds over the run; ${os.cpus().length} cores on this machine):\n\n` +
+      `${table(
+        ['daemons', 'daemons s', 'daemon ms / delivery', 'start-up s each', 'net ms / delivery', 'emulators s', 'PostgreSQL s', 'cores busy (these)', 'machine busy'],
+        results.map((r) => [
+          String(r.daemons),
+          r.cpu.daemons.toFixed(1),
+          ((r.cpu.daemons * 1000) / r.done).toFixed(2),
+          r.cpu.startup.toFixed(1),
+          (((r.cpu.daemons - r.daemons * r.cpu.startup) * 1000) / r.done).toFixed(2),
+          r.cpu.emulators.toFixed(1),
+          r.cpu.postgres.toFixed(1),
+          ((r.cpu.daemons + r.cpu.emulators + r.cpu.postgres) / r.wall).toFixed(2),
+          `${(r.cpu.machine * 100).toFixed(0)} %`,
+        ]),
       )}\n\n`,
   );
+  for (const r of results) {
+    figures.push({
+      figure: `fleet: daemons' CPU per delivery (net flat: no coordination cost) with ${r.daemons} daemon${r.daemons > 1 ? 's' : ''}; cores busy`,
+      value: `${((r.cpu.daemons * 1000) / r.done).toFixed(2)} ms (${(((r.cpu.daemons - r.daemons * r.cpu.startup) * 1000) / r.done).toFixed(2)} ms net of ${r.cpu.startup.toFixed(1)} s start-up each); ${((r.cpu.daemons + r.cpu.emulators + r.cpu.postgres) / r.wall).toFixed(2)} of ${os.cpus().length} cores by the bench, machine ${(r.cpu.machine * 100).toFixed(0)} % busy`,
+      goal: '–',
+      met: null,
+    });
+  }
   emit({ script: 'fleet', command: commandLine(), figures });
   return figures.every((f) => f.met !== false) ? 0 : 1;
 }

@@ -12,7 +12,10 @@
  * 1. Cost per delivery: the journal work one delivery costs the daemon — recordItems in batches
  *    of 100 files, then, as an uploader does, lease one and complete it — for N deliveries
  *    (default 5000), on SQLite (the baseline, same run) and on PostgreSQL; and on PostgreSQL with
- *    4 uploaders at once (a pool hides the round trips).
+ *    4 uploaders at once (a pool hides the round trips). Then as the daemon leases (the archiver
+ *    leases the uploaders' demand in one call, here 16, and their completions settle together):
+ *    lease 16, complete the 16 at once (the journal's group commit makes them one statement), on
+ *    both journals.
  * 2. Move: a SQLite journal with `--move-deliveries` (default 100,000) deliveries, every one done
  *    (20k files × 5 targets), is moved by `moveJournalToPg`; then a restart is simulated as the
  *    daemon does it — the journal's file index must equal the files' stats, and recording every
@@ -47,8 +50,8 @@ function items(n: number, prefix = 'f'): NewItem[] {
   }));
 }
 
-/** ms per delivery: record (batches of 100), then `uploaders` loops of lease 1 + complete. */
-async function perDelivery(store: Store, n: number, uploaders: number): Promise<number> {
+/** ms per delivery: record (batches of 100), then `uploaders` loops of lease `batch` + complete each (at once). */
+async function perDelivery(store: Store, n: number, uploaders: number, batch = 1): Promise<number> {
   const all = items(n);
   const t0 = performance.now();
   for (let i = 0; i < all.length; i += 100) await store.recordItems(all.slice(i, i + 100), ['local']);
@@ -56,10 +59,10 @@ async function perDelivery(store: Store, n: number, uploaders: number): Promise<
   await Promise.all(
     Array.from({ length: uploaders }, async () => {
       for (;;) {
-        const [d] = await store.lease('local', 1);
-        if (d === undefined) return;
-        await store.complete(d.id, d.generation, { remoteId: `r${d.id}`, remoteHash: 'h', bytesSent: d.size });
-        done++;
+        const leased = await store.lease('local', batch);
+        if (leased.length === 0) return;
+        await Promise.all(leased.map((d) => store.complete(d.id, d.generation, { remoteId: `r${d.id}`, remoteHash: 'h', bytesSent: d.size })));
+        done += leased.length;
       }
     }),
   );
@@ -76,17 +79,23 @@ try {
   const sqlite = await openSqliteStore({ dir: path.join(tmp, 'cost') });
   const sqliteMs = await perDelivery(sqlite, N, 1);
   await sqlite.close();
+  const sqliteBatched = await openSqliteStore({ dir: path.join(tmp, 'cost-batched') });
+  const sqliteBatchedMs = await perDelivery(sqliteBatched, N, 1, 16);
+  await sqliteBatched.close();
   const rows: string[][] = [['SQLite, 1 uploader (baseline)', sqliteMs.toFixed(3), '1.00']];
-  for (const uploaders of [1, 4]) {
+  for (const [uploaders, batch] of [[1, 1], [4, 1], [1, 16]] as const) {
     const db = await createTestDatabase(serverUrl);
     const store = await openPgStore({ url: db.url });
-    const ms = await perDelivery(store, N, uploaders);
+    const ms = await perDelivery(store, N, uploaders, batch);
     await store.close();
     await db.drop();
-    rows.push([`PostgreSQL, ${uploaders} uploader${uploaders > 1 ? 's' : ''}`, ms.toFixed(3), (ms / sqliteMs).toFixed(2)]);
-    figures.push({ figure: `journal ms per delivery, PostgreSQL (${uploaders} uploader${uploaders > 1 ? 's' : ''}) ÷ SQLite`, value: `${(ms / sqliteMs).toFixed(2)}× (${ms.toFixed(3)} ms vs ${sqliteMs.toFixed(3)} ms)`, goal: '–', met: null });
+    const base = batch === 1 ? sqliteMs : sqliteBatchedMs;
+    const how = batch === 1 ? `${uploaders} uploader${uploaders > 1 ? 's' : ''}` : `lease ${batch}, complete ${batch} at once`;
+    if (batch !== 1) rows.push([`SQLite, ${how}`, sqliteBatchedMs.toFixed(3), (sqliteBatchedMs / sqliteMs).toFixed(2)]);
+    rows.push([`PostgreSQL, ${how}`, ms.toFixed(3), (ms / sqliteMs).toFixed(2)]);
+    figures.push({ figure: `journal ms per delivery, PostgreSQL (${how}) ÷ SQLite (same)`, value: `${(ms / base).toFixed(2)}× (${ms.toFixed(3)} ms vs ${base.toFixed(3)} ms)`, goal: '–', met: null });
   }
-  console.log(`Journal cost per delivery (record in batches of 100, lease 1, complete), ${N} deliveries:`);
+  console.log(`Journal cost per delivery (record in batches of 100, then lease and complete), ${N} deliveries:`);
   console.log(table(['journal', 'ms / delivery', '÷ SQLite'], rows));
 
   // 2. Moving a large SQLite journal.

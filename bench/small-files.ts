@@ -8,7 +8,15 @@
  * folder on the same file system, in turn: `stagecoach backfill --once` (dist/src/cli/main.js,
  * local target, fresh journal), `rclone copy` (Debian's rclone; installed with
  * `apt-get install -y rclone` when missing, and the script says so) and `cp -r`. Each copy is
- * checked by counting the files it made. Figures: seconds and CPU seconds (user + system, of the
+ * checked by counting the files it made.
+ *
+ * Equal conditions: every destination folder of every run (and each run's journal folder) is made
+ * before the first tool starts, no copy is deleted before the last run is over (all go in one go at
+ * the end), and the order of the tools rotates per run (run 1: stagecoach, rclone, cp; run 2:
+ * rclone, cp, stagecoach; …), so no tool always runs first on a cold cache or right after a tree
+ * was deleted (ext4 searches its recently deleted inodes on each create, which costs the next
+ * tool). Each tool's figure is its median over the runs; the ratios are per run, then medianed.
+ * Disk: about N × 4 KiB × 3 tools × runs. Figures: seconds and CPU seconds (user + system, of the
  * tool's process and its children, from the waited-for children's times in /proc/self/stat) per
  * tool, and stagecoach ÷ rclone and ÷ cp -r for both: on a loaded machine the wall time is mostly
  * other people's work, the CPU time much less so. Stagecoach's copy is durable (each file and
@@ -102,46 +110,50 @@ async function main(): Promise<number> {
     const cpuRclone: number[] = [];
     const cpuCp: number[] = [];
     const errors: string[] = [];
+    // Every destination (and the daemon's state folder) of every run is made up front, before
+    // anything is deleted, and nothing is deleted until the last run is over: ext4 searches its
+    // recently deleted inodes on each create, so a tool that runs right after a tree is removed
+    // pays for it. The order of the tools rotates per run, so each goes first, second and last.
+    const tools = ['stagecoach', ...(rclone ? ['rclone'] : []), 'cp -r'];
+    const dest = (r: number, tool: string): string => path.join(work, `out-${r}-${tool.replace(/\W+/g, '')}`);
     for (let r = 0; r < runs; r++) {
-      const dest = (tool: string): string => path.join(work, `out-${r}-${tool}`);
-      // stagecoach
-      const d = dest('stagecoach');
-      const cfg = path.join(work, `config-${r}.json`);
-      writeFileSync(cfg, JSON.stringify({ stateDir: path.join(work, `state-${r}`), stableMs: 200, log: { level: 'warn', format: 'json' }, roots: [{ path: src, name: 'src' }], targets: [{ type: 'local', path: d }] }));
-      const sc = run(process.execPath, [DAEMON, 'backfill', '--once', '--config', cfg]);
-      const scCount = existsSync(d) ? countFiles(d) : 0;
-      if (!sc.ok || scCount !== files) errors.push(`stagecoach run ${r + 1}: ${sc.detail || `copied ${scCount} of ${files} files`}`);
-      else {
-        times.get('stagecoach')!.push(sc.seconds);
-        if (sc.cpu !== null) cpus.get('stagecoach')!.push(sc.cpu);
-      }
-      // rclone
-      let rc: number | null = null;
-      if (rclone) {
-        const res = run(rclone, ['copy', src, dest('rclone')]);
-        const n = existsSync(dest('rclone')) ? countFiles(dest('rclone')) : 0;
-        if (!res.ok || n !== files) errors.push(`rclone run ${r + 1}: ${res.detail || `copied ${n} of ${files}`}`);
+      for (const tool of tools) mkdirSync(path.join(dest(r, tool), 'copy'), { recursive: true });
+      mkdirSync(path.join(work, `state-${r}`));
+    }
+    for (let r = 0; r < runs; r++) {
+      const res = new Map<string, { seconds: number; cpu: number | null }>();
+      for (let k = 0; k < tools.length; k++) {
+        const tool = tools[(r + k) % tools.length]!;
+        const out = path.join(dest(r, tool), 'copy');
+        let x: ReturnType<typeof run>;
+        if (tool === 'stagecoach') {
+          const cfg = path.join(work, `config-${r}.json`);
+          writeFileSync(cfg, JSON.stringify({ stateDir: path.join(work, `state-${r}`), stableMs: 200, log: { level: 'warn', format: 'json' }, roots: [{ path: src, name: 'src' }], targets: [{ type: 'local', path: out }] }));
+          x = run(process.execPath, [DAEMON, 'backfill', '--once', '--config', cfg]);
+        } else if (tool === 'rclone') x = run(rclone!, ['copy', src, out]);
+        // The destination exists, so cp copies the tree into it as `src`.
+        else x = run('cp', ['-r', src, out]);
+        const n = countFiles(out);
+        if (!x.ok || n !== files) errors.push(`${tool} run ${r + 1}: ${x.detail || `copied ${n} of ${files} files`}`);
         else {
-          times.get('rclone')!.push((rc = res.seconds));
-          if (res.cpu !== null) cpus.get('rclone')!.push(res.cpu);
-          if (sc.ok && scCount === files && sc.cpu !== null && res.cpu) cpuRclone.push(sc.cpu / res.cpu);
+          res.set(tool, x);
+          times.get(tool)!.push(x.seconds);
+          if (x.cpu !== null) cpus.get(tool)!.push(x.cpu);
         }
       }
-      const cp = run('cp', ['-r', src, dest('cp')]);
-      if (!cp.ok) errors.push(`cp run ${r + 1}: ${cp.detail}`);
-      else {
-        times.get('cp -r')!.push(cp.seconds);
-        if (cp.cpu !== null) cpus.get('cp -r')!.push(cp.cpu);
-        if (sc.ok && scCount === files && sc.cpu !== null && cp.cpu) cpuCp.push(sc.cpu / cp.cpu);
+      const sc = res.get('stagecoach');
+      const rc = res.get('rclone');
+      const cp = res.get('cp -r');
+      if (sc && rc) {
+        ratioRclone.push(sc.seconds / rc.seconds);
+        if (sc.cpu !== null && rc.cpu) cpuRclone.push(sc.cpu / rc.cpu);
       }
-      if (sc.ok && scCount === files) {
-        if (rc !== null) ratioRclone.push(sc.seconds / rc);
-        if (cp.ok) ratioCp.push(sc.seconds / cp.seconds);
+      if (sc && cp) {
+        ratioCp.push(sc.seconds / cp.seconds);
+        if (sc.cpu !== null && cp.cpu) cpuCp.push(sc.cpu / cp.cpu);
       }
-      for (const t of ['stagecoach', 'rclone', 'cp']) rmSync(dest(t), { recursive: true, force: true });
-      rmSync(path.join(work, `state-${r}`), { recursive: true, force: true });
     }
-    process.stdout.write(`${files} files of 4 KiB, ${PER_FOLDER} per folder, ${runs} runs, under ${values.dir} (median (min–max))\n\n`);
+    process.stdout.write(`${files} files of 4 KiB, ${PER_FOLDER} per folder, ${runs} runs, tools in rotating order, trees deleted at the end, under ${values.dir} (median (min–max))\n\n`);
     const rows = [...times].map(([tool, xs]) => {
       const c = cpus.get(tool)!;
       return [tool, xs.length ? fmt(summarize(xs), 's') : 'not run', xs.length ? `${(files / summarize(xs).median).toFixed(0)}` : '–', c.length ? fmt(summarize(c), 's') : '–'];

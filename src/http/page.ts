@@ -15,7 +15,8 @@
  * roots). Sizes are
  * binary (KiB, MiB). When the server wants a token, the page takes it from `#token=…` in its
  * address (and removes it from there) or asks for it in its own form, never `prompt()`, and keeps
- * it in localStorage.
+ * it in localStorage. While a PostgreSQL journal does not answer (`journal.reachable: false`),
+ * a banner at the top says since when and why, and that deliveries wait and resume.
  */
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -24,6 +25,7 @@ export const STATUS_PAGE = `<!doctype html>
 <body>
 <header><h1>Stagecoach</h1><span id="health">…</span><span id="error"></span></header>
 <main>
+<div id="journal" class="banner" role="alert" hidden></div>
 <form id="token-form" class="panel" hidden>
 <label for="token-input">This page needs the token: <code>http.token</code> in the config (stagecoach.yaml).</label>
 <input type="password" id="token-input" autocomplete="current-password" required>
@@ -77,6 +79,7 @@ button{margin-top:6px}
 table{border-collapse:collapse;width:100%;background:#fff;margin-top:6px}
 td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13px;word-break:break-all}
 #error,#token-note{color:#8b1c17}
+.banner{background:#f9d6d5;color:#8b1c17;border:1px solid #e3a9a6;border-radius:6px;padding:8px 12px;margin-bottom:12px;font-weight:600}
 `;
 
 /** The page's script, served as `/app.js`: no inline handlers, so CSP `script-src 'self'` holds. */
@@ -145,6 +148,9 @@ export const STATUS_SCRIPT = `(function(){
   }
   function render(s){
     $('health').textContent=s.health.ok?'healthy':'unhealthy: '+s.health.reasons.map(function(r){return r.reason;}).join('; ');
+    var jb=$('journal'),j=s.journal;
+    if(j&&j.reachable===false){jb.textContent='The journal (PostgreSQL) is unreachable since '+when(j.since)+(j.error?': '+j.error:'')+'; deliveries wait and resume when it answers.';jb.hidden=false;}
+    else{jb.textContent='';jb.hidden=true;}
     var box=$('targets');box.textContent='';
     s.targets.forEach(function(t){
       var c=el('div',{'class':'card','data-target':t.id});var h2=el('h2',null,t.id+' ('+t.type+')');

@@ -78,6 +78,8 @@ export interface StatusBody {
   /** On a journal shared by several daemons: this daemon's node name and every node. */
   node?: string;
   nodes?: NodeInfo[];
+  /** On a PostgreSQL journal: whether it answers (`reachable: false` while its calls wait and retry). */
+  journal?: { reachable: boolean; since: number; error: string | null };
 }
 
 /**
@@ -228,13 +230,16 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   const json = (res: http.ServerResponse, status: number, body: unknown) => send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
 
   const status = async (): Promise<StatusBody> => {
+    // An unreachable journal's reads would wait for it: the page says so at once instead.
+    const reach = pipeline.store.reachability?.();
+    const down = reach?.reachable === false;
     const [health, counts, healthRows, failures, lastFiles, renamed] = await Promise.all([
       checkHealth(pipeline),
-      pipeline.store.counts(),
-      pipeline.store.health(),
-      pipeline.store.recent({ status: 'failed', limit }),
-      pipeline.store.recent({ status: 'done', limit }),
-      pipeline.store.renamed(limit),
+      down ? [] : pipeline.store.counts(),
+      down ? [] : pipeline.store.health(),
+      down ? [] : pipeline.store.recent({ status: 'failed', limit }),
+      down ? [] : pipeline.store.recent({ status: 'done', limit }),
+      down ? [] : pipeline.store.renamed(limit),
     ]);
     const sup = pipeline.supervisor.status();
     const ids = new Set(typeOf.keys());
@@ -259,8 +264,9 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       lastFiles: lastFiles.filter((d) => ids.has(d.target)),
       renamed: renamed.filter((r) => ids.has(r.target)),
       verify: verifyState.status(),
-      freedBytes: (await (pipeline.store as { audit?: AuditStore }).audit?.freedBytes()) ?? 0,
-      ...(pipeline.store.nodes ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
+      freedBytes: down ? 0 : ((await (pipeline.store as { audit?: AuditStore }).audit?.freedBytes()) ?? 0),
+      ...(pipeline.store.nodes && !down ? { node: pipeline.node, nodes: await pipeline.store.nodes() } : {}),
+      ...(reach ? { journal: reach } : {}),
     };
   };
 

@@ -180,7 +180,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
       const status = supervisor.status();
       for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) return false;
       return true;
-    });
+    }, config.journal ? Math.min(1000, Math.floor(config.journal.leaseMs / 3)) : undefined);
 
   // What reconnect makes a target from: the config's entries, replaced by edited ones.
   const targetConfigs = [...config.targets];
@@ -234,7 +234,11 @@ async function reconnectTarget(
  */
 async function buildStore(config: Config, nodeName: string, watched: Config['roots'], log: Logger): Promise<Store> {
   const store = await openJournal(config, {
-    onError: (err) => log.warn({ err }, 'a journal connection or heartbeat failed; the pool opens a new one'),
+    onError: (err) => log.warn({ err }, 'a journal connection, heartbeat or lease failed; the pool opens a new one'),
+    onReachability: (r) =>
+      r.reachable
+        ? log.info({ since: r.since }, 'the journal is reachable again')
+        : log.error({ error: r.error, since: r.since }, 'the journal is unreachable: its calls wait and retry until it answers'),
     node: { name: nodeName, roots: new Map(config.roots.map((r) => [r.name, r.path])), watches: watched.map((r) => r.name) },
   });
   const reset = await store.resetInFlight();

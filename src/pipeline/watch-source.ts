@@ -1,7 +1,7 @@
 import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Dirent, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { type Dirent, lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
@@ -93,6 +93,11 @@ interface Candidate {
 const LIMIT_POLL_MS = 60_000;
 /** How long a taken file's stat is kept against scans with a journal index older than its record. */
 const TAKEN_KEEP_MS = 30_000;
+/**
+ * How far before the start of a root's first walk the walk after its watches are set up looks
+ * for ctimes (see catchUpRoot): the kernel stamps a ctime from a clock that may lag a tick.
+ */
+const CTIME_SLACK_MS = 1000;
 /** The walk of a root a little after its watch is ready (see watchRoot). */
 const SETTLE_WALK_MS = 2000;
 /**
@@ -139,6 +144,29 @@ function isTracked(watcher: FSWatcher, abs: string, depth0 = false): boolean {
   }
   const siblings = watcher.getWatched()[path.dirname(abs)];
   return siblings?.includes(path.basename(abs)) ?? false;
+}
+
+/**
+ * Folders only: chokidar reads a watched folder (when it is added, and after each event in it,
+ * at most once a second) through its `_readdirp`, with readdirp's `alwaysStat`: an lstat of every
+ * child, only for `ignored` to drop the files (~30 s of a million-file tree's set-up). Asked for
+ * directories only and without stats instead, readdirp classifies each child by the type
+ * readdir gives (its dirent), and chokidar's filters and `ignored` get that dirent as the child's
+ * stats (it has the same isFile / isDirectory / isSymbolicLink). Another chokidar, without
+ * `_readdirp`, keeps its own reads.
+ */
+type ReaddirpEntry = { stats?: unknown; dirent?: unknown };
+type EntryFilter = (entry: ReaddirpEntry) => boolean;
+function readFoldersByType(watcher: FSWatcher): void {
+  const w = watcher as unknown as { _readdirp?: (dir: string, opts: { fileFilter?: EntryFilter; directoryFilter?: EntryFilter }) => unknown };
+  const read = w._readdirp;
+  if (typeof read !== 'function') return;
+  const typed = (filter: EntryFilter | undefined): EntryFilter => (entry) => {
+    entry.stats ??= entry.dirent;
+    return filter ? filter(entry) : true;
+  };
+  w._readdirp = (dir, opts) =>
+    read.call(watcher, dir, { ...opts, alwaysStat: false, type: 'directories', fileFilter: typed(opts.fileFilter), directoryFilter: typed(opts.directoryFilter) } as typeof opts);
 }
 
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
@@ -214,12 +242,14 @@ export class WatchSource {
    * done. Live watching (chokidar, with no initial events of its own) is set up after that, in
    * the background: on a large tree it takes many times the walk, and the daemon need not wait
    * for it to archive what the walk found. Once a root's watches are ready it is walked once
-   * more, so a file made between its walk and its watch is not missed; then `watching` is
-   * logged and `live` resolves.
+   * more, so a file made between its walk and its watch is not missed (by ctime, without the
+   * journal's index: see catchUpRoot); then `watching` is logged and `live` resolves.
    */
   async watch(): Promise<void> {
     this.startSweeper();
     const present: RootSpec[] = [];
+    /** When each root's first walk began (see catchUpRoot). */
+    const since = new Map<string, number>();
     for (const r of this.opts.roots) {
       const id = await rootIdentity(r.path);
       this.rootStates.set(r.name, { present: id !== null, since: Date.now(), id, watcher: null });
@@ -229,13 +259,14 @@ export class WatchSource {
       }
       this.opts.onRootState?.(r, true);
       present.push(r);
+      since.set(r.name, Date.now());
       await this.rescan(r);
       this.opts.log.info({ root: r.name, waiting: this.candidates.size }, 'scanned');
     }
     // Every root's state as of this start (a missing root was told already): `status` must not
     // show what an earlier run saw.
     if (present.length === this.opts.roots.length) this.statusChanged(true);
-    this.live = Promise.all(present.map((r) => this.watchRoot(r))).then(() => undefined);
+    this.live = Promise.all(present.map((r) => this.watchRoot(r, since.get(r.name)!))).then(() => undefined);
     this.live.catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot set up watching; changes are found by the periodic rescan only'));
     // A root that vanishes (removed, unmounted) or comes back is a state, looked for each second.
     const check = setInterval(() => void this.checkRoots(), this.opts.rootCheckMs ?? ROOT_CHECK_MS);
@@ -309,8 +340,9 @@ export class WatchSource {
           this.opts.log.warn({ root: r.name, path: r.path }, 'the watched folder is there: archiving it');
           this.opts.onRootState?.(r, true);
           this.statusChanged(true);
+          const since = Date.now();
           await this.rescan(r);
-          void this.watchRoot(r).catch((e: unknown) =>
+          void this.watchRoot(r, since).catch((e: unknown) =>
             this.opts.log.error({ err: e, root: r.name }, 'cannot set up watching; changes are found by the periodic rescan only'),
           );
         }
@@ -452,7 +484,8 @@ export class WatchSource {
     this.statusChanged(true);
   }
 
-  private async watchRoot(root: RootSpec): Promise<void> {
+  /** `since`: when the root's first walk began (see catchUpRoot). */
+  private async watchRoot(root: RootSpec, since: number): Promise<void> {
     const log = this.opts.log.child({ root: root.name });
     let warnedLimit = false;
     if (this.closed) return;
@@ -485,6 +518,7 @@ export class WatchSource {
         return r === 'hidden' || r === 'temp' || root.filter.skipsDir(rel);
       },
     });
+    if (foldersOnly) readFoldersByType(watcher);
     this.watchers.push(watcher);
     const state = this.rootStates.get(root.name);
     if (state) {
@@ -557,7 +591,7 @@ export class WatchSource {
     if (foldersOnly) await this.addFolders(root, watcher);
     // A file created after the first walk read its folder and before chokidar watched that
     // folder is seen by neither; one walk right after 'ready' closes that window.
-    await this.rescan(root);
+    await this.catchUpRoot(root, since);
     if (!this.closed) log.info({ waiting: this.candidates.size }, 'watching');
     // And one more a little later: a folder made in the first moments after 'ready' has been
     // seen to raise no event at all (its files then waited for the next change beside it, or
@@ -565,6 +599,48 @@ export class WatchSource {
     sleep(SETTLE_WALK_MS, undefined, { ref: false })
       .then(() => (this.closed ? undefined : this.rescan(root)))
       .catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+  }
+
+  /**
+   * The walk of a root once its watches are set up: what changed after its first walk (which
+   * began at `since`) read a folder and before that folder's watch was attached raised no event.
+   * Only what the kernel stamped since can have changed: a file made, written, truncated,
+   * chmod'ed or renamed in has its ctime set then, and so has a folder made or moved in, or whose
+   * entries changed: every file under such a folder is taken, whatever its ctime (a folder moved
+   * in keeps its files' old ctimes). The rest is not looked at again, so
+   * this walk needs no journal index (reading it is most of a first walk's cost at a million
+   * files): what it finds is a live event, which the archiver compares with the journal. A
+   * ctime from a clock far behind (a network share's) is missed here and found by the walk
+   * SETTLE_WALK_MS later, which compares every file with the journal.
+   */
+  private async catchUpRoot(root: RootSpec, since: number): Promise<void> {
+    const after = since - CTIME_SLACK_MS;
+    const parentOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+    /** Folders made or moved in since (relative paths), and every folder under one. */
+    const fresh = new Set<string>();
+    await walkTree(
+      root.path,
+      root.filter,
+      (relPath, stats, rawRelPath) => {
+        if (stats.ctimeMs >= after || fresh.has(parentOf(relPath))) this.observe(root, relPath, stats, null, rawRelPath);
+      },
+      (relPath, err) => {
+        if (err.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning');
+      },
+      {
+        onLink: ({ relPath, rawRelPath }) => this.link(root, relPath, null, rawRelPath),
+        onDir: (relDir) => {
+          if (fresh.has(parentOf(relDir))) return void fresh.add(relDir);
+          let ctimeMs = Infinity; // a folder that cannot be stat'ed here (a name not valid UTF-8): all of it
+          try {
+            ctimeMs = lstatSync(path.join(root.path, ...relDir.split('/'))).ctimeMs;
+          } catch {
+            // gone: nothing under it to take; else taken whole
+          }
+          if (ctimeMs >= after) fresh.add(relDir);
+        },
+      },
+    );
   }
 
   /**

@@ -53,6 +53,23 @@ async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * the last error is thrown wrapped in RetriesExhaustedError. An aborted signal stops the waiting.
  */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
+  // The first attempt runs without p-retry, which sets up (copies and checks its options, reads
+  // the clock) on every call: most operations succeed at once (a 10,000-file backfill makes
+  // 10,000 calls). A first attempt that fails is handed to p-retry as its attempt 1, so the policy
+  // from there on is exactly p-retry's.
+  let first: { error: unknown } | null = null;
+  if (!opts.signal?.aborted) {
+    try {
+      const result = await fn(1);
+      // As p-retry does: a signal aborted while the attempt ran rejects with its reason.
+      opts.signal?.throwIfAborted();
+      return result;
+    } catch (error) {
+      // Aborted: the attempt's own error, as below.
+      if (opts.signal?.aborted) throw error instanceof Error ? error : new Error(String(error), { cause: error });
+      first = { error };
+    }
+  }
   let last: Classified | null = null;
   let attempts = 0;
   try {
@@ -60,6 +77,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       async (attempt) => {
         attempts = attempt;
         try {
+          if (attempt === 1 && first) throw first.error;
           return await fn(attempt);
         } catch (error) {
           // p-retry only handles Error instances; wrap anything else so the policy still applies.

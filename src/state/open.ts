@@ -1,5 +1,6 @@
 import type { AuditStore } from './audit.js';
 import type { NodeOptions } from './pg-store.js';
+import type { JournalReachability } from './pg-retry.js';
 import type { Store } from './store.js';
 
 /** `url` with any password replaced, so that it can appear in logs and errors. */
@@ -28,17 +29,23 @@ export type OpenJournal = Store & { readonly kind: 'sqlite' | 'postgres'; readon
  * Opens the configured journal: PostgreSQL when `journal.url` is set (node-postgres is loaded only
  * then), else the embedded SQLite file under `stateDir`. Errors as openSqliteStore / openPgStore.
  * `onError` hears errors of idle pooled PostgreSQL connections (the pool replaces them) and of
- * heartbeats. `node`: the daemon joins the PostgreSQL journal's fleet under that name (ignored by
+ * heartbeats; `onReachability` hears the PostgreSQL journal become unreachable (its calls wait and
+ * retry) and reachable again. `node`: the daemon joins the PostgreSQL journal's fleet under that name (ignored by
  * SQLite, which one daemon owns); without it the store acts for the whole journal (the CLI).
  */
 export async function openJournal(
   config: JournalConfig,
-  opts: { onError?: (err: Error) => void; node?: Omit<NodeOptions, 'leaseMs'> } = {},
+  opts: { onError?: (err: Error) => void; onReachability?: (r: JournalReachability) => void; node?: Omit<NodeOptions, 'leaseMs'> } = {},
 ): Promise<OpenJournal> {
   if (config.journal) {
     const { openPgStore } = await import('./pg-store.js');
     const node = opts.node ? { ...opts.node, ...(config.journal.leaseMs !== undefined ? { leaseMs: config.journal.leaseMs } : {}) } : undefined;
-    const store = await openPgStore({ url: config.journal.url, ...(opts.onError ? { onError: opts.onError } : {}), ...(node ? { node } : {}) });
+    const store = await openPgStore({
+      url: config.journal.url,
+      ...(opts.onError ? { onError: opts.onError } : {}),
+      ...(opts.onReachability ? { onReachability: opts.onReachability } : {}),
+      ...(node ? { node } : {}),
+    });
     return Object.assign(store, { kind: 'postgres' as const });
   }
   const { openSqliteStore } = await import('./sqlite-store.js');

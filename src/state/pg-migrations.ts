@@ -152,6 +152,15 @@ export const pgMigrations: readonly Migration[] = [
       CREATE INDEX removals_state ON removals (state);
     `,
   },
+  {
+    // Each lease's own token (issue 20): a lease run again after a lost connection finds the rows
+    // it took, and an outcome is written only by the lease that holds the row.
+    version: 8,
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN lease_token text;
+      CREATE INDEX deliveries_lease_token ON deliveries (lease_token) WHERE status = 'in_flight';
+    `,
+  },
 ];
 
 /** The advisory lock that serialises migrations across every daemon sharing the database. */

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import type { SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
 import { createPgAudit } from './pg-audit.js';
+import { isConnectionError, type JournalReachability, reconnectDelay } from './pg-retry.js';
 import type { AuditStore } from './audit.js';
 import type {
   ClaimResult,
@@ -32,6 +35,11 @@ export interface PgStoreOptions {
    * dropped it). The pool replaces the connection; the caller reports the error.
    */
   onError?: (err: Error) => void;
+  /**
+   * Called when the journal becomes unreachable (a call failed on a lost connection: it is retried
+   * on a new one until the server answers) and when it answers again. See PgStore.reachability.
+   */
+  onReachability?: (r: JournalReachability) => void;
   /**
    * This daemon, when it shares the journal with others. Without it the store acts for the whole
    * journal (the CLI's status, journal migrate, tests): it leases from every root and resets every
@@ -72,6 +80,8 @@ export interface PgStore extends Store {
   heartbeat(): Promise<void>;
   /** Verify, scrub and restore's view of the journal (src/state/audit.ts). */
   readonly audit: AuditStore;
+  /** Whether the server answered the last call; while it does not, calls wait and retry. */
+  reachability(): JournalReachability;
 }
 
 // bigint (int8) comes back as a string by default; every bigint the journal holds is below 2^53.
@@ -95,7 +105,10 @@ const types = {
  */
 export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   const where = describePgUrl(opts.url);
-  const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, types });
+  // keepAlive: a connection a network cut left half-open fails instead of hanging forever.
+  // application_name: pg_stat_activity (and the server's log) tell which node holds a connection.
+  const application_name = applicationName(opts.node?.name);
+  const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, types, keepAlive: true, application_name });
   pool.on('error', (err) => {
     // pool.end() resolves before the server has closed every socket: what fails then is gone.
     if (pool.ending) return;
@@ -118,24 +131,15 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
     throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot use ${where} as a journal: ${(cause as Error).message}`, { cause });
   }
   client.release();
-  if (opts.node === undefined) return new PgStoreImpl(pool, where, undefined);
+  if (opts.node === undefined) return new PgStoreImpl(pool, where, undefined, opts);
   const node = opts.node;
   // The node's lock lives as long as this connection: a daemon killed outright frees it at once.
-  const lock = new pg.Client({ connectionString: opts.url });
-  lock.on('error', (err) => {
-    // Losing this connection loses the node's lock: say so (another daemon could take the name).
-    if (opts.onError !== undefined) opts.onError(err);
-    else process.emitWarning(`[stagecoach] [state] the node lock's connection to ${where} failed: ${err.message}`);
-  });
+  const lock = new pg.Client({ connectionString: opts.url, keepAlive: true, application_name });
+  // Until the store takes it over (it then takes the lock again on a new connection when this one is lost).
+  lock.on('error', () => undefined);
   try {
     await lock.connect();
-    const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [NODE_LOCK_CLASS, node.name]);
-    if (got.rows[0]?.ok !== true) {
-      throw new StagecoachError(
-        'state.node-taken',
-        `[stagecoach] [state] another daemon runs as node "${node.name}" on the journal at ${where}: give each daemon its own node name (config \`node\`)`,
-      );
-    }
+    await takeNodeLock(lock, node.name, where);
     const now = Date.now();
     await lock.query(
       `INSERT INTO nodes (name, roots, watches, started_at, last_seen) VALUES ($1, $2, $3, $4, $4)
@@ -149,13 +153,27 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
     if (cause instanceof StagecoachError) throw cause;
     throw new StagecoachError('state.open-failed', `[stagecoach] [state] cannot join the journal at ${where}: ${(cause as Error).message}`, { cause });
   }
-  return new PgStoreImpl(pool, where, { ...node, leaseMs: node.leaseMs ?? DEFAULT_LEASE_MS, lock, onError: opts.onError });
+  return new PgStoreImpl(pool, where, { ...node, leaseMs: node.leaseMs ?? DEFAULT_LEASE_MS, lock, url: opts.url }, opts);
+}
+
+/** The connections' application_name: `stagecoach <node>` (PostgreSQL keeps its first 63 bytes). */
+export const applicationName = (node: string | undefined): string => (node === undefined ? 'stagecoach' : `stagecoach ${node}`);
+
+/** Takes "one daemon per node name" on `lock`'s session; `state.node-taken` when another daemon holds it. */
+async function takeNodeLock(lock: pg.Client, name: string, where: string): Promise<void> {
+  const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [NODE_LOCK_CLASS, name]);
+  if (got.rows[0]?.ok !== true) {
+    throw new StagecoachError(
+      'state.node-taken',
+      `[stagecoach] [state] another daemon runs as node "${name}" on the journal at ${where}: give each daemon its own node name (config \`node\`)`,
+    );
+  }
 }
 
 interface Node extends NodeOptions {
   leaseMs: number;
   lock: pg.Client;
-  onError: ((err: Error) => void) | undefined;
+  url: string;
 }
 
 interface LeaseRow {
@@ -173,6 +191,16 @@ interface LeaseRow {
   attempts: number;
   resume_handle: string | null;
   last_error: string | null;
+}
+
+interface PendingComplete {
+  id: number;
+  generation: number;
+  result: CompleteResult;
+  /** The lease's token (see PgStoreImpl.#tokens); null without a node. */
+  token: string | null;
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 interface RecordRow {
@@ -194,6 +222,11 @@ const STATUSES: ReadonlySet<string> = new Set(['pending', 'in_flight', 'done', '
 
 /** Serialises recordItems across daemons: the file/delivery upserts read before they write. */
 const RECORD_LOCK: readonly [number, number] = [0x53544147, 2];
+
+/** What a lease returns of each row (deliveries d, files f, roots r). */
+const LEASE_COLUMNS = `
+  d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
+  f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`;
 
 const RECORD_COLUMNS = `
   d.id, d.target, f.root, f.rel_path, d.remote_path, f.size, d.status, d.attempts,
@@ -274,27 +307,174 @@ class PgStoreImpl implements PgStore {
   /** When lease() last looked for expired leases, per target. */
   readonly #expiredChecked = new Map<string, number>();
   #closing: Promise<void> | undefined;
+  readonly #onError: ((err: Error) => void) | undefined;
+  readonly #onReachability: ((r: JournalReachability) => void) | undefined;
+  #reach: JournalReachability = { reachable: true, since: Date.now(), error: null };
+  /** Aborted by close(): a call waiting to reconnect gives up. */
+  readonly #stop = new AbortController();
+  /**
+   * On a shared journal: the leases this node handed out and not yet finished, delivery id →
+   * lease token (written in the row by lease). complete/fail/skip write only while the row still
+   * carries the token: a lease that expired and was taken by another node (or leased again here)
+   * is not finished twice.
+   */
+  readonly #tokens = new Map<number, { token: string; target: string }>();
+  /** A heartbeat is running (one waiting to reconnect is not doubled by the next tick). */
+  #beating = false;
 
-  constructor(pool: pg.Pool, where: string, node: Node | undefined) {
+  constructor(pool: pg.Pool, where: string, node: Node | undefined, opts: PgStoreOptions) {
     this.#pool = pool;
     this.where = where;
     this.#node = node;
-    this.audit = createPgAudit(pool, () => this.#open());
+    this.#onError = opts.onError;
+    this.#onReachability = opts.onReachability;
+    this.audit = createPgAudit(
+      (text, values, replayable) => this.#with((c) => c.query(text, values), () => replayable),
+      () => this.#open(),
+    );
     if (node !== undefined) {
+      this.#watchLock(node.lock);
       this.#heartbeat = setInterval(() => {
-        this.heartbeat().catch((err: unknown) => {
-          if (node.onError) node.onError(err as Error);
-          else process.emitWarning(`[stagecoach] [state] heartbeat to ${where} failed: ${(err as Error).message}`);
-        });
+        if (this.#beating) return;
+        this.#beating = true;
+        this.heartbeat()
+          .catch((err: unknown) => this.#warn(new Error(`[stagecoach] [state] heartbeat to ${where} failed: ${(err as Error).message}`, { cause: err })))
+          .finally(() => (this.#beating = false));
       }, Math.max(50, Math.floor(node.leaseMs / 3)));
       this.#heartbeat.unref();
     }
   }
 
-  /** One statement, timed by the database's clock so that the nodes' clocks do not matter. */
+  reachability(): JournalReachability {
+    return { ...this.#reach };
+  }
+
+  #warn(err: Error): void {
+    if (this.#onError !== undefined) this.#onError(err);
+    else process.emitWarning(err.message);
+  }
+
+  /**
+   * Runs `fn` on a pooled connection. When the connection is lost (see isConnectionError) the
+   * journal is unreachable until a call succeeds again, and `fn` runs again on a new connection
+   * after 100 ms doubling to 5 s, until the server answers or the store closes. A failed connect
+   * is always retried; a failure once `fn` ran only when `replayable()` says a second run is
+   * safe, and the second run is told (`replay`) that the first may have committed.
+   */
+  async #with<T>(fn: (c: pg.PoolClient, replay: boolean) => Promise<T>, replayable: () => boolean = () => true): Promise<T> {
+    let replay = false;
+    for (let attempt = 1; ; attempt++) {
+      let c: pg.PoolClient;
+      try {
+        c = await this.#pool.connect();
+      } catch (e) {
+        if (!isConnectionError(e)) throw e;
+        await this.#lost(e, attempt);
+        continue;
+      }
+      try {
+        const out = await fn(c, replay);
+        c.release();
+        this.#found();
+        return out;
+      } catch (e) {
+        if (!isConnectionError(e)) {
+          c.release();
+          throw e;
+        }
+        // The pool must drop this connection rather than hand it out again.
+        c.release(e as Error);
+        if (!replayable()) throw e;
+        replay = true;
+        await this.#lost(e, attempt);
+      }
+    }
+  }
+
+  /** One statement through #with; `name` makes it a prepared statement (parsed once per connection). */
+  #q<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
+    return this.#with((c) => c.query<R>(name === undefined ? { text, values } : { name, text, values }));
+  }
+
+  async #lost(e: unknown, attempt: number): Promise<void> {
+    if (this.#stop.signal.aborted) throw e;
+    if (this.#reach.reachable) {
+      this.#reach = { reachable: false, since: Date.now(), error: (e as Error).message };
+      if (this.#onReachability !== undefined) this.#onReachability(this.reachability());
+      else process.emitWarning(`[stagecoach] [state] the journal at ${this.where} is unreachable (${this.#reach.error}); retrying`);
+    }
+    try {
+      await sleep(reconnectDelay(attempt), undefined, { signal: this.#stop.signal });
+    } catch {
+      throw e;
+    }
+  }
+
+  #found(): void {
+    if (this.#reach.reachable) return;
+    this.#reach = { reachable: true, since: Date.now(), error: null };
+    if (this.#onReachability !== undefined) this.#onReachability(this.reachability());
+    // Renew this node's leases at once: a lease that expired meanwhile is taken by the next
+    // lease of any node, this one's included, unless renewed first.
+    if (this.#node !== undefined && !this.#beating) {
+      this.#beating = true;
+      this.heartbeat()
+        .catch((err: unknown) => this.#warn(new Error(`[stagecoach] [state] heartbeat to ${this.where} failed: ${(err as Error).message}`, { cause: err })))
+        .finally(() => (this.#beating = false));
+    }
+  }
+
+  /**
+   * The node's lock dies with its connection (a server restart, a cut): take it again on a new
+   * one, retrying until it is ours or the store closes. Another daemon that took the name
+   * meanwhile is reported, and retried (it may be this daemon's stale session, freed shortly).
+   */
+  #watchLock(lock: pg.Client): void {
+    const node = this.#node!;
+    let lost = false;
+    const relock = async () => {
+      for (let attempt = 1; this.#closing === undefined; attempt++) {
+        const next = new pg.Client({ connectionString: node.url, keepAlive: true, types, application_name: applicationName(node.name) });
+        next.on('error', () => undefined);
+        try {
+          await next.connect();
+          await takeNodeLock(next, node.name, this.where);
+          if (this.#closing !== undefined) {
+            await next.end();
+            return;
+          }
+          node.lock = next;
+          this.#watchLock(next);
+          return;
+        } catch (e) {
+          await next.end().catch(() => undefined);
+          if (!isConnectionError(e)) this.#warn(e as Error);
+          try {
+            await sleep(reconnectDelay(attempt), undefined, { signal: this.#stop.signal });
+          } catch {
+            return;
+          }
+        }
+      }
+    };
+    const onLost = (err?: Error) => {
+      if (lost || this.#closing !== undefined) return;
+      lost = true;
+      this.#warn(new Error(`[stagecoach] [state] the node lock's connection to ${this.where} was lost${err ? `: ${err.message}` : ''}; taking the lock again`, { cause: err }));
+      void relock();
+    };
+    lock.removeAllListeners('error');
+    lock.on('error', onLost);
+    lock.on('end', () => onLost());
+  }
+
+  /**
+   * One statement, timed by the database's clock so that the nodes' clocks do not matter. Run
+   * again after a lost connection: a take counted twice only makes the caller wait longer.
+   */
   async takeTokens(key: string, perSecond: number, burst: number, n: number): Promise<number> {
     this.#open();
-    const r = await this.#pool.query<{ tokens: number }>(
+    const r = await this.#q<{ tokens: number }>(
       `WITH now AS (SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms)
        INSERT INTO rate_buckets AS b (key, tokens, at_ms) SELECT $1, $3::float8 - $4::float8, ms FROM now
        ON CONFLICT (key) DO UPDATE SET
@@ -317,13 +497,16 @@ class PgStoreImpl implements PgStore {
    */
   async #updateSecret<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T> {
     this.#open();
+    // Once `fn` ran (it may have spent a refresh token) the transaction is not run again.
+    let spent = false;
     return this.#tx(async (c) => {
       await c.query('INSERT INTO shared_secrets (key, value, updated_at) VALUES ($1, NULL, $2) ON CONFLICT (key) DO NOTHING', [key, Date.now()]);
       const r = await c.query<{ value: string | null }>('SELECT value FROM shared_secrets WHERE key = $1 FOR UPDATE', [key]);
+      spent = true;
       const out = await fn(r.rows[0]?.value ?? null);
       if (out.value !== undefined) await c.query('UPDATE shared_secrets SET value = $2, updated_at = $3 WHERE key = $1', [key, out.value, Date.now()]);
       return out.result;
-    });
+    }, () => !spent);
   }
 
   /**
@@ -334,15 +517,22 @@ class PgStoreImpl implements PgStore {
     const node = this.#node;
     if (node === undefined || this.#closing !== undefined) return;
     const now = Date.now();
-    await this.#pool.query('UPDATE nodes SET last_seen = $1 WHERE name = $2', [now, node.name]);
-    await this.#pool.query(`UPDATE deliveries SET lease_until = $1 WHERE leased_by = $2 AND status = 'in_flight'`, [now + node.leaseMs, node.name]);
+    // One round trip. A lease of this node that expired meanwhile (the journal was unreachable)
+    // is renewed if no other node took it; one taken carries another lease token, so this
+    // node's complete will not write it (see #tokens).
+    await this.#q(
+      `WITH seen AS (UPDATE nodes SET last_seen = $1 WHERE name = $2)
+       UPDATE deliveries SET lease_until = $3 WHERE leased_by = $2 AND status = 'in_flight'`,
+      [now, node.name, now + node.leaseMs],
+      'stagecoach.heartbeat',
+    );
   }
 
   async nodes(): Promise<NodeInfo[]> {
     this.#open();
     const now = Date.now();
     const leaseMs = this.#node?.leaseMs ?? DEFAULT_LEASE_MS;
-    const r = await this.#pool.query<{ name: string; roots: string[]; watches: string[]; started_at: number; last_seen: number; leases: number }>(
+    const r = await this.#q<{ name: string; roots: string[]; watches: string[]; started_at: number; last_seen: number; leases: number }>(
       `SELECT n.name, n.roots, n.watches, n.started_at, n.last_seen,
               (SELECT count(*) FROM deliveries d WHERE d.leased_by = n.name AND d.status = 'in_flight') AS leases
        FROM nodes n`,
@@ -362,7 +552,7 @@ class PgStoreImpl implements PgStore {
 
   async fileIndex(root: string): Promise<Map<string, FileStat>> {
     this.#open();
-    const r = await this.#pool.query<{ rel_path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number | null }>(
+    const r = await this.#q<{ rel_path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number | null }>(
       'SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = $1',
       [root],
     );
@@ -379,7 +569,7 @@ class PgStoreImpl implements PgStore {
     if (items.length === 0) return new Set();
     const uniqTargets = [...new Set(targets)];
     const now = Date.now();
-    return this.#tx(async (c) => {
+    return this.#tx(async (c, replay) => {
       await c.query('SELECT pg_advisory_xact_lock($1, $2)', [...RECORD_LOCK]);
       const rootPaths = new Map<string, string>();
       for (const { item } of items) {
@@ -393,7 +583,9 @@ class PgStoreImpl implements PgStore {
       );
       const fresh = new Set<string>();
       for (const round of rounds(items)) await this.#recordRound(c, round, uniqTargets, now, fresh);
-      return fresh;
+      // A run again after a lost connection finds what the first run (maybe) committed as
+      // unchanged: every target is said to have new work, so none is left waiting for it.
+      return replay ? new Set(uniqTargets) : fresh;
     });
   }
 
@@ -514,20 +706,23 @@ class PgStoreImpl implements PgStore {
     if (n === 0) return [];
     const now = Date.now();
     const node = this.#node;
+    // Each lease writes a token of its own in its rows: run again after a lost connection, it
+    // first looks for rows with its token (the first run committed), so no lease is orphaned.
+    const token = randomUUID();
     if (node === undefined) {
-      const r = await this.#pool.query<LeaseRow>(
-        `WITH picked AS (
+      const rows = await this.#leaseOnce(token, {
+        name: 'stagecoach.lease',
+        text: `WITH picked AS (
            SELECT id FROM deliveries WHERE target = $1 AND status = 'pending'
            ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
          )
-         UPDATE deliveries d SET status = 'in_flight', updated_at = $3
+         UPDATE deliveries d SET status = 'in_flight', updated_at = $3, lease_token = $4
          FROM picked, files f, roots r
          WHERE d.id = picked.id AND f.id = d.file_id AND r.name = f.root
-         RETURNING d.id, d.target, d.generation, f.root, r.path AS root_path, f.rel_path, d.remote_path,
-                   f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`,
-        [target, n, now],
-      );
-      return r.rows.sort((a, b) => a.id - b.id).map(toDelivery);
+         RETURNING ${LEASE_COLUMNS}`,
+        values: [target, n, now, token],
+      });
+      return rows.sort((a, b) => a.id - b.id).map(toDelivery);
     }
     // Leases of a dead node (no heartbeat within leaseMs) are pending again, resume handle kept:
     // its large uploads continue from the provider's session. Looked for once a second per
@@ -538,26 +733,42 @@ class PgStoreImpl implements PgStore {
     }
     // A target parked by any node (revoked token, Drive's daily cap) is parked for every node
     // until its retry time: no node leases its deliveries meanwhile.
-    const leased = await this.#pool.query<LeaseRow>(
-      `WITH picked AS (
+    const leased = await this.#leaseOnce(token, {
+      name: 'stagecoach.lease-node',
+      text: `WITH picked AS (
          SELECT d.id FROM deliveries d JOIN files f ON f.id = d.file_id
          WHERE d.target = $1 AND d.status = 'pending' AND f.root = ANY($4::text[])
            AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = $1 AND h.status = 'down' AND h.retry_at > $3)
          ORDER BY d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED
        )
-       UPDATE deliveries d SET status = 'in_flight', updated_at = $3, leased_by = $5, lease_until = $6
-       FROM picked, files f
-       WHERE d.id = picked.id AND f.id = d.file_id
-       RETURNING d.id, d.target, d.generation, f.root, '' AS root_path, f.rel_path, d.remote_path,
-                 f.size, f.mtime_ms, f.ino, f.raw_path, d.attempts, d.resume_handle, d.last_error`,
-      [target, n, now, [...node.roots.keys()], node.name, now + node.leaseMs],
-    );
+       UPDATE deliveries d SET status = 'in_flight', updated_at = $3, leased_by = $5, lease_until = $6, lease_token = $7
+       FROM picked, files f, roots r
+       WHERE d.id = picked.id AND f.id = d.file_id AND r.name = f.root
+       RETURNING ${LEASE_COLUMNS}`,
+      values: [target, n, now, [...node.roots.keys()], node.name, now + node.leaseMs, token],
+    });
+    for (const row of leased) this.#tokens.set(row.id, { token, target });
     // Each node reads a root at its own mount point.
-    return leased.rows.sort((a, b) => a.id - b.id).map((row) => toDelivery({ ...row, root_path: node.roots.get(row.root)! }));
+    return leased.sort((a, b) => a.id - b.id).map((row) => toDelivery({ ...row, root_path: node.roots.get(row.root)! }));
+  }
+
+  /** Runs a lease statement; run again after a lost connection, it returns the rows the first run took if it committed. */
+  #leaseOnce(token: string, statement: pg.QueryConfig): Promise<LeaseRow[]> {
+    return this.#with(async (c, replay) => {
+      if (replay) {
+        const had = await c.query<LeaseRow>(
+          `SELECT ${LEASE_COLUMNS} FROM deliveries d JOIN files f ON f.id = d.file_id JOIN roots r ON r.name = f.root
+           WHERE d.lease_token = $1 AND d.status = 'in_flight'`,
+          [token],
+        );
+        if (had.rows.length > 0) return had.rows;
+      }
+      return (await c.query<LeaseRow>(statement)).rows;
+    });
   }
 
   async #expire(target: string, now: number): Promise<void> {
-    await this.#pool.query(
+    await this.#q(
       `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $2
        WHERE target = $1 AND status = 'in_flight' AND lease_until < $2`,
       [target, now],
@@ -585,21 +796,109 @@ class PgStoreImpl implements PgStore {
     return p;
   }
 
+  /** Completions asked in this turn of the event loop, written together (see #flushCompletes). */
+  #completes: PendingComplete[] = [];
+
+  /**
+   * Group commit, as the SQLite journal's: the completions asked in one turn of the event loop
+   * are one statement. On a shared journal a completion is written only while the row carries
+   * this node's lease token (see #tokens).
+   */
   complete(id: number, generation: number, result: CompleteResult): Promise<void> {
-    return this.#track(() => this.#complete(id, generation, result));
+    return this.#track(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const token = this.#tokenOf(id);
+          if (token === undefined) {
+            this.#leaseLost(id, null).then(resolve, reject);
+            return;
+          }
+          if (this.#completes.length === 0) setImmediate(() => this.#flushCompletes());
+          this.#completes.push({ id, generation, result, token, resolve, reject });
+        }),
+    );
   }
 
-  async #complete(id: number, generation: number, result: CompleteResult): Promise<void> {
+  #flushCompletes(): void {
+    const batch = this.#completes;
+    this.#completes = [];
     const now = Date.now();
-    const r = await this.#pool.query(
-      `UPDATE deliveries
-       SET status = 'done', remote_id = $1, remote_hash = $2, bytes_sent = $3,
-           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = $4
-       WHERE id = $5 AND generation = $6`,
-      [result.remoteId, result.remoteHash, result.bytesSent, now, id, generation],
+    // Replayed after a lost connection it writes the same values again: safe.
+    this.#q<{ id: number }>(
+      `UPDATE deliveries d
+       SET status = 'done', remote_id = u.remote_id, remote_hash = u.remote_hash, bytes_sent = u.bytes_sent,
+           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = $7
+       FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+         AS u(id, generation, remote_id, remote_hash, bytes_sent, token)
+       WHERE d.id = u.id AND d.generation = u.generation
+         AND (u.token IS NULL OR (d.lease_token = u.token AND d.status IN ('pending', 'in_flight', 'done')))
+       RETURNING d.id`,
+      [
+        batch.map((b) => b.id),
+        batch.map((b) => b.generation),
+        batch.map((b) => b.result.remoteId),
+        batch.map((b) => b.result.remoteHash),
+        batch.map((b) => b.result.bytesSent),
+        batch.map((b) => b.token),
+        now,
+      ],
+      'stagecoach.complete',
+    ).then(
+      (r) => {
+        const written = new Set(r.rows.map((x) => x.id));
+        for (const b of batch) {
+          if (written.has(b.id)) {
+            this.#forget(b.id, b.token);
+            b.resolve();
+          } else this.#notWritten(b.id, b.generation, b.token, now).then(b.resolve, b.reject);
+        }
+      },
+      (e: unknown) => {
+        for (const b of batch) b.reject(e);
+      },
     );
-    if ((r.rowCount ?? 0) > 0) return;
+  }
+
+  /** This node's lease token of the delivery: null without a node; undefined when this node holds no lease of it. */
+  #tokenOf(id: number): string | null | undefined {
+    if (this.#node === undefined) return null;
+    return this.#tokens.get(id)?.token;
+  }
+
+  #forget(id: number, token: string | null): void {
+    if (token !== null && this.#tokens.get(id)?.token === token) this.#tokens.delete(id);
+  }
+
+  /**
+   * An outcome was not written: the file changed meanwhile (a stale generation: the delivery goes
+   * back to pending), the lease was lost, or there is no such delivery (`state.unknown-delivery`).
+   */
+  async #notWritten(id: number, generation: number, token: string | null, now: number): Promise<void> {
+    if (token !== null) {
+      const row = (await this.#q<{ lease_token: string | null; leased_by: string | null }>('SELECT lease_token, leased_by FROM deliveries WHERE id = $1', [id])).rows[0];
+      if (row !== undefined && row.lease_token !== token) {
+        this.#forget(id, token);
+        await this.#leaseLost(id, row.leased_by);
+        return;
+      }
+    }
+    this.#forget(id, token);
     await this.#staleOrMissing(id, generation, now);
+  }
+
+  /**
+   * This node's lease of the delivery expired (the journal was unreachable past the lease time)
+   * and was taken again: that lease's uploader finishes it, this outcome is not written (its
+   * upload, if any, is one of the "uploads in flight sent twice" docs/scale-out.md allows).
+   */
+  async #leaseLost(id: number, by: string | null): Promise<void> {
+    await this.#mustExist(id);
+    this.#warn(
+      new StagecoachError(
+        'state.lease-lost',
+        `[stagecoach] [state] the lease of delivery ${id} expired while the journal was unreachable and was taken again${by ? ` by node "${by}"` : ''}: its outcome here is not recorded, the new lease's is`,
+      ),
+    );
   }
 
   fail(id: number, generation: number, reason: string): Promise<void> {
@@ -613,18 +912,24 @@ class PgStoreImpl implements PgStore {
   async #finish(status: 'failed' | 'skipped', id: number, generation: number, reason: string): Promise<void> {
     this.#open();
     const now = Date.now();
-    // A finished attempt must not demote a delivery some other attempt already completed.
-    const r = await this.#pool.query(
+    const token = this.#tokenOf(id);
+    if (token === undefined) return this.#leaseLost(id, null);
+    // A finished attempt must not demote a delivery some other attempt already completed, nor
+    // one another lease holds. Run again after a lost connection it finds the status written.
+    const r = await this.#q(
       `UPDATE deliveries SET status = $1, last_error = $2, resume_handle = NULL, updated_at = $3
-       WHERE id = $4 AND generation = $5 AND status IN ('pending', 'in_flight')`,
-      [status, reason, now, id, generation],
+       WHERE id = $4 AND generation = $5 AND status IN ('pending', 'in_flight') AND ($6::text IS NULL OR lease_token = $6)`,
+      [status, reason, now, id, generation, token],
     );
-    if ((r.rowCount ?? 0) > 0) return;
-    await this.#staleOrMissing(id, generation, now);
+    if ((r.rowCount ?? 0) > 0) {
+      this.#forget(id, token);
+      return;
+    }
+    await this.#notWritten(id, generation, token, now);
   }
 
   async #staleOrMissing(id: number, generation: number, now: number): Promise<void> {
-    const r = await this.#pool.query(
+    const r = await this.#q(
       `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1
        WHERE id = $2 AND generation <> $3 AND status = 'in_flight' AND ${this.#mine('$4')}`,
       [now, id, generation, this.#node?.name ?? null],
@@ -635,27 +940,34 @@ class PgStoreImpl implements PgStore {
 
   async release(id: number, reason: string | null): Promise<void> {
     this.#open();
-    // A lease another node took over after ours expired is its to release, not ours.
-    const r = await this.#pool.query(
+    // A lease another node (or another lease of this node) took over after ours expired is its
+    // to release, not ours: on a shared journal only the row with this lease's token goes back.
+    const token = this.#tokenOf(id) ?? '';
+    const r = await this.#q(
       `UPDATE deliveries SET status = 'pending', last_error = $1, updated_at = $2, leased_by = NULL, lease_until = NULL
-       WHERE id = $3 AND status = 'in_flight' AND ${this.#mine('$4')}`,
-      [reason, Date.now(), id, this.#node?.name ?? null],
+       WHERE id = $3 AND status = 'in_flight' AND ${this.#mine('$4')} AND ($4::text IS NULL OR lease_token = $5)`,
+      [reason, Date.now(), id, this.#node?.name ?? null, token],
     );
+    this.#forget(id, token);
     if ((r.rowCount ?? 0) === 0) await this.#mustExist(id);
   }
 
   async noteAttempt(id: number, reason: string): Promise<void> {
     this.#open();
-    const r = await this.#pool.query(
-      'UPDATE deliveries SET attempts = attempts + 1, last_error = $1, updated_at = $2 WHERE id = $3',
-      [reason, Date.now(), id],
+    const now = Date.now();
+    // Run again after a lost connection, it does not count the attempt twice: the row then
+    // already has this call's time and reason.
+    const r = await this.#q(
+      `UPDATE deliveries SET attempts = attempts + 1, last_error = $1, updated_at = $2
+       WHERE id = $3 AND NOT (updated_at = $2 AND last_error IS NOT DISTINCT FROM $1)`,
+      [reason, now, id],
     );
     if ((r.rowCount ?? 0) === 0) await this.#mustExist(id);
   }
 
   async saveResume(id: number, handle: string | null): Promise<void> {
     this.#open();
-    const r = await this.#pool.query('UPDATE deliveries SET resume_handle = $1, updated_at = $2 WHERE id = $3', [handle, Date.now(), id]);
+    const r = await this.#q('UPDATE deliveries SET resume_handle = $1, updated_at = $2 WHERE id = $3', [handle, Date.now(), id]);
     if ((r.rowCount ?? 0) === 0) await this.#mustExist(id);
   }
 
@@ -664,10 +976,11 @@ class PgStoreImpl implements PgStore {
     const now = Date.now();
     // On a shared journal only this node's leases: the others' uploads are running.
     const set = `SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1`;
+    for (const [id, held] of this.#tokens) if (target === undefined || held.target === target) this.#tokens.delete(id);
     const r =
       target === undefined
-        ? await this.#pool.query(`UPDATE deliveries ${set} WHERE status = 'in_flight' AND ${this.#mine('$2')}`, [now, this.#node?.name ?? null])
-        : await this.#pool.query(`UPDATE deliveries ${set} WHERE target = $2 AND status = 'in_flight' AND ${this.#mine('$3')}`, [
+        ? await this.#q(`UPDATE deliveries ${set} WHERE status = 'in_flight' AND ${this.#mine('$2')}`, [now, this.#node?.name ?? null])
+        : await this.#q(`UPDATE deliveries ${set} WHERE target = $2 AND status = 'in_flight' AND ${this.#mine('$3')}`, [
             now,
             target,
             this.#node?.name ?? null,
@@ -677,7 +990,7 @@ class PgStoreImpl implements PgStore {
 
   async hasWork(target: string): Promise<boolean> {
     this.#open();
-    const r = await this.#pool.query<{ w: boolean }>(
+    const r = await this.#q<{ w: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM deliveries WHERE target = $1 AND status = 'pending')
            OR EXISTS (SELECT 1 FROM deliveries WHERE target = $1 AND status = 'in_flight') AS w`,
       [target],
@@ -687,7 +1000,7 @@ class PgStoreImpl implements PgStore {
 
   async counts(): Promise<TargetCounts[]> {
     this.#open();
-    const r = await this.#pool.query<{ target: string; status: DeliveryStatus | null; n: number }>(
+    const r = await this.#q<{ target: string; status: DeliveryStatus | null; n: number }>(
       `SELECT target, status, count(*) AS n FROM deliveries GROUP BY target, status
        UNION ALL
        SELECT target, NULL, 0 FROM target_health
@@ -715,7 +1028,7 @@ class PgStoreImpl implements PgStore {
 
   async retryFailed(target: string): Promise<number> {
     this.#open();
-    const r = await this.#pool.query(
+    const r = await this.#q(
       `UPDATE deliveries SET status = 'pending', attempts = 0, updated_at = $1 WHERE target = $2 AND status = 'failed'`,
       [Date.now(), target],
     );
@@ -724,7 +1037,7 @@ class PgStoreImpl implements PgStore {
 
   async setHealth(h: TargetHealth): Promise<void> {
     this.#open();
-    await this.#pool.query(
+    await this.#q(
       `INSERT INTO target_health (target, status, reason, since, retry_at) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (target) DO UPDATE SET
          status = excluded.status, reason = excluded.reason, since = excluded.since, retry_at = excluded.retry_at`,
@@ -734,7 +1047,7 @@ class PgStoreImpl implements PgStore {
 
   async health(): Promise<TargetHealth[]> {
     this.#open();
-    const r = await this.#pool.query<{ target: string; status: 'up' | 'down'; reason: string | null; since: number; retry_at: number | null }>(
+    const r = await this.#q<{ target: string; status: 'up' | 'down'; reason: string | null; since: number; retry_at: number | null }>(
       'SELECT target, status, reason, since, retry_at FROM target_health',
     );
     return r.rows
@@ -753,12 +1066,12 @@ class PgStoreImpl implements PgStore {
     checkCount('limit', opts.limit);
     const r =
       opts.target === undefined
-        ? await this.#pool.query<RecordRow>(
+        ? await this.#q<RecordRow>(
             `SELECT ${RECORD_COLUMNS} FROM deliveries d JOIN files f ON f.id = d.file_id
              WHERE d.status = $1 ORDER BY d.updated_at DESC, d.id DESC LIMIT $2`,
             [opts.status, opts.limit],
           )
-        : await this.#pool.query<RecordRow>(
+        : await this.#q<RecordRow>(
             `SELECT ${RECORD_COLUMNS} FROM deliveries d JOIN files f ON f.id = d.file_id
              WHERE d.status = $1 AND d.target = $2 ORDER BY d.updated_at DESC, d.id DESC LIMIT $3`,
             [opts.status, opts.target, opts.limit],
@@ -771,7 +1084,7 @@ class PgStoreImpl implements PgStore {
     this.#open();
     checkCount('limit', opts.limit);
     const pattern = `%${opts.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const r = await this.#pool.query<RecordRow>(
+    const r = await this.#q<RecordRow>(
       `SELECT ${RECORD_COLUMNS}
        FROM (SELECT id FROM files WHERE rel_path ILIKE $1 ESCAPE '\\' ORDER BY root COLLATE "C", rel_path COLLATE "C" LIMIT $2) m
        JOIN files f ON f.id = m.id JOIN deliveries d ON d.file_id = f.id
@@ -785,6 +1098,8 @@ class PgStoreImpl implements PgStore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+      // A call waiting for an unreachable server gives up (its delivery stays in flight: reset at the next start).
+      this.#stop.abort();
       // Outcomes asked before close are written before the pool ends (their own errors are theirs).
       await Promise.allSettled([...this.#writing]);
       try {
@@ -802,19 +1117,40 @@ class PgStoreImpl implements PgStore {
   }
 
   /**
-   * As the SQLite journal's claimRemotePath, in one transaction holding an advisory lock per
-   * target: two daemons never claim one key.
+   * As the SQLite journal's claimRemotePath. The common cases are one statement with no lock: the
+   * source already owns `wanted`, or owns nothing and `wanted`'s key is free (the key's primary
+   * key settles a race). Any other case is one transaction holding an advisory lock per target.
+   * Either way two sources never own one key.
    */
   async claimRemotePath(c: RemoteClaim): Promise<ClaimResult> {
     this.#open();
+    const key = c.keyOf(c.wanted);
+    const fast = await this.#q<{ mine_wanted: string | null; mine_path: string | null; inserted: string | null }>(
+      `WITH mine AS (
+         SELECT wanted, remote_path FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3
+       ), ins AS (
+         INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path)
+         SELECT $1, $4, $2, $3, $5, $5 WHERE NOT EXISTS (SELECT 1 FROM mine)
+         ON CONFLICT (target, name_key) DO NOTHING
+         RETURNING remote_path
+       )
+       SELECT (SELECT wanted FROM mine) AS mine_wanted, (SELECT remote_path FROM mine) AS mine_path, (SELECT remote_path FROM ins) AS inserted`,
+      [c.target, c.root, c.relPath, key, c.wanted],
+      'stagecoach.claim',
+    );
+    const f = fast.rows[0];
+    if (f?.inserted === c.wanted || (f?.mine_wanted === c.wanted && f.mine_path === c.wanted)) return { remotePath: c.wanted, takenBy: null };
     return this.#tx(async (q) => {
       await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`stagecoach.remote_names.${c.target}`]);
       const ownerOf = async (key: string) =>
         (await q.query<{ root: string; rel_path: string }>('SELECT root, rel_path FROM remote_names WHERE target = $1 AND name_key = $2', [c.target, key])).rows[0];
-      const insert = (key: string, remotePath: string) =>
-        q.query('INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES ($1, $2, $3, $4, $5, $6)', [
-          c.target, key, c.root, c.relPath, c.wanted, remotePath,
-        ]);
+      // A claim without the lock (above) may take a free key meanwhile: then it is not free.
+      const insert = async (key: string, remotePath: string) =>
+        ((
+          await q.query('INSERT INTO remote_names (target, name_key, root, rel_path, wanted, remote_path) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (target, name_key) DO NOTHING', [
+            c.target, key, c.root, c.relPath, c.wanted, remotePath,
+          ])
+        ).rowCount ?? 0) > 0;
       const mine = (
         await q.query<{ wanted: string; remote_path: string }>('SELECT wanted, remote_path FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3', [
           c.target, c.root, c.relPath,
@@ -825,20 +1161,18 @@ class PgStoreImpl implements PgStore {
         return { remotePath: mine.remote_path, takenBy: taken ? `${taken.root}/${taken.rel_path}` : null };
       }
       if (mine !== undefined) await q.query('DELETE FROM remote_names WHERE target = $1 AND root = $2 AND rel_path = $3', [c.target, c.root, c.relPath]);
-      const first = await ownerOf(c.keyOf(c.wanted));
-      if (first === undefined) {
-        await insert(c.keyOf(c.wanted), c.wanted);
-        return { remotePath: c.wanted, takenBy: null };
+      let first = await ownerOf(key);
+      for (let tries = 0; first === undefined && tries < 3; tries++) {
+        if (await insert(key, c.wanted)) return { remotePath: c.wanted, takenBy: null };
+        first = await ownerOf(key);
       }
+      if (first === undefined) throw new StagecoachError('state.claim-contended', `[stagecoach] [state] the name ${c.wanted} on ${c.target} keeps changing owner`);
       if (first.root === c.root && first.rel_path === c.relPath) return { remotePath: c.wanted, takenBy: null };
       const takenBy = `${first.root}/${first.rel_path}`;
       if (c.alternative === undefined) return { remotePath: c.wanted, takenBy };
       for (let attempt = 0; attempt < 1000; attempt++) {
         const alt = c.alternative(c.wanted, attempt);
-        if ((await ownerOf(c.keyOf(alt))) === undefined) {
-          await insert(c.keyOf(alt), alt);
-          return { remotePath: alt, takenBy };
-        }
+        if ((await ownerOf(c.keyOf(alt))) === undefined && (await insert(c.keyOf(alt), alt))) return { remotePath: alt, takenBy };
       }
       throw new StagecoachError('state.names-exhausted', `[stagecoach] [state] no free alternative name for ${c.wanted} on ${c.target}`);
     });
@@ -846,32 +1180,31 @@ class PgStoreImpl implements PgStore {
 
   async renamed(limit: number): Promise<RenamedRemote[]> {
     this.#open();
-    const r = await this.#pool.query<{ target: string; root: string; rel_path: string; wanted: string; remote_path: string }>(
+    const r = await this.#q<{ target: string; root: string; rel_path: string; wanted: string; remote_path: string }>(
       'SELECT target, root, rel_path, wanted, remote_path FROM remote_names WHERE wanted <> remote_path ORDER BY target, remote_path LIMIT $1',
       [limit],
     );
     return r.rows.map((x) => ({ target: x.target, root: x.root, relPath: x.rel_path, wanted: x.wanted, remotePath: x.remote_path }));
   }
 
-  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
+  /**
+   * `fn` in one transaction, through #with: on a lost connection it runs again on a new one
+   * while `replayable()` allows (`replay`: an earlier run's COMMIT may have been applied).
+   */
+  #tx<T>(fn: (c: pg.PoolClient, replay: boolean) => Promise<T>, replayable?: () => boolean): Promise<T> {
+    return this.#with(async (c, replay) => {
       await c.query('BEGIN');
-      const out = await fn(c);
+      let out: T;
+      try {
+        out = await fn(c, replay);
+      } catch (e) {
+        // A ROLLBACK that fails throws its own (connection) error: #with then drops the connection.
+        if (!isConnectionError(e)) await c.query('ROLLBACK');
+        throw e;
+      }
       await c.query('COMMIT');
       return out;
-    } catch (e) {
-      try {
-        await c.query('ROLLBACK');
-      } catch (rollbackErr) {
-        // The connection is unusable: the pool must drop it rather than hand it out again.
-        broken = rollbackErr as Error;
-      }
-      throw e;
-    } finally {
-      c.release(broken);
-    }
+    }, replayable);
   }
 
   #open(): void {
@@ -881,7 +1214,7 @@ class PgStoreImpl implements PgStore {
   }
 
   async #mustExist(id: number): Promise<void> {
-    const r = await this.#pool.query('SELECT 1 FROM deliveries WHERE id = $1', [id]);
+    const r = await this.#q('SELECT 1 FROM deliveries WHERE id = $1', [id]);
     if (r.rowCount === 0) {
       throw new StagecoachError('state.unknown-delivery', `[stagecoach] [state] no delivery with id ${id}`);
     }

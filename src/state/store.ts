@@ -185,6 +185,11 @@ export interface Store {
    * milliseconds the caller must wait before acting (0 when the tokens were there).
    */
   takeTokens?(key: string, perSecond: number, burst: number, n: number): Promise<number>;
+  /**
+   * A journal on a server only (PostgreSQL): whether it answered its last call. While it does not,
+   * calls wait and retry on a new connection (see src/state/pg-retry.ts).
+   */
+  reachability?(): { reachable: boolean; since: number; error: string | null };
   /** A shared journal only: secrets the daemons share (see SharedSecrets in src/targets/target.ts). */
   readonly sharedSecrets?: SharedSecrets;
   /**

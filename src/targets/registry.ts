@@ -26,7 +26,7 @@ export function createTarget(cfg: TargetConfig, ctx: TargetContext): Promise<Tar
 
 /**
  * A target whose provider's modules (and cloud SDK) are imported on its first network call
- * (put, stat, download, check, ensureFolder), so that a restart with nothing to send never
+ * (put, stat, download, list, check, ensureFolder), so that a restart with nothing to send never
  * loads them. What is known without the SDK is known at once: `id`, `type`, `nameKey` (the
  * provider's names.ts). The first call makes the real target, once: concurrent first calls
  * share that one load. `features` and `classify` are the real target's once it is made.
@@ -87,6 +87,11 @@ export function createLazyTarget(cfg: TargetConfig, ctx: TargetContext, onUnavai
       const t = await load();
       if (!t.download) throw new StagecoachError('target.no-download', `[stagecoach] ${cfg.id} cannot be downloaded from`);
       return t.download(req);
+    },
+    list: async function* () {
+      const t = await load();
+      if (!t.list) throw new StagecoachError('target.no-list', `[stagecoach] ${cfg.id} cannot list its copies`);
+      yield* t.list();
     },
     classify: (error) => {
       if (made) return made.classify(error);

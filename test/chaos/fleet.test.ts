@@ -14,6 +14,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type Daemon, startDaemon } from '../helpers/daemon.js';
 import { bytes, sha256File, tempDir, waitFor } from '../helpers/fs.js';
+import { applicationName } from '../../src/state/pg-store.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { closeClouds, cloudsAndConfig, verifyClouds } from '../e2e/clouds.js';
 import { drop, rng } from './chaos-kit.js';
@@ -91,8 +92,18 @@ describe('three daemons on one PostgreSQL journal', () => {
       20,
     );
     expect(victim!.child.exitCode, victim!.output()).toBe(null);
+    const n1Connections = `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = '${applicationName('n1')}'`;
+    expect(await count(n1Connections)).toBeGreaterThan(0);
     victim!.child.kill('SIGKILL');
     await victim!.exited;
+    // A statement n1 sent just before it died still runs to its end on the server (a completion
+    // can commit after the kill): what n1 held is read once its connections are gone.
+    await waitFor(
+      "n1's connections closed by the server",
+      async () => (await count(n1Connections)) === 0,
+      10_000,
+      20,
+    );
     const orphaned = (
       await pool.query<{ id: string }>(`SELECT id FROM deliveries WHERE status = 'in_flight' AND leased_by = 'n1'`)
     ).rows.map((r) => r.id);

@@ -9,4 +9,5 @@ targetSuite('box', () => boxHarness(), {
   caseInsensitive: true,
   maxNameBytes: MAX_NAME_CHARS,
   mtime: true,
+  readSync: true,
 });

@@ -31,6 +31,7 @@ targetSuite(
     caseInsensitive: false,
     maxNameBytes: MAX_NAME_BYTES,
     mtime: true,
+    readSync: true,
   },
   () => {
     test('gdrive: a 20 MiB upload cut on its 2nd chunk resumes from the saved session; the 1st chunk is not sent again', () =>

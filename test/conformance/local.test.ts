@@ -1,4 +1,4 @@
 import { targetSuite } from './target-suite.js';
 import { localHarness } from './local-harness.js';
 
-targetSuite('local', () => localHarness(), { mtime: true, maxNameBytes: 255 });
+targetSuite('local', () => localHarness(), { mtime: true, maxNameBytes: 255, readSync: true });

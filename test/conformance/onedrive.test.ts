@@ -10,4 +10,5 @@ targetSuite('onedrive', () => onedriveHarness(), {
   caseInsensitive: true,
   maxNameBytes: MAX_NAME_CHARS,
   mtime: true,
+  readSync: true,
 });

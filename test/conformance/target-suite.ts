@@ -65,6 +65,8 @@ export interface SuiteCaps {
   caseInsensitive?: boolean;
   /** The target stores `req.mtimeMs` (to the second) and the harness can read it back. */
   mtime?: boolean;
+  /** A small source offered with `readSync` is read through it, never through `open`. */
+  readSync?: boolean;
 }
 
 export interface ResolvedCaps {
@@ -73,6 +75,7 @@ export interface ResolvedCaps {
   maxNameBytes: number;
   caseInsensitive: boolean | undefined;
   mtime: boolean;
+  readSync: boolean;
 }
 
 /** What each check gets. */
@@ -94,6 +97,7 @@ function resolveCaps(caps: SuiteCaps): ResolvedCaps {
     maxNameBytes: caps.maxNameBytes ?? 255,
     caseInsensitive: caps.caseInsensitive,
     mtime: caps.mtime ?? false,
+    readSync: caps.readSync ?? false,
   };
 }
 
@@ -390,6 +394,53 @@ export const checks = {
     const stored = await ctx.h.readMtimeMs!(ctx.mapName('mtime/file.bin'));
     expect(Math.abs((stored ?? 0) - mtimeMs) < 1000, `stored mtime ${stored} is ${mtimeMs} to the second`).toBe(true);
   },
+
+  async 'a small source offered with readSync is read once through it, never opened as a stream'(ctx: CheckContext) {
+    const { target } = ctx;
+    // The source as the pipeline offers a small file (src/pipeline/deliver.ts): `open` stays
+    // for the target that wants a stream; every byte handed out by readSync is counted.
+    const offer = (remotePath: string, size: number, actual: Buffer): { req: PutRequest; read: () => number } => {
+      let read = 0;
+      const req: PutRequest = {
+        ...request(remotePath, actual, { size }),
+        open: () => {
+          throw new Error(`open() called for ${remotePath}: readSync was offered`);
+        },
+        readSync: (buf, off, len, pos) => {
+          const n = actual.copy(buf, off, pos, Math.min(actual.length, pos + len));
+          read += n;
+          return n;
+        },
+      };
+      return { req, read: () => read };
+    };
+    const body = seededBytes(80, 5000);
+    const first = offer('sync/a.bin', body.length, body);
+    const res = await target.put(first.req);
+    expect(res.size, 'result size equals the bytes put').toBe(body.length);
+    expect(res.hash, 'result hash equals the hash of the bytes put').toBe(hashBuffer(target.features.hashKind, body));
+    expect(first.read(), 'the source is read once, whole, through readSync').toBe(body.length);
+    expect((await ctx.h.readBack(ctx.mapName('sync/a.bin')))?.equals(body), 'read-back of sync/a.bin is byte-identical').toBe(true);
+    // Over a copy of the same size that differs: a target that compares hashes first reads once still.
+    const other = seededBytes(81, 5000);
+    const second = offer('sync/a.bin', other.length, other);
+    expect((await target.put(second.req)).unchanged, 'a changed file is sent').toBe(false);
+    expect(second.read(), 'over a same-size copy, the source is read once, whole').toBe(other.length);
+    expect((await ctx.h.readBack(ctx.mapName('sync/a.bin')))?.equals(other), 'the new bytes replace the old').toBe(true);
+    // An empty file: one read that returns 0.
+    const empty = offer('sync/empty.bin', 0, Buffer.alloc(0));
+    expect((await target.put(empty.req)).hash, 'an empty file hashes as no bytes').toBe(hashBuffer(target.features.hashKind, Buffer.alloc(0)));
+    expect((await ctx.h.readBack(ctx.mapName('sync/empty.bin')))?.length, 'the empty file is stored empty').toBe(0);
+    // A file that grew or shrank since it was checked fails the item and stores nothing.
+    for (const [what, actual] of [
+      ['grew', Buffer.concat([body, Buffer.from('more')])],
+      ['shrank', body.subarray(0, 4000)],
+    ] as const) {
+      const err = await rejection(target, offer('sync/b.bin', body.length, actual).req, `a small source that ${what}`);
+      expect(causes(err).some((e) => e instanceof ShortReadError), `a small source that ${what}: the error is a ShortReadError`).toBe(true);
+    }
+    expect(await under(ctx, 'sync'), 'only the good files are stored').toEqual([ctx.mapName('sync/a.bin'), ctx.mapName('sync/empty.bin')].sort());
+  },
 } satisfies Record<string, Check>;
 
 export type CheckName = keyof typeof checks;
@@ -398,6 +449,7 @@ export type CheckName = keyof typeof checks;
 const APPLIES: Partial<Record<CheckName, (caps: SuiteCaps) => boolean>> = {
   'files on both sides of the chunk threshold': (caps) => caps.chunkThreshold !== undefined,
   'the stored mtime is the source mtime': (caps) => caps.mtime === true,
+  'a small source offered with readSync is read once through it, never opened as a stream': (caps) => caps.readSync === true,
 };
 
 /** The checks that apply to a target with `caps`. */

@@ -24,6 +24,11 @@ export interface TestPostgres {
   port: number;
   /** Stops the server (fast shutdown) and removes its folder. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Stops the server (fast shutdown: every connection is cut) and starts it again on the same
+   * port and data, after `downMs` without a server. Resolves once it accepts connections again.
+   */
+  restart(downMs?: number): Promise<void>;
 }
 
 interface Binaries {
@@ -104,16 +109,19 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   await run(bin.initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '-N'], ids);
 
   const port = await freePort();
-  const server: ChildProcess = spawn(
-    bin.postgres,
-    ['-D', data, '-p', String(port), '-k', base, '-c', 'listen_addresses=127.0.0.1', '-F', '-c', 'shared_buffers=32MB', '-c', 'max_connections=200'],
-    { ...ids, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
-  );
   let log = '';
-  server.stderr!.on('data', (b: Buffer) => {
-    log = (log + b.toString()).slice(-8000);
-  });
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  const launch = () => {
+    const child: ChildProcess = spawn(
+      bin.postgres,
+      ['-D', data, '-p', String(port), '-k', base, '-c', 'listen_addresses=127.0.0.1', '-F', '-c', 'shared_buffers=32MB', '-c', 'max_connections=200'],
+      { ...ids, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
+    );
+    child.stderr!.on('data', (b: Buffer) => {
+      log = (log + b.toString()).slice(-8000);
+    });
+    return { child, gone: new Promise<void>((resolve) => child.once('exit', () => resolve())) };
+  };
+  let { child: server, gone: exited } = launch();
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -129,11 +137,24 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   };
 
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  await accepting(url, server, stop, () => log);
+  const restart = async (downMs = 0): Promise<void> => {
+    server.kill('SIGINT');
+    await exited;
+    await new Promise((r) => setTimeout(r, downMs));
+    ({ child: server, gone: exited } = launch());
+    await accepting(url, server, stop, () => log);
+  };
+  return { url, port, stop, restart };
+}
+
+/** Resolves once the server at `url` accepts connections (bounded: 30 s); stops it and throws otherwise. */
+async function accepting(url: string, server: ChildProcess, stop: () => Promise<void>, log: () => string): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (server.exitCode !== null) {
       await stop();
-      throw new Error(`postgres exited at start: ${log}`);
+      throw new Error(`postgres exited at start: ${log()}`);
     }
     const c = new pg.Client({ connectionString: url });
     try {
@@ -144,12 +165,11 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       await c.end().catch(() => undefined);
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`postgres did not accept connections within 30 s: ${(e as Error).message}\n${log}`);
+        throw new Error(`postgres did not accept connections within 30 s: ${(e as Error).message}\n${log()}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { url, port, stop };
 }
 
 let counter = 0;

@@ -10,6 +10,7 @@ import { startHttpServer } from '../../src/http/server.js';
 import { startPipeline, type Pipeline } from '../../src/pipeline/topology.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tempDir, waitFor } from '../helpers/fs.js';
+import { createTestDatabase, startTestPostgres } from '../helpers/postgres.js';
 import { harness } from '../pipeline/helpers.js';
 import { createScriptedTarget } from '../pipeline/scripted-target.js';
 import { CLOUDS, closeClouds, cloudsAndConfig } from '../e2e/clouds.js';
@@ -162,6 +163,45 @@ describe('status page in a real browser', () => {
     expect(dialogs).toEqual([]);
     expect([...violations, ...second.violations]).toEqual([]);
   });
+
+  it('says so in a banner while the PostgreSQL journal is unreachable (its server restarting), and not before or after', async () => {
+    const pgServer = await startTestPostgres();
+    const db = await createTestDatabase(pgServer.url);
+    const t = await tempDir();
+    // Heartbeats every leaseMs/3: the daemon finds the server gone within a second.
+    const h = await harness(t.dir, `journal: { url: "${db.url}", leaseMs: 1000 }\nnode: nas-1\n`, { stableMs: 100 });
+    const p: Pipeline = await h.start();
+    const server = await startHttpServer(p, { port: 0, log, token: null });
+    const { close, page, violations } = await browser();
+    cleanups.push(async () => {
+      await close();
+      await server.close();
+      await p.stop();
+      await db.drop();
+      await pgServer.stop();
+      await t.cleanup();
+    });
+    const banner = page.locator('#journal');
+    await page.goto(server.url);
+    await page.locator('[data-target="local"]').waitFor({ timeout: 10_000 });
+    expect(await banner.isHidden()).toBe(true);
+
+    // The server is down for 8 s: the page's next polls show the banner, then lose it once it answers.
+    const restarting = pgServer.restart(8_000);
+    try {
+      await banner.waitFor({ state: 'visible', timeout: 8_000 });
+      expect(await banner.textContent()).toMatch(/^The journal \(PostgreSQL\) is unreachable since \d.*: .+; deliveries wait and resume when it answers\.$/);
+      expect(await banner.getAttribute('role')).toBe('alert');
+    } finally {
+      await restarting;
+    }
+    await banner.waitFor({ state: 'hidden', timeout: 15_000 });
+    // Archiving goes on: a file written now is archived and shown.
+    await writeFile(path.join(h.inbox, 'after.txt'), 'x');
+    await waitFor('page shows 1 done', async () => Number(await page.locator('[data-target="local"] [data-field="done"] b').textContent()) === 1, 15_000, 200);
+    expect(await banner.isHidden()).toBe(true);
+    expect(violations).toEqual([]);
+  }, 90_000);
 
   it('finds a file by name in the search box and shows its five copies, verified, with their hashes', async () => {
     const t = await tempDir();

@@ -88,6 +88,41 @@ describe('WatchSource', () => {
     expect(s.ready.filter((i) => i.relPath === 'd7/between.txt')).toHaveLength(1);
   });
 
+  it('the walk once the watches are set up reads no journal index: it takes only what was stamped since the first walk', async () => {
+    let reads = 0;
+    const index = new Map<string, FileStat>();
+    const s = await source({ stableMs: 50, index, indexFails: () => void reads++ === null });
+    const { statSync, renameSync } = await import('node:fs');
+    for (let d = 0; d < 5; d++) {
+      await mkdir(path.join(s.root, `d${d}`));
+      for (let f = 0; f < 10; f++) {
+        const rel = `d${d}/f${f}.txt`;
+        await writeFile(path.join(s.root, rel), rel);
+        await utimes(path.join(s.root, rel), old, old);
+        index.set(rel, fileStatOf(statSync(path.join(s.root, rel))));
+      }
+    }
+    // A folder outside the root, moved in between the first walk and the watches: its file's ctime is old.
+    const outside = path.join(path.dirname(s.root), 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, 'm.txt'), 'moved in');
+    await utimes(path.join(outside, 'm.txt'), old, old);
+    // Every ctime above older than the first walk by more than the slack (1 s).
+    await new Promise((r) => setTimeout(r, 1300));
+    await s.src.watch();
+    expect(reads).toBe(1);
+    await writeFile(path.join(s.root, 'd2', 'between.txt'), 'made before the watches are set');
+    renameSync(outside, path.join(s.root, 'd3', 'moved'));
+    await s.src.live;
+    // The first walk's read only: the one after the watches compares by ctime instead.
+    expect(reads).toBe(1);
+    await waitFor('the files made and moved in between', () => ['d2/between.txt', 'd3/moved/m.txt'].every((r) => s.ready.some((i) => i.relPath === r)), 1500);
+    await new Promise((r) => setTimeout(r, 200));
+    // A folder whose entries changed since (d2, d3) is taken whole, for the archiver to compare
+    // with the journal; nothing in the folders left alone is taken again.
+    expect(s.ready.filter((i) => /^d[014]\//.test(i.relPath))).toEqual([]);
+  });
+
   it('a journal that cannot be read for a scan is reported through onError, and the scan is given up', async () => {
     let broken = false;
     const s = await source({ rescanMs: 0, indexFails: () => broken });

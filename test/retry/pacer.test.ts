@@ -59,6 +59,44 @@ describe('withRetry', () => {
     expect(waits).toEqual([100, 200, 400]);
   });
 
+  it('runs a first attempt that succeeds once, and one that fails is attempt 1 of the retries (fn is not called again for it)', async () => {
+    const seen: number[] = [];
+    const retries: Array<{ attempt: number; reason: string }> = [];
+    await expect(withRetry(async (a) => (seen.push(a), 'once'), { retries: 3, minDelayMs: 0, maxDelayMs: 0, classify, sleep })).resolves.toBe('once');
+    expect(seen).toEqual([1]);
+    seen.length = 0;
+    const r = await withRetry(
+      async (a) => {
+        seen.push(a);
+        if (a < 3) throw new Flaky({ kind: 'retry', reason: `503 #${a}` });
+        return 'third';
+      },
+      { retries: 3, minDelayMs: 0, maxDelayMs: 0, classify, sleep, onRetry: ({ attempt, classified }) => void retries.push({ attempt, reason: classified.reason }) },
+    );
+    expect(r).toBe('third');
+    expect(seen).toEqual([1, 2, 3]);
+    expect(retries).toEqual([
+      { attempt: 1, reason: '503 #1' },
+      { attempt: 2, reason: '503 #2' },
+    ]);
+  });
+
+  it('a first attempt that fails after the signal aborted throws its own error, untried again', async () => {
+    const ac = new AbortController();
+    let calls = 0;
+    const own = new Flaky({ kind: 'retry', reason: 'reset' });
+    const p = withRetry(
+      async () => {
+        calls++;
+        ac.abort(new Error('shutdown'));
+        throw own;
+      },
+      { retries: 3, minDelayMs: 0, maxDelayMs: 0, classify, sleep, signal: ac.signal },
+    );
+    await expect(p).rejects.toBe(own);
+    expect(calls).toBe(1);
+  });
+
   it('does not retry fail-item or fatal errors and throws them unchanged', async () => {
     for (const kind of ['fail-item', 'fatal'] as const) {
       let calls = 0;

@@ -98,6 +98,26 @@ describe('several daemons on one PostgreSQL journal', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
   });
 
+  it('sources on several nodes claiming one remote name at once: one owns it, every other gets its own alternative', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const claim = (s: Store, i: number) =>
+      s.claimRemotePath({
+        target: 'box',
+        root: 'inbox',
+        relPath: `dir${i}/Report.PDF`,
+        wanted: 'inbox/report.pdf',
+        keyOf: (p) => p.toLowerCase(),
+        alternative: (w, n) => w.replace('.pdf', `~${i}-${n}.pdf`),
+      });
+    const got = await Promise.all(Array.from({ length: 16 }, (_, i) => claim(i % 2 === 0 ? a : b, i)));
+    expect(got.filter((g) => g.takenBy === null)).toHaveLength(1);
+    expect(new Set(got.map((g) => g.remotePath.toLowerCase())).size).toBe(16);
+    // Claiming again changes nothing (the owner's one statement; the others' stored alternative).
+    const again = await Promise.all(Array.from({ length: 16 }, (_, i) => claim(i % 2 === 0 ? b : a, i)));
+    expect(again.map((g) => g.remotePath)).toEqual(got.map((g) => g.remotePath));
+  });
+
   it('heartbeats keep a live node\'s leases past the lease time', async () => {
     const a = await node('a');
     const b = await node('b');

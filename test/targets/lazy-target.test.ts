@@ -69,6 +69,9 @@ describe('a lazily made target', () => {
     expect([a.size, b.size, none]).toEqual([5, 5, null]);
     expect(await readFile(path.join(archive, 'x', 'b.txt'), 'utf8')).toBe('hello');
     expect(t.features.hashKind).toBe('sha256');
+    const listed: string[] = [];
+    for await (const e of t.list!()) listed.push(e.path);
+    expect(listed.sort()).toEqual(['x/a.txt', 'x/b.txt']);
     await t.close();
   });
 });

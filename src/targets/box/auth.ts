@@ -246,7 +246,8 @@ export class BoxTokenStorage implements TokenStorage {
       tokenType: held.tokenType ?? 'bearer',
       savedAt: new Date(this.#now()).toISOString(),
     };
-    const write = this.#writing.then(() => writeSecretFile(file, `${JSON.stringify(body, null, 2)}\n`));
+    // The refresh token this replaces is spent: the new one goes in place before the fsyncs.
+    const write = this.#writing.then(() => writeSecretFile(file, `${JSON.stringify(body, null, 2)}\n`, { renameBeforeSync: true }));
     this.#writing = write.catch(() => undefined);
     try {
       await write;

@@ -22,6 +22,7 @@ import type { BoxEntry, FolderTree } from './folders.js';
 import { conflictOf } from './folders.js';
 import type { BoxApi } from './transport.js';
 import { nameKey } from './names.js';
+import { readSmallSync } from '../kit/chunks.js';
 
 /** Box's smallest upload session, in bytes: files up to this size go in one request. */
 export const BOX_MIN_SESSION_SIZE = 20_000_000;
@@ -146,6 +147,10 @@ export class SourceReader {
 
 /** The whole source (`req.size` bytes, checked) in one buffer. For small files only. */
 export async function readWhole(ctx: UploadContext, req: PutRequest): Promise<Buffer> {
+  // A small source offers synchronous reads through its checked descriptor: no stream, no
+  // thread-pool round trips.
+  const small = readSmallSync(req);
+  if (small) return small;
   const reader = new SourceReader(req.open(0), req.signal, ctx.abortError);
   try {
     const buf = await reader.read(req.size);

@@ -33,7 +33,7 @@ import type { DropboxSession } from './auth.js';
 import { SourceError } from '../kit/classify.js';
 import { correctOffsetOf, isSessionGone } from './classify.js';
 import { pathKey } from './names.js';
-import { toBuffer } from '../kit/chunks.js';
+import { readSmallSync, toBuffer } from '../kit/chunks.js';
 
 /** Dropbox's content-hash block size: session chunks are a multiple of it. */
 export const DROPBOX_BLOCK = 4 * 1024 * 1024;
@@ -185,6 +185,10 @@ export const IN_MEMORY_MAX = 1024 * 1024;
  * read: exactly `size` bytes or ShortReadError.
  */
 export async function readWhole(uctx: UploadContext, req: PutRequest): Promise<{ bytes: Buffer; hash: string }> {
+  // A small source offers synchronous reads through its checked descriptor: no stream, no
+  // thread-pool round trips.
+  const small = readSmallSync(req);
+  if (small) return { bytes: small, hash: chunkHash(small) };
   const reader = new SourceReader(uctx, req);
   try {
     const bytes = await reader.read(req.size);

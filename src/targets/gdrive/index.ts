@@ -37,6 +37,8 @@ import { DriveFolders } from './folders.js';
 import { drivePathKey, mapDrivePath, mapRemoteRoot } from './names.js';
 import { provider } from './provider.js';
 import { decodeHandle, hashSource, resumableUpload, simpleUpload, type UploadDest, type UploadOutcome } from './upload.js';
+import { hashBuffer } from '../../archive/hash.js';
+import { readSmallSync } from '../kit/chunks.js';
 
 export type { GdriveInternals, GdriveOptions } from './api-types.js';
 
@@ -132,7 +134,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
     throw fail('hash-mismatch', 'retry', `Drive's md5Checksum ${remoteMd5 ?? '(none)'} differs from the md5 ${out.md5} of the bytes sent`);
   }
 
-  async function upload(req: PutRequest, parentId: string, name: string, existing: DriveFileFields | null): Promise<PutResult> {
+  async function upload(req: PutRequest, parentId: string, name: string, existing: DriveFileFields | null, held: Buffer | null): Promise<PutResult> {
     let handle = decodeHandle(req.resume);
     const existingId = existing?.id ?? null;
     if (req.resume !== null && (handle === null || handle.size !== req.size || handle.fileId !== existingId)) {
@@ -147,7 +149,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
     const uctx = { api, targetId: id, signal: req.signal };
     let out: UploadOutcome;
     if (handle === null && req.size <= simpleUploadMax) {
-      out = await api.authed(() => simpleUpload(uctx, req, dest));
+      out = await api.authed(() => simpleUpload(uctx, req, dest, held));
     } else {
       out = await resumableUpload(uctx, req, dest, { chunkSize, resume: handle, saveResume: (h) => req.saveResume(h), log });
     }
@@ -163,14 +165,17 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
       const name = segments[segments.length - 1]!;
       const parentId = (await folders.resolve(segments.slice(0, -1), true, req.signal))!;
       const existing = await folders.findFile(parentId, name, req.signal);
+      // A small source is read once, whole: the bytes hashed here are the bytes sent.
+      let held: Buffer | null = null;
       if (existing?.id && existing.md5Checksum && Number(existing.size) === req.size) {
-        const md5 = await hashSource(req, id);
+        held = readSmallSync(req);
+        const md5 = held ? hashBuffer('md5', held) : await hashSource(req, id);
         if (md5 === existing.md5Checksum) {
           if (req.resume !== null) await req.saveResume(null);
           return { remoteId: existing.id, size: req.size, hash: md5, hashKind: 'md5', unchanged: true, bytesSent: 0 };
         }
       }
-      return upload(req, parentId, name, existing);
+      return upload(req, parentId, name, existing, held);
     });
   }
 

@@ -14,7 +14,7 @@
  * digest always covers the whole file and can be compared with Drive's md5Checksum.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, addAbortSignal, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, addAbortSignal, type TransformCallback } from 'node:stream';
 import { ShortReadError, TargetError } from '../../errors.js';
 import type { PutRequest } from '../target.js';
 import { CHUNK_GRANULARITY, FILE_FIELDS, type DriveFileFields, type ResumeHandle } from './api-types.js';
@@ -22,7 +22,7 @@ import { abortError } from '../kit/abort.js';
 import { SourceError } from '../kit/classify.js';
 import { redact } from './classify.js';
 import type { DriveApi } from './transport.js';
-import { toBuffer } from '../kit/chunks.js';
+import { readSmallSync, toBuffer } from '../kit/chunks.js';
 
 /** Where an upload goes: a new file (`fileId` null) or a new version of an existing one. */
 export interface UploadDest {
@@ -233,9 +233,11 @@ function fileMetadata(dest: UploadDest, forCreate: boolean): Record<string, unkn
  * One multipart request: metadata, then the source as a Readable (the SDK crashes on a Buffer
  * body). The SDK pipes the body without passing errors on, so a failing, short or over-long
  * source aborts the request through its own AbortController; the source's error is thrown.
- * Safe to call again after a 401 (it opens the source anew).
+ * A small source with `readSync` is read whole first (or `held`, as the caller read it) and sent
+ * from that buffer.
+ * Safe to call again after a 401 (it reads the source anew).
  */
-export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: UploadDest): Promise<UploadOutcome> {
+export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: UploadDest, held: Buffer | null = null): Promise<UploadOutcome> {
   const { api, signal } = ctx;
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
@@ -245,7 +247,10 @@ export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: Up
     failure ??= err;
     ac.abort();
   };
-  const src = openSource(req);
+  // A small source offers synchronous reads through its checked descriptor: read whole, it is
+  // sent from memory (no file stream, no thread-pool round trips).
+  const bytes = held ?? readSmallSync(req);
+  const src = bytes ? Readable.from([bytes], { objectMode: false }) : openSource(req);
   const meter = new MeteredStream(req.size);
   src.on('error', (err) => {
     fail(signal?.aborted ? abortError(ctx.targetId, signal) : new SourceError(err, redact));

@@ -28,7 +28,7 @@ import type { Readable } from 'node:stream';
 import { addAbortSignal } from 'node:stream';
 import type { Logger } from 'pino';
 import { ShortReadError, TargetError } from '../../errors.js';
-import { CountingHashStream, verifySize } from '../../archive/hash.js';
+import { CountingHashStream, hashBuffer, verifySize } from '../../archive/hash.js';
 import { parseRetryAfter } from '../../retry/delay.js';
 import type { PutRequest, PutResult } from '../target.js';
 import type { DriveItemJson, GraphErrorBody, ResumeHandle, UploadSessionJson } from './api-types.js';
@@ -39,7 +39,7 @@ import { abortError } from '../kit/abort.js';
 import type { GraphApi } from './transport.js';
 import { parseJson, readBody, sendHttp, type UrlRewrite } from './transport.js';
 import { nameKey } from './names.js';
-import { toBuffer } from '../kit/chunks.js';
+import { readSmallSync, toBuffer } from '../kit/chunks.js';
 
 /** What the uploads need from the target. */
 export interface UploadContext {
@@ -154,6 +154,10 @@ export class SourceReader {
 
 /** Reads the whole (small) source: its bytes and their QuickXorHash. */
 export async function readWhole(req: PutRequest, targetId: string): Promise<{ bytes: Buffer; hash: string }> {
+  // A small source offers synchronous reads through its checked descriptor: no stream, no
+  // thread-pool round trips.
+  const small = readSmallSync(req);
+  if (small) return { bytes: small, hash: hashBuffer('quickxor', small) };
   const reader = new SourceReader(req, targetId);
   try {
     const bytes = await reader.read(req.size);

@@ -74,6 +74,22 @@ describe('local target: no link below the root is followed', () => {
   });
 });
 
+describe('local target: a root reached through a link', () => {
+  test('the archive folder named by a link (its real path elsewhere): small and large puts land, in the real folder', async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    const real = path.join(t.dir, 'real-archive');
+    await mkdir(real);
+    const viaLink = path.join(t.dir, 'archive-link');
+    await symlink(real, viaLink);
+    const target: Target = createLocalTarget({ id: 'local', path: viaLink }, { log: pino({ level: 'silent' }), stateDir: t.dir });
+    cleanups.push(() => target.close());
+    await target.put(request('inbox/a.txt', Buffer.from('small copy')));
+    await target.put(request('inbox/big.bin', Buffer.alloc(200 * 1024, 7)));
+    expect((await listFiles(real)).sort()).toEqual(['inbox/a.txt', 'inbox/big.bin']);
+  });
+});
+
 describe('local target: permissions', () => {
   test('a 0600 file in a 0700 folder is archived 0600 in 0700 folders, even under umask 000', async () => {
     const s = await setup();
