@@ -298,7 +298,9 @@ describe('the PostgreSQL journal across a server restart', () => {
         }
         await down;
       })();
-      const leased = await drain([a.store, b.store], 'local', total, 90_000, 25);
+      // At least 10 rounds of 4 leases × 4 workers, 100 ms each: the drain outlasts the 300 ms before
+      // the restart whatever the machine's speed (at 25 ms a quiet machine finished first).
+      const leased = await drain([a.store, b.store], 'local', total, 90_000, 100);
       await restarting;
       expect(sawDown).toBe(true);
       expect(leased.size).toBe(total);
