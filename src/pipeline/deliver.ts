@@ -3,6 +3,7 @@ import { lstat, open as openFile, readlink, realpath, stat } from 'node:fs/promi
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import { syncCallsSafe } from '../targets/kit/fs-kind.js';
 import { fileStatOf } from './watch-source.js';
 import { collisionName } from '../archive/remote-path.js';
 import { rootIdentity, waitForRoot, waitingReason } from './roots.js';
@@ -116,7 +117,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
     return status;
   };
 
-  const opened = await openSource(d, d.size <= SMALL_SOURCE ? syncFs : asyncFs);
+  const opened = await openSource(d, d.size <= SMALL_SOURCE && (await syncCallsSafe(d.rootPath)) ? syncFs : asyncFs);
   if ('rootGone' in opened) return waitForRootThenDeliver(d, ctx);
   if ('skip' in opened) return end('skipped', opened.skip);
   if ('fail' in opened) return end('failed', opened.fail, opened.routine);
@@ -209,7 +210,8 @@ async function goneError(d: Delivery): Promise<SourceChangedError> {
  * Sources up to this size are opened, checked and read with synchronous calls (`syncFs`): a few
  * µs each for a small file on a local disk, against a thread-pool round trip and its wake-ups for
  * each promise-based call (ten per delivery: realpaths, open, readlink, stats, reads, close). The
- * checks are the same calls in the same order. The local target's small-file path matches.
+ * checks are the same calls in the same order. The local target's small-file path matches. Not
+ * on a network or FUSE file system (`syncCallsSafe`), where one call can block for minutes.
  */
 const SMALL_SOURCE = 64 * 1024;
 

@@ -20,6 +20,7 @@ import { localError } from './classify.js';
 import { DIR_MODE, TEMP_OWNER, type LocalFolders } from './folders.js';
 import { mapLocalPath, tempName, versionName } from './names.js';
 import { readSmallSync, toBuffer } from '../kit/chunks.js';
+import { syncCallsSafe } from '../kit/fs-kind.js';
 
 // Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
@@ -365,7 +366,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
   // Folders 0700, or as wide as the source's own folder when that is wider.
   const dirMode = DIR_MODE | ((req.source?.dirMode ?? 0) & 0o777);
   await ctx.folders.ensureDir(dirname(final), dirMode);
-  const small = req.size <= SMALL_FILE;
+  // Synchronous calls only where the archive is on a local file system (see syncCallsSafe).
+  const small = req.size <= SMALL_FILE && (await syncCallsSafe(ctx.folders.root));
   const existing = small ? lstatOrNullSync(final) : await lstatOrNull(final);
   if (existing?.isSymbolicLink()) throw ctx.folders.linkRefused(final);
   if (existing?.isDirectory()) throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
