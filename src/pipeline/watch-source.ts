@@ -169,10 +169,10 @@ function readFoldersByType(watcher: FSWatcher): void {
     read.call(watcher, dir, { ...opts, alwaysStat: false, type: 'directories', fileFilter: typed(opts.fileFilter), directoryFilter: typed(opts.directoryFilter) } as typeof opts);
 }
 
-/** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
 /** What a scan keeps of a file's Stats (see fileStatOf). */
 type ObservedStat = FileStat & { dev: number };
 
+/** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
 export function fileStatOf(stats: Stats): ObservedStat {
   return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs), dev: stats.dev };
 }
