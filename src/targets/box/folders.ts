@@ -15,6 +15,7 @@
  */
 import { TargetError } from '../../errors.js';
 import type { RemoteEntry } from '../target.js';
+import { walkRemoteTree } from '../kit/remote-tree.js';
 import type { BoxConflictJson, BoxItemJson, BoxItemsPage } from './api-types.js';
 import { BoxHttpError } from './classify.js';
 import type { BoxApi } from './transport.js';
@@ -110,15 +111,13 @@ export class FolderTree {
   async *files(segments: readonly string[]): AsyncGenerator<RemoteEntry> {
     const top = await this.resolve(segments, false);
     if (top === null) return;
-    const stack: Array<{ id: string; rel: string }> = [{ id: top, rel: '' }];
-    while (stack.length > 0) {
-      const { id, rel } = stack.pop()!;
-      for (const e of (await this.#fetchListing(id)).values()) {
-        const path = rel === '' ? e.name : `${rel}/${e.name}`;
-        if (e.type === 'folder') stack.push({ id: e.id, rel: path });
-        else if (e.type === 'file') yield { path, size: e.size ?? 0, hash: e.sha1 ?? null };
+    const fetchListing = (id: string) => this.#fetchListing(id);
+    yield* walkRemoteTree(top, async function* (id) {
+      for (const e of (await fetchListing(id)).values()) {
+        if (e.type === 'folder') yield { name: e.name, folderId: e.id };
+        else if (e.type === 'file') yield { name: e.name, size: e.size ?? 0, hash: e.sha1 ?? null };
       }
-    }
+    });
   }
 
   /** Records `entry` in the cached listing of `folderId` (if cached). */

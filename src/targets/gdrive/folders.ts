@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { RemoteEntry } from '../target.js';
+import { walkRemoteTree } from '../kit/remote-tree.js';
 import { FOLDER_MIME, type DriveFileFields, type DriveFileList } from './api-types.js';
 import type { DriveApi } from './transport.js';
 import { queryLiteral } from './names.js';
@@ -157,26 +158,24 @@ export class DriveFolders {
   async *files(segments: readonly string[]): AsyncGenerator<RemoteEntry> {
     const top = await this.resolve(segments, false);
     if (top === null) return;
-    const stack: Array<{ id: string; rel: string }> = [{ id: top, rel: '' }];
-    while (stack.length > 0) {
-      const { id, rel } = stack.pop()!;
+    const api = this.#api;
+    yield* walkRemoteTree(top, async function* (id) {
       const q = `${queryLiteral(id)} in parents and trashed = false`;
       let pageToken: string | undefined;
       for (let page = 0; ; page++) {
         if (page >= MAX_WALK_PAGES) throw new Error(`[stagecoach] [gdrive] the listing of folder ${id} ran past ${MAX_WALK_PAGES} pages`);
-        const params = { q, fields: WALK_FIELDS, pageSize: 1000, spaces: 'drive', ...this.#api.listParams(), ...(pageToken ? { pageToken } : {}) };
-        const res = await this.#api.authed(() => this.#api.drive.files.list(params, this.#api.callOptions()));
+        const params = { q, fields: WALK_FIELDS, pageSize: 1000, spaces: 'drive', ...api.listParams(), ...(pageToken ? { pageToken } : {}) };
+        const res = await api.authed(() => api.drive.files.list(params, api.callOptions()));
         const data = res.data as DriveFileList;
         for (const f of data.files ?? []) {
           if (!f.id || typeof f.name !== 'string') continue;
-          const path = rel === '' ? f.name : `${rel}/${f.name}`;
-          if (f.mimeType === FOLDER_MIME) stack.push({ id: f.id, rel: path });
-          else yield { path, size: Number(f.size ?? 0), hash: f.md5Checksum ?? null };
+          if (f.mimeType === FOLDER_MIME) yield { name: f.name, folderId: f.id };
+          else yield { name: f.name, size: Number(f.size ?? 0), hash: f.md5Checksum ?? null };
         }
         if (!data.nextPageToken) break;
         pageToken = data.nextPageToken;
       }
-    }
+    });
   }
 
   async #named(parentId: string, name: string, folder: boolean, signal?: AbortSignal): Promise<DriveFileFields[]> {

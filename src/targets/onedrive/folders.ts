@@ -18,6 +18,7 @@
  */
 import { TargetError } from '../../errors.js';
 import type { RemoteEntry } from '../target.js';
+import { walkRemoteTree } from '../kit/remote-tree.js';
 import type { DriveItemJson } from './api-types.js';
 import { OneDriveHttpError } from './classify.js';
 import type { GraphApi } from './transport.js';
@@ -144,21 +145,18 @@ export async function* listFiles(api: GraphApi, names: readonly string[]): Async
     if (!found?.folder) return;
     top = found.id;
   }
-  const stack: Array<{ id: string; rel: string }> = [{ id: top, rel: '' }];
-  while (stack.length > 0) {
-    const { id, rel } = stack.pop()!;
+  yield* walkRemoteTree(top, async function* (id) {
     let query: Record<string, string> = { $select: 'id,name,size,file,folder' };
     for (let page = 0; ; page++) {
       if (page >= MAX_LIST_PAGES) throw new Error(`[stagecoach] [onedrive] the listing of folder ${id} ran past ${MAX_LIST_PAGES} pages`);
       const res = await api.get<{ value?: DriveItemJson[]; '@odata.nextLink'?: string }>(`${itemPath(api.drive, id)}/children`, { query });
       for (const item of res.value ?? []) {
-        const path = rel === '' ? item.name : `${rel}/${item.name}`;
-        if (item.folder) stack.push({ id: item.id, rel: path });
-        else if (item.file) yield { path, size: item.size ?? 0, hash: item.file.hashes?.quickXorHash || null };
+        if (item.folder) yield { name: item.name, folderId: item.id };
+        else if (item.file) yield { name: item.name, size: item.size ?? 0, hash: item.file.hashes?.quickXorHash || null };
       }
       const next = res['@odata.nextLink'];
       if (typeof next !== 'string') break;
       query = Object.fromEntries(new URL(next).searchParams);
     }
-  }
+  });
 }
