@@ -378,18 +378,10 @@ function checkCount(name: string, n: number): void {
   }
 }
 
-interface PendingClaim {
-  claim: RemoteClaim;
-  resolve: (r: ClaimResult) => void;
-  reject: (err: unknown) => void;
-}
-
 interface PendingCompletion {
   id: number;
   generation: number;
   result: CompleteResult;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 /**
@@ -406,6 +398,46 @@ class Failed {
   constructor(readonly error: unknown) {}
 }
 
+/**
+ * Group commit: the calls added in one turn of the event loop run as one batch (`run`: one
+ * transaction, an outcome per input, a Failed failing its own caller alone); each caller's promise
+ * settles once the batch has run. A batch that throws as a whole rejects every caller.
+ */
+class GroupCommit<In, Out> {
+  #pending: Array<{ input: In; resolve: (out: Out) => void; reject: (err: unknown) => void }> = [];
+  #scheduled = false;
+  constructor(private readonly run: (batch: readonly In[]) => (Out | Failed)[]) {}
+
+  add(input: In): Promise<Out> {
+    return new Promise<Out>((resolve, reject) => {
+      this.#pending.push({ input, resolve, reject });
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
+    });
+  }
+
+  /** Runs what waits now (close: what was asked for before it is committed, not dropped). */
+  flush(): void {
+    this.#scheduled = false;
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    let outcomes: (Out | Failed)[];
+    try {
+      outcomes = this.run(batch.map((p) => p.input));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const o = outcomes[i] as Out | Failed;
+      if (o instanceof Failed) p.reject(o.error);
+      else p.resolve(o);
+    });
+  }
+}
+
 class SqliteStoreImpl implements SqliteStore {
   readonly path: string;
   readonly audit: AuditStore;
@@ -414,15 +446,11 @@ class SqliteStoreImpl implements SqliteStore {
   readonly #busyTimeoutMs: number;
   readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
   readonly #lease: (target: string, n: number, now: number) => Delivery[];
-  readonly #completeAll: (batch: readonly PendingCompletion[]) => unknown[];
-  /** Completions waiting for the next group commit (see complete()). */
-  #completions: PendingCompletion[] = [];
-  #commitScheduled = false;
+  /** Completions of one event-loop turn, one transaction (see complete()). */
+  readonly #completions: GroupCommit<PendingCompletion, undefined>;
   readonly #claim: (claim: RemoteClaim) => ClaimResult;
-  readonly #claimAll: (batch: readonly PendingClaim[]) => (ClaimResult | Failed)[];
-  /** Claims waiting for the next group commit (see claimRemotePath()). */
-  #claims: PendingClaim[] = [];
-  #claimsScheduled = false;
+  /** Claims of one event-loop turn, one transaction (see claimRemotePath()). */
+  readonly #claims: GroupCommit<RemoteClaim, ClaimResult>;
   #closing: Promise<void> | undefined;
 
   constructor(db: Sqlite.Database, file: string, busyTimeoutMs: number) {
@@ -436,11 +464,11 @@ class SqliteStoreImpl implements SqliteStore {
     // lease it means two processes can never select the same rows.
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
-    this.#completeAll = db.transaction(this.#completeTx.bind(this)).immediate;
+    this.#completions = new GroupCommit(db.transaction(this.#completeTx.bind(this)).immediate);
     // Called inside #claimAll's transaction, a nested transaction is a savepoint: a claim that
     // throws rolls back its own writes only.
     this.#claim = db.transaction(this.#claimTx.bind(this));
-    this.#claimAll = db.transaction(this.#claimAllTx.bind(this)).immediate;
+    this.#claims = new GroupCommit(db.transaction(this.#claimAllTx.bind(this)).immediate);
   }
 
   /**
@@ -560,31 +588,11 @@ class SqliteStoreImpl implements SqliteStore {
     // Group commit: the completions asked for in one turn of the event loop are written in one
     // transaction (a put is durable before it completes, so nothing is at risk while it waits);
     // each caller's promise settles once that transaction has committed.
-    return new Promise<void>((resolve, reject) => {
-      this.#completions.push({ id, generation, result, resolve, reject });
-      if (this.#commitScheduled) return;
-      this.#commitScheduled = true;
-      setImmediate(() => this.#commitCompletions());
-    });
-  }
-
-  #commitCompletions(): void {
-    this.#commitScheduled = false;
-    const batch = this.#completions;
-    if (batch.length === 0) return;
-    this.#completions = [];
-    let outcomes: unknown[];
-    try {
-      outcomes = this.#completeAll(batch);
-    } catch (err) {
-      for (const c of batch) c.reject(err);
-      return;
-    }
-    batch.forEach((c, i) => (outcomes[i] === undefined ? c.resolve() : c.reject(outcomes[i])));
+    await this.#completions.add({ id, generation, result });
   }
 
   /** One transaction for the batch; an unknown id fails its own completion, not the others. */
-  #completeTx(batch: readonly PendingCompletion[]): unknown[] {
+  #completeTx(batch: readonly PendingCompletion[]): (undefined | Failed)[] {
     const now = Date.now();
     const st = this.#st;
     return batch.map(({ id, generation, result }) => {
@@ -594,7 +602,7 @@ class SqliteStoreImpl implements SqliteStore {
         this.#mustExist(id);
         return undefined;
       } catch (err) {
-        return err;
+        return new Failed(err);
       }
     });
   }
@@ -653,35 +661,11 @@ class SqliteStoreImpl implements SqliteStore {
    */
   async claimRemotePath(claim: RemoteClaim): Promise<ClaimResult> {
     this.#open();
-    return new Promise<ClaimResult>((resolve, reject) => {
-      this.#claims.push({ claim, resolve, reject });
-      if (this.#claimsScheduled) return;
-      this.#claimsScheduled = true;
-      setImmediate(() => this.#commitClaims());
-    });
+    return this.#claims.add(claim);
   }
 
-  #commitClaims(): void {
-    this.#claimsScheduled = false;
-    const batch = this.#claims;
-    if (batch.length === 0) return;
-    this.#claims = [];
-    let outcomes: (ClaimResult | Failed)[];
-    try {
-      outcomes = this.#claimAll(batch);
-    } catch (err) {
-      for (const c of batch) c.reject(err);
-      return;
-    }
-    batch.forEach((c, i) => {
-      const o = outcomes[i]!;
-      if (o instanceof Failed) c.reject(o.error);
-      else c.resolve(o);
-    });
-  }
-
-  #claimAllTx(batch: readonly PendingClaim[]): (ClaimResult | Failed)[] {
-    return batch.map(({ claim }) => {
+  #claimAllTx(batch: readonly RemoteClaim[]): (ClaimResult | Failed)[] {
+    return batch.map((claim) => {
       try {
         return this.#claim(claim);
       } catch (err) {
@@ -816,8 +800,8 @@ class SqliteStoreImpl implements SqliteStore {
 
   async #close(): Promise<void> {
     // Claims and completions asked for before close are committed, not dropped.
-    this.#commitClaims();
-    this.#commitCompletions();
+    this.#claims.flush();
+    this.#completions.flush();
     try {
       // SQLite's advice for long-lived connections: refresh planner statistics on close. Best
       // effort: on a full disk it cannot write, and the journal is closed all the same.
