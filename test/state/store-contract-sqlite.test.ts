@@ -72,3 +72,39 @@ describe('the SQLite journal finds a source\'s remote names by its index', () =>
     }
   });
 });
+
+describe('a SQLite lease commits the completions and name claims waiting for their turn with it', () => {
+  it('in its own transaction: they are written when it returns, a stale completion\'s delivery is in it, an unknown id fails alone', async () => {
+    const tmp = tempDir();
+    const store = await openSqliteStore({ dir: tmp.dir });
+    const db = new Database(`${tmp.dir}/stagecoach.db`, { readonly: true });
+    const RESULT = { remoteId: 'r-1', remoteHash: 'h-1', bytesSent: 100 };
+    try {
+      await store.recordItems([newItem('a'), newItem('b'), newItem('c')], ['local']);
+      const [a, b] = await store.lease('local', 2);
+      // b changes while in flight: its generation-1 completion is stale and puts it back to pending.
+      await store.recordItems([newItem('b', { size: 200 })], ['local']);
+      const done = store.complete(a!.id, a!.generation, RESULT);
+      const stale = store.complete(b!.id, b!.generation, RESULT);
+      const unknown = store.complete(999_999, 1, RESULT);
+      const claim = store.claimRemotePath({ target: 'local', root: 'inbox', relPath: 'a', wanted: 'x/a', keyOf: (p) => p });
+      const leased = await store.lease('local', 5);
+      // No turn of the event loop has passed (their own group commit waits for one): only the
+      // lease's transaction can have written them.
+      expect(db.prepare('SELECT status FROM deliveries WHERE id = ?').get(a!.id)).toEqual({ status: 'done' });
+      expect(db.prepare('SELECT remote_path FROM remote_names WHERE rel_path = ?').get('a')).toEqual({ remote_path: 'x/a' });
+      expect(leased.map((d) => [d.relPath, d.generation, d.size])).toEqual([
+        ['b', 2, 200],
+        ['c', 1, 100],
+      ]);
+      await expect(done).resolves.toBeUndefined();
+      await expect(stale).resolves.toBeUndefined();
+      await expect(claim).resolves.toEqual({ remotePath: 'x/a', takenBy: null });
+      await expect(unknown).rejects.toMatchObject({ code: 'state.unknown-delivery' });
+    } finally {
+      db.close();
+      await store.close();
+      tmp.cleanup();
+    }
+  });
+});
