@@ -92,10 +92,14 @@ export function createDropboxSession(options: DropboxOptions, opts: SessionOptio
     return inflight;
   };
   (auth as unknown as { refreshAccessToken: () => Promise<void> }).refreshAccessToken = refresh;
-  // One client per call, its requests bound to the call's scope by the fetch it is given (a
-  // Dropbox client is a few fields; an AsyncLocalStorage did this before, but it turns on
-  // Node's promise hooks for the whole process, ~10 % more CPU on every promise).
-  const client = (scope: CallScope): Dropbox => new Dropbox({ auth, fetch: (url: string, init?: Parameters<ScopedFetch>[1]) => fetch(url, init, scope) });
+  // One client per call, its requests bound to the call's scope by the fetch it is given (an
+  // AsyncLocalStorage did this before, but it turns on Node's promise hooks for the whole
+  // process, ~10 % more CPU on every promise). The SDK's constructor copies every route method
+  // onto the client (`Object.assign(this, routes)`, ~300 of them): each call's client is one
+  // made once with only its own `fetch`, which the SDK's requests read from `this.fetch`.
+  const base = new Dropbox({ auth, fetch: (url: string, init?: Parameters<ScopedFetch>[1]) => fetch(url, init) });
+  const client = (scope: CallScope): Dropbox =>
+    Object.create(base, { fetch: { value: (url: string, init?: Parameters<ScopedFetch>[1]) => fetch(url, init, scope) } }) as Dropbox;
 
   return {
     auth,
