@@ -198,14 +198,26 @@ function headerRecord(h: unknown): Record<string, string> {
   return out;
 }
 
-/** A fetch Response over a node:http response (streamed, not buffered). */
-function toResponse(res: http.IncomingMessage, method: string, url: string): Response {
+/** Answers up to this size (by their Content-Length) are read whole before they are handed on. */
+const SMALL_ANSWER_BYTES = 1 << 20;
+
+/**
+ * A fetch Response over a node:http response: read whole first when its Content-Length says it is
+ * small (every JSON answer of Graph: a web stream over the socket, made for each answer, cost more
+ * of the main thread than the request did), else streamed, not buffered.
+ */
+async function toResponse(res: http.IncomingMessage, method: string, url: string): Promise<Response> {
   const headers = new Headers();
   for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
   const status = res.statusCode ?? 500;
   const noBody = method === 'HEAD' || status === 204 || status === 205 || status === 304;
   if (noBody) res.resume();
-  const body = noBody ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
+  const length = Number(res.headers['content-length'] ?? NaN);
+  const body = noBody
+    ? null
+    : length <= SMALL_ANSWER_BYTES
+      ? await readBody(res)
+      : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
   const response = new Response(body, { status, statusText: res.statusMessage ?? '', headers });
   // RedirectHandler compares response.url with the Location to drop Authorization across hosts.
   Object.defineProperty(response, 'url', { value: url });
@@ -248,7 +260,7 @@ export class NodeHttpHandler implements Middleware {
       rewrite: this.rewrite,
       timeoutMs: this.timeoutMs,
     });
-    context.response = toResponse(res, method, url);
+    context.response = await toResponse(res, method, url);
   }
 
   setNext(): void {
