@@ -4,7 +4,7 @@
  * its protocol, its error shapes and its hashes.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, unlinkSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat, unlink, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -97,68 +97,38 @@ export class BlobStore {
     return new BlobStore(await mkdtemp(path.join(tmpdir(), `stagecoach-emu-${prefix}-`)));
   }
 
-  /**
-   * Streams a request (or any readable) to a new blob. Resolves when all bytes are on disk. A body
-   * of up to SMALL_BLOB bytes is held in memory and written with one synchronous call at its end:
-   * a write stream's open, writes and close on the thread pool were, with the reads `hash` no
-   * longer makes, most of the emulator's own time per small upload, and each round trip there
-   * woke a thread that took a core from the daemon under test. A larger body is streamed.
-   */
+  /** Streams a request (or any readable) to a new blob. Resolves when all bytes are on disk. */
   async write(source: Readable | Buffer, limit?: number): Promise<BlobInfo> {
     const file = path.join(this.dir, randomUUID());
     if (Buffer.isBuffer(source)) {
-      if (source.length <= SMALL_BLOB) writeFileSync(file, source);
-      else await writeFile(file, source);
+      await writeFile(file, source);
       return { file, size: source.length };
     }
     let size = 0;
     await new Promise<void>((resolve, reject) => {
-      let held: Buffer[] | null = [];
-      let out: WriteStream | null = null;
-      const spill = (chunks: Buffer[]): WriteStream => {
-        const w = createWriteStream(file);
-        w.once('finish', resolve);
-        w.once('error', reject);
-        for (const c of chunks) w.write(c);
-        return w;
-      };
-      source.on('data', (data: Buffer | string) => {
-        const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+      const out = createWriteStream(file);
+      source.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (limit !== undefined && size > limit) {
           source.destroy(new Error('body too large'));
           return;
         }
-        if (held !== null) {
-          held.push(chunk);
-          if (size <= SMALL_BLOB) return;
-          out = spill(held);
-          held = null;
-          if (!out.writableNeedDrain) return;
-        } else if (out!.write(chunk)) return;
-        source.pause();
-        out!.once('drain', () => source.resume());
-      });
-      source.once('end', () => {
-        if (out !== null) {
-          out.end();
-          return;
-        }
-        try {
-          writeFileSync(file, held!.length === 1 ? held![0]! : Buffer.concat(held!));
-          resolve();
-        } catch (e) {
-          reject(e);
+        if (!out.write(chunk)) {
+          source.pause();
+          out.once('drain', () => source.resume());
         }
       });
+      source.once('end', () => out.end());
       source.once('error', (e) => {
-        out?.destroy();
+        out.destroy();
         reject(e);
       });
       source.once('aborted', () => {
-        out?.destroy();
+        out.destroy();
         reject(new Error('request aborted'));
       });
+      out.once('finish', resolve);
+      out.once('error', reject);
     });
     return { file, size };
   }
@@ -224,15 +194,6 @@ export class BlobStore {
   }
 
   async remove(blob: BlobInfo): Promise<void> {
-    // Synchronous for a small blob, as `write`: an unlink is a few µs there.
-    if (blob.size <= SMALL_BLOB) {
-      try {
-        unlinkSync(blob.file);
-      } catch {
-        // already gone
-      }
-      return;
-    }
     await unlink(blob.file).catch(() => undefined);
   }
 
