@@ -293,7 +293,7 @@ type Opened = { fh: SourceFd; stat: Stats; source: SourceInfo } | { skip: string
 async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
   const abs = sourcePath(d);
   const known = realRoots.get(d.rootPath);
-  if (known !== undefined) {
+  if (known !== undefined && procFds) {
     const fast = await openKnown(d, fs, abs, known);
     if (fast !== null) return fast;
   }
@@ -357,6 +357,8 @@ async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
  */
 const realRoots = new Map<string, string>();
 const MAX_REAL_ROOTS = 1000;
+/** False once /proc/self/fd was found missing (not Linux, no /proc mounted): no fast path then. */
+let procFds = true;
 
 function rememberRealRoot(root: string, real: string): void {
   if (!realRoots.has(root) && realRoots.size >= MAX_REAL_ROOTS) realRoots.clear();
@@ -381,7 +383,10 @@ async function openKnown(d: Delivery, fs: SourceFs, abs: Buffer, realRoot: strin
     return null;
   }
   const expected = sourcePath(d, realRoot);
-  const at = await fs.readlink(`/proc/self/fd/${fh.fd}`).catch(() => null);
+  const at = await fs.readlink(`/proc/self/fd/${fh.fd}`).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') procFds = false;
+    return null;
+  });
   if (at === null || !at.equals(expected)) {
     await fh.close().catch(() => undefined);
     return null;
