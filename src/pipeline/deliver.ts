@@ -485,8 +485,9 @@ async function send(
         await requests?.take(1, ctx.signal);
         // Before every attempt, a retry and a resume as much as the first: the bytes still
         // those journaled (same inode, size and mtime), or nothing is sent. The first attempt
-        // takes the stat openSource checked just before (the claim in between touches no file).
-        const now = first ?? (await fh.stat());
+        // takes the stat openSource checked just before (the claim in between touches no file),
+        // unless it waited for the target's request limit: then time passed, and it stats again.
+        const now = first !== null && !requests ? first : await fh.stat();
         first = null;
         // Unlinked since it was opened (nlink 0): what is at the path now decides, as for a
         // delivery that had not opened it yet.
