@@ -951,8 +951,10 @@ export class WatchSource {
     if (this.closed) return;
     const known = index?.get(relPath);
     // A file as the journal has it, the common case of a restart, is let go before anything is
-    // made for it (no stat object, no key unless a candidate might be there).
-    if (known && 'isFile' in stats && journaled(known, stats) && (this.candidates.size === 0 || !this.candidates.has(keyOf(root.name, relPath)))) return;
+    // made for it (no stat object, no key unless a candidate might be there); also one the walk
+    // kept until the index came (`early` in rescan: a million at a million files when the index
+    // comes after the walk).
+    if (known && ('isFile' in stats ? journaled(known, stats) : sameStat(known, stats)) && (this.candidates.size === 0 || !this.candidates.has(keyOf(root.name, relPath)))) return;
     const st = 'isFile' in stats ? fileStatOf(stats) : stats;
     const key = keyOf(root.name, relPath);
     if (known && sameStat(known, st) && !this.candidates.has(key)) return;
