@@ -72,11 +72,12 @@ describe('WatchSource', () => {
   });
 
   it('issue 19 item 5: the first walk watches each folder before it reads it, so the root is live when the walk ends; files made in a folder during the walk, before or after its read, are each found once, with no walk after', async () => {
-    const { writeFileSync } = await import('node:fs');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
     const folders = Array.from({ length: 8 }, (_, d) => `d${d}`).flatMap((d) => [d, `${d}/sub`]);
     // While the walk reads a folder (asked about its first file, after the folder's readdir):
-    // `after.txt` into that folder (only its watch can report it), `before.txt` into every
-    // folder not read yet (watched already: the watch and the walk's read both see it).
+    // `after.txt` into that folder (only its watch can report it), into the first one read also
+    // a new folder with a file, and `before.txt` into every folder not read yet (watched
+    // already: the watch and the walk's read both see it).
     const read = new Set<string>();
     const made: string[] = [];
     let root = '';
@@ -88,6 +89,11 @@ describe('WatchSource', () => {
           read.add(dir);
           writeFileSync(path.join(root, dir, 'after.txt'), `made after ${dir} was read`);
           made.push(`${dir}/after.txt`);
+          if (read.size === 1) {
+            mkdirSync(path.join(root, dir, 'new'));
+            writeFileSync(path.join(root, dir, 'new', 'inside.txt'), `made in a folder made after ${dir} was read`);
+            made.push(`${dir}/new/inside.txt`);
+          }
           for (const other of folders) {
             if (read.has(other) || made.includes(`${other}/before.txt`)) continue;
             writeFileSync(path.join(root, other, 'before.txt'), `made before ${other} was read`);
@@ -112,6 +118,7 @@ describe('WatchSource', () => {
     for (const d of ['', ...folders]) expect(watched).toContain(path.join(s.root, d));
     expect(read.size).toBe(folders.length);
     expect(made.filter((m) => m.endsWith('/after.txt'))).toHaveLength(folders.length);
+    expect(made.filter((m) => m.endsWith('/new/inside.txt'))).toHaveLength(1);
     expect(made.filter((m) => m.endsWith('/before.txt')).length).toBeGreaterThan(0);
     // Every file the walk read plus every one made during it; those made after their folder's
     // read by the watches alone: before the walk SETTLE_WALK_MS (2 s) later reads the index again.
