@@ -95,8 +95,7 @@ async function readSource(
       }
       if (next.done) break;
       const chunk = toBuffer(next.value);
-      // The chunk is hashed here while the thread pool writes it (a large file's bound is the
-      // hash on this thread, not the disk): both only read it.
+      // The chunk is hashed here while `onChunk` has it: both only read it.
       const handed = onChunk?.(chunk);
       try {
         counter.feed(chunk);
