@@ -41,7 +41,19 @@ describe('the journal index read on a worker thread', () => {
     const n = INDEX_WORKER_MIN_FILES + 10;
     const items = Array.from({ length: n }, (_, i) => newItem(`d${i % 100}/f-${i}`, { size: i, ino: i + 1, mtimeMs: 1_700_000_000_000 + i / 4 }));
     await s.recordItems(items, ['local']);
-    const index = await s.fileIndex('inbox');
+    await s.recordItems([newItem('small', { root: 'photos', rootPath: '/srv/photos' })], ['local']);
+    // The worker answers on a later turn of the event loop; the main thread's read at once. The
+    // count that decides stops at the threshold, and counts the root asked for only.
+    const settledByNextTurn = async (p: Promise<unknown>) => {
+      let settled = false;
+      void p.then(() => (settled = true));
+      await new Promise((r) => setImmediate(r));
+      return settled;
+    };
+    const reading = s.fileIndex('inbox');
+    expect(await settledByNextTurn(reading)).toBe(false);
+    expect(await settledByNextTurn(s.fileIndex('photos'))).toBe(true);
+    const index = await reading;
     expect(index.size).toBe(n);
     expect(index.get('d7/f-107')).toEqual({ size: 107, ino: 108, mtimeMs: 1_700_000_000_000 + 107 / 4 });
     expect(index.get(`d${(n - 1) % 100}/f-${n - 1}`)).toEqual({ size: n - 1, ino: n, mtimeMs: 1_700_000_000_000 + (n - 1) / 4 });
