@@ -16,7 +16,7 @@
  * misses the budget or does not deliver, 2 on bad usage or too little disk.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,7 +108,7 @@ function parseOptions(): Options {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Random bytes (nothing downstream can compress or dedupe them), mtime an hour ago. */
+/** Random bytes (nothing downstream can compress or dedupe them), fsynced, mtime an hour ago. */
 function makeSource(file: string, bytes: number): void {
   const block = Buffer.allocUnsafe(8 * MiB);
   const fd = openSync(file, 'w');
@@ -118,6 +118,9 @@ function makeSource(file: string, bytes: number): void {
       randomFillSync(block, 0, n);
       writeSync(fd, block, 0, n);
     }
+    // On disk before the upload, as large-files' baseline source is: otherwise the kernel may
+    // write this gigabyte back during the measured upload, on the same disk.
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -9,10 +9,12 @@
  * 1,000,000 files are 11,001 folders), made with one open and close per file and removed after;
  * per run, each way of discovering it runs alone in a fresh process (bench/lib/watch-child.ts),
  * in turn: a bare recursive stat walk, chokidar alone (up to `--chokidar-max` files, default
- * 100,000: it keeps ~7 KB per file, ~7 GB at a million), and the daemon's WatchSource, whose
- * scans each read a fresh journal index of every file. Figures: time to every file watched live,
- * RSS once ready (after GC) above the process's idle RSS (after imports, before anything is
- * read), bytes per file, and the ratios to the bare walk and to chokidar alone in the same run.
+ * 100,000: it keeps ~7 KB per file, ~7 GB at a million), and the daemon's WatchSource over the
+ * daemon's SQLite journal holding every file of the tree (recorded once per size, before the
+ * runs), whose scans each read the root's index from it as the daemon's do. Figures: time to
+ * every file watched live, RSS once ready (after GC) above the process's idle RSS (after imports
+ * and the journal opened, before anything is read), bytes per file, and the ratios to the bare
+ * walk and to chokidar alone in the same run.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -34,8 +36,8 @@ function child(args: string[]): string {
   return r.stdout;
 }
 
-function measure(mode: Mode, root: string, index: string): Sample {
-  return JSON.parse(child([mode, root, index]).trim().split('\n').pop()!) as Sample;
+function measure(mode: Mode, root: string, journal: string): Sample {
+  return JSON.parse(child([mode, root, journal]).trim().split('\n').pop()!) as Sample;
 }
 
 /** bench/lib/tree.ts's layout with empty files and no mtime set: a stat costs the same whatever the size. */
@@ -68,16 +70,16 @@ async function main(): Promise<number> {
     const work = mkdtempSync(path.join(path.resolve(values.dir), 'stagecoach-bench-watch-'));
     try {
       const root = path.join(work, 'tree');
-      const index = path.join(work, 'index.tsv');
+      const journal = path.join(work, 'journal');
       const t = Date.now();
       const folders = makeEmptyTree(root, n);
       const madeS = (Date.now() - t) / 1000;
-      child(['index', root, index]);
+      child(['index', root, journal]);
       const modes = MODES.filter((m) => m !== 'chokidar' || n <= chokidarMax);
       const by = new Map<Mode, Sample[]>(modes.map((m) => [m, []]));
       for (let r = 0; r < runs; r++) {
         for (const m of modes) {
-          const s = measure(m, root, index);
+          const s = measure(m, root, journal);
           if (s.files !== n) throw new Error(`${m} saw ${s.files} of ${n} files`);
           by.get(m)!.push(s);
         }

@@ -1,70 +1,68 @@
 /**
  * One way of discovering a tree, alone in a fresh process, for bench/watching.ts:
  *
- *   node --expose-gc dist/bench/lib/watch-child.js <walk|chokidar|stagecoach> <root> [index.tsv]
+ *   node --expose-gc dist/bench/lib/watch-child.js <walk|chokidar|stagecoach> <root> [journal-dir]
  *
  * - walk: a bare synchronous recursive stat walk (bench/lib/tree.ts);
  * - chokidar: chokidar 5 alone, with the daemon's options (alwaysStat, no symlinks), until `ready`;
  * - stagecoach: the daemon's WatchSource (src/pipeline/watch-source.ts) in watch mode until every
- *   file is watched live (`live`; its initial walk, `scannedMs`, ends well before), given the
- *   index a journal would give after every file was archived (so it has nothing to emit: the
- *   steady state of a watched, archived tree). As the journal does (`fileIndex`), each scan gets
- *   a fresh Map, read from `index.tsv` (written by `index` mode: relPath, size, mtimeMs, ino,
- *   ctimeMs per line), which the scan drops when it is done.
- * - index: writes `index.tsv` for the tree (not a measurement).
+ *   file is watched live (`live`; its initial walk, `scannedMs`, ends before or with it), with the
+ *   daemon's SQLite journal (src/state/sqlite-store.ts) in `journal-dir` holding every file of the
+ *   tree (so it has nothing to emit: the steady state of a watched, archived tree). Each scan
+ *   reads the root's index as the daemon's does, through the journal's `fileIndex` (from 20,000
+ *   files on a worker thread, while the walk runs), and drops it when it is done.
+ * - index: records every file of the tree in a new journal in `journal-dir`, through the
+ *   journal's `recordItems` with the watcher's own walk and stat (not a measurement).
  * Prints one JSON line: {mode, files, ms, scannedMs, baseKiB, rssKiB, hwmKiB, heapKiB} — `baseKiB` is the
- * idle RSS after imports and GC, before anything is read (the journal's index included);
+ * idle RSS after imports, the journal opened, and GC, before anything is read (the journal's index included);
  * `rssKiB` the RSS once ready, after GC and a 300 ms settle.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import chokidar from 'chokidar';
 import pino from 'pino';
 import { createPathFilter } from '../../src/archive/filters.js';
-import type { FileStat } from '../../src/archive/item.js';
+import { walkTree } from '../../src/pipeline/walk.js';
 import { fileStatOf, WatchSource } from '../../src/pipeline/watch-source.js';
+import { type NewItem, openSqliteStore } from '../../src/state/index.js';
 import { readMemory } from './proc-memory.js';
 import { statWalk } from './tree.js';
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function indexLines(root: string): string {
-  const out: string[] = [];
-  const stack = [''];
-  while (stack.length) {
-    const rel = stack.pop()!;
-    for (const e of readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) stack.push(r);
-      else if (e.isFile()) {
-        const st = fileStatOf(statSync(path.join(root, r)));
-        out.push(`${r}\t${st.size}\t${st.mtimeMs}\t${st.ino}\t${st.ctimeMs}`);
-      }
-    }
-  }
-  return `${out.join('\n')}\n`;
-}
+const filter = createPathFilter({ include: [], exclude: [], minSize: 0, maxSize: null, ignoreHidden: true, ignoreTemp: true });
 
-/** A fresh index from `file`, as the journal's `fileIndex` builds one per scan. */
-function readIndex(file: string): Map<string, FileStat> {
-  const m = new Map<string, FileStat>();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    const [rel, size, mtimeMs, ino, ctimeMs] = line.split('\t');
-    m.set(rel!, { size: Number(size), mtimeMs: Number(mtimeMs), ino: Number(ino), ctimeMs: Number(ctimeMs) });
+/** Records every file under `root` in a new journal in `dir`, one pending delivery each, 5,000 a transaction. */
+async function recordTree(root: string, dir: string): Promise<void> {
+  const store = await openSqliteStore({ dir });
+  try {
+    let batch: NewItem[] = [];
+    const flush = async () => {
+      await store.recordItems(batch, ['local']);
+      batch = [];
+    };
+    const found: NewItem[] = [];
+    await walkTree(root, filter, (relPath, stats) => {
+      found.push({ item: { root: 'root', rootPath: root, relPath, ...fileStatOf(stats) }, remotePath: relPath });
+    });
+    for (const it of found) {
+      batch.push(it);
+      if (batch.length >= 5000) await flush();
+    }
+    await flush();
+  } finally {
+    await store.close();
   }
-  return m;
 }
 
 async function main(): Promise<void> {
-  const [mode, root, indexFile] = process.argv.slice(2);
-  if (!mode || !root) throw new Error('usage: watch-child.js <walk|chokidar|stagecoach|index> <root> [index.tsv]');
+  const [mode, root, journalDir] = process.argv.slice(2);
+  if (!mode || !root) throw new Error('usage: watch-child.js <walk|chokidar|stagecoach|index> <root> [journal-dir]');
   if (mode === 'index') {
-    writeFileSync(indexFile!, indexLines(root));
+    await recordTree(root, journalDir!);
     process.exit(0);
   }
-  // The idle daemon: nothing read yet. What the scans read from the journal is counted above it.
+  // The idle daemon: its journal open, nothing read yet. What the scans read from it is counted above it.
+  const store = mode === 'stagecoach' ? await openSqliteStore({ dir: journalDir! }) : null;
   gc();
   await sleep(200);
   const base = readMemory(process.pid)!;
@@ -79,16 +77,15 @@ async function main(): Promise<void> {
     w.on('add', () => void files++);
     await new Promise<void>((r) => w.once('ready', () => r()));
     close = () => w.close();
-  } else if (mode === 'stagecoach') {
-    const filter = createPathFilter({ include: [], exclude: [], minSize: 0, maxSize: null, ignoreHidden: true, ignoreTemp: true });
+  } else if (mode === 'stagecoach' && store) {
     let emitted = 0;
     let indexed = 0;
     const src = new WatchSource({
       roots: [{ name: 'root', path: root, filter, polling: false, pollIntervalMs: 1000 }],
       stableMs: 1000,
       rescanMs: 0,
-      index: async () => {
-        const m = readIndex(indexFile!);
+      index: async (name) => {
+        const m = await store.fileIndex(name);
         indexed = m.size;
         return m;
       },
@@ -102,7 +99,10 @@ async function main(): Promise<void> {
     await src.live;
     files = indexed;
     if (emitted > 0) throw new Error(`the watcher emitted ${emitted} files that the index holds`);
-    close = () => src.close();
+    close = async () => {
+      await src.close();
+      await store.close();
+    };
   } else {
     throw new Error(`unknown mode ${mode}`);
   }

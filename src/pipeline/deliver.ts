@@ -121,7 +121,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   if ('rootGone' in opened) return waitForRootThenDeliver(d, ctx);
   if ('skip' in opened) return end('skipped', opened.skip);
   if ('fail' in opened) return end('failed', opened.fail, opened.routine);
-  const { fh, source } = opened;
+  const { fh, source, stat: checked } = opened;
   try {
     // No two files on one remote name: the journal says which file owns each name on this target.
     const owner = `${d.root}/${d.relPath}`;
@@ -139,7 +139,7 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
       }
       log.warn({ deliveryId: d.id, relPath: d.relPath, wanted: d.remotePath, remotePath: claim.remotePath, takenBy: claim.takenBy }, 'remote name taken by another file; stored under another name');
     }
-    return await send({ ...d, remotePath: claim.remotePath }, ctx, fh, source, end, d);
+    return await send({ ...d, remotePath: claim.remotePath }, ctx, fh, source, checked, end, d);
   } finally {
     await fh.close().catch((e: unknown) => log.warn({ err: e, deliveryId: d.id }, 'source descriptor not closed'));
   }
@@ -275,7 +275,11 @@ const syncFs: SourceFs = {
   stat: async (p) => statSync(p),
 };
 
-type Opened = { fh: SourceFd; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean } | { rootGone: true };
+// O_NONBLOCK: a FIFO put in the file's place must not hang the open; no effect on a file.
+const SOURCE_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+
+/** An opened source comes with the descriptor's stat that passed the checks (`stat`). */
+type Opened = { fh: SourceFd; stat: Stats; source: SourceInfo } | { skip: string } | { fail: string; routine?: boolean } | { rootGone: true };
 
 /**
  * Opens the journaled source for reading, from inside its root only: the last component is
@@ -283,10 +287,16 @@ type Opened = { fh: SourceFd; source: SourceInfo } | { skip: string } | { fail: 
  * resolve (realpath) to the same place under the root's real path — no symlinked folder between
  * — and, where /proc tells, the descriptor's own path must be that place too (no swap between
  * the check and the open). Then the descriptor's device, inode, size and mtime must be those
- * journaled. Everything sent is read through this descriptor.
+ * journaled. Everything sent is read through this descriptor. A root whose real path is known
+ * takes the fast path first (openKnown): the same guarantee from /proc alone, or this full check.
  */
 async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
   const abs = sourcePath(d);
+  const known = realRoots.get(d.rootPath);
+  if (known !== undefined && procFds) {
+    const fast = await openKnown(d, fs, abs, known);
+    if (fast !== null) return fast;
+  }
   // Its whole root is gone (unmounted): the file is not, it waits for the root's return.
   const vanished = async (): Promise<Opened> =>
     (await rootIdentity(d.rootPath)) === null ? { rootGone: true } : { skip: 'source vanished before upload' };
@@ -294,6 +304,7 @@ async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
   let realRoot: string;
   try {
     realRoot = await fs.realpath(d.rootPath);
+    rememberRealRoot(d.rootPath, realRoot);
     expected = sourcePath(d, realRoot);
     const parent = await fs.realpathBuffer(parentOf(abs));
     if (!parent.equals(parentOf(expected))) {
@@ -305,8 +316,7 @@ async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
     return { fail: `cannot read source: ${code ?? (e as Error).message}` };
   }
   let fh: SourceFd;
-  // O_NONBLOCK: a FIFO put in the file's place must not hang the open; no effect on a file.
-  const flags = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+  const flags = SOURCE_FLAGS;
   try {
     fh = await fs.open(abs, flags);
   } catch (e) {
@@ -333,6 +343,64 @@ async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
       if (at.equals(Buffer.concat([expected, Buffer.from(' (deleted)')]))) return { skip: 'source vanished before upload' };
       return { skip: 'a folder on the source path was swapped for a symbolic link; not followed' };
     }
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    return { fail: `cannot read source: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+  return checkOpened(d, fs, fh, expected);
+}
+
+/**
+ * Each root's real path as last resolved (openSource's full check). A root is resolved again
+ * whenever the fast path's check fails (a root re-pointed, a folder swapped), and at most
+ * MAX_REAL_ROOTS are kept.
+ */
+const realRoots = new Map<string, string>();
+const MAX_REAL_ROOTS = 1000;
+/** False once /proc/self/fd was found missing (not Linux, no /proc mounted): no fast path then. */
+let procFds = true;
+
+function rememberRealRoot(root: string, real: string): void {
+  if (!realRoots.has(root) && realRoots.size >= MAX_REAL_ROOTS) realRoots.clear();
+  realRoots.set(root, real);
+}
+
+/**
+ * openSource's fast path, for a root whose real path is known: the file is opened (O_NOFOLLOW)
+ * without resolving the root and the folder first, and kept only when /proc says the
+ * descriptor's own path is exactly the file's place under the root's real path: the kernel's
+ * path of the open file proves that no link on the way led elsewhere, which is what the two
+ * realpath(3) calls of the full check (about ten system calls) establish. Anything else — no
+ * /proc, another path (a folder swapped for a link, the root re-pointed, the file deleted), an
+ * open that fails — closes what was opened and returns null: the full check then decides, as
+ * it would have without this path.
+ */
+async function openKnown(d: Delivery, fs: SourceFs, abs: Buffer, realRoot: string): Promise<Opened | null> {
+  let fh: SourceFd;
+  try {
+    fh = await fs.open(abs, SOURCE_FLAGS);
+  } catch {
+    return null;
+  }
+  const expected = sourcePath(d, realRoot);
+  const at = await fs.readlink(`/proc/self/fd/${fh.fd}`).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') procFds = false;
+    return null;
+  });
+  if (at === null || !at.equals(expected)) {
+    await fh.close().catch(() => undefined);
+    return null;
+  }
+  return checkOpened(d, fs, fh, expected);
+}
+
+/**
+ * The checks of a source opened at its place (`expected`, under the root's real path): the
+ * descriptor's device, inode, size and mtime must be those journaled; then what the target is
+ * told of it (mode, owner, its folder's mode).
+ */
+async function checkOpened(d: Delivery, fs: SourceFs, fh: SourceFd, expected: Buffer): Promise<Opened> {
+  try {
     const s = await fh.stat();
     const why = mismatch(d, s);
     if (why !== null) {
@@ -340,12 +408,32 @@ async function openSource(d: Delivery, fs: SourceFs): Promise<Opened> {
       // A file that changed again is archived once it is stable: nothing lost, routine.
       return s.isFile() ? { fail: why, routine: true } : { skip: why };
     }
-    const dir = await fs.stat(parentOf(expected));
-    return { fh, source: { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, dirMode: dir.mode & 0o7777 } };
+    const dirMode = await folderMode(fs, parentOf(expected));
+    return { fh, stat: s, source: { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, dirMode } };
   } catch (e) {
     await fh.close().catch(() => undefined);
     return { fail: `cannot read source: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
   }
+}
+
+/**
+ * The permission bits of a source folder, stat'ed once per folder per event-loop turn: the
+ * deliveries of one lease start in one turn and mostly share their folders. Only the mode of
+ * the archive's new folders depends on it (SourceInfo.dirMode), never what is read.
+ */
+const folderModes = new Map<string, Promise<number>>();
+
+function folderMode(fs: SourceFs, dir: Buffer): Promise<number> {
+  const key = dir.toString('latin1');
+  let mode = folderModes.get(key);
+  if (mode === undefined) {
+    // The promise is kept, so deliveries that ask while the stat runs share it; a failure is not.
+    mode = fs.stat(dir).then((s) => s.mode & 0o7777);
+    mode.catch(() => folderModes.delete(key));
+    if (folderModes.size === 0) setImmediate(() => folderModes.clear());
+    folderModes.set(key, mode);
+  }
+  return mode;
 }
 
 /** The real path of the link `abs` when it leads to a place under `realRoot`, else null. */
@@ -364,6 +452,8 @@ async function send(
   ctx: DeliverContext,
   fh: SourceFd,
   source: SourceInfo,
+  /** The descriptor's stat as openSource checked it: the first attempt's, made just before. */
+  opened: Stats,
   end: (status: 'failed' | 'skipped', reason: string, routine?: boolean) => Promise<DeliverOutcome>,
   /** The delivery as leased (its remote path before the claim): what a new start delivers. */
   leased: Delivery,
@@ -374,6 +464,7 @@ async function send(
   let resume = d.resumeHandle;
   const release = (reason: string | null) => journal('put a delivery back to pending', () => store.release(d.id, reason));
   let result: PutResult;
+  let first: Stats | null = opened;
   // Only the provider call is classified by the provider: a journal error is the journal's.
   try {
     const { requests, bytes } = ctx.limits ?? {};
@@ -393,8 +484,11 @@ async function send(
       async () => {
         await requests?.take(1, ctx.signal);
         // Before every attempt, a retry and a resume as much as the first: the bytes still
-        // those journaled (same inode, size and mtime), or nothing is sent.
-        const now = await fh.stat();
+        // those journaled (same inode, size and mtime), or nothing is sent. The first attempt
+        // takes the stat openSource checked just before (the claim in between touches no file),
+        // unless it waited for the target's request limit: then time passed, and it stats again.
+        const now = first !== null && !requests ? first : await fh.stat();
+        first = null;
         // Unlinked since it was opened (nlink 0): what is at the path now decides, as for a
         // delivery that had not opened it yet.
         if (now.nlink === 0) throw await goneError(d);
@@ -408,6 +502,7 @@ async function send(
           ...(now.birthtimeMs > 0 ? { birthtimeMs: now.birthtimeMs } : {}),
           open,
           ...(fh instanceof SyncFd && !bytes ? { readSync: (b: Buffer, o: number, l: number, p: number) => fh.readSync(b, o, l, p) } : {}),
+          ...(bytes ? {} : { read: async (b: Buffer, o: number, l: number, p: number) => (await fh.read(b, o, l, p)).bytesRead }),
           resume,
           saveResume: async (h) => {
             resume = h;

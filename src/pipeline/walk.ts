@@ -8,8 +8,12 @@ export interface WalkOptions {
   signal?: AbortSignal;
   /** Walk only this folder of the root (relative, POSIX), and what is under it. Default: all. */
   from?: string;
-  /** Told of every folder the walk enters (below `from`). */
-  onDir?: (relPath: string) => void;
+  /**
+   * Told of every folder the walk enters (below `from`), as soon as its parent's read finds it:
+   * before the folder itself is read. `rawRelPath` as for files (only when a name on the way is
+   * not valid UTF-8).
+   */
+  onDir?: (relPath: string, rawRelPath: Buffer | undefined) => void;
   /** Told of every symbolic link the filter keeps by path (the walk itself never follows one). */
   onLink?: (e: { relPath: string; rawRelPath?: Buffer }) => void;
 }
@@ -87,7 +91,7 @@ export async function walkTree(
       if (entry.isDirectory()) {
         if (!filter.skipsChildDir(relPath, name)) {
           stack.push([relPath, abs, raw]);
-          onDir?.(relPath);
+          onDir?.(relPath, raw ?? undefined);
         }
       } else if (entry.isFile()) {
         if (filter.byChild(relPath, name) !== null) continue;

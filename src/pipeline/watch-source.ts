@@ -98,7 +98,7 @@ const TAKEN_KEEP_MS = 30_000;
  * for ctimes (see catchUpRoot): the kernel stamps a ctime from a clock that may lag a tick.
  */
 const CTIME_SLACK_MS = 1000;
-/** The walk of a root a little after its watch is ready (see watchRoot). */
+/** The walk of a root a little after it is watched live (see watchingNow). */
 const SETTLE_WALK_MS = 2000;
 /**
  * Folders handed to chokidar at a time while a root's watches are set up (see addFolders): each
@@ -134,7 +134,7 @@ async function waitForWatch(watcher: FSWatcher, abs: string, closed: () => boole
 
 /**
  * Whether chokidar knows the folder: its watch attached, or listed under its parent. With
- * `depth: 0` (see watchRoot) a folder listed under its parent is not watched: only its watch counts.
+ * `depth: 0` (see newWatcher) a folder listed under its parent is not watched: only its watch counts.
  */
 function isTracked(watcher: FSWatcher, abs: string, depth0 = false): boolean {
   const closers = (watcher as unknown as ChokidarInternals)._closers;
@@ -167,6 +167,63 @@ function readFoldersByType(watcher: FSWatcher): void {
   };
   w._readdirp = (dir, opts) =>
     read.call(watcher, dir, { ...opts, alwaysStat: false, type: 'directories', fileFilter: typed(opts.fileFilter), directoryFilter: typed(opts.directoryFilter) } as typeof opts);
+}
+
+/**
+ * chokidar's own steps for a folder it watches (its NodeFsHandler's `_handleDir`, but for the
+ * read that comes first there): the folder's entry, its fs.watch, whose events make chokidar
+ * read the folder again (for its subfolders: a new one is reported as `addDir`, one gone as
+ * `unlinkDir`), and the closer `close()` calls.
+ */
+interface ChokidarFolderSteps {
+  closed: boolean;
+  _closers: Map<string, unknown>;
+  _getWatchedDir(dir: string): unknown;
+  _getWatchHelpers(p: string): unknown;
+  _addPathCloser(p: string, closer: unknown): void;
+  _nodeFsHandler: {
+    _watchWithNodeFs(p: string, listener: (dir: string, stats?: Stats) => void): unknown;
+    _handleRead(dir: string, initialAdd: boolean, wh: unknown, target: undefined, watched: string, depth: number, throttler: undefined): Promise<unknown> | undefined;
+  };
+}
+
+/**
+ * Issue 19 item 5: how the first walk has chokidar watch each folder, so that the walk and the
+ * set-up of the watches are one pass. The function returned watches a folder at once, without
+ * reading it (fs.watch is synchronous: the folder's inotify watch is in place when it returns);
+ * the caller reads the folder after that, so a file made in it before the read is in the read
+ * and one made after raises an event: no walk afterwards. chokidar's entry of a folder lists its
+ * subfolders as each is watched (`_watchWithNodeFs` tells the parent's entry), as chokidar's own
+ * read would have listed them, so its reads after an event report only folders made since.
+ * The steps are chokidar's, not its API: with another chokidar that lacks them, null (the
+ * watches are then added through `add`, after the walk: see watchRoot).
+ */
+function folderWatchOf(watcher: FSWatcher, onReadError: (err: unknown) => void): ((abs: string) => void) | null {
+  const w = watcher as unknown as Partial<ChokidarFolderSteps>;
+  const h = w._nodeFsHandler as Partial<ChokidarFolderSteps['_nodeFsHandler']> | undefined;
+  if (
+    !(w._closers instanceof Map) ||
+    typeof w._getWatchedDir !== 'function' ||
+    typeof w._getWatchHelpers !== 'function' ||
+    typeof w._addPathCloser !== 'function' ||
+    typeof h?._watchWithNodeFs !== 'function' ||
+    typeof h._handleRead !== 'function'
+  )
+    return null;
+  const fsw = w as ChokidarFolderSteps;
+  const handler = fsw._nodeFsHandler;
+  return (abs) => {
+    // Closed (the root vanished, or the daemon stops): a watch made now would never be closed.
+    if (fsw.closed || fsw._closers.has(abs)) return;
+    fsw._getWatchedDir(abs);
+    const wh = fsw._getWatchHelpers(abs);
+    const closer = handler._watchWithNodeFs(abs, (dir, stats) => {
+      if (stats && stats.mtimeMs === 0) return; // chokidar's own test: the folder is gone
+      handler._handleRead(dir, false, wh, undefined, abs, 0, undefined)?.catch(onReadError);
+    });
+    // None: fs.watch failed, and chokidar reported why ('error': an inotify limit, see newWatcher).
+    if (closer) fsw._addPathCloser(abs, closer);
+  };
 }
 
 /** What a scan keeps of a file's Stats (see fileStatOf). */
@@ -239,17 +296,19 @@ export class WatchSource {
   /**
    * Watch mode. Each root is first reconciled with the journal by a plain stat walk (new and
    * changed files become candidates); the returned promise resolves when every root's walk is
-   * done. Live watching (chokidar, with no initial events of its own) is set up after that, in
-   * the background: on a large tree it takes many times the walk, and the daemon need not wait
-   * for it to archive what the walk found. Once a root's watches are ready it is walked once
-   * more, so a file made between its walk and its watch is not missed (by ctime, without the
-   * journal's index: see catchUpRoot); then `watching` is logged and `live` resolves.
+   * done. Live watching is chokidar's, with no initial events of its own. A root watched by
+   * folders (not polled) is watched by that walk: each folder just before the walk reads it (see
+   * folderWatchOf), so it is live when its walk ends (`watching` is logged after `scanned`).
+   * Else it is set up after that, in the background (chokidar's own read of each folder), and
+   * once a root's watches are ready it is walked once more, so a file made between its walk and
+   * its watch is not missed (by ctime, without the journal's index: see catchUpRoot); then
+   * `watching` is logged. `live` resolves once every root is watched live.
    */
   async watch(): Promise<void> {
     this.startSweeper();
     const present: RootSpec[] = [];
-    /** When each root's first walk began (see catchUpRoot). */
-    const since = new Map<string, number>();
+    /** What is left to set up once every root is walked (see firstWalk). */
+    const setUps: Array<() => Promise<void>> = [];
     for (const r of this.opts.roots) {
       const id = await rootIdentity(r.path);
       this.rootStates.set(r.name, { present: id !== null, since: Date.now(), id, watcher: null });
@@ -259,14 +318,15 @@ export class WatchSource {
       }
       this.opts.onRootState?.(r, true);
       present.push(r);
-      since.set(r.name, Date.now());
-      await this.rescan(r);
+      const setUp = await this.firstWalk(r);
       this.opts.log.info({ root: r.name, waiting: this.candidates.size }, 'scanned');
+      if (setUp) setUps.push(setUp);
+      else this.watchingNow(r);
     }
     // Every root's state as of this start (a missing root was told already): `status` must not
     // show what an earlier run saw.
     if (present.length === this.opts.roots.length) this.statusChanged(true);
-    this.live = Promise.all(present.map((r) => this.watchRoot(r, since.get(r.name)!))).then(() => undefined);
+    this.live = Promise.all(setUps.map((setUp) => setUp())).then(() => undefined);
     this.live.catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot set up watching; changes are found by the periodic rescan only'));
     // A root that vanishes (removed, unmounted) or comes back is a state, looked for each second.
     const check = setInterval(() => void this.checkRoots(), this.opts.rootCheckMs ?? ROOT_CHECK_MS);
@@ -340,11 +400,12 @@ export class WatchSource {
           this.opts.log.warn({ root: r.name, path: r.path }, 'the watched folder is there: archiving it');
           this.opts.onRootState?.(r, true);
           this.statusChanged(true);
-          const since = Date.now();
-          await this.rescan(r);
-          void this.watchRoot(r, since).catch((e: unknown) =>
-            this.opts.log.error({ err: e, root: r.name }, 'cannot set up watching; changes are found by the periodic rescan only'),
-          );
+          const setUp = await this.firstWalk(r);
+          if (!setUp) this.watchingNow(r);
+          else
+            void setUp().catch((e: unknown) =>
+              this.opts.log.error({ err: e, root: r.name }, 'cannot set up watching; changes are found by the periodic rescan only'),
+            );
         }
       }
     } finally {
@@ -471,7 +532,7 @@ export class WatchSource {
    */
   private async adviseLimit(root: RootSpec, limit: InotifyLimit, every: number, err: NodeJS.ErrnoException): Promise<void> {
     const [current, { folders, files }] = await Promise.all([readInotifyLimit(limit), countWatched(root.path, (rel) => root.filter.skipsDir(rel))]);
-    // Folders only need a watch of their own, except on a polled root (see watchRoot).
+    // Folders only need a watch of their own, except on a polled root (see newWatcher).
     const advice = inotifyAdvice(limit, current, root.polling ? folders + files : folders);
     const what = limit === 'max_user_watches' ? 'inotify watches ran out' : 'inotify instances ran out';
     const polled = `${what} (fs.inotify.${limit} is ${current ?? 'unknown'}); walked every ${Math.round(every / 1000)} s until \`${advice.sysctl}\` and a restart`;
@@ -484,17 +545,64 @@ export class WatchSource {
     this.statusChanged(true);
   }
 
-  /** `since`: when the root's first walk began (see catchUpRoot). */
-  private async watchRoot(root: RootSpec, since: number): Promise<void> {
+  /**
+   * A root's first walk in watch mode, and how it is watched live. Folders only (not polled), with
+   * a chokidar that has the steps of folderWatchOf: the walk has each folder watched just before
+   * it reads it, so the walk and the set-up are one pass and the root is watched live when the walk
+   * ends (null). Else the walk comes first, and the function returned sets watching up in the
+   * background (watchRoot). Resolves when the walk is done.
+   */
+  private async firstWalk(root: RootSpec): Promise<(() => Promise<void>) | null> {
+    const since = Date.now();
+    const watcher = this.newWatcher(root);
+    const watchFolder = root.polling
+      ? null
+      : folderWatchOf(watcher, (err) => this.opts.log.warn({ root: root.name, err }, 'cannot read a changed folder: the next scan looks again'));
+    await this.rescan(root, watchFolder ?? undefined);
+    return watchFolder ? null : () => this.watchRoot(root, watcher, since);
+  }
+
+  /**
+   * Watching set up after the first walk, through chokidar's `add` (a polled root, or a chokidar
+   * without the steps of folderWatchOf). `since`: when the root's first walk began (see catchUpRoot).
+   */
+  private async watchRoot(root: RootSpec, watcher: FSWatcher, since: number): Promise<void> {
+    if (this.closed) return;
+    const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    watcher.add(root.path);
+    await ready;
+    if (!root.polling) await this.addFolders(root, watcher);
+    // A file created after the first walk read its folder and before chokidar watched that
+    // folder is seen by neither; one walk right after 'ready' closes that window.
+    await this.catchUpRoot(root, since);
+    this.watchingNow(root);
+  }
+
+  /** A root is watched live: said, and walked once more a little later. */
+  private watchingNow(root: RootSpec): void {
+    const log = this.opts.log.child({ root: root.name });
+    if (!this.closed) log.info({ waiting: this.candidates.size }, 'watching');
+    // And one more a little later: a folder made in the first moments after 'ready' has been
+    // seen to raise no event at all (its files then waited for the next change beside it, or
+    // the periodic rescan). Found by the end-to-end cloud test; see docs/reliability.md.
+    sleep(SETTLE_WALK_MS, undefined, { ref: false })
+      .then(() => (this.closed ? undefined : this.rescan(root)))
+      .catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+  }
+
+  /**
+   * The root's chokidar watcher, with its listeners, watching nothing yet: the folders are added
+   * by the first walk (folderWatchOf) or by watchRoot.
+   */
+  private newWatcher(root: RootSpec): FSWatcher {
     const log = this.opts.log.child({ root: root.name });
     let warnedLimit = false;
-    if (this.closed) return;
     // Issue 19 item 5: a file watched by chokidar costs ~7 KB (its entry, its own fs.watch and
     // stat), a million files ~7 GB. A folder's inotify watch reports every change of its
     // children, so chokidar is given the folders only and each child event is stat'ed here
     // (see childEvent). Polling watches a path's own stat, so a polled root keeps per-file watches.
     const foldersOnly = !root.polling;
-    const watcher = chokidar.watch(root.path, {
+    const watcher = chokidar.watch([], {
       // The walk in `watch` found what is there; chokidar reports changes from now on.
       ignoreInitial: true,
       alwaysStat: true,
@@ -503,8 +611,8 @@ export class WatchSource {
       interval: root.pollIntervalMs,
       binaryInterval: root.pollIntervalMs,
       ignorePermissionErrors: true,
-      // Folders only: each folder is added by addFolders (and a new one by catchUpDir), a few at
-      // a time, instead of chokidar walking the tree with every folder's read in flight at once.
+      // Folders only: each folder is added by the first walk (or addFolders; a new one by
+      // catchUpDir), instead of chokidar walking the tree with every folder's read in flight at once.
       ...(foldersOnly ? { depth: 0 } : {}),
       ignored: (p: string, stats?: Stats) => {
         // Folders only: a file or link then costs chokidar nothing (no entry, no watch of its
@@ -587,18 +695,7 @@ export class WatchSource {
       }
       void this.adviseLimit(root, limit, every, err);
     });
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-    if (foldersOnly) await this.addFolders(root, watcher);
-    // A file created after the first walk read its folder and before chokidar watched that
-    // folder is seen by neither; one walk right after 'ready' closes that window.
-    await this.catchUpRoot(root, since);
-    if (!this.closed) log.info({ waiting: this.candidates.size }, 'watching');
-    // And one more a little later: a folder made in the first moments after 'ready' has been
-    // seen to raise no event at all (its files then waited for the next change beside it, or
-    // the periodic rescan). Found by the end-to-end cloud test; see docs/reliability.md.
-    sleep(SETTLE_WALK_MS, undefined, { ref: false })
-      .then(() => (this.closed ? undefined : this.rescan(root)))
-      .catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+    return watcher;
   }
 
   /**
@@ -784,8 +881,15 @@ export class WatchSource {
     }
   }
 
-  /** A full scan of a root: new and changed files (against the store) become candidates. */
-  async rescan(root: RootSpec): Promise<void> {
+  /**
+   * A full scan of a root: new and changed files (against the store) become candidates. With
+   * `watchFolder` (a root's first walk, see firstWalk), each folder is watched before it is read:
+   * the root first, each other one as soon as its parent's read finds it.
+   */
+  async rescan(root: RootSpec, watchFolder?: (abs: string) => void): Promise<void> {
+    // The walk that sets up the watches must walk itself: it waits out one already walking
+    // (a periodic rescan of a root that vanished and came back while it ran).
+    while (watchFolder && this.rescanning.has(root.name) && !this.closed) await sleep(20);
     if (this.rescanning.has(root.name) || this.closed) return;
     // A missing root is looked for by checkRoots; a walk of it would only fail.
     if (this.rootStates.get(root.name)?.present === false) return;
@@ -801,6 +905,7 @@ export class WatchSource {
         (e: unknown) => void (failed = { error: e }),
       );
       const early: Array<{ relPath: string; st: ObservedStat | null; rawRelPath: Buffer | undefined }> = [];
+      watchFolder?.(root.path);
       await walkTree(
         root.path,
         root.filter,
@@ -814,6 +919,15 @@ export class WatchSource {
             if (index) this.link(root, relPath, index, rawRelPath);
             else if (!failed) early.push({ relPath, st: null, rawRelPath });
           },
+          ...(watchFolder && {
+            onDir: (relDir: string, rawRelDir: Buffer | undefined) => {
+              // A name that is not valid UTF-8 names no folder to chokidar (its files are found
+              // by the rescans). A new folder being caught up is watched by catchUpDir.
+              if (rawRelDir) return;
+              const abs = path.join(root.path, ...relDir.split('/'));
+              if (!this.catchingUp.has(abs)) watchFolder(abs);
+            },
+          }),
         },
       );
       await reading;
@@ -837,8 +951,10 @@ export class WatchSource {
     if (this.closed) return;
     const known = index?.get(relPath);
     // A file as the journal has it, the common case of a restart, is let go before anything is
-    // made for it (no stat object, no key unless a candidate might be there).
-    if (known && 'isFile' in stats && journaled(known, stats) && (this.candidates.size === 0 || !this.candidates.has(keyOf(root.name, relPath)))) return;
+    // made for it (no stat object, no key unless a candidate might be there); also one the walk
+    // kept until the index came (`early` in rescan: a million at a million files when the index
+    // comes after the walk).
+    if (known && ('isFile' in stats ? journaled(known, stats) : sameStat(known, stats)) && (this.candidates.size === 0 || !this.candidates.has(keyOf(root.name, relPath)))) return;
     const st = 'isFile' in stats ? fileStatOf(stats) : stats;
     const key = keyOf(root.name, relPath);
     if (known && sameStat(known, st) && !this.candidates.has(key)) return;

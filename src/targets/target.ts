@@ -48,6 +48,13 @@ export interface PutRequest {
    * whole file with it instead of `open`; errors are the source's.
    */
   readSync?(buffer: Buffer, offset: number, length: number, position: number): number;
+  /**
+   * Present when the source's bytes are not paced: reads up to `length` bytes at `position`
+   * through the same checked descriptor as `open`, into the caller's buffer; resolves to the bytes
+   * read, 0 at the end. A target MAY read the file with it instead of `open` (no stream, no buffer
+   * allocated per chunk); errors are the source's.
+   */
+  read?(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
 }
 
 /** The source file's permission bits and owner, and its folder's permission bits. */

@@ -15,7 +15,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function source(opts: { stableMs?: number; rescanMs?: number; index?: Map<string, FileStat>; indexFails?: () => boolean } = {}) {
+async function source(opts: { stableMs?: number; rescanMs?: number; index?: Map<string, FileStat>; indexFails?: () => boolean; polling?: boolean; filter?: typeof filter } = {}) {
   const t = await tempDir();
   const root = path.join(t.dir, 'root');
   await mkdir(root);
@@ -26,7 +26,7 @@ async function source(opts: { stableMs?: number; rescanMs?: number; index?: Map<
   const dest = new PassThrough();
   dest.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
   const src = new WatchSource({
-    roots: [{ name: 'r', path: root, filter, polling: false, pollIntervalMs: 100 }],
+    roots: [{ name: 'r', path: root, filter: opts.filter ?? filter, polling: opts.polling ?? false, pollIntervalMs: 100 }],
     stableMs: opts.stableMs ?? 200,
     rescanMs: opts.rescanMs ?? 0,
     index: async () => {
@@ -71,27 +71,68 @@ describe('WatchSource', () => {
     expect(s.ready.map((i) => i.relPath).sort()).toEqual(['changed.txt', 'new.txt']);
   });
 
-  it('the initial walk ends before live watching is set up; a file made in between is still found', async () => {
-    const s = await source({ stableMs: 50 });
-    for (let d = 0; d < 20; d++) {
-      await mkdir(path.join(s.root, `d${d}`));
-      for (let f = 0; f < 20; f++) await writeFile(path.join(s.root, `d${d}`, `f${f}`), 'x');
+  it('issue 19 item 5: the first walk watches each folder before it reads it, so the root is live when the walk ends; files made in a folder during the walk, before or after its read, are each found once, with no walk after', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const folders = Array.from({ length: 8 }, (_, d) => `d${d}`).flatMap((d) => [d, `${d}/sub`]);
+    // While the walk reads a folder (asked about its first file, after the folder's readdir):
+    // `after.txt` into that folder (only its watch can report it), into the first one read also
+    // a new folder with a file, and `before.txt` into every folder not read yet (watched
+    // already: the watch and the walk's read both see it).
+    const read = new Set<string>();
+    const made: string[] = [];
+    let root = '';
+    const during = {
+      ...filter,
+      byChild: (rel: string, name: string) => {
+        const dir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+        if (root !== '' && name === 'f0' && !read.has(dir)) {
+          read.add(dir);
+          writeFileSync(path.join(root, dir, 'after.txt'), `made after ${dir} was read`);
+          made.push(`${dir}/after.txt`);
+          if (read.size === 1) {
+            mkdirSync(path.join(root, dir, 'new'));
+            writeFileSync(path.join(root, dir, 'new', 'inside.txt'), `made in a folder made after ${dir} was read`);
+            made.push(`${dir}/new/inside.txt`);
+          }
+          for (const other of folders) {
+            if (read.has(other) || made.includes(`${other}/before.txt`)) continue;
+            writeFileSync(path.join(root, other, 'before.txt'), `made before ${other} was read`);
+            made.push(`${other}/before.txt`);
+          }
+        }
+        return filter.byChild(rel, name);
+      },
+    };
+    let reads = 0;
+    const s = await source({ stableMs: 50, filter: during, indexFails: () => void reads++ === null });
+    for (const d of folders) {
+      await mkdir(path.join(s.root, d));
+      for (let f = 0; f < 5; f++) await writeFile(path.join(s.root, d, `f${f}`), 'x');
     }
+    root = s.root;
     await s.src.watch();
-    // Scanned, not yet watching: the walk is done, chokidar is still setting up.
-    expect(s.lines.some((l) => l.includes('"msg":"scanned"'))).toBe(true);
-    expect(s.lines.some((l) => l.includes('"msg":"watching"'))).toBe(false);
-    await writeFile(path.join(s.root, 'd7', 'between.txt'), 'made before the watches are set');
-    await s.src.live;
-    expect(s.lines.some((l) => l.includes('"msg":"watching"'))).toBe(true);
-    await waitFor('the file made in between', () => s.ready.some((i) => i.relPath === 'd7/between.txt'), 5000);
-    expect(s.ready.filter((i) => i.relPath === 'd7/between.txt')).toHaveLength(1);
+    // Live when the walk is done: `watching` said right after `scanned`, a watch on every folder.
+    const said = s.lines.map((l) => (JSON.parse(l) as { msg: string }).msg).filter((m) => m === 'scanned' || m === 'watching');
+    expect(said).toEqual(['scanned', 'watching']);
+    const watched = Object.keys(s.src.chokidarWatchers[0]!.getWatched());
+    for (const d of ['', ...folders]) expect(watched).toContain(path.join(s.root, d));
+    expect(read.size).toBe(folders.length);
+    expect(made.filter((m) => m.endsWith('/after.txt'))).toHaveLength(folders.length);
+    expect(made.filter((m) => m.endsWith('/new/inside.txt'))).toHaveLength(1);
+    expect(made.filter((m) => m.endsWith('/before.txt')).length).toBeGreaterThan(0);
+    // Every file the walk read plus every one made during it; those made after their folder's
+    // read by the watches alone: before the walk SETTLE_WALK_MS (2 s) later reads the index again.
+    const all = [...folders.flatMap((d) => Array.from({ length: 5 }, (_, f) => `${d}/f${f}`)), ...made].sort();
+    await waitFor('every file', () => all.every((r) => s.ready.some((i) => i.relPath === r)), 1500);
+    expect(reads).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.ready.map((i) => i.relPath).sort()).toEqual(all);
   });
 
-  it('the walk once the watches are set up reads no journal index: it takes only what was stamped since the first walk', async () => {
+  it('a polled root: the walk once the watches are set up reads no journal index: it takes only what was stamped since the first walk', async () => {
     let reads = 0;
     const index = new Map<string, FileStat>();
-    const s = await source({ stableMs: 50, index, indexFails: () => void reads++ === null });
+    const s = await source({ stableMs: 50, index, polling: true, indexFails: () => void reads++ === null });
     const { statSync, renameSync } = await import('node:fs');
     for (let d = 0; d < 5; d++) {
       await mkdir(path.join(s.root, `d${d}`));

@@ -41,6 +41,10 @@ export async function fsyncDir(dir: string): Promise<void> {
 export class LocalFolders {
   #rootReady: Promise<void> | null = null;
   readonly #knownDirs = new Set<string>();
+  /** The checks of known folders' paths made in this event-loop turn (see ensureDir). */
+  readonly #checkedNow = new Map<string, Promise<void>>();
+  /** Folders not known yet whose making (see ensureDir) runs now. */
+  readonly #making = new Map<string, Promise<void>>();
   readonly #dirSyncs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
   /** The root with its links resolved: a descriptor's real path must start with it. */
   realRoot: string;
@@ -57,6 +61,7 @@ export class LocalFolders {
   /** Forgets every folder remembered: the next put into one looks again (it may have gone). */
   forget(): void {
     this.#knownDirs.clear();
+    this.#checkedNow.clear();
   }
 
   ensureRoot(): Promise<void> {
@@ -85,17 +90,39 @@ export class LocalFolders {
 
   /**
    * mkdir -p `dir` under the root, never through a link: every folder between the root and `dir`
-   * is lstat'ed on every put (a link planted there since fails the put with `archive-path-link`)
-   * and the missing ones are made one by one with `dirMode`, set exactly (the umask neither widens
-   * nor narrows it), fsyncing each parent that gained an entry. The root's own check is
+   * is lstat'ed (a link planted there since fails the put with `archive-path-link`), once per
+   * event-loop turn for a folder known to exist (the puts of one lease start in one turn and
+   * mostly share their folders; a link planted later in the turn is still refused by the temp
+   * file's /proc check, see openTemp in upload.ts), and the missing ones are made one by one with
+   * `dirMode`, set exactly (the umask neither widens nor narrows it), fsyncing each parent that
+   * gained an entry. The root's own check is
    * remembered per folder; a put that then finds the folder gone (ENOENT) forgets every folder and
    * comes back here (see upload.ts). The first put of this process into a folder removes the temp
    * files other processes left there (a put cut by SIGKILL).
    */
   async ensureDir(dir: string, dirMode = DIR_MODE): Promise<void> {
-    const root = this.root;
     await this.ensureRoot();
-    const known = this.#knownDirs.has(dir);
+    if (!this.#knownDirs.has(dir)) {
+      // A new folder is made (and swept) once: the puts that come while it is share that.
+      let making = this.#making.get(dir);
+      if (making === undefined) {
+        making = this.#ensure(dir, dirMode, false).finally(() => this.#making.delete(dir));
+        this.#making.set(dir, making);
+      }
+      return making;
+    }
+    // Puts that ask in the same turn share one check, and its outcome.
+    let check = this.#checkedNow.get(dir);
+    if (check === undefined) {
+      check = this.#ensure(dir, dirMode, true);
+      if (this.#checkedNow.size === 0) setImmediate(() => this.#checkedNow.clear());
+      this.#checkedNow.set(dir, check);
+    }
+    return check;
+  }
+
+  async #ensure(dir: string, dirMode: number, known: boolean): Promise<void> {
+    const root = this.root;
     if (!known) {
       try {
         const st = await fsStat(root);

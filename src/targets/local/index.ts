@@ -39,10 +39,10 @@ export const LOCAL_FEATURES: Features = Object.freeze({
  *   the module comment). When a regular file of the same size is already there, the source is
  *   hashed first and compared with it: same sha256 → `unchanged`, nothing written, the source
  *   read once; different → the source is opened a second time to write it.
- * - Before the rename, the temp file is read back and its sha256 compared with the hash of the
- *   bytes read from the source. This costs one more read of every file written, usually served
- *   from the page cache: it proves the write path (short or lost writes, a file altered under
- *   us), not the platters.
+ * - Before the rename, the temp file is read back and compared with the bytes read from the
+ *   source (a large file chunk by chunk as it is written), whose sha256 is the hash recorded.
+ *   This costs one more read of every file written, usually served from the page cache: it
+ *   proves the write path (short or lost writes, a file altered under us), not the platters.
  * - `keepVersions`: a replaced copy is kept beside as `<stem>.<yyyymmdd-hhmmss>.<ext>` (its own
  *   mtime, UTC), by a hard link made before the rename, so the final name never goes missing;
  *   on filesystems without hard links, by an exclusive copy. Never overwrites a kept version.

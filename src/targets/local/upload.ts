@@ -3,7 +3,9 @@
  * beside the final name, which is read back and checked (a large file chunk by chunk as it is
  * written, against the bytes read), fsynced, and renamed over the final name; the folder is then
  * fsynced. A crash or a failure at any point leaves the previous copy
- * (or nothing) at the final name, never a part.
+ * (or nothing) at the final name, never a part. A large file's sha256 is computed on a worker
+ * thread (archive/sha256-worker.ts) from the same reused shared chunks the copy writes, while
+ * the next chunk is read and the previous one written and read back.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fchmodSync, fchownSync, fsync, ftruncateSync, futimesSync, lstatSync, openSync, readSync, readlinkSync, renameSync, writeSync, type Stats } from 'node:fs';
@@ -13,6 +15,8 @@ import type { Readable } from 'node:stream';
 import { addAbortSignal } from 'node:stream';
 import type { Logger } from 'pino';
 import { CountingHashStream, hashFile, verifySize } from '../../archive/hash.js';
+import { Sha256OnWorker } from '../../archive/sha256-worker.js';
+import { ShortReadError } from '../../errors.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, errnoOf } from '../kit/classify.js';
 import type { PutRequest, PutResult } from '../target.js';
@@ -91,8 +95,7 @@ async function readSource(
       }
       if (next.done) break;
       const chunk = toBuffer(next.value);
-      // The chunk is hashed here while the thread pool writes it (a large file's bound is the
-      // hash on this thread, not the disk): both only read it.
+      // The chunk is hashed here while `onChunk` has it: both only read it.
       const handed = onChunk?.(chunk);
       try {
         counter.feed(chunk);
@@ -107,6 +110,149 @@ async function readSource(
   }
   verifySize(req.size, counter.bytes);
   return counter;
+}
+
+/** The size of one chunk of a large file's copy: one read, one write, one read-back, one hash step. */
+const COPY_CHUNK = 1024 * 1024;
+/** Chunks of one copy in flight: read ahead, hashed on the worker, written and read back. */
+const COPY_RING = 4;
+/** Chunk buffers kept for the next copies (shared memory, reused: no garbage per chunk). */
+const idleChunks: SharedArrayBuffer[] = [];
+const IDLE_CHUNKS_KEPT = 2 * COPY_RING;
+
+/** Reads the source into a caller's buffer, whole chunks until the end; 0 at the end. */
+interface SourceReader {
+  read(into: Buffer): Promise<number>;
+  close(): void;
+}
+
+/**
+ * The source as a `SourceReader`: by position through `req.read` where the source offers it (the
+ * bytes land in the caller's buffer), else from `open`'s stream, copied. Source errors are
+ * SourceError; a fired signal, the abort error.
+ */
+function sourceReader(ctx: UploadContext, req: PutRequest): SourceReader {
+  const signal = req.signal;
+  const aborted = (): Error | null => (signal?.aborted ? abortError(ctx.targetId, signal) : null);
+  const read = req.read;
+  if (read) {
+    let position = 0;
+    return {
+      async read(into) {
+        let got = 0;
+        while (got < into.length) {
+          const stop = aborted();
+          if (stop) throw stop;
+          let n: number;
+          try {
+            n = await read(into, got, into.length - got, position);
+          } catch (err) {
+            throw aborted() ?? new SourceError(err);
+          }
+          if (n === 0) break;
+          got += n;
+          position += n;
+        }
+        return got;
+      },
+      close() {},
+    };
+  }
+  let src: Readable;
+  try {
+    src = req.open();
+  } catch (err) {
+    throw new SourceError(err);
+  }
+  if (signal) addAbortSignal(signal, src);
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  let left: Buffer | null = null;
+  let done = false;
+  return {
+    async read(into) {
+      let got = 0;
+      while (got < into.length && !done) {
+        if (left === null || left.length === 0) {
+          let next: IteratorResult<unknown>;
+          try {
+            next = await it.next();
+          } catch (err) {
+            throw aborted() ?? new SourceError(err);
+          }
+          if (next.done) {
+            done = true;
+            break;
+          }
+          left = toBuffer(next.value);
+        }
+        const n = left.copy(into, got);
+        left = left.subarray(n);
+        got += n;
+      }
+      return got;
+    },
+    close: () => src.destroy(),
+  };
+}
+
+/**
+ * Copies the source through `sparse` (which writes each chunk and reads it back) while the sha256
+ * of the bytes read is computed on the worker thread, on the same shared chunk: the main thread
+ * and the thread pool read chunk N+1 and write and read back chunk N while the worker hashes.
+ * Checks the size as it goes (more bytes than `req.size` fail at once) and at the end. Returns
+ * only once nothing it started is still running, failed or not.
+ */
+async function copyChecked(ctx: UploadContext, req: PutRequest, sparse: SparseWriter): Promise<{ bytes: number; hash: string }> {
+  const source = sourceReader(ctx, req);
+  let hash: Sha256OnWorker;
+  try {
+    hash = new Sha256OnWorker();
+  } catch (err) {
+    source.close();
+    throw err;
+  }
+  const ring: SharedArrayBuffer[] = [];
+  for (let i = 0; i < COPY_RING; i++) ring.push(idleChunks.pop() ?? new SharedArrayBuffer(COPY_CHUNK));
+  const busy: Array<Promise<void> | null> = ring.map(() => null);
+  // The first failure of a chunk's hash or write (set from their callbacks, hence an object).
+  const failed: { error?: unknown } = {};
+  let writing: Promise<void> = Promise.resolve();
+  let bytes = 0;
+  let digested = false;
+  try {
+    for (let i = 0; ; i++) {
+      const slot = i % COPY_RING;
+      await busy[slot];
+      if ('error' in failed) throw failed.error;
+      // At most one byte past the stated size: a file that grows is cut off there.
+      const buf = Buffer.from(ring[slot]!, 0, Math.min(COPY_CHUNK, req.size - bytes + 1));
+      const n = await source.read(buf);
+      if (n === 0) break;
+      bytes += n;
+      if (bytes > req.size) throw new ShortReadError(req.size, bytes);
+      const chunk = buf.subarray(0, n);
+      const hashed = hash.update(chunk);
+      // Writes in order, one at a time; a failed one stops those after it.
+      writing = writing.then(() => ('error' in failed ? undefined : sparse.write(chunk)));
+      busy[slot] = Promise.all([hashed, writing]).then(
+        () => undefined,
+        (error: unknown) => {
+          if (!('error' in failed)) failed.error = error;
+        },
+      );
+    }
+    await Promise.all(busy);
+    if ('error' in failed) throw failed.error;
+    verifySize(req.size, bytes);
+    digested = true;
+    return { bytes, hash: await hash.digest() };
+  } finally {
+    await Promise.all(busy);
+    await sparse.idle();
+    source.close();
+    if (!digested) hash.drop();
+    for (const b of ring) if (idleChunks.length < IDLE_CHUNKS_KEPT) idleChunks.push(b);
+  }
 }
 
 /** Keeps the copy at `final` as a version beside it; returns the version's path. */
@@ -236,11 +382,11 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
   try {
     const fh = await openTemp(ctx, tmp, dir, dirMode);
     tmpExists = true;
-    let counter: CountingHashStream;
+    let copied: { bytes: number; hash: string };
     try {
       // Zeros stay holes: a sparse source stays sparse here. Each chunk is read back as written.
       const sparse = new SparseWriter(fh, (at) => localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not read back as the bytes read (from byte ${at})`));
-      counter = await readSource(ctx, req, (chunk) => sparse.write(chunk));
+      copied = await copyChecked(ctx, req, sparse);
       await sparse.finish();
       const mtime = new Date(req.mtimeMs);
       await fh.utimes(mtime, mtime);
@@ -254,7 +400,7 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
     }
     // close() can report a delayed write error (NFS): it must not be ignored here.
     await fh.close();
-    const hash = counter.digest('sha256');
+    const { bytes, hash } = copied;
     if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
     const kept = ctx.keepVersions && previous?.isFile() ? await keepPrevious(ctx, final, dir, name, previous) : null;
     try {
@@ -266,7 +412,7 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
     tmpExists = false;
     await ctx.folders.syncAfterRename(dir);
     if (kept) ctx.log.debug({ path: final, kept }, 'previous copy kept');
-    return { remoteId: final, size: counter.bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: counter.bytes };
+    return { remoteId: final, size: bytes, hash, hashKind: 'sha256', unchanged: false, bytesSent: bytes };
   } finally {
     if (tmpExists) {
       await rm(tmp, { force: true }).catch((e: unknown) => ctx.log.warn({ err: e, path: tmp }, 'temp file not removed'));
@@ -389,6 +535,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
 /** The unit of a hole: file systems allocate (and punch) whole blocks, 4 KiB on most. */
 const BLOCK = 4096;
 const ZEROS = Buffer.alloc(BLOCK);
+/** A large file's copy starts an fdatasync after each this many bytes written (write-behind). */
+const FLUSH_BEHIND = 64 * 1024 * 1024;
 
 /**
  * Writes a new file from its chunks, in order, leaving every block-aligned run of zeros
@@ -402,6 +550,11 @@ const ZEROS = Buffer.alloc(BLOCK);
 class SparseWriter {
   private position = 0;
   private back: Buffer | null = null;
+  /** Bytes written since the last write-behind flush started. */
+  private unflushed = 0;
+  /** The write-behind flush running now, if any; its failure fails the copy. */
+  private flushing: Promise<void> | null = null;
+  private flushError: { error: unknown } | null = null;
 
   constructor(
     private readonly fh: FileHandle,
@@ -409,9 +562,35 @@ class SparseWriter {
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
+    if (this.flushError) throw this.flushError.error;
     await this.writeSparse(chunk);
     await this.readBack(chunk, this.position);
     this.position += chunk.length;
+    this.unflushed += chunk.length;
+    if (this.unflushed >= FLUSH_BEHIND && this.flushing === null) this.flushBehind();
+  }
+
+  /**
+   * Write-behind: an fdatasync started beside the copy, not waited for, so the disk writes what
+   * is already copied while the rest is (the kernel would start only after 30 s, or at the final
+   * fsync, which then waited for the whole file). Durability is still the final fsync's.
+   */
+  private flushBehind(): void {
+    this.unflushed = 0;
+    this.flushing = this.fh.datasync().then(
+      () => {
+        this.flushing = null;
+      },
+      (error: unknown) => {
+        this.flushing = null;
+        this.flushError ??= { error };
+      },
+    );
+  }
+
+  /** Resolves once no write-behind flush runs (before the descriptor is closed, failed or not). */
+  async idle(): Promise<void> {
+    while (this.flushing !== null) await this.flushing;
   }
 
   private async readBack(chunk: Buffer, position: number): Promise<void> {
@@ -453,11 +632,15 @@ class SparseWriter {
 
   /** Sets the file's length to the bytes written: a run of zeros at the end becomes a hole too. */
   async finish(): Promise<void> {
+    await this.idle();
+    if (this.flushError) throw this.flushError.error;
     await this.fh.truncate(this.position);
   }
 }
 
 function isZero(b: Buffer, start: number, end: number): boolean {
+  // Most blocks of most files start or end with a byte that is not 0: no compare needed.
+  if (b[start] !== 0 || b[end - 1] !== 0) return false;
   return b.subarray(start, end).equals(end - start === BLOCK ? ZEROS : ZEROS.subarray(0, end - start));
 }
 

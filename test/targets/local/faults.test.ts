@@ -21,6 +21,8 @@ const faults = vi.hoisted(() => ({
   corrupt: false,
   /** errno thrown by writeFile() (check()'s probe). */
   writeFile: null as string | null,
+  /** errno of every fdatasync of a temp file (a large copy's write-behind flush). */
+  datasync: null as string | null,
 }));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -31,6 +33,12 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const open = (async (p: string, flags?: string, mode?: number) => {
     if (faults.openTemp && isTemp(String(p))) throw errno(faults.openTemp);
     const fh = await real.open(p, flags, mode);
+    if (isTemp(String(p)) && faults.datasync) {
+      const code = faults.datasync;
+      (fh as unknown as { datasync: unknown }).datasync = async () => {
+        throw errno(code);
+      };
+    }
     if (isTemp(String(p)) && (faults.write || faults.corrupt)) {
       const original = fh.write.bind(fh) as (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
       let written = 0;
@@ -74,6 +82,7 @@ afterEach(async () => {
   faults.write = null;
   faults.corrupt = false;
   faults.writeFile = null;
+  faults.datasync = null;
   await h?.cleanup();
   h = undefined;
 });
@@ -135,6 +144,23 @@ describe('local target under injected faults', () => {
     faults.corrupt = true;
     const err = await caught(h.target.put(request('dir/file.bin', seededBytes(4, 200_000))));
     expect(err).toMatchObject({ kind: 'retry', code: 'local.write-mismatch' });
+    await expectOldIntact(h, old);
+  });
+
+  test('ENOSPC halfway through a copy of several chunks, with chunks read ahead and hashing: fatal archive-full; temp removed, old copy intact', async () => {
+    const { h, old } = await withOldCopy();
+    faults.write = { after: 2_500_000, code: 'ENOSPC' };
+    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(5, 5 * 1024 * 1024))));
+    expect(err).toMatchObject({ kind: 'fatal', code: 'local.archive-full' });
+    await expectOldIntact(h, old);
+  });
+
+  test('a write-behind fdatasync of a large copy fails (EIO): the put fails (retry), temp removed, old copy intact', async () => {
+    const { h, old } = await withOldCopy();
+    faults.datasync = 'EIO';
+    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(6, 66 * 1024 * 1024))));
+    expect(err).toMatchObject({ kind: 'retry', code: 'local.unknown' });
+    expect(h.target.classify(err).reason).toMatch(/^unknown: EIO: injected/);
     await expectOldIntact(h, old);
   });
 
