@@ -204,7 +204,7 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
   if (!isLoopbackHost(host) && token === null) {
     throw new StagecoachError('http.token', `[stagecoach] [http] http.listen is ${host}, reachable from the network, and http.token is not set: set a token of at least ${MIN_TOKEN_LENGTH} characters, or listen on 127.0.0.1`);
   }
-  const metrics = createMetrics(pipeline);
+  const metrics = createMetrics(pipeline, log);
   const throughput = new Throughput(pipeline.bus);
   const verifyState = new VerifyState(pipeline.bus);
   const hostAllowed = hostAllowlist(host, opts.allowedHosts ?? []);
@@ -332,7 +332,10 @@ export async function startHttpServer(pipeline: Pipeline, opts: HttpServerOption
       res.setHeader('www-authenticate', 'Bearer realm="stagecoach"');
       return json(res, 401, { error: 'a bearer token is required' });
     }
-    if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await metrics.render(), metrics.contentType);
+    if (url.pathname === '/metrics' && method === 'GET') {
+      const { text, contentType } = await metrics.render();
+      return send(res, 200, text, contentType);
+    }
     if (url.pathname === '/api/status' && method === 'GET') return json(res, 200, await status());
     if (url.pathname === '/api/search' && method === 'GET') return json(res, 200, await search(url.searchParams.get('q') ?? ''));
     const retry = /^\/api\/targets\/([^/]+)\/retry-failed$/.exec(url.pathname);

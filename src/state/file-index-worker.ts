@@ -74,13 +74,74 @@ export function readFileIndexInWorker(file: string, root: string, busyTimeoutMs:
 }
 
 function toIndex(m: { count: number; paths: string; stats: Float64Array }): Map<string, FileStat> {
-  const index = new Map<string, FileStat>();
-  if (m.count === 0) return index;
-  const paths = m.paths.split('\u0000');
-  const s = m.stats;
-  for (let i = 0; i < m.count; i++) {
-    const ctime = s[i * 4 + 3]!;
-    index.set(paths[i]!, Number.isNaN(ctime) ? { size: s[i * 4]!, mtimeMs: s[i * 4 + 1]!, ino: s[i * 4 + 2]! } : { size: s[i * 4]!, mtimeMs: s[i * 4 + 1]!, ino: s[i * 4 + 2]!, ctimeMs: ctime });
+  return new PackedFileIndex(m.count === 0 ? [] : m.paths.split('\u0000'), m.stats);
+}
+
+/**
+ * A root's index as the worker sent it: each path maps to its row, the stats stay in the one
+ * Float64Array, and a FileStat is made only when asked for (get, iteration). Building it costs a
+ * Map entry per file and no object: 100k FileStat objects were ~65 ms of main-thread CPU, plus
+ * their old-generation GC, during a restart's walk. It reads as the Map the main thread builds
+ * (same entries, in row order); it is read-only: set, delete and clear throw.
+ */
+class PackedFileIndex extends Map<string, FileStat> {
+  readonly #rows = new Map<string, number>();
+  readonly #stats: Float64Array;
+
+  constructor(paths: readonly string[], stats: Float64Array) {
+    super();
+    this.#stats = stats;
+    for (let i = 0; i < paths.length; i++) this.#rows.set(paths[i]!, i);
   }
-  return index;
+
+  #stat(row: number): FileStat {
+    const s = this.#stats;
+    const ctime = s[row * 4 + 3]!;
+    return Number.isNaN(ctime) ? { size: s[row * 4]!, mtimeMs: s[row * 4 + 1]!, ino: s[row * 4 + 2]! } : { size: s[row * 4]!, mtimeMs: s[row * 4 + 1]!, ino: s[row * 4 + 2]!, ctimeMs: ctime };
+  }
+
+  override get(relPath: string): FileStat | undefined {
+    const row = this.#rows.get(relPath);
+    return row === undefined ? undefined : this.#stat(row);
+  }
+
+  override has(relPath: string): boolean {
+    return this.#rows.has(relPath);
+  }
+
+  override get size(): number {
+    return this.#rows.size;
+  }
+
+  override keys(): MapIterator<string> {
+    return this.#rows.keys();
+  }
+
+  override *entries(): MapIterator<[string, FileStat]> {
+    for (const [relPath, row] of this.#rows) yield [relPath, this.#stat(row)];
+  }
+
+  override *values(): MapIterator<FileStat> {
+    for (const row of this.#rows.values()) yield this.#stat(row);
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, FileStat]> {
+    return this.entries();
+  }
+
+  override forEach(fn: (value: FileStat, key: string, map: Map<string, FileStat>) => void, thisArg?: unknown): void {
+    for (const [relPath, row] of this.#rows) fn.call(thisArg, this.#stat(row), relPath, this);
+  }
+
+  override set(): this {
+    throw new TypeError('[stagecoach] [state] a file index read from the journal is read-only');
+  }
+
+  override delete(): boolean {
+    throw new TypeError('[stagecoach] [state] a file index read from the journal is read-only');
+  }
+
+  override clear(): void {
+    throw new TypeError('[stagecoach] [state] a file index read from the journal is read-only');
+  }
 }

@@ -66,6 +66,8 @@ describe('walkTree', () => {
       'a/b/~$report.txt',
       'caf\u00e9/sub/menu.txt',
       '@eaDir/x/thumb.jpg',
+      // Valid UTF-8 that holds U+FFFD, what a name that is not UTF-8 becomes when read as a string.
+      'a/b/odd\ufffd.txt',
     ]) {
       await writeFile(path.join(root, f), f);
     }

@@ -31,7 +31,29 @@ describe('the journal index read on a worker thread', () => {
     await s.recordItems([newItem('other', { root: 'photos', rootPath: '/srv/photos' })], ['local']);
     const mainThread = await s.fileIndex('inbox');
     expect(mainThread.size).toBe(3);
-    expect(await readFileIndexInWorker(s.path, 'inbox', 5000)).toEqual(mainThread);
+    const worker = await readFileIndexInWorker(s.path, 'inbox', 5000);
+    // Built without a FileStat object per row, it reads as the same map whichever way it is read.
+    expect(new Map(worker)).toEqual(mainThread);
+    expect(worker.size).toBe(3);
+    for (const [k, v] of mainThread) {
+      expect(worker.has(k)).toBe(true);
+      expect(worker.get(k)).toEqual(v);
+    }
+    expect(worker.get('sub')).toBeUndefined();
+    expect(worker.has('sub')).toBe(false);
+    expect([...worker.keys()].sort()).toEqual([...mainThread.keys()].sort());
+    expect(new Map([...worker.entries()])).toEqual(mainThread);
+    expect([...worker.values()]).toEqual([...worker.keys()].map((k) => mainThread.get(k)));
+    const seen: string[] = [];
+    worker.forEach((v, k, m) => {
+      expect(v).toEqual(mainThread.get(k));
+      expect(m).toBe(worker);
+      seen.push(k);
+    });
+    expect(seen).toEqual([...worker.keys()]);
+    expect(() => worker.set('x', { size: 1, mtimeMs: 1, ino: 1 })).toThrow(/read-only/);
+    expect(() => worker.delete('big')).toThrow(/read-only/);
+    expect(worker.get('big')).toEqual(mainThread.get('big'));
     expect([...(await readFileIndexInWorker(s.path, 'photos', 5000)).keys()]).toEqual(['other']);
     expect((await readFileIndexInWorker(s.path, 'nope', 5000)).size).toBe(0);
   });
@@ -41,8 +63,21 @@ describe('the journal index read on a worker thread', () => {
     const n = INDEX_WORKER_MIN_FILES + 10;
     const items = Array.from({ length: n }, (_, i) => newItem(`d${i % 100}/f-${i}`, { size: i, ino: i + 1, mtimeMs: 1_700_000_000_000 + i / 4 }));
     await s.recordItems(items, ['local']);
-    const index = await s.fileIndex('inbox');
+    await s.recordItems([newItem('small', { root: 'photos', rootPath: '/srv/photos' })], ['local']);
+    // The worker answers on a later turn of the event loop; the main thread's read at once. The
+    // count that decides stops at the threshold, and counts the root asked for only.
+    const settledByNextTurn = async (p: Promise<unknown>) => {
+      let settled = false;
+      void p.then(() => (settled = true));
+      await new Promise((r) => setImmediate(r));
+      return settled;
+    };
+    const reading = s.fileIndex('inbox');
+    expect(await settledByNextTurn(reading)).toBe(false);
+    expect(await settledByNextTurn(s.fileIndex('photos'))).toBe(true);
+    const index = await reading;
     expect(index.size).toBe(n);
+    expect([...index.keys()].length).toBe(n);
     expect(index.get('d7/f-107')).toEqual({ size: 107, ino: 108, mtimeMs: 1_700_000_000_000 + 107 / 4 });
     expect(index.get(`d${(n - 1) % 100}/f-${n - 1}`)).toEqual({ size: n - 1, ino: n, mtimeMs: 1_700_000_000_000 + (n - 1) / 4 });
   });

@@ -590,7 +590,7 @@ class SparseWriter {
 
   /** Resolves once no write-behind flush runs (before the descriptor is closed, failed or not). */
   async idle(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.flushing !== null) await this.flushing;
   }
 
   private async readBack(chunk: Buffer, position: number): Promise<void> {
