@@ -177,8 +177,6 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const idle = () =>
     whenIdle(bus, scanned, async () => {
       if (watcher.backlog > 0 || watcher.emitted !== archiver.handled) return false;
-      // An upload under way is work in flight: no journal query needed (this runs after nearly every event).
-      for (const r of running.values()) if (r.uploader.active > 0) return false;
       const status = supervisor.status();
       for (const id of targetIds) if (status[id]?.state !== 'parked' && (await store.hasWork(id))) return false;
       return true;
