@@ -12,26 +12,13 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/fs.js';
+import { loadedModulesPreload } from '../helpers/loaded-modules.js';
 
-const PRELOAD = `
-import { appendFileSync } from 'node:fs';
-import module from 'node:module';
-const log = process.env.SC_LOADED_LOG;
-module.register('data:text/javascript,' + encodeURIComponent(\`
-  import { appendFileSync } from 'node:fs';
-  let log;
-  export function initialize(data) { log = data.log; }
-  export async function resolve(specifier, context, next) {
-    const r = await next(specifier, context);
-    appendFileSync(log, r.url + '\\\\n');
-    return r;
-  }
-\`), { data: { log } });
-module.enableCompileCache = () => {
+const PRELOAD = loadedModulesPreload(`module.enableCompileCache = () => {
   appendFileSync(log, 'ENABLE COMPILE CACHE\\n');
   return { status: 0 };
 };
-`;
+`);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -11,29 +11,16 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon } from '../helpers/daemon.js';
 import { tempDir, waitFor } from '../helpers/fs.js';
+import { loadedModulesPreload } from '../helpers/loaded-modules.js';
 import { closeClouds, cloudsAndConfig, verifyClouds } from '../e2e/clouds.js';
 
 /** The packages of the four cloud SDKs (Box's and OneDrive's sign-in included). */
 const SDKS = ['dropbox', 'box-node-sdk', '@googleapis/drive', '@microsoft/microsoft-graph-client', '@azure/msal-node'];
 
 /** Preload: every module the process loads, one path or URL a line, into $SC_LOADED_LOG. */
-const PRELOAD = `
-import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
-const log = process.env.SC_LOADED_LOG;
-register('data:text/javascript,' + encodeURIComponent(\`
-  import { appendFileSync } from 'node:fs';
-  let log;
-  export function initialize(data) { log = data.log; }
-  export async function resolve(specifier, context, next) {
-    const r = await next(specifier, context);
-    appendFileSync(log, r.url + '\\\\n');
-    return r;
-  }
-\`), { data: { log } });
-const require = createRequire(import.meta.url);
+const PRELOAD = loadedModulesPreload(`const require = module.createRequire(import.meta.url);
 process.on('exit', () => appendFileSync(log, Object.keys(require.cache).join('\\n') + '\\n'));
-`;
+`);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
