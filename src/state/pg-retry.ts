@@ -33,6 +33,30 @@ export function isConnectionError(e: unknown): boolean {
   return typeof message === 'string' && LOST_MESSAGES.some((m) => message.includes(m));
 }
 
+/**
+ * SQLSTATEs of a transaction PostgreSQL rolled back to resolve a conflict with another one:
+ * 40P01 deadlock_detected and 40001 serialization_failure. Nothing of it was applied, and
+ * PostgreSQL's documentation asks the application to run it again
+ * (https://www.postgresql.org/docs/current/mvcc-serialization-failure-handling.html). Several
+ * daemons, and one daemon's heartbeat, leases and grouped completions, update the same rows
+ * in different orders, so a deadlock is an ordinary event here, not a failure.
+ */
+const ROLLED_BACK_SQLSTATES = new Set(['40P01', '40001']);
+
+/** True when `e` says PostgreSQL rolled the call's transaction back over a conflict (run it again). */
+export function isConflictRollback(e: unknown): boolean {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && ROLLED_BACK_SQLSTATES.has(code);
+}
+
+/** How many times a call rolled back over a conflict is run again before its error is given up. */
+export const CONFLICT_RETRIES = 10;
+
+/** The wait before run `attempt` (1, 2, …) again after a conflict: a few ms, random, growing, so the two sides do not meet again. */
+export function conflictDelay(attempt: number): number {
+  return Math.round(Math.random() * 10 * Math.min(attempt, 10));
+}
+
 /** The wait before attempt `attempt` (1, 2, …) of a call whose connection was lost: 100 ms doubling to 5 s. */
 export function reconnectDelay(attempt: number): number {
   return Math.min(5000, 100 * 2 ** Math.max(0, attempt - 1));

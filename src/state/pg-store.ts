@@ -7,7 +7,7 @@ import type { SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
 import { createPgAudit } from './pg-audit.js';
-import { isConnectionError, type JournalReachability, reconnectDelay } from './pg-retry.js';
+import { CONFLICT_RETRIES, conflictDelay, isConflictRollback, isConnectionError, type JournalReachability, reconnectDelay } from './pg-retry.js';
 import type { AuditStore } from './audit.js';
 import type {
   ClaimResult,
@@ -359,10 +359,13 @@ class PgStoreImpl implements PgStore {
    * journal is unreachable until a call succeeds again, and `fn` runs again on a new connection
    * after 100 ms doubling to 5 s, until the server answers or the store closes. A failed connect
    * is always retried; a failure once `fn` ran only when `replayable()` says a second run is
-   * safe, and the second run is told (`replay`) that the first may have committed.
+   * safe, and the second run is told (`replay`) that the first may have committed. A call that
+   * PostgreSQL rolled back to end a deadlock or a serialization conflict (isConflictRollback)
+   * runs again, up to CONFLICT_RETRIES times: nothing of it was applied.
    */
   async #with<T>(fn: (c: pg.PoolClient, replay: boolean) => Promise<T>, replayable: () => boolean = () => true): Promise<T> {
     let replay = false;
+    let conflicts = 0;
     for (let attempt = 1; ; attempt++) {
       let c: pg.PoolClient;
       try {
@@ -378,6 +381,12 @@ class PgStoreImpl implements PgStore {
         this.#found();
         return out;
       } catch (e) {
+        if (isConflictRollback(e) && conflicts < CONFLICT_RETRIES && !this.#stop.signal.aborted) {
+          c.release();
+          conflicts++;
+          await sleep(conflictDelay(conflicts));
+          continue;
+        }
         if (!isConnectionError(e)) {
           c.release();
           throw e;

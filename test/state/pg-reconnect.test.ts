@@ -93,6 +93,44 @@ describe('the PostgreSQL journal across a lost connection', () => {
     await db.drop();
   });
 
+  it('a grouped completion that PostgreSQL picks as a deadlock victim (40P01) runs again and lands; it is not failed', async () => {
+    const a = await node(db.url, 'a');
+    await a.store.recordItems([newItem('one.bin'), newItem('two.bin')], ['local']);
+    const [first, second] = (await a.store.lease('local', 2)).sort((x, y) => x.id - y.id);
+    expect(second, 'two deliveries leased').toBeDefined();
+    // Another session holds the second row, then (after the grouped completion has locked the
+    // first row and waits for the second) asks for the first: a lock cycle. PostgreSQL's
+    // deadlock check runs in the session that has waited longest (deadlock_timeout, 1 s by
+    // default), the completion's, and rolls that one back.
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM deliveries WHERE id = $1 FOR UPDATE', [second!.id]);
+      const done = Promise.allSettled(
+        [first!, second!].map((d) => a.store.complete(d.id, d.generation, { remoteId: `r${d.id}`, remoteHash: 'h', bytesSent: d.size })),
+      );
+      const waiting = async () => {
+        const r = await other.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+        );
+        return Number(r.rows[0]!.n) > 0;
+      };
+      for (const until = Date.now() + 5000; !(await waiting()); ) {
+        if (Date.now() > until) throw new Error('the completion never waited for the locked row');
+        await sleep(20);
+      }
+      await other.query('UPDATE deliveries SET updated_at = updated_at WHERE id = $1', [first!.id]);
+      await other.query('COMMIT');
+      const outcomes = await done;
+      expect(outcomes.map((o) => (o.status === 'rejected' ? String((o.reason as Error).message) : 'ok'))).toEqual(['ok', 'ok']);
+    } finally {
+      await other.end();
+    }
+    expect(await statuses(db.url)).toEqual({ done: 2 });
+    expect(a.errors).toEqual([]);
+  }, 30_000);
+
   it('every connection cut mid-run (pg_terminate_backend): each delivery still leased once and done once; the node lock is taken again', async () => {
     const a = await node(db.url, 'a');
     const b = await node(db.url, 'b');
