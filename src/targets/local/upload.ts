@@ -68,6 +68,18 @@ export async function lstatOrNull(path: string): Promise<Stats | null> {
   }
 }
 
+/** The source's stream (`req.open`, an error of it a SourceError), ended by `req.signal`, and its iterator. */
+function openSourceStream(req: PutRequest): { src: Readable; it: AsyncIterator<unknown> } {
+  let src: Readable;
+  try {
+    src = req.open();
+  } catch (err) {
+    throw new SourceError(err);
+  }
+  if (req.signal) addAbortSignal(req.signal, src);
+  return { src, it: src[Symbol.asyncIterator]() as AsyncIterator<unknown> };
+}
+
 /** Streams the source through a counter, handing each chunk to `onChunk`; checks the size. */
 async function readSource(
   ctx: UploadContext,
@@ -75,15 +87,8 @@ async function readSource(
   onChunk: ((chunk: Buffer) => Promise<void>) | null,
 ): Promise<CountingHashStream> {
   const signal = req.signal;
-  let src: Readable;
-  try {
-    src = req.open();
-  } catch (err) {
-    throw new SourceError(err);
-  }
-  if (signal) addAbortSignal(signal, src);
+  const { src, it } = openSourceStream(req);
   const counter = new CountingHashStream(['sha256'], { maxBytes: req.size });
-  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
   try {
     for (;;) {
       let next: IteratorResult<unknown>;
@@ -158,14 +163,7 @@ function sourceReader(ctx: UploadContext, req: PutRequest): SourceReader {
       close() {},
     };
   }
-  let src: Readable;
-  try {
-    src = req.open();
-  } catch (err) {
-    throw new SourceError(err);
-  }
-  if (signal) addAbortSignal(signal, src);
-  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  const { src, it } = openSourceStream(req);
   let left: Buffer | null = null;
   let done = false;
   return {
