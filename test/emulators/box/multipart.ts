@@ -2,8 +2,9 @@
  * multipart/form-data parsing for Box's direct uploads, done on a body already written to disk
  * so a large upload never sits in memory: parts are located by scanning the file for the
  * boundary, small parts are read, the `file` part is described by its byte range. A body of up
- * to `IN_MEMORY_MAX` bytes is read whole, at once, and parsed in memory: for a small file's upload
- * the reads of the scan were most of the emulator's own time per request.
+ * to `IN_MEMORY_MAX` bytes is parsed in memory (held since it arrived, or read whole, at once):
+ * for a small file's upload the file's writes and reads were most of the emulator's own time per
+ * request.
  */
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -17,9 +18,12 @@ interface BodyReader {
   close(): Promise<void>;
 }
 
-async function openBody(file: string, size: number): Promise<BodyReader> {
-  if (size > IN_MEMORY_MAX) return open(file, 'r');
-  const body = readFileSync(file);
+/** A body held in memory, or the file it was written to. */
+export type Body = Buffer | string;
+
+async function openBody(file: Body, size: number): Promise<BodyReader> {
+  if (typeof file === 'string' && size > IN_MEMORY_MAX) return open(file, 'r');
+  const body = typeof file === 'string' ? readFileSync(file) : file;
   return {
     read: async (buf, offset, length, position) => ({ bytesRead: body.copy(buf, offset, position, Math.min(body.length, position + length)) }),
     close: async () => undefined,
@@ -65,8 +69,8 @@ async function readRange(fh: BodyReader, start: number, end: number): Promise<Bu
   return buf;
 }
 
-/** Parses the parts of a multipart body stored in `file`; throws on a malformed body. */
-export async function parseMultipart(file: string, size: number, boundary: string): Promise<MultipartPart[]> {
+/** Parses the parts of a multipart body (held, or stored in `file`); throws on a malformed body. */
+export async function parseMultipart(file: Body, size: number, boundary: string): Promise<MultipartPart[]> {
   const fh = await openBody(file, size);
   try {
     const delim = Buffer.from(`--${boundary}`);
@@ -99,7 +103,7 @@ export async function parseMultipart(file: string, size: number, boundary: strin
 }
 
 /** Reads a small part's content as text (attributes JSON); `bodySize` is the whole body's. */
-export async function readPartText(file: string, part: MultipartPart, bodySize: number, limit = 1 << 20): Promise<string> {
+export async function readPartText(file: Body, part: MultipartPart, bodySize: number, limit = 1 << 20): Promise<string> {
   if (part.end - part.start > limit) throw new Error('part too large');
   const fh = await openBody(file, bodySize);
   try {

@@ -85,6 +85,20 @@ describe('box direct upload (POST /api/2.0/files/content)', () => {
     expect(empty.json.entries[0]).toMatchObject({ size: 0, sha1: 'da39a3ee5e6b4b0d3255bfef95601890afd80709' });
   });
 
+  it('stores a body held in memory (1 KiB) and one written to disk (just over 1 MiB) byte for byte, leaving no blob of the body behind', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const before = (await readdir(emu.blobs.dir)).length;
+    for (const [name, size] of [['held.bin', 1024], ['spilled.bin', (1 << 20) + 1024]] as const) {
+      const content = Buffer.alloc(size, name);
+      const r = await upload({ name, parent: { id: '0' } }, content, { headers: { 'content-md5': sha1hex(content) } });
+      expect(r.status).toBe(201);
+      expect(r.json.entries[0]).toMatchObject({ name, size, sha1: sha1hex(content) });
+      expect(await emu.read(`/${name}`)).toEqual(content);
+    }
+    // The two stored files' blobs, and nothing else: each body's own blob (if any) was removed.
+    expect((await readdir(emu.blobs.dir)).length).toBe(before + 2);
+  });
+
   it('POST /api/2.0/files/:id/content makes a new version: 200, same id, new file_version, etag bumped', async () => {
     const v1 = Buffer.from('version one');
     const v2 = Buffer.from('version two!');

@@ -3,7 +3,8 @@
  * and chunked upload sessions (create, part PUT with `Digest` and `Content-Range`, list parts,
  * status, commit with the whole-file digest, abort).
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { BlobInfo, EmulatorRequest } from '../harness/index.js';
 import { hex, parseContentRange, sendEmpty, sendJson } from '../harness/index.js';
 import { checkNewContent } from './api.js';
@@ -45,8 +46,8 @@ interface Attributes {
 }
 
 /**
- * `POST /files/content` (m[1] undefined) and `POST /files/:id/content` (new version). The body
- * goes to disk first; `attributes` must precede `file`; `content-md5`, when sent, is the hex
+ * `POST /files/content` (m[1] undefined) and `POST /files/:id/content` (new version). A body of
+ * up to IN_MEMORY_MAX is held in memory, a larger one goes to disk first; `attributes` must precede `file`; `content-md5`, when sent, is the hex
  * SHA-1 of the content (Box's naming) and a mismatch is 400 `bad_digest`.
  */
 async function directUpload(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray): Promise<void> {
@@ -56,13 +57,18 @@ async function directUpload(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecAr
     r.req.resume();
     return sendBoxError(r, 400, 'bad_request', 'Expected a multipart/form-data body');
   }
-  const raw = await ctx.blobs.write(r.req);
-  r.countBody(raw.size);
+  // A small body is parsed in memory; a larger one from the blob it is written to.
+  const raw = await ctx.blobs.hold(r.req, IN_MEMORY_MAX);
+  const rawSize = Buffer.isBuffer(raw) ? raw.length : raw.size;
+  const body = Buffer.isBuffer(raw) ? raw : raw.file;
+  r.countBody(rawSize);
   let content: BlobInfo | null = null;
+  /** The content's SHA-1 when it was held in memory. */
+  let heldSha1: string | null = null;
   try {
     let parts;
     try {
-      parts = await parseMultipart(raw.file, raw.size, boundary);
+      parts = await parseMultipart(body, rawSize, boundary);
     } catch (e) {
       return sendBoxError(r, 400, 'bad_request', `Malformed multipart body: ${(e as Error).message}`);
     }
@@ -77,18 +83,19 @@ async function directUpload(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecAr
     let attrs: Attributes = {};
     if (ai >= 0) {
       try {
-        attrs = JSON.parse(await readPartText(raw.file, parts[ai]!, raw.size)) as Attributes;
+        attrs = JSON.parse(await readPartText(body, parts[ai]!, rawSize)) as Attributes;
       } catch {
         return sendBoxError(r, 400, 'bad_request', "'attributes' is not valid JSON");
       }
     }
     const fp = parts[fi]!;
-    content =
-      fp.end === fp.start
-        ? await ctx.blobs.write(Buffer.alloc(0))
-        : raw.size <= IN_MEMORY_MAX
-          ? await ctx.blobs.write(readFileSync(raw.file).subarray(fp.start, fp.end))
-          : await ctx.blobs.write(createReadStream(raw.file, { start: fp.start, end: fp.end - 1 }));
+    if (Buffer.isBuffer(raw)) {
+      const bytes = raw.subarray(fp.start, fp.end);
+      heldSha1 = createHash('sha1').update(bytes).digest('hex');
+      content = await ctx.blobs.write(bytes);
+    } else {
+      content = fp.end === fp.start ? await ctx.blobs.write(Buffer.alloc(0)) : await ctx.blobs.write(createReadStream(raw.file, { start: fp.start, end: fp.end - 1 }));
+    }
     const size = content.size;
     const modified = attrs.content_modified_at === undefined ? null : parseBoxDate(attrs.content_modified_at);
     const created = attrs.content_created_at === undefined ? null : parseBoxDate(attrs.content_created_at);
@@ -117,7 +124,7 @@ async function directUpload(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecAr
     }
     if (!checkNewContent(ctx, r, { folderId, name, size, replacing: target })) return;
 
-    const sha1 = (await sha1Of(ctx, content)).hex;
+    const sha1 = heldSha1 ?? (await sha1Of(ctx, content)).hex;
     const md5h = r.req.headers['content-md5'];
     if (typeof md5h === 'string' && md5h.trim().toLowerCase() !== sha1) return sendBoxError(r, 400, 'bad_digest');
 
@@ -133,7 +140,7 @@ async function directUpload(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecAr
       sendJson(r, 201, { total_count: 1, entries: [ctx.model.fileJson(f, fields)] });
     }
   } finally {
-    await ctx.blobs.remove(raw);
+    if (!Buffer.isBuffer(raw)) await ctx.blobs.remove(raw);
     if (content) await ctx.blobs.remove(content);
   }
 }

@@ -11,6 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 import type { BrowseSource } from './browse.js';
 import { serveBrowse } from './browse.js';
@@ -130,6 +131,34 @@ export class BlobStore {
       out.once('finish', resolve);
       out.once('error', reject);
     });
+    return { file, size };
+  }
+
+  /**
+   * Reads a request body (or any readable) into memory while it is at most `max` bytes; a longer
+   * one is written to a new blob instead, its bytes held so far first. For a small upload's body
+   * that is parsed and dropped: no file to create, read back and remove.
+   */
+  async hold(source: Readable, max: number): Promise<Buffer | BlobInfo> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return Buffer.concat(chunks, size);
+      chunks.push(r.value);
+      size += r.value.length;
+      if (size > max) break;
+    }
+    const rest = async function* (): AsyncGenerator<Buffer> {
+      yield* chunks;
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        size += r.value.length;
+        yield r.value;
+      }
+    };
+    const file = path.join(this.dir, randomUUID());
+    await pipeline(rest, createWriteStream(file));
     return { file, size };
   }
 
