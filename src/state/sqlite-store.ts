@@ -5,6 +5,7 @@ import type Sqlite from 'better-sqlite3';
 import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
 import { migrate } from './migrations.js';
+import { Checkpointer } from './checkpointer.js';
 import { readFileIndexInWorker } from './file-index-worker.js';
 import { createSqliteAudit, type AuditStore } from './audit.js';
 import type {
@@ -29,6 +30,8 @@ export interface SqliteStoreOptions {
   file?: string;
   /** How long a write waits for another process's lock before failing. Default 5000 ms. */
   busyTimeoutMs?: number;
+  /** The checkpoint worker's waits (checkpointer.ts), for tests. */
+  checkpoint?: { batchMs?: number; idleMs?: number };
 }
 
 /** The SQLite journal: a {@link Store} plus where it lives. */
@@ -48,6 +51,8 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 export const INDEX_WORKER_MIN_FILES = 20_000;
 /** Truncate the WAL back to this size after a checkpoint, so one huge batch does not leave a huge file. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
+/** SQLite's default automatic checkpoint, in WAL pages (on again if the checkpoint worker fails). */
+const AUTO_CHECKPOINT_PAGES = 1000;
 
 /**
  * Opens (creating when missing) the journal at `dir/file` and brings its schema up to date.
@@ -102,7 +107,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteS
     });
   }
   for (const suffix of ['-wal', '-shm']) tightenMode(file + suffix);
-  return new SqliteStoreImpl(db, file, busyTimeoutMs);
+  return new SqliteStoreImpl(db, file, busyTimeoutMs, opts.checkpoint ?? {});
 }
 
 function ensureDir(dir: string): void {
@@ -482,9 +487,14 @@ class SqliteStoreImpl implements SqliteStore {
   /** The waiting completions and claims, then a lease or nothing, in one IMMEDIATE transaction (see #commitQueued). */
   readonly #queuedTx: (completions: readonly PendingCompletion[], claims: readonly RemoteClaim[], lease: LeaseArgs | null) => QueuedOutcomes;
   #closing: Promise<void> | undefined;
+  /** WAL checkpoints off the main thread, from the first lease on (see #startCheckpointer). */
+  #checkpointer: Checkpointer | null = null;
+  #checkpointFailed = false;
+  readonly #checkpointWaits: { batchMs?: number; idleMs?: number };
 
-  constructor(db: Sqlite.Database, file: string, busyTimeoutMs: number) {
+  constructor(db: Sqlite.Database, file: string, busyTimeoutMs: number, checkpointWaits: { batchMs?: number; idleMs?: number }) {
     this.#db = db;
+    this.#checkpointWaits = checkpointWaits;
     this.#busyTimeoutMs = busyTimeoutMs;
     this.path = file;
     this.#st = prepareAll(db);
@@ -520,6 +530,8 @@ class SqliteStoreImpl implements SqliteStore {
     const completions = this.#completions.take();
     const claims = this.#claims.take();
     const leaseAlone = (): Delivery[] => (lease === null ? [] : this.#lease(lease.target, lease.n, lease.now));
+    // Said before it commits: the worker checkpoints batchMs later, when this commit is in.
+    this.#checkpointer?.committed();
     if (completions.length === 0 && claims.length === 0) return leaseAlone();
     let out: QueuedOutcomes;
     try {
@@ -563,6 +575,7 @@ class SqliteStoreImpl implements SqliteStore {
   async recordItems(items: NewItem[], targets: readonly string[]): Promise<Set<string>> {
     this.#open();
     if (items.length === 0) return new Set();
+    this.#checkpointer?.committed();
     return this.#record(items, [...new Set(targets)], Date.now());
   }
 
@@ -616,8 +629,29 @@ class SqliteStoreImpl implements SqliteStore {
     this.#open();
     checkCount('n', n);
     if (n === 0) return [];
+    if (this.#checkpointer === null && !this.#checkpointFailed) this.#startCheckpointer();
     // With the completions and claims waiting for their turn, in one transaction (#commitQueued).
     return this.#commitQueued({ target, n, now: Date.now() });
+  }
+
+  /**
+   * From the first lease on (a daemon's, not a command's that reads the journal and exits), WAL
+   * checkpoints run on a worker (checkpointer.ts) and the main connection's automatic checkpoint
+   * is off. Should the worker fail, the automatic checkpoint is on again, and a warning says why.
+   */
+  #startCheckpointer(): void {
+    this.#db.pragma('wal_autocheckpoint = 0');
+    this.#checkpointer = new Checkpointer({
+      file: this.path,
+      busyTimeoutMs: this.#busyTimeoutMs,
+      ...this.#checkpointWaits,
+      onFailure: (reason) => {
+        this.#checkpointer = null;
+        this.#checkpointFailed = true;
+        if (this.#closing === undefined) this.#db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+        process.emitWarning(`the journal's checkpoints run on the main thread again: ${reason instanceof Error ? reason.message : String(reason)}`, { code: 'STAGECOACH_CHECKPOINT' });
+      },
+    });
   }
 
   #leaseTx(target: string, n: number, now: number): Delivery[] {
@@ -866,6 +900,8 @@ class SqliteStoreImpl implements SqliteStore {
   async #close(): Promise<void> {
     // Claims and completions asked for before close are committed, not dropped.
     this.#commitQueued(null);
+    // The last connection's close checkpoints what is left.
+    await this.#checkpointer?.stop();
     try {
       // SQLite's advice for long-lived connections: refresh planner statistics on close. Best
       // effort: on a full disk it cannot write, and the journal is closed all the same.

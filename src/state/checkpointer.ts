@@ -1,0 +1,97 @@
+/**
+ * The SQLite journal's WAL checkpoints on a worker thread. SQLite's automatic checkpoint runs in
+ * the commit that takes the WAL past 1000 pages: it copies the pages into the database file and
+ * syncs it, on the main thread, where a daemon's commits (a lease, a turn's completions and name
+ * claims) run. Measured on this machine's shared disk: most leases take ~0.06 ms, one in a
+ * hundred 4 ms and up to 30 ms, and those slow ones were more than half of all the leases' time,
+ * with every upload's event loop stalled meanwhile. Here the main connection's automatic
+ * checkpoint is off and a connection on a worker runs PASSIVE checkpoints (which never wait for
+ * and never block a reader or a writer): a moment after commits were made (`batchMs`: the
+ * checkpoints of a busy daemon come a few a second), and every `idleMs` whatever happened (the
+ * WAL stays bounded even if some commit did not say so). The main thread only counts its commits
+ * in a shared Int32Array and wakes the worker (Atomics): no message, no event per commit.
+ *
+ * If the worker fails (it cannot open the file, a checkpoint throws: a full disk), `onFailure` is
+ * called once, and the caller turns the automatic checkpoint back on: nothing is lost, the WAL is
+ * checkpointed as before.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** CommonJS, run with `eval`: no file of its own to find in dist/ or under vitest. */
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const Database = require(workerData.sqlite);
+const shared = new Int32Array(workerData.shared);
+const db = new Database(workerData.file, { fileMustExist: true, timeout: workerData.busyTimeoutMs });
+try {
+  let seen = Atomics.load(shared, 0);
+  while (Atomics.load(shared, 1) === 0) {
+    // Wait for a commit (or idleMs), then batchMs more, so that one checkpoint covers many.
+    Atomics.wait(shared, 0, seen, workerData.idleMs);
+    if (Atomics.load(shared, 1) !== 0) break;
+    // Woken early by stop() only (it sets [1]).
+    Atomics.wait(shared, 1, 0, workerData.batchMs);
+    seen = Atomics.load(shared, 0);
+    db.pragma('wal_checkpoint(PASSIVE)');
+  }
+} finally {
+  db.close();
+}
+`;
+
+export interface CheckpointerOptions {
+  file: string;
+  busyTimeoutMs: number;
+  /** After a commit, the wait before the checkpoint (default 100 ms). */
+  batchMs?: number;
+  /** A checkpoint at least this often, commits or not (default 5000 ms). */
+  idleMs?: number;
+  /** The worker failed or exited on its own: called once, with the reason. */
+  onFailure(reason: unknown): void;
+}
+
+export class Checkpointer {
+  /** [0]: commits so far; [1]: 1 once stopping. */
+  readonly #shared = new Int32Array(new SharedArrayBuffer(8));
+  readonly #worker: Worker;
+  readonly #exited: Promise<void>;
+  #stopping = false;
+
+  constructor(opts: CheckpointerOptions) {
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { sqlite, file: opts.file, busyTimeoutMs: opts.busyTimeoutMs, shared: this.#shared.buffer, batchMs: opts.batchMs ?? 100, idleMs: opts.idleMs ?? 5000 },
+    });
+    // It must not keep a daemon that is done from exiting.
+    this.#worker.unref();
+    let failure: unknown = null;
+    this.#worker.once('error', (e) => {
+      failure = e;
+    });
+    this.#exited = new Promise((resolve) => {
+      this.#worker.once('exit', (code) => {
+        if (!this.#stopping) opts.onFailure(failure ?? new Error(`the journal's checkpoint worker exited (${code})`));
+        resolve();
+      });
+    });
+  }
+
+  /** Tells the worker that the main connection committed (a few ns; wakes it when it waits). */
+  committed(): void {
+    Atomics.add(this.#shared, 0, 1);
+    Atomics.notify(this.#shared, 0);
+  }
+
+  /** Stops the worker after the checkpoint under way, if any; resolves once it has exited. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    // Waited for: the process stays until it has exited.
+    this.#worker.ref();
+    Atomics.store(this.#shared, 1, 1);
+    Atomics.notify(this.#shared, 0);
+    Atomics.notify(this.#shared, 1);
+    await this.#exited;
+  }
+}
