@@ -117,9 +117,13 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   private refill(target: string): void {
     if (this.due.has(target)) return;
     this.due.add(target);
+    if (this.due.size > 1) return;
+    // One callback for every target due in this turn: their leases' deliveries start together,
+    // and the journal claims their remote names in one transaction.
     setImmediate(() => {
-      this.due.delete(target);
-      this.leaseFor(target);
+      const due = [...this.due];
+      this.due.clear();
+      for (const t of due) this.leaseFor(t);
     });
   }
 
