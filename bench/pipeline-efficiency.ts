@@ -2,9 +2,12 @@
  * Pipeline efficiency against the latency bound (issue 8, item 1; issue 19, item 2: goal ≥ 0.9 per cloud, ≤ 1 ms of main-thread CPU per delivery).
  *
  *   npx tsc -p tsconfig.json; node dist/bench/pipeline-efficiency.js [--files N] [--latency MS] [--demand C] [--dir DIR]
- *     [--clouds gdrive,dropbox,box,onedrive] [--profile DIR]
+ *     [--clouds gdrive,dropbox,box,onedrive] [--profile DIR] [--blobs DIR]
  *
- * The four emulators run in a child process with a fixed latency on every request; the daemon
+ * The four emulators run in a child process with a fixed latency on every request, their blobs
+ * (what a cloud stores) under `--blobs` (default /dev/shm where there is one, else under `--dir`:
+ * a cloud's disk is not the daemon's, and on a disk shared with other work the emulators' file
+ * creations waited for it, 10–30 ms a request beyond the latency on a loaded machine); the daemon
  * archives N files of 1 KiB (bench/lib/tree.ts) to all four at once (or to those `--clouds` names) with `backfill --once`,
  * `maxDemand` C per target. Per target: requests per file from the emulator's own request log
  * (token requests left out), the rate achieved (files − 1 over the span from its first delivery
@@ -27,7 +30,7 @@
  * .cpuprofile each, named by pid, to open in Chrome's DevTools or speedscope).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -75,6 +78,7 @@ async function main(): Promise<number> {
       dir: { type: 'string', default: os.tmpdir() },
       profile: { type: 'string' },
       clouds: { type: 'string', default: CLOUDS.join(',') },
+      blobs: { type: 'string' },
     },
   });
   const files = Math.max(2, Math.floor(Number(values.files)));
@@ -88,8 +92,8 @@ async function main(): Promise<number> {
   const work = mkdtempSync(path.join(path.resolve(values.dir), 'stagecoach-bench-pipe-'));
   const tree = path.join(work, 'tree');
   const stateDir = path.join(work, 'state');
-  const blobDir = path.join(work, 'blobs');
-  mkdirSync(blobDir, { recursive: true });
+  const blobsBase = values.blobs ?? (existsSync('/dev/shm') ? '/dev/shm' : work);
+  const blobDir = mkdtempSync(path.join(path.resolve(blobsBase), 'stagecoach-bench-blobs-'));
   let emu: EmulatorChild | null = null;
   try {
     makeTree(tree, files, 1024);
@@ -159,13 +163,14 @@ async function main(): Promise<number> {
       });
     }
     db.close();
-    process.stdout.write(`${files} files of 1 KiB to ${clouds.join(', ')} at once; ${latencyMs} ms per request; maxDemand ${demand}; backfill took ${wall.toFixed(1)} s (one run)\n\n`);
+    process.stdout.write(`${files} files of 1 KiB to ${clouds.join(', ')} at once; ${latencyMs} ms per request; maxDemand ${demand}; the emulators' blobs under ${blobsBase}; backfill took ${wall.toFixed(1)} s (one run)\n\n`);
     process.stdout.write(`${table(['target', 'done', 'requests/file', 'TCP connections', 'ms/file/slot', 'in emulator (beyond latency)', 'in daemon', 'files/s', 'ideal files/s', 'efficiency', `≥ ${GOAL}`], rows)}\n\n`);
     process.stdout.write(`${cpuLine}\n\n`);
     emit({ script: 'pipeline-efficiency', command: commandLine(), figures });
     return figures.every((f) => f.met) ? 0 : 1;
   } finally {
     if (emu) await emu.stop();
+    rmSync(blobDir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   }
 }
