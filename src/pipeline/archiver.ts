@@ -106,8 +106,8 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   }
 
   /**
-   * Leases the target's pending deliveries up to its unmet demand and sends them. The requests of
-   * one turn of the event loop make one lease (uploads that settle together ask together), and
+   * Leases the target's pending deliveries up to its unmet demand and sends them. The requests
+   * made until this turn's promises have run make one lease (uploads that settle together ask together), and
    * one lease per target runs at a time; a request that arrives meanwhile runs once it is done. A
    * lease that fails (the journal is busy or broken) is retried after LEASE_RETRY_MS, doubling,
    * while the target still has demand; after LEASE_ATTEMPTS failures in a row the archiver crashes
@@ -118,9 +118,12 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
     if (this.due.has(target)) return;
     this.due.add(target);
     if (this.due.size > 1) return;
-    // One callback for every target due in this turn: their leases' deliveries start together,
-    // and the journal claims their remote names in one transaction.
-    setImmediate(() => {
+    // Once the promises of this turn have run (the acknowledgements and demand of the uploads
+    // that just ended, from one answer or several): one callback for every target due, in this
+    // turn rather than the next, so a slot's next upload does not wait for a turn of an event loop
+    // busy with the other targets. Their leases' deliveries start together, and the journal
+    // claims their remote names in one transaction.
+    process.nextTick(() => {
       const due = [...this.due];
       this.due.clear();
       for (const t of due) this.leaseFor(t);
