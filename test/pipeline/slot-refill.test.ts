@@ -12,30 +12,43 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** A pipeline with one scripted target of maxDemand 1 over `files` small files; every put's start and end marked, and a turn of the event loop after each end. */
+async function run(files: number): Promise<string[]> {
+  const t = await tempDir();
+  const h = await harness(t.dir, '  - id: cloud\n    type: local\n    path: ./unused\n    maxDemand: 1\n');
+  for (let i = 0; i < files; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
+  const cloud = createScriptedTarget('cloud');
+  const marks: string[] = [];
+  const put = cloud.put.bind(cloud);
+  cloud.put = async (req: PutRequest) => {
+    marks.push('start');
+    const r = await put(req);
+    marks.push('put done');
+    // Fires on the next turn: before the next put's start only if that start waited for a turn.
+    setImmediate(() => marks.push('next turn'));
+    return r;
+  };
+  let p: Pipeline | null = null;
+  cleanups.push(async () => {
+    await p?.stop();
+    await t.cleanup();
+  });
+  p = await h.start({ mode: 'once', targets: [cloud] });
+  await p.idle();
+  expect(marks.filter((m) => m === 'start')).toHaveLength(files);
+  // What came right after each put's end, but the last's.
+  return marks.join(',').split('put done,').slice(1, -1).map((s) => s.split(',')[0]!);
+}
+
 describe('an upload slot that frees up', () => {
+  it('still lets the event loop turn when deliveries end without I/O: a turn at least every 64 leases', async () => {
+    const after = await run(200);
+    // Without the limit, the scripted target (no I/O) chained all 200 in one turn.
+    expect(after.filter((m) => m === 'next turn').length).toBeGreaterThanOrEqual(2);
+  });
+
   it("starts its next upload in the turn of the event loop its completion committed in, not a turn later (the completion, the lease and the name claim wait for this turn's promises only)", async () => {
-    const t = await tempDir();
-    const h = await harness(t.dir, '  - id: cloud\n    type: local\n    path: ./unused\n    maxDemand: 1\n');
-    for (let i = 0; i < 4; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
-    const cloud = createScriptedTarget('cloud');
-    const marks: string[] = [];
-    const put = cloud.put.bind(cloud);
-    cloud.put = async (req: PutRequest) => {
-      marks.push('start');
-      const r = await put(req);
-      marks.push('put done');
-      // Fires on the next turn: before the next put's start only if that start waited for a turn.
-      setImmediate(() => marks.push('next turn'));
-      return r;
-    };
-    let p: Pipeline | null = null;
-    cleanups.push(async () => {
-      await p?.stop();
-      await t.cleanup();
-    });
-    p = await h.start({ mode: 'once', targets: [cloud] });
-    await p.idle();
-    const between = marks.join(',').split('put done,').slice(1, -1).map((s) => s.split(',')[0]);
+    const between = await run(4);
     expect(between).toEqual(['start', 'start', 'start']);
   });
 });
