@@ -35,6 +35,12 @@ export interface DeliverContext {
   onCollision?: 'rename' | 'fail';
   /** Aborted at the start of a shutdown: a wait between retries ends, the delivery goes back to pending. */
   waitSignal?: AbortSignal;
+  /**
+   * Called once the target holds the file and only the journal's record of it is left to make:
+   * the upload no longer needs its slot (the uploader asks for its next delivery, whose lease
+   * commits this completion with it).
+   */
+  onPutDone?: () => void;
 }
 
 export interface TargetLimits {
@@ -560,6 +566,7 @@ async function send(
     return end('failed', c.reason);
   }
   if (result.size !== d.size) return end('failed', `remote copy holds ${result.size} bytes, expected ${d.size}`);
+  ctx.onPutDone?.();
   await journal('record a delivery done', () => store.complete(d.id, d.generation, { remoteId: result.remoteId, remoteHash: result.hash, bytesSent: result.bytesSent }));
   const durationMs = Date.now() - started;
   log.debug({ deliveryId: d.id, remotePath: d.remotePath, bytesSent: result.bytesSent, durationMs, unchanged: result.unchanged }, 'archived');

@@ -48,8 +48,17 @@ export class Uploader extends Consumer<Delivery> {
     return this.inFlight.size;
   }
 
+  /**
+   * Each delivery holds its slot (its event unacknowledged) until its put is done: then the next
+   * one is asked for while the journal records this one (the next lease commits it with itself).
+   * A delivery that fails after that (the journal's record) crashes the stage as a callback would.
+   */
   protected override async handleEvents(events: Delivery[]): Promise<void> {
     for (const d of events) {
+      let putDone = (): void => undefined;
+      const freed = new Promise<void>((resolve) => {
+        putDone = resolve;
+      });
       const p = deliver(d, {
         target: this.opts.target,
         store: this.opts.store,
@@ -60,18 +69,28 @@ export class Uploader extends Consumer<Delivery> {
         waitSignal: this.stopWaits.signal,
         limits: this.opts.limits,
         onCollision: this.opts.onCollision,
+        onPutDone: putDone,
       });
       this.inFlight.add(p);
-      try {
-        await p;
-      } catch (e) {
-        // One upload's target-level failure stops the others at once: they go back to pending.
-        this.abort.abort(e);
-        throw e;
-      } finally {
+      let released = false;
+      void freed.then(() => {
+        released = true;
+      });
+      const settled = p.then(
+        () => undefined,
+        (e: unknown) => {
+          // One upload's target-level failure stops the others at once: they go back to pending.
+          this.abort.abort(e);
+          if (released) this.crash(e);
+          throw e;
+        },
+      ).finally(() => {
         this.inFlight.delete(p);
         this.opts.afterDelivery?.();
-      }
+      });
+      // Rejections after the slot was released are the crash's; this one is handled here.
+      settled.catch(() => undefined);
+      await Promise.race([freed, settled]);
     }
   }
 

@@ -509,9 +509,9 @@ class SqliteStoreImpl implements SqliteStore {
     // lease it means two processes can never select the same rows.
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
-    // Once this turn's promises have run, as the claims: the slot of an upload that ended is free
-    // once its completion committed, and its next lease comes in the same turn (archiver.ts).
-    this.#completions = new GroupCommit(() => this.#commitQueued(null), process.nextTick);
+    // On the next turn: a slot whose put is done asks for its next delivery at once (uploader.ts),
+    // and that lease, in this turn, commits the completion with itself.
+    this.#completions = new GroupCommit(() => this.#commitQueued(null));
     // Called inside #queuedTx, a nested transaction is a savepoint: a claim that throws rolls
     // back its own writes only.
     this.#claim = db.transaction(this.#claimTx.bind(this));
@@ -694,8 +694,8 @@ class SqliteStoreImpl implements SqliteStore {
    */
   async complete(id: number, generation: number, result: CompleteResult): Promise<void> {
     this.#open();
-    // Group commit: the completions asked for until this turn's promises have run are written in
-    // one transaction (a put is durable before it completes, so nothing is at risk while it waits);
+    // Group commit: the completions asked for in one turn of the event loop are written in one
+    // transaction (a put is durable before it completes, so nothing is at risk while it waits);
     // each caller's promise settles once that transaction has committed.
     await this.#completions.add({ id, generation, result });
   }

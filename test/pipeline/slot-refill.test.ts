@@ -13,12 +13,11 @@ afterEach(async () => {
 });
 
 /** A pipeline with one scripted target of maxDemand 1 over `files` small files; every put's start and end marked, and a turn of the event loop after each end. */
-async function run(files: number): Promise<string[]> {
+async function run(files: number, marks: string[] = [], started?: (p: Pipeline) => void): Promise<string[]> {
   const t = await tempDir();
   const h = await harness(t.dir, '  - id: cloud\n    type: local\n    path: ./unused\n    maxDemand: 1\n');
   for (let i = 0; i < files; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
   const cloud = createScriptedTarget('cloud');
-  const marks: string[] = [];
   const put = cloud.put.bind(cloud);
   cloud.put = async (req: PutRequest) => {
     marks.push('start');
@@ -34,6 +33,7 @@ async function run(files: number): Promise<string[]> {
     await t.cleanup();
   });
   p = await h.start({ mode: 'once', targets: [cloud] });
+  started?.(p);
   await p.idle();
   expect(marks.filter((m) => m === 'start')).toHaveLength(files);
   // What came right after each put's end, but the last's.
@@ -45,6 +45,20 @@ describe('an upload slot that frees up', () => {
     const after = await run(200);
     // Without the limit, the scripted target (no I/O) chained all 200 in one turn.
     expect(after.filter((m) => m === 'next turn').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('is free once the put is done: the next upload starts while the journal records the last one', async () => {
+    const marks: string[] = [];
+    await run(3, marks, (p) => {
+      const complete = p.store.complete.bind(p.store);
+      // The record of each completion takes 300 ms: a slot held until it is made would wait for it.
+      p.store.complete = async (...args) => {
+        await new Promise((r) => setTimeout(r, 300));
+        await complete(...args);
+        marks.push('recorded');
+      };
+    });
+    expect(marks.filter((m) => m !== 'next turn').slice(0, 5)).toEqual(['start', 'put done', 'start', 'put done', 'start']);
   });
 
   it("starts its next upload in the turn of the event loop its completion committed in, not a turn later (the completion, the lease and the name claim wait for this turn's promises only)", async () => {
