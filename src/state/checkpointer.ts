@@ -6,10 +6,12 @@
  * hundred 4 ms and up to 30 ms, and those slow ones were more than half of all the leases' time,
  * with every upload's event loop stalled meanwhile. Here the main connection's automatic
  * checkpoint is off and a connection on a worker runs PASSIVE checkpoints (which never wait for
- * and never block a reader or a writer): a moment after commits were made (`batchMs`: the
- * checkpoints of a busy daemon come a few a second), and every `idleMs` whatever happened (the
- * WAL stays bounded even if some commit did not say so). The main thread only counts its commits
- * in a shared Int32Array and wakes the worker (Atomics): no message, no event per commit.
+ * and never block a reader or a writer), about as often as SQLite would have: every
+ * `everyCommits` commits (a commit writes a few pages), and `idleMs` after the last one when
+ * commits came since (the WAL stays bounded even if some commit was not counted). Each
+ * checkpoint syncs the database file: more often would load a shared disk with syncs. The main
+ * thread only counts its commits in a shared Int32Array and wakes the worker (Atomics) every
+ * `everyCommits`: no message, no event per commit.
  *
  * If the worker fails (it cannot open the file, a checkpoint throws: a full disk), `onFailure` is
  * called once, and the caller turns the automatic checkpoint back on: nothing is lost, the WAL is
@@ -25,14 +27,16 @@ const Database = require(workerData.sqlite);
 const shared = new Int32Array(workerData.shared);
 const db = new Database(workerData.file, { fileMustExist: true, timeout: workerData.busyTimeoutMs });
 try {
-  let seen = Atomics.load(shared, 0);
+  let epoch = Atomics.load(shared, 2);
+  let checkpointed = Atomics.load(shared, 0);
   while (Atomics.load(shared, 1) === 0) {
-    // Wait for a commit (or idleMs), then batchMs more, so that one checkpoint covers many.
-    Atomics.wait(shared, 0, seen, workerData.idleMs);
+    // Woken every everyCommits commits ([2] moves on) or by stop(); else after idleMs.
+    Atomics.wait(shared, 2, epoch, workerData.idleMs);
     if (Atomics.load(shared, 1) !== 0) break;
-    // Woken early by stop() only (it sets [1]).
-    Atomics.wait(shared, 1, 0, workerData.batchMs);
-    seen = Atomics.load(shared, 0);
+    epoch = Atomics.load(shared, 2);
+    const commits = Atomics.load(shared, 0);
+    if (commits === checkpointed) continue;
+    checkpointed = commits;
     db.pragma('wal_checkpoint(PASSIVE)');
   }
 } finally {
@@ -43,26 +47,28 @@ try {
 export interface CheckpointerOptions {
   file: string;
   busyTimeoutMs: number;
-  /** After a commit, the wait before the checkpoint (default 100 ms). */
-  batchMs?: number;
-  /** A checkpoint at least this often, commits or not (default 5000 ms). */
+  /** A checkpoint after this many commits (default 200: about SQLite's own 1000 pages). */
+  everyCommits?: number;
+  /** And this long after the last one when there were commits since (default 5000 ms). */
   idleMs?: number;
   /** The worker failed or exited on its own: called once, with the reason. */
   onFailure(reason: unknown): void;
 }
 
 export class Checkpointer {
-  /** [0]: commits so far; [1]: 1 once stopping. */
-  readonly #shared = new Int32Array(new SharedArrayBuffer(8));
+  /** [0]: commits so far; [1]: 1 once stopping; [2]: moves on every `everyCommits` commits. */
+  readonly #shared = new Int32Array(new SharedArrayBuffer(12));
+  readonly #every: number;
   readonly #worker: Worker;
   readonly #exited: Promise<void>;
   #stopping = false;
 
   constructor(opts: CheckpointerOptions) {
+    this.#every = Math.max(1, opts.everyCommits ?? 200);
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { sqlite, file: opts.file, busyTimeoutMs: opts.busyTimeoutMs, shared: this.#shared.buffer, batchMs: opts.batchMs ?? 100, idleMs: opts.idleMs ?? 5000 },
+      workerData: { sqlite, file: opts.file, busyTimeoutMs: opts.busyTimeoutMs, shared: this.#shared.buffer, idleMs: opts.idleMs ?? 5000 },
     });
     // It must not keep a daemon that is done from exiting.
     this.#worker.unref();
@@ -78,10 +84,11 @@ export class Checkpointer {
     });
   }
 
-  /** Tells the worker that the main connection committed (a few ns; wakes it when it waits). */
+  /** Counts a commit of the main connection (a few ns); every `everyCommits`, wakes the worker. */
   committed(): void {
-    Atomics.add(this.#shared, 0, 1);
-    Atomics.notify(this.#shared, 0);
+    if ((Atomics.add(this.#shared, 0, 1) + 1) % this.#every !== 0) return;
+    Atomics.add(this.#shared, 2, 1);
+    Atomics.notify(this.#shared, 2);
   }
 
   /** Stops the worker after the checkpoint under way, if any; resolves once it has exited. */
@@ -90,8 +97,7 @@ export class Checkpointer {
     // Waited for: the process stays until it has exited.
     this.#worker.ref();
     Atomics.store(this.#shared, 1, 1);
-    Atomics.notify(this.#shared, 0);
-    Atomics.notify(this.#shared, 1);
+    Atomics.notify(this.#shared, 2);
     await this.#exited;
   }
 }

@@ -31,7 +31,7 @@ export interface SqliteStoreOptions {
   /** How long a write waits for another process's lock before failing. Default 5000 ms. */
   busyTimeoutMs?: number;
   /** The checkpoint worker's waits (checkpointer.ts), for tests. */
-  checkpoint?: { batchMs?: number; idleMs?: number };
+  checkpoint?: { everyCommits?: number; idleMs?: number };
 }
 
 /** The SQLite journal: a {@link Store} plus where it lives. */
@@ -495,9 +495,9 @@ class SqliteStoreImpl implements SqliteStore {
   /** WAL checkpoints off the main thread, from the first lease on (see #startCheckpointer). */
   #checkpointer: Checkpointer | null = null;
   #checkpointFailed = false;
-  readonly #checkpointWaits: { batchMs?: number; idleMs?: number };
+  readonly #checkpointWaits: { everyCommits?: number; idleMs?: number };
 
-  constructor(db: Sqlite.Database, file: string, busyTimeoutMs: number, checkpointWaits: { batchMs?: number; idleMs?: number }) {
+  constructor(db: Sqlite.Database, file: string, busyTimeoutMs: number, checkpointWaits: { everyCommits?: number; idleMs?: number }) {
     this.#db = db;
     this.#checkpointWaits = checkpointWaits;
     this.#busyTimeoutMs = busyTimeoutMs;
@@ -540,7 +540,7 @@ class SqliteStoreImpl implements SqliteStore {
     const completions = this.#completions.take();
     const claims = this.#claims.take();
     const leaseAlone = (): Delivery[] => (lease === null ? [] : this.#lease(lease.target, lease.n, lease.now));
-    // Said before it commits: the worker checkpoints batchMs later, when this commit is in.
+    // Counted before it commits: the worker's checkpoint may miss this one, the next takes it.
     this.#checkpointer?.committed();
     if (completions.length === 0 && claims.length === 0) return leaseAlone();
     let out: QueuedOutcomes;
