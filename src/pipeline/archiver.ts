@@ -39,8 +39,6 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   private readonly leasing = new Set<string>();
   private readonly again = new Set<string>();
   private readonly due = new Set<string>();
-  /** Leases run on the tick queue in this turn of the event loop (see refill). */
-  private tickRefills = 0;
   private readonly host: string;
   private poll: NodeJS.Timeout | undefined;
   /** Files handled so far (journaled or skipped). */
@@ -108,8 +106,8 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   }
 
   /**
-   * Leases the target's pending deliveries up to its unmet demand and sends them. The requests
-   * made until this turn's promises have run make one lease (uploads that settle together ask together), and
+   * Leases the target's pending deliveries up to its unmet demand and sends them. The requests of
+   * one turn of the event loop make one lease (uploads that settle together ask together), and
    * one lease per target runs at a time; a request that arrives meanwhile runs once it is done. A
    * lease that fails (the journal is busy or broken) is retried after LEASE_RETRY_MS, doubling,
    * while the target still has demand; after LEASE_ATTEMPTS failures in a row the archiver crashes
@@ -120,28 +118,15 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
     if (this.due.has(target)) return;
     this.due.add(target);
     if (this.due.size > 1) return;
-    const run = (): void => {
+    // One callback for every target due in this turn: their leases' deliveries start together,
+    // and the journal claims their remote names in one transaction. On the next turn, not on the
+    // tick queue: a lease per answer (and its claims, alone) cost more commits than the turn it
+    // saved, measured (~0.6 ms more of the main thread per delivery under the four-cloud bench).
+    setImmediate(() => {
       const due = [...this.due];
       this.due.clear();
       for (const t of due) this.leaseFor(t);
-    };
-    // Once the promises of this turn have run (the acknowledgements and demand of the uploads
-    // that just ended, from one answer or several): one callback for every target due, in this
-    // turn rather than the next, so a slot's next upload does not wait for a turn of an event loop
-    // busy with the other targets. Their leases' deliveries start together, and the journal
-    // claims their remote names in one transaction. Deliveries that end without I/O (skipped, or
-    // a target that answers at once) would chain leases without ever yielding: after
-    // TICK_REFILLS in one turn, the next lease waits for the next turn.
-    if (this.tickRefills >= TICK_REFILLS) {
-      setImmediate(run);
-      return;
-    }
-    if (this.tickRefills++ === 0) {
-      setImmediate(() => {
-        this.tickRefills = 0;
-      });
-    }
-    process.nextTick(run);
+    });
   }
 
   private leaseFor(target: string): void {
@@ -192,8 +177,6 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   }
 }
 
-/** Leases run without yielding to the event loop, at most, in one of its turns. */
-const TICK_REFILLS = 64;
 /** Lease attempts in a row before the archiver gives up and crashes. */
 const LEASE_ATTEMPTS = 5;
 /** The wait after the first failed lease; it doubles with each failure (100 ms … 800 ms). */

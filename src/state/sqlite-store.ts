@@ -419,8 +419,7 @@ class Failed {
 
 /**
  * Group commit: the calls added in one turn of the event loop run as one batch; each caller's
- * promise settles once the batch has run. Then (`schedule`: the next turn, or for claims once the
- * promises of this turn have run) `flushDue` is called, which `take`s
+ * promise settles once the batch has run. On the next turn `flushDue` is called, which `take`s
  * what waits (this queue's and the others') into one transaction and `settle`s it (an outcome per
  * input, a Failed failing its own caller alone) or `rejectAll`s it when it threw as a whole. A
  * lease takes what waits sooner, into its own transaction.
@@ -428,18 +427,14 @@ class Failed {
 class GroupCommit<In, Out> {
   #pending: Array<{ input: In; resolve: (out: Out) => void; reject: (err: unknown) => void }> = [];
   #scheduled = false;
-  constructor(
-    private readonly flushDue: () => void,
-    /** When the batch runs: on the next turn (setImmediate), or once the promises of this one have run (process.nextTick). */
-    private readonly schedule: (run: () => void) => void = setImmediate,
-  ) {}
+  constructor(private readonly flushDue: () => void) {}
 
   add(input: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.#pending.push({ input, resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
-      this.schedule(() => {
+      setImmediate(() => {
         this.#scheduled = false;
         this.flushDue();
       });
@@ -510,15 +505,12 @@ class SqliteStoreImpl implements SqliteStore {
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
     // On the next turn: a slot whose put is done asks for its next delivery at once (uploader.ts),
-    // and that lease, in this turn, commits the completion with itself.
+    // and that lease, on the next turn too, commits the completion with itself.
     this.#completions = new GroupCommit(() => this.#commitQueued(null));
     // Called inside #queuedTx, a nested transaction is a savepoint: a claim that throws rolls
     // back its own writes only.
     this.#claim = db.transaction(this.#claimTx.bind(this));
-    // Claims run once the promises of this turn have: the deliveries of the leases of one turn
-    // (the archiver leases for every target in one callback) claim their names as they start,
-    // without I/O in between, and their uploads start in the same turn instead of the next.
-    this.#claims = new GroupCommit(() => this.#commitQueued(null), process.nextTick);
+    this.#claims = new GroupCommit(() => this.#commitQueued(null));
     this.#queuedTx = db.transaction((completions: readonly PendingCompletion[], claims: readonly RemoteClaim[], lease: LeaseArgs | null): QueuedOutcomes => ({
       completions: this.#completeTx(completions),
       claims: this.#claimAllTx(claims),
@@ -763,8 +755,7 @@ class SqliteStoreImpl implements SqliteStore {
 
   /**
    * Atomic: two claims (of any process) never get one key. Group commit, as complete(): the
-   * claims asked for until this turn's promises have run (process.nextTick: the deliveries of one
-   * turn's leases, which reach their claims without I/O) are made in order in one IMMEDIATE
+   * claims asked for in one turn of the event loop are made in order in one IMMEDIATE
    * transaction, each in a savepoint of its own (one that throws fails alone); each caller's
    * promise settles once that transaction has committed. One transaction per claim cost ~150 µs
    * of the main thread per file in a 10,000-file backfill.
