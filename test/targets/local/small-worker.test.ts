@@ -185,6 +185,25 @@ describe('local target: small puts on the worker thread', () => {
     await expectWhole(root, [['gone/new.bin', seededBytes(2, 2000)]]);
   });
 
+  test('a put aborted while its batch is on the worker: AbortError, nothing renamed, no temp file left; the others of the batch land', async () => {
+    const { target, root } = await setup();
+    const stop = new AbortController();
+    // Once the batch's flags are made, as it is posted: only the worker's check can see it.
+    seen.beforePost = () => {
+      seen.beforePost = null;
+      stop.abort();
+    };
+    const [cancelled, other] = await Promise.all([
+      caught(target.put(request('q/cancelled.bin', seededBytes(1, 3000), { signal: stop.signal }))),
+      target.put(request('q/other.bin', seededBytes(2, 3000))),
+    ]);
+    expect(cancelled).toMatchObject({ name: 'AbortError' });
+    expect(target.classify(cancelled).kind).toBe('retry');
+    expect(other.unchanged).toBe(false);
+    expect(await listFiles(root)).toEqual(['q/other.bin']);
+    expect(seen.tempOpens).toBe(0);
+  });
+
   test('a worker that dies with a batch in hand: a warning, the batch done again on the main thread, whole, no temp file left', async () => {
     const { target, root, logs } = await setup();
     seen.afterPost = (w) => {
