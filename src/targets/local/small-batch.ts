@@ -4,8 +4,8 @@
  * mtime, mode and owner, its fsync, read-back and compare, the rename, and the folder's fsync) is
  * one function, `writeSmallBatch`, run on one worker thread per target (so the main thread's core
  * keeps the pipeline and the journal going while the other does the file calls), or on the main
- * thread where the worker cannot run. Puts that come in one event-loop turn go as one batch, in
- * one message, and are answered in one: the temp files are all written first, then fsynced
+ * thread where the worker cannot run. Puts that come in one event-loop turn go in a few batches
+ * (see SPLIT), each one message and answered in one: its temp files are all written first, then fsynced
  * together on the thread pool, then checked and renamed, then each folder touched is fsynced
  * once; only then does any put of the batch resolve. A put is recorded done only once its copy
  * and its folder entry are durable, as with one put at a time.
@@ -353,12 +353,22 @@ interface Posted {
   unlisten(): void;
 }
 
+/**
+ * A turn's puts go to the worker as up to this many batches (of at least `MIN_BATCH` puts each):
+ * the first is answered, and its uploads' next deliveries leased and read on the main thread,
+ * while the worker still works on the others. As one batch, the two threads took turns (all of a
+ * target's uploads in flight waited for the one answer, then the worker for the next lease).
+ */
+const SPLIT = 4;
+/** Fewer puts a message than this cost more in messages than they gain in overlap. */
+const MIN_BATCH = 8;
+
 /** Small puts on the main thread instead of the worker (tests that fault node:fs in this thread). */
 export const smallPutsInThread = { forced: false };
 
 /**
- * The small puts of one local target: `put` queues a job, every job queued in one event-loop
- * turn goes to the worker (or, without one, to `writeSmallBatch` on this thread) as one batch.
+ * The small puts of one local target: `put` queues a job, the jobs queued in one event-loop turn
+ * go to the worker in a few batches (or, without one, to `writeSmallBatch` on this thread, as one).
  * `put` never rejects: its answer says what happened. `close` ends the worker; call it once no
  * put is pending.
  */
@@ -382,13 +392,18 @@ export class SmallPuts {
   }
 
   #flush(): void {
-    const batch = this.#queue;
+    const queued = this.#queue;
     this.#queue = [];
     const worker = this.#inThread || this.#closed || smallPutsInThread.forced ? null : this.#theWorker();
     if (worker === null) {
-      this.#runHere(batch);
+      this.#runHere(queued);
       return;
     }
+    const per = Math.max(MIN_BATCH, Math.ceil(queued.length / SPLIT));
+    for (let i = 0; i < queued.length; i += per) this.#post(worker, queued.slice(i, i + per));
+  }
+
+  #post(worker: Worker, batch: Waiting[]): void {
     const id = this.#nextId++;
     const flags = new Int32Array(new SharedArrayBuffer(4 * batch.length));
     // The bytes of the whole batch in one buffer, moved to the worker rather than copied.
