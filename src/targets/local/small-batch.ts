@@ -31,8 +31,12 @@ export interface SmallJob {
   dir: string;
   /** Where /proc must say the temp file's descriptor is (the temp under the real root). */
   realTmp: string;
-  /** The whole source, read and checked for size. */
-  data: Uint8Array;
+  /** The whole source, read and checked for size; null to read it here from `sourceFd`. */
+  data: Uint8Array | null;
+  /** The source's descriptor (PutRequest.sourceFd), read with pread when `data` is null. */
+  sourceFd: number | null;
+  /** The source's stated size (`data`'s length when given). */
+  size: number;
   mtimeMs: number;
   /** Permission bits of the copy. */
   mode: number;
@@ -65,6 +69,10 @@ export type SmallAnswer = (
   /** The temp file read back other than the bytes read. */
   | { outcome: 'mismatch'; written: string; hash: string }
   | { outcome: 'aborted' }
+  /** Reading `sourceFd` failed: the source's error, not the archive's. */
+  | { outcome: 'source-error'; error: unknown }
+  /** `sourceFd` held `got` bytes rather than the stated size (the file changed). */
+  | { outcome: 'short-read'; got: number }
   /** The folder was gone when the temp file was opened (ENOENT): make it again, then retry. */
   | { outcome: 'folder-gone' }
   | { outcome: 'error'; error: unknown }
@@ -109,6 +117,7 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
   const answers: SmallAnswer[] = jobs.map(() => ({ outcome: 'error', error: null, warnings: [] }));
   const fds: Array<number | null> = jobs.map(() => null);
   const hashes: string[] = [];
+  const datas: Buffer[] = [];
   const removeTemp = (i: number): void => {
     const fd = fds[i];
     fds[i] = null;
@@ -133,7 +142,33 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
   // The final names, then each temp file created, written, given its mtime, owner and mode.
   for (let i = 0; i < jobs.length; i++) {
     const job = jobs[i]!;
-    const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+    let data: Buffer;
+    if (job.data) data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+    else {
+      // One byte more than the stated size is asked for: a file that grew fails as one that shrank.
+      const buf = Buffer.allocUnsafe(job.size + 1);
+      let got = 0;
+      try {
+        while (got < buf.length) {
+          const n = f.readSync(job.sourceFd!, buf, got, buf.length - got, got);
+          if (n === 0) break;
+          got += n;
+        }
+      } catch (error) {
+        datas.push(buf);
+        hashes.push('');
+        fail(i, { outcome: 'source-error', error, warnings: [] });
+        continue;
+      }
+      data = buf.subarray(0, got);
+      if (got !== job.size) {
+        datas.push(data);
+        hashes.push('');
+        fail(i, { outcome: 'short-read', got, warnings: [] });
+        continue;
+      }
+    }
+    datas.push(data);
     const hash = sha256(data);
     hashes.push(hash);
     try {
@@ -242,7 +277,8 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
       continue;
     }
     try {
-      const size = job.data.byteLength;
+      const data = datas[i]!;
+      const size = data.length;
       const back = Buffer.allocUnsafe(size);
       let got = 0;
       while (got < size) {
@@ -253,7 +289,6 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
       fds[i] = null;
       // close() can report a delayed write error (NFS): it must not be ignored here.
       f.closeSync(fd);
-      const data = Buffer.from(job.data.buffer, job.data.byteOffset, size);
       if (got !== size || !back.equals(data)) {
         removeTemp(i);
         fail(i, { outcome: 'mismatch', written: sha256(back.subarray(0, got)), hash: hashes[i]!, warnings: [] });
@@ -318,7 +353,7 @@ parentPort.on('message', async (m) => {
   const flags = new Int32Array(m.flags);
   const answers = await writeSmallBatch(deps, m.jobs, (i) => Atomics.load(flags, i) !== 0);
   for (const a of answers) {
-    if (a.outcome === 'error') a.error = plain(a.error);
+    if (a.outcome === 'error' || a.outcome === 'source-error') a.error = plain(a.error);
     for (const w of a.warnings) w.error = plain(w.error);
   }
   parentPort.postMessage({ id: m.id, answers });
@@ -407,14 +442,17 @@ export class SmallPuts {
     const id = this.#nextId++;
     const flags = new Int32Array(new SharedArrayBuffer(4 * batch.length));
     // The bytes of the whole batch in one buffer, moved to the worker rather than copied.
-    const packed = new ArrayBuffer(batch.reduce((n, w) => n + w.job.data.byteLength, 0));
+    const packed = new ArrayBuffer(batch.reduce((n, w) => n + (w.job.data?.byteLength ?? 0), 0));
     let at = 0;
     // One listener per signal (the puts of a batch often share one): it flags each of its puts.
     const bySignal = new Map<AbortSignal, number[]>();
     const jobs = batch.map((w, i) => {
-      const bytes = new Uint8Array(packed, at, w.job.data.byteLength);
-      bytes.set(w.job.data);
-      at += bytes.length;
+      let bytes: Uint8Array | null = null;
+      if (w.job.data) {
+        bytes = new Uint8Array(packed, at, w.job.data.byteLength);
+        bytes.set(w.job.data);
+        at += bytes.length;
+      }
       if (w.signal?.aborted) flags[i] = 1;
       else if (w.signal) {
         const which = bySignal.get(w.signal);
@@ -473,7 +511,7 @@ export class SmallPuts {
       if (this.#posted.size === 0) w.unref();
       for (const [i, waiting] of batch.entries()) {
         const a = m.answers[i]!;
-        if (a.outcome === 'error') a.error = fromPlain(a.error as PlainError);
+        if (a.outcome === 'error' || a.outcome === 'source-error') a.error = fromPlain(a.error as PlainError);
         for (const warning of a.warnings) warning.error = fromPlain(warning.error as PlainError);
         waiting.resolve(a);
       }

@@ -388,19 +388,26 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
 /**
  * `writeNew` for a small file: the same steps and checks (the final name looked at, temp file
  * beside it, holes, owner and mode kept, mtime set, fsynced, read back and compared, renamed,
- * folder fsynced), with the source read first, on this thread, and the file calls made by
+ * folder fsynced), with the source read first (on the worker through `req.sourceFd` where the
+ * delivery offers it, else on this thread), and the file calls made by
  * `writeSmallBatch` (small-batch.ts) with the other small puts of this event-loop turn, on the
  * target's worker thread. Null when a copy is at the final name and versions are kept: the
  * general path (`writeNew`) keeps it.
  */
 async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, dirMode: number): Promise<PutResult | null> {
   const dir = dirname(final);
-  let data = readSmallSync(req);
-  if (data === null) {
-    const chunks: Buffer[] = [];
-    await readSource(ctx, req, async (chunk) => void chunks.push(chunk));
-    data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  // The source's descriptor is read on the worker where the delivery offers it (see PutRequest.sourceFd).
+  const sourceFd = req.readSync && req.sourceFd !== undefined ? req.sourceFd : null;
+  let data: Buffer | null = null;
+  if (sourceFd === null) {
+    data = readSmallSync(req);
+    if (data === null) {
+      const chunks: Buffer[] = [];
+      await readSource(ctx, req, async (chunk) => void chunks.push(chunk));
+      data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    }
   }
+  const size = data?.length ?? req.size;
   const job = (retried: boolean): SmallJob => {
     const tmp = join(dir, tempName(basename(final), `${TEMP_OWNER}${nextTempId()}`));
     return {
@@ -408,7 +415,9 @@ async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, di
       tmp,
       dir,
       realTmp: underRealRoot(ctx.folders.root, ctx.folders.realRoot, tmp),
-      data: data!,
+      data,
+      sourceFd,
+      size,
       mtimeMs: req.mtimeMs,
       mode: req.source ? req.source.mode & 0o777 : FILE_MODE,
       owner: ctx.preserveOwner && req.source ? { uid: req.source.uid, gid: req.source.gid } : null,
@@ -430,7 +439,7 @@ async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, di
   switch (a.outcome) {
     case 'written':
     case 'unchanged':
-      return { remoteId: final, size: data.length, hash: a.hash, hashKind: 'sha256', unchanged: a.outcome === 'unchanged', bytesSent: a.outcome === 'written' ? data.length : 0 };
+      return { remoteId: final, size, hash: a.hash, hashKind: 'sha256', unchanged: a.outcome === 'unchanged', bytesSent: a.outcome === 'written' ? size : 0 };
     case 'general':
       return null;
     case 'link':
@@ -441,6 +450,10 @@ async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, di
       throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${sent.tmp} does not hash as the bytes read (${a.written} ≠ ${a.hash})`);
     case 'aborted':
       throw abortError(ctx.targetId, req.signal!);
+    case 'source-error':
+      throw new SourceError(a.error);
+    case 'short-read':
+      throw new ShortReadError(req.size, a.got);
     default:
       // 'error', and 'folder-gone' a second time: the file call's own error, classified as before.
       throw a.outcome === 'error' ? a.error : Object.assign(new Error(`ENOENT: the folder ${dir} is gone`), { code: 'ENOENT' });

@@ -14,11 +14,11 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { Worker as RealWorker } from 'node:worker_threads';
-import { TargetError } from '../../../src/errors.js';
+import { ShortReadError, TargetError } from '../../../src/errors.js';
 import { createLocalTarget } from '../../../src/targets/local/index.js';
 import { isTempName } from '../../../src/targets/local/names.js';
 import { smallPutsInThread } from '../../../src/targets/local/small-batch.js';
-import type { Target } from '../../../src/targets/target.js';
+import type { PutRequest, Target } from '../../../src/targets/target.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
 
@@ -202,6 +202,48 @@ describe('local target: small puts on the worker thread', () => {
     expect(other.unchanged).toBe(false);
     expect(await listFiles(root)).toEqual(['q/other.bin']);
     expect(seen.tempOpens).toBe(0);
+  });
+
+  test('a source offered with its descriptor is read on the worker (readSync never called); one that grew, or a descriptor that fails, gives the same error as readSync does', async () => {
+    const { target, root, dir } = await setup();
+    const real = await vi.importActual<typeof import('node:fs')>('node:fs');
+    const bytes = seededBytes(5, 6000);
+    const file = path.join(dir, 'source.bin');
+    real.writeFileSync(file, bytes);
+    const fd = real.openSync(file, 'r');
+    cleanups.push(async () => real.closeSync(fd));
+    let mainReads = 0;
+    const viaFd = (p: string, size: number, sourceFd: number): PutRequest => ({
+      ...request(p, bytes, { size }),
+      readSync: (b, o, l, pos) => {
+        mainReads++;
+        return real.readSync(sourceFd, b, o, l, pos);
+      },
+      sourceFd,
+    });
+    expect(await target.put(viaFd('fd/whole.bin', 6000, fd))).toMatchObject({ size: 6000, bytesSent: 6000 });
+    expect((await readFile(path.join(root, 'fd/whole.bin'))).equals(bytes)).toBe(true);
+    expect(mainReads).toBe(0);
+
+    // Stated smaller than it is (it grew), then a descriptor that is not open: each as readSync's error.
+    const badFd = real.openSync(file, 'r');
+    real.closeSync(badFd);
+    const worker = [await caught(target.put(viaFd('fd/grew.bin', 5000, fd))), await caught(target.put(viaFd('fd/bad.bin', 6000, badFd)))];
+    expect(mainReads).toBe(0);
+    const withoutFd = (r: PutRequest): PutRequest => {
+      const { sourceFd: _, ...rest } = r;
+      return rest;
+    };
+    const inThread = [await caught(target.put(withoutFd(viaFd('fd/grew.bin', 5000, fd)))), await caught(target.put(withoutFd(viaFd('fd/bad.bin', 6000, badFd))))];
+    expect(mainReads).toBeGreaterThan(0);
+    expect(worker[0]).toBeInstanceOf(ShortReadError);
+    expect(worker[0]).toMatchObject({ expected: 5000, actual: 5001 });
+    expect(worker[1]).toMatchObject({ code: 'local.source-unreadable' });
+    for (const [i, err] of worker.entries()) {
+      expect((err as Error).constructor).toBe((inThread[i] as Error).constructor);
+      expect(target.classify(err)).toEqual(target.classify(inThread[i]));
+    }
+    expect(await listFiles(root)).toEqual(['fd/whole.bin']);
   });
 
   test('a worker that dies with a batch in hand: a warning, the batch done again on the main thread, whole, no temp file left', async () => {
