@@ -4,7 +4,8 @@
  * mtime, mode and owner, its fsync, read-back and compare, the rename, and the folder's fsync) is
  * one function, `writeSmallBatch`, run on one worker thread per target (so the main thread's core
  * keeps the pipeline and the journal going while the other does the file calls), or on the main
- * thread where the worker cannot run. Puts that come in one event-loop turn go in a few batches
+ * thread where the worker cannot run. It reads the source too where the delivery offers its
+ * descriptor (PutRequest.sourceFd). Puts that come in one event-loop turn go in a few batches
  * (see SPLIT), each one message and answered in one: its temp files are all written first, then fsynced
  * together on the thread pool, then checked and renamed, then each folder touched is fsynced
  * once; only then does any put of the batch resolve. A put is recorded done only once its copy
@@ -473,7 +474,16 @@ export class SmallPuts {
     };
     this.#posted.set(id, { batch, unlisten });
     worker.ref();
-    worker.postMessage({ id, jobs, flags: flags.buffer }, [packed]);
+    try {
+      worker.postMessage({ id, jobs, flags: flags.buffer }, [packed]);
+    } catch (err) {
+      // Not sent (a job the worker cannot be given): this batch runs here; the worker stays.
+      this.#posted.delete(id);
+      unlisten();
+      if (this.#posted.size === 0) worker.unref();
+      this.log.warn({ err, puts: batch.length }, 'small puts not posted to the worker thread: run on the main thread');
+      this.#runHere(batch);
+    }
   }
 
   #runHere(batch: Waiting[]): void {
