@@ -215,6 +215,9 @@ describe('WatchSource', () => {
     await src.watch();
     expect(seenWhenAnswered).toBe(files.length);
     expect(ready.map((i) => i.relPath)).toEqual(['d3/f3.txt']);
+    // Kept as it was found, while it waited for the index: its stat as on disk.
+    const { dev: _dev, ...onDisk } = fileStatOf(statSync(path.join(root, 'd3/f3.txt')));
+    expect(ready[0]).toMatchObject({ root: 'r', rootPath: root, ...onDisk });
   });
 
   it('coalesces the events of a file that keeps changing and declares it ready once, with its final stat', async () => {
