@@ -12,7 +12,7 @@
 // pino-pretty, the proxy and fetch helpers). Modules the code imports lazily stay lazy: each
 // dynamic import() is a chunk of its own beside main.js (code splitting). The Docker image and
 // the package's bin run this file; dist/src/cli/main.js (what the tests start) runs the same code.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,9 +27,12 @@ const dist = path.resolve(values.dist);
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const external = Object.keys(pkg.dependencies).filter((d) => !BUNDLED.has(d));
 
+const outdir = path.join(dist, 'bundle');
+// Chunks are named by their content's hash: the chunks of an earlier build would stay beside these.
+rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: [path.join(dist, 'src', 'cli', 'main.js')],
-  outdir: path.join(dist, 'bundle'),
+  outdir,
   bundle: true,
   splitting: true,
   format: 'esm',
