@@ -21,6 +21,22 @@ import { build } from 'esbuild';
 /** The dependencies bundled: what every start of the CLI loads. Every other one stays external. */
 const BUNDLED = new Set(['chokidar', 'p-retry', 'picomatch', 'pino', 'yaml', 'zod']);
 
+/**
+ * zod's namespace export `locales` holds the error messages of 60 languages (~370 KB of the
+ * bundle), which every start would compile and run; the CLI uses the English ones only (zod
+ * sets them as its default itself, from locales/en.js, and config/messages.ts words the config's
+ * errors). The bundle's locales index exports English alone: ~15 ms less CPU per start here.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      contents: 'export { default as en } from "./en.js";',
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { dist: { type: 'string', default: path.join(root, 'dist') } } });
 const dist = path.resolve(values.dist);
@@ -42,5 +58,6 @@ await build({
   // The CommonJS packages inside (yaml, pino) call require() for Node's own modules.
   banner: { js: "import { createRequire as __scCreateRequire } from 'node:module'; const require = __scCreateRequire(import.meta.url);" },
   chunkNames: 'chunk-[hash]',
+  plugins: [zodEnglishOnly],
   logLevel: 'warning',
 });

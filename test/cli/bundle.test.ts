@@ -45,6 +45,30 @@ describe('the bundled CLI (dist/bundle/main.js)', () => {
     expect(r.stdout.trim()).toBe(pkg.version);
   });
 
+  it('words a bad config as the unbundled CLI does (zod, inside the bundle with its English messages only)', async () => {
+    const t = await tempDir();
+    cleanups.push(() => t.cleanup());
+    const bad = [
+      'targets: [{ type: local, path: ./archive, maxDemand: four }]',
+      'roots: [{ path: ./inbox, name: 5 }]\ntargets: [{ type: local, path: ./archive }]',
+      'stableMs: -3\ntargets: [{ type: local, path: ./archive }]',
+      'targets: [{ type: dropbox, appKey: 7 }]',
+      'journal: { url: 12 }\ntargets: [{ type: local, path: ./archive }]',
+      'http: { listen: "nowhere:99999" }\ntargets: [{ type: local, path: ./archive }]',
+      'targets: [{ type: local, path: ./archive }]\nbogus: 1',
+    ];
+    for (const [i, body] of bad.entries()) {
+      const cfg = path.join(t.dir, `bad-${i}.yaml`);
+      await writeFile(cfg, `stateDir: ./state\nroots: [{ path: ./inbox }]\n${body}\n`);
+      const run = (cli: string) => spawnSync(process.execPath, [cli, 'check', '--config', cfg], { cwd: t.dir, encoding: 'utf8', timeout: 30_000 });
+      const bundled = run(BUNDLE);
+      const unbundled = run(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'));
+      expect(bundled.status, body).toBe(2);
+      expect(bundled.stderr, body).toMatch(/^stagecoach: .*bad-\d\.yaml/);
+      expect(bundled.stderr, body).toBe(unbundled.stderr);
+    }
+  }, 60_000);
+
   it('archives, then restarts over the archived files loading the bundle, better-sqlite3 and no other package file', async () => {
     const t = await tempDir();
     cleanups.push(() => t.cleanup());
