@@ -6,7 +6,7 @@
 //
 // Why: a restart is mostly start-up. Node 20 loads the unbundled CLI as ~370 files (zod ~100,
 // yaml ~85, pino and its helpers ~35, ~100 of ours), each resolved, read and linked on its own;
-// one file of the same code loads in about half the CPU, and Node 20 has no compile cache.
+// the bundle's ~35 start chunks load in about half the CPU, and Node 20 has no compile cache.
 // What stays outside, loaded from node_modules as before: the native better-sqlite3, and what
 // only some starts load (the cloud SDKs on a target's first upload, pg, prom-client,
 // pino-pretty, the proxy and fetch helpers). Modules the code imports lazily stay lazy: each
