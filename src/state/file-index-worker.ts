@@ -28,37 +28,53 @@ let db = null;
 try {
   const Database = require(workerData.sqlite);
   db = new Database(workerData.file, { readonly: true, fileMustExist: true, timeout: workerData.busyTimeoutMs });
-  const rows = db.prepare('SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ?').raw().all(workerData.root);
-  const count = rows.length;
-  const stats = new Float64Array(count * 4);
-  const starts = new Float64Array(count + 1);
-  let total = 0;
-  for (let i = 0; i < count; i++) total += rows[i][0].length;
-  const chars = new Uint16Array(total);
-  let size = 2;
-  while (size < count * 2) size *= 2;
-  const table = new Int32Array(size).fill(-1);
-  const mask = size - 1;
+  // Row by row into typed arrays that grow by doubling: each row (and its path string) is garbage
+  // at once, where all() kept 100k of them alive through every young-generation collection.
+  let cap = 1024;
+  let stats = new Float64Array(cap * 4);
+  let starts = new Float64Array(cap + 1);
+  let hashes = new Int32Array(cap);
+  let chars = new Uint16Array(cap * 32);
+  let count = 0;
   let at = 0;
-  for (let i = 0; i < count; i++) {
-    const r = rows[i];
+  const grow = (a, n) => {
+    const b = new a.constructor(n);
+    b.set(a);
+    return b;
+  };
+  for (const r of db.prepare('SELECT rel_path, size, mtime_ms, ino, ctime_ms FROM files WHERE root = ?').raw().iterate(workerData.root)) {
+    if (count === cap) {
+      cap *= 2;
+      stats = grow(stats, cap * 4);
+      starts = grow(starts, cap + 1);
+      hashes = grow(hashes, cap);
+    }
     const p = r[0];
-    starts[i] = at;
+    if (at + p.length > chars.length) chars = grow(chars, Math.max(chars.length * 2, at + p.length));
+    starts[count] = at;
     let h = ${FNV_OFFSET};
     for (let j = 0; j < p.length; j++) {
       const c = p.charCodeAt(j);
       chars[at++] = c;
       h = Math.imul(h ^ c, ${FNV_PRIME});
     }
-    let slot = h & mask;
-    while (table[slot] !== -1) slot = (slot + 1) & mask;
-    table[slot] = i;
-    stats[i * 4] = r[1];
-    stats[i * 4 + 1] = r[2];
-    stats[i * 4 + 2] = r[3];
-    stats[i * 4 + 3] = r[4] === null ? NaN : r[4];
+    hashes[count] = h;
+    stats[count * 4] = r[1];
+    stats[count * 4 + 1] = r[2];
+    stats[count * 4 + 2] = r[3];
+    stats[count * 4 + 3] = r[4] === null ? NaN : r[4];
+    count++;
   }
   starts[count] = at;
+  let size = 2;
+  while (size < count * 2) size *= 2;
+  const table = new Int32Array(size).fill(-1);
+  const mask = size - 1;
+  for (let i = 0; i < count; i++) {
+    let slot = hashes[i] & mask;
+    while (table[slot] !== -1) slot = (slot + 1) & mask;
+    table[slot] = i;
+  }
   parentPort.postMessage({ count, chars, starts, table, stats }, [chars.buffer, starts.buffer, table.buffer, stats.buffer]);
 } catch (e) {
   // A SqliteError would reach the parent without its message: send what it says.
@@ -71,13 +87,13 @@ try {
 /** The index as the worker sends it (see the top of this file). */
 interface PackedRows {
   count: number;
-  /** Every path's UTF-16 code units, in row order. */
+  /** Every path's UTF-16 code units, in row order (room to spare after the last). */
   chars: Uint16Array;
-  /** Where row i's path starts in `chars` (count + 1 entries: the last is the end). */
+  /** Where row i's path starts in `chars` (entry `count` is where the last one ends; room to spare after). */
   starts: Float64Array;
   /** Row number by hash of the path (linear probing); -1: empty. Its length is a power of two. */
   table: Int32Array;
-  /** size, mtimeMs, ino, ctimeMs (NaN: none) per row. */
+  /** size, mtimeMs, ino, ctimeMs (NaN: none) per row (room to spare after the last). */
   stats: Float64Array;
 }
 
