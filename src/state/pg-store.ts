@@ -385,8 +385,8 @@ class PgStoreImpl implements PgStore {
   readonly #pool: pg.Pool;
   readonly #node: Node | undefined;
   readonly #heartbeat: NodeJS.Timeout | undefined;
-  /** When lease() last looked for expired leases, per target. */
-  readonly #expiredChecked = new Map<string, number>();
+  /** When lease() last looked for expired leases (of every target at once). */
+  #expiredChecked = 0;
   #closing: Promise<void> | undefined;
   readonly #onError: ((err: Error) => void) | undefined;
   readonly #onReachability: ((r: JournalReachability) => void) | undefined;
@@ -824,11 +824,12 @@ class PgStoreImpl implements PgStore {
       return rows.sort((a, b) => a.id - b.id).map(toDelivery);
     }
     // Leases of a dead node (no heartbeat within leaseMs) are pending again, resume handle kept:
-    // its large uploads continue from the provider's session. Looked for once a second per
-    // target at most (a lease expires after leaseMs anyway), not at every lease.
-    if (now - (this.#expiredChecked.get(target) ?? 0) >= Math.min(1000, node.leaseMs / 3)) {
-      this.#expiredChecked.set(target, now);
-      await this.#expire(target, now);
+    // its large uploads continue from the provider's session. Looked for once a second at most
+    // (a lease expires after leaseMs anyway), for every target at once: not at every lease, nor
+    // once per target.
+    if (now - this.#expiredChecked >= Math.min(1000, node.leaseMs / 3)) {
+      this.#expiredChecked = now;
+      await this.#expire(now);
     }
     // A target parked by any node (revoked token, Drive's daily cap) is parked for every node
     // until its retry time: no node leases its deliveries meanwhile.
@@ -907,11 +908,12 @@ class PgStoreImpl implements PgStore {
     claims.forEach((x, i) => x.resolve(settled.has(i + 1)));
   }
 
-  async #expire(target: string, now: number): Promise<void> {
+  async #expire(now: number): Promise<void> {
     await this.#q(
-      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $2
-       WHERE target = $1 AND status = 'in_flight' AND lease_until < $2`,
-      [target, now],
+      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1
+       WHERE status = 'in_flight' AND lease_until < $1`,
+      [now],
+      'stagecoach.expire',
     );
   }
 
