@@ -342,8 +342,7 @@ function queuedStatement(done: readonly PendingComplete[], claims: readonly Pend
     const ids = $(done.map((b) => b.id), 'bigint[]');
     // `d.id = ANY(ids)` as well as the join: the plan kept for every batch then finds the rows by
     // the primary key, whatever size it guessed for the arrays.
-    ctes.push(`done AS (
-      UPDATE deliveries d
+    const update = `UPDATE deliveries d
       SET status = 'done', remote_id = u.remote_id, remote_hash = u.remote_hash, bytes_sent = u.bytes_sent,
           resume_handle = NULL, last_error = NULL, verified_at = NULL, updated_at = ${$(now, 'bigint')}
       FROM unnest(${ids}, ${$(done.map((b) => b.generation), 'integer[]')}, ${$(done.map((b) => b.result.remoteId), 'text[]')},
@@ -351,9 +350,10 @@ function queuedStatement(done: readonly PendingComplete[], claims: readonly Pend
                   ${$(done.map((b) => b.token), 'text[]')})
         AS u(id, generation, remote_id, remote_hash, bytes_sent, token)
       WHERE d.id = ANY(${ids}) AND d.id = u.id AND d.generation = u.generation
-        AND (u.token IS NULL OR (d.lease_token = u.token AND d.status IN ('pending', 'in_flight', 'done')))
-      RETURNING d.id
-    )`);
+        AND (u.token IS NULL OR (d.lease_token = u.token AND d.status IN ('pending', 'in_flight', 'done')))`;
+    // Alone, the plain statement: less for PostgreSQL to plan than a CTE under a UNION.
+    if (claims.length === 0) return { name: 'stagecoach.queued-d', text: `${update} RETURNING 'D' AS kind, d.id AS ci`, values };
+    ctes.push(`done AS (${update} RETURNING d.id)`);
     selects.push(`SELECT 'D' AS kind, id AS ci, NULL::text AS mine_wanted, NULL::text AS mine_path, NULL::boolean AS inserted FROM done`);
   }
   if (claims.length > 0) {
