@@ -110,6 +110,9 @@ describe('the PostgreSQL journal across a lost connection', () => {
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
     try {
+      // This session never runs the check first, even when a loaded machine delays the
+      // completion's backend past its own deadlock_timeout (it once made this one the victim).
+      await other.query(`SET deadlock_timeout = '30s'`);
       await other.query('BEGIN');
       await other.query('SELECT id FROM deliveries WHERE id = $1 FOR UPDATE', [second!.id]);
       const done = Promise.allSettled(
