@@ -17,7 +17,8 @@
 # and put the index "Digest:" (not a per-platform one, so ARM builds keep working) on both FROM lines.
 
 # --- build: the toolchain better-sqlite3 needs when no prebuilt binary fits, and the TypeScript
-# build; then the dev dependencies are pruned so only production ones are copied on.
+# build with its bundle of the CLI (dist/bundle/main.js, which the entrypoint runs); then the dev
+# dependencies are pruned so only production ones are copied on.
 FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -27,6 +28,7 @@ COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts ./scripts
 RUN npm run build \
  && npm prune --omit=dev
 

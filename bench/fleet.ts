@@ -20,12 +20,14 @@
  * CPU ms per delivery of the daemons; how many cores the three together kept busy; and the whole
  * machine's busy share of its cores from /proc/stat (other work on the machine included). If the
  * daemons' CPU per delivery stays flat from 1 to 3 daemons while the cores are near full, the
- * machine is the bound, not the journal's coordination. Each daemon also pays a fixed start-up
- * (loading, scanning and recording the tree, signing in to the clouds): measured by starting one
- * more daemon on the finished journal (it finds nothing to do), and taken out of the net figure.
+ * machine is the bound, not the journal's coordination. The journal's transactions per delivery
+ * (pg_stat_database: a statement outside BEGIN is one) count its round trips, near enough. Each
+ * daemon also pays a fixed start-up (loading, scanning and recording the tree, signing in to the
+ * clouds): measured by starting one more daemon on the finished journal (it finds nothing to do),
+ * and taken out of the net figure.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,39 +35,11 @@ import pg from 'pg';
 import { createTestDatabase, startTestPostgres } from '../test/helpers/postgres.js';
 import { DAEMON_MAIN, requireBuild } from './lib/daemon.js';
 import { CLOUDS, startEmulatorChild, type EmulatorChild } from './lib/emulators.js';
-import { childrenCpuSeconds, readCpu } from './lib/proc-cpu.js';
+import { childrenCpuSeconds, postgresSeconds, readCpu } from './lib/proc-cpu.js';
 import { commandLine, emit, table, type Figure } from './lib/report.js';
 import { makeTree } from './lib/tree.js';
 
 const GOAL_AT_3 = 2.4;
-
-/** The parent pid of a process, or null when it is gone. */
-function parentOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: the parent pid is the 2nd field after its last ')'.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return null;
-  }
-}
-
-/** The PostgreSQL server this process started (its child named postgres) and its backends' CPU seconds. */
-function postgresSeconds(): number {
-  let total = 0;
-  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
-  const master = pids.find((p) => {
-    try {
-      return parentOf(p) === process.pid && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
-    } catch {
-      return false;
-    }
-  });
-  if (master === undefined) return 0;
-  total += (readCpu(master) ?? 0) + childrenCpuSeconds(master);
-  for (const p of pids) if (parentOf(p) === master) total += readCpu(p) ?? 0;
-  return total;
-}
 
 /** The machine's busy and total CPU time so far, in ticks, from the first line of /proc/stat. */
 function machineTicks(): { busy: number; total: number } {
@@ -73,6 +47,21 @@ function machineTicks(): { busy: number; total: number } {
   const total = f.reduce((a, b) => a + b, 0);
   // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
   return { busy: total - f[3]! - (f[4] ?? 0), total };
+}
+
+/**
+ * The database's transactions so far, committed or rolled back (a statement outside BEGIN is one),
+ * from pg_stat_database: the journal's round trips, but a transaction of several statements counts once.
+ */
+async function transactions(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: string }>('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(r.rows[0]?.n ?? 0);
+  } finally {
+    await c.end();
+  }
 }
 
 interface Cpu {
@@ -120,7 +109,7 @@ async function main(): Promise<number> {
   makeTree(tree, files, 1024);
   const server = values.url ? null : await startTestPostgres();
   const serverUrl = values.url ?? server!.url;
-  const results: Array<{ daemons: number; rate: number; done: number; wall: number; cpu: Cpu }> = [];
+  const results: Array<{ daemons: number; rate: number; done: number; wall: number; cpu: Cpu; transactions: number }> = [];
   try {
     for (const d of counts) {
       const blobDir = path.join(work, `blobs-${d}`);
@@ -147,6 +136,7 @@ async function main(): Promise<number> {
           return file;
         });
         const emuPid = emu.process.pid!;
+        const xacts = await transactions(db.url);
         const before = { daemons: childrenCpuSeconds(), emulators: (readCpu(emuPid) ?? 0), postgres: postgresSeconds(), machine: machineTicks() };
         const t0 = Date.now();
         const exits = await Promise.all(configs.map((c) => run(['backfill', '--once', '--config', c], { JOURNAL_URL: db.url })));
@@ -155,6 +145,9 @@ async function main(): Promise<number> {
         const daemonsAfter = childrenCpuSeconds();
         const emulatorsAfter = (readCpu(emuPid) ?? 0);
         const postgresAfter = postgresSeconds();
+        // A backend reports its counts as it exits, just after its daemon let go of it.
+        await new Promise((r) => setTimeout(r, 500));
+        const xactsAfter = await transactions(db.url);
         const idleRun = await run(['backfill', '--once', '--config', configs[0]!], { JOURNAL_URL: db.url });
         if (idleRun.code !== 0) throw new Error(`the start-up daemon exited ${idleRun.code}: ${idleRun.out.trim().split('\n').slice(-3).join(' | ')}`);
         const cpu: Cpu = {
@@ -175,7 +168,7 @@ async function main(): Promise<number> {
         const n = Number(r.rows[0]!.n);
         const span = Number(r.rows[0]!.last) - Number(r.rows[0]!.first);
         if (n !== files * CLOUDS.length) throw new Error(`${d} daemons: ${n} of ${files * CLOUDS.length} deliveries done`);
-        results.push({ daemons: d, rate: span > 0 ? ((n - 1) * 1000) / span : 0, done: n, wall, cpu });
+        results.push({ daemons: d, rate: span > 0 ? ((n - 1) * 1000) / span : 0, done: n, wall, cpu, transactions: xactsAfter - xacts });
       } finally {
         if (emu) await emu.stop();
         await db.drop();
@@ -201,7 +194,7 @@ async function main(): Promise<number> {
       )}\n\n` +
       `Where the CPU went (seconds over the run; ${os.cpus().length} cores on this machine):\n\n` +
       `${table(
-        ['daemons', 'daemons s', 'daemon ms / delivery', 'start-up s each', 'net ms / delivery', 'emulators s', 'PostgreSQL s', 'cores busy (these)', 'machine busy'],
+        ['daemons', 'daemons s', 'daemon ms / delivery', 'start-up s each', 'net ms / delivery', 'emulators s', 'PostgreSQL s', 'PostgreSQL ms / delivery', 'journal transactions / delivery', 'cores busy (these)', 'machine busy'],
         results.map((r) => [
           String(r.daemons),
           r.cpu.daemons.toFixed(1),
@@ -210,6 +203,8 @@ async function main(): Promise<number> {
           (((r.cpu.daemons - r.daemons * r.cpu.startup) * 1000) / r.done).toFixed(2),
           r.cpu.emulators.toFixed(1),
           r.cpu.postgres.toFixed(1),
+          ((r.cpu.postgres * 1000) / r.done).toFixed(2),
+          (r.transactions / r.done).toFixed(2),
           ((r.cpu.daemons + r.cpu.emulators + r.cpu.postgres) / r.wall).toFixed(2),
           `${(r.cpu.machine * 100).toFixed(0)} %`,
         ]),
@@ -218,7 +213,7 @@ async function main(): Promise<number> {
   for (const r of results) {
     figures.push({
       figure: `fleet: daemons' CPU per delivery (net flat: no coordination cost) with ${r.daemons} daemon${r.daemons > 1 ? 's' : ''}; cores busy`,
-      value: `${((r.cpu.daemons * 1000) / r.done).toFixed(2)} ms (${(((r.cpu.daemons - r.daemons * r.cpu.startup) * 1000) / r.done).toFixed(2)} ms net of ${r.cpu.startup.toFixed(1)} s start-up each); ${((r.cpu.daemons + r.cpu.emulators + r.cpu.postgres) / r.wall).toFixed(2)} of ${os.cpus().length} cores by the bench, machine ${(r.cpu.machine * 100).toFixed(0)} % busy`,
+      value: `${((r.cpu.daemons * 1000) / r.done).toFixed(2)} ms (${(((r.cpu.daemons - r.daemons * r.cpu.startup) * 1000) / r.done).toFixed(2)} ms net of ${r.cpu.startup.toFixed(1)} s start-up each); PostgreSQL ${((r.cpu.postgres * 1000) / r.done).toFixed(2)} ms and ${(r.transactions / r.done).toFixed(2)} journal transactions per delivery; ${((r.cpu.daemons + r.cpu.emulators + r.cpu.postgres) / r.wall).toFixed(2)} of ${os.cpus().length} cores by the bench, machine ${(r.cpu.machine * 100).toFixed(0)} % busy`,
       goal: '–',
       met: null,
     });

@@ -15,7 +15,11 @@
  *    4 uploaders at once (a pool hides the round trips). Then as the daemon leases (the archiver
  *    leases the uploaders' demand in one call, here 16, and their completions settle together):
  *    lease 16, complete the 16 at once (the journal's group commit makes them one statement), on
- *    both journals.
+ *    both journals. And as a daemon's uploaders do (4 targets × 4 uploaders, each: lease 1, claim
+ *    its remote name, complete it; the PostgreSQL journal as a node of a fleet), where the group
+ *    commit (the completions and claims of one event-loop turn as one statement) has company to
+ *    join. Each row also gives the CPU per delivery of this process and of the PostgreSQL server
+ *    (all its processes, from /proc).
  * 2. Move: a SQLite journal with `--move-deliveries` (default 100,000) deliveries, every one done
  *    (20k files × 5 targets), is moved by `moveJournalToPg`; then a restart is simulated as the
  *    daemon does it — the journal's file index must equal the files' stats, and recording every
@@ -30,6 +34,7 @@ import { openSqliteStore, type NewItem, type Store } from '../src/state/index.js
 import { moveJournalToPg } from '../src/state/move-journal.js';
 import { openPgStore } from '../src/state/pg-store.js';
 import { createTestDatabase, startTestPostgres } from '../test/helpers/postgres.js';
+import { postgresSeconds } from './lib/proc-cpu.js';
 import { commandLine, emit, table, type Figure } from './lib/report.js';
 
 const { values } = parseArgs({
@@ -70,33 +75,92 @@ async function perDelivery(store: Store, n: number, uploaders: number, batch = 1
   return (performance.now() - t0) / n;
 }
 
+/**
+ * ms per delivery as a daemon's uploaders: 4 targets × 4 uploaders, each leasing 1, claiming its
+ * remote name and completing it, after recording n / 4 files (batches of 100) for the 4 targets.
+ */
+async function asDaemon(store: Store, n: number): Promise<number> {
+  const targets = TARGETS.slice(0, 4);
+  const all = items(Math.ceil(n / targets.length), 'u');
+  const t0 = performance.now();
+  for (let i = 0; i < all.length; i += 100) await store.recordItems(all.slice(i, i + 100), targets);
+  let done = 0;
+  await Promise.all(
+    targets.flatMap((target) =>
+      Array.from({ length: 4 }, async () => {
+        for (;;) {
+          const [d] = await store.lease(target, 1);
+          if (d === undefined) return;
+          await store.claimRemotePath({ target, root: d.root, relPath: d.relPath, wanted: d.remotePath, keyOf: (p) => p });
+          await store.complete(d.id, d.generation, { remoteId: `r${d.id}`, remoteHash: 'h', bytesSent: d.size });
+          done++;
+        }
+      }),
+    ),
+  );
+  if (done !== all.length * targets.length) throw new Error(`completed ${done} of ${all.length * targets.length}`);
+  return (performance.now() - t0) / done;
+}
+
+/** `run`'s ms per delivery, and the CPU ms per delivery of this process and of the PostgreSQL server meanwhile. */
+async function measured(n: number, run: () => Promise<number>): Promise<{ ms: number; cpu: number; pg: number }> {
+  const c0 = process.cpuUsage();
+  const p0 = postgresSeconds();
+  const ms = await run();
+  const c = process.cpuUsage(c0);
+  return { ms, cpu: (c.user + c.system) / 1000 / n, pg: ((postgresSeconds() - p0) * 1000) / n };
+}
+
 const server = values.url ? null : await startTestPostgres();
 const serverUrl = values.url ?? server!.url;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'stagecoach-bench-pg-'));
 const figures: Figure[] = [];
 try {
   // 1. Cost per delivery.
-  const sqlite = await openSqliteStore({ dir: path.join(tmp, 'cost') });
-  const sqliteMs = await perDelivery(sqlite, N, 1);
-  await sqlite.close();
-  const sqliteBatched = await openSqliteStore({ dir: path.join(tmp, 'cost-batched') });
-  const sqliteBatchedMs = await perDelivery(sqliteBatched, N, 1, 16);
-  await sqliteBatched.close();
-  const rows: string[][] = [['SQLite, 1 uploader (baseline)', sqliteMs.toFixed(3), '1.00']];
-  for (const [uploaders, batch] of [[1, 1], [4, 1], [1, 16]] as const) {
+  const cpuCells = (m: { cpu: number; pg: number }) => [m.cpu.toFixed(3), m.pg.toFixed(3)];
+  const sqliteRun = async (dir: string, run: (s: Store) => Promise<number>) => {
+    const store = await openSqliteStore({ dir: path.join(tmp, dir) });
+    try {
+      return await measured(N, () => run(store));
+    } finally {
+      await store.close();
+    }
+  };
+  const pgRun = async (run: (s: Store) => Promise<number>, node = false) => {
     const db = await createTestDatabase(serverUrl);
-    const store = await openPgStore({ url: db.url });
-    const ms = await perDelivery(store, N, uploaders, batch);
-    await store.close();
-    await db.drop();
-    const base = batch === 1 ? sqliteMs : sqliteBatchedMs;
+    const store = await openPgStore({ url: db.url, ...(node ? { node: { name: 'bench', roots: new Map([['inbox', '/srv/inbox']]), watches: ['inbox'] } } : {}) });
+    try {
+      return await measured(N, () => run(store));
+    } finally {
+      await store.close();
+      await db.drop();
+    }
+  };
+  const sqlite = await sqliteRun('cost', (s) => perDelivery(s, N, 1));
+  const sqliteMs = sqlite.ms;
+  const sqliteBatched = await sqliteRun('cost-batched', (s) => perDelivery(s, N, 1, 16));
+  const rows: string[][] = [['SQLite, 1 uploader (baseline)', sqliteMs.toFixed(3), '1.00', ...cpuCells(sqlite)]];
+  for (const [uploaders, batch] of [[1, 1], [4, 1], [1, 16]] as const) {
+    const m = await pgRun((s) => perDelivery(s, N, uploaders, batch));
+    const base = batch === 1 ? sqlite : sqliteBatched;
     const how = batch === 1 ? `${uploaders} uploader${uploaders > 1 ? 's' : ''}` : `lease ${batch}, complete ${batch} at once`;
-    if (batch !== 1) rows.push([`SQLite, ${how}`, sqliteBatchedMs.toFixed(3), (sqliteBatchedMs / sqliteMs).toFixed(2)]);
-    rows.push([`PostgreSQL, ${how}`, ms.toFixed(3), (ms / sqliteMs).toFixed(2)]);
-    figures.push({ figure: `journal ms per delivery, PostgreSQL (${how}) ÷ SQLite (same)`, value: `${(ms / base).toFixed(2)}× (${ms.toFixed(3)} ms vs ${base.toFixed(3)} ms)`, goal: '–', met: null });
+    if (batch !== 1) rows.push([`SQLite, ${how}`, sqliteBatched.ms.toFixed(3), (sqliteBatched.ms / sqliteMs).toFixed(2), ...cpuCells(sqliteBatched)]);
+    rows.push([`PostgreSQL, ${how}`, m.ms.toFixed(3), (m.ms / sqliteMs).toFixed(2), ...cpuCells(m)]);
+    figures.push({ figure: `journal ms per delivery, PostgreSQL (${how}) ÷ SQLite (same)`, value: `${(m.ms / base.ms).toFixed(2)}× (${m.ms.toFixed(3)} ms vs ${base.ms.toFixed(3)} ms)`, goal: '–', met: null });
   }
+  const how = 'as a daemon: 4 targets × 4 uploaders, lease 1, claim, complete';
+  const sqliteDaemon = await sqliteRun('cost-daemon', (s) => asDaemon(s, N));
+  const pgDaemon = await pgRun((s) => asDaemon(s, N), true);
+  rows.push([`SQLite, ${how}`, sqliteDaemon.ms.toFixed(3), (sqliteDaemon.ms / sqliteMs).toFixed(2), ...cpuCells(sqliteDaemon)]);
+  rows.push([`PostgreSQL (a node), ${how}`, pgDaemon.ms.toFixed(3), (pgDaemon.ms / sqliteMs).toFixed(2), ...cpuCells(pgDaemon)]);
+  figures.push({
+    figure: `journal ms per delivery, PostgreSQL (${how}) ÷ SQLite (same)`,
+    value: `${(pgDaemon.ms / sqliteDaemon.ms).toFixed(2)}× (${pgDaemon.ms.toFixed(3)} ms vs ${sqliteDaemon.ms.toFixed(3)} ms); CPU ms per delivery: this process ${pgDaemon.cpu.toFixed(3)} vs ${sqliteDaemon.cpu.toFixed(3)}, PostgreSQL ${pgDaemon.pg.toFixed(3)}`,
+    goal: '–',
+    met: null,
+  });
   console.log(`Journal cost per delivery (record in batches of 100, then lease and complete), ${N} deliveries:`);
-  console.log(table(['journal', 'ms / delivery', '÷ SQLite'], rows));
+  console.log(table(['journal', 'ms / delivery', '÷ SQLite', 'CPU ms / delivery (this process)', 'PostgreSQL CPU ms / delivery'], rows));
 
   // 2. Moving a large SQLite journal.
   const files = Math.ceil(MOVE / TARGETS.length);

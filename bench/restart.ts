@@ -19,7 +19,8 @@
  * the script stops if not.
  *
  * Then, per run: a bare synchronous stat walk of the tree (the baseline; also in a fresh node
- * process), and the daemon started as in production (`run`) until it is idle — its initial walk
+ * process), and the daemon started as in production (`node dist/bundle/main.js run`: the CLI
+ * bundled by scripts/bundle.mjs from this build, as `npm run build` does) until it is idle — its initial walk
  * against the journal done (`scanned` logged) — and then until every file is watched live
  * (`watching`, set up in the background after idle), and 1 s later no delivery pending — then
  * stopped. Figures: time from spawn to `scanned` ÷ the walk (with spawn → `stagecoach running`,
@@ -35,7 +36,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { DAEMON_MAIN, Daemon, requireBuild, type LogEntry } from './lib/daemon.js';
+import { buildBundle, DAEMON_BUNDLE, DAEMON_MAIN, Daemon, type LogEntry } from './lib/daemon.js';
 import { CLOUDS, startEmulatorChild, type EmulatorChild, type RequestCount } from './lib/emulators.js';
 import { commandLine, emit, fmt, fmtRatio, sleep, summarize, table, type Figure, type ScriptResult } from './lib/report.js';
 import { seedJournal } from './lib/seed-journal.js';
@@ -162,7 +163,8 @@ async function main(): Promise<number> {
   if (values.seed !== 'journal' && values.seed !== 'backfill') throw new Error(`--seed must be journal or backfill, got ${values.seed}`);
   const profileDir = values.profile ? path.resolve(values.profile) : null;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  requireBuild();
+  // The daemon restarted is the CLI as production runs it: the bundle, made here from this build.
+  buildBundle();
   const tStart = Date.now();
   const work = mkdtempSync(path.join(path.resolve(values.dir), 'stagecoach-bench-restart-'));
   const tree = path.join(work, 'tree');
@@ -212,7 +214,7 @@ async function main(): Promise<number> {
       const pw = spawnSync(process.execPath, ['-e', WALK_SCRIPT, tree], { encoding: 'utf8' });
       if (pw.status !== 0 || Number(pw.stdout) !== files) throw new Error(`walk process: ${pw.stdout} files; ${pw.stderr}`);
       procWalkMs.push(Date.now() - p0);
-      daemon = new Daemon(config, ['run'], profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
+      daemon = new Daemon(config, ['run'], profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [], DAEMON_BUNDLE);
       const running = daemon.waitFor('stagecoach running', 600_000);
       const watching = daemon.waitFor('watching', 600_000);
       // Idle: the root reconciled with the journal by the initial walk (`scanned`), nothing to

@@ -29,7 +29,7 @@ user=stagecoach
 config_dir=/config
 data_dir=/data
 default_config=/app/docker/stagecoach.yaml
-main=/app/dist/src/cli/main.js
+main=/app/dist/bundle/main.js
 
 say() { printf 'stagecoach-entrypoint: %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }

@@ -2,17 +2,32 @@
  * The daemon as production starts it (`node dist/src/cli/main.js run --config …`), with its JSON
  * log lines and a wait for the first line with a given `msg`. The caller MUST `stop()` it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { terminate } from './emulators.js';
 
-export const DAEMON_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const DAEMON_MAIN = path.resolve(HERE, '..', '..', 'src', 'cli', 'main.js');
+/** The CLI as production runs it (the package's bin, the Docker image): the bundle of scripts/bundle.mjs. */
+export const DAEMON_BUNDLE = path.resolve(HERE, '..', '..', 'bundle', 'main.js');
 
 /** Throws when the build is missing. */
 export function requireBuild(): void {
   if (!existsSync(DAEMON_MAIN)) throw new Error(`${DAEMON_MAIN} is missing: run npx tsc -p tsconfig.json first`);
+}
+
+/**
+ * Bundles the CLI from the tsc build into DAEMON_BUNDLE (scripts/bundle.mjs, the last step of
+ * `npm run build`), so a bench started after `npx tsc -p tsconfig.json` runs the code it was
+ * built from as production runs it. Throws if the bundling fails.
+ */
+export function buildBundle(): void {
+  requireBuild();
+  const script = path.resolve(HERE, '..', '..', '..', 'scripts', 'bundle.mjs');
+  const r = spawnSync(process.execPath, [script, '--dist', path.resolve(HERE, '..', '..')], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${script} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim()}`);
 }
 
 /** A pino JSON log line, as far as the benchmarks read it. */
@@ -35,8 +50,9 @@ export class Daemon {
   #stderr = '';
   #waiters: Array<{ msg: string; resolve: (entry: LogEntry) => void }> = [];
 
-  constructor(config: string, args: string[] = ['run'], nodeArgs: string[] = []) {
-    this.child = spawn(process.execPath, [...nodeArgs, DAEMON_MAIN, ...args, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `main`: the CLI file to run (DAEMON_MAIN as tsc builds it, or DAEMON_BUNDLE). */
+  constructor(config: string, args: string[] = ['run'], nodeArgs: string[] = [], main = DAEMON_MAIN) {
+    this.child = spawn(process.execPath, [...nodeArgs, main, ...args, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     this.child.stdout!.on('data', (c: Buffer) => {
       buf += c.toString();

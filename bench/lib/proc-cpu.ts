@@ -7,7 +7,7 @@
  * the CPU of the children a process has waited for (what `cp` cost, once spawnSync returned).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
@@ -78,4 +78,31 @@ export function cpuWithin(samples: CpuSample[], names: string[], from: number, t
   const a = inside[0]!;
   const b = inside[inside.length - 1]!;
   return { at0: a.at, at1: b.at, seconds: Object.fromEntries(names.map((n) => [n, b.cpu[n]! - a.cpu[n]!])) };
+}
+
+/** The parent pid of a process, or null when it is gone. */
+function parentOf(pid: number): number | null {
+  const rest = statFields(pid);
+  // ppid is field 4 of the line, 2 after the name.
+  return rest ? Number(rest[1]) : null;
+}
+
+/**
+ * CPU seconds of the PostgreSQL server this process started (its child named postgres): the
+ * postmaster, its live backends and the ones that exited; 0 when it started none.
+ */
+export function postgresSeconds(): number {
+  let total = 0;
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const master = pids.find((p) => {
+    try {
+      return parentOf(p) === process.pid && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
+    } catch {
+      return false;
+    }
+  });
+  if (master === undefined) return 0;
+  total += (readCpu(master) ?? 0) + childrenCpuSeconds(master);
+  for (const p of pids) if (parentOf(p) === master) total += readCpu(p) ?? 0;
+  return total;
 }

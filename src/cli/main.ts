@@ -10,8 +10,11 @@ import type { Logger } from '../telemetry/logger.js';
 import { EXIT } from './exit-codes.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-/** The package folder (dist/src/cli → three levels up). */
-const PKG_DIR = path.resolve(HERE, '..', '..', '..');
+/**
+ * The package folder: dist/src/cli as tsc builds this file is three levels below it, the bundle
+ * (dist/bundle/main.js, scripts/bundle.mjs) two.
+ */
+const PKG_DIR = path.resolve(HERE, ...(path.basename(HERE) === 'bundle' ? ['..', '..'] : ['..', '..', '..']));
 export const EMBEDDED_CONFIG = path.join(PKG_DIR, 'config', 'stagecoach.yaml');
 
 const HELP = `stagecoach — archive every new or changed file to several clouds at once

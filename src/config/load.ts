@@ -262,7 +262,9 @@ function firstIssueError(issues: z.core.$ZodIssue[], data: unknown, where: Locat
 function validate(data: unknown, interpolated: Set<Scalar>, where: Locator): Config {
   // Each pass converts at least one interpolated scalar or stops, so this ends.
   for (;;) {
-    const result = configSchema.safeParse(data, { error: configErrorMap });
+    // jitless: a config is parsed once or twice per start; zod's compiled fast path (code made
+    // with new Function for each object schema on its first parse) costs more than it saves.
+    const result = configSchema.safeParse(data, { error: configErrorMap, jitless: true });
     if (result.success) return result.data;
     if (!retype(result.error.issues, data, interpolated, where)) {
       throw firstIssueError(result.error.issues, data, where);

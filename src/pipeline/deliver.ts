@@ -507,7 +507,7 @@ async function send(
           // The creation time where the platform gives one: Linux without statx btime reports 0.
           ...(now.birthtimeMs > 0 ? { birthtimeMs: now.birthtimeMs } : {}),
           open,
-          ...(fh instanceof SyncFd && !bytes ? { readSync: (b: Buffer, o: number, l: number, p: number) => fh.readSync(b, o, l, p) } : {}),
+          ...(fh instanceof SyncFd && !bytes ? { readSync: (b: Buffer, o: number, l: number, p: number) => fh.readSync(b, o, l, p), sourceFd: fh.fd } : {}),
           ...(bytes ? {} : { read: async (b: Buffer, o: number, l: number, p: number) => (await fh.read(b, o, l, p)).bytesRead }),
           resume,
           saveResume: async (h) => {

@@ -49,6 +49,13 @@ export interface PutRequest {
    */
   readSync?(buffer: Buffer, offset: number, length: number, position: number): number;
   /**
+   * Present with `readSync`: the descriptor it reads through, open until the put settles. A
+   * target MAY read the source with pread(2) on it from another thread of this process (the local
+   * target's worker, src/targets/local/small-batch.ts) instead of calling `readSync`; it MUST NOT
+   * close it or read it after the put has settled.
+   */
+  sourceFd?: number;
+  /**
    * Present when the source's bytes are not paced: reads up to `length` bytes at `position`
    * through the same checked descriptor as `open`, into the caller's buffer; resolves to the bytes
    * read, 0 at the end. A target MAY read the file with it instead of `open` (no stream, no buffer

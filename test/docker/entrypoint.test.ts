@@ -16,7 +16,7 @@ async function container(): Promise<FakeRoot> {
 }
 
 const of = (calls: Call[], cmd: string) => calls.filter((c) => c.cmd === cmd).map((c) => c.args);
-const MAIN = '/app/dist/src/cli/main.js';
+const MAIN = '/app/dist/bundle/main.js';
 
 /**
  * The config a first start writes: the default one with a generated 64-hex-character http.token,

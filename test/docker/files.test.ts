@@ -153,7 +153,7 @@ describe('config/stagecoach.service', () => {
   it('runs the daemon as its own user with the config, restarts it on failure, stops it with SIGTERM', () => {
     expect(key('User')).toEqual(['stagecoach']);
     expect(key('DynamicUser')).toEqual([]);
-    expect(key('ExecStart')[0]).toMatch(/\bnode \S+\/dist\/src\/cli\/main\.js run --config \/etc\/stagecoach\/stagecoach\.yaml$/);
+    expect(key('ExecStart')[0]).toMatch(/\bnode \S+\/dist\/bundle\/main\.js run --config \/etc\/stagecoach\/stagecoach\.yaml$/);
     expect(key('Restart')).toEqual(['on-failure']);
     expect(key('KillSignal')).toEqual(['SIGTERM']);
     expect(key('WorkingDirectory')).toHaveLength(1);

@@ -1,3 +1,4 @@
+import { mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -5,6 +6,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPathFilter } from '../../src/archive/filters.js';
 import type { FileItem, FileStat } from '../../src/archive/item.js';
 import { fileStatOf, WatchSource } from '../../src/pipeline/watch-source.js';
+import { openSqliteStore } from '../../src/state/index.js';
+import { INDEX_WORKER_MIN_FILES } from '../../src/state/sqlite-store.js';
+import type { NewItem } from '../../src/state/store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tempDir, waitFor } from '../helpers/fs.js';
 
@@ -215,7 +219,49 @@ describe('WatchSource', () => {
     await src.watch();
     expect(seenWhenAnswered).toBe(files.length);
     expect(ready.map((i) => i.relPath)).toEqual(['d3/f3.txt']);
+    // Kept as it was found, while it waited for the index: its stat as on disk.
+    const { dev: _dev, ...onDisk } = fileStatOf(statSync(path.join(root, 'd3/f3.txt')));
+    expect(ready[0]).toMatchObject({ root: 'r', rootPath: root, ...onDisk });
   });
+
+  it('a restart over a root the journal index worker reads (20k+ files) finds only the files changed or made while it was down', async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    const root = path.join(t.dir, 'root');
+    const n = INDEX_WORKER_MIN_FILES + 200;
+    const items: NewItem[] = [];
+    for (let i = 0; i < n; i++) {
+      const rel = `d${Math.floor(i / 100)}/f-${i}.dat`;
+      const abs = path.join(root, rel);
+      if (i % 100 === 0) mkdirSync(path.dirname(abs), { recursive: true });
+      writeFileSync(abs, '');
+      utimesSync(abs, old, old);
+      const { dev: _dev, ...st } = fileStatOf(statSync(abs));
+      items.push({ item: { root: 'r', rootPath: root, relPath: rel, ...st }, remotePath: rel });
+    }
+    const store = await openSqliteStore({ dir: path.join(t.dir, 'state') });
+    cleanups.push(async () => store.close());
+    await store.recordItems(items, ['local']);
+    // While the daemon was down: one file rewritten (another size), one made, one removed.
+    writeFileSync(path.join(root, 'd7/f-777.dat'), 'changed');
+    utimesSync(path.join(root, 'd7/f-777.dat'), old, old);
+    writeFileSync(path.join(root, 'd12/new.dat'), 'new');
+    utimesSync(path.join(root, 'd12/new.dat'), old, old);
+    await rm(path.join(root, 'd3/f-333.dat'));
+    const ready: FileItem[] = [];
+    const src = new WatchSource({
+      roots: [{ name: 'r', path: root, filter, polling: false, pollIntervalMs: 100 }],
+      stableMs: 50,
+      rescanMs: 0,
+      index: (r) => store.fileIndex(r),
+      log: createLogger({ level: 'warn', format: 'json', destination: new PassThrough() }),
+      onReady: (item) => ready.push(item),
+      onUnready: () => undefined,
+    });
+    cleanups.push(() => src.close());
+    await src.watch();
+    expect(ready.map((i) => i.relPath).sort()).toEqual(['d12/new.dat', 'd7/f-777.dat']);
+  }, 120_000);
 
   it('coalesces the events of a file that keeps changing and declares it ready once, with its final stat', async () => {
     const s = await source({ stableMs: 300 });

@@ -80,6 +80,16 @@ describe('the journal index read on a worker thread', () => {
     expect([...index.keys()].length).toBe(n);
     expect(index.get('d7/f-107')).toEqual({ size: 107, ino: 108, mtimeMs: 1_700_000_000_000 + 107 / 4 });
     expect(index.get(`d${(n - 1) % 100}/f-${n - 1}`)).toEqual({ size: n - 1, ino: n, mtimeMs: 1_700_000_000_000 + (n - 1) / 4 });
+    // Looked up in the worker's hash table: every path finds its own row, in row order when
+    // iterated; paths it does not hold (same length, one character off, a prefix) find none.
+    const keys = [...index.keys()];
+    expect(new Set(keys)).toEqual(new Set(items.map((it) => it.item.relPath)));
+    for (let i = 0; i < n; i++) {
+      const rel = `d${i % 100}/f-${i}`;
+      expect(index.get(rel)?.size, rel).toBe(i);
+      expect(index.has(`d${i % 100}/f-${i}x`) || index.has(`d${i % 100}/g-${i}`) || index.has(`d${i % 100}/f-`)).toBe(false);
+    }
+    expect([...index.values()].map((v) => v.size)).toEqual(keys.map((k) => index.get(k)!.size));
   });
 
   it('a journal that cannot be opened rejects with the reason', async () => {

@@ -40,10 +40,11 @@ async function node(url: string, name: string, over: Partial<NodeOptions> = {}):
 }
 
 /**
- * Uploaders on each store lease up to 4 deliveries of `target`, then complete each: until every
- * one of `total` is done (bounded by `ms`). Returns how many times each delivery id was leased.
+ * Uploaders on each store lease up to 4 deliveries of `target`, then complete each (after
+ * claiming its remote name, with `claim`, as the uploader does): until every one of `total` is
+ * done (bounded by `ms`). Returns how many times each delivery id was leased.
  */
-async function drain(stores: PgStore[], target: string, total: number, ms: number, paceMs = 5): Promise<Map<number, number>> {
+async function drain(stores: PgStore[], target: string, total: number, ms: number, paceMs = 5, claim = false): Promise<Map<number, number>> {
   const leased = new Map<number, number>();
   let done = 0;
   const deadline = Date.now() + ms;
@@ -61,6 +62,10 @@ async function drain(stores: PgStore[], target: string, total: number, ms: numbe
           await Promise.all(
             batch.map(async (d) => {
               await sleep(paceMs + u);
+              if (claim) {
+                const got = await s.claimRemotePath({ target, root: d.root, relPath: d.relPath, wanted: d.remotePath, keyOf: (p) => p });
+                if (got.remotePath !== d.remotePath || got.takenBy !== null) throw new Error(`claim of ${d.remotePath} gave ${JSON.stringify(got)}`);
+              }
               await s.complete(d.id, d.generation, { remoteId: `r${d.id}`, remoteHash: 'h', bytesSent: d.size });
               done++;
             }),
@@ -105,6 +110,9 @@ describe('the PostgreSQL journal across a lost connection', () => {
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
     try {
+      // This session never runs the check first, even when a loaded machine delays the
+      // completion's backend past its own deadlock_timeout (it once made this one the victim).
+      await other.query(`SET deadlock_timeout = '30s'`);
       await other.query('BEGIN');
       await other.query('SELECT id FROM deliveries WHERE id = $1 FOR UPDATE', [second!.id]);
       const done = Promise.allSettled(
@@ -195,6 +203,51 @@ describe('the PostgreSQL journal across a lost connection', () => {
       if (Date.now() > deadline) throw new Error(`node "a" could be opened twice after the cut: ${again}`);
       await sleep(100);
     }
+  }, 90_000);
+
+  it('claims and completions joined in one statement, every connection cut mid-run: each delivery leased once and done once, each name claimed as wanted', async () => {
+    const a = await node(db.url, 'a');
+    const b = await node(db.url, 'b');
+    const total = 240;
+    await a.store.recordItems(
+      Array.from({ length: total }, (_, i) => newItem(`f-${i}.bin`)),
+      ['local'],
+    );
+    // As above: the joined statements pile up behind a table lock, then every connection is cut.
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    let cuts = 0;
+    let stop = false;
+    const cutter = (async () => {
+      for (let i = 0; !stop; i++) {
+        await sleep(150);
+        await admin.query('BEGIN');
+        await admin.query(`LOCK TABLE ${i % 2 === 0 ? 'deliveries' : 'remote_names'} IN ACCESS EXCLUSIVE MODE`);
+        await sleep(60);
+        const r = await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+        );
+        await admin.query('COMMIT');
+        if ((r.rowCount ?? 0) > 0) cuts++;
+      }
+    })();
+    let leased: Map<number, number>;
+    try {
+      leased = await drain([a.store, b.store], 'local', total, 60_000, 20, true);
+    } finally {
+      stop = true;
+      await cutter;
+    }
+    const names = await admin.query<{ n: string; wanted: string }>(`SELECT count(*) AS n, count(*) FILTER (WHERE remote_path = wanted) AS wanted FROM remote_names`);
+    await admin.end();
+
+    expect(cuts).toBeGreaterThan(0);
+    expect(leased.size).toBe(total);
+    expect([...leased.values()].filter((n) => n !== 1)).toEqual([]);
+    expect(await statuses(db.url)).toEqual({ done: total });
+    expect(names.rows[0]).toEqual({ n: String(total), wanted: String(total) });
+    expect([...a.errors, ...b.errors].filter((e) => (e as { code?: string }).code === 'state.lease-lost')).toEqual([]);
   }, 90_000);
 
   it("verify, scrub and sweep's queries (src/state/pg-audit.ts) cut while they wait: the replayable ones answer on a new connection, an insert is not run twice", async () => {

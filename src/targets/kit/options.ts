@@ -60,7 +60,7 @@ export function checkOptions(schema: z.ZodObject, options: unknown, keys: readon
   for (const key of keys) {
     const field = schema.shape[key];
     if (field === undefined) continue;
-    const result = field.safeParse(Reflect.get(options, key));
+    const result = field.safeParse(Reflect.get(options, key), { jitless: true }); // parsed once: see validate in config/load.ts
     const issue = result.error?.issues[0];
     if (issue === undefined) continue;
     const at = [key, ...issue.path.map(String)].join('.');

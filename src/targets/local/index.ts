@@ -17,6 +17,7 @@ import { classify, classifyRule, localError } from './classify.js';
 import { LocalFolders, listArchive } from './folders.js';
 import { localPathKey, mapLocalPath } from './names.js';
 import { provider } from './provider.js';
+import { SmallPuts } from './small-batch.js';
 import { fsyncFile, lstatOrNull, putFile, type UploadContext } from './upload.js';
 
 export type { LocalOptions } from './api-types.js';
@@ -56,7 +57,8 @@ export const LOCAL_FEATURES: Features = Object.freeze({
  * - The archive root is created on first use. If it disappears later (an unmounted disk) puts
  *   fail `fatal` rather than writing into the empty mount point.
  * - `stat` hashes the whole file (sha256 is what the target verifies with): one read of it.
- * - `close` resolves once the puts in flight have settled; later puts fail `fatal` (`closed`).
+ * - `close` resolves once the puts in flight have settled and the small puts' worker thread has
+ *   ended; later puts fail `fatal` (`closed`).
  * - Errors are TargetErrors with code `local.<rule>` (see classify.ts), ShortReadError when the
  *   source's length differs from `size`, or an AbortError when `req.signal` fired; in every case
  *   the temp file is removed and the previous copy is untouched.
@@ -72,8 +74,10 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     folders,
     keepVersions: options.keepVersions ?? false,
     preserveOwner: (options.preserveOwner ?? false) && process.getuid?.() === 0,
+    small: new SmallPuts(ctx.log),
   };
   const life = createLifecycle(id, 'local');
+  let closing: Promise<void> | null = null;
 
   /** Every error leaving the target goes through here, so `classify` sees only known shapes. */
   function wrap(err: unknown, signal?: AbortSignal): unknown {
@@ -140,7 +144,8 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
       }
     },
 
-    close: life.close,
+    // The small puts' worker thread ends once the puts in flight have settled.
+    close: () => (closing ??= life.close().then(() => uctx.small.close())),
   };
   return target;
 }

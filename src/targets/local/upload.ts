@@ -3,12 +3,13 @@
  * beside the final name, which is read back and checked (a large file chunk by chunk as it is
  * written, against the bytes read), fsynced, and renamed over the final name; the folder is then
  * fsynced. A crash or a failure at any point leaves the previous copy
- * (or nothing) at the final name, never a part. A large file's sha256 is computed on a worker
+ * (or nothing) at the final name, never a part. A small file's file calls are made on a worker
+ * thread, in batches (small-batch.ts). A large file's sha256 is computed on a worker
  * thread (archive/sha256-worker.ts) from the same reused shared chunks the copy writes, while
  * the next chunk is read and the previous one written and read back.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fchmodSync, fchownSync, fsync, ftruncateSync, futimesSync, lstatSync, openSync, readSync, readlinkSync, renameSync, writeSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, type Stats } from 'node:fs';
 import { copyFile, link, lstat, open, readlink, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -25,6 +26,7 @@ import { DIR_MODE, TEMP_OWNER, type LocalFolders } from './folders.js';
 import { mapLocalPath, tempName, versionName } from './names.js';
 import { readSmallSync, toBuffer } from '../kit/chunks.js';
 import { syncCallsSafe } from '../kit/fs-kind.js';
+import type { SmallJob, SmallPuts } from './small-batch.js';
 
 // Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
@@ -33,10 +35,11 @@ const MAX_VERSION_ATTEMPTS = 1000;
 /** Mode of a copy whose source mode is unknown (a put without `source`). */
 const FILE_MODE = 0o600;
 /**
- * Files up to this size take the small-file path (`writeSmall`): between opening the temp file
- * and its fsync, and for the rename, the calls are synchronous (a few µs each on a local disk,
- * against a thread-pool round trip and ~50–100 µs of main-thread time for each promise-based
- * call; with 10,000 small files the thread pool's wake-ups were a sixth of the CPU).
+ * Files up to this size take the small-file path (`writeSmall`): its file calls are synchronous
+ * (a few µs each on a local disk, against a thread-pool round trip and ~50–100 µs of main-thread
+ * time for each promise-based call; with 10,000 small files the thread pool's wake-ups were a
+ * sixth of the CPU), made in batches on the target's worker thread (small-batch.ts), so that they
+ * take the other core rather than the main thread's.
  */
 const SMALL_FILE = 64 * 1024;
 
@@ -48,6 +51,8 @@ export interface UploadContext {
   keepVersions: boolean;
   /** Copies get the source's owner and group too (only when running as root). */
   preserveOwner: boolean;
+  /** The small puts' batches and worker thread (see small-batch.ts). */
+  small: SmallPuts;
 }
 
 export async function fsyncFile(path: string): Promise<void> {
@@ -286,13 +291,11 @@ async function keepPrevious(ctx: UploadContext, final: string, dir: string, name
  * /proc tells, the descriptor's real path must be the temp's place under the real root: a
  * folder swapped for a link between the check and the open leaves nothing written there.
  */
-async function openTemp(ctx: UploadContext, tmp: string, dir: string, dirMode: number): Promise<FileHandle>;
-async function openTemp(ctx: UploadContext, tmp: string, dir: string, dirMode: number, sync: true): Promise<TempFd>;
-async function openTemp(ctx: UploadContext, tmp: string, dir: string, dirMode: number, sync = false): Promise<TempFd> {
-  let fh: TempFd;
+async function openTemp(ctx: UploadContext, tmp: string, dir: string, dirMode: number): Promise<FileHandle> {
+  let fh: FileHandle;
   for (let attempt = 0; ; attempt++) {
     try {
-      fh = sync ? new SyncTemp(openSync(tmp, 'wx+', FILE_MODE)) : await open(tmp, 'wx+', FILE_MODE);
+      fh = await open(tmp, 'wx+', FILE_MODE);
       break;
     } catch (err) {
       if (attempt > 0 || errnoOf(err) !== 'ENOENT') throw err;
@@ -301,7 +304,7 @@ async function openTemp(ctx: UploadContext, tmp: string, dir: string, dirMode: n
     }
   }
   const proc = `/proc/self/fd/${fh.fd}`;
-  const at = sync ? readlinkOrNullSync(proc) : await readlink(proc).catch(() => null);
+  const at = await readlink(proc).catch(() => null);
   if (at !== null && at !== underRealRoot(ctx.folders.root, ctx.folders.realRoot, tmp)) {
     await fh.close().catch(() => undefined);
     await unlink(at).catch((e: unknown) => ctx.log.warn({ err: e, path: at }, 'temp file not removed'));
@@ -332,42 +335,6 @@ let tempSeq = randomBytes(6).readUIntBE(0, 6);
 function nextTempId(): string {
   tempSeq = (tempSeq + 1) % TEMP_IDS;
   return tempSeq.toString(16).padStart(12, '0');
-}
-
-/** The temp file's descriptor as the puts use it: a FileHandle, or a plain one (`SyncTemp`). */
-interface TempFd {
-  readonly fd: number;
-  truncate(len: number): Promise<void>;
-  sync(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * A temp file's descriptor used with synchronous calls (a small file's put), except the fsync,
- * which waits on the disk and so stays on the thread pool.
- */
-class SyncTemp implements TempFd {
-  #closed = false;
-  constructor(readonly fd: number) {}
-  async truncate(len: number): Promise<void> {
-    ftruncateSync(this.fd, len);
-  }
-  sync(): Promise<void> {
-    return new Promise((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
-  }
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeSync(this.fd);
-  }
-}
-
-function readlinkOrNullSync(p: string): string | null {
-  try {
-    return readlinkSync(p);
-  } catch {
-    return null;
-  }
 }
 
 async function writeNew(ctx: UploadContext, req: PutRequest, final: string, previous: Stats | null, dirMode: number): Promise<PutResult> {
@@ -419,90 +386,85 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
 }
 
 /**
- * `writeNew` for a small file: the same steps and checks (temp file beside the final name, holes,
- * owner and mode
- * kept, mtime set, fsynced, read back and compared, renamed, folder fsynced), with the source read
- * first, and the temp file's open and check, the writes, the mtime, the read-back, the close and
- * the rename synchronous calls (the fsyncs stay on the thread pool).
+ * `writeNew` for a small file: the same steps and checks (the final name looked at, temp file
+ * beside it, holes, owner and mode kept, mtime set, fsynced, read back and compared, renamed,
+ * folder fsynced), with the source read first (on the worker through `req.sourceFd` where the
+ * delivery offers it, else on this thread), and the file calls made by
+ * `writeSmallBatch` (small-batch.ts) with the other small puts of this event-loop turn, on the
+ * target's worker thread. Null when a copy is at the final name and versions are kept: the
+ * general path (`writeNew`) keeps it.
  */
-async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, dirMode: number, held: Buffer | null): Promise<PutResult> {
+async function writeSmall(ctx: UploadContext, req: PutRequest, final: string, dirMode: number): Promise<PutResult | null> {
   const dir = dirname(final);
-  const tmp = join(dir, tempName(basename(final), `${TEMP_OWNER}${nextTempId()}`));
-  let data: Buffer;
-  let hash: string;
-  const small = held ?? readSmallSync(req);
-  if (small) {
-    data = small;
-    hash = createHash('sha256').update(data).digest('hex');
-  } else {
-    const chunks: Buffer[] = [];
-    const counter = await readSource(ctx, req, async (chunk) => void chunks.push(chunk));
-    data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    hash = counter.digest('sha256');
-  }
-  let tmpExists = false;
-  try {
-    const fh = await openTemp(ctx, tmp, dir, dirMode, true);
-    tmpExists = true;
-    let written: string;
-    try {
-      const fd = fh.fd;
-      // Zeros stay holes, as in SparseWriter: the temp file is new and empty.
-      for (let start = 0; start < data.length; start += BLOCK) {
-        const end = Math.min(data.length, start + BLOCK);
-        if (isZero(data, start, end)) continue;
-        for (let off = start; off < end; ) off += writeSync(fd, data, off, end - off, off);
-      }
-      if (data.length > 0 && isZero(data, data.length - 1, data.length)) await fh.truncate(data.length);
-      const mtime = new Date(req.mtimeMs);
-      futimesSync(fd, mtime, mtime);
-      // The source's owner first (chown clears set-id bits), then its permission bits exactly.
-      if (ctx.preserveOwner && req.source) fchownSync(fd, req.source.uid, req.source.gid);
-      fchmodSync(fd, req.source ? req.source.mode & 0o777 : FILE_MODE);
-      await fh.sync();
-      const back = Buffer.allocUnsafe(data.length);
-      let got = 0;
-      while (got < data.length) {
-        const n = readSync(fd, back, got, data.length - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      written = createHash('sha256').update(back.subarray(0, got)).digest('hex');
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
-    // close() can report a delayed write error (NFS): it must not be ignored here.
-    await fh.close();
-    if (written !== hash) {
-      throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not hash as the bytes read (${written} ≠ ${hash})`);
-    }
-    if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
-    renameSync(tmp, final);
-    tmpExists = false;
-    await ctx.folders.syncAfterRename(dir);
-    return { remoteId: final, size: data.length, hash, hashKind: 'sha256', unchanged: false, bytesSent: data.length };
-  } finally {
-    if (tmpExists) {
-      await rm(tmp, { force: true }).catch((e: unknown) => ctx.log.warn({ err: e, path: tmp }, 'temp file not removed'));
+  // The source's descriptor is read on the worker where the delivery offers it (see PutRequest.sourceFd).
+  const sourceFd = req.readSync && req.sourceFd !== undefined ? req.sourceFd : null;
+  let data: Buffer | null = null;
+  if (sourceFd === null) {
+    data = readSmallSync(req);
+    if (data === null) {
+      const chunks: Buffer[] = [];
+      await readSource(ctx, req, async (chunk) => void chunks.push(chunk));
+      data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     }
   }
-}
-
-/** lstat, null when nothing is there; synchronous (a small file's put, see `SMALL_FILE`). */
-function lstatOrNullSync(path: string): Stats | null {
-  try {
-    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
-  } catch (err) {
-    if (errnoOf(err) === 'ENOTDIR') return null;
-    throw err;
+  const size = data?.length ?? req.size;
+  const job = (retried: boolean): SmallJob => {
+    const tmp = join(dir, tempName(basename(final), `${TEMP_OWNER}${nextTempId()}`));
+    return {
+      final,
+      tmp,
+      dir,
+      realTmp: underRealRoot(ctx.folders.root, ctx.folders.realRoot, tmp),
+      data,
+      sourceFd,
+      size,
+      mtimeMs: req.mtimeMs,
+      mode: req.source ? req.source.mode & 0o777 : FILE_MODE,
+      owner: ctx.preserveOwner && req.source ? { uid: req.source.uid, gid: req.source.gid } : null,
+      keepVersions: ctx.keepVersions,
+      syncDirAlways: false,
+      retried,
+    };
+  };
+  let sent = job(false);
+  let a = await ctx.small.put(sent, req.signal);
+  if (a.outcome === 'folder-gone') {
+    // The folder vanished since it was checked: made again, once.
+    ctx.folders.forget();
+    await ctx.folders.ensureDir(dir, dirMode);
+    sent = job(true);
+    a = await ctx.small.put(sent, req.signal);
+  }
+  for (const w of a.warnings) ctx.log.warn({ err: w.error, path: w.path }, w.message);
+  switch (a.outcome) {
+    case 'written':
+    case 'unchanged':
+      return { remoteId: final, size, hash: a.hash, hashKind: 'sha256', unchanged: a.outcome === 'unchanged', bytesSent: a.outcome === 'written' ? size : 0 };
+    case 'general':
+      return null;
+    case 'link':
+      throw ctx.folders.linkRefused(a.path);
+    case 'blocked':
+      throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
+    case 'mismatch':
+      throw localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${sent.tmp} does not hash as the bytes read (${a.written} ≠ ${a.hash})`);
+    case 'aborted':
+      throw abortError(ctx.targetId, req.signal!);
+    case 'source-error':
+      throw new SourceError(a.error);
+    case 'short-read':
+      throw new ShortReadError(req.size, a.got);
+    default:
+      // 'error', and 'folder-gone' a second time: the file call's own error, classified as before.
+      throw a.outcome === 'error' ? a.error : Object.assign(new Error(`ENOENT: the folder ${dir} is gone`), { code: 'ENOENT' });
   }
 }
 
 /**
  * One put: maps `remotePath` under the root, makes its folders, and writes the file (see
- * `writeNew`) unless the copy there already holds the same bytes (same size, same sha256:
- * `unchanged`, the source read once and nothing written). A folder at the name fails the item.
+ * `writeNew`, and `writeSmall` for a small file) unless the copy there already holds the same
+ * bytes (same size, same sha256: `unchanged`, the source read once and nothing written). A folder
+ * at the name fails the item.
  */
 export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutResult> {
   if (req.signal?.aborted) throw abortError(ctx.targetId, req.signal);
@@ -510,23 +472,21 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
   // Folders 0700, or as wide as the source's own folder when that is wider.
   const dirMode = DIR_MODE | ((req.source?.dirMode ?? 0) & 0o777);
   await ctx.folders.ensureDir(dirname(final), dirMode);
-  // Synchronous calls only where the archive is on a local file system (see syncCallsSafe).
-  const small = req.size <= SMALL_FILE && (await syncCallsSafe(ctx.folders.root));
-  const existing = small ? lstatOrNullSync(final) : await lstatOrNull(final);
+  // Synchronous calls (on the worker) only where the archive is on a local file system (see syncCallsSafe).
+  if (req.size <= SMALL_FILE && (await syncCallsSafe(ctx.folders.root))) {
+    const put = await writeSmall(ctx, req, final, dirMode);
+    if (put) return put;
+  }
+  const existing = await lstatOrNull(final);
   if (existing?.isSymbolicLink()) throw ctx.folders.linkRefused(final);
   if (existing?.isDirectory()) throw localError(ctx.targetId, 'archive-path-blocked', 'fail-item', `a folder is at ${final}`);
-  // A small source is read once, whole: the bytes compared here are the bytes written.
-  let held: Buffer | null = null;
   if (existing?.isFile() && existing.size === req.size) {
-    held = small ? readSmallSync(req) : null;
-    const local = held ? createHash('sha256').update(held).digest('hex') : readSource(ctx, req, null).then((s) => s.digest('sha256'));
+    const local = readSource(ctx, req, null).then((s) => s.digest('sha256'));
     const [hash, stored] = await Promise.all([local, hashFile('sha256', final, req.signal)]);
     if (hash === stored) {
       return { remoteId: final, size: req.size, hash, hashKind: 'sha256', unchanged: true, bytesSent: 0 };
     }
   }
-  // A replaced copy kept as a version takes the general path (its link or copy is rare).
-  if (small && !(ctx.keepVersions && existing?.isFile())) return writeSmall(ctx, req, final, dirMode, held);
   return writeNew(ctx, req, final, existing, dirMode);
 }
 

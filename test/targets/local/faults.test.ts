@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { TargetError } from '../../../src/errors.js';
 import { isTempName } from '../../../src/targets/local/names.js';
+import { smallPutsInThread } from '../../../src/targets/local/small-batch.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles } from '../../helpers/fs.js';
@@ -63,7 +64,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...real, default: { ...real, open, writeFile }, open, writeFile };
 });
 
-// A small file's put opens its temp file with openSync (node:fs): the same fault there.
+// A small file's put opens its temp file with openSync (node:fs): the same fault there. Its file
+// calls run on the main thread here (smallPutsInThread), where this mock is: the worker thread's
+// node:fs is its own (test/targets/local/small-worker.test.ts covers that path).
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
   const { basename } = await import('node:path');
@@ -75,6 +78,8 @@ vi.mock('node:fs', async (importOriginal) => {
   }) as typeof real.openSync;
   return { ...real, default: { ...real, openSync }, openSync };
 });
+
+smallPutsInThread.forced = true;
 
 let h: LocalHarness | undefined;
 afterEach(async () => {

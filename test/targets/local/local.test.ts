@@ -7,6 +7,7 @@ import { ConfigError, ShortReadError, TargetError } from '../../../src/errors.js
 import { hashBuffer } from '../../../src/archive/hash.js';
 import { createLocalTarget, LOCAL_FEATURES } from '../../../src/targets/local/index.js';
 import { versionStamp } from '../../../src/targets/local/names.js';
+import { smallPutsInThread } from '../../../src/targets/local/small-batch.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes, truncatedSource } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
@@ -217,7 +218,12 @@ describe('local target: put', () => {
       return real.call(this);
     });
     fsyncSeen.hook = (fd) => synced.push(readlinkSync(`/proc/self/fd/${fd}`));
-    cleanupHook = () => (fsyncSeen.hook = null);
+    // The small put's calls on this thread, where the mock sees them (not on the worker thread).
+    smallPutsInThread.forced = true;
+    cleanupHook = () => {
+      fsyncSeen.hook = null;
+      smallPutsInThread.forced = false;
+    };
     await target.put(request('x/y/f.bin', seededBytes(8, 5000)));
     expect(synced).toHaveLength(4);
     // New folders x and x/y are entries of root and x: both parents are synced, each as the
