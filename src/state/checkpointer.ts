@@ -37,7 +37,10 @@ try {
     const commits = Atomics.load(shared, 0);
     if (commits === checkpointed) continue;
     checkpointed = commits;
-    db.pragma('wal_checkpoint(PASSIVE)');
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    // Frames a reader of the main connection still needed stay in the WAL: try again after
+    // idleMs even if no commit comes (the last checkpoint of a burst must not be a partial one).
+    if (r && r.checkpointed < r.log) checkpointed = -1;
   }
 } finally {
   db.close();

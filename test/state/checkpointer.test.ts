@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/state/index.js';
@@ -30,13 +31,25 @@ function walIndex(db: string): { mxFrame: number; nBackfill: number } {
 }
 
 /** 600 deliveries leased and completed one by one: ~1200 commits, several WAL pages each. */
-async function deliverAll(s: SqliteStore): Promise<void> {
+async function deliverAll(s: SqliteStore, between?: { after: number; run: () => void }): Promise<void> {
   const items = Array.from({ length: 600 }, (_, i) => newItem(`d${i % 10}/f${i}`, { ino: i + 1 }));
   await s.recordItems(items, ['t']);
   for (let i = 0; i < items.length; i++) {
+    if (between?.after === i) between.run();
     const [d] = await s.lease('t', 1);
     await s.complete(d!.id, d!.generation, { remoteId: `r${i}`, remoteHash: 'h', bytesSent: 100 });
   }
+}
+
+/** Polls the wal-index until every frame is checkpointed, or 5 s pass; the last reading. */
+async function settled(path: string): Promise<{ mxFrame: number; nBackfill: number }> {
+  const deadline = Date.now() + 5000;
+  let wal = walIndex(path);
+  while (wal.nBackfill < wal.mxFrame && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    wal = walIndex(path);
+  }
+  return wal;
 }
 
 describe('WAL checkpoints on a worker thread (src/state/checkpointer.ts)', () => {
@@ -52,15 +65,32 @@ describe('WAL checkpoints on a worker thread (src/state/checkpointer.ts)', () =>
   it('the worker checkpoints every frame a moment after the last commits, and the journal reads back what was committed', async () => {
     const s = await store({ everyCommits: 100, idleMs: 50 });
     await deliverAll(s);
-    const deadline = Date.now() + 5000;
-    let wal = walIndex(s.path);
-    while (wal.nBackfill < wal.mxFrame && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-      wal = walIndex(s.path);
-    }
+    const wal = await settled(s.path);
     expect(wal.mxFrame).toBeGreaterThan(0);
     expect(wal.nBackfill).toBe(wal.mxFrame);
     const counts = await s.counts();
     expect(counts).toEqual([expect.objectContaining({ target: 't', done: 600, pending: 0, inFlight: 0 })]);
+  });
+
+  it('a checkpoint a reader cut short is tried again after idleMs, with no commit since: the WAL ends checkpointed whole', async () => {
+    const s = await store({ everyCommits: 100, idleMs: 50 });
+    // A reader (another connection, as `status` or a second process would be) holds a snapshot
+    // from before the last 300 deliveries' commits: no checkpoint can copy the frames after it.
+    const reader = new Database(s.path, { readonly: true });
+    cleanups.push(() => reader.close());
+    await deliverAll(s, {
+      after: 300,
+      run: () => {
+        reader.exec('BEGIN');
+        reader.prepare('SELECT count(*) FROM deliveries').get();
+      },
+    });
+    // The worker's checkpoints during and after the burst stop at the reader's snapshot.
+    await new Promise((r) => setTimeout(r, 300));
+    const cut = walIndex(s.path);
+    expect(cut.nBackfill).toBeLessThan(cut.mxFrame);
+    reader.exec('COMMIT');
+    const wal = await settled(s.path);
+    expect(wal.nBackfill).toBe(wal.mxFrame);
   });
 });
