@@ -51,7 +51,7 @@ export interface PutRequest {
   /**
    * Present with `readSync`: the descriptor it reads through, open until the put settles. A
    * target MAY read the source with pread(2) on it from another thread of this process (the local
-   * target's worker, src/targets/local/small-batch.ts) instead of calling `readSync`; it MUST NOT
+   * target's worker, src/targets/local/upload.ts, `SmallPuts`) instead of calling `readSync`; it MUST NOT
    * close it or read it after the put has settled.
    */
   sourceFd?: number;

@@ -17,8 +17,7 @@ import { classify, classifyRule, localError } from './classify.js';
 import { LocalFolders, listArchive } from './folders.js';
 import { localPathKey, mapLocalPath } from './names.js';
 import { provider } from './provider.js';
-import { SmallPuts } from './small-batch.js';
-import { fsyncFile, lstatOrNull, putFile, type UploadContext } from './upload.js';
+import { COPY_BUDGET, CopyBudget, SmallPuts, fsyncFile, lstatOrNull, putFile, type UploadContext } from './upload.js';
 
 export type { LocalOptions } from './api-types.js';
 
@@ -75,6 +74,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     keepVersions: options.keepVersions ?? false,
     preserveOwner: (options.preserveOwner ?? false) && process.getuid?.() === 0,
     small: new SmallPuts(ctx.log),
+    copies: new CopyBudget(COPY_BUDGET),
   };
   const life = createLifecycle(id, 'local');
   let closing: Promise<void> | null = null;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { TargetError } from '../../../src/errors.js';
 import { isTempName } from '../../../src/targets/local/names.js';
-import { smallPutsInThread } from '../../../src/targets/local/small-batch.js';
+import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles } from '../../helpers/fs.js';

@@ -7,7 +7,7 @@ import { ConfigError, ShortReadError, TargetError } from '../../../src/errors.js
 import { hashBuffer } from '../../../src/archive/hash.js';
 import { createLocalTarget, LOCAL_FEATURES } from '../../../src/targets/local/index.js';
 import { versionStamp } from '../../../src/targets/local/names.js';
-import { smallPutsInThread } from '../../../src/targets/local/small-batch.js';
+import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes, truncatedSource } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';

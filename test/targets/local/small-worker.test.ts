@@ -17,7 +17,7 @@ import type { Worker as RealWorker } from 'node:worker_threads';
 import { ShortReadError, TargetError } from '../../../src/errors.js';
 import { createLocalTarget } from '../../../src/targets/local/index.js';
 import { isTempName } from '../../../src/targets/local/names.js';
-import { smallPutsInThread } from '../../../src/targets/local/small-batch.js';
+import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import type { PutRequest, Target } from '../../../src/targets/target.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
