@@ -77,7 +77,9 @@ describe('WAL checkpoints on a worker thread (src/state/checkpointer.ts)', () =>
     // A reader (another connection, as `status` or a second process would be) holds a snapshot
     // from before the last 300 deliveries' commits: no checkpoint can copy the frames after it.
     const reader = new Database(s.path, { readonly: true });
-    cleanups.push(() => reader.close());
+    cleanups.push(() => {
+      reader.close();
+    });
     await deliverAll(s, {
       after: 300,
       run: () => {
