@@ -12,6 +12,7 @@ import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles } from '../../helpers/fs.js';
+import { caught } from '../../helpers/rejection.js';
 
 const faults = vi.hoisted(() => ({
   /** errno thrown by open() of a temp file. */
@@ -91,15 +92,6 @@ afterEach(async () => {
   await h?.cleanup();
   h = undefined;
 });
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function withOldCopy(): Promise<{ h: LocalHarness; old: Buffer }> {
   h = await localHarness();

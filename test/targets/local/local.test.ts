@@ -11,6 +11,7 @@ import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes, truncatedSource } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
+import { caught } from '../../helpers/rejection.js';
 
 /** Called with each descriptor fsynced through node:fs's fsync (a small file's temp file). */
 const fsyncSeen = vi.hoisted(() => ({ hook: null as ((fd: number) => void) | null }));
@@ -36,15 +37,6 @@ afterEach(async () => {
 async function harness(keepVersions = false): Promise<LocalHarness> {
   h = await localHarness({ keepVersions });
   return h;
-}
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const M1 = Date.UTC(2022, 1, 3, 4, 5, 6);

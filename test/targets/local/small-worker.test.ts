@@ -21,6 +21,7 @@ import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import type { PutRequest, Target } from '../../../src/targets/target.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
+import { caught } from '../../helpers/rejection.js';
 
 const seen = vi.hoisted(() => ({
   /** Temp files opened with openSync on the main thread. */
@@ -93,15 +94,6 @@ async function setup(): Promise<Setup> {
     await cleanup();
   });
   return { target, root, dir, logs };
-}
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const files = (n: number, seed: number): Array<[string, Buffer]> =>
