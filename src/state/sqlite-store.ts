@@ -529,11 +529,20 @@ class SqliteStoreImpl implements SqliteStore {
    * without one).
    */
   #commitQueued(lease: LeaseArgs | null): Delivery[] {
+    try {
+      return this.#commitQueuedNow(lease);
+    } finally {
+      // Counted once committed, so that a checkpoint this count wakes sees its frames. (Counted
+      // before, the worker could take the count, checkpoint, and the commit write its frames
+      // after: the last commit of a burst was then left in the WAL, as CI runs saw.)
+      this.#checkpointer?.committed();
+    }
+  }
+
+  #commitQueuedNow(lease: LeaseArgs | null): Delivery[] {
     const completions = this.#completions.take();
     const claims = this.#claims.take();
     const leaseAlone = (): Delivery[] => (lease === null ? [] : this.#lease(lease.target, lease.n, lease.now));
-    // Counted before it commits: the worker's checkpoint may miss this one, the next takes it.
-    this.#checkpointer?.committed();
     if (completions.length === 0 && claims.length === 0) return leaseAlone();
     let out: QueuedOutcomes;
     try {
@@ -577,8 +586,11 @@ class SqliteStoreImpl implements SqliteStore {
   async recordItems(items: NewItem[], targets: readonly string[]): Promise<Set<string>> {
     this.#open();
     if (items.length === 0) return new Set();
-    this.#checkpointer?.committed();
-    return this.#record(items, [...new Set(targets)], Date.now());
+    try {
+      return this.#record(items, [...new Set(targets)], Date.now());
+    } finally {
+      this.#checkpointer?.committed();
+    }
   }
 
   #recordTx(items: readonly NewItem[], targets: readonly string[], now: number): Set<string> {
