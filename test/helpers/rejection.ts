@@ -1,9 +1,9 @@
-/** What `p` rejects with; throws when it resolves instead (a test that expected a failure). */
-export async function caught(p: Promise<unknown>): Promise<unknown> {
+/** Rejection of `p`, or a failure when it resolves. */
+export async function rejected(p: Promise<unknown>): Promise<unknown> {
   try {
     await p;
   } catch (err) {
     return err;
   }
-  throw new Error('expected a rejection');
+  throw new Error('expected the promise to reject');
 }

@@ -88,15 +88,7 @@ export function crossingSource(buf: Buffer, afterBytes: number, onCross: () => v
     });
 }
 
-/** Rejection of `p`, or a failure when it resolves. */
-export async function rejected(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject');
-}
+export { rejected } from '../../helpers/rejection.js';
 
 /** Every message in an error's cause chain, and each error inspected deeply (what a logger could print). */
 export function errorText(err: unknown): string {

@@ -12,7 +12,7 @@ import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles } from '../../helpers/fs.js';
-import { caught } from '../../helpers/rejection.js';
+import { rejected } from '../../helpers/rejection.js';
 
 const faults = vi.hoisted(() => ({
   /** errno thrown by open() of a temp file. */
@@ -115,7 +115,7 @@ describe('local target under injected faults', () => {
   ])('%s while writing → %s %s; temp removed, old copy intact', async (code, kind, rule) => {
     const { h, old } = await withOldCopy();
     faults.write = { after: 100_000, code };
-    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(2, 200_000))));
+    const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(2, 200_000))));
     expect(err).toBeInstanceOf(TargetError);
     expect(err).toMatchObject({ kind, code: `local.${rule}`, target: 'local' });
     expect(h.target.classify(err).reason).toMatch(new RegExp(`^${rule}: ${code}: injected`));
@@ -131,7 +131,7 @@ describe('local target under injected faults', () => {
   ])('%s opening the temp file → %s %s (%d bytes)', async (code, kind, rule, size) => {
     const { h, old } = await withOldCopy();
     faults.openTemp = code;
-    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(3, size))));
+    const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(3, size))));
     expect(err).toMatchObject({ kind, code: `local.${rule}` });
     await expectOldIntact(h, old);
   });
@@ -139,7 +139,7 @@ describe('local target under injected faults', () => {
   test('bytes corrupted on the way to disk are caught by the read-back check: retry, nothing renamed', async () => {
     const { h, old } = await withOldCopy();
     faults.corrupt = true;
-    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(4, 200_000))));
+    const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(4, 200_000))));
     expect(err).toMatchObject({ kind: 'retry', code: 'local.write-mismatch' });
     await expectOldIntact(h, old);
   });
@@ -147,7 +147,7 @@ describe('local target under injected faults', () => {
   test('ENOSPC halfway through a copy of several chunks, with chunks read ahead and hashing: fatal archive-full; temp removed, old copy intact', async () => {
     const { h, old } = await withOldCopy();
     faults.write = { after: 2_500_000, code: 'ENOSPC' };
-    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(5, 5 * 1024 * 1024))));
+    const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(5, 5 * 1024 * 1024))));
     expect(err).toMatchObject({ kind: 'fatal', code: 'local.archive-full' });
     await expectOldIntact(h, old);
   });
@@ -155,7 +155,7 @@ describe('local target under injected faults', () => {
   test('a write-behind fdatasync of a large copy fails (EIO): the put fails (retry), temp removed, old copy intact', async () => {
     const { h, old } = await withOldCopy();
     faults.datasync = 'EIO';
-    const err = await caught(h.target.put(request('dir/file.bin', seededBytes(6, 66 * 1024 * 1024))));
+    const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(6, 66 * 1024 * 1024))));
     expect(err).toMatchObject({ kind: 'retry', code: 'local.unknown' });
     expect(h.target.classify(err).reason).toMatch(/^unknown: EIO: injected/);
     await expectOldIntact(h, old);
@@ -168,7 +168,7 @@ describe('local target under injected faults', () => {
   ])('check() on a root where the probe cannot be written (%s) fails fatal with a clear reason', async (code, rule) => {
     h = await localHarness();
     faults.writeFile = code;
-    const err = await caught(h.target.check());
+    const err = await rejected(h.target.check());
     expect(err).toMatchObject({ kind: 'fatal', code: `local.${rule}` });
     const reason = h.target.classify(err).reason;
     expect(reason).toBe(`${rule}: the archive root ${h.root} is not usable: ${code}: injected`);

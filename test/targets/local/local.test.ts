@@ -11,7 +11,7 @@ import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes, truncatedSource } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
-import { caught } from '../../helpers/rejection.js';
+import { rejected } from '../../helpers/rejection.js';
 
 /** Called with each descriptor fsynced through node:fs's fsync (a small file's temp file). */
 const fsyncSeen = vi.hoisted(() => ({ hook: null as ((fd: number) => void) | null }));
@@ -95,7 +95,7 @@ describe('local target: put', () => {
     expect(res).toMatchObject({ size: 5000, hash: hashBuffer('sha256', body), bytesSent: 5000, unchanged: false });
     expect((await readFile(path.join(root, 'r/s.bin'))).equals(body)).toBe(true);
     for (const actual of [Buffer.concat([body, Buffer.from('more')]), body.subarray(0, 4000)]) {
-      const err = await caught(target.put({ ...request('r/t.bin', body, { open: noStream }), readSync: syncOf(actual) }));
+      const err = await rejected(target.put({ ...request('r/t.bin', body, { open: noStream }), readSync: syncOf(actual) }));
       expect(err).toBeInstanceOf(ShortReadError);
     }
     expect(await listFiles(root)).toEqual(['r/s.bin']);
@@ -131,7 +131,7 @@ describe('local target: put', () => {
     const { target, root, dir } = await harness();
     const missing = path.join(dir, 'inbox', 'gone.txt');
     const req = request('inbox/gone.txt', Buffer.alloc(0), { size: 10, open: () => createReadStream(missing) });
-    const err = await caught(target.put(req));
+    const err = await rejected(target.put(req));
     expect(err).toBeInstanceOf(TargetError);
     expect((err as TargetError).kind).toBe('fail-item');
     expect((err as TargetError).code).toBe('local.source-gone');
@@ -143,7 +143,7 @@ describe('local target: put', () => {
   test('open() throwing at once is the source failing', async () => {
     const { target } = await harness();
     const enoent = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
-    const err = await caught(target.put(request('x.bin', Buffer.alloc(3), { open: () => { throw enoent; } })));
+    const err = await rejected(target.put(request('x.bin', Buffer.alloc(3), { open: () => { throw enoent; } })));
     expect(target.classify(err).kind).toBe('fail-item');
     expect((err as TargetError).cause).toMatchObject({ cause: enoent });
   });
@@ -151,14 +151,14 @@ describe('local target: put', () => {
   test('a folder at the final path fails the item', async () => {
     const { target, root } = await harness();
     await mkdir(path.join(root, 'taken', 'sub'), { recursive: true });
-    const err = await caught(target.put(request('taken/sub', seededBytes(3, 10))));
+    const err = await rejected(target.put(request('taken/sub', seededBytes(3, 10))));
     expect(err).toMatchObject({ kind: 'fail-item', code: 'local.archive-path-blocked' });
   });
 
   test('a file where a folder is needed fails the item', async () => {
     const { target, root } = await harness();
     await target.put(request('plain', seededBytes(3, 10)));
-    const err = await caught(target.put(request('plain/child.bin', seededBytes(4, 10))));
+    const err = await rejected(target.put(request('plain/child.bin', seededBytes(4, 10))));
     expect(target.classify(err).kind).toBe('fail-item');
     expect(target.classify(err).reason).toMatch(/^archive-path-blocked: /);
     expect(await listFiles(root)).toEqual(['plain']);
@@ -168,7 +168,7 @@ describe('local target: put', () => {
     const { target, root } = await harness();
     await target.put(request('first.bin', seededBytes(5, 10)));
     await rm(root, { recursive: true });
-    const err = await caught(target.put(request('second/x.bin', seededBytes(6, 10))));
+    const err = await rejected(target.put(request('second/x.bin', seededBytes(6, 10))));
     expect(err).toMatchObject({ kind: 'fatal', code: 'local.archive-root-gone' });
     await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
   });
@@ -177,7 +177,7 @@ describe('local target: put', () => {
     const { target, root } = await harness();
     await target.put(request('one.bin', seededBytes(5, 10)));
     await rm(root, { recursive: true });
-    const err = await caught(target.put(request('two.bin', seededBytes(6, 10))));
+    const err = await rejected(target.put(request('two.bin', seededBytes(6, 10))));
     expect(err).toMatchObject({ kind: 'fatal', code: 'local.archive-root-gone' });
     await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
   });
@@ -248,7 +248,7 @@ describe('local target: put', () => {
         })(),
         { objectMode: false, highWaterMark: chunk.length },
       );
-    const err = await caught(target.put(request('grow.bin', chunk, { size: 4 * chunk.length, open: endless })));
+    const err = await rejected(target.put(request('grow.bin', chunk, { size: 4 * chunk.length, open: endless })));
     expect(err).toBeInstanceOf(ShortReadError);
     expect(pulled).toBeLessThanOrEqual(8);
     expect(await listFiles(root)).toEqual([]);
@@ -279,7 +279,7 @@ describe('local target: put', () => {
     const destroyedAtOnce = src!.destroyed;
     // Release a target that ignored the signal, so a failure here cannot hang the test.
     if (!destroyedAtOnce) src!.destroy(new Error('released by the test'));
-    const err = await caught(put);
+    const err = await rejected(put);
     expect(destroyedAtOnce).toBe(true);
     expect((err as Error).name).toBe('AbortError');
     expect(target.classify(err).kind).toBe('retry');
@@ -333,7 +333,7 @@ describe('local target: keepVersions', () => {
     await target.put(request('f.txt', a, { mtimeMs: M1 }));
     expect((await target.put(request('f.txt', a, { mtimeMs: M2 }))).unchanged).toBe(true);
     const b = seededBytes(41, 600);
-    const err = await caught(target.put(request('f.txt', b, { open: truncatedSource(b, 10) })));
+    const err = await rejected(target.put(request('f.txt', b, { open: truncatedSource(b, 10) })));
     expect(err).toBeInstanceOf(ShortReadError);
     expect(await entries(root)).toEqual(['f.txt']);
     expect((await readFile(path.join(root, 'f.txt'))).equals(a)).toBe(true);
@@ -370,7 +370,7 @@ describe('local target: check and close', () => {
       const file = path.join(dir, 'not-a-folder');
       await writeFile(file, 'x');
       const target = createLocalTarget({ id: 'arch', path: file }, { log: pino({ level: 'silent' }), stateDir: dir });
-      const err = await caught(target.check());
+      const err = await rejected(target.check());
       expect(err).toMatchObject({ kind: 'fatal', target: 'arch' });
       expect(target.classify(err).reason).toMatch(/^archive-path-blocked: the archive root .*not-a-folder is not usable: /);
     } finally {
@@ -384,7 +384,7 @@ describe('local target: check and close', () => {
       await writeFile(path.join(dir, 'file'), 'x');
       const root = path.join(dir, 'file', 'archive');
       const target = createLocalTarget({ id: 'arch', path: root }, { log: pino({ level: 'silent' }), stateDir: dir });
-      const err = await caught(target.check());
+      const err = await rejected(target.check());
       expect(err).toMatchObject({ kind: 'fatal' });
       expect((err as Error).message).toContain(`the archive root ${root} is not usable: ENOTDIR`);
     } finally {

@@ -21,7 +21,7 @@ import { smallPutsInThread } from '../../../src/targets/local/upload.js';
 import type { PutRequest, Target } from '../../../src/targets/target.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
-import { caught } from '../../helpers/rejection.js';
+import { rejected } from '../../helpers/rejection.js';
 
 const seen = vi.hoisted(() => ({
   /** Temp files opened with openSync on the main thread. */
@@ -137,7 +137,7 @@ describe('local target: small puts on the worker thread', () => {
     await symlink(path.join(dir, 'victim'), path.join(root, 'a/link.bin'));
     await mkdir(path.join(root, 'a/folder.bin'));
     const posted = seen.posted;
-    const [link, folder] = await Promise.all([caught(target.put(request('a/link.bin', seededBytes(2, 10)))), caught(target.put(request('a/folder.bin', seededBytes(3, 10))))]);
+    const [link, folder] = await Promise.all([rejected(target.put(request('a/link.bin', seededBytes(2, 10)))), rejected(target.put(request('a/folder.bin', seededBytes(3, 10))))]);
     expect(seen.posted).toBe(posted + 1);
     expect(link).toBeInstanceOf(TargetError);
     expect(link).toMatchObject({ kind: 'fail-item', code: 'local.archive-path-link' });
@@ -158,7 +158,7 @@ describe('local target: small puts on the worker thread', () => {
       renameSync(path.join(root, 'inbox'), path.join(root, 'inbox-moved'));
       symlinkSync(outside, path.join(root, 'inbox'));
     };
-    const err = await caught(target.put(request('inbox/new.bin', seededBytes(2, 2000))));
+    const err = await rejected(target.put(request('inbox/new.bin', seededBytes(2, 2000))));
     expect(err).toMatchObject({ kind: 'fail-item', code: 'local.archive-path-link' });
     expect(await readdir(outside)).toEqual([]);
     expect(seen.tempOpens).toBe(0);
@@ -186,7 +186,7 @@ describe('local target: small puts on the worker thread', () => {
       stop.abort();
     };
     const [cancelled, other] = await Promise.all([
-      caught(target.put(request('q/cancelled.bin', seededBytes(1, 3000), { signal: stop.signal }))),
+      rejected(target.put(request('q/cancelled.bin', seededBytes(1, 3000), { signal: stop.signal }))),
       target.put(request('q/other.bin', seededBytes(2, 3000))),
     ]);
     expect(cancelled).toMatchObject({ name: 'AbortError' });
@@ -220,13 +220,13 @@ describe('local target: small puts on the worker thread', () => {
     // Stated smaller than it is (it grew), then a descriptor that is not open: each as readSync's error.
     const badFd = real.openSync(file, 'r');
     real.closeSync(badFd);
-    const worker = [await caught(target.put(viaFd('fd/grew.bin', 5000, fd))), await caught(target.put(viaFd('fd/bad.bin', 6000, badFd)))];
+    const worker = [await rejected(target.put(viaFd('fd/grew.bin', 5000, fd))), await rejected(target.put(viaFd('fd/bad.bin', 6000, badFd)))];
     expect(mainReads).toBe(0);
     const withoutFd = (r: PutRequest): PutRequest => {
       const { sourceFd: _, ...rest } = r;
       return rest;
     };
-    const inThread = [await caught(target.put(withoutFd(viaFd('fd/grew.bin', 5000, fd)))), await caught(target.put(withoutFd(viaFd('fd/bad.bin', 6000, badFd))))];
+    const inThread = [await rejected(target.put(withoutFd(viaFd('fd/grew.bin', 5000, fd)))), await rejected(target.put(withoutFd(viaFd('fd/bad.bin', 6000, badFd))))];
     expect(mainReads).toBeGreaterThan(0);
     expect(worker[0]).toBeInstanceOf(ShortReadError);
     expect(worker[0]).toMatchObject({ expected: 5000, actual: 5001 });
