@@ -88,6 +88,41 @@ async function statuses(url: string): Promise<Record<string, number>> {
   }
 }
 
+
+/**
+ * Every ~150 ms, locks one of `tables` in turn for 60 ms, so that the stores' calls pile up
+ * waiting and are caught in the middle, then terminates every client connection to the database
+ * but its own. `stop` ends it and resolves to how many cuts terminated a connection; `admin` (the
+ * cutter's connection) stays open for the caller's own queries, and is the caller's to end.
+ */
+async function cutConnections(url: string, tables: readonly string[]): Promise<{ admin: pg.Client; stop: () => Promise<number> }> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  let cuts = 0;
+  let stopped = false;
+  const cutter = (async () => {
+    for (let i = 0; !stopped; i++) {
+      await sleep(150);
+      await admin.query('BEGIN');
+      await admin.query(`LOCK TABLE ${tables[i % tables.length]} IN ACCESS EXCLUSIVE MODE`);
+      await sleep(60);
+      const r = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      );
+      await admin.query('COMMIT');
+      if ((r.rowCount ?? 0) > 0) cuts++;
+    }
+  })();
+  return {
+    admin,
+    stop: async () => {
+      stopped = true;
+      await cutter;
+      return cuts;
+    },
+  };
+}
 describe('the PostgreSQL journal across a lost connection', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   beforeEach(async () => {
@@ -147,34 +182,15 @@ describe('the PostgreSQL journal across a lost connection', () => {
       Array.from({ length: total }, (_, i) => newItem(`f-${i}.bin`)),
       ['local'],
     );
-    // Each cut catches the stores' calls in the middle: the table is locked while they pile up
-    // waiting, then every connection to the database but the cutter's is terminated.
-    const admin = new pg.Client({ connectionString: db.url });
-    await admin.connect();
-    let cuts = 0;
-    let stop = false;
-    const cutter = (async () => {
-      while (!stop) {
-        await sleep(150);
-        await admin.query('BEGIN');
-        await admin.query('LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE');
-        await sleep(60);
-        const r = await admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-           WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
-        );
-        await admin.query('COMMIT');
-        if ((r.rowCount ?? 0) > 0) cuts++;
-      }
-    })();
+    const cutter = await cutConnections(db.url, ['deliveries']);
     let leased: Map<number, number>;
+    let cuts = 0;
     try {
       leased = await drain([a.store, b.store], 'local', total, 60_000, 20);
     } finally {
-      stop = true;
-      await cutter;
+      cuts = await cutter.stop();
     }
-    await admin.end();
+    await cutter.admin.end();
 
     expect(cuts).toBeGreaterThan(0);
     expect(leased.size).toBe(total);
@@ -213,34 +229,17 @@ describe('the PostgreSQL journal across a lost connection', () => {
       Array.from({ length: total }, (_, i) => newItem(`f-${i}.bin`)),
       ['local'],
     );
-    // As above: the joined statements pile up behind a table lock, then every connection is cut.
-    const admin = new pg.Client({ connectionString: db.url });
-    await admin.connect();
-    let cuts = 0;
-    let stop = false;
-    const cutter = (async () => {
-      for (let i = 0; !stop; i++) {
-        await sleep(150);
-        await admin.query('BEGIN');
-        await admin.query(`LOCK TABLE ${i % 2 === 0 ? 'deliveries' : 'remote_names'} IN ACCESS EXCLUSIVE MODE`);
-        await sleep(60);
-        const r = await admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-           WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
-        );
-        await admin.query('COMMIT');
-        if ((r.rowCount ?? 0) > 0) cuts++;
-      }
-    })();
+    // The joined statements pile up behind a lock of either table, then every connection is cut.
+    const cutter = await cutConnections(db.url, ['deliveries', 'remote_names']);
     let leased: Map<number, number>;
+    let cuts = 0;
     try {
       leased = await drain([a.store, b.store], 'local', total, 60_000, 20, true);
     } finally {
-      stop = true;
-      await cutter;
+      cuts = await cutter.stop();
     }
-    const names = await admin.query<{ n: string; wanted: string }>(`SELECT count(*) AS n, count(*) FILTER (WHERE remote_path = wanted) AS wanted FROM remote_names`);
-    await admin.end();
+    const names = await cutter.admin.query<{ n: string; wanted: string }>(`SELECT count(*) AS n, count(*) FILTER (WHERE remote_path = wanted) AS wanted FROM remote_names`);
+    await cutter.admin.end();
 
     expect(cuts).toBeGreaterThan(0);
     expect(leased.size).toBe(total);
