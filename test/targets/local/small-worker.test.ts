@@ -1,6 +1,6 @@
 /**
  * Issue 19, item 1: a small file's put makes its file calls on the local target's worker thread,
- * in batches (src/targets/local/small-batch.ts). What the worker meets reaches the caller as the
+ * in batches (`SmallPuts` in src/targets/local/upload.ts). What the worker meets reaches the caller as the
  * same error as when the calls ran on the main thread; a worker that cannot start or dies leaves
  * the puts to the main thread, whole.
  *
