@@ -114,6 +114,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // On a shared journal other daemons record work and leases of dead ones expire: look for both.
     ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
   });
+  /** The roots.json write under way, if any (see onStatusChange). */
+  let presence: Promise<void> = Promise.resolve();
   const watcher = new WatchProducer({
     roots: watched.map((r) => ({
       name: r.name,
@@ -128,11 +130,12 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     index: (root) => store.fileIndex(root),
     log: log.child({ stage: 'watcher' }),
     bus,
-    // The status CLI is another process: each change of the roots' status is written for it.
+    // The status CLI is another process: each change of the roots' status is written for it,
+    // one write at a time, and the pipeline's stop waits for the last one.
     onStatusChange: () => {
-      writeRootPresence(config.stateDir, watcher.source.roots()).catch((e: unknown) =>
-        log.warn({ err: e }, 'cannot record the state of the roots for `status`'),
-      );
+      presence = presence
+        .then(() => writeRootPresence(config.stateDir, watcher.source.roots()))
+        .catch((e: unknown) => log.warn({ err: e }, 'cannot record the state of the roots for `status`'));
     },
     // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
     // cannot write it).
@@ -185,7 +188,10 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   // What reconnect makes a target from: the config's entries, replaced by edited ones.
   const targetConfigs = [...config.targets];
   const reconnect = (id: string, tc?: TargetConfig) => reconnectTarget(id, tc, { config, targetConfigs, opts, targets, supervisor, store, log });
-  return { store, bus, supervisor, watcher, archiver, targets, node: nodeName, idle, stop: () => terminator.stop(), failed, reconnect };
+  // Nothing is written into the state folder once stop resolves: a roots.json write still under
+  // way (its temp file) appeared after a quick start and stop, while a test removed the folder.
+  const stop = () => terminator.stop().then(() => presence);
+  return { store, bus, supervisor, watcher, archiver, targets, node: nodeName, idle, stop, failed, reconnect };
 }
 
 /** Retries a parked target when `stagecoach retry <target>` asks; returns the function that stops listening. */
