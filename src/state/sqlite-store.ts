@@ -427,17 +427,23 @@ class Failed {
 class GroupCommit<In, Out> {
   #pending: Array<{ input: In; resolve: (out: Out) => void; reject: (err: unknown) => void }> = [];
   #scheduled = false;
-  constructor(private readonly flushDue: () => void) {}
+  /** `turns`: how many turns of the event loop what is added waits for its own flush (1 or 2). */
+  constructor(
+    private readonly flushDue: () => void,
+    private readonly turns: 1 | 2,
+  ) {}
 
   add(input: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.#pending.push({ input, resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
-      setImmediate(() => {
+      const flush = (): void => {
         this.#scheduled = false;
-        this.flushDue();
-      });
+        // Already taken by a lease or the other queue's flush: nothing to commit.
+        if (this.#pending.length > 0) this.flushDue();
+      };
+      setImmediate(this.turns === 1 ? flush : () => setImmediate(flush));
     });
   }
 
@@ -504,13 +510,16 @@ class SqliteStoreImpl implements SqliteStore {
     // lease it means two processes can never select the same rows.
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
-    // On the next turn: a slot whose put is done asks for its next delivery at once (uploader.ts),
-    // and that lease, on the next turn too, commits the completion with itself.
-    this.#completions = new GroupCommit(() => this.#commitQueued(null));
+    // Two turns on: a slot whose put is done asks for its next delivery at once (uploader.ts),
+    // and that lease, on the next turn, commits the completion with itself. With a flush on the
+    // next turn the completion, asked for first, was committed alone just before the lease: a
+    // commit more (4,419 commits for 2,000 deliveries under the four-cloud bench, 2,920 with two
+    // turns). A put is already durable on its target: a completion waiting a turn more risks nothing.
+    this.#completions = new GroupCommit(() => this.#commitQueued(null), 2);
     // Called inside #queuedTx, a nested transaction is a savepoint: a claim that throws rolls
     // back its own writes only.
     this.#claim = db.transaction(this.#claimTx.bind(this));
-    this.#claims = new GroupCommit(() => this.#commitQueued(null));
+    this.#claims = new GroupCommit(() => this.#commitQueued(null), 1);
     this.#queuedTx = db.transaction((completions: readonly PendingCompletion[], claims: readonly RemoteClaim[], lease: LeaseArgs | null): QueuedOutcomes => ({
       completions: this.#completeTx(completions),
       claims: this.#claimAllTx(claims),
