@@ -28,7 +28,9 @@ const shared = new Int32Array(workerData.shared);
 const db = new Database(workerData.file, { fileMustExist: true, timeout: workerData.busyTimeoutMs });
 try {
   let epoch = Atomics.load(shared, 2);
-  let checkpointed = Atomics.load(shared, 0);
+  // From 0, not the count at the worker's start: commits made while it started (a slow start on
+  // a loaded machine) are checkpointed too, not left in the WAL until a later commit.
+  let checkpointed = 0;
   while (Atomics.load(shared, 1) === 0) {
     // Woken every everyCommits commits ([2] moves on) or by stop(); else after idleMs.
     Atomics.wait(shared, 2, epoch, workerData.idleMs);
