@@ -38,4 +38,28 @@ describe('whenIdle', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(settled).toBe(true);
   });
+
+  // Issue 19, item 2: a check reads the journal, and while uploads run nearly every turn has an
+  // event. Checked on the next turn after each, it cost ~2 journal queries per delivery.
+  it('after a check that found work, the events of the next 50 ms make one check, not one each', async () => {
+    const bus = new EventBus<AllEvents>();
+    let checks = 0;
+    let working = true;
+    let settled = false;
+    void whenIdle(bus, Promise.resolve(), async () => {
+      checks++;
+      return !working;
+    }).then(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(checks).toBe(1);
+    for (let i = 0; i < 10; i++) {
+      bus.emit('item.skip', { root: 'inbox', relPath: `f${i}`, reason: 'test' });
+      await vi.advanceTimersByTimeAsync(2);
+    }
+    expect(checks).toBe(1);
+    working = false;
+    await vi.advanceTimersByTimeAsync(50);
+    expect(checks).toBe(2);
+    expect(settled).toBe(true);
+  });
 });
