@@ -207,21 +207,59 @@ const SMALL_ANSWER_BYTES = 1 << 20;
  * of the main thread than the request did), else streamed, not buffered.
  */
 async function toResponse(res: http.IncomingMessage, method: string, url: string): Promise<Response> {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
   const status = res.statusCode ?? 500;
   const noBody = method === 'HEAD' || status === 204 || status === 205 || status === 304;
   if (noBody) res.resume();
   const length = Number(res.headers['content-length'] ?? NaN);
-  const body = noBody
-    ? null
-    : length <= SMALL_ANSWER_BYTES
-      ? await readBody(res)
-      : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
-  const response = new Response(body, { status, statusText: res.statusMessage ?? '', headers });
+  const small = !noBody && length <= SMALL_ANSWER_BYTES;
+  const bytes = small ? await readBody(res) : null;
+  const body = noBody || small ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
+  const response = new Response(body, { status, statusText: res.statusMessage ?? '' });
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) response.headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
   // RedirectHandler compares response.url with the Location to drop Authorization across hosts.
   Object.defineProperty(response, 'url', { value: url });
+  if (bytes !== null) readFromBytes(response, bytes);
   return response;
+}
+
+/**
+ * Gives a Response made without a body the reading methods of one over `bytes`. A Response
+ * made over bytes wraps them in a web stream (a transferable object, a DOMException-ready abort
+ * algorithm, webidl checks) before anything reads them: ~0.1 ms of the main thread per answer,
+ * three per OneDrive upload, where the Graph client reads the JSON once. The stream is made
+ * only if `body` is asked for.
+ */
+function readFromBytes(response: Response, bytes: Buffer): void {
+  let used = false;
+  const take = (): Buffer => {
+    if (used) throw new TypeError('Body is unusable: Body has already been read');
+    used = true;
+    return bytes;
+  };
+  const text = async (): Promise<string> => new TextDecoder().decode(take());
+  let stream: ReadableStream<Uint8Array> | null = null;
+  Object.defineProperties(response, {
+    body: { get: () => (stream ??= new Response(bytes).body) },
+    bodyUsed: { get: () => used },
+    text: { value: text },
+    json: { value: async (): Promise<unknown> => JSON.parse(await text()) },
+    arrayBuffer: {
+      value: async (): Promise<ArrayBuffer> => {
+        const b = take();
+        return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+      },
+    },
+    blob: { value: async (): Promise<Blob> => new Blob([take()], { type: response.headers.get('content-type') ?? '' }) },
+    clone: {
+      value: (): Response => {
+        if (used) throw new TypeError('Response.clone: Body has already been consumed.');
+        const copy = new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
+        Object.defineProperty(copy, 'url', { value: response.url });
+        readFromBytes(copy, bytes);
+        return copy;
+      },
+    },
+  });
 }
 
 /**

@@ -1,9 +1,10 @@
 /** http.ts: where the config's `endpoints` send each Microsoft host, and the MSAL network client's answers. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Context } from '@microsoft/microsoft-graph-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OneDriveNetworkError } from '../../../src/targets/onedrive/classify.js';
-import { NodeNetworkClient, endpointRewrite, sendHttp } from '../../../src/targets/onedrive/transport.js';
+import { NodeHttpHandler, NodeNetworkClient, endpointRewrite, sendHttp } from '../../../src/targets/onedrive/transport.js';
 
 const ENDPOINTS = { graph: 'http://127.0.0.1:8701', login: 'http://127.0.0.1:8702/prefix/' };
 
@@ -67,5 +68,30 @@ describe('sendHttp and NodeNetworkClient', () => {
     const r = await new NodeNetworkClient().sendPostRequestAsync<{ error: string }>(`${base}/consumers/oauth2/v2.0/token`, { body: 'a=b' });
     expect(r.status).toBe(502);
     expect(r.body.error).toBe('temporarily_unavailable');
+  });
+
+  // A small answer is read whole and handed to the Graph client as a Response over its bytes
+  // (transport.ts, readFromBytes): it must read as a fetch Response does.
+  it("hands the Graph client a small answer that reads as a fetch Response: once, cloned before, or as a stream", async () => {
+    const json = '{"name":"é.txt","size":3}';
+    const base = await serve((_req, res) => {
+      res.writeHead(201, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), 'x-extra': 'a' });
+      res.end(json);
+    });
+    const answer = async (): Promise<Response> => {
+      const context = { request: `${base}/v1.0/me/drive/root:/x:/content`, options: { method: 'GET' } } as Context;
+      await new NodeHttpHandler().execute(context);
+      return context.response!;
+    };
+    const r = await answer();
+    expect([r.status, r.ok, r.headers.get('x-extra'), r.url]).toEqual([201, true, 'a', `${base}/v1.0/me/drive/root:/x:/content`]);
+    const copy = r.clone();
+    expect(await r.json()).toEqual({ name: 'é.txt', size: 3 });
+    expect(r.bodyUsed).toBe(true);
+    await expect(r.text()).rejects.toThrow(TypeError);
+    expect(Buffer.from(await copy.arrayBuffer()).toString('utf8')).toBe(json);
+    const streamed = await answer();
+    expect(await new Response(streamed.body).text()).toBe(json);
+    expect(await (await (await answer()).blob()).text()).toBe(json);
   });
 });
