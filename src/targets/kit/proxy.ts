@@ -1,10 +1,10 @@
 /**
  * How the cloud targets' own transports reach the internet through a proxy: `HTTPS_PROXY` for
  * https URLs, `HTTP_PROXY` for http ones, `NO_PROXY` to go direct (the usual variables, either
- * case, read by proxy-from-env, looked at once per turn of the event loop). A proxied request
- * goes through a CONNECT tunnel (https-proxy-agent), whatever its scheme: the tunnel goes to the
- * host the request really connects to, also when a request is sent elsewhere with its original
- * Host header (the OneDrive target's `endpoints`).
+ * case, read for each request by proxy-from-env). A proxied request goes through a CONNECT
+ * tunnel (https-proxy-agent), whatever its scheme: the tunnel goes to the host the request really
+ * connects to, also when a request is sent elsewhere with its original Host header (the
+ * OneDrive target's `endpoints`).
  *
  * Who takes it: the Dropbox target's fetch (node-fetch's `agent`), the Box SDK's network session
  * (node-fetch's `agent` as a function of the URL: the SDK's own ProxyAgent closed every
@@ -28,26 +28,13 @@ const PROXY_VARS = ['npm_config_https_proxy', 'https_proxy', 'npm_config_http_pr
 const decided = new Map<string, http.Agent>();
 let decidedFor = '';
 
-/** Whether the variables were read in this turn of the event loop (see agentFor). */
-let readThisTurn = false;
-
-/**
- * The agent for a request that connects to `url`: a tunnel through the proxy the environment
- * names for it, or Node's global agent. The variables are read once per turn of the event loop:
- * sixteen reads of process.env for each request cost more than the rest of the choice.
- */
+/** The agent for a request that connects to `url`: a tunnel through the proxy the environment names for it, or Node's global agent. */
 export function agentFor(url: URL): http.Agent {
-  if (!readThisTurn) {
-    readThisTurn = true;
-    setImmediate(() => {
-      readThisTurn = false;
-    }).unref();
-    let env = '';
-    for (const k of PROXY_VARS) env += `${process.env[k] ?? ''}\n`;
-    if (env !== decidedFor) {
-      decided.clear();
-      decidedFor = env;
-    }
+  let env = '';
+  for (const k of PROXY_VARS) env += `${process.env[k] ?? ''}\n`;
+  if (env !== decidedFor) {
+    decided.clear();
+    decidedFor = env;
   }
   const origin = `${url.protocol}//${url.host}`;
   let agent = decided.get(origin);
