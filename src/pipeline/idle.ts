@@ -35,6 +35,8 @@ export function whenIdle(bus: EventBus<AllEvents>, ready: Promise<unknown>, isId
     /** When the last check that found work ended (a later one waits RECHECK_MS from then). */
     let busyAt = -Infinity;
     const run = () => {
+      // Settled while this check waited (ready failed): the journal may be closed by now.
+      if (done) return;
       isIdle().then(
         (idle) => {
           checking = false;
