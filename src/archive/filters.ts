@@ -34,18 +34,43 @@ export interface PathFilter {
 const isHiddenName = (s: string) => s.startsWith('.') && s !== '.' && s !== '..';
 const isHidden = (relPath: string) => relPath.split('/').some(isHiddenName);
 
+/**
+ * What a walk needs to skip folders, and files by their name alone, as `skipsChildDir` and the
+ * first two checks of `byChild` do, in a form another thread can take (prewalk.ts): the temp
+ * names as one RegExp's source, the excluded folders as picomatch globs (matched with
+ * PICOMATCH_OPTIONS). createPathFilter builds its own checks from the same rules.
+ */
+export interface NameRules {
+  ignoreHidden: boolean;
+  /** Source of the RegExp a temp name matches, or null when temp names are kept. */
+  tempName: string | null;
+  /** Globs of the folders whose whole subtree is excluded (each exclude glob "<dir glob>/**"). */
+  excludedDirs: string[];
+}
+
+export const PICOMATCH_OPTIONS = { dot: true } as const;
+
+export function nameRulesOf(opts: FilterOptions): NameRules {
+  return {
+    ignoreHidden: opts.ignoreHidden,
+    // Temp globs are on names: a temp folder (e.g. Synology's @eaDir) hides all below it.
+    // One RegExp of all of them: the watcher asks this of every path several times, and testing
+    // the globs one by one was a quarter of a restart's time on a large tree.
+    tempName: opts.ignoreTemp ? TEMP_NAME_GLOBS.map((g) => `(?:${picomatch.makeRe(g, PICOMATCH_OPTIONS).source})`).join('|') : null,
+    // Only an exclude glob of the form "<dir glob>/**" excludes a folder's whole subtree.
+    excludedDirs: opts.exclude.filter((g) => g.endsWith('/**')).map((g) => g.slice(0, -3)),
+  };
+}
+
 /** Builds the filter of a root. Pure; globs are picomatch globs on the path inside the root. */
 export function createPathFilter(opts: FilterOptions): PathFilter {
-  const pm = (globs: readonly string[]) => (globs.length ? picomatch(globs as string[], { dot: true }) : null);
-  // Temp globs are on names: a temp folder (e.g. Synology's @eaDir) hides all below it.
-  // One RegExp of all of them: the watcher asks this of every path several times, and testing
-  // the globs one by one was a quarter of a restart's time on a large tree.
-  const tempName = opts.ignoreTemp ? new RegExp(TEMP_NAME_GLOBS.map((g) => `(?:${picomatch.makeRe(g, { dot: true }).source})`).join('|')) : null;
+  const pm = (globs: readonly string[]) => (globs.length ? picomatch(globs as string[], PICOMATCH_OPTIONS) : null);
+  const rules = nameRulesOf(opts);
+  const tempName = rules.tempName === null ? null : new RegExp(rules.tempName);
   const temp = tempName ? (p: string) => p.split('/').some((seg) => tempName.test(seg)) : null;
   const exclude = pm(opts.exclude);
   const include = pm(opts.include);
-  // Only an exclude glob of the form "<dir glob>/**" excludes a folder's whole subtree.
-  const excludedDir = pm(opts.exclude.filter((g) => g.endsWith('/**')).map((g) => g.slice(0, -3)));
+  const excludedDir = pm(rules.excludedDirs);
   const byPath = (relPath: string): SkipReason | null => {
     if (opts.ignoreHidden && isHidden(relPath)) return 'hidden';
     if (temp?.(relPath)) return 'temp';

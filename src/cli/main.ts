@@ -167,8 +167,15 @@ export async function main(argv: string[]): Promise<number> {
         return await checkCommand(config, log);
       }
       default: {
-        const { runCommand } = await import('./run.js');
-        return await runCommand(config, log, { once: command === 'backfill', configFile: file });
+        // The daemon's first walks start now, on a worker thread, while its modules load and its
+        // journal and targets open (issue 19 item 3: a restart is mostly that walk).
+        const prewalk = command === 'run' ? (await import('../pipeline/prewalk.js')).prewalkOf(config) : undefined;
+        try {
+          const { runCommand } = await import('./run.js');
+          return await runCommand(config, log, { once: command === 'backfill', configFile: file, ...(prewalk ? { prewalk } : {}) });
+        } finally {
+          await prewalk?.close();
+        }
       }
     }
   } catch (e) {

@@ -16,6 +16,7 @@ import { startScrub, type Scrub } from '../audit/scrub.js';
 import { startAfterArchive, type AfterArchive } from '../audit/after-archive.js';
 import path from 'node:path';
 import type { Pipeline } from '../pipeline/topology.js';
+import type { Prewalk } from '../pipeline/prewalk.js';
 import type { AuditStore } from '../state/audit.js';
 import { watchConfigFile } from './config-reload.js';
 
@@ -86,6 +87,8 @@ export interface RunOptions {
   once: boolean;
   /** The config file `config` was read from: the daemon (not once) applies its edits (config-reload.ts). */
   configFile?: string;
+  /** The daemon's first walks, started as soon as the config was read (see PipelineOptions.prewalk). */
+  prewalk?: Prewalk;
 }
 
 /**
@@ -141,7 +144,7 @@ async function runPipeline(config: Config, log: Logger, opts: RunOptions): Promi
   });
   let pipeline: Awaited<ReturnType<typeof startPipeline>>;
   try {
-    pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch' });
+    pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch', ...(opts.prewalk ? { prewalk: opts.prewalk } : {}) });
   } catch (e) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

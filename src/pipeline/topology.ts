@@ -18,6 +18,7 @@ import { whenIdle } from './idle.js';
 import { watchRetryRequests } from './retry-requests.js';
 import { writeRootPresence } from './roots.js';
 import { trackTargetHealth } from './target-health.js';
+import { type Prewalk, prewalkOf } from './prewalk.js';
 import { failureLatch, Terminator } from './terminator.js';
 import { uploaderSpec, type RunningUploader } from './uploader-spec.js';
 import { WatchProducer } from './watcher.js';
@@ -32,6 +33,11 @@ export interface PipelineOptions {
   targets?: Target[];
   bus?: EventBus<AllEvents>;
   host?: string;
+  /**
+   * Watch mode: the roots' first walks, started by the caller before this (prewalk.ts; the CLI
+   * starts it once the config is read). Without, started here. Its caller closes it too.
+   */
+  prewalk?: Prewalk;
 }
 
 /** The running pipeline. topology.ts is the only file that knows the graph. */
@@ -96,10 +102,20 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   // Roots with `watch: false` are read here (uploads of files another daemon watches) but not watched.
   const watched = config.roots.filter((r) => r.watch !== false);
   const nodeName = config.node ?? os.hostname();
-  const store = await buildStore(config, nodeName, watched, log);
-  const targets = await buildTargets(config, opts, store, log);
+  // Issue 19 item 3: the first walk of each root watched by folders runs on a worker thread,
+  // while the journal and the targets open (prewalk.ts).
+  const prewalk = opts.mode === 'watch' ? (opts.prewalk ?? prewalkOf(config)) : undefined;
+  let store: Store;
+  let targets: Target[];
+  try {
+    store = await buildStore(config, nodeName, watched, log);
+    targets = await buildTargets(config, opts, store, log);
+    await makeRoots(watched, log);
+  } catch (e) {
+    await prewalk?.close();
+    throw e;
+  }
   const targetIds = targets.map((t) => t.id);
-  await makeRoots(watched, log);
   const { failed, fail, crashed } = failureLatch(bus, log);
 
   const filters = new Map<string, PathFilter>(config.roots.map((r) => [r.name, createPathFilter(r.filters)]));
@@ -140,6 +156,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // The journal could not be read for a scan: the pipeline cannot go on (as when the archiver
     // cannot write it).
     onError: (e) => fail(e, 'watcher'),
+    ...(prewalk ? { prewalk } : {}),
   });
   const running = new Map<string, RunningUploader>();
   const supervisor = new Supervisor(

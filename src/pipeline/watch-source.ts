@@ -1,14 +1,15 @@
 import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { type Dirent, lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PathFilter } from '../archive/filters.js';
 import { type FileItem, type FileStat, sameFileStat } from '../archive/item.js';
 import { countWatched, inotifyAdvice, inotifyLimitOf, readInotifyLimit, SYSCTL_FILE, type InotifyLimit } from './inotify-limits.js';
+import type { PrewalkRun, PrewalkSource, WalkBatch } from './prewalk.js';
 import { ROOT_CHECK_MS, rootIdentity, waitingReason } from './roots.js';
-import { rawJoin, relativePosix, walkTree } from './walk.js';
+import { rawJoin, relativePosix, walkTree, type WalkOptions } from './walk.js';
 
 export interface RootSpec {
   name: string;
@@ -56,6 +57,11 @@ export interface WatchSourceOptions {
    * is given up. Default: logged.
    */
   onError?(error: unknown): void;
+  /**
+   * The roots' first walks, on a worker thread started with the pipeline (prewalk.ts): a root
+   * watched by folders takes its first walk from there. Closed once every root is live.
+   */
+  prewalk?: PrewalkSource;
 }
 
 /** Whether a root is there, as the watcher last saw it. */
@@ -229,6 +235,26 @@ function folderWatchOf(watcher: FSWatcher, onReadError: (err: unknown) => void):
 /** What a scan keeps of a file's Stats (see fileStatOf). */
 type ObservedStat = FileStat & { dev: number };
 
+/** The files of a batch of the walk's worker (prewalk.ts) that the root's filter keeps, with their stat. */
+function replayFiles(root: RootSpec, b: WalkBatch, onFile: (relPath: string, st: ObservedStat) => void): void {
+  const s = b.stats;
+  for (let i = 0, k = 0; i < b.files.length; i++, k += 5) {
+    const relPath = b.files[i]!;
+    if (root.filter.byChild(relPath, relPath.slice(relPath.lastIndexOf('/') + 1)) !== null) continue;
+    onFile(relPath, { size: s[k]!, mtimeMs: s[k + 1]!, ino: s[k + 2]!, ctimeMs: s[k + 3]!, dev: s[k + 4]! });
+  }
+}
+
+/** The symbolic links of a batch of the walk's worker that the root's filter keeps by path. */
+function keptLinks(root: RootSpec, b: WalkBatch): string[] {
+  return b.links.filter((relPath) => root.filter.byChild(relPath, relPath.slice(relPath.lastIndexOf('/') + 1)) === null);
+}
+
+/** An error the walk's worker sent, as the fs call made it. */
+function errorOf(e: WalkBatch['errors'][number]): NodeJS.ErrnoException {
+  return Object.assign(new Error(e.message), e.code === undefined ? {} : { code: e.code });
+}
+
 /** File stat as the journal compares it: whole milliseconds, so every store keeps it exactly. */
 export function fileStatOf(stats: Stats): ObservedStat {
   return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, ctimeMs: Math.floor(stats.ctimeMs), dev: stats.dev };
@@ -327,6 +353,8 @@ export class WatchSource {
     // show what an earlier run saw.
     if (present.length === this.opts.roots.length) this.statusChanged(true);
     this.live = Promise.all(setUps.map((setUp) => setUp())).then(() => undefined);
+    // What the walk's worker holds (a root that was missing at start) goes with it.
+    void this.live.finally(() => this.opts.prewalk?.close()).catch(() => undefined);
     this.live.catch((e: unknown) => this.opts.log.error({ err: e }, 'cannot set up watching; changes are found by the periodic rescan only'));
     // A root that vanishes (removed, unmounted) or comes back is a state, looked for each second.
     const check = setInterval(() => void this.checkRoots(), this.opts.rootCheckMs ?? ROOT_CHECK_MS);
@@ -516,7 +544,7 @@ export class WatchSource {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     if (this.statusTimer) clearTimeout(this.statusTimer);
-    await Promise.all(this.watchers.map((w) => w.close()));
+    await Promise.all([...this.watchers.map((w) => w.close()), this.opts.prewalk?.close()]);
   }
 
   private startSweeper(): void {
@@ -558,8 +586,44 @@ export class WatchSource {
     const watchFolder = root.polling
       ? null
       : folderWatchOf(watcher, (err) => this.opts.log.warn({ root: root.name, err }, 'cannot read a changed folder: the next scan looks again'));
+    // Walked by the walk's worker (prewalk.ts) while the pipeline started: each folder is watched
+    // here after the worker read it, so one more walk, once all are watched, catches what came
+    // in between. Should the worker fail, this thread walks, each folder watched before its read.
+    const run = watchFolder ? (this.opts.prewalk?.take(root.name) ?? null) : null;
+    if (run) return (await this.rescan(root, watchFolder!, run)) ? () => this.catchUpPrewalked(root, watcher, run) : null;
     await this.rescan(root, watchFolder ?? undefined);
     return watchFolder ? null : () => this.watchRoot(root, watcher, since);
+  }
+
+  /**
+   * After a first walk that came from the walk's worker (see firstWalk): that worker walks the
+   * root once more and sends what was stamped since its first walk began (see prewalk.ts); a
+   * folder made since and not yet watched is watched and walked (catchUpDir). Then `watching`.
+   * Should the worker fail, the same walk runs here (catchUpRoot).
+   */
+  private async catchUpPrewalked(root: RootSpec, watcher: FSWatcher, run: PrewalkRun): Promise<void> {
+    if (this.closed) return;
+    try {
+      for await (const b of run.catchUp(run.startedAt - CTIME_SLACK_MS)) {
+        if (this.closed) return;
+        for (const relDir of b.dirs) {
+          const abs = path.join(root.path, ...relDir.split('/'));
+          if (!isTracked(watcher, abs, true)) void this.catchUpDir(root, watcher, abs);
+        }
+        // Folders with a name that is not valid UTF-8 (b.raw) were walked here, each watched before its read.
+        replayFiles(root, b, (relPath, st) => this.observe(root, relPath, st, null));
+        for (const relPath of keptLinks(root, b)) this.link(root, relPath, null);
+        for (const e of b.errors) {
+          if (e.code !== 'ENOENT') this.opts.log.warn({ root: root.name, relPath: e.relPath, err: errorOf(e) }, 'cannot read while scanning');
+        }
+        await yieldToLoop();
+      }
+    } catch (e) {
+      if (this.closed) return;
+      this.opts.log.warn({ root: root.name, err: e }, 'the walk on a worker thread failed: walking here');
+      await this.catchUpRoot(root, run.startedAt);
+    }
+    this.watchingNow(root);
   }
 
   /**
@@ -884,16 +948,20 @@ export class WatchSource {
   /**
    * A full scan of a root: new and changed files (against the store) become candidates. With
    * `watchFolder` (a root's first walk, see firstWalk), each folder is watched before it is read:
-   * the root first, each other one as soon as its parent's read finds it.
+   * the root first, each other one as soon as its parent's read finds it. With `prewalked`, what
+   * the walk's worker found stands for the walk (each folder watched as it comes, after its read
+   * there); should the worker fail, the walk runs here after all. Resolves to whether the
+   * worker's walk was the whole of it.
    */
-  async rescan(root: RootSpec, watchFolder?: (abs: string) => void): Promise<void> {
+  async rescan(root: RootSpec, watchFolder?: (abs: string) => void, prewalked?: PrewalkRun): Promise<boolean> {
     // The walk that sets up the watches must walk itself: it waits out one already walking
     // (a periodic rescan of a root that vanished and came back while it ran).
     while (watchFolder && this.rescanning.has(root.name) && !this.closed) await sleep(20);
-    if (this.rescanning.has(root.name) || this.closed) return;
+    if (this.rescanning.has(root.name) || this.closed) return false;
     // A missing root is looked for by checkRoots; a walk of it would only fail.
-    if (this.rootStates.get(root.name)?.present === false) return;
+    if (this.rootStates.get(root.name)?.present === false) return false;
     this.rescanning.add(root.name);
+    let replayed = false;
     try {
       // The journal's index is read while the walk runs (the SQLite journal reads a large one on
       // a worker thread): what the walk finds before the index is there waits in `early`, as a
@@ -906,37 +974,43 @@ export class WatchSource {
       );
       const early: Array<{ relPath: string; st: ObservedStat | null; rawRelPath: Buffer | undefined }> = [];
       watchFolder?.(root.path);
-      await walkTree(
-        root.path,
-        root.filter,
-        (relPath, stats, rawRelPath) => {
-          if (index) this.observe(root, relPath, stats, index, rawRelPath);
-          else if (!failed) early.push({ relPath, st: fileStatOf(stats), rawRelPath });
+      const onFile = (relPath: string, stats: Stats | ObservedStat, rawRelPath: Buffer | undefined): void => {
+        if (index) this.observe(root, relPath, stats, index, rawRelPath);
+        else if (!failed) early.push({ relPath, st: 'isFile' in stats ? fileStatOf(stats) : stats, rawRelPath });
+      };
+      const onError = (relPath: string, err: NodeJS.ErrnoException): void => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning');
+      const walkOpts: WalkOptions = {
+        onLink: ({ relPath, rawRelPath }) => {
+          if (index) this.link(root, relPath, index, rawRelPath);
+          else if (!failed) early.push({ relPath, st: null, rawRelPath });
         },
-        (relPath, err) => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning'),
-        {
-          onLink: ({ relPath, rawRelPath }) => {
-            if (index) this.link(root, relPath, index, rawRelPath);
-            else if (!failed) early.push({ relPath, st: null, rawRelPath });
+        ...(watchFolder && {
+          onDir: (relDir: string, rawRelDir: Buffer | undefined) => {
+            // A name that is not valid UTF-8 names no folder to chokidar (its files are found
+            // by the rescans). A new folder being caught up is watched by catchUpDir.
+            if (rawRelDir) return;
+            const abs = path.join(root.path, ...relDir.split('/'));
+            if (!this.catchingUp.has(abs)) watchFolder(abs);
           },
-          ...(watchFolder && {
-            onDir: (relDir: string, rawRelDir: Buffer | undefined) => {
-              // A name that is not valid UTF-8 names no folder to chokidar (its files are found
-              // by the rescans). A new folder being caught up is watched by catchUpDir.
-              if (rawRelDir) return;
-              const abs = path.join(root.path, ...relDir.split('/'));
-              if (!this.catchingUp.has(abs)) watchFolder(abs);
-            },
-          }),
-        },
-      );
+        }),
+      };
+      if (prewalked) {
+        try {
+          await this.replay(root, prewalked, onFile, onError, walkOpts);
+          replayed = true;
+        } catch (e) {
+          if (this.closed) return false;
+          this.opts.log.warn({ root: root.name, err: e }, 'the walk on a worker thread failed: walking here');
+        }
+      }
+      if (!replayed) await walkTree(root.path, root.filter, onFile, onError, walkOpts);
       await reading;
       if (failed !== null || index === null) {
-        if (this.closed) return;
+        if (this.closed) return replayed;
         const e = (failed as { error: unknown } | null)?.error;
         if (this.opts.onError) this.opts.onError(e);
         else this.opts.log.error({ err: e, root: root.name }, 'cannot read the journal for a scan');
-        return;
+        return replayed;
       }
       for (const { relPath, st, rawRelPath } of early) {
         if (st) this.observe(root, relPath, st, index, rawRelPath);
@@ -944,6 +1018,39 @@ export class WatchSource {
       }
     } finally {
       this.rescanning.delete(root.name);
+    }
+    return replayed;
+  }
+
+  /**
+   * Hands what the walk's worker found to a walk's callbacks, as walkTree would have called them
+   * (the filter's globs applied here); a folder with a name that is not valid UTF-8 is walked
+   * here, by walkTree. Throws when the worker failed.
+   */
+  private async replay(
+    root: RootSpec,
+    run: PrewalkRun,
+    onFile: (relPath: string, stats: Stats | ObservedStat, rawRelPath: Buffer | undefined) => void,
+    onError: (relPath: string, err: NodeJS.ErrnoException) => void,
+    opts: WalkOptions,
+  ): Promise<void> {
+    // The root is watched (rescan): from now on the worker reads a folder once it is watched here.
+    let watched = 0;
+    run.watched(watched);
+    for await (const b of run.batches) {
+      if (this.closed) return;
+      if (opts.onDir) for (const relDir of b.dirs) opts.onDir(relDir, undefined);
+      watched += b.dirs.length;
+      run.watched(watched);
+      replayFiles(root, b, (relPath, st) => onFile(relPath, st, undefined));
+      if (opts.onLink) for (const relPath of keptLinks(root, b)) opts.onLink({ relPath });
+      for (const e of b.errors) {
+        // The root itself (made, or mounted, after the worker looked): walked here instead.
+        if (e.relPath === '') throw errorOf(e);
+        onError(e.relPath, errorOf(e));
+      }
+      for (const relDir of b.raw) await walkTree(root.path, root.filter, onFile, onError, { ...opts, from: relDir });
+      await yieldToLoop();
     }
   }
 

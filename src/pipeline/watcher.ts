@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { FileItem, FileStat } from '../archive/item.js';
 import { Producer } from '../stage/index.js';
 import type { Emitter, StageEvents } from '../telemetry/bus.js';
+import type { PrewalkSource } from './prewalk.js';
 import { type RootSpec, WatchSource } from './watch-source.js';
 
 export interface WatchProducerOptions {
@@ -17,6 +18,8 @@ export interface WatchProducerOptions {
   onRootState?(root: RootSpec, present: boolean): void;
   /** What `source.roots()` reports changed (see WatchSourceOptions.onStatusChange). */
   onStatusChange?(): void;
+  /** The roots' first walks on a worker thread (see WatchSourceOptions.prewalk). */
+  prewalk?: PrewalkSource;
 }
 
 /**
