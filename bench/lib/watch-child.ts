@@ -5,7 +5,8 @@
  *
  * - walk: a bare synchronous recursive stat walk (bench/lib/tree.ts);
  * - chokidar: chokidar 5 alone, with the daemon's options (alwaysStat, no symlinks), until `ready`;
- * - stagecoach: the daemon's WatchSource (src/pipeline/watch-source.ts) in watch mode until every
+ * - stagecoach: the daemon's WatchSource (src/pipeline/watch-source.ts) in watch mode, its first
+ *   walk on a worker thread as the daemon's (src/pipeline/prewalk.ts), until every
  *   file is watched live (`live`; its initial walk, `scannedMs`, ends before or with it), with the
  *   daemon's SQLite journal (src/state/sqlite-store.ts) in `journal-dir` holding every file of the
  *   tree (so it has nothing to emit: the steady state of a watched, archived tree). Each scan
@@ -19,7 +20,8 @@
  */
 import chokidar from 'chokidar';
 import pino from 'pino';
-import { createPathFilter } from '../../src/archive/filters.js';
+import { createPathFilter, nameRulesOf } from '../../src/archive/filters.js';
+import { Prewalk } from '../../src/pipeline/prewalk.js';
 import { walkTree } from '../../src/pipeline/walk.js';
 import { fileStatOf, WatchSource } from '../../src/pipeline/watch-source.js';
 import { type NewItem, openSqliteStore } from '../../src/state/index.js';
@@ -29,7 +31,8 @@ import { statWalk } from './tree.js';
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const filter = createPathFilter({ include: [], exclude: [], minSize: 0, maxSize: null, ignoreHidden: true, ignoreTemp: true });
+const filterOptions = { include: [], exclude: [], minSize: 0, maxSize: null, ignoreHidden: true, ignoreTemp: true };
+const filter = createPathFilter(filterOptions);
 
 /** Records every file under `root` in a new journal in `dir`, one pending delivery each, 5,000 a transaction. */
 async function recordTree(root: string, dir: string): Promise<void> {
@@ -80,6 +83,8 @@ async function main(): Promise<void> {
   } else if (mode === 'stagecoach' && store) {
     let emitted = 0;
     let indexed = 0;
+    // The daemon's first walk runs on a worker thread (src/pipeline/prewalk.ts): as the daemon does.
+    const prewalk = new Prewalk([{ name: 'root', path: root, rules: nameRulesOf(filterOptions) }]);
     const src = new WatchSource({
       roots: [{ name: 'root', path: root, filter, polling: false, pollIntervalMs: 1000 }],
       stableMs: 1000,
@@ -92,6 +97,7 @@ async function main(): Promise<void> {
       log: pino({ level: 'silent' }),
       onReady: () => void emitted++,
       onUnready: () => undefined,
+      prewalk,
     });
     await src.watch();
     scannedMs = Number(process.hrtime.bigint() - t) / 1e6;

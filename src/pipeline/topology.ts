@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createPathFilter, type PathFilter } from '../archive/filters.js';
+import type { FileStat } from '../archive/item.js';
 import { validateTemplate } from '../archive/remote-path.js';
 import type { Config, TargetConfig } from '../config/index.js';
 import { subscribe, Supervisor } from '../stage/index.js';
@@ -107,8 +108,18 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const prewalk = opts.mode === 'watch' ? (opts.prewalk ?? prewalkOf(config)) : undefined;
   let store: Store;
   let targets: Target[];
+  /** Each root's journal index, read from the journal's opening on, for its first scan (see `index` below). */
+  const firstIndex = new Map<string, Promise<Map<string, FileStat>>>();
   try {
     store = await buildStore(config, nodeName, watched, log);
+    // While the targets open and the worker walks: a root's first scan takes its index from here.
+    if (prewalk) {
+      for (const r of watched) {
+        const index = store.fileIndex(r.name);
+        index.catch(() => undefined); // its scan sees the error; a root never scanned drops it
+        firstIndex.set(r.name, index);
+      }
+    }
     targets = await buildTargets(config, opts, store, log);
     await makeRoots(watched, log);
   } catch (e) {
@@ -143,7 +154,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     })),
     stableMs: config.stableMs,
     rescanMs: config.watcher.rescanMs,
-    index: (root) => store.fileIndex(root),
+    index: (root) => {
+      const early = firstIndex.get(root);
+      firstIndex.delete(root);
+      return early ?? store.fileIndex(root);
+    },
     log: log.child({ stage: 'watcher' }),
     bus,
     // The status CLI is another process: each change of the roots' status is written for it,
@@ -192,6 +207,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   const intake = subscribe(archiver, watcher, { maxDemand: config.archiver.maxDemand, minDemand: config.archiver.minDemand });
   const scanned = opts.mode === 'watch' ? watcher.watch() : watcher.scanOnce();
   scanned.catch((e: unknown) => log.error({ err: e }, 'scan failed'));
+  // A root missing at start was not scanned: its early index goes (it is read anew when it comes).
+  void scanned.finally(() => firstIndex.clear()).catch(() => undefined);
 
   const terminator = new Terminator({ stopRetryRequests, watcher, intake, archiver, supervisor, running, targets, store, shutdownMs: config.shutdownMs, log });
   const idle = () =>
