@@ -85,9 +85,9 @@ describe('config errors', () => {
     expect(problem(yaml(...ROOTS, ...LOCAL, '    maxDemand: 4', '    minDemand: 4')).message).toBe(
       'c.yaml:7: targets.0.minDemand: must be less than maxDemand (4), got 4',
     );
-    // Against the default maxDemand (local: 128) too.
-    expect(problem(yaml(...ROOTS, ...LOCAL, '    minDemand: 140')).message).toBe(
-      'c.yaml:6: targets.0.minDemand: must be less than maxDemand (128), got 140',
+    // Against the default maxDemand (local: 512) too.
+    expect(problem(yaml(...ROOTS, ...LOCAL, '    minDemand: 600')).message).toBe(
+      'c.yaml:6: targets.0.minDemand: must be less than maxDemand (512), got 600',
     );
     expect(problem(yaml('archiver: { maxDemand: 100, minDemand: 250 }', ...ROOTS, ...LOCAL)).message).toBe(
       'c.yaml:1: archiver.minDemand: must be less than maxDemand (100), got 250',

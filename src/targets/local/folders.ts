@@ -3,11 +3,12 @@
  * path made (and fsynced) once and remembered, and the fsyncs of a folder after a rename shared
  * by the puts into it.
  */
-import { lstatSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, fsync, lstatSync, mkdirSync, openSync, statSync, type Stats } from 'node:fs';
 import { chmod, mkdir, open, readdir, realpath, stat as fsStat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import { describe, errnoOf } from '../kit/classify.js';
+import { syncCallsSafe } from '../kit/fs-kind.js';
 import { localError } from './classify.js';
 import { isTempName } from './names.js';
 import type { RemoteEntry } from '../target.js';
@@ -35,6 +36,24 @@ export async function fsyncDir(dir: string): Promise<void> {
     if (errnoOf(err) !== 'EINVAL' && errnoOf(err) !== 'ENOTSUP' && errnoOf(err) !== 'EISDIR') throw err;
   } finally {
     await fh?.close();
+  }
+}
+
+/**
+ * `fsyncDir` with the folder opened and closed by synchronous calls, for a file system where they
+ * are safe (see syncCallsSafe): one thread-pool round trip (the fsync) instead of three, each
+ * queued behind the small puts' fsyncs there.
+ */
+async function fsyncDirSyncOpen(dir: string): Promise<void> {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    const opened = fd;
+    await new Promise<void>((resolve, reject) => fsync(opened, (err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    if (errnoOf(err) !== 'EINVAL' && errnoOf(err) !== 'ENOTSUP' && errnoOf(err) !== 'EISDIR') throw err;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -98,7 +117,7 @@ export class LocalFolders {
    * gained an entry. The root's own check is
    * remembered per folder; a put that then finds the folder gone (ENOENT) forgets every folder and
    * comes back here (see upload.ts). The first put of this process into a folder removes the temp
-   * files other processes left there (a put cut by SIGKILL).
+   * files other processes left there (a put cut by SIGKILL); a folder it made itself has none.
    */
   async ensureDir(dir: string, dirMode = DIR_MODE): Promise<void> {
     await this.ensureRoot();
@@ -123,9 +142,13 @@ export class LocalFolders {
 
   async #ensure(dir: string, dirMode: number, known: boolean): Promise<void> {
     const root = this.root;
+    // On a local file system the folder calls are synchronous (a few µs each) but the fsyncs: a
+    // new folder waited for seven thread-pool round trips, each behind the small puts' fsyncs
+    // queued there (16 ms a folder at the median, 57 ms at p90, in a 10,000-file backfill).
+    const sync = !known && (await syncCallsSafe(root));
     if (!known) {
       try {
-        const st = await fsStat(root);
+        const st = sync ? statSync(root) : await fsStat(root);
         if (!st.isDirectory()) throw localError(this.targetId, 'archive-root-gone', 'fatal', `the archive root ${root} is not a folder`);
       } catch (err) {
         if (errnoOf(err) === 'ENOENT') {
@@ -134,6 +157,8 @@ export class LocalFolders {
         throw err;
       }
     }
+    // Made here (not found): a folder this call made holds no other process's leftovers.
+    let made = false;
     if (dir !== root) {
       let d = root;
       for (const part of relative(root, dir).split(sep)) {
@@ -146,11 +171,17 @@ export class LocalFolders {
         }
         if (st === null) {
           try {
-            await mkdir(d, { mode: dirMode });
-            await chmod(d, dirMode);
+            if (sync) {
+              mkdirSync(d, { mode: dirMode });
+              chmodSync(d, dirMode);
+            } else {
+              await mkdir(d, { mode: dirMode });
+              await chmod(d, dirMode);
+            }
+            made = d === dir;
             // A new folder is an entry in its parent: fsync it, so the path to the file survives
             // a power cut as well as the file.
-            await fsyncDir(dirname(d));
+            await (sync ? fsyncDirSyncOpen(dirname(d)) : fsyncDir(dirname(d)));
             continue;
           } catch (err) {
             if (errnoOf(err) !== 'EEXIST') throw err;
@@ -162,7 +193,7 @@ export class LocalFolders {
       }
     }
     if (known) return;
-    await this.#sweepLeftovers(dir);
+    if (!made) await this.#sweepLeftovers(dir);
     if (this.#knownDirs.size >= MAX_KNOWN_DIRS) this.#knownDirs.clear();
     this.#knownDirs.add(dir);
   }

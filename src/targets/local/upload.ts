@@ -551,6 +551,8 @@ export async function putFile(ctx: UploadContext, req: PutRequest): Promise<PutR
   const final = join(ctx.folders.root, mapLocalPath(req.remotePath, ctx.targetId));
   // Folders 0700, or as wide as the source's own folder when that is wider.
   const dirMode = DIR_MODE | ((req.source?.dirMode ?? 0) & 0o777);
+  // The small puts' worker starts while the folders are made (the answer is kept: no second statfs).
+  if (req.size <= SMALL_FILE) void syncCallsSafe(ctx.folders.root).then((safe) => safe && ctx.small.warm());
   await ctx.folders.ensureDir(dirname(final), dirMode);
   // Synchronous calls (on the worker) only where the archive is on a local file system (see syncCallsSafe).
   if (req.size <= SMALL_FILE && (await syncCallsSafe(ctx.folders.root))) {
@@ -710,8 +712,9 @@ async function writeAt(fh: FileHandle, data: Buffer, position: number): Promise<
  * descriptor (PutRequest.sourceFd). Puts that come in one event-loop turn go in a few batches
  * (see SPLIT), each one message and answered in one: its temp files are all written first, then fsynced
  * together on the thread pool, then checked and renamed, then each folder touched is fsynced
- * once; only then does any put of the batch resolve. A put is recorded done only once its copy
- * and its folder entry are durable, as with one put at a time.
+ * once (an fsync begun after those renames, shared with the other batches in flight on that
+ * thread: see FolderSyncs); only then does any put of the batch resolve. A put is recorded done
+ * only once its copy and its folder entry are durable, as with one put at a time.
  *
  * The worker is started on the first small put, does not keep the process alive when idle, and
  * is ended by `close`. If it cannot start, or dies, a warning is logged and the small puts run on
@@ -777,8 +780,19 @@ export type SmallAnswer = (
   | { outcome: 'error'; error: unknown }
 ) & { warnings: SmallWarning[] };
 
+/**
+ * The folder fsyncs of the batches in flight on one thread, by folder: the one running and the
+ * one that starts after it. A batch that renamed into a folder joins the next fsync to start
+ * there (queued behind the running one, or started now): one that began before its renames would
+ * not cover them. The batches in flight at once mostly rename into the same folder or two (a
+ * lease is in journal order, which is walk order), so they share the fsyncs.
+ */
+type FolderSyncs = Map<string, { running: Promise<unknown> | null; next: Promise<unknown> | null }>;
+
 /** What `writeSmallBatch` calls: node:fs and createHash, the worker's own or the main thread's. */
 export interface SmallDeps {
+  /** Shared by every batch this thread runs (see FolderSyncs). */
+  folderSyncs: FolderSyncs;
   fs: Pick<
     typeof fs,
     | 'lstatSync'
@@ -807,7 +821,7 @@ export interface SmallDeps {
  * MUST reference nothing outside itself: its source text is run on the worker thread.
  */
 export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted: (i: number) => boolean): Promise<SmallAnswer[]> {
-  const { fs: f, createHash: hashOf } = deps;
+  const { fs: f, createHash: hashOf, folderSyncs } = deps;
   const BLOCK = 4096;
   const ZEROS = Buffer.alloc(BLOCK);
   const isZero = (b: Buffer, start: number, end: number): boolean =>
@@ -1006,35 +1020,63 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
     }
   }
 
-  // One fsync per folder renamed into, all at once; a put is answered after its folder's.
+  // One fsync of a folder: resolves with its error (opening, syncing or closing it), or null.
+  const fsyncFolder = (dir: string): Promise<unknown> =>
+    new Promise<unknown>((resolve) => {
+      let dfd: number;
+      try {
+        dfd = f.openSync(dir, 'r');
+      } catch (error) {
+        resolve(error);
+        return;
+      }
+      f.fsync(dfd, (error) => {
+        try {
+          f.closeSync(dfd);
+        } catch (e) {
+          resolve(error ?? e);
+          return;
+        }
+        resolve(error ?? null);
+      });
+    });
+  // The folder's next fsync to start, shared with the other batches of this thread (FolderSyncs).
+  const syncAfterRenames = (dir: string): Promise<unknown> => {
+    let s = folderSyncs.get(dir);
+    if (s === undefined) {
+      s = { running: null, next: null };
+      folderSyncs.set(dir, s);
+    }
+    const entry = s;
+    if (entry.next !== null) return entry.next;
+    const start = (): Promise<unknown> => {
+      const run = fsyncFolder(dir);
+      entry.running = run;
+      void run.then(() => {
+        if (entry.running === run) entry.running = null;
+        if (entry.running === null && entry.next === null && folderSyncs.get(dir) === entry) folderSyncs.delete(dir);
+      });
+      return run;
+    };
+    if (entry.running === null) return start();
+    const next = entry.running.then(() => {
+      entry.next = null;
+      return start();
+    });
+    entry.next = next;
+    return next;
+  };
+
+  // One fsync per folder renamed into, all at once, each begun after this batch's renames (and
+  // shared with other batches); a put is answered after its folder's.
   await Promise.all(
-    [...renamed].map(
-      ([dir, which]) =>
-        new Promise<void>((resolve) => {
-          const failed = (error: unknown): void => {
-            // Some filesystems (certain FUSE and network mounts) cannot fsync a folder: not an error.
-            const code = (error as { code?: string }).code;
-            if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR') for (const i of which) fail(i, { outcome: 'error', error, warnings: [] });
-          };
-          let dfd: number;
-          try {
-            dfd = f.openSync(dir, 'r');
-          } catch (error) {
-            failed(error);
-            resolve();
-            return;
-          }
-          f.fsync(dfd, (error) => {
-            if (error) failed(error);
-            try {
-              f.closeSync(dfd);
-            } catch (e) {
-              failed(e);
-            }
-            resolve();
-          });
-        }),
-    ),
+    [...renamed].map(async ([dir, which]) => {
+      const error = await syncAfterRenames(dir);
+      if (error === null) return;
+      // Some filesystems (certain FUSE and network mounts) cannot fsync a folder: not an error.
+      const code = (error as { code?: string }).code;
+      if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR') for (const i of which) fail(i, { outcome: 'error', error, warnings: [] });
+    }),
   );
   return answers;
 }
@@ -1042,7 +1084,7 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
 /** The worker: CommonJS, run with `eval` (no file of its own to find in dist/ or under vitest). */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const deps = { fs: require('node:fs'), createHash: require('node:crypto').createHash };
+const deps = { fs: require('node:fs'), createHash: require('node:crypto').createHash, folderSyncs: new Map() };
 // Defined in case the function's source was compiled with names kept (esbuild's keepNames).
 var __name = (f) => f;
 const writeSmallBatch = ${writeSmallBatch.toString()};
@@ -1115,6 +1157,8 @@ export class SmallPuts {
   readonly #posted = new Map<number, Posted>();
   #nextId = 0;
   #closed = false;
+  /** The folder fsyncs of the batches run on this thread (see FolderSyncs). */
+  readonly #folderSyncs: FolderSyncs = new Map();
 
   constructor(private readonly log: Logger) {}
 
@@ -1186,7 +1230,7 @@ export class SmallPuts {
 
   #runHere(batch: Waiting[]): void {
     writeSmallBatch(
-      { fs, createHash },
+      { fs, createHash, folderSyncs: this.#folderSyncs },
       batch.map((w) => w.job),
       (i) => batch[i]!.signal?.aborted === true,
     ).then(
@@ -1254,6 +1298,15 @@ export class SmallPuts {
       }
     }
     this.#runHere(held.map((w) => ({ ...w, job: { ...w.job, syncDirAlways: true } })));
+  }
+
+  /**
+   * Starts the worker ahead of the first batch: its start (~40–60 ms, more while the first walk
+   * keeps the main thread busy) then overlaps the first puts' folder making rather than delaying
+   * their batch.
+   */
+  warm(): void {
+    if (!this.#inThread && !this.#closed && !smallPutsInThread.forced) this.#theWorker();
   }
 
   /** Ends the worker. Idempotent. */
