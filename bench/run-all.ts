@@ -39,8 +39,8 @@ const STEPS: Step[] = [
   // The tree is made on tmpfs: empty files, ~15 s for a million, where the shared ext4 disk takes
   // ~1 ms a file under load; the walks stat cached inodes either way.
   { script: 'watching', args: ['--files', '1000000', '--runs', '1', '--dir', '/dev/shm'], quick: ['--files', '2000', '--runs', '1'], timeoutS: 600 },
-  // 100k: the journal is seeded through the Store API (~30 s), each restart ~30–40 s; ~2.5 min.
-  { script: 'restart', args: ['--files', '100000', '--runs', '2'], quick: ['--files', '100', '--runs', '1', '--check', '50'], timeoutS: 300 },
+  // 100k: the journal is seeded through the Store API (~30 s), each restart ~30–40 s; ~3 min.
+  { script: 'restart', args: ['--files', '100000', '--runs', '3'], quick: ['--files', '100', '--runs', '1', '--check', '50'], timeoutS: 300 },
   { script: 'pipeline-efficiency', args: ['--files', '2000', '--latency', '50', '--demand', '4'], quick: ['--files', '100'], timeoutS: 240 },
   { script: 'large-files', args: ['--size', '1024', '--runs', '3'], quick: ['--size', '32', '--runs', '1'], timeoutS: 300 },
   // Issue 20: 1, 2 and 3 daemons on one PostgreSQL journal (~2.5 min), and the journal's cost per
