@@ -125,7 +125,7 @@ function watched(i, n) {
 function firstWalk(i) {
   const root = workerData.roots[i];
   const folders = seen[i];
-  const { skipsName, skipsDir } = rulesOf(root.rules);
+  const rules = rulesOf(root.rules);
   const out = sender('first:' + i);
   const base = root.path.length > 1 && root.path.endsWith(sep) ? root.path.slice(0, -1) : root.path;
   // Breadth first: the next folder to read was reported long ago, and is watched by then.
@@ -138,45 +138,62 @@ function firstWalk(i) {
       if (number > out.sentDirs) out.send(false);
       watched(i, number);
     }
-    let entries;
-    try {
-      entries = readdirSync(absDir, { withFileTypes: true });
-    } catch (e) {
-      out.batch.errors.push(errorOf(relDir, e));
-      continue;
-    }
+    const entries = readFolder(out.batch, relDir, absDir);
+    if (entries === null) continue;
     if (entries.some((e) => e.name.includes('\uFFFD'))) {
       out.batch.raw.push(relDir);
       continue;
     }
     if (!gated) unwatched[i].push(relDir);
-    for (const entry of entries) {
-      const name = entry.name;
-      const relPath = relDir === '' ? name : relDir + '/' + name;
-      const abs = absDir + sep + name;
-      if (entry.isDirectory()) {
-        if (skipsDir(relPath, name)) continue;
-        let ino = -1;
-        try {
-          ino = lstatSync(abs).ino;
-        } catch {
-          // gone: its read fails and says so
-        }
-        folders.set(relPath, ino);
-        out.batch.dirs.push(relPath);
-        queue.push([relPath, abs, out.reported]);
-      } else if (entry.isFile()) {
-        if (skipsName(name)) continue;
-        const st = statOf(out.batch, relPath, abs);
-        if (st === null) continue;
-        addFile(out.batch, relPath, st);
-        if (out.batch.files.length >= BATCH_FILES) out.send(false);
-      } else if (entry.isSymbolicLink() && !skipsName(name)) {
-        out.batch.links.push(relPath);
-      }
-    }
+    readEntries(entries, relDir, absDir, rules, out, -Infinity, (relPath, abs) => {
+      folders.set(relPath, inoOf(abs));
+      out.batch.dirs.push(relPath);
+      queue.push([relPath, abs, out.reported]);
+    });
   }
   out.send(true);
+}
+
+// A folder's entries into the batch: the files the rules keep, stamped at or after \`since\`, with
+// their stat; the links the rules keep; each folder they keep to \`onFolder\`. A name that is not
+// valid UTF-8 names nothing as a string: left to the watcher's own walks.
+function readEntries(entries, relDir, absDir, rules, out, since, onFolder) {
+  for (const entry of entries) {
+    const name = entry.name;
+    if (name.includes('\uFFFD')) continue;
+    const relPath = relDir === '' ? name : relDir + '/' + name;
+    const abs = absDir + sep + name;
+    if (entry.isDirectory()) {
+      if (!rules.skipsDir(relPath, name)) onFolder(relPath, abs);
+    } else if (entry.isFile()) {
+      if (rules.skipsName(name)) continue;
+      const st = statOf(out.batch, relPath, abs);
+      if (st === null || st.ctimeMs < since) continue;
+      addFile(out.batch, relPath, st);
+      if (out.batch.files.length >= BATCH_FILES) out.send(false);
+    } else if (entry.isSymbolicLink() && !rules.skipsName(name)) {
+      out.batch.links.push(relPath);
+    }
+  }
+}
+
+// A folder's entries with their types, or null when it cannot be read (the error is put in the batch).
+function readFolder(b, relDir, absDir) {
+  try {
+    return readdirSync(absDir, { withFileTypes: true });
+  } catch (e) {
+    b.errors.push(errorOf(relDir, e));
+    return null;
+  }
+}
+
+// A folder's inode, or -1 when it is gone (its read fails and says so).
+function inoOf(abs) {
+  try {
+    return lstatSync(abs).ino;
+  } catch {
+    return -1;
+  }
 }
 
 // A regular file's lstat, or null (gone since the read, or replaced by a folder or link: the next
@@ -203,42 +220,17 @@ function addFile(b, relPath, st) {
 function catchUp(i, after) {
   const root = workerData.roots[i];
   const folders = seen[i];
-  const { skipsName, skipsDir } = rulesOf(root.rules);
+  const rules = rulesOf(root.rules);
   const out = sender('catchUp:' + i);
   const base = root.path.length > 1 && root.path.endsWith(sep) ? root.path.slice(0, -1) : root.path;
   for (const relDir of unwatched[i]) {
     const absDir = relDir === '' ? base : base + sep + relDir.split('/').join(sep);
-    let entries;
-    try {
-      entries = readdirSync(absDir, { withFileTypes: true });
-    } catch (e) {
-      out.batch.errors.push(errorOf(relDir, e));
-      continue;
-    }
-    for (const entry of entries) {
-      const name = entry.name;
-      if (name.includes('\uFFFD')) continue; // not for a string path: the rescans find it
-      const relPath = relDir === '' ? name : relDir + '/' + name;
-      const abs = absDir + sep + name;
-      if (entry.isDirectory()) {
-        if (skipsDir(relPath, name)) continue;
-        let ino = -2;
-        try {
-          ino = lstatSync(abs).ino;
-        } catch {
-          continue; // gone
-        }
-        if (folders.get(relPath) !== ino) out.batch.dirs.push(relPath);
-      } else if (entry.isFile()) {
-        if (skipsName(name)) continue;
-        const st = statOf(out.batch, relPath, abs);
-        if (st === null || st.ctimeMs < after) continue;
-        addFile(out.batch, relPath, st);
-        if (out.batch.files.length >= BATCH_FILES) out.send(false);
-      } else if (entry.isSymbolicLink() && !skipsName(name)) {
-        out.batch.links.push(relPath);
-      }
-    }
+    const entries = readFolder(out.batch, relDir, absDir);
+    if (entries === null) continue;
+    readEntries(entries, relDir, absDir, rules, out, after, (relPath, abs) => {
+      const ino = inoOf(abs);
+      if (ino !== -1 && folders.get(relPath) !== ino) out.batch.dirs.push(relPath);
+    });
   }
   unwatched[i] = [];
   out.send(true);
