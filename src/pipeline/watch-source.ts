@@ -610,7 +610,7 @@ export class WatchSource {
           const abs = path.join(root.path, ...relDir.split('/'));
           if (!isTracked(watcher, abs, true)) void this.catchUpDir(root, watcher, abs);
         }
-        // Folders with a name that is not valid UTF-8 (b.raw) were walked here, each watched before its read.
+        // A name that is not valid UTF-8 is not the worker's: its folder was walked here (see replay), and the rescans find later ones.
         replayFiles(root, b, (relPath, st) => this.observe(root, relPath, st, null));
         for (const relPath of keptLinks(root, b)) this.link(root, relPath, null);
         for (const e of b.errors) {
