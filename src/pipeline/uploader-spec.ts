@@ -3,6 +3,7 @@ import type { TargetConfig } from '../config/index.js';
 import { SharedTokenBucket, TokenBucket } from '../retry/rate-limit.js';
 import type { DelayPolicy } from '../retry/delay.js';
 import { ParkError, subscribe, type ChildSpec, type Subscription } from '../stage/index.js';
+import { openFileLimit } from '../http/connections.js';
 import { diskFullError } from '../state/disk-full.js';
 import { isJournalError } from '../state/journal-error.js';
 import type { Store } from '../state/store.js';
@@ -55,6 +56,21 @@ export interface UploaderSpecOptions {
  * - any other journal error: `onJournalError` (the daemon stops with the reason), and the crash;
  * - anything else (a bug): logged, and the crash as is (restarted, within the restart intensity).
  */
+/**
+ * A target's demand within the process's open-file limit: an upload in flight holds up to two
+ * descriptors (its source, and its temp file or its connection), so one target's uploads in flight
+ * are kept to an eighth of the limit, leaving the rest to the other targets, the watcher, the
+ * journal and the status server. (Node raises its soft limit to the hard one at start; a hard
+ * limit of 1024, as `ulimit -n 1024` or a container's `--ulimit nofile=1024` sets, gives 128.)
+ * Beyond it puts fail with EMFILE: at the local target's default of 512, a 10,000-file backfill
+ * under a limit of 1024 archived 9,800 files. Unchanged when the limit is not known.
+ */
+export function demandWithin(config: Pick<TargetConfig, 'maxDemand' | 'minDemand'>, fdLimit: number | null): { maxDemand: number; minDemand?: number } {
+  const cap = fdLimit === null ? Infinity : Math.max(4, Math.floor(fdLimit / 8));
+  if (config.maxDemand <= cap) return { maxDemand: config.maxDemand, ...(config.minDemand === undefined ? {} : { minDemand: config.minDemand }) };
+  return { maxDemand: cap, ...(config.minDemand === undefined ? {} : { minDemand: Math.min(config.minDemand, cap - 1) }) };
+}
+
 export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
   const { store, bus } = o;
   const id = o.target().id;
@@ -67,6 +83,13 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
     requests: o.config.requestsPerSecond ? bucket('requests', o.config.requestsPerSecond) : undefined,
     bytes: o.config.bytesPerSecond ? bucket('bytes', o.config.bytesPerSecond) : undefined,
   };
+  const demand = demandWithin(o.config, openFileLimit());
+  if (demand.maxDemand < o.config.maxDemand) {
+    tlog.warn(
+      { maxDemand: o.config.maxDemand, using: demand.maxDemand, openFileLimit: openFileLimit() },
+      `maxDemand ${o.config.maxDemand} needs more open files than this process may have (limit ${openFileLimit()}; an upload in flight holds up to two): ${demand.maxDemand} at once instead. Raise the limit (ulimit -n, docker run --ulimit nofile=, LimitNOFILE= in a systemd unit) to use more`,
+    );
+  }
 
   const translate = (error: unknown): unknown => {
     if (error instanceof TargetTroubleError) {
@@ -102,7 +125,7 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
         afterDelivery: () => o.archiver.poke(target.id),
       });
       await uploader.start();
-      const sub = subscribe(uploader, o.archiver, { id: target.id, maxDemand: o.config.maxDemand, minDemand: o.config.minDemand });
+      const sub = subscribe(uploader, o.archiver, { id: target.id, ...demand });
       o.running.set(target.id, { uploader, sub });
       return {
         stop: () => uploader.stop(),

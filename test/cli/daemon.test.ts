@@ -182,6 +182,19 @@ describe('the CLI', () => {
     expect(bad.stderr).toMatch(/unknown command "explode"/);
   });
 
+  it("keeps the uploads in flight within the open-file limit: 512 asked for under a limit of 512 open files archive every file (without it the walk's folder reads and the puts got EMFILE, and files were left unfound), and the log says how many it used", async () => {
+    const w = await workspace('', { maxDemand: 512 });
+    for (let i = 0; i < 3000; i++) {
+      if (i % 100 === 0) await mkdir(path.join(w.inbox, `d${i / 100}`));
+      await writeFile(path.join(w.inbox, `d${Math.floor(i / 100)}`, `f${i}.txt`), `file ${i}`);
+    }
+    const r = runCli(['backfill', '--once', '--config', w.cfg], { cwd: w.dir, timeoutMs: 120_000, fdLimit: 512 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(w.counts()).toEqual({ done: 3000 });
+    expect(await listFiles(w.archive)).toHaveLength(3000);
+    expect(r.stdout + r.stderr).toMatch(/maxDemand 512 needs more open files than this process may have \(limit 512; .*\): 64 at once instead/);
+  });
+
   it('backfill --once archives what is there and exits 0', async () => {
     const w = await workspace();
     for (let i = 0; i < 30; i++) await writeFile(path.join(w.inbox, `f${i}.txt`), `file ${i}`);

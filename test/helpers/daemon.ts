@@ -58,8 +58,13 @@ function assertNoDefaultPort(args: string[], cwd: string): void {
 }
 
 /** Runs `stagecoach <args>` to the end (bounded by timeoutMs). */
-export function runCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
+export function runCli(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; fdLimit?: number },
+): { code: number | null; stdout: string; stderr: string } {
+  // `fdLimit`: the limit on open files, soft and hard (Node raises its soft limit to the hard one), set before the CLI starts.
+  const [cmd, argv] = opts.fdLimit === undefined ? [process.execPath, [CLI, ...args]] : ['bash', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, process.execPath, CLI, ...args]];
+  const r = spawnSync(cmd, argv, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     encoding: 'utf8',
