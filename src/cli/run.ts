@@ -229,7 +229,9 @@ async function runPipeline(config: Config, log: Logger, opts: RunOptions): Promi
     const mine = counts.filter((c) => ids.has(c.target));
     log.info({ targets: mine }, 'backfill done');
     const missingRoot = pipeline.watcher.source.roots().some((r) => !r.present);
-    return mine.some((c) => c.failed > 0 || c.pending > 0 || c.inFlight > 0) || signals > 0 || missingRoot ? EXIT.failure : EXIT.ok;
+    const unreadable = pipeline.watcher.source.unreadable;
+    if (unreadable > 0) log.error({ unreadable }, `${unreadable} folder(s) or file(s) could not be read while scanning (see the warnings above): what is in them was not archived`);
+    return mine.some((c) => c.failed > 0 || c.pending > 0 || c.inFlight > 0) || signals > 0 || missingRoot || unreadable > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     await store.close();
   }

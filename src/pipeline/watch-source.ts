@@ -314,6 +314,12 @@ export class WatchSource {
     return this.watchers;
   }
 
+  /**
+   * Folders and files the full scans could not read (but for ones gone since their folder's
+   * read): what is in them was not archived by that scan. `backfill --once` fails on it.
+   */
+  unreadable = 0;
+
   /** Files waiting to become stable. */
   get waiting(): number {
     return this.candidates.size;
@@ -978,7 +984,11 @@ export class WatchSource {
         if (index) this.observe(root, relPath, stats, index, rawRelPath);
         else if (!failed) early.push({ relPath, st: 'isFile' in stats ? fileStatOf(stats) : stats, rawRelPath });
       };
-      const onError = (relPath: string, err: NodeJS.ErrnoException): void => this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning');
+      const onError = (relPath: string, err: NodeJS.ErrnoException): void => {
+        // Gone since its parent's read: nothing there to archive.
+        if (err.code !== 'ENOENT') this.unreadable++;
+        this.opts.log.warn({ root: root.name, relPath, err }, 'cannot read while scanning');
+      };
       const walkOpts: WalkOptions = {
         onLink: ({ relPath, rawRelPath }) => {
           if (index) this.link(root, relPath, index, rawRelPath);

@@ -133,6 +133,20 @@ supervisor: { coolDownMs: 600000 }
     expect((await d.exited).code).toBe(0);
   });
 
+  it('backfill --once over a folder it cannot read archives the rest, says what it could not read, and exits 1', async () => {
+    const w = await workspace();
+    await mkdir(path.join(w.inbox, 'closed'));
+    await writeFile(path.join(w.inbox, 'closed', 'inside.txt'), 'not for you');
+    await chmod(path.join(w.inbox, 'closed'), 0o000);
+    cleanups.push(() => chmod(path.join(w.inbox, 'closed'), 0o755));
+    await writeFile(path.join(w.inbox, 'public.txt'), 'for everyone');
+    // As root every folder is readable: the backfill runs without root's override of file permissions.
+    const d = w.start(['backfill', '--once'], { permissionsApply: true });
+    expect((await d.exited).code).toBe(1);
+    expect(await listFiles(w.archive)).toEqual(['inbox/public.txt']);
+    expect(d.output()).toMatch(/1 folder\(s\) or file\(s\) could not be read while scanning/);
+  });
+
   it('an unreadable file fails its delivery with a reason and the daemon goes on', async () => {
     const w = await workspace();
     await writeFile(path.join(w.inbox, 'secret.txt'), 'not for you');
