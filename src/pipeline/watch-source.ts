@@ -1010,7 +1010,8 @@ export class WatchSource {
           replayed = true;
         } catch (e) {
           if (this.closed) return false;
-          this.opts.log.warn({ root: root.name, err: e }, 'the walk on a worker thread failed: walking here');
+          if ((e as { rootUnread?: boolean }).rootUnread) this.opts.log.debug({ root: root.name, err: e }, 'the walk on a worker thread could not read the root: walking here');
+          else this.opts.log.warn({ root: root.name, err: e }, 'the walk on a worker thread failed: walking here');
         }
       }
       if (!replayed) await walkTree(root.path, root.filter, onFile, onError, walkOpts);
@@ -1055,8 +1056,9 @@ export class WatchSource {
       replayFiles(root, b, (relPath, st) => onFile(relPath, st, undefined));
       if (opts.onLink) for (const relPath of keptLinks(root, b)) opts.onLink({ relPath });
       for (const e of b.errors) {
-        // The root itself (made, or mounted, after the worker looked): walked here instead.
-        if (e.relPath === '') throw errorOf(e);
+        // The root itself (made, or mounted, after the worker looked): walked here instead,
+        // which says what is wrong with it, if anything still is.
+        if (e.relPath === '') throw Object.assign(errorOf(e), { rootUnread: true });
         onError(e.relPath, errorOf(e));
       }
       for (const relDir of b.raw) await walkTree(root.path, root.filter, onFile, onError, { ...opts, from: relDir });
