@@ -83,11 +83,12 @@ export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
     requests: o.config.requestsPerSecond ? bucket('requests', o.config.requestsPerSecond) : undefined,
     bytes: o.config.bytesPerSecond ? bucket('bytes', o.config.bytesPerSecond) : undefined,
   };
-  const demand = demandWithin(o.config, openFileLimit());
+  const fdLimit = openFileLimit();
+  const demand = demandWithin(o.config, fdLimit);
   if (demand.maxDemand < o.config.maxDemand) {
     tlog.warn(
-      { maxDemand: o.config.maxDemand, using: demand.maxDemand, openFileLimit: openFileLimit() },
-      `maxDemand ${o.config.maxDemand} needs more open files than this process may have (limit ${openFileLimit()}; an upload in flight holds up to two): ${demand.maxDemand} at once instead. Raise the limit (ulimit -n, docker run --ulimit nofile=, LimitNOFILE= in a systemd unit) to use more`,
+      { maxDemand: o.config.maxDemand, using: demand.maxDemand, openFileLimit: fdLimit },
+      `maxDemand ${o.config.maxDemand} needs more open files than this process may have (limit ${fdLimit}; an upload in flight holds up to two): ${demand.maxDemand} at once instead. Raise the limit (ulimit -n, docker run --ulimit nofile=, LimitNOFILE= in a systemd unit) to use more`,
     );
   }
 
