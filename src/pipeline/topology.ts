@@ -140,6 +140,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     host: opts.host ?? os.hostname(),
     // On a shared journal other daemons record work and leases of dead ones expire: look for both.
     ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
+    leaseAhead: (id) => leaseAheadOf(config.targets.find((tc) => tc.id === id)?.maxDemand ?? 0),
   });
   /** The roots.json write under way, if any (see onStatusChange). */
   let presence: Promise<void> = Promise.resolve();
@@ -312,4 +313,9 @@ async function makeRoots(roots: Config['roots'], log: Logger): Promise<void> {
     const made = await mkdir(r.path, { recursive: true });
     if (made !== undefined) log.warn({ root: r.name, path: r.path }, 'the watched folder did not exist: created it (createRoot: true)');
   }
+}
+
+/** Deliveries leased past a target's demand (see ArchiverOptions.leaseAhead): its maxDemand, at most 16. */
+export function leaseAheadOf(maxDemand: number): number {
+  return Math.min(16, maxDemand);
 }

@@ -54,3 +54,23 @@ describe('DurableBroadcastDispatcher', () => {
     expect(x.demandOf('a')).toBe(3);
   });
 });
+
+describe('DurableBroadcastDispatcher: deliveries leased ahead', () => {
+  it('hands held deliveries out oldest first, and releases what a leaving subscriber held', () => {
+    const released: D[][] = [];
+    const x = new DurableBroadcastDispatcher<D>((held) => released.push(held));
+    x.subscribe('a');
+    x.hold('a', [d(1, 'a'), d(2, 'a'), d(3, 'a')]);
+    expect(x.takeHeld('a', 2)).toEqual([d(1, 'a'), d(2, 'a')]);
+    expect(x.takeHeld('a', 0)).toEqual([]);
+    x.hold('a', [d(4, 'a')]);
+    x.cancel('a');
+    expect(released).toEqual([[d(3, 'a'), d(4, 'a')]]);
+    // Its successor starts with nothing held.
+    x.subscribe('a');
+    expect(x.takeHeld('a', 5)).toEqual([]);
+    // Held for a subscriber that is gone: an orphan, put back by the archiver.
+    x.hold('gone', [d(5, 'gone')]);
+    expect(x.takeOrphans()).toEqual([d(5, 'gone')]);
+  });
+});

@@ -1,0 +1,129 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Pipeline } from '../../src/pipeline/topology.js';
+import { openSqliteStore } from '../../src/state/sqlite-store.js';
+import { tempDir, waitFor } from '../helpers/fs.js';
+import { harness } from './helpers.js';
+import { createScriptedTarget } from './scripted-target.js';
+
+/*
+ * Leasing ahead (ArchiverOptions.leaseAhead): a lease takes a target's demand plus up to its
+ * maxDemand more (at most 16) in one journal transaction, and the archiver hands the extra out as
+ * the target's slots free up, without a lease each. What is held must never be sent twice nor
+ * left in flight: an uploader that leaves (stops, parks, crashes) has its held deliveries put back
+ * to pending at once.
+ */
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const CLOUD = '  - id: cloud\n    type: local\n    path: ./unused\n    maxDemand: 2\n';
+
+async function setUp(files: number, opts: { shutdownMs?: number; yaml?: string } = {}) {
+  const t = await tempDir();
+  const h = await harness(t.dir, opts.yaml ?? CLOUD, { shutdownMs: opts.shutdownMs ?? 5000 });
+  for (let i = 0; i < files; i++) await writeFile(path.join(h.inbox, `f${String(i).padStart(2, '0')}.txt`), `file ${i}`);
+  const cloud = createScriptedTarget('cloud');
+  let p: Pipeline | null = null;
+  cleanups.push(async () => {
+    cloud.release();
+    await p?.stop();
+    await t.cleanup();
+  });
+  const start = async (mode: 'once' | 'watch') => {
+    p = await h.start({ mode, targets: [cloud] });
+    return p;
+  };
+  return { h, cloud, start, stopped: () => p?.stop() };
+}
+
+async function cloudCounts(p: Pipeline): Promise<{ pending: number; inFlight: number; done: number }> {
+  const c = (await p.store.counts()).find((x) => x.target === 'cloud');
+  return { pending: c?.pending ?? 0, inFlight: c?.inFlight ?? 0, done: c?.done ?? 0 };
+}
+
+describe('leasing ahead of the demand', () => {
+  it('takes the demand and more in one lease, and hands them out before leasing again', async () => {
+    const s = await setUp(12, { shutdownMs: 200 });
+    s.cloud.script = () => 'hold';
+    // A first run journals every file and stops: all twelve pending, so the next run's first
+    // lease finds them all, however the scan batched them.
+    await s.start('watch');
+    await waitFor('all recorded', () => s.h.recorded.length === 12, 5000);
+    await s.stopped();
+    const cloud = createScriptedTarget('cloud');
+    cloud.script = () => 'hold';
+    const p = await s.h.start({ mode: 'watch', targets: [cloud] });
+    cleanups.push(async () => {
+      cloud.release();
+      await p.stop();
+    });
+    await waitFor('two puts running', () => cloud.running === 2, 5000);
+    // Two uploads running (maxDemand 2) and two more leased with them, held by the archiver.
+    await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
+    expect(await cloudCounts(p)).toEqual({ pending: 8, inFlight: 4, done: 0 });
+    cloud.script = () => 'ok';
+    cloud.release();
+    await waitFor('all done', async () => (await cloudCounts(p)).done === 12, 5000);
+    expect(await cloudCounts(p)).toEqual({ pending: 0, inFlight: 0, done: 12 });
+    // Every file put once: nothing held was sent twice.
+    expect([...cloud.attempts.values()]).toEqual(Array(12).fill(1));
+  });
+
+  it('puts what it held back to pending when the daemon stops', async () => {
+    const s = await setUp(10, { shutdownMs: 200 });
+    s.cloud.script = () => 'hold';
+    const p = await s.start('watch');
+    await waitFor('two puts running', () => s.cloud.running === 2, 5000);
+    await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
+    const stateDir = path.join(s.h.dir, 'state');
+    // The two held puts are stopped at the deadline and go back to pending; so must the two held.
+    await s.stopped();
+    const store = await openSqliteStore({ dir: stateDir });
+    try {
+      const c = (await store.counts()).find((x) => x.target === 'cloud');
+      expect({ pending: c?.pending, inFlight: c?.inFlight ?? 0 }).toEqual({ pending: 10, inFlight: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('sends nothing twice when the target parks and comes back: what it held is leased again, once', async () => {
+    const s = await setUp(16, { yaml: `${CLOUD}supervisor: { coolDownMs: 200, coolDownMaxMs: 1000 }\n` });
+    let first: string | null = null;
+    // The first put parks the target (a fatal error) while two deliveries are held for it.
+    s.cloud.script = (remotePath, attempt) => {
+      first ??= remotePath;
+      return remotePath === first && attempt === 1 ? { kind: 'fatal', reason: 'token revoked' } : 'ok';
+    };
+    // Puts take 20 and 80 ms in turn (so one slot frees while the other's put runs on), and any
+    // put of a file whose other put still runs is noted.
+    const live = new Set<string>();
+    const twiceAtOnce: string[] = [];
+    let started = 0;
+    const put = s.cloud.put.bind(s.cloud);
+    s.cloud.put = async (req) => {
+      if (live.has(req.remotePath)) twiceAtOnce.push(req.remotePath);
+      live.add(req.remotePath);
+      try {
+        await new Promise((r) => setTimeout(r, started++ % 2 === 0 ? 20 : 80));
+        return await put(req);
+      } finally {
+        live.delete(req.remotePath);
+      }
+    };
+    const p = await s.start('watch');
+    await waitFor('all done', async () => (await cloudCounts(p)).done === 16, 10_000);
+    expect(twiceAtOnce).toEqual([]);
+    // The parked file was tried twice, the one beside it at most twice (stopped by the park), the rest once.
+    expect(s.cloud.attempts.get(first!)).toBe(2);
+    const others = [...s.cloud.attempts].filter(([k]) => k !== first).map(([, n]) => n);
+    expect(others).toHaveLength(15);
+    expect(others.filter((n) => n === 1).length).toBeGreaterThanOrEqual(14);
+    expect(Math.max(...others)).toBeLessThanOrEqual(2);
+    expect(await cloudCounts(p)).toEqual({ pending: 0, inFlight: 0, done: 16 });
+  });
+});
