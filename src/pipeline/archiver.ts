@@ -31,6 +31,8 @@ export interface ArchiverOptions {
    * and handed out as its uploads free their slots (default 0: none).
    */
   leaseAhead?: (target: string) => number;
+  /** The longest a stop waits for what was held to go back to pending (default 5000 ms). */
+  releaseWaitMs?: number;
 }
 
 /**
@@ -103,7 +105,15 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
 
   protected override async terminate(): Promise<void> {
     if (this.poll !== undefined) clearInterval(this.poll);
-    await Promise.all([...this.releasing]);
+    if (this.releasing.size === 0) return;
+    // A journal that cannot be reached (calls to PostgreSQL wait for it) must not hold the stop:
+    // what is not back to pending by then is the next start's, or its lease expires.
+    const waitMs = this.opts.releaseWaitMs ?? 5000;
+    const waited = new AbortController();
+    const all = Promise.all([...this.releasing]).then(() => true);
+    const done = await Promise.race([all, sleep(waitMs, false, { signal: waited.signal }).catch(() => false)]);
+    waited.abort();
+    if (!done) this.opts.log.warn({ waitedMs: waitMs, left: this.releasing.size }, 'deliveries leased ahead not yet back to pending at the stop: the next start does it, or their leases expire');
   }
 
   /**

@@ -141,6 +141,7 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // On a shared journal other daemons record work and leases of dead ones expire: look for both.
     ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
     leaseAhead: (id) => leaseAheadOf(config.targets.find((tc) => tc.id === id)?.maxDemand ?? 0),
+    releaseWaitMs: config.shutdownMs,
   });
   /** The roots.json write under way, if any (see onStatusChange). */
   let presence: Promise<void> = Promise.resolve();
@@ -316,6 +317,6 @@ async function makeRoots(roots: Config['roots'], log: Logger): Promise<void> {
 }
 
 /** Deliveries leased past a target's demand (see ArchiverOptions.leaseAhead): its maxDemand, at most 16. */
-export function leaseAheadOf(maxDemand: number): number {
+function leaseAheadOf(maxDemand: number): number {
   return Math.min(16, maxDemand);
 }

@@ -80,7 +80,8 @@ describe('leasing ahead of the demand', () => {
     await waitFor('two puts running', () => s.cloud.running === 2, 5000);
     await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
     const stateDir = path.join(s.h.dir, 'state');
-    // The two held puts are stopped at the deadline and go back to pending; so must the two held.
+    // The two running puts are stopped at the deadline and go back to pending; so must the two
+    // deliveries held beside them.
     await s.stopped();
     const store = await openSqliteStore({ dir: stateDir });
     try {
@@ -89,6 +90,21 @@ describe('leasing ahead of the demand', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('does not wait past shutdownMs at the stop for a journal that does not answer', async () => {
+    const s = await setUp(10, { shutdownMs: 200 });
+    s.cloud.script = () => 'hold';
+    const p = await s.start('watch');
+    await waitFor('two puts running', () => s.cloud.running === 2, 5000);
+    await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
+    // Putting anything back to pending never answers (a journal out of reach).
+    p.store.release = () => new Promise<void>(() => undefined);
+    const stopped = s.stopped()!.then(() => 'stopped');
+    // The running puts' own releases are waited for shutdownMs + 5 s by the supervisor; the held
+    // ones' for shutdownMs more. Without a bound the stop would never end.
+    const timedOut = new Promise((r) => setTimeout(() => r('still stopping'), 9000));
+    expect(await Promise.race([stopped, timedOut])).toBe('stopped');
   });
 
   it('sends nothing twice when the target parks and comes back: what it held is leased again, once', async () => {
