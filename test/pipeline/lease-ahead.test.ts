@@ -1,11 +1,9 @@
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Pipeline } from '../../src/pipeline/topology.js';
 import { openSqliteStore } from '../../src/state/sqlite-store.js';
-import { tempDir, waitFor } from '../helpers/fs.js';
-import { harness } from './helpers.js';
-import { createScriptedTarget } from './scripted-target.js';
+import { waitFor } from '../helpers/fs.js';
+import { createScriptedTarget, scriptedHarness } from './scripted-target.js';
 
 /*
  * Leasing ahead (ArchiverOptions.leaseAhead): a lease takes a target's demand plus up to its
@@ -23,21 +21,19 @@ afterEach(async () => {
 const CLOUD = '  - id: cloud\n    type: local\n    path: ./unused\n    maxDemand: 2\n';
 
 async function setUp(files: number, opts: { shutdownMs?: number; yaml?: string } = {}) {
-  const t = await tempDir();
-  const h = await harness(t.dir, opts.yaml ?? CLOUD, { shutdownMs: opts.shutdownMs ?? 5000 });
-  for (let i = 0; i < files; i++) await writeFile(path.join(h.inbox, `f${String(i).padStart(2, '0')}.txt`), `file ${i}`);
-  const cloud = createScriptedTarget('cloud');
-  let p: Pipeline | null = null;
-  cleanups.push(async () => {
-    cloud.release();
-    await p?.stop();
-    await t.cleanup();
-  });
-  const start = async (mode: 'once' | 'watch') => {
-    p = await h.start({ mode, targets: [cloud] });
-    return p;
-  };
-  return { h, cloud, start, stopped: () => p?.stop() };
+  const s = await scriptedHarness(opts.yaml ?? CLOUD, files, { shutdownMs: opts.shutdownMs ?? 5000 });
+  cleanups.push(s.cleanup);
+  return s;
+}
+
+/** Ten files, every put held: two running (maxDemand 2) and two more held by the archiver. */
+async function fourInFlight(): Promise<{ s: Awaited<ReturnType<typeof setUp>>; p: Pipeline }> {
+  const s = await setUp(10, { shutdownMs: 200 });
+  s.cloud.script = () => 'hold';
+  const p = await s.start('watch');
+  await waitFor('two puts running', () => s.cloud.running === 2, 5000);
+  await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
+  return { s, p };
 }
 
 async function cloudCounts(p: Pipeline): Promise<{ pending: number; inFlight: number; done: number }> {
@@ -53,7 +49,7 @@ describe('leasing ahead of the demand', () => {
     // lease finds them all, however the scan batched them.
     await s.start('watch');
     await waitFor('all recorded', () => s.h.recorded.length === 12, 5000);
-    await s.stopped();
+    await s.stop();
     const cloud = createScriptedTarget('cloud');
     cloud.script = () => 'hold';
     const p = await s.h.start({ mode: 'watch', targets: [cloud] });
@@ -74,15 +70,11 @@ describe('leasing ahead of the demand', () => {
   });
 
   it('puts what it held back to pending when the daemon stops', async () => {
-    const s = await setUp(10, { shutdownMs: 200 });
-    s.cloud.script = () => 'hold';
-    const p = await s.start('watch');
-    await waitFor('two puts running', () => s.cloud.running === 2, 5000);
-    await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
+    const { s } = await fourInFlight();
     const stateDir = path.join(s.h.dir, 'state');
     // The two running puts are stopped at the deadline and go back to pending; so must the two
     // deliveries held beside them.
-    await s.stopped();
+    await s.stop();
     const store = await openSqliteStore({ dir: stateDir });
     try {
       const c = (await store.counts()).find((x) => x.target === 'cloud');
@@ -93,14 +85,10 @@ describe('leasing ahead of the demand', () => {
   });
 
   it('does not wait past shutdownMs at the stop for a journal that does not answer', async () => {
-    const s = await setUp(10, { shutdownMs: 200 });
-    s.cloud.script = () => 'hold';
-    const p = await s.start('watch');
-    await waitFor('two puts running', () => s.cloud.running === 2, 5000);
-    await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
+    const { s, p } = await fourInFlight();
     // Putting anything back to pending never answers (a journal out of reach).
     p.store.release = () => new Promise<void>(() => undefined);
-    const stopped = s.stopped()!.then(() => 'stopped');
+    const stopped = s.stop().then(() => 'stopped');
     // The running puts' own releases are waited for shutdownMs + 5 s by the supervisor; the held
     // ones' for shutdownMs more. Without a bound the stop would never end.
     const timedOut = new Promise((r) => setTimeout(() => r('still stopping'), 9000));

@@ -1,5 +1,10 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Pipeline } from '../../src/pipeline/topology.js';
 import type { Classified, PutRequest, PutResult, Target } from '../../src/targets/target.js';
 import { createMemoryTarget, type MemoryTarget } from '../../src/targets/memory/index.js';
+import { tempDir } from '../helpers/fs.js';
+import { harness, type Harness } from './helpers.js';
 
 /** Thrown by a scripted put; its classification is carried along. */
 export class ScriptedError extends Error {
@@ -72,4 +77,34 @@ export function createScriptedTarget(id: string): ScriptedTarget {
     close: () => memory.close(),
   };
   return t;
+}
+
+/**
+ * A harness (helpers.ts) with `files` small files in its inbox (f0.txt, f1.txt, …) and a scripted
+ * target `cloud`, which `extra` configures. `start` runs the pipeline with it; `cleanup` lets its
+ * held puts go, stops what was started and removes the folders.
+ */
+export async function scriptedHarness(extra: string, files: number, opts: { shutdownMs?: number } = {}) {
+  const t = await tempDir();
+  const h: Harness = await harness(t.dir, extra, opts);
+  for (let i = 0; i < files; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
+  const cloud = createScriptedTarget('cloud');
+  let p: Pipeline | null = null;
+  return {
+    h,
+    cloud,
+    async start(mode: 'once' | 'watch' = 'watch'): Promise<Pipeline> {
+      p = await h.start({ mode, targets: [cloud] });
+      return p;
+    },
+    /** Stops the pipeline started last (once; later calls wait for the same stop). */
+    stop: async (): Promise<void> => {
+      await p?.stop();
+    },
+    cleanup: async (): Promise<void> => {
+      cloud.release();
+      await p?.stop();
+      await t.cleanup();
+    },
+  };
 }

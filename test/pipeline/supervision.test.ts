@@ -2,9 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Pipeline } from '../../src/pipeline/topology.js';
-import { tempDir, waitFor } from '../helpers/fs.js';
-import { harness } from './helpers.js';
-import { createScriptedTarget } from './scripted-target.js';
+import { waitFor } from '../helpers/fs.js';
+import { scriptedHarness } from './scripted-target.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -12,24 +11,9 @@ afterEach(async () => {
 });
 
 async function setup(extra: string, files: number, opts: { shutdownMs?: number } = {}) {
-  const t = await tempDir();
-  const h = await harness(t.dir, extra, opts);
-  for (let i = 0; i < files; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
-  const cloud = createScriptedTarget('cloud');
-  let p: Pipeline | null = null;
-  cleanups.push(async () => {
-    cloud.release();
-    await p?.stop();
-    await t.cleanup();
-  });
-  return {
-    h,
-    cloud,
-    async start() {
-      p = await h.start({ targets: [cloud] });
-      return p;
-    },
-  };
+  const s = await scriptedHarness(extra, files, opts);
+  cleanups.push(s.cleanup);
+  return s;
 }
 
 const counts = async (p: Pipeline, target: string) => (await p.store.counts()).find((c) => c.target === target);
