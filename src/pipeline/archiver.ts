@@ -117,9 +117,11 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
   }
 
   /**
-   * Deliveries leased ahead for an uploader that left, back to pending now (each call reaches the
-   * journal before its successor's first lease). One the journal refuses stays in flight until
-   * the next start or, on a shared journal, until its lease expires; the log says so.
+   * Deliveries leased ahead for an uploader that left, back to pending now. SQLite does it within
+   * the call, before anything can lease again; on PostgreSQL a release that runs after the
+   * successor's start (its resetInFlight) and a new lease of the row finds another lease's token
+   * there and changes nothing. One the journal refuses stays in flight until the next start or,
+   * on a shared journal, until its lease expires; the log says so.
    */
   private releaseHeld(held: Delivery[]): void {
     for (const d of held) {
