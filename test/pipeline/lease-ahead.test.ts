@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Pipeline } from '../../src/pipeline/topology.js';
 import { openSqliteStore } from '../../src/state/sqlite-store.js';
 import { waitFor } from '../helpers/fs.js';
-import { createScriptedTarget, scriptedHarness } from './scripted-target.js';
+import { scriptedHarness } from './scripted-target.js';
 
 /*
  * Leasing ahead (ArchiverOptions.leaseAhead): a lease takes a target's demand plus up to its
@@ -26,11 +26,18 @@ async function setUp(files: number, opts: { shutdownMs?: number; yaml?: string }
   return s;
 }
 
-/** Ten files, every put held: two running (maxDemand 2) and two more held by the archiver. */
-async function fourInFlight(): Promise<{ s: Awaited<ReturnType<typeof setUp>>; p: Pipeline }> {
-  const s = await setUp(10, { shutdownMs: 200 });
+/**
+ * Ten files, every put held: two running (maxDemand 2) and two more held by the archiver. A first
+ * run journals every file and stops, so that the second run's first lease finds all ten pending,
+ * however the scan batched their records (a first lease made after the first record alone would
+ * find fewer than four).
+ */
+async function fourInFlight(files = 10): Promise<{ s: Awaited<ReturnType<typeof setUp>>; p: Pipeline }> {
+  const s = await setUp(files, { shutdownMs: 200 });
   s.cloud.script = () => 'hold';
-  const p = await s.start('watch');
+  await s.start('watch');
+  await waitFor('all recorded', () => s.h.recorded.length === files, 5000);
+  const p = await s.restart('watch');
   await waitFor('two puts running', () => s.cloud.running === 2, 5000);
   await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
   return { s, p };
@@ -43,30 +50,14 @@ async function cloudCounts(p: Pipeline): Promise<{ pending: number; inFlight: nu
 
 describe('leasing ahead of the demand', () => {
   it('takes the demand and more in one lease, and hands them out before leasing again', async () => {
-    const s = await setUp(12, { shutdownMs: 200 });
-    s.cloud.script = () => 'hold';
-    // A first run journals every file and stops: all twelve pending, so the next run's first
-    // lease finds them all, however the scan batched them.
-    await s.start('watch');
-    await waitFor('all recorded', () => s.h.recorded.length === 12, 5000);
-    await s.stop();
-    const cloud = createScriptedTarget('cloud');
-    cloud.script = () => 'hold';
-    const p = await s.h.start({ mode: 'watch', targets: [cloud] });
-    cleanups.push(async () => {
-      cloud.release();
-      await p.stop();
-    });
-    await waitFor('two puts running', () => cloud.running === 2, 5000);
-    // Two uploads running (maxDemand 2) and two more leased with them, held by the archiver.
-    await waitFor('four in flight', async () => (await cloudCounts(p)).inFlight === 4, 2000);
+    const { s, p } = await fourInFlight(12);
     expect(await cloudCounts(p)).toEqual({ pending: 8, inFlight: 4, done: 0 });
-    cloud.script = () => 'ok';
-    cloud.release();
+    s.cloud.script = () => 'ok';
+    s.cloud.release();
     await waitFor('all done', async () => (await cloudCounts(p)).done === 12, 5000);
     expect(await cloudCounts(p)).toEqual({ pending: 0, inFlight: 0, done: 12 });
-    // Every file put once: nothing held was sent twice.
-    expect([...cloud.attempts.values()]).toEqual(Array(12).fill(1));
+    // Every file put once in this run: nothing held was sent twice.
+    expect([...s.cloud.attempts.values()]).toEqual(Array(12).fill(1));
   });
 
   it('puts what it held back to pending when the daemon stops', async () => {

@@ -81,19 +81,36 @@ export function createScriptedTarget(id: string): ScriptedTarget {
 
 /**
  * A harness (helpers.ts) with `files` small files in its inbox (f0.txt, f1.txt, …) and a scripted
- * target `cloud`, which `extra` configures. `start` runs the pipeline with it; `cleanup` lets its
- * held puts go, stops what was started and removes the folders.
+ * target `cloud`, which `extra` configures. `start` runs the pipeline with it; `restart` stops it
+ * and runs a new one on the same journal; `cleanup` lets held puts go, stops what was started and
+ * removes the folders.
  */
 export async function scriptedHarness(extra: string, files: number, opts: { shutdownMs?: number } = {}) {
   const t = await tempDir();
   const h: Harness = await harness(t.dir, extra, opts);
   for (let i = 0; i < files; i++) await writeFile(path.join(h.inbox, `f${i}.txt`), `file ${i}`);
-  const cloud = createScriptedTarget('cloud');
+  let cloud = createScriptedTarget('cloud');
   let p: Pipeline | null = null;
   return {
     h,
-    cloud,
+    /** The scripted target of the pipeline started last. */
+    get cloud(): ScriptedTarget {
+      return cloud;
+    },
     async start(mode: 'once' | 'watch' = 'watch'): Promise<Pipeline> {
+      p = await h.start({ mode, targets: [cloud] });
+      return p;
+    },
+    /**
+     * Stops the pipeline and starts another on the same folders and journal, with a new scripted
+     * target (a stopped pipeline closes its targets) that follows the old one's script.
+     */
+    async restart(mode: 'once' | 'watch' = 'watch'): Promise<Pipeline> {
+      await p?.stop();
+      const next = createScriptedTarget('cloud');
+      next.script = cloud.script;
+      cloud.release();
+      cloud = next;
       p = await h.start({ mode, targets: [cloud] });
       return p;
     },
