@@ -1,10 +1,10 @@
 /**
  * afterArchive under kill -9 (issue 17): a root with `action: delete, minCopies: 3` archiving to
  * the four emulated clouds and the local folder; the daemon is SIGKILLed while it removes (once the
- * inbox is down to a seeded random share of what it held), then runs to the end. Nothing is lost: every file is either still
- * in the inbox, byte-identical, or gone from it and held byte-identical (by each provider's own
- * hash) by at least three targets; at the end every file was removed and no removal is left open
- * in the journal.
+ * inbox is down to a seeded random share of what it held), up to KILLS times while files are left,
+ * then runs to the end. Nothing is lost: every file is either still in the inbox, byte-identical,
+ * or gone from it and held byte-identical (by each provider's own hash) by at least three targets;
+ * at the end every file was removed and no removal is left open in the journal.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 describe('afterArchive under kill -9', () => {
-  it(`${FILES} files, delete with minCopies 3, SIGKILL ${KILLS} times during uploads and removals: nothing lost`, async () => {
+  it(`${FILES} files, delete with minCopies 3, SIGKILL up to ${KILLS} times during removals: nothing lost`, async () => {
     const w = await workspace('retry: { retries: 20, minDelayMs: 20, maxDelayMs: 500 }\nsupervisor: { coolDownMs: 200, coolDownMaxMs: 1s }\n');
     cleanups.push(() => w.cleanup());
     // The root gets the policy (the demo config's only root).
