@@ -43,20 +43,6 @@ export interface UploaderSpecOptions {
 }
 
 /**
- * The supervisor's child spec for one target's uploader. `start` takes back what a predecessor
- * held (in-flight deliveries → pending), starts an uploader and subscribes it to the archiver
- * under the target id. The target's rate budgets are made once and kept across restarts.
- *
- * A crash is translated before the supervisor hears of it (the uploads still running are aborted
- * first, and the deliveries sent to it go back to pending, so status tells the truth):
- * - TargetTroubleError (retries exhausted, fatal for the target): `target.trouble`, then a
- *   ParkError with backoff (the doubling cool-down, at least the provider's Retry-After);
- * - a journal error on a full state disk: a ParkError with that reason (the journal is intact;
- *   the target is tried again after the cool-down and resumes once there is space);
- * - any other journal error: `onJournalError` (the daemon stops with the reason), and the crash;
- * - anything else (a bug): logged, and the crash as is (restarted, within the restart intensity).
- */
-/**
  * A target's demand within the process's open-file limit: an upload in flight holds up to two
  * descriptors (its source, and its temp file or its connection), so one target's uploads in flight
  * are kept to an eighth of the limit, leaving the rest to the other targets, the watcher, the
@@ -71,6 +57,20 @@ export function demandWithin(config: Pick<TargetConfig, 'maxDemand' | 'minDemand
   return { maxDemand: cap, ...(config.minDemand === undefined ? {} : { minDemand: Math.min(config.minDemand, cap - 1) }) };
 }
 
+/**
+ * The supervisor's child spec for one target's uploader. `start` takes back what a predecessor
+ * held (in-flight deliveries → pending), starts an uploader and subscribes it to the archiver
+ * under the target id. The target's rate budgets are made once and kept across restarts.
+ *
+ * A crash is translated before the supervisor hears of it (the uploads still running are aborted
+ * first, and the deliveries sent to it go back to pending, so status tells the truth):
+ * - TargetTroubleError (retries exhausted, fatal for the target): `target.trouble`, then a
+ *   ParkError with backoff (the doubling cool-down, at least the provider's Retry-After);
+ * - a journal error on a full state disk: a ParkError with that reason (the journal is intact;
+ *   the target is tried again after the cool-down and resumes once there is space);
+ * - any other journal error: `onJournalError` (the daemon stops with the reason), and the crash;
+ * - anything else (a bug): logged, and the crash as is (restarted, within the restart intensity).
+ */
 export function uploaderSpec(o: UploaderSpecOptions): ChildSpec {
   const { store, bus } = o;
   const id = o.target().id;

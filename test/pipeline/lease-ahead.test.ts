@@ -49,7 +49,7 @@ async function cloudCounts(p: Pipeline): Promise<{ pending: number; inFlight: nu
 }
 
 describe('leasing ahead of the demand', () => {
-  it('takes the demand and more in one lease, and hands them out before leasing again', async () => {
+  it('takes the demand and as many more in one lease, and sends each of them once', async () => {
     const { s, p } = await fourInFlight(12);
     expect(await cloudCounts(p)).toEqual({ pending: 8, inFlight: 4, done: 0 });
     s.cloud.script = () => 'ok';
