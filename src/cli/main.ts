@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config/index.js';
 import { ConfigError, StagecoachError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
+import { holdSignals, takeSignals } from './early-signals.js';
 import { EXIT } from './exit-codes.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -103,6 +104,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!['run', 'backfill', 'check', 'status', 'auth', 'journal', 'retry', 'verify', 'restore'].includes(command)) return fail(`unknown command "${command}"; see stagecoach --help`, EXIT.config);
   if (command === 'backfill' && !values.once) return fail('backfill needs --once (archive what is there, then exit)', EXIT.config);
   if (values.once && command !== 'backfill') return fail(`--once belongs to backfill: \`stagecoach backfill --once\` archives what is there, then exits; \`${command}\` takes no --once`, EXIT.config);
+  // From here a daemon's SIGTERM or SIGINT is kept for it (early-signals.ts): it stops in order once started.
+  if (command === 'run' || command === 'backfill') holdSignals();
 
   // Loaded here, not imported above: after the compile cache is on (see the end of this file),
   // and not for --help or --version.
@@ -174,6 +177,7 @@ export async function main(argv: string[]): Promise<number> {
           const { runCommand } = await import('./run.js');
           return await runCommand(config, log, { once: command === 'backfill', configFile: file, ...(prewalk ? { prewalk } : {}) });
         } finally {
+          takeSignals();
           await prewalk?.close();
         }
       }

@@ -10,6 +10,7 @@ import { describePgUrl } from '../state/open.js';
 import { flushLogger } from '../telemetry/logger.js';
 import { reportTargets } from '../telemetry/target-report.js';
 import { createSignIn } from './auth.js';
+import { takeSignals } from './early-signals.js';
 import { EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
 import { startScrub, type Scrub } from '../audit/scrub.js';
@@ -142,6 +143,8 @@ async function runPipeline(config: Config, log: Logger, opts: RunOptions): Promi
   const signalled = new Promise<void>((resolve) => {
     stopped = resolve;
   });
+  // One that came while the config was read and the modules loaded (early-signals.ts).
+  for (const sig of takeSignals()) onSignal(sig);
   let pipeline: Awaited<ReturnType<typeof startPipeline>>;
   try {
     pipeline = await startPipeline(config, { log, mode: opts.once ? 'once' : 'watch', ...(opts.prewalk ? { prewalk: opts.prewalk } : {}) });
