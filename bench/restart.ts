@@ -25,6 +25,8 @@
  * (`watching`, set up in the background after idle), and 1 s later no delivery pending — then
  * stopped. Figures: time from spawn to `scanned` ÷ the walk (with spawn → `stagecoach running`,
  * i.e. modules loaded, journal open and targets made, and spawn → `watching` printed apart), and
+ * the daemon's CPU from spawn to idle (/proc: every thread, and the main thread alone; read as
+ * soon as `scanned` is seen), which says whether the restart waits for a core or for the disk,
  * the requests the emulators logged during the restarts
  * (must be 0; token requests counted apart). After every restart the journal must be unchanged
  * (same deliveries, generations and update times, none pending): a restart that journals anything
@@ -38,6 +40,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { buildBundle, DAEMON_BUNDLE, DAEMON_MAIN, Daemon, type LogEntry } from './lib/daemon.js';
 import { CLOUDS, startEmulatorChild, type EmulatorChild, type RequestCount } from './lib/emulators.js';
+import { cpuSeconds, readCpu } from './lib/proc-cpu.js';
 import { commandLine, emit, fmt, fmtRatio, sleep, summarize, table, type Figure, type ScriptResult } from './lib/report.js';
 import { seedJournal } from './lib/seed-journal.js';
 import { makeTree, statWalk } from './lib/tree.js';
@@ -203,6 +206,8 @@ async function main(): Promise<number> {
     const liveMs: number[] = [];
     const procWalkMs: number[] = [];
     const ratios: number[] = [];
+    const cpuMs: number[] = [];
+    const mainCpuMs: number[] = [];
     const journalFaults: string[] = [];
     for (let r = 0; r < runs; r++) {
       const w0 = process.hrtime.bigint();
@@ -221,6 +226,14 @@ async function main(): Promise<number> {
       // send. Live watching is then set up in the background (`watching`), timed apart.
       await daemon.waitFor('scanned', 600_000);
       const s = Date.now() - daemon.startedAt;
+      // Read at once, as the daemon sits idle: its CPU to get there, all threads and the main one.
+      const pid = daemon.child.pid!;
+      const cpu = cpuSeconds(pid);
+      const mainCpu = readCpu(pid, pid);
+      if (cpu !== null && mainCpu !== null) {
+        cpuMs.push(cpu * 1000);
+        mainCpuMs.push(mainCpu * 1000);
+      }
       runningMs.push(logTime(await running) - daemon.startedAt);
       liveMs.push(logTime(await watching) - daemon.startedAt);
       await sleep(1000);
@@ -251,6 +264,12 @@ async function main(): Promise<number> {
           ['daemon: spawn → idle (`scanned`: the initial walk against the journal done)', fmt(summarize(startMs), 'ms', 0)],
           ['daemon: spawn → every file watched live (`watching`, after one more walk)', fmt(summarize(liveMs), 'ms', 0)],
           ['daemon ÷ walk', fmtRatio(rs, 1)],
+          ...(cpuMs.length > 0
+            ? [
+                ['daemon: CPU from spawn to idle, every thread (cores busy on average)', `${fmt(summarize(cpuMs), 'ms', 0)} (${(summarize(cpuMs).median / summarize(startMs).median).toFixed(2)} of ${os.availableParallelism()})`],
+                ['daemon: CPU from spawn to idle, main thread', fmt(summarize(mainCpuMs), 'ms', 0)],
+              ]
+            : []),
         ],
       )}\n`,
     );
@@ -263,6 +282,16 @@ async function main(): Promise<number> {
       { figure: `restart, ${files} archived files: spawn → idle ÷ bare stat walk`, value: `${fmtRatio(rs, 1)} (${(summarize(startMs).median / 1000).toFixed(2)} s vs ${summarize(walkMs).median.toFixed(0)} ms)`, goal: '≤ 2', met: rs.median <= 2 },
       { figure: `restart, ${files} archived files: spawn → idle ÷ a node process spawned to walk`, value: fmtRatio(summarize(startMs.map((x, i) => x / procWalkMs[i]!)), 1), goal: '–', met: null },
       { figure: `restart, ${files} archived files: spawn → every file watched live (background, after idle)`, value: `${(summarize(liveMs).median / 1000).toFixed(2)} s`, goal: '–', met: null },
+      ...(cpuMs.length > 0
+        ? [
+            {
+              figure: `restart, ${files} archived files: daemon's CPU from spawn to idle (every thread; main thread) ÷ the bare walk's time`,
+              value: `${(summarize(cpuMs).median / summarize(walkMs).median).toFixed(1)}× (${summarize(cpuMs).median.toFixed(0)} ms, ${(summarize(cpuMs).median / summarize(startMs).median).toFixed(2)} of ${os.availableParallelism()} cores busy; main thread ${summarize(mainCpuMs).median.toFixed(0)} ms)`,
+              goal: '–',
+              met: null,
+            },
+          ]
+        : []),
       {
         figure: `restart, ${files} archived files: requests sent to the clouds`,
         value: `${total} over ${runs} restarts (token: ${token}); journal ${journalOk ? 'unchanged' : `CHANGED: ${journalFaults.join('; ')}`}`,
