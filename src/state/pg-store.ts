@@ -46,6 +46,8 @@ export interface PgStoreOptions {
    * lease.
    */
   node?: NodeOptions;
+  /** How long a completion may wait for a claim to be written with (see complete()). Default COMPLETE_WAIT_MS. */
+  completeWaitMs?: number;
 }
 
 /** A daemon's place in a fleet sharing one journal. */
@@ -65,6 +67,12 @@ export interface NodeOptions {
 }
 
 const DEFAULT_LEASE_MS = 60_000;
+/**
+ * How long completions alone wait for a claim to be written with (see complete()): a freed upload
+ * slot's next delivery claims its name a few ms after the last one's completion, and the two go
+ * as one statement instead of two round trips.
+ */
+const COMPLETE_WAIT_MS = 25;
 /** Advisory lock class of "one daemon per node name"; the key is hashtext(name). */
 const NODE_LOCK_CLASS = 0x53544148;
 
@@ -409,6 +417,7 @@ class PgStoreImpl implements PgStore {
     this.#node = node;
     this.#onError = opts.onError;
     this.#onReachability = opts.onReachability;
+    this.#completeWaitMs = opts.completeWaitMs ?? COMPLETE_WAIT_MS;
     this.audit = createPgAudit(
       (text, values, replayable) => this.#with((c) => c.query(text, values), () => replayable),
       () => this.#open(),
@@ -944,6 +953,9 @@ class PgStoreImpl implements PgStore {
   readonly #claims: PendingClaim[] = [];
   /** A flush of the waiting completions and claims is due at the end of this turn. */
   #flushDue = false;
+  /** Completions wait for this (COMPLETE_WAIT_MS), unless a claim flushes them first. */
+  #completeTimer: NodeJS.Timeout | undefined;
+  readonly #completeWaitMs: number;
 
   /** The waiting completions and claims run together at the end of this turn. */
   #flushSoon(): void {
@@ -951,6 +963,8 @@ class PgStoreImpl implements PgStore {
     this.#flushDue = true;
     setImmediate(() => {
       this.#flushDue = false;
+      clearTimeout(this.#completeTimer);
+      this.#completeTimer = undefined;
       const done = this.#completes.splice(0);
       const claims = this.#claims.splice(0);
       // #queued settles each completion's and claim's promise: it never rejects.
@@ -958,9 +972,21 @@ class PgStoreImpl implements PgStore {
     });
   }
 
+  /** Flushes the waiting completions within completeWaitMs, or with the next claim's flush if sooner. */
+  #flushLater(): void {
+    if (this.#flushDue || this.#completeTimer !== undefined) return;
+    this.#completeTimer = setTimeout(() => {
+      this.#completeTimer = undefined;
+      this.#flushSoon();
+    }, this.#completeWaitMs);
+  }
+
   /**
-   * Group commit, as the SQLite journal's: the completions asked in one turn of the event loop
-   * are one statement, with the claims of that turn (see #queued).
+   * Group commit, as the SQLite journal's: completions are one statement with the claims asked
+   * with them (see #queued). A completion waits at most COMPLETE_WAIT_MS for a claim (the next
+   * delivery's, most often) and goes with it: the put is done and the delivery still this node's
+   * lease meanwhile; a crash in that time leaves it in flight, to be sent again, as a crash during
+   * the put would. close() writes what waits at once. (PgStoreOptions.completeWaitMs)
    * On a shared journal a completion is written only while the row carries this node's lease
    * token (see #tokens).
    */
@@ -974,7 +1000,7 @@ class PgStoreImpl implements PgStore {
             return;
           }
           this.#completes.push({ id, generation, result, token, resolve, reject });
-          this.#flushSoon();
+          this.#flushLater();
         }),
     );
   }
@@ -1223,6 +1249,8 @@ class PgStoreImpl implements PgStore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+      // Completions waiting for a claim are written now.
+      if (this.#completeTimer !== undefined) this.#flushSoon();
       // A call waiting for an unreachable server gives up (its delivery stays in flight: reset at the next start).
       this.#stop.abort();
       // Outcomes asked before close are written before the pool ends (their own errors are theirs).

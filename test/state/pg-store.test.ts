@@ -114,6 +114,46 @@ describe('what one turn of the event loop asks, in one round trip', () => {
     }
   });
 
+  it('a completion waits for the next claim and goes in its statement; alone, it is written within completeWaitMs; close writes one that waits', async () => {
+    const store = await openPgStore({ url: db.url, completeWaitMs: 60_000 });
+    const query = vi.spyOn(pg.Client.prototype, 'query');
+    const status = async (id: number) => (await sql<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [id]))[0]!.status;
+    try {
+      await store.recordItems(['a', 'b', 'c'].map((n) => newItem(n)), ['local']);
+      const [a, b] = await store.lease('local', 2);
+      query.mockClear();
+      // The put of "a" is done; "b"'s claim comes some turns later, as a freed slot's next delivery's does.
+      const doneA = store.complete(a!.id, a!.generation, { remoteId: 'ra', remoteHash: 'ha', bytesSent: 100 });
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(query).not.toHaveBeenCalled();
+      expect(await status(a!.id)).toBe('in_flight');
+      query.mockClear();
+      const [, claimB] = await Promise.all([doneA, store.claimRemotePath(claim('b', 'b'))]);
+      expect(query).toHaveBeenCalledTimes(1);
+      expect(claimB).toEqual({ remotePath: 'b', takenBy: null });
+      expect(await status(a!.id)).toBe('done');
+      // With nothing to go with, close() writes it at once (it would have waited a minute).
+      const doneB = store.complete(b!.id, b!.generation, { remoteId: 'rb', remoteHash: 'hb', bytesSent: 100 });
+      await store.close();
+      await doneB;
+      expect(await status(b!.id)).toBe('done');
+    } finally {
+      query.mockRestore();
+      await store.close();
+    }
+    // At the default wait, a completion alone is written without any claim, soon.
+    const other = await openPgStore({ url: db.url });
+    try {
+      const [c] = await other.lease('local', 1);
+      const t0 = Date.now();
+      await other.complete(c!.id, c!.generation, { remoteId: 'rc', remoteHash: 'hc', bytesSent: 100 });
+      expect(await status(c!.id)).toBe('done');
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a claim PostgreSQL refuses fails alone: the completion and the claim of its turn land (they run again apart)', async () => {
     const store = await openPgStore({ url: db.url });
     try {
