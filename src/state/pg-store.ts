@@ -46,7 +46,7 @@ export interface PgStoreOptions {
    * lease.
    */
   node?: NodeOptions;
-  /** How long a completion may wait for a claim to be written with (see complete()). Default COMPLETE_WAIT_MS. */
+  /** How long a completion may wait for a claim to be written with (see PgStore's complete()). Default 25 ms. */
   completeWaitMs?: number;
 }
 
@@ -953,7 +953,7 @@ class PgStoreImpl implements PgStore {
   readonly #claims: PendingClaim[] = [];
   /** A flush of the waiting completions and claims is due at the end of this turn. */
   #flushDue = false;
-  /** Completions wait for this (COMPLETE_WAIT_MS), unless a claim flushes them first. */
+  /** Completions wait for this (completeWaitMs), unless a claim flushes them first. */
   #completeTimer: NodeJS.Timeout | undefined;
   readonly #completeWaitMs: number;
 
@@ -983,7 +983,7 @@ class PgStoreImpl implements PgStore {
 
   /**
    * Group commit, as the SQLite journal's: completions are one statement with the claims asked
-   * with them (see #queued). A completion waits at most COMPLETE_WAIT_MS for a claim (the next
+   * with them (see #queued). A completion waits at most completeWaitMs for a claim (the next
    * delivery's, most often) and goes with it: the put is done and the delivery still this node's
    * lease meanwhile; a crash in that time leaves it in flight, to be sent again, as a crash during
    * the put would. close() writes what waits at once. (PgStoreOptions.completeWaitMs)
