@@ -107,23 +107,38 @@ export async function main(argv: string[]): Promise<number> {
   // From here a daemon's SIGTERM or SIGINT is kept for it (early-signals.ts): it stops in order once started.
   if (command === 'run' || command === 'backfill') holdSignals();
 
+  // The daemon's first walks (issue 19 item 3: a restart is mostly that walk) run on a worker
+  // thread, started now so that it is up once the config is read (prewalk.ts, startWalker).
+  const walking = command === 'run' ? import('../pipeline/prewalk.js').then((m) => ({ prewalkOf: m.prewalkOf, walker: m.startWalker() })) : undefined;
+  // Its failure is the walk's: the pipeline walks on the main thread instead (see below).
+  walking?.catch(() => undefined);
   // Loaded here, not imported above: after the compile cache is on (see the end of this file),
   // and not for --help or --version.
-  const [{ loadConfig }, { refuseWorldWritableStateDir }, { createLogger, flushLogger }, { collectSecrets }] = await Promise.all([
-    import('../config/index.js'),
-    import('../state/state-dir-mode.js'),
-    import('../telemetry/logger.js'),
-    import('../telemetry/redact.js'),
-  ]);
+  const [{ loadConfig }, { refuseWorldWritableStateDir }] = await Promise.all([import('../config/index.js'), import('../state/state-dir-mode.js')]);
   const file = values.config ?? process.env.STAGECOACH_CONFIG ?? EMBEDDED_CONFIG;
   let config: Config;
   try {
     config = await loadConfig(file);
     refuseWorldWritableStateDir(config.stateDir);
   } catch (e) {
+    void walking?.then(({ walker }) => walker.worker.terminate(), () => undefined);
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     throw e;
   }
+  // The walks start now, while the daemon's modules load and its journal and targets open.
+  // Should that fail, the pipeline starts its own walk (or says why it cannot).
+  const prewalk = await walking?.then(
+    ({ prewalkOf, walker }) => {
+      try {
+        return prewalkOf(config, walker);
+      } catch {
+        void walker.worker.terminate();
+        return undefined;
+      }
+    },
+    () => undefined,
+  );
+  const [{ createLogger, flushLogger }, { collectSecrets }] = await Promise.all([import('../telemetry/logger.js'), import('../telemetry/redact.js')]);
   // A url given with --to is as secret as the config's journal.url.
   const secrets = [...collectSecrets(config), ...(values.to ? collectSecrets({ targets: [], journal: { url: values.to, leaseMs: 0 } }) : [])];
   const log = createLogger({ level: config.log.level, format: config.log.format, secrets });
@@ -170,9 +185,6 @@ export async function main(argv: string[]): Promise<number> {
         return await checkCommand(config, log);
       }
       default: {
-        // The daemon's first walks start now, on a worker thread, while its modules load and its
-        // journal and targets open (issue 19 item 3: a restart is mostly that walk).
-        const prewalk = command === 'run' ? (await import('../pipeline/prewalk.js')).prewalkOf(config) : undefined;
         try {
           const { runCommand } = await import('./run.js');
           return await runCommand(config, log, { once: command === 'backfill', configFile: file, ...(prewalk ? { prewalk } : {}) });

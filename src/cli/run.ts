@@ -88,7 +88,7 @@ export interface RunOptions {
   once: boolean;
   /** The config file `config` was read from: the daemon (not once) applies its edits (config-reload.ts). */
   configFile?: string;
-  /** The daemon's first walks, started as soon as the config was read (see PipelineOptions.prewalk). */
+  /** The daemon's first walks, begun as soon as the config was read (see PipelineOptions.prewalk). */
   prewalk?: Prewalk;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Issue 19 item 3: a restart's first walk of each root watched by folders, on a worker thread
- * that the CLI starts as soon as the config is read (cli/main.ts; the pipeline starts one itself
- * when it is given none). A restart is a walk: an lstat of every file, compared with the journal.
+ * that the CLI starts as soon as it knows the command is `run`, and gives the roots to once the
+ * config is read (cli/main.ts, startWalker; the pipeline starts one itself when it is given none). A restart is a walk: an lstat of every file, compared with the journal.
  * On the main thread that walk came after the start-up (modules, journal, targets) and cost about
  * what a bare walk costs (~0.45 s of lstat and readdir per 100k files), so a restart took the
  * start-up plus the walk. Here the worker walks while the main thread starts, and the main thread
@@ -66,7 +66,7 @@ const BATCH_FILES = workerData.batchFiles;
 
 function rulesOf(rules) {
   const temp = rules.tempName === null ? null : new RegExp(rules.tempName);
-  const dirs = rules.excludedDirs.length === 0 ? null : require(workerData.picomatch)(rules.excludedDirs, workerData.picomatchOptions);
+  const dirs = rules.excludedDirs.length === 0 ? null : require(job.picomatch)(rules.excludedDirs, job.picomatchOptions);
   const skipsName = (name) =>
     (rules.ignoreHidden && name.charCodeAt(0) === 46 && name !== '.' && name !== '..') || (temp !== null && temp.test(name));
   return { skipsName, skipsDir: (relPath, name) => skipsName(name) || (dirs !== null && dirs(relPath)) };
@@ -82,11 +82,13 @@ function errorOf(relPath, e) {
 
 // Per root: its folders as the first walk found them (relative path -> inode), and the folders
 // it read before the watcher watched them (see catchUp).
-const seen = workerData.roots.map(() => new Map());
-const unwatched = workerData.roots.map(() => []);
+// What to walk, from the first message: the worker starts before the config is read (startWalker).
+let job = null;
+let seen = [];
+let unwatched = [];
 // Per root, two Int32s: the gate (1 once the watcher watches what this walk reports) and how
 // many of the folders reported it has watched (the root itself is folder 0).
-const shared = new Int32Array(workerData.shared);
+let shared = null;
 
 function sender(id) {
   let b = emptyBatch();
@@ -123,7 +125,7 @@ function watched(i, n) {
 // The first walk of root i. Once the watcher takes it (the gate), no folder is read before the
 // watcher has watched it; those read before are listed for the catch-up.
 function firstWalk(i) {
-  const root = workerData.roots[i];
+  const root = job.roots[i];
   const folders = seen[i];
   const rules = rulesOf(root.rules);
   const out = sender('first:' + i);
@@ -218,7 +220,7 @@ function addFile(b, relPath, st) {
 // files stamped since \`after\`, and folders the first walk did not see there (made, moved in or
 // replaced since: the watcher walks each whole). Folders it read once watched need nothing.
 function catchUp(i, after) {
-  const root = workerData.roots[i];
+  const root = job.roots[i];
   const folders = seen[i];
   const rules = rulesOf(root.rules);
   const out = sender('catchUp:' + i);
@@ -236,14 +238,22 @@ function catchUp(i, after) {
   out.send(true);
 }
 
-for (let i = 0; i < workerData.roots.length; i++) {
-  try {
-    firstWalk(i);
-  } catch (e) {
-    parentPort.postMessage({ id: 'first:' + i, failed: String(e && e.stack ? e.stack : e) });
-  }
-}
+// The first message says what to walk (see Prewalk); each one after asks for a catch-up.
 parentPort.on('message', (m) => {
+  if (job === null) {
+    job = m;
+    seen = job.roots.map(() => new Map());
+    unwatched = job.roots.map(() => []);
+    shared = new Int32Array(job.shared);
+    for (let i = 0; i < job.roots.length; i++) {
+      try {
+        firstWalk(i);
+      } catch (e) {
+        parentPort.postMessage({ id: 'first:' + i, failed: String(e && e.stack ? e.stack : e) });
+      }
+    }
+    return;
+  }
   try {
     catchUp(m.root, m.after);
   } catch (e) {
@@ -320,6 +330,28 @@ export interface PrewalkSource {
   close(): Promise<void>;
 }
 
+/**
+ * The walk's worker, started before what it walks is known: the CLI starts it as soon as it knows
+ * the command is `run`, so that the thread is up by the time the config is read (a worker takes
+ * ~30 ms to start), and Prewalk hands it the roots. It waits for them, and is never what keeps
+ * the process alive.
+ */
+export interface Walker {
+  readonly worker: Worker;
+  /** The worker's error, or that it exited, before a Prewalk took it. */
+  readonly failure: Error | null;
+}
+
+export function startWalker(): Walker {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { batchFiles: BATCH_FILES } });
+  worker.unref();
+  const walker = { worker, failure: null as Error | null };
+  // Listened for at once: an error event with no listener would end the process.
+  worker.once('error', (e) => (walker.failure ??= e));
+  worker.once('exit', (code) => (walker.failure ??= new Error(`the walk's worker exited (code ${code}) before it was given its roots`)));
+  return walker;
+}
+
 export class Prewalk implements PrewalkSource {
   readonly #worker: Worker | null;
   /** The walks under way (sent to until they end or fail), by the worker's id for each. */
@@ -334,10 +366,11 @@ export class Prewalk implements PrewalkSource {
   #closed = false;
 
   /**
-   * Starts walking `roots` at once, in their order, on a worker of its own. `gated`: every
-   * root's gate open from the start (tests: no folder is read before it is watched).
+   * Starts walking `roots` at once, in their order, on a worker of its own (`walker`'s, when
+   * given: see startWalker). `gated`: every root's gate open from the start (tests: no folder is
+   * read before it is watched).
    */
-  constructor(roots: readonly PrewalkRoot[], opts: { gated?: boolean } = {}) {
+  constructor(roots: readonly PrewalkRoot[], opts: { gated?: boolean; walker?: Walker } = {}) {
     this.#startedAt = Date.now();
     this.#shared = new Int32Array(new SharedArrayBuffer(8 * Math.max(1, roots.length)));
     if (opts.gated) for (let i = 0; i < roots.length; i++) this.#shared[2 * i] = 1;
@@ -351,16 +384,15 @@ export class Prewalk implements PrewalkSource {
       if (roots.some((r) => r.rules.excludedDirs.length > 0)) picomatch = createRequire(import.meta.url).resolve('picomatch');
     } catch (e) {
       this.#worker = null;
+      void opts.walker?.worker.terminate();
       this.#failAll(new Error(`cannot find picomatch for the walk's worker: ${(e as Error).message}`));
       return;
     }
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { roots, picomatch, picomatchOptions: PICOMATCH_OPTIONS, batchFiles: BATCH_FILES, shared: this.#shared.buffer },
-    });
+    // Never what keeps the process alive (startWalker): the watcher closes it, or it ends with the process.
+    const walker = opts.walker ?? startWalker();
+    const worker = walker.worker;
     this.#worker = worker;
-    // Never what keeps the process alive: the watcher closes it, or it ends with the process.
-    worker.unref();
+    worker.postMessage({ roots, picomatch, picomatchOptions: PICOMATCH_OPTIONS, shared: this.#shared.buffer });
     worker.on('message', (m: WorkerMessage) => {
       const walk = this.#walks.get(m.id);
       if (walk === undefined) return;
@@ -370,6 +402,7 @@ export class Prewalk implements PrewalkSource {
     });
     worker.on('error', (e) => this.#failAll(e));
     worker.on('exit', (code) => this.#failAll(new Error(`the walk's worker exited (code ${code}) before its walk ended`)));
+    if (walker.failure !== null) this.#failAll(walker.failure);
   }
 
   /**
@@ -423,10 +456,18 @@ export class Prewalk implements PrewalkSource {
 
 /**
  * The daemon's first walks of the roots it watches by folders (not `watch: false`, not polled),
- * started now; undefined when there is none. The CLI starts it as soon as the config is read,
- * before the daemon's own modules load (cli/main.ts).
+ * started now (on `walker`'s thread, when given); undefined when there is none (`walker` is
+ * then ended). The CLI calls it as soon as the config is read, before the daemon's own modules
+ * load (cli/main.ts).
  */
-export function prewalkOf(config: Config): Prewalk | undefined {
+export function prewalkOf(config: Config, walker?: Walker): Prewalk | undefined {
   const roots = config.roots.filter((r) => r.watch !== false && !r.polling);
-  return roots.length > 0 ? new Prewalk(roots.map((r) => ({ name: r.name, path: r.path, rules: nameRulesOf(r.filters) }))) : undefined;
+  if (roots.length === 0) {
+    void walker?.worker.terminate();
+    return undefined;
+  }
+  return new Prewalk(
+    roots.map((r) => ({ name: r.name, path: r.path, rules: nameRulesOf(r.filters) })),
+    walker ? { walker } : {},
+  );
 }

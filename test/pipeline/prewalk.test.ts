@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPathFilter, type FilterOptions, nameRulesOf } from '../../src/archive/filters.js';
 import type { FileItem, FileStat } from '../../src/archive/item.js';
-import { Prewalk, type PrewalkRun, type PrewalkSource, type WalkBatch } from '../../src/pipeline/prewalk.js';
+import { Prewalk, type PrewalkRun, type PrewalkSource, startWalker, type WalkBatch } from '../../src/pipeline/prewalk.js';
 import { fileStatOf, WatchSource } from '../../src/pipeline/watch-source.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tempDir, waitFor } from '../helpers/fs.js';
@@ -204,6 +204,24 @@ describe('prewalk: the first walk on a worker thread', () => {
     // The file globs are the watcher's (z.log); d2 holds a name not valid UTF-8: the watcher reads it.
     expect(rest.flatMap((b) => b.files).sort()).toEqual(['d1/b.txt', 'd1/late.txt', 'd1/sub/c.txt', 'd1/sub/deeper/e.txt', 'd1/z.log']);
     expect(rest.flatMap((b) => b.raw)).toEqual(['d2']);
+  });
+
+  it('a walker started before its roots were known (as the CLI starts it) walks them; one that died meanwhile fails the walk at once', async () => {
+    const root = await tree();
+    const early = startWalker();
+    const pw = new Prewalk([{ name: 'r', path: root, rules: nameRulesOf(filterOptions) }], { walker: early });
+    cleanups.push(() => pw.close());
+    const batches = await drain(pw.take('r')!.batches);
+    // The file globs are the watcher's (z.log); d2 holds a name not valid UTF-8: the watcher reads it.
+    expect(batches.flatMap((b) => b.files).sort()).toEqual(['a.txt', 'd1/b.txt', 'd1/sub/c.txt', 'd1/sub/deeper/e.txt', 'd1/z.log']);
+    expect(batches.flatMap((b) => b.raw)).toEqual(['d2']);
+
+    const dead = startWalker();
+    await dead.worker.terminate();
+    const failed = new Prewalk([{ name: 'r', path: root, rules: nameRulesOf(filterOptions) }], { walker: dead });
+    cleanups.push(() => failed.close());
+    // The caller (the watcher) walks on the main thread instead: see the test below.
+    await expect(drain(failed.take('r')!.batches)).rejects.toThrow(/exited/);
   });
 
   it('a worker that fails part-way: the walk runs on the main thread, and finds everything', async () => {
