@@ -1,10 +1,11 @@
 /**
  * Issue 19 item 3: a restart's first walk of each root watched by folders, on a worker thread
  * that the CLI starts as soon as it knows the command is `run`, and gives the roots to once the
- * config is read (cli/main.ts, startWalker; the pipeline starts one itself when it is given none). A restart is a walk: an lstat of every file, compared with the journal.
- * On the main thread that walk came after the start-up (modules, journal, targets) and cost about
- * what a bare walk costs (~0.45 s of lstat and readdir per 100k files), so a restart took the
- * start-up plus the walk. Here the worker walks while the main thread starts, and the main thread
+ * config is read (cli/main.ts, startWalker; the pipeline starts one itself when it is given none).
+ * A restart is a walk: an lstat of every file, compared with the journal. On the main thread
+ * that walk came after the start-up (modules, journal, targets) and cost about what a bare walk
+ * costs (~0.45 s of lstat and readdir per 100k files), so a restart took the start-up plus the
+ * walk. Here the worker walks while the main thread starts, and the main thread
  * only sets up the folders' watches and compares the files it is sent with the journal
  * (watch-source.ts): on two cores a restart takes about the longer of the two, not their sum.
  *
@@ -80,10 +81,10 @@ function errorOf(relPath, e) {
   return { relPath, code: e && e.code, message: e && e.message ? e.message : String(e) };
 }
 
-// Per root: its folders as the first walk found them (relative path -> inode), and the folders
-// it read before the watcher watched them (see catchUp).
 // What to walk, from the first message: the worker starts before the config is read (startWalker).
 let job = null;
+// Per root: its folders as the first walk found them (relative path -> inode), and the folders
+// it read before the watcher watched them (see catchUp).
 let seen = [];
 let unwatched = [];
 // Per root, two Int32s: the gate (1 once the watcher watches what this walk reports) and how
