@@ -109,9 +109,8 @@ export async function main(argv: string[]): Promise<number> {
 
   // The daemon's first walks (issue 19 item 3: a restart is mostly that walk) run on a worker
   // thread, started now so that it is up once the config is read (prewalk.ts, startWalker).
-  const walking = command === 'run' ? import('../pipeline/prewalk.js').then((m) => ({ prewalkOf: m.prewalkOf, walker: m.startWalker() })) : undefined;
-  // Its failure is the walk's: the pipeline walks on the main thread instead (see below).
-  walking?.catch(() => undefined);
+  // Should that fail, the pipeline starts its own walk (or says why it cannot): undefined here.
+  const walking = command === 'run' ? import('../pipeline/prewalk.js').then((m) => ({ prewalkOf: m.prewalkOf, walker: m.startWalker() }), () => undefined) : undefined;
   // Loaded here, not imported above: after the compile cache is on (see the end of this file),
   // and not for --help or --version.
   const [{ loadConfig }, { refuseWorldWritableStateDir }] = await Promise.all([import('../config/index.js'), import('../state/state-dir-mode.js')]);
@@ -121,23 +120,20 @@ export async function main(argv: string[]): Promise<number> {
     config = await loadConfig(file);
     refuseWorldWritableStateDir(config.stateDir);
   } catch (e) {
-    void walking?.then(({ walker }) => walker.worker.terminate(), () => undefined);
+    void walking?.then((w) => w?.walker.worker.terminate());
     if (e instanceof ConfigError) return fail(e.message, EXIT.config);
     throw e;
   }
   // The walks start now, while the daemon's modules load and its journal and targets open.
-  // Should that fail, the pipeline starts its own walk (or says why it cannot).
-  const prewalk = await walking?.then(
-    ({ prewalkOf, walker }) => {
-      try {
-        return prewalkOf(config, walker);
-      } catch {
-        void walker.worker.terminate();
-        return undefined;
-      }
-    },
-    () => undefined,
-  );
+  const prewalk = await walking?.then((w) => {
+    if (w === undefined) return undefined;
+    try {
+      return w.prewalkOf(config, w.walker);
+    } catch {
+      void w.walker.worker.terminate();
+      return undefined;
+    }
+  });
   const [{ createLogger, flushLogger }, { collectSecrets }] = await Promise.all([import('../telemetry/logger.js'), import('../telemetry/redact.js')]);
   // A url given with --to is as secret as the config's journal.url.
   const secrets = [...collectSecrets(config), ...(values.to ? collectSecrets({ targets: [], journal: { url: values.to, leaseMs: 0 } }) : [])];
