@@ -19,9 +19,9 @@ export type { ClassifyRule } from '../kit/classify.js';
 
 /**
  * A request that got no answer: refused or reset connection, timeout. Made by the fetch
- * wrapper from node-fetch's FetchError with the URL's query (never a secret there, but kept out
- * on principle) removed from the message; `code` is the errno (ECONNRESET…) or node-fetch's type
- * (`request-timeout`, `body-timeout`).
+ * wrapper from the fetch's FetchError (../kit/fetch.ts) with any URL query (never a secret there,
+ * but kept out on principle) removed from the message; `code` is the errno (ECONNRESET…) or the
+ * FetchError's type (`request-timeout`, `body-timeout`).
  */
 export class DropboxNetworkError extends StagecoachError {
   readonly errno: string | undefined;

@@ -12,20 +12,20 @@
  *   per-call client's fetch): the put's
  *   abort signal cancels it, and the bearer token it carried is recorded, so a 401 can tell a
  *   stale token from one already refreshed;
- * - aborts a request whose body stream fails (node-fetch would pipe a failed stream forever) and
- *   rejects with the body's error; cuts a request the server answered with an error before its
- *   body was sent, so the upload stops there;
- * - turns node-fetch's errors into DropboxNetworkError with a clean message.
- * `createDropboxStream` sends what the SDK cannot (a ranged download) the same way, with Node's
- * http client: node-fetch 2 never ends nor fails a body whose connection closed short of its
- * Content-Length, where Node's IncomingMessage fails (`aborted`), so a broken download is seen.
+ * - aborts a request whose body stream fails and rejects with the body's error; cuts a request
+ *   the server answered with an error before its body was sent, so the upload stops there;
+ * - turns the fetch's errors into DropboxNetworkError with a clean message.
+ * Requests go out through the kit's fetch (../kit/fetch.ts), a node:http exchange that keeps
+ * connections alive. `createDropboxStream` sends what the SDK cannot (a ranged download) with
+ * Node's http client directly, its answer handed over unread as an IncomingMessage, which fails
+ * (`aborted`) when its connection closes short of its Content-Length, so a broken download is seen.
  * No retry here: the project's pacer retries; auth.ts replays once after a token refresh.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import nodeFetch, { Response, type RequestInit } from 'node-fetch';
 import { abortError } from '../kit/abort.js';
+import { FetchResponse as Response, fetch as leanFetch, type FetchInit as RequestInit } from '../kit/fetch.js';
 import { agentFor } from '../kit/proxy.js';
 import { DropboxNetworkError } from './classify.js';
 import type { DropboxEndpoints } from './api-types.js';
@@ -54,8 +54,8 @@ export interface DropboxFetchOptions {
   endpoints?: DropboxEndpoints | undefined;
   /** Per-request timeout (ms) until the answer is read; 0: none. */
   timeoutMs: number;
-  /** The underlying fetch (tests). Default node-fetch v2. */
-  fetch?: typeof nodeFetch;
+  /** The underlying fetch (tests). Default the kit's (../kit/fetch.ts). */
+  fetch?: typeof leanFetch;
 }
 
 function headerRecord(h: RequestInit['headers']): Record<string, string> {
@@ -105,7 +105,7 @@ export function resolveUrl(url: string, endpoints: DropboxEndpoints | undefined)
  * token tracking.
  */
 export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
-  const send = opts.fetch ?? nodeFetch;
+  const send = opts.fetch ?? leanFetch;
   return async (url: string, init: RequestInit = {}, scope?: CallScope): Promise<Response> => {
     const target = resolveUrl(url, opts.endpoints);
     const headers = headerRecord(init.headers);
@@ -124,17 +124,19 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
 
     const signal = scope?.signal;
     if (signal?.aborted) throw abortError('dropbox', signal, 'the request');
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-
     const stream = body instanceof Readable ? body : null;
+    // A streamed body gets a controller of its own, to cut the request when the stream fails or
+    // the answer is an error; bytes need none, the call's signal is passed as it is.
+    const ac = stream ? new AbortController() : null;
+    const onAbort = (): void => ac?.abort();
+    if (ac) signal?.addEventListener('abort', onAbort, { once: true });
+
     let bodyError: unknown;
     let answered = false;
     const onBodyError = (e: unknown): void => {
       if (answered) return;
       bodyError = e;
-      ac.abort();
+      ac?.abort();
     };
     // `on`, not `once`: the abort below makes the stream error again, and an unheard 'error' throws.
     stream?.on('error', onBodyError);
@@ -146,12 +148,12 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
           ...init,
           headers,
           body: body ?? null,
-          signal: ac.signal as NonNullable<RequestInit['signal']>,
+          signal: ac ? ac.signal : signal,
           timeout: opts.timeoutMs,
           compress: true,
-          // HTTPS_PROXY / NO_PROXY are honoured by the shared agent (src/targets/proxy.ts).
+          // HTTPS_PROXY / NO_PROXY are honoured by the shared agent (src/targets/kit/proxy.ts).
           agent: agentFor(target),
-        } as RequestInit);
+        });
       } catch (err) {
         if (bodyError !== undefined) throw bodyError;
         if (signal?.aborted) throw abortError('dropbox', signal, 'the request');
@@ -167,11 +169,11 @@ export function createDropboxFetch(opts: DropboxFetchOptions): ScopedFetch {
         if (signal?.aborted) throw abortError('dropbox', signal, 'the request');
         throw networkError(err);
       }
-      if (stream && !stream.readableEnded) ac.abort();
+      if (stream && !stream.readableEnded) ac?.abort();
       return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers, url: res.url });
     } finally {
       answered = true;
-      signal?.removeEventListener('abort', onAbort);
+      if (ac) signal?.removeEventListener('abort', onAbort);
     }
   };
 }

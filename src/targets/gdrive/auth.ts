@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CodeChallengeMethod, JWT, OAuth2Client } from 'google-auth-library';
 import { ConfigError, StagecoachError } from '../../errors.js';
+import { fetch as leanFetch } from '../kit/fetch.js';
 import { codeFromPaste } from '../kit/pasted-code.js';
 import { readSavedToken } from '../saved-token.js';
 import {
@@ -56,9 +57,12 @@ function urlOf(u: unknown): string {
 /**
  * Turns the client's own retries off for every request it sends, and sends requests for Google's
  * token endpoint to `tokenUrl` when given (the service-account grant has the public URL built
- * in; the OAuth client takes it as an option, this catches both).
+ * in; the OAuth client takes it as an option, this catches both). Every request the client
+ * sends (the Drive SDK's calls, the target's raw ones, the token grants) goes out through the
+ * kit's fetch (../kit/fetch.ts), not gaxios's node-fetch.
  */
 function govern(client: OAuth2Client, tokenUrl: string | undefined, timeoutMs: number): void {
+  client.transporter.defaults.fetchImplementation = leanFetch as unknown as typeof fetch;
   client.transporter.interceptors.request.add({
     resolved: async (config) => {
       config.retry = false;

@@ -27,12 +27,13 @@ import {
   AuthenticationHandlerOptions,
   Client as GraphClient,
   MiddlewareFactory,
+  ResponseType,
   RetryHandler,
   RetryHandlerOptions,
 } from '@microsoft/microsoft-graph-client';
 import { abortError } from '../kit/abort.js';
 import { agentFor } from '../kit/proxy.js';
-import type { OnedriveOptions } from './api-types.js';
+import type { GraphErrorBody, OnedriveOptions } from './api-types.js';
 import type { OneDriveAuth } from './auth.js';
 import { OneDriveHttpError, OneDriveNetworkError, toOneDriveError } from './classify.js';
 
@@ -438,14 +439,28 @@ export class GraphApi {
     return this.call(path, opts, (r) => r.get() as Promise<T>);
   }
 
-  /** GET that resolves null on 404. */
-  async getOrNull<T>(path: string, opts: CallOptions = {}): Promise<T | null> {
-    try {
-      return await this.get<T>(path, opts);
-    } catch (err) {
-      if (err instanceof OneDriveHttpError && err.status === 404) return null;
-      throw err;
-    }
+  /**
+   * GET that resolves null on 404. The answer is taken raw: a 404 is what a lookup before a new
+   * file's first upload gets, and the client would make a GraphError (with its stack) of each.
+   * Any other error answer fails as through the client (`toOneDriveError`).
+   */
+  getOrNull<T>(path: string, opts: CallOptions = {}): Promise<T | null> {
+    return this.call(path, opts, async (r) => {
+      const res = (await r.responseType(ResponseType.RAW).get()) as Response;
+      const bytes = Buffer.from(await res.arrayBuffer());
+      if (res.status === 404) return null;
+      const body = parseJson(bytes);
+      if (res.ok) return (body ?? null) as T | null;
+      const error = (body as Partial<GraphErrorBody> | undefined)?.error;
+      throw toOneDriveError({
+        statusCode: res.status,
+        code: error?.code,
+        message: error?.message,
+        body: error ?? bytes.toString('utf8'),
+        headers: res.headers,
+        requestId: error?.innerError?.['request-id'],
+      });
+    });
   }
 
   post<T>(path: string, body: unknown, opts: CallOptions = {}): Promise<T> {
