@@ -166,11 +166,11 @@ export class FetchHeaders {
   }
 }
 
-/** What `FetchResponse` is built from. */
+/** What `FetchResponse` is built from: headers of any kind FetchHeaders takes. */
 interface ResponseParts {
   status: number;
   statusText: string;
-  headers: FetchHeaders;
+  headers: unknown;
   url: string;
   redirected: boolean;
 }
@@ -189,7 +189,7 @@ export class FetchResponse {
   constructor(body: Readable | Buffer | string | null, parts: Partial<ResponseParts> & { status: number }) {
     this.status = parts.status;
     this.statusText = parts.statusText ?? http.STATUS_CODES[parts.status] ?? '';
-    this.headers = parts.headers ?? new FetchHeaders();
+    this.headers = parts.headers instanceof FetchHeaders ? parts.headers : new FetchHeaders(parts.headers);
     this.url = parts.url ?? '';
     this.redirected = parts.redirected ?? false;
     this.#body = body === null ? null : body instanceof Readable ? body : Readable.from([Buffer.from(body)]);
@@ -210,7 +210,7 @@ export class FetchResponse {
 
   /** The whole body. Fails once read, or when it fails (cut short, aborted, timed out). */
   async buffer(): Promise<Buffer> {
-    if (this.#used) throw new TypeError(`body used already for: ${this.url}`);
+    if (this.#used) throw new TypeError('body used already');
     this.#used = true;
     const body = this.#body;
     if (body === null) return Buffer.alloc(0);

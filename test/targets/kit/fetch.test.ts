@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FetchError, FetchHeaders, fetch } from '../../../src/targets/kit/fetch.js';
+import { FetchError, FetchHeaders, FetchResponse, fetch } from '../../../src/targets/kit/fetch.js';
 import { rejected } from '../../helpers/rejection.js';
 
 interface Seen {
@@ -176,6 +176,16 @@ describe('FetchHeaders', () => {
     h.forEach((v, k) => seen.push(`${k}=${v}`));
     expect(seen).toEqual(['content-type=a', 'x-new=1']);
     expect(h.raw()).toEqual({ 'content-type': ['a'], 'x-new': ['1'] });
+  });
+});
+
+describe('FetchResponse', () => {
+  it('made from bytes and headers of any kind, reads as an answer from the wire does', async () => {
+    const r = new FetchResponse('{"error":"busy"}', { status: 409, headers: new Headers({ 'Retry-After': '2' }) });
+    expect([r.status, r.ok, r.statusText, r.headers.get('retry-after')]).toEqual([409, false, 'Conflict', '2']);
+    expect(r.headers).toBeInstanceOf(FetchHeaders);
+    expect(await r.json()).toEqual({ error: 'busy' });
+    await expect(r.text()).rejects.toThrow('body used already');
   });
 });
 
