@@ -34,10 +34,10 @@ import type { AccessToken } from 'box-node-sdk/lib/schemas/accessToken';
 import { TargetError } from '../../errors.js';
 import type { BoxOptions } from './api-types.js';
 import { BoxHttpError, httpRule, toBoxError } from './classify.js';
+import { KitNetworkClient } from './transport.js';
 import { writeSecretFile } from '../secret-file.js';
 import type { AuthIO, SharedSecrets } from '../target.js';
 import { codeFromPaste } from '../kit/pasted-code.js';
-import { agentFor } from '../kit/proxy.js';
 
 /** The default base URLs of Box (what NetworkSession uses when given none). */
 export const BOX_DEFAULT_ENDPOINTS = Object.freeze({
@@ -473,13 +473,11 @@ export class RefreshOn401Strategy implements RetryStrategy {
 }
 
 /**
- * The SDK's network session for `options.endpoints` (Box's own hosts when absent), its
- * connections kept alive. The SDK's default agent (proxy-agent's ProxyAgent without options)
- * closes each connection after one request, so every upload paid a new TCP connection (and a
- * TLS handshake against Box); with its keepAlive on, a request on a reused socket skips the
- * proxy agent's rewriting and reaches an HTTP proxy with a relative URI. So the session's agent
- * is a function of the URL, as node-fetch (the SDK's fetch) accepts: the agent every cloud
- * target shares (src/targets/kit/proxy.ts), keep-alive, HTTPS_PROXY / NO_PROXY honoured.
+ * The SDK's network session for `options.endpoints` (Box's own hosts when absent), sending
+ * through KitNetworkClient (transport.ts: the kit's fetch in place of the SDK's client on
+ * node-fetch), with the agent every cloud target shares (src/targets/kit/proxy.ts): connections
+ * kept alive, HTTPS_PROXY / NO_PROXY honoured. (The SDK's default agent, proxy-agent's
+ * ProxyAgent without options, closed each connection after one request.)
  */
 export function createBoxNetworkSession(options: BoxOptions, requestTimeoutMs: number): NetworkSession {
   const e = options.endpoints ?? BOX_DEFAULT_ENDPOINTS;
@@ -489,8 +487,7 @@ export function createBoxNetworkSession(options: BoxOptions, requestTimeoutMs: n
     retryStrategy: new RefreshOn401Strategy(),
     interceptors: [authInterceptor()],
     ...(requestTimeoutMs > 0 ? { timeoutConfig: { timeoutMs: requestTimeoutMs } } : {}),
-    // Typed as an Agent; node-fetch v2 calls a function with the request's URL.
-    agent: ((url: URL) => agentFor(url)) as unknown as NetworkSession['agent'],
+    networkClient: new KitNetworkClient(),
   });
 }
 

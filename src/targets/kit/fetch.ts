@@ -1,8 +1,9 @@
 /**
  * The `fetch` the Drive and Dropbox SDKs are given (gaxios's `fetchImplementation`, the Dropbox
- * SDK's `fetch`): one node:http/https exchange, with the part of the WHATWG fetch these SDKs use
- * and nothing per request that can be done once. It stands in for node-fetch (v3 under gaxios, v2
- * under the Dropbox SDK), which for each request made an AbortController, wired its signal
+ * SDK's `fetch`) and the Box SDK's network client sends through (../box/transport.ts): one
+ * node:http/https exchange, with the part of the WHATWG fetch these SDKs use and nothing per
+ * request that can be done once. It stands in for node-fetch (v3 under gaxios, v2 under the
+ * Dropbox and Box SDKs), which for each request made an AbortController, wired its signal
  * through an event target, piped the answer through a PassThrough with `stream.pipeline` and,
  * when the answer ended, built a DOMException it never threw; with four clouds at once that was a
  * tenth of the daemon's main thread (bench/HISTORY.md).

@@ -6,11 +6,10 @@
  * connects to, also when a request is sent elsewhere with its original Host header (the
  * OneDrive target's `endpoints`).
  *
- * Who takes it: the kit's fetch (./fetch.ts: every request of the Drive and Dropbox targets),
- * the Box SDK's network session (node-fetch's `agent` as a function of the URL: the SDK's own
- * ProxyAgent closed every connection after one request) and the OneDrive target's node:http
- * exchange (Graph, MSAL and the upload URLs). Requests no proxy applies to use Node's global
- * agents, which keep their connections alive.
+ * Who takes it: the kit's fetch (./fetch.ts: every request of the Box, Dropbox and Drive
+ * targets; Drive's gaxios passes its own tunnel agent when the variables name a proxy) and the
+ * OneDrive target's node:http exchange (Graph, MSAL and the upload URLs). Requests no proxy
+ * applies to use Node's global agents, which keep their connections alive.
  */
 import http from 'node:http';
 import https from 'node:https';
