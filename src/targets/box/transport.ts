@@ -177,9 +177,10 @@ function requestBody(o: FetchOptions, bodies: Bodies): { headers: Record<string,
 }
 
 /**
- * KitNetworkClient: the Box SDK's network client (its NetworkSession's `networkClient`, the extension point the
- * SDK documents for its HTTP layer) over the kit's fetch (../kit/fetch.ts), in place of the SDK's
- * BoxNetworkClient on node-fetch 2. Everything the SDK asks of a network client is kept:
+ * KitNetworkClient: the Box SDK's network client (its NetworkSession's `networkClient`, the
+ * extension point the SDK documents for its HTTP layer) over the kit's fetch (../kit/fetch.ts),
+ * in place of the SDK's BoxNetworkClient on node-fetch 2. Everything the SDK asks of a network
+ * client is kept:
  * - the session's interceptors, before each attempt and after each answer;
  * - the request as the SDK builds it: the auth's Authorization, the SDK's User-Agent and
  *   X-Box-UA, the session's additional headers; a JSON, form or binary body, or a multipart
@@ -187,7 +188,8 @@ function requestBody(o: FetchOptions, bodies: Bodies): { headers: Record<string,
  * - the session's retry strategy (the target's RefreshOn401Strategy: one replay after a 401),
  *   every body kept to be sent again;
  * - redirects followed, Authorization only to the same origin;
- * - the answer's JSON as SerializedData, or its bytes as a stream (`binary`);
+ * - the answer's JSON as SerializedData, or its bytes as a stream (`binary`; an error answer
+ *   to a binary request is read for its JSON, where the SDK's client left it unread);
  * - errors: BoxApiError for an answer ≥ 400 (status, headers, body, request id: what
  *   classify.ts reads), BoxSdkError with the fetch's error when no answer came.
  * What differs: the session's `timeoutConfig.timeoutMs` is the most the connection may stay
@@ -247,14 +249,24 @@ export class KitNetworkClient implements NetworkClient {
       });
       let data: SerializedData | undefined;
       let content: Readable = Readable.from([]);
-      if (o.followRedirects === false) res.body?.resume();
-      else if (o.responseFormat === 'binary') content = res.body ?? Readable.from([]);
+      const redirected = res.status >= 300 && res.status < 400 && o.followRedirects !== false;
+      // A body nobody reads is drained, so that its connection goes back to the pool.
+      if (o.followRedirects === false || redirected) res.body?.resume();
       else if (o.responseFormat === 'json') {
         rawBody = await res.buffer();
         const text = rawBody.toString('utf8');
         if (text) data = jsonToSerializedData(text);
         content = Readable.from([rawBody]);
-      } else res.body?.resume();
+      } else if (o.responseFormat === 'binary' && res.status >= 400) {
+        // An error instead of the bytes (a download's 404): read for its code, as a JSON answer is.
+        rawBody = await res.buffer();
+        try {
+          data = jsonToSerializedData(rawBody.toString('utf8'));
+        } catch {
+          data = undefined;
+        }
+      } else if (o.responseFormat === 'binary') content = res.body ?? Readable.from([]);
+      else res.body?.resume();
       response = { url: res.url, status: res.status, data, content, headers: Object.fromEntries(res.headers.entries()) } as FetchResponse;
       response = interceptors.reduce((acc, i) => i.afterRequest(acc), response);
     } catch (err) {

@@ -142,6 +142,23 @@ describe('KitNetworkClient', () => {
     expect(['ECONNREFUSED', 'ECONNRESET']).toContain(none.error?.code);
   });
 
+  it('a download follows its redirect to the bytes, and an error answer to one is read for its code', async () => {
+    const s = await serve((req, res) => {
+      if (req.url === '/files/1/content') res.writeHead(302, { location: '/dl/1' }).end('moved');
+      else if (req.url === '/dl/1') res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('the bytes');
+      else json(res, 404, { type: 'error', code: 'not_found', request_id: 'r2' });
+    });
+    const ns = session();
+    const download = (path: string) => ns.networkClient.fetch(new FetchOptions({ url: `${s.base}${path}`, method: 'GET', responseFormat: 'binary', networkSession: ns }));
+    const ok = await download('/files/1/content');
+    const chunks: Buffer[] = [];
+    for await (const c of ok.content as Readable) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('the bytes');
+    const err = (await rejected(download('/files/2/content'))) as Error & { responseInfo: { statusCode: number; body: unknown } };
+    expect(err.responseInfo.statusCode).toBe(404);
+    expect(err.responseInfo.body).toMatchObject({ code: 'not_found', request_id: 'r2' });
+  });
+
   it('timeoutConfig is the most the connection may stay silent: a slow answer that keeps coming is read, a silent one fails', async () => {
     const s = await serve((req, res) => {
       if (req.url === '/silent') return;
