@@ -27,7 +27,7 @@ export interface BoxInternals {
   sleep?(ms: number, signal?: AbortSignal): Promise<void>;
   /** The clock (token expiry, session expiry). Default Date.now. */
   now?(): number;
-  /** Per-request timeout in ms, body included. Default 10 minutes; 0 turns it off. */
+  /** Most a request may stay silent, in ms (nothing sent or received, the answer's body included). Default 2 minutes; 0 turns it off. */
   requestTimeoutMs?: number;
   /** Most commit attempts answered 202 within one put before giving up with `retry`. Default 20. */
   maxCommitPolls?: number;

@@ -55,7 +55,8 @@ export const BOX_FEATURES: Features = Object.freeze({
   rangedDownload: true,
 });
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+// With nothing sent or received for this long the connection is dead (the kit's fetch times silence, not the whole request).
+const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 const DEFAULT_MAX_COMMIT_POLLS = 20;
 /** Rounds of one put when items appear or vanish under it (409 / 404 / a session gone). */
 const MAX_PUT_ROUNDS = 3;

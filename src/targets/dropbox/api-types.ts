@@ -31,7 +31,7 @@ export interface DropboxInternals {
    * 148 MiB. Default 8 MiB. One chunk is held in memory per upload.
    */
   chunkSize?: number;
-  /** Per-request timeout in ms (until the answer is read). Default 10 minutes; 0 turns it off. */
+  /** Most a request may stay silent, in ms (nothing sent or received, the answer's body included). Default 2 minutes; 0 turns it off. */
   requestTimeoutMs?: number;
 }
 

@@ -44,7 +44,8 @@ export const DROPBOX_FEATURES: Features = Object.freeze({
   rangedDownload: true,
 });
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+// With nothing sent or received for this long the connection is dead (the kit's fetch times silence, not the whole request).
+const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 function validate(options: DropboxOptions, internals: DropboxInternals): void {
   checkOptions(provider.schema, options, ['auth', 'remoteRoot', 'endpoints']);

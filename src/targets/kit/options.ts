@@ -27,7 +27,7 @@ export const remoteRoot = z
 export const requestTimeoutMs = durationSchema({ min: 1000 })
   .optional()
   .describe(
-    'A request that hangs this long is dropped and retried. Default and meaning per provider: gdrive 2 min (uploads get more time per byte), onedrive 2 min with nothing sent or received, dropbox and box 10 min for the whole request including the chunk it sends.',
+    'A request that hangs this long is dropped and retried. Default and meaning per provider: gdrive 2 min (uploads get more time per byte), onedrive, dropbox and box 2 min with nothing sent or received.',
   );
 
 /** The options every cloud target has, in this order: the common keys, `remoteRoot`, `requestTimeoutMs`. */
