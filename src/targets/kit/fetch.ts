@@ -403,28 +403,36 @@ export function fetch(input: string | URL, init: FetchInit = {}): Promise<FetchR
       const location = resHeaders.get('location');
       if (REDIRECTS.has(status) && location !== null && redirectMode !== 'manual') {
         res.resume();
+        // A redirect not followed ends the request, and a body stream still being sent with it.
+        const refuse = (err: FetchError): void => {
+          current?.destroy();
+          body.stream?.destroy();
+          finish(err);
+        };
         if (redirectMode === 'error') {
-          finish(new FetchError(`redirect mode is set to error: ${where(url)}`, 'no-redirect'));
+          refuse(new FetchError(`redirect mode is set to error: ${where(url)}`, 'no-redirect'));
           return;
         }
         if (redirects >= follow) {
-          finish(new FetchError(`maximum redirect reached at: ${where(url)}`, 'max-redirect'));
+          refuse(new FetchError(`maximum redirect reached at: ${where(url)}`, 'max-redirect'));
           return;
         }
         let next: URL;
         try {
           next = new URL(location, url);
         } catch {
-          finish(new FetchError(`the redirect from ${where(url)} points nowhere valid`, 'invalid-redirect'));
+          refuse(new FetchError(`the redirect from ${where(url)} points nowhere valid`, 'invalid-redirect'));
           return;
         }
         if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
+          // The body sent with the redirected request is done with: the next one has none.
+          body.stream?.destroy();
           method = 'GET';
           body = { bytes: null, stream: null };
           headers.delete('content-length');
           headers.delete('content-type');
         } else if (body.stream !== null) {
-          finish(new FetchError('Cannot follow redirect with body being a readable stream', 'unsupported-redirect'));
+          refuse(new FetchError('Cannot follow redirect with body being a readable stream', 'unsupported-redirect'));
           return;
         }
         if (next.host !== url.host || next.protocol !== url.protocol) for (const h of CREDENTIALS) headers.delete(h);

@@ -227,8 +227,13 @@ describe('redirects', () => {
     const manual = await fetch(`${s.base}/loop`, { redirect: 'manual' });
     expect([manual.status, manual.headers.get('location')]).toEqual([301, '/loop']);
     expect(((await rejected(fetch(`${s.base}/loop`, { redirect: 'error' }))) as FetchError).type).toBe('no-redirect');
-    const stream = (await rejected(fetch(`${s.base}/keep`, { method: 'POST', body: Readable.from([Buffer.from('x')]) }))) as FetchError;
+    // A body that never ends on its own, answered before it ends: the refused redirect must end it.
+    const early = await serve((_req, res) => res.writeHead(307, { location: '/again' }).end(), { early: true });
+    const body = new Readable({ read() {} });
+    body.push(Buffer.from('x'));
+    const stream = (await rejected(fetch(`${early.base}/keep`, { method: 'POST', body }))) as FetchError;
     expect(stream.type).toBe('unsupported-redirect');
+    expect(body.destroyed).toBe(true);
   });
 });
 
