@@ -21,6 +21,7 @@ import type { NetworkSession } from 'box-node-sdk/lib/networking/network';
 import type { NetworkClient } from 'box-node-sdk/lib/networking/networkClient';
 import { BoxRetryStrategy } from 'box-node-sdk/lib/networking/retries';
 import { jsonToSerializedData, sdIsMap, sdToJson, sdToUrlParams, type SerializedData } from 'box-node-sdk/lib/serialization/json';
+import { readAll } from '../kit/chunks.js';
 import { fetch } from '../kit/fetch.js';
 import type { BoxAuthGate } from './auth.js';
 import { toBoxError } from './classify.js';
@@ -121,12 +122,6 @@ interface Bodies {
   parts: Array<Buffer | undefined> | undefined;
 }
 
-async function readAll(stream: Readable | AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-}
-
 /** A multipart/form-data body as form-data (the SDK's) writes it. */
 function multipart(items: readonly MultipartItem[], files: Array<Buffer | undefined>): { body: Buffer; type: string; sha1: string | undefined } {
   const boundary = `--------------------------${randomBytes(12).toString('hex')}`;
@@ -199,28 +194,19 @@ function requestBody(o: FetchOptions, bodies: Bodies): { headers: Record<string,
  */
 export class KitNetworkClient implements NetworkClient {
   async fetch(input: FetchOptionsInput): Promise<FetchResponse> {
-    return this.#attempt(input as FetchOptions, 1, 0);
+    return this.#attempt(input as FetchOptions, 1, 0, undefined);
   }
 
-  async #attempt(options: FetchOptions, attempt: number, exceptions: number): Promise<FetchResponse> {
+  /** One attempt; `read`: the bodies an earlier attempt read (a retry or a redirect sends the same bytes, as the SDK's client does). */
+  async #attempt(options: FetchOptions, attempt: number, exceptions: number, read: Bodies | undefined): Promise<FetchResponse> {
     const session = options.networkSession;
     const interceptors = session?.interceptors ?? [];
     const retryStrategy = session?.retryStrategy ?? new BoxRetryStrategy({});
     const o = interceptors.reduce((acc, i) => i.beforeRequest(acc), options);
-    const bodies: Bodies = {
+    const bodies: Bodies = read ?? {
       file: o.fileStream ? await readAll(o.fileStream as Readable) : undefined,
       parts: o.multipartData ? await Promise.all(o.multipartData.map((p) => (p.fileStream ? readAll(p.fileStream as Readable) : undefined))) : undefined,
     };
-    // Bodies read once: a retry or a redirect sends the same bytes (as the SDK's client does).
-    const again = (more: Partial<FetchOptions>): FetchOptions =>
-      ({
-        ...options,
-        ...more,
-        ...(bodies.file ? { fileStream: Readable.from([bodies.file]) } : {}),
-        ...(o.multipartData && bodies.parts
-          ? { multipartData: options.multipartData!.map((p, i) => (bodies.parts![i] ? { ...p, fileStream: Readable.from([bodies.parts![i]!]) } : p)) }
-          : {}),
-      }) as FetchOptions;
 
     const method = o.method ?? 'GET';
     const built = requestBody(o, bodies);
@@ -278,14 +264,15 @@ export class KitNetworkClient implements NetworkClient {
     if (await retryStrategy.shouldRetry(o, response, caught ? exceptions : attempt)) {
       const wait = retryStrategy.retryAfter(o, response, caught ? exceptions : attempt);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
-      return this.#attempt(again({}), attempt + 1, exceptions);
+      return this.#attempt(options, attempt + 1, exceptions, bodies);
     }
     if (response.status >= 300 && response.status < 400 && o.followRedirects !== false) {
       const location = response.headers.location;
       if (!location) throw new BoxSdkError({ message: `Unable to follow redirect for ${o.url}` });
       const next = new URL(location, o.url);
       const sameOrigin = next.origin === new URL(o.url).origin;
-      return this.#attempt(again({ params: undefined, url: next.href, ...(sameOrigin ? {} : { auth: undefined }) }), attempt, exceptions);
+      const moved = { ...options, params: undefined, url: next.href, ...(sameOrigin ? {} : { auth: undefined }) } as FetchOptions;
+      return this.#attempt(moved, attempt, exceptions, bodies);
     }
     if (response.status >= 200 && response.status < 400) return response;
     if (response.status === 0) {

@@ -11,6 +11,18 @@ export function toBuffer(chunk: unknown): Buffer {
   return Buffer.from(String(chunk));
 }
 
+/** Every chunk of a stream (or any async iterable of chunks), as one Buffer. */
+export async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of stream) {
+    const b = toBuffer(c);
+    chunks.push(b);
+    size += b.length;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
 /**
  * The whole of a small source through `req.readSync` (see PutRequest), or null when the source
  * offers none (the target then reads `open`'s stream). One byte more than `size` is asked for, so

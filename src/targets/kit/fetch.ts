@@ -39,6 +39,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { readAll } from './chunks.js';
 import { agentFor } from './proxy.js';
 
 /** An error of the exchange, shaped as node-fetch's (`type`, and `code`/`errno` for a system error). */
@@ -213,16 +214,7 @@ export class FetchResponse {
   async buffer(): Promise<Buffer> {
     if (this.#used) throw new TypeError('body used already');
     this.#used = true;
-    const body = this.#body;
-    if (body === null) return Buffer.alloc(0);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of body) {
-      const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
-      chunks.push(b);
-      size += b.length;
-    }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    return this.#body === null ? Buffer.alloc(0) : readAll(this.#body);
   }
 
   async text(): Promise<string> {
