@@ -7,7 +7,7 @@ import { renderRemotePath } from '../archive/remote-path.js';
 import { StagecoachError } from '../errors.js';
 import { ProducerConsumer } from '../stage/index.js';
 import type { SubId } from '../stage/dispatcher.js';
-import type { Delivery, NewItem, Store } from '../state/store.js';
+import type { Delivery, LeaseClaims, NewItem, Store } from '../state/store.js';
 import type { Emitter } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
 import { DurableBroadcastDispatcher } from './durable-broadcast.js';
@@ -31,6 +31,8 @@ export interface ArchiverOptions {
    * and handed out as its uploads free their slots (default 0: none).
    */
   leaseAhead?: (target: string) => number;
+  /** How a lease claims the remote paths of a target's deliveries with it (see Store.lease); absent: the uploaders claim them. */
+  leaseClaims?: (target: string) => LeaseClaims | undefined;
   /** The longest a stop waits for what was held to go back to pending (default 5000 ms). */
   releaseWaitMs?: number;
 }
@@ -195,7 +197,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
       const ahead = this.opts.leaseAhead?.(target) ?? 0;
       let leased: Delivery[];
       try {
-        leased = await this.opts.store.lease(target, n + ahead);
+        leased = await this.opts.store.lease(target, n + ahead, this.opts.leaseClaims?.(target));
         failures = 0;
       } catch (e) {
         failures++;

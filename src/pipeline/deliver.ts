@@ -12,7 +12,7 @@ import { StagecoachError } from '../errors.js';
 import { RetriesExhaustedError, withRetry } from '../retry/pacer.js';
 import { throttleStream, type TokenBucket } from '../retry/rate-limit.js';
 import type { DelayPolicy } from '../retry/delay.js';
-import type { Delivery, Store } from '../state/store.js';
+import { leaseClaim, type Delivery, type LeaseClaims, type Store } from '../state/store.js';
 import type { Emitter } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
 import type { PutResult, SourceInfo, Target } from '../targets/target.js';
@@ -64,6 +64,17 @@ export class TargetTroubleError extends StagecoachError {
     super(kind === 'fatal' ? 'target.fatal' : 'target.unavailable', `[stagecoach] [${target}] ${reason}`, options);
     this.name = 'TargetTroubleError';
   }
+}
+
+/**
+ * How a delivery's remote path is claimed on `target` (see Store.claimRemotePath): the target's
+ * name comparison, and with `onCollision: rename` (the default) `collisionName` for a taken one.
+ */
+export function leaseClaims(target: Pick<Target, 'nameKey'>, onCollision: 'rename' | 'fail' | undefined): LeaseClaims {
+  return {
+    keyOf: (p) => target.nameKey?.(p) ?? p.normalize('NFC'),
+    ...(onCollision === 'fail' ? {} : { alternative: (wanted: string, owner: string, attempt: number) => collisionName(wanted, owner, attempt) }),
+  };
 }
 
 export type DeliverOutcome = 'done' | 'failed' | 'skipped' | 'released';
@@ -131,14 +142,8 @@ export async function deliver(d: Delivery, ctx: DeliverContext): Promise<Deliver
   try {
     // No two files on one remote name: the journal says which file owns each name on this target.
     const owner = `${d.root}/${d.relPath}`;
-    const claim = await journal('claim a remote name', () => store.claimRemotePath({
-      target: target.id,
-      root: d.root,
-      relPath: d.relPath,
-      wanted: d.remotePath,
-      keyOf: (p) => target.nameKey?.(p) ?? p.normalize('NFC'),
-      alternative: ctx.onCollision === 'fail' ? undefined : (wanted, attempt) => collisionName(wanted, owner, attempt),
-    }));
+    // Made with the lease when the store could (Store.lease with leaseClaims); else here.
+    const claim = d.claim ?? (await journal('claim a remote name', () => store.claimRemotePath(leaseClaim(d, leaseClaims(target, ctx.onCollision)))));
     if (claim.takenBy !== null) {
       if (ctx.onCollision === 'fail') {
         return await end('failed', `remote name ${d.remotePath} is already ${claim.takenBy}'s on ${target.id} (onCollision: fail): ${owner} and ${claim.takenBy} map to one name there`);

@@ -15,6 +15,7 @@ import { StagecoachError } from '../errors.js';
 import { createLazyTarget, createTarget } from '../targets/registry.js';
 import type { SharedSecrets, Target } from '../targets/target.js';
 import { Archiver } from './archiver.js';
+import { leaseClaims } from './deliver.js';
 import { whenIdle } from './idle.js';
 import { watchRetryRequests } from './retry-requests.js';
 import { writeRootPresence } from './roots.js';
@@ -141,6 +142,11 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // On a shared journal other daemons record work and leases of dead ones expire: look for both.
     ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
     leaseAhead: (id) => leaseAheadOf(config.targets.find((tc) => tc.id === id)?.maxDemand ?? 0),
+    // Each lease claims its deliveries' remote names in its own transaction (one commit, not two).
+    leaseClaims: (id) => {
+      const target = targets.find((t) => t.id === id);
+      return target === undefined ? undefined : leaseClaims(target, config.onCollision);
+    },
     releaseWaitMs: config.shutdownMs,
   });
   /** The roots.json write under way, if any (see onStatusChange). */

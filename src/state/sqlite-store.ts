@@ -16,11 +16,13 @@ import type {
   Delivery,
   DeliveryRecord,
   DeliveryStatus,
+  LeaseClaims,
   NewItem,
   Store,
   TargetCounts,
   TargetHealth,
 } from './store.js';
+import { leaseClaim } from './store.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -395,6 +397,7 @@ interface LeaseArgs {
   target: string;
   n: number;
   now: number;
+  claims: LeaseClaims | undefined;
 }
 
 interface QueuedOutcomes {
@@ -484,7 +487,7 @@ class SqliteStoreImpl implements SqliteStore {
   readonly #st: Statements;
   readonly #busyTimeoutMs: number;
   readonly #record: (items: readonly NewItem[], targets: readonly string[], now: number) => Set<string>;
-  readonly #lease: (target: string, n: number, now: number) => Delivery[];
+  readonly #lease: (target: string, n: number, now: number, claims: LeaseClaims | undefined) => Delivery[];
   /** Completions of one event-loop turn (see complete()). */
   readonly #completions: GroupCommit<PendingCompletion, undefined>;
   readonly #claim: (claim: RemoteClaim) => ClaimResult;
@@ -523,7 +526,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.#queuedTx = db.transaction((completions: readonly PendingCompletion[], claims: readonly RemoteClaim[], lease: LeaseArgs | null): QueuedOutcomes => ({
       completions: this.#completeTx(completions),
       claims: this.#claimAllTx(claims),
-      leased: lease === null ? [] : this.#leaseTx(lease.target, lease.n, lease.now),
+      leased: lease === null ? [] : this.#leaseTx(lease.target, lease.n, lease.now, lease.claims),
     })).immediate;
   }
 
@@ -551,7 +554,7 @@ class SqliteStoreImpl implements SqliteStore {
   #commitQueuedNow(lease: LeaseArgs | null): Delivery[] {
     const completions = this.#completions.take();
     const claims = this.#claims.take();
-    const leaseAlone = (): Delivery[] => (lease === null ? [] : this.#lease(lease.target, lease.n, lease.now));
+    const leaseAlone = (): Delivery[] => (lease === null ? [] : this.#lease(lease.target, lease.n, lease.now, lease.claims));
     if (completions.length === 0 && claims.length === 0) return leaseAlone();
     let out: QueuedOutcomes;
     try {
@@ -648,13 +651,13 @@ class SqliteStoreImpl implements SqliteStore {
    * same delivery until it is pending again. Oldest delivery id first; each comes back with the
    * file's latest recorded stat and its current generation. The attempt count is not touched.
    */
-  async lease(target: string, n: number): Promise<Delivery[]> {
+  async lease(target: string, n: number, claims?: LeaseClaims): Promise<Delivery[]> {
     this.#open();
     checkCount('n', n);
     if (n === 0) return [];
     if (this.#checkpointer === null && !this.#checkpointFailed) this.#startCheckpointer();
     // With the completions and claims waiting for their turn, in one transaction (#commitQueued).
-    return this.#commitQueued({ target, n, now: Date.now() });
+    return this.#commitQueued({ target, n, now: Date.now(), claims });
   }
 
   /**
@@ -677,10 +680,29 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
-  #leaseTx(target: string, n: number, now: number): Delivery[] {
+  /**
+   * With `claims`, each leased delivery's remote path is claimed here too, in a savepoint of its
+   * own (as claimRemotePath would): a claim that throws leaves its delivery without `claim`, and
+   * the uploader claims it itself (and meets the error there).
+   */
+  #leaseTx(target: string, n: number, now: number, claims: LeaseClaims | undefined): Delivery[] {
     const rows = this.#st.selectLease.all(target, n);
     for (const r of rows) this.#st.markInFlight.run(now, r.id);
-    return rows.map((r) => ({
+    return rows.map((r) => {
+      const d = this.#delivery(r);
+      if (claims !== undefined) {
+        try {
+          d.claim = this.#claim(leaseClaim(d, claims));
+        } catch {
+          // Claimed again by the uploader, which reports the error.
+        }
+      }
+      return d;
+    });
+  }
+
+  #delivery(r: LeaseRow): Delivery {
+    return {
       id: r.id,
       target: r.target,
       generation: r.generation,
@@ -696,7 +718,7 @@ class SqliteStoreImpl implements SqliteStore {
       attempts: r.attempts,
       resumeHandle: r.resume_handle,
       lastError: r.last_error,
-    }));
+    };
   }
 
   /**

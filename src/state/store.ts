@@ -23,6 +23,35 @@ export interface Delivery {
   attempts: number;
   resumeHandle: string | null;
   lastError: string | null;
+  /**
+   * The remote path's claim, when the lease made it (`Store.lease` with `claims`): where the
+   * file goes. Absent: claim it (claimRemotePath) before the upload.
+   */
+  claim?: ClaimResult;
+}
+
+/**
+ * How a lease may claim its deliveries' remote paths as it leases them (see Store.lease), as
+ * claimRemotePath would for each: the target's name comparison and its alternative names.
+ */
+export interface LeaseClaims {
+  keyOf(remotePath: string): string;
+  /** As RemoteClaim.alternative, for the source `owner` (`root/relPath`). Absent: a taken name is only reported. */
+  alternative?(wanted: string, owner: string, attempt: number): string;
+}
+
+/** The claim of `d`'s remote path under `claims`, as claimRemotePath takes it. */
+export function leaseClaim(d: Delivery, claims: LeaseClaims): RemoteClaim {
+  const owner = `${d.root}/${d.relPath}`;
+  const alternative = claims.alternative;
+  return {
+    target: d.target,
+    root: d.root,
+    relPath: d.relPath,
+    wanted: d.remotePath,
+    keyOf: claims.keyOf,
+    ...(alternative ? { alternative: (wanted: string, attempt: number) => alternative(wanted, owner, attempt) } : {}),
+  };
 }
 
 export interface NewItem {
@@ -142,8 +171,12 @@ export interface Store {
    * recorded stat is unchanged. Returns the targets that got new pending work.
    */
   recordItems(items: NewItem[], targets: readonly string[]): Promise<Set<string>>;
-  /** Moves up to n pending deliveries of the target to in_flight, oldest first. */
-  lease(target: string, n: number): Promise<Delivery[]>;
+  /**
+   * Moves up to n pending deliveries of the target to in_flight, oldest first. With `claims`,
+   * the store may also claim each delivery's remote path in the same transaction (one commit
+   * where there were two); each delivery it claimed for comes back with `claim`.
+   */
+  lease(target: string, n: number, claims?: LeaseClaims): Promise<Delivery[]>;
   complete(id: number, generation: number, result: CompleteResult): Promise<void>;
   fail(id: number, generation: number, reason: string): Promise<void>;
   skip(id: number, generation: number, reason: string): Promise<void>;

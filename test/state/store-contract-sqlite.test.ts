@@ -27,6 +27,25 @@ describe('the Store contract on SQLite', () => {
   });
 });
 
+describe('the SQLite journal claims with the lease', () => {
+  it('each leased delivery comes back with its claim, made in the lease\'s transaction', async () => {
+    const tmp = tempDir();
+    const store = await openSqliteStore({ dir: tmp.dir });
+    try {
+      await store.recordItems([newItem('A.txt'), newItem('a.txt')], ['dropbox']);
+      const leased = await store.lease('dropbox', 2, { keyOf: (p) => p.toLowerCase(), alternative: (w, _owner, n) => `${w}~${n}` });
+      expect(leased.map((d) => d.claim)).toEqual([
+        { remotePath: 'A.txt', takenBy: null },
+        { remotePath: 'a.txt~0', takenBy: 'inbox/A.txt' },
+      ]);
+      expect((await store.renamed(10)).map((r) => r.remotePath)).toEqual(['a.txt~0']);
+    } finally {
+      await store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
 describe('the SQLite journal keeps the device', () => {
   it('with the inode, and a file journaled without one learns it unchanged', async () => {
     const tmp = tempDir();

@@ -635,5 +635,28 @@ describe('claimRemotePath', () => {
     expect(await claim('d.txt', 'A.TXT', false)).toEqual({ remotePath: 'A.TXT', takenBy: 'inbox/a.txt' });
     expect(await claim('a.txt', 'a.txt')).toEqual({ remotePath: 'a.txt', takenBy: null });
   });
+
+  it('a lease with claims: each delivery it claimed for owns the name claimRemotePath gives; one whose claim fails comes back to be claimed by its uploader', async () => {
+    await claim('other.txt', 'b.txt');
+    await store.recordItems([newItem('Case.txt'), newItem('case.txt'), newItem('b.txt'), newItem('x.txt')], ['dropbox']);
+    const claims = {
+      keyOf: (p: string) => p.normalize('NFC').toLowerCase(),
+      // b.txt's every alternative is taken: its claim fails (names exhausted), the lease stands.
+      alternative: (w: string, owner: string, n: number) => (w === 'b.txt' ? 'b.txt' : `${w}~${owner.length - 'inbox/'.length}${n > 0 ? `-${n}` : ''}`),
+    };
+    const leased = await store.lease('dropbox', 10, claims);
+    expect(leased.map((d) => d.relPath)).toEqual(['Case.txt', 'case.txt', 'b.txt', 'x.txt']);
+    expect(leased.find((d) => d.relPath === 'b.txt')!.claim).toBeUndefined();
+    // What a store claimed is what claimRemotePath now gives those files (and what it gives the
+    // others, for a store that left the claims to the uploaders).
+    const claimed = leased.filter((d) => d.relPath !== 'b.txt');
+    const now = await Promise.all(claimed.map((d) => claim(d.relPath, d.remotePath)));
+    expect(now).toEqual([
+      { remotePath: 'Case.txt', takenBy: null },
+      { remotePath: 'case.txt~8', takenBy: 'inbox/Case.txt' },
+      { remotePath: 'x.txt', takenBy: null },
+    ]);
+    for (const [i, d] of claimed.entries()) if (d.claim !== undefined) expect(d.claim).toEqual(now[i]);
+  });
 });
 }

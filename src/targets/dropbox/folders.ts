@@ -8,6 +8,7 @@
  */
 import type { files } from 'dropbox';
 import type { RemoteEntry } from '../target.js';
+import type { Listing } from '../kit/listings.js';
 import type { DropboxFolderMetadata, DropboxMetadata } from './api-types.js';
 import type { DropboxSession } from './auth.js';
 import { errorTags, isDropboxResponseError } from './classify.js';
@@ -61,6 +62,31 @@ export async function* listFiles(session: DropboxSession, rootPath: string, sign
     res = (await session.call((dbx) => dbx.filesListFolderContinue({ cursor }), signal)).result;
   }
   throw new Error(`[stagecoach] [dropbox] the listing of ${JSON.stringify(rootPath)} ran past ${MAX_LIST_PAGES} pages`);
+}
+
+/**
+ * One folder's children (files and folders, not deleted), at most `maxPages` pages of 2,000
+ * (`limit`, its documented maximum: files/list_folder, then files/list_folder/continue while
+ * `has_more`), for the lookups of a run of puts into it (kit/listings.ts). `complete` false when
+ * more remain. A folder not made yet lists as empty and complete.
+ */
+export async function listChildren(session: DropboxSession, folder: string, maxPages: number, signal?: AbortSignal): Promise<Listing<DropboxMetadata>> {
+  const entries: DropboxMetadata[] = [];
+  let res: files.ListFolderResult;
+  try {
+    res = (await session.call((dbx) => dbx.filesListFolder({ path: folder, limit: 2000 }), signal)).result;
+  } catch (err) {
+    if (isNotFound(err)) return { entries, complete: true };
+    throw err;
+  }
+  for (let page = 0; page < maxPages; page++) {
+    for (const e of res.entries) if (e['.tag'] === 'file' || e['.tag'] === 'folder') entries.push(e as unknown as DropboxMetadata);
+    if (!res.has_more) return { entries, complete: true };
+    if (page + 1 === maxPages) break;
+    const cursor: string = res.cursor;
+    res = (await session.call((dbx) => dbx.filesListFolderContinue({ cursor }), signal)).result;
+  }
+  return { entries, complete: false };
 }
 
 /** Folder ids by lower-cased path; at most one creation in flight per folder. */

@@ -21,14 +21,15 @@ import { createRedactor } from '../../telemetry/redact.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { FolderListings, type FolderHold } from '../kit/listings.js';
 import { checkOptions } from '../kit/options.js';
 import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
 import { dropboxDownload } from './download.js';
 import type { DropboxInternals, DropboxMetadata, DropboxOptions } from './api-types.js';
 import { createDropboxSession } from './auth.js';
 import { adviceFor, classify, classifyRule, describeResponse, errorTags, isDropboxResponseError } from './classify.js';
-import { FolderCache, listFiles } from './folders.js';
-import { dropboxPath, dropboxPathKey, mapDropboxPath } from './names.js';
+import { FolderCache, listChildren, listFiles } from './folders.js';
+import { dropboxPath, dropboxPathKey, mapDropboxPath, pathKey } from './names.js';
 import { provider } from './provider.js';
 import { DEFAULT_CHUNK_SIZE, DROPBOX_BLOCK, IN_MEMORY_MAX, MAX_REQUEST_BYTES, chunkedUpload, hashSource, readWhole, simpleUpload, uploadBytes, type UploadContext, type UploadOutcome } from './upload.js';
 
@@ -102,6 +103,11 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
   const session = createDropboxSession(options, { timeoutMs: internals.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS });
   const redact = (s: string): string => createRedactor(session.secrets())(s);
   const folders = new FolderCache(session);
+  // A folder's children for a run of puts into it (kit/listings.ts): one listing, not a lookup per file.
+  const listings = new FolderListings<DropboxMetadata>({
+    list: (folder, maxPages, signal) => listChildren(session, folder, maxPages, signal),
+    keyOf: (e) => pathKey(e.name),
+  });
   const simpleUploadMax = internals.simpleUploadMax ?? DEFAULT_CHUNK_SIZE;
   const life = createLifecycle(id, 'dropbox');
 
@@ -118,7 +124,10 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
     const known = passThrough(err, id, signal);
     if (known !== undefined) return known;
     const { kind, rule, retryAfterMs } = classifyRule(err);
-    if (isDropboxResponseError(err) && err.status === 404) folders.reset();
+    if (isDropboxResponseError(err) && err.status === 404) {
+      folders.reset();
+      listings.reset();
+    }
     let detail: string;
     if (isDropboxResponseError(err)) detail = describeResponse(err);
     else if (err instanceof SourceError) detail = `source: ${err.cause instanceof Error ? err.cause.message : String(err.cause)}`;
@@ -136,7 +145,10 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
     return dropboxPath([...rootSegments, ...mapDropboxPath(remotePath, id)]);
   }
 
-  async function lookup(path: string, signal?: AbortSignal): Promise<DropboxMetadata | null> {
+  /** The metadata at `path`, or null; with a put's `hold` on its folder, maybe from a listing of it. */
+  async function lookup(path: string, signal?: AbortSignal, hold?: FolderHold<DropboxMetadata>): Promise<DropboxMetadata | null> {
+    const listed = await hold?.find(pathKey(path.slice(path.lastIndexOf('/') + 1)), signal);
+    if (listed !== undefined) return listed[0] ?? null;
     try {
       const res = await session.call((dbx) => dbx.filesGetMetadata({ path }), signal);
       return res.result as unknown as DropboxMetadata;
@@ -149,7 +161,16 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
   async function doPut(req: PutRequest): Promise<PutResult> {
     if (req.signal?.aborted) throw abortError(id, req.signal);
     const path = fullPath(req.remotePath);
-    const existing = await lookup(path, req.signal);
+    const hold = listings.open(pathKey(path.slice(0, path.lastIndexOf('/'))));
+    try {
+      return await putAt(path, req, hold);
+    } finally {
+      hold.close();
+    }
+  }
+
+  async function putAt(path: string, req: PutRequest, hold: FolderHold<DropboxMetadata>): Promise<PutResult> {
+    const existing = await lookup(path, req.signal, hold);
     if (existing?.['.tag'] === 'folder') {
       throw new TargetError(id, 'fail-item', `path-blocked: a folder is at ${JSON.stringify(path)}, where the file ${JSON.stringify(req.remotePath)} goes`, {
         code: 'dropbox.path-blocked',

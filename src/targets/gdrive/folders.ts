@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { RemoteEntry } from '../target.js';
+import { FolderListings, type FolderHold, type Listing } from '../kit/listings.js';
 import { walkRemoteTree } from '../kit/remote-tree.js';
 import { FOLDER_MIME, type DriveFileFields, type DriveFileList } from './api-types.js';
 import type { DriveApi } from './transport.js';
@@ -42,10 +43,21 @@ export class DriveFolders {
   readonly #ids = new Map<string, string>();
   readonly #pending = new Map<string, Promise<string | null>>();
   #root: Promise<string> | null = null;
+  /** A folder's children for a run of puts into it (kit/listings.ts): one files.list, not one per file. */
+  readonly #listings: FolderListings<DriveFileFields>;
 
   constructor(api: DriveApi, log: Logger) {
     this.#api = api;
     this.#log = log;
+    this.#listings = new FolderListings({
+      list: (parentId, maxPages, signal) => this.#children(parentId, maxPages, signal),
+      keyOf: (f) => (typeof f.name === 'string' ? f.name.normalize('NFC') : ''),
+    });
+  }
+
+  /** A put's hold on its parent folder, for `findFile` (close it once the put has ended). */
+  hold(parentId: string): FolderHold<DriveFileFields> {
+    return this.#listings.open(parentId);
   }
 
   /** The id of the top folder: the shared drive's id, or My Drive's root (asked once). */
@@ -68,6 +80,7 @@ export class DriveFolders {
   forget(): void {
     this.#ids.clear();
     this.#root = null;
+    this.#listings.reset();
   }
 
   /**
@@ -111,8 +124,19 @@ export class DriveFolders {
   }
 
   async #lookupOrCreate(path: readonly string[], parentId: string, create: boolean, signal?: AbortSignal): Promise<string | null> {
+    const hold = this.#listings.open(parentId);
+    try {
+      return await this.#lookupOrCreateIn(hold, path, parentId, create, signal);
+    } finally {
+      hold.close();
+    }
+  }
+
+  async #lookupOrCreateIn(hold: FolderHold<DriveFileFields>, path: readonly string[], parentId: string, create: boolean, signal?: AbortSignal): Promise<string | null> {
     const name = path[path.length - 1]!;
-    const found = await this.#named(parentId, name, true, signal);
+    // From a listing of the parent when one answers (a parent just made is known empty).
+    const listed = await hold.find(name, signal);
+    const found = listed === undefined ? await this.#named(parentId, name, true, signal) : listed.filter((f) => f.id && f.mimeType === FOLDER_MIME);
     if (found.length > 0) {
       // Same-name folders made by someone else: take the oldest, the same one every run.
       const pick = found.reduce((a, b) => (time(b.createdTime) < time(a.createdTime) ? b : a));
@@ -130,6 +154,7 @@ export class DriveFolders {
     const id = res.data.id;
     if (!id) throw new Error('Drive answered a folder creation without an id');
     this.#log.debug({ folder: keyOf(path), id }, 'folder created');
+    this.#listings.created(id);
     this.#ids.set(keyOf(path), id);
     return id;
   }
@@ -137,10 +162,12 @@ export class DriveFolders {
   /**
    * The file named exactly `name` (NFC) in `parentId`, not a folder, not trashed; null when
    * there is none. When several share the name (made outside Stagecoach, or by a lost answer),
-   * the most recently modified one, with a debug log.
+   * the most recently modified one, with a debug log. With a put's `hold` on the folder, the
+   * answer may come from a listing of the folder (see kit/listings.ts).
    */
-  async findFile(parentId: string, name: string, signal?: AbortSignal): Promise<DriveFileFields | null> {
-    const found = await this.#named(parentId, name, false, signal);
+  async findFile(parentId: string, name: string, signal?: AbortSignal, hold?: FolderHold<DriveFileFields>): Promise<DriveFileFields | null> {
+    const listed = await hold?.find(name, signal);
+    const found = listed === undefined ? await this.#named(parentId, name, false, signal) : listed.filter((f) => f.id && f.mimeType !== FOLDER_MIME);
     if (found.length === 0) return null;
     const pick = found.reduce((a, b) => (time(b.modifiedTime) > time(a.modifiedTime) ? b : a));
     if (found.length > 1) this.#log.debug({ name, count: found.length, picked: pick.id }, 'several files share this name; using the most recent');
@@ -176,6 +203,22 @@ export class DriveFolders {
         pageToken = data.nextPageToken;
       }
     });
+  }
+
+  /** The folder's children (files and folders, not trashed), at most `maxPages` pages of 1000. */
+  async #children(parentId: string, maxPages: number, signal?: AbortSignal): Promise<Listing<DriveFileFields>> {
+    const q = `${queryLiteral(parentId)} in parents and trashed = false`;
+    const entries: DriveFileFields[] = [];
+    let pageToken: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      const params = { q, fields: LOOKUP_FIELDS, pageSize: 1000, spaces: 'drive', ...this.#api.listParams(), ...(pageToken ? { pageToken } : {}) };
+      const res = await this.#api.authed(() => this.#api.drive.files.list(params, this.#api.callOptions(signal ? { signal } : {})));
+      const data = res.data as DriveFileList;
+      for (const f of data.files ?? []) if (f.id && typeof f.name === 'string') entries.push(f);
+      if (!data.nextPageToken) return { entries, complete: true };
+      pageToken = data.nextPageToken;
+    }
+    return { entries, complete: false };
   }
 
   async #named(parentId: string, name: string, folder: boolean, signal?: AbortSignal): Promise<DriveFileFields[]> {

@@ -164,18 +164,23 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
     return serialised(segments.join('/'), async () => {
       const name = segments[segments.length - 1]!;
       const parentId = (await folders.resolve(segments.slice(0, -1), true, req.signal))!;
-      const existing = await folders.findFile(parentId, name, req.signal);
-      // A small source is read once, whole: the bytes hashed here are the bytes sent.
-      let held: Buffer | null = null;
-      if (existing?.id && existing.md5Checksum && Number(existing.size) === req.size) {
-        held = readSmallSync(req);
-        const md5 = held ? hashBuffer('md5', held) : await hashSource(req, id);
-        if (md5 === existing.md5Checksum) {
-          if (req.resume !== null) await req.saveResume(null);
-          return { remoteId: existing.id, size: req.size, hash: md5, hashKind: 'md5', unchanged: true, bytesSent: 0 };
+      const hold = folders.hold(parentId);
+      try {
+        const existing = await folders.findFile(parentId, name, req.signal, hold);
+        // A small source is read once, whole: the bytes hashed here are the bytes sent.
+        let held: Buffer | null = null;
+        if (existing?.id && existing.md5Checksum && Number(existing.size) === req.size) {
+          held = readSmallSync(req);
+          const md5 = held ? hashBuffer('md5', held) : await hashSource(req, id);
+          if (md5 === existing.md5Checksum) {
+            if (req.resume !== null) await req.saveResume(null);
+            return { remoteId: existing.id, size: req.size, hash: md5, hashKind: 'md5', unchanged: true, bytesSent: 0 };
+          }
         }
+        return await upload(req, parentId, name, existing, held);
+      } finally {
+        hold.close();
       }
-      return upload(req, parentId, name, existing, held);
     });
   }
 

@@ -18,8 +18,10 @@
  */
 import { TargetError } from '../../errors.js';
 import type { RemoteEntry } from '../target.js';
+import type { Listing } from '../kit/listings.js';
 import { walkRemoteTree } from '../kit/remote-tree.js';
 import type { DriveItemJson } from './api-types.js';
+import { ITEM_SELECT } from './api-types.js';
 import { OneDriveHttpError } from './classify.js';
 import type { GraphApi } from './transport.js';
 import { encodePath, nameKey } from './names.js';
@@ -47,9 +49,11 @@ export function childPath(drive: string, parentId: string, name: string, colon =
 export class FolderCache {
   private readonly ids = new Map<string, Promise<string>>();
 
+  /** `onCreated`: told the id of each folder this cache makes (known empty then). */
   constructor(
     private readonly api: GraphApi,
     private readonly targetId: string,
+    private readonly onCreated: (id: string) => void = () => undefined,
   ) {}
 
   /** Forgets every id: the next resolutions look the folders up again. */
@@ -109,6 +113,7 @@ export class FolderCache {
           `${itemPath(this.api.drive, parentId)}/children`,
           { name, folder: {}, '@microsoft.graph.conflictBehavior': 'fail' },
         );
+        this.onCreated(made.id);
         return made.id;
       } catch (err) {
         if (!(err instanceof OneDriveHttpError) || err.status !== 409) throw err;
@@ -138,6 +143,24 @@ const MAX_LIST_PAGES = 100_000;
  * writes no temp file (an upload session is no item), so nothing else is left out. Nothing when
  * the folder does not exist yet.
  */
+/**
+ * One folder's children (files and folders), at most `maxPages` pages of 999 (`$top`, Graph's largest page; Graph
+ * pages with `@odata.nextLink`, https://learn.microsoft.com/en-us/graph/paging), for the lookups
+ * of a run of puts into it (kit/listings.ts); `complete` false when more pages remain.
+ */
+export async function listChildren(api: GraphApi, parentId: string, maxPages: number, signal?: AbortSignal): Promise<Listing<DriveItemJson>> {
+  const entries: DriveItemJson[] = [];
+  let query: Record<string, string> = { $select: ITEM_SELECT, $top: '999' };
+  for (let page = 0; page < maxPages; page++) {
+    const res = await api.get<{ value?: DriveItemJson[]; '@odata.nextLink'?: string }>(`${itemPath(api.drive, parentId)}/children`, { query, signal });
+    for (const item of res.value ?? []) if (typeof item.name === 'string') entries.push(item);
+    const next = res['@odata.nextLink'];
+    if (typeof next !== 'string') return { entries, complete: true };
+    query = Object.fromEntries(new URL(next).searchParams);
+  }
+  return { entries, complete: false };
+}
+
 export async function* listFiles(api: GraphApi, names: readonly string[]): AsyncGenerator<RemoteEntry> {
   let top = ROOT_ID;
   if (names.length > 0) {

@@ -23,6 +23,7 @@ import { createRedactor } from '../../telemetry/redact.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
 import { createLifecycle } from '../kit/lifecycle.js';
+import { FolderListings, type FolderHold } from '../kit/listings.js';
 import { checkOptions } from '../kit/options.js';
 import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
 import { onedriveDownload } from './download.js';
@@ -30,10 +31,10 @@ import type { DriveItemJson, DriveJson, OnedriveInternals, OnedriveOptions } fro
 import { DEFAULT_FRAGMENT_SIZE, FRAGMENT_UNIT, ITEM_SELECT, MAX_FRAGMENT, SIMPLE_UPLOAD_MAX } from './api-types.js';
 import { createOneDriveAuth, tokenCachePath } from './auth.js';
 import { OneDriveHttpError, adviceFor, classify, classifyRule, detailOf, retryAfterOf } from './classify.js';
-import { FolderCache, childPath, listFiles } from './folders.js';
+import { FolderCache, childPath, listChildren, listFiles } from './folders.js';
 import { GraphApi, createGraphClient, drivePathOf } from './transport.js';
 import { endpointRewrite } from './transport.js';
-import { encodePath, mapOneDrivePath, mapRemoteRoot, oneDrivePathKey } from './names.js';
+import { encodePath, mapOneDrivePath, mapRemoteRoot, nameKey, oneDrivePathKey } from './names.js';
 import { provider } from './provider.js';
 import { dropSavedSession, hashSource, readWhole, remoteHash, sessionUpload, simpleUpload, type Destination, type UploadContext } from './upload.js';
 
@@ -91,7 +92,12 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
   const rewrite = endpointRewrite(options.endpoints);
   const auth = createOneDriveAuth(options, ctx, { requestTimeoutMs: timeoutMs });
   const api = new GraphApi(createGraphClient(rewrite, timeoutMs), auth, drivePathOf(options), id);
-  const folders = new FolderCache(api, id);
+  // A folder's children for a run of puts into it (kit/listings.ts): one listing, not a lookup per file.
+  const listings = new FolderListings<DriveItemJson>({
+    list: (parentId, maxPages, signal) => listChildren(api, parentId, maxPages, signal),
+    keyOf: (item) => nameKey(item.name),
+  });
+  const folders = new FolderCache(api, id, (folderId) => listings.created(folderId));
   const uctx: UploadContext = { api, targetId: id, log, fragmentSize: internals.fragmentSize ?? DEFAULT_FRAGMENT_SIZE, timeoutMs, rewrite };
   const life = createLifecycle(id, 'onedrive');
 
@@ -99,7 +105,10 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
   function wrap(err: unknown, signal?: AbortSignal): unknown {
     const { kind, rule } = classifyRule(err);
     // Some id we hold no longer exists: look the folders up again on the next attempt.
-    if (!signal?.aborted && (rule === 'not-found' || rule === 'session-expired')) folders.reset();
+    if (!signal?.aborted && (rule === 'not-found' || rule === 'session-expired')) {
+      folders.reset();
+      listings.reset();
+    }
     const known = passThrough(err, id, signal);
     if (known !== undefined) return known;
     const detail = createRedactor(auth.secrets())(detailOf(err));
@@ -116,7 +125,10 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
     return life.run(fn, (err) => wrap(err, signal));
   }
 
-  async function itemAt(dest: Destination, signal?: AbortSignal): Promise<DriveItemJson | null> {
+  /** The item at `dest`, or null; with a put's `hold` on the folder, maybe from a listing of it. */
+  async function itemAt(dest: Destination, signal?: AbortSignal, hold?: FolderHold<DriveItemJson>): Promise<DriveItemJson | null> {
+    const listed = await hold?.find(nameKey(dest.name), signal);
+    if (listed !== undefined) return listed[0] ?? null;
     return api.getOrNull<DriveItemJson>(childPath(api.drive, dest.parentId, dest.name, false), { query: { $select: ITEM_SELECT }, signal });
   }
 
@@ -125,8 +137,16 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
     const names = [...rootSegments, ...mapOneDrivePath(req.remotePath, id, rootSegments)];
     const name = names.pop()!;
     const parentId = await folders.resolve(names);
-    const dest: Destination = { parentId, name };
-    const existing = await itemAt(dest, req.signal);
+    const hold = listings.open(parentId);
+    try {
+      return await putInto({ parentId, name }, req, hold);
+    } finally {
+      hold.close();
+    }
+  }
+
+  async function putInto(dest: Destination, req: PutRequest, hold: FolderHold<DriveItemJson>): Promise<PutResult> {
+    const existing = await itemAt(dest, req.signal, hold);
     if (existing?.folder) {
       throw new TargetError(id, 'fail-item', `path-blocked: a folder is at ${JSON.stringify(req.remotePath)}`, { code: 'onedrive.path-blocked' });
     }

@@ -330,7 +330,7 @@ describe('check with OAuth', () => {
     const gc = vm.runInNewContext('gc') as () => void;
     const { target } = makeTarget(emu, { requestTimeoutMs: 400 });
     await target.ensureFolder('g');
-    emu.server.setFaults({ queue: [{ match: /^\/drive\/v3\/files$/, fault: { kind: 'hang' } }] });
+    emu.server.setFaults({ queue: [{ match: /^\/upload\/drive\/v3\/files$/, fault: { kind: 'hang' } }] });
     const ac = new AbortController();
     const collecting = setInterval(gc, 20);
     try {

@@ -387,8 +387,9 @@ describe('folders', () => {
   });
 
   it('several same-name files: the most recently modified is updated, no third one is made', async () => {
-    const { target, logs } = makeTarget(emu);
-    await target.ensureFolder('dups');
+    // The files are another client's, made before this target first looks into the folder.
+    const { target: other } = makeTarget(emu);
+    await other.ensureFolder('dups');
     const client = createDriveClient({ url: emu.url, clientId: emu.clientId, clientSecret: emu.clientSecret, refreshToken: emu.refreshToken });
     const parent = emu.entries().find((e) => e.path === path('dups'))!.id;
     const mkFile = async (mtime: string) =>
@@ -396,6 +397,7 @@ describe('folders', () => {
     await mkFile('2020-01-01T00:00:00Z');
     const newest = await mkFile('2022-01-01T00:00:00Z');
     await mkFile('2021-01-01T00:00:00Z');
+    const { target, logs } = makeTarget(emu);
     const res = await target.put(put('dups/d.bin', seededBytes(44, 50)));
     expect(res.remoteId).toBe(newest);
     expect((await emu.tree()).filter((t) => t.path === path('dups/d.bin'))).toHaveLength(3);

@@ -1,0 +1,163 @@
+/**
+ * The lookup before a put, answered from a listing of the folder (src/targets/kit/listings.ts),
+ * for the three targets that look a name up before they upload: Drive, Dropbox and OneDrive, each
+ * against its emulator through its SDK. What the emulators answer is as documented:
+ * - Drive: files.list with `q = '<id>' in parents and trashed = false` lists a folder's children,
+ *   `name = '…'` narrows it to a name (https://developers.google.com/drive/api/guides/search-files);
+ * - Dropbox: files/list_folder lists a folder, files/get_metadata reads one path
+ *   (https://www.dropbox.com/developers/documentation/http/documentation#files-list_folder);
+ * - OneDrive: `GET /items/{id}/children` lists a folder, `GET /items/{parent-id}:/{name}` reads one
+ *   child (https://learn.microsoft.com/en-us/graph/api/driveitem-list-children,
+ *   https://learn.microsoft.com/en-us/graph/api/driveitem-get).
+ *
+ * A run of puts into one folder asks for one listing, not one lookup each; what the listing
+ * answers is as safe as the lookups were: a new process over a folder already holding the files
+ * (a lost journal) finds them all and uploads nothing; a name put again is looked up by name and
+ * updated in place.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LoggedRequest } from '../emulators/harness/index.js';
+import type { Target } from '../../src/targets/target.js';
+import { request, seededBytes } from '../conformance/sources.js';
+import { dropboxHarness } from '../conformance/dropbox-harness.js';
+import { gdriveHarness } from '../conformance/gdrive-harness.js';
+import { onedriveHarness } from '../conformance/onedrive-harness.js';
+
+interface Case {
+  target: Target;
+  /** A new target on the same cloud and account: a daemon started again. */
+  reopen(): Promise<Target>;
+  requests(): LoggedRequest[];
+  /** A request that looks one file's name up. */
+  isLookup(r: LoggedRequest): boolean;
+  /** A request that lists a folder. */
+  isListing(r: LoggedRequest): boolean;
+  /** A request that sends a file's bytes. */
+  isUpload(r: LoggedRequest): boolean;
+  /** Every file path stored under the target's root. */
+  listAll(): Promise<string[]>;
+  readBack(p: string): Promise<Buffer | null>;
+  cleanup(): Promise<void>;
+}
+
+const qOf = (r: LoggedRequest): string => new URL(r.url, 'http://x').searchParams.get('q') ?? '';
+
+const cases: Record<string, () => Promise<Case>> = {
+  gdrive: async () => {
+    const h = await gdriveHarness();
+    const extra: Array<{ cleanup(): Promise<void> }> = [];
+    return {
+      target: h.target,
+      reopen: async () => {
+        const again = await gdriveHarness({ emu: h.emu });
+        extra.push(again);
+        return again.target;
+      },
+      requests: () => h.emu.server.requests(),
+      // A file's lookup: `name = '…' and mimeType != folder`; a listing: a folder's children, no name.
+      isLookup: (r) => r.method === 'GET' && /^\/drive\/v3\/files\?/.test(r.url) && qOf(r).includes('name =') && qOf(r).includes('mimeType !='),
+      isListing: (r) => r.method === 'GET' && /^\/drive\/v3\/files\?/.test(r.url) && qOf(r).includes(' in parents') && !qOf(r).includes('name ='),
+      isUpload: (r) => r.url.startsWith('/upload/drive/v3/files'),
+      listAll: () => h.listAll(),
+      readBack: (p) => h.readBack(p),
+      cleanup: async () => {
+        for (const e of extra) await e.cleanup();
+        await h.cleanup();
+      },
+    };
+  },
+  dropbox: async () => {
+    const h = await dropboxHarness();
+    return {
+      target: h.target,
+      reopen: async () => h.reopen(),
+      requests: () => h.emu.server.requests(),
+      isLookup: (r) => r.url.endsWith('/2/files/get_metadata'),
+      isListing: (r) => r.url.endsWith('/2/files/list_folder'),
+      isUpload: (r) => r.url.endsWith('/2/files/upload'),
+      listAll: () => h.listAll(),
+      readBack: (p) => h.readBack(p),
+      cleanup: () => h.cleanup(),
+    };
+  },
+  onedrive: async () => {
+    const h = await onedriveHarness();
+    return {
+      target: h.target,
+      reopen: async () => h.reopen(),
+      requests: () => h.emu.server.requests(),
+      // A child by name: `/items/{parent}:/{name}` (not `…:/content`, the upload).
+      isLookup: (r) => r.method === 'GET' && /\/items\/[^/:]+:\/[^/]+$/.test(r.url.split('?')[0]!),
+      isListing: (r) => r.method === 'GET' && /\/items\/[^/:]+\/children$/.test(r.url.split('?')[0]!),
+      isUpload: (r) => r.method === 'PUT' && r.url.split('?')[0]!.endsWith(':/content'),
+      listAll: () => h.listAll(),
+      readBack: (p) => h.readBack(p),
+      cleanup: () => h.cleanup(),
+    };
+  },
+};
+
+/** Puts `files` with at most four at once, as an uploader with maxDemand 4 does. */
+async function putAll(target: Target, files: ReadonlyArray<{ path: string; bytes: Buffer }>): Promise<Array<{ unchanged: boolean; remoteId: string }>> {
+  const out: Array<{ unchanged: boolean; remoteId: string }> = new Array(files.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let i = next++; i < files.length; i = next++) out[i] = await target.put(request(files[i]!.path, files[i]!.bytes));
+    }),
+  );
+  return out;
+}
+
+const FILES = Array.from({ length: 24 }, (_, i) => ({ path: `run/f${i}.bin`, bytes: seededBytes(100 + i, 300 + i) }));
+
+for (const [name, make] of Object.entries(cases)) {
+  describe(`${name}: lookups before a put`, () => {
+    let c: Case | undefined;
+    afterEach(async () => {
+      await c?.cleanup();
+      c = undefined;
+    });
+
+    it('a run of new files into one folder asks one listing at most, not a lookup per file', async () => {
+      c = await make();
+      await putAll(c.target, FILES);
+      const asked = c.requests().filter((r) => c!.isLookup(r) || c!.isListing(r));
+      // Drive and OneDrive made the folder: known empty, nothing asked. Dropbox makes folders as
+      // it uploads: the first put looks its name up, the second lists the (missing) folder.
+      expect(asked.length, asked.map((r) => `${r.method} ${r.url}`).join('\n')).toBeLessThanOrEqual(2);
+      expect(c.requests().filter((r) => c!.isUpload(r))).toHaveLength(FILES.length);
+      for (const f of FILES) expect((await c.readBack(f.path))?.equals(f.bytes), f.path).toBe(true);
+    });
+
+    it('a new process over files already stored (a lost journal) finds every one: nothing uploaded, no second copy', async () => {
+      c = await make();
+      await putAll(c.target, FILES);
+      const before = (await c.listAll()).sort();
+      const again = await c.reopen();
+      const since = c.requests().length;
+      const results = await putAll(again, FILES);
+      expect(results.every((r) => r.unchanged)).toBe(true);
+      const log = c.requests().slice(since);
+      expect(log.filter((r) => c!.isUpload(r))).toHaveLength(0);
+      expect(log.filter((r) => c!.isLookup(r)).length).toBeLessThanOrEqual(4);
+      expect(log.filter((r) => c!.isListing(r)).length).toBeLessThanOrEqual(2);
+      expect((await c.listAll()).sort()).toEqual(before);
+    });
+
+    it('a name put again (the file changed) is looked up by name and updated in place, never stored twice', async () => {
+      c = await make();
+      const v1 = seededBytes(1, 500);
+      const v2 = seededBytes(2, 500);
+      const first = await c.target.put(request('again/x.bin', v1));
+      await c.target.put(request('again/y.bin', v1));
+      const since = c.requests().length;
+      const second = await c.target.put(request('again/x.bin', v2));
+      expect(c.requests().slice(since).filter((r) => c!.isLookup(r))).toHaveLength(1);
+      expect(second.unchanged).toBe(false);
+      expect(second.remoteId).toBe(first.remoteId);
+      expect((await c.readBack('again/x.bin'))?.equals(v2)).toBe(true);
+      expect((await c.listAll()).filter((p) => p.toLowerCase().endsWith('again/x.bin'))).toHaveLength(1);
+    });
+  });
+}
