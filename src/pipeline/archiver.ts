@@ -31,6 +31,8 @@ export interface ArchiverOptions {
    * and handed out as its uploads free their slots (default 0: none).
    */
   leaseAhead?: (target: string) => number;
+  /** Told each lease's deliveries (those sent and those held ahead), as soon as they are leased. */
+  onLeased?: (target: string, deliveries: readonly Delivery[]) => void;
   /** How a lease claims the remote paths of a target's deliveries with it (see Store.lease); absent: the uploaders claim them. */
   leaseClaims?: (target: string) => LeaseClaims | undefined;
   /** The longest a stop waits for what was held to go back to pending (default 5000 ms). */
@@ -210,6 +212,7 @@ export class Archiver extends ProducerConsumer<FileItem, Delivery> {
         await sleep(delayMs);
         continue;
       }
+      if (leased.length > 0) this.opts.onLeased?.(target, leased);
       // What the demand (now, after the await) takes goes out; the rest is held for the next.
       const now = Math.max(0, this.durable.demandOf(target));
       if (leased.length > now) this.durable.hold(target, leased.slice(now));

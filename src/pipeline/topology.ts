@@ -142,6 +142,8 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
     // On a shared journal other daemons record work and leases of dead ones expire: look for both.
     ...(config.journal ? { pollMs: Math.min(1000, Math.floor(config.journal.leaseMs / 3)) } : {}),
     leaseAhead: (id) => leaseAheadOf(config.targets.find((tc) => tc.id === id)?.maxDemand ?? 0),
+    // A target may find or make the folders of deliveries leased ahead before their puts ask.
+    onLeased: (id, deliveries) => targets.find((t) => t.id === id)?.prepare?.(deliveries.map((d) => d.claim?.remotePath ?? d.remotePath)),
     // Each lease claims its deliveries' remote names in its own transaction (one commit, not two).
     leaseClaims: (id) => {
       const target = targets.find((t) => t.id === id);

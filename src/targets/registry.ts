@@ -82,6 +82,8 @@ export function createLazyTarget(cfg: TargetConfig, ctx: TargetContext, onUnavai
     put: async (req) => (await load()).put(req),
     stat: async (remotePath) => (await load()).stat(remotePath),
     ensureFolder: async (remotePath) => (await load()).ensureFolder(remotePath),
+    // Deliveries were leased: their puts load the provider anyway.
+    prepare: (remotePaths) => void load().then((t) => t.prepare?.(remotePaths), () => undefined),
     check: async () => (await load()).check(),
     download: async (req) => {
       const t = await load();

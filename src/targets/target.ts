@@ -161,6 +161,13 @@ export interface Target {
   list?(): AsyncIterable<RemoteEntry>;
   ensureFolder(remotePath: string): Promise<string>;
   /**
+   * A hint: files at these remote paths are about to be put (leased ahead of the uploads). A
+   * target that must find or make a file's folder before its put may begin that now, so that
+   * the puts of a run of files moving into a new folder do not all wait for it. Never throws;
+   * what fails here is the put's to meet. Optional.
+   */
+  prepare?(remotePaths: readonly string[]): void;
+  /**
    * The key two remote paths share when this target would store them as one file (its case
    * folding, Unicode normalisation, character mapping). Pure, never throws. Absent: the NFC form.
    * The uploader keeps, per target, which source owns each key (no two files on one name).

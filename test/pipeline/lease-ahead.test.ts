@@ -60,6 +60,15 @@ describe('leasing ahead of the demand', () => {
     expect([...s.cloud.attempts.values()]).toEqual(Array(12).fill(1));
   });
 
+  it('tells the target what it leased, those held ahead too, before their puts (Target.prepare)', async () => {
+    const { s } = await fourInFlight();
+    const held = s.cloud.prepared.filter((p) => !s.cloud.attempts.has(p));
+    // Two running, two held: the held ones were told, and not put yet.
+    expect(new Set(s.cloud.prepared).size).toBeGreaterThanOrEqual(4);
+    expect(held.length).toBeGreaterThanOrEqual(2);
+    for (const p of [...s.cloud.attempts.keys()]) expect(s.cloud.prepared).toContain(p);
+  });
+
   it('puts what it held back to pending when the daemon stops', async () => {
     const { s } = await fourInFlight();
     const stateDir = path.join(s.h.dir, 'state');

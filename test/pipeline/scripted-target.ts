@@ -27,6 +27,8 @@ export interface ScriptedTarget extends Target {
   script: (remotePath: string, attempt: number) => 'ok' | 'hold' | Classified;
   /** Lets every held put go on. */
   release(): void;
+  /** The remote paths `prepare` was told, in order. */
+  readonly prepared: string[];
 }
 
 export function createScriptedTarget(id: string): ScriptedTarget {
@@ -72,6 +74,10 @@ export function createScriptedTarget(id: string): ScriptedTarget {
     },
     stat: (p) => memory.stat(p),
     ensureFolder: (p) => memory.ensureFolder(p),
+    prepared: [],
+    prepare(paths) {
+      t.prepared.push(...paths);
+    },
     classify: (e) => (e instanceof ScriptedError ? e.classified : memory.classify(e)),
     check: () => memory.check(),
     close: () => memory.close(),

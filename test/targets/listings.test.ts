@@ -14,11 +14,16 @@
  * answers is as safe as the lookups were: a new process over a folder already holding the files
  * (a lost journal) finds them all and uploads nothing; a name put again is looked up by name and
  * updated in place.
+ *
+ * Last, Target.prepare: the folders of files leased ahead are made before their puts ask, on the
+ * targets whose puts make their folders (Drive, Box, OneDrive; Dropbox's uploads make their own).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/fs.js';
 import type { LoggedRequest } from '../emulators/harness/index.js';
 import type { Target } from '../../src/targets/target.js';
 import { request, seededBytes } from '../conformance/sources.js';
+import { boxHarness } from '../conformance/box-harness.js';
 import { dropboxHarness } from '../conformance/dropbox-harness.js';
 import { gdriveHarness } from '../conformance/gdrive-harness.js';
 import { onedriveHarness } from '../conformance/onedrive-harness.js';
@@ -158,6 +163,63 @@ for (const [name, make] of Object.entries(cases)) {
       expect(second.remoteId).toBe(first.remoteId);
       expect((await c.readBack('again/x.bin'))?.equals(v2)).toBe(true);
       expect((await c.listAll()).filter((p) => p.toLowerCase().endsWith('again/x.bin'))).toHaveLength(1);
+    });
+  });
+}
+
+interface PrepareCase {
+  target: Target;
+  requests(): LoggedRequest[];
+  /** A request that makes a folder. */
+  isFolderMade(r: LoggedRequest): boolean;
+  cleanup(): Promise<void>;
+}
+
+const preparing: Record<string, () => Promise<PrepareCase>> = {
+  gdrive: async () => {
+    const h = await gdriveHarness();
+    // files.create without media: a folder (https://developers.google.com/drive/api/guides/folder).
+    return { target: h.target, requests: () => h.emu.server.requests(), isFolderMade: (r) => r.method === 'POST' && r.url.startsWith('/drive/v3/files'), cleanup: () => h.cleanup() };
+  },
+  box: async () => {
+    const h = await boxHarness();
+    // POST /2.0/folders (https://developer.box.com/reference/post-folders/).
+    return { target: h.target, requests: () => h.emu.server.requests(), isFolderMade: (r) => r.method === 'POST' && /\/2\.0\/folders(\?|$)/.test(r.url), cleanup: () => h.cleanup() };
+  },
+  onedrive: async () => {
+    const h = await onedriveHarness();
+    // POST /items/{parent-id}/children (https://learn.microsoft.com/en-us/graph/api/driveitem-post-children).
+    return { target: h.target, requests: () => h.emu.server.requests(), isFolderMade: (r) => r.method === 'POST' && /\/children$/.test(r.url.split('?')[0]!), cleanup: () => h.cleanup() };
+  },
+};
+
+for (const [name, make] of Object.entries(preparing)) {
+  describe(`${name}: folders of files leased ahead`, () => {
+    let c: PrepareCase | undefined;
+    afterEach(async () => {
+      await c?.cleanup();
+      c = undefined;
+    });
+
+    it('prepare makes the folder before any put; the puts then make none, and never a second one', async () => {
+      c = await make();
+      const files = ['ahead/deep/a.bin', 'ahead/deep/b.bin', 'ahead/deep/c.bin'].map((p, i) => ({ path: p, bytes: seededBytes(200 + i, 100) }));
+      c.target.prepare!(files.map((f) => f.path));
+      // The remote root, ahead and ahead/deep.
+      await waitFor('the folders made', () => c!.requests().filter((r) => c!.isFolderMade(r)).length >= 2, 5000);
+      await waitFor('nothing more asked', async () => {
+        const n = c!.requests().length;
+        await new Promise((r) => setTimeout(r, 100));
+        return c!.requests().length === n;
+      }, 5000);
+      const made = c.requests().filter((r) => c!.isFolderMade(r)).length;
+      await putAll(c.target, files);
+      expect(c.requests().filter((r) => c!.isFolderMade(r))).toHaveLength(made);
+      // Told again (a later lease): nothing asked.
+      const before = c.requests().length;
+      c.target.prepare!(files.map((f) => f.path));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(c.requests()).toHaveLength(before);
     });
   });
 }

@@ -19,6 +19,7 @@ import { ConfigError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
+import { foldersAhead } from '../kit/ahead.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
 import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
@@ -225,6 +226,8 @@ export function createBoxTarget(options: BoxOptions, ctx: TargetContext, interna
     list(): AsyncIterable<RemoteEntry> {
       return life.iterate(() => tree.files(rootSegments), wrap);
     },
+
+    prepare: foldersAhead((folder) => target.ensureFolder(folder)),
 
     ensureFolder(remotePath: string): Promise<string> {
       return life.run(async () => {

@@ -17,6 +17,7 @@
 import { ConfigError, TargetError, type ErrorKind } from '../../errors.js';
 import { abortError } from '../kit/abort.js';
 import { passThrough } from '../kit/classify.js';
+import { foldersAhead } from '../kit/ahead.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { checkOptions } from '../kit/options.js';
 import type { DownloadRequest, Features, PutRequest, PutResult, RemoteDownload, RemoteEntry, RemoteStat, Target, TargetContext } from '../target.js';
@@ -212,6 +213,8 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
     list(): AsyncIterable<RemoteEntry> {
       return life.iterate(() => folders.files(rootSegments), (err) => wrap(err));
     },
+
+    prepare: foldersAhead((folder) => target.ensureFolder(folder)),
 
     ensureFolder(remotePath: string): Promise<string> {
       return life.run(async () => {

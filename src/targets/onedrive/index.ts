@@ -22,6 +22,7 @@ import { ConfigError, TargetError } from '../../errors.js';
 import { createRedactor } from '../../telemetry/redact.js';
 import { abortError } from '../kit/abort.js';
 import { SourceError, passThrough } from '../kit/classify.js';
+import { foldersAhead } from '../kit/ahead.js';
 import { createLifecycle } from '../kit/lifecycle.js';
 import { FolderListings, type FolderHold } from '../kit/listings.js';
 import { checkOptions } from '../kit/options.js';
@@ -212,6 +213,8 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
     list(): AsyncIterable<RemoteEntry> {
       return life.iterate(() => listFiles(api, rootSegments), (err) => wrap(err));
     },
+
+    prepare: foldersAhead((folder) => target.ensureFolder(folder)),
 
     ensureFolder(remotePath: string): Promise<string> {
       return run(() => folders.resolve(remotePath === '' ? [...rootSegments] : [...rootSegments, ...mapOneDrivePath(remotePath, id, rootSegments)]));
