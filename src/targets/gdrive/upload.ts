@@ -13,7 +13,7 @@
  * skipped (a resumed session's prefix is read from disk and hashed without sending), so the
  * digest always covers the whole file and can be compared with Drive's md5Checksum.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { Readable, Transform, addAbortSignal, type TransformCallback } from 'node:stream';
 import { ShortReadError, TargetError } from '../../errors.js';
 import type { PutRequest } from '../target.js';
@@ -23,6 +23,7 @@ import { SourceError } from '../kit/classify.js';
 import { redact } from './classify.js';
 import type { DriveApi } from './transport.js';
 import { readSmallSync, toBuffer } from '../kit/chunks.js';
+import { hashBuffer } from '../../archive/hash.js';
 
 /** Where an upload goes: a new file (`fileId` null) or a new version of an existing one. */
 export interface UploadDest {
@@ -230,14 +231,55 @@ function fileMetadata(dest: UploadDest, forCreate: boolean): Record<string, unkn
 }
 
 /**
- * One multipart request: metadata, then the source as a Readable (the SDK crashes on a Buffer
- * body). The SDK pipes the body without passing errors on, so a failing, short or over-long
- * source aborts the request through its own AbortController; the source's error is thrown.
- * A small source with `readSync` is read whole first (or `held`, as the caller read it) and sent
- * from that buffer.
+ * One multipart request: metadata, then the file. A small source with `readSync` is read whole
+ * first (or `held`, as the caller read it) and sent from that buffer (multipartBytes); any other
+ * through the SDK's files.create / files.update as a stream (multipartStream).
  * Safe to call again after a 401 (it reads the source anew).
  */
 export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: UploadDest, held: Buffer | null = null): Promise<UploadOutcome> {
+  // A small source offers synchronous reads through its checked descriptor: read whole, it is
+  // sent from memory in one multipart body.
+  const whole = held ?? readSmallSync(req);
+  if (whole !== null) return multipartBytes(ctx, dest, whole);
+  return multipartStream(ctx, req, dest);
+}
+
+/**
+ * The multipart upload of bytes in hand, as Drive documents it (POST …/upload/drive/v3/files or
+ * PATCH …/files/{id}, `uploadType=multipart`, a `multipart/related` body: the JSON metadata,
+ * then the media: developers.google.com/workspace/drive/api/guides/manage-uploads#multipart),
+ * sent through the SDK's auth client as one buffer. The SDK's own files.create takes the media
+ * as a stream only, and built each small body from a stream of its parts, an AbortController and
+ * a piped meter: more of the main thread than the request itself.
+ */
+async function multipartBytes(ctx: UploadContext, dest: UploadDest, bytes: Buffer): Promise<UploadOutcome> {
+  const { api, signal } = ctx;
+  if (signal?.aborted) throw abortError(ctx.targetId, signal);
+  let boundary = `stagecoach-${randomBytes(12).toString('hex')}`;
+  while (bytes.includes(boundary)) boundary = `stagecoach-${randomBytes(12).toString('hex')}`;
+  const create = dest.fileId === null;
+  const head = `--${boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify(fileMetadata(dest, create))}\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\n\r\n`;
+  const body = Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  const params = new URLSearchParams({ uploadType: 'multipart', fields: FILE_FIELDS, supportsAllDrives: 'true' });
+  const url = `${api.rootUrl}upload/drive/v3/files${create ? '' : `/${encodeURIComponent(dest.fileId!)}`}?${params}`;
+  try {
+    const res = await api.request<DriveFileFields>(
+      { url, method: create ? 'POST' : 'PATCH', headers: { 'Content-Type': `multipart/related; boundary=${boundary}` }, data: body },
+      { bytes: bytes.length, ...(signal ? { signal } : {}) },
+    );
+    return { file: res.data, md5: hashBuffer('md5', bytes), bytes: bytes.length, bytesSent: bytes.length };
+  } catch (err) {
+    if (signal?.aborted) throw abortError(ctx.targetId, signal);
+    throw err;
+  }
+}
+
+/**
+ * One multipart request with the source as a Readable (the SDK crashes on a Buffer body). The
+ * SDK pipes the body without passing errors on, so a failing, short or over-long source aborts
+ * the request through its own AbortController; the source's error is thrown.
+ */
+async function multipartStream(ctx: UploadContext, req: PutRequest, dest: UploadDest): Promise<UploadOutcome> {
   const { api, signal } = ctx;
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
@@ -247,10 +289,7 @@ export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: Up
     failure ??= err;
     ac.abort();
   };
-  // A small source offers synchronous reads through its checked descriptor: read whole, it is
-  // sent from memory (no file stream, no thread-pool round trips).
-  const bytes = held ?? readSmallSync(req);
-  const src = bytes ? Readable.from([bytes], { objectMode: false }) : openSource(req);
+  const src = openSource(req);
   const meter = new MeteredStream(req.size);
   src.on('error', (err) => {
     fail(signal?.aborted ? abortError(ctx.targetId, signal) : new SourceError(err, redact));
