@@ -387,6 +387,21 @@ function checkCount(name: string, n: number): void {
   }
 }
 
+/**
+ * How long a completion waits for a lease to commit it with itself before it is committed on its
+ * own, while leases come (one asked for within LEASES_APART_MS; else two turns of the event loop,
+ * so that a caller completing deliveries one after the other is not slowed). A slot whose put is
+ * done asks for its next delivery at once (uploader.ts), and leases come a few ms apart while
+ * uploads run, each taking the waiting completions into its own transaction. Flushed on the next turn, a completion was committed alone just before the lease
+ * (4,419 commits for 2,000 deliveries under the four-cloud bench); on the second turn, 2,920; with
+ * 20 ms, 1,265 for 1,000 files × 4 clouds (2,538 on the second turn, once a lease served several
+ * deliveries: leaseAhead).
+ * A put is already durable on its target: a completion waiting longer risks nothing (a crash
+ * sends it again, and the target finds it there), and `close` commits what waits.
+ */
+const COMPLETION_WAIT_MS = 20;
+const LEASES_APART_MS = 100;
+
 interface PendingCompletion {
   id: number;
   generation: number;
@@ -430,10 +445,14 @@ class Failed {
 class GroupCommit<In, Out> {
   #pending: Array<{ input: In; resolve: (out: Out) => void; reject: (err: unknown) => void }> = [];
   #scheduled = false;
-  /** `turns`: how many turns of the event loop what is added waits for its own flush (1 or 2). */
+  /**
+   * `wait`: how long what is added waits for its own flush, asked when a flush is scheduled: a
+   * number of turns of the event loop (1 or 2), or `ms` milliseconds (a lease, or the other
+   * queue's flush, may take it sooner).
+   */
   constructor(
     private readonly flushDue: () => void,
-    private readonly turns: 1 | 2,
+    private readonly wait: () => 1 | 2 | { ms: number },
   ) {}
 
   add(input: In): Promise<Out> {
@@ -446,7 +465,10 @@ class GroupCommit<In, Out> {
         // Already taken by a lease or the other queue's flush: nothing to commit.
         if (this.#pending.length > 0) this.flushDue();
       };
-      setImmediate(this.turns === 1 ? flush : () => setImmediate(flush));
+      const wait = this.wait();
+      if (wait === 1) setImmediate(flush);
+      else if (wait === 2) setImmediate(() => setImmediate(flush));
+      else setTimeout(flush, wait.ms);
     });
   }
 
@@ -496,6 +518,8 @@ class SqliteStoreImpl implements SqliteStore {
   /** The waiting completions and claims, then a lease or nothing, in one IMMEDIATE transaction (see #commitQueued). */
   readonly #queuedTx: (completions: readonly PendingCompletion[], claims: readonly RemoteClaim[], lease: LeaseArgs | null) => QueuedOutcomes;
   #closing: Promise<void> | undefined;
+  /** When the last lease was asked for (see COMPLETION_WAIT_MS). */
+  #lastLeaseAt = 0;
   /** WAL checkpoints off the main thread, from the first lease on (see #startCheckpointer). */
   #checkpointer: Checkpointer | null = null;
   #checkpointFailed = false;
@@ -513,16 +537,15 @@ class SqliteStoreImpl implements SqliteStore {
     // lease it means two processes can never select the same rows.
     this.#record = db.transaction(this.#recordTx.bind(this)).immediate;
     this.#lease = db.transaction(this.#leaseTx.bind(this)).immediate;
-    // Two turns on: a slot whose put is done asks for its next delivery at once (uploader.ts),
-    // and that lease, on the next turn, commits the completion with itself. With a flush on the
-    // next turn the completion, asked for first, was committed alone just before the lease: a
-    // commit more (4,419 commits for 2,000 deliveries under the four-cloud bench, 2,920 with two
-    // turns). A put is already durable on its target: a completion waiting a turn more risks nothing.
-    this.#completions = new GroupCommit(() => this.#commitQueued(null), 2);
+    // See COMPLETION_WAIT_MS: the next lease, or the flush after that wait, commits it.
+    this.#completions = new GroupCommit(
+      () => this.#commitQueued(null),
+      () => (Date.now() - this.#lastLeaseAt < LEASES_APART_MS ? { ms: COMPLETION_WAIT_MS } : 2),
+    );
     // Called inside #queuedTx, a nested transaction is a savepoint: a claim that throws rolls
     // back its own writes only.
     this.#claim = db.transaction(this.#claimTx.bind(this));
-    this.#claims = new GroupCommit(() => this.#commitQueued(null), 1);
+    this.#claims = new GroupCommit(() => this.#commitQueued(null), () => 1);
     this.#queuedTx = db.transaction((completions: readonly PendingCompletion[], claims: readonly RemoteClaim[], lease: LeaseArgs | null): QueuedOutcomes => ({
       completions: this.#completeTx(completions),
       claims: this.#claimAllTx(claims),
@@ -657,7 +680,9 @@ class SqliteStoreImpl implements SqliteStore {
     if (n === 0) return [];
     if (this.#checkpointer === null && !this.#checkpointFailed) this.#startCheckpointer();
     // With the completions and claims waiting for their turn, in one transaction (#commitQueued).
-    return this.#commitQueued({ target, n, now: Date.now(), claims });
+    const now = Date.now();
+    this.#lastLeaseAt = now;
+    return this.#commitQueued({ target, n, now, claims });
   }
 
   /**
