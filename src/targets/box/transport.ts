@@ -7,7 +7,7 @@
  * Every error leaving here is a BoxHttpError or BoxNetworkError (classify.ts): the SDK's errors
  * carry the request, whose Authorization header holds the token, and are never passed on.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BoxApiError, BoxSdkError } from 'box-node-sdk/lib/box/errors';
 import { DataSanitizer } from 'box-node-sdk/lib/internal/logging';
@@ -21,6 +21,7 @@ import type { NetworkSession } from 'box-node-sdk/lib/networking/network';
 import type { NetworkClient } from 'box-node-sdk/lib/networking/networkClient';
 import { BoxRetryStrategy } from 'box-node-sdk/lib/networking/retries';
 import { jsonToSerializedData, sdIsMap, sdToJson, sdToUrlParams, type SerializedData } from 'box-node-sdk/lib/serialization/json';
+import { multipartBoundary } from '../kit/boundary.js';
 import { readAll } from '../kit/chunks.js';
 import { fetch } from '../kit/fetch.js';
 import type { BoxAuthGate } from './auth.js';
@@ -124,7 +125,7 @@ interface Bodies {
 
 /** A multipart/form-data body as form-data (the SDK's) writes it. */
 function multipart(items: readonly MultipartItem[], files: Array<Buffer | undefined>): { body: Buffer; type: string; sha1: string | undefined } {
-  const boundary = `--------------------------${randomBytes(12).toString('hex')}`;
+  const boundary = multipartBoundary('--------------------------', files.filter((f): f is Buffer => f !== undefined));
   const chunks: Buffer[] = [];
   let sha1: string | undefined;
   items.forEach((item, i) => {

@@ -13,7 +13,7 @@
  * skipped (a resumed session's prefix is read from disk and hashed without sending), so the
  * digest always covers the whole file and can be compared with Drive's md5Checksum.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, addAbortSignal, type TransformCallback } from 'node:stream';
 import { ShortReadError, TargetError } from '../../errors.js';
 import type { PutRequest } from '../target.js';
@@ -22,6 +22,7 @@ import { abortError } from '../kit/abort.js';
 import { SourceError } from '../kit/classify.js';
 import { redact } from './classify.js';
 import type { DriveApi } from './transport.js';
+import { multipartBoundary } from '../kit/boundary.js';
 import { readSmallSync, toBuffer } from '../kit/chunks.js';
 import { hashBuffer } from '../../archive/hash.js';
 
@@ -255,8 +256,7 @@ export async function simpleUpload(ctx: UploadContext, req: PutRequest, dest: Up
 async function multipartBytes(ctx: UploadContext, dest: UploadDest, bytes: Buffer): Promise<UploadOutcome> {
   const { api, signal } = ctx;
   if (signal?.aborted) throw abortError(ctx.targetId, signal);
-  let boundary = `stagecoach-${randomBytes(12).toString('hex')}`;
-  while (bytes.includes(boundary)) boundary = `stagecoach-${randomBytes(12).toString('hex')}`;
+  const boundary = multipartBoundary('stagecoach-', [bytes]);
   const create = dest.fileId === null;
   const head = `--${boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify(fileMetadata(dest, create))}\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\n\r\n`;
   const body = Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
