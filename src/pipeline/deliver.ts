@@ -476,6 +476,8 @@ async function send(
   const release = (reason: string | null) => journal('put a delivery back to pending', () => store.release(d.id, reason));
   let result: PutResult;
   let first: Stats | null = opened;
+  // See PutRequest.firstPut: the journal knows of no earlier attempt of this file on this target.
+  let firstPut = d.generation === 1 && d.attempts === 0 && d.lastError === null && d.resumeHandle === null;
   // Only the provider call is classified by the provider: a journal error is the journal's.
   try {
     const { requests, bytes } = ctx.limits ?? {};
@@ -505,6 +507,8 @@ async function send(
         if (now.nlink === 0) throw await goneError(d);
         const why = mismatch(d, now);
         if (why !== null) throw new SourceChangedError(why);
+        const isFirst = firstPut;
+        firstPut = false;
         return target.put({
           remotePath: d.remotePath,
           size: d.size,
@@ -520,6 +524,7 @@ async function send(
             await journal('save a resume handle', () => store.saveResume(d.id, h));
           },
           signal: ctx.signal,
+          ...(isFirst ? { firstPut: true } : {}),
           source,
         });
       },

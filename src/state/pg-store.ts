@@ -919,7 +919,10 @@ class PgStoreImpl implements PgStore {
 
   async #expire(now: number): Promise<void> {
     await this.#q(
-      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1
+      // The error says why it is sent again, and marks it as attempted (PutRequest.firstPut):
+      // the node that held it may have put it moments before it went silent.
+      `UPDATE deliveries SET status = 'pending', leased_by = NULL, lease_until = NULL, updated_at = $1,
+         last_error = COALESCE(last_error, 'the daemon that held it stopped answering (its lease expired); sent again')
        WHERE status = 'in_flight' AND lease_until < $1`,
       [now],
       'stagecoach.expire',

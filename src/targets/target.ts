@@ -39,6 +39,15 @@ export interface PutRequest {
   /** Persist (or clear, with null) the resume handle of the upload under way. */
   saveResume(handle: string | null): Promise<void>;
   signal?: AbortSignal;
+  /**
+   * True when the journal knows of no earlier attempt to put this file to this target: its first
+   * version (generation 1), never attempted, no error, no resume handle, and this is the
+   * delivery's first attempt. Then no process can have put it there moments ago, and a target may
+   * answer "what is already at the path" from a listing of the folder taken within the last
+   * seconds (src/targets/kit/listings.ts). Otherwise (a changed file, a retry, a delivery another
+   * daemon released) it asks the service by name.
+   */
+  firstPut?: boolean;
   /** What the source's descriptor showed: a target that keeps permissions (local) copies them. */
   source?: SourceInfo;
   /**

@@ -29,6 +29,8 @@ export interface ScriptedTarget extends Target {
   release(): void;
   /** The remote paths `prepare` was told, in order. */
   readonly prepared: string[];
+  /** Each put's remote path, attempt and PutRequest.firstPut, in order. */
+  readonly puts: Array<{ remotePath: string; attempt: number; firstPut: boolean }>;
 }
 
 export function createScriptedTarget(id: string): ScriptedTarget {
@@ -54,6 +56,7 @@ export function createScriptedTarget(id: string): ScriptedTarget {
     async put(req: PutRequest): Promise<PutResult> {
       const n = (attempts.get(req.remotePath) ?? 0) + 1;
       attempts.set(req.remotePath, n);
+      t.puts.push({ remotePath: req.remotePath, attempt: n, firstPut: req.firstPut === true });
       running++;
       try {
         const what = t.script(req.remotePath, n);
@@ -75,6 +78,7 @@ export function createScriptedTarget(id: string): ScriptedTarget {
     stat: (p) => memory.stat(p),
     ensureFolder: (p) => memory.ensureFolder(p),
     prepared: [],
+    puts: [],
     prepare(paths) {
       t.prepared.push(...paths);
     },

@@ -42,6 +42,26 @@ supervisor: { coolDownMs: 300, coolDownMaxMs: 1000 }
     expect((await s.cloud.memory.listAll()).length).toBe(10);
   });
 
+  it('only a file\'s first put to a target says so (PutRequest.firstPut): not a retry, not a changed file\'s', async () => {
+    const s = await setup('  - id: cloud\n    type: local\n    path: ./unused\n', 3);
+    s.cloud.script = (remotePath, attempt) => (remotePath.endsWith('f1.txt') && attempt === 1 ? { kind: 'retry', reason: 'HTTP 503' } : 'ok');
+    const p = await s.start();
+    await waitFor('cloud done', async () => (await counts(p, 'cloud'))?.done === 3);
+    const of = (name: string) => s.cloud.puts.filter((x) => x.remotePath.endsWith(name)).map((x) => [x.attempt, x.firstPut]);
+    expect(of('f0.txt')).toEqual([[1, true]]);
+    expect(of('f1.txt')).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    // The file changes: its next version's put is not a first one.
+    await writeFile(path.join(s.h.inbox, 'f2.txt'), 'file 2, changed');
+    await waitFor('the new version put', () => of('f2.txt').length === 2, 10_000);
+    expect(of('f2.txt')).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+  });
+
   it('a per-item failure fails that delivery alone, with the reason, and the target goes on', async () => {
     const s = await setup('  - id: cloud\n    type: local\n    path: ./unused\n', 5);
     s.cloud.script = (remotePath) => (remotePath.endsWith('f2.txt') ? { kind: 'fail-item', reason: 'name refused: rule X' } : 'ok');

@@ -58,6 +58,8 @@ describe('several daemons on one PostgreSQL journal', () => {
     const taken = await b.lease('box', 10);
     expect(taken.map((d) => d.id)).toEqual(held.map((d) => d.id));
     expect(taken[0]!.resumeHandle).toBe('https://upload.box.example/sessions/42');
+    // Each says why it is sent again (and so is no file's first put: PutRequest.firstPut).
+    expect(taken.map((d) => d.lastError)).toEqual(Array(3).fill('the daemon that held it stopped answering (its lease expired); sent again'));
 
     const again = await node('a'); // restarted: resets only its own leases (none now)
     expect(await again.resetInFlight()).toBe(0);

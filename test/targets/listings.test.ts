@@ -12,8 +12,9 @@
  *
  * A run of puts into one folder asks for one listing, not one lookup each; what the listing
  * answers is as safe as the lookups were: a new process over a folder already holding the files
- * (a lost journal) finds them all and uploads nothing; a name put again is looked up by name and
- * updated in place.
+ * (a lost journal) finds them all and uploads nothing; a name put again, or any put but a file's
+ * first (PutRequest.firstPut: another daemon may have put it moments ago), is looked up by name
+ * and updated in place.
  *
  * Last, Target.prepare: the folders of files leased ahead are made before their puts ask, on the
  * targets whose puts make their folders (Drive, Box, OneDrive; Dropbox's uploads make their own).
@@ -102,13 +103,18 @@ const cases: Record<string, () => Promise<Case>> = {
   },
 };
 
-/** Puts `files` with at most four at once, as an uploader with maxDemand 4 does. */
+/** A put as deliver.ts makes a file's first one to a target (PutRequest.firstPut). */
+function first(remotePath: string, bytes: Buffer) {
+  return { ...request(remotePath, bytes), firstPut: true };
+}
+
+/** First puts of `files`, at most four at once, as an uploader with maxDemand 4 makes them. */
 async function putAll(target: Target, files: ReadonlyArray<{ path: string; bytes: Buffer }>): Promise<Array<{ unchanged: boolean; remoteId: string }>> {
   const out: Array<{ unchanged: boolean; remoteId: string }> = new Array(files.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      for (let i = next++; i < files.length; i = next++) out[i] = await target.put(request(files[i]!.path, files[i]!.bytes));
+      for (let i = next++; i < files.length; i = next++) out[i] = await target.put(first(files[i]!.path, files[i]!.bytes));
     }),
   );
   return out;
@@ -150,19 +156,36 @@ for (const [name, make] of Object.entries(cases)) {
       expect((await c.listAll()).sort()).toEqual(before);
     });
 
-    it('a name put again (the file changed) is looked up by name and updated in place, never stored twice', async () => {
+    it('a name put again by this process is looked up by name and updated in place, never stored twice', async () => {
       c = await make();
       const v1 = seededBytes(1, 500);
       const v2 = seededBytes(2, 500);
-      const first = await c.target.put(request('again/x.bin', v1));
-      await c.target.put(request('again/y.bin', v1));
+      const one = await c.target.put(first('again/x.bin', v1));
+      await c.target.put(first('again/y.bin', v1));
       const since = c.requests().length;
-      const second = await c.target.put(request('again/x.bin', v2));
+      // Even marked a first put (a lost journal row, say): the name was answered once already.
+      const two = await c.target.put(first('again/x.bin', v2));
       expect(c.requests().slice(since).filter((r) => c!.isLookup(r))).toHaveLength(1);
-      expect(second.unchanged).toBe(false);
-      expect(second.remoteId).toBe(first.remoteId);
+      expect(two.unchanged).toBe(false);
+      expect(two.remoteId).toBe(one.remoteId);
       expect((await c.readBack('again/x.bin'))?.equals(v2)).toBe(true);
       expect((await c.listAll()).filter((p) => p.toLowerCase().endsWith('again/x.bin'))).toHaveLength(1);
+    });
+
+    it('a put that is not a first put asks by name, though a fresh listing says the name is free (another daemon put it)', async () => {
+      c = await make();
+      // This daemon's fresh listing of `shared/` knows no y.bin.
+      await putAll(c.target, [0, 1, 2].map((i) => ({ path: `shared/f${i}.bin`, bytes: seededBytes(300 + i, 100) })));
+      // Another daemon on the journal puts y.bin there; then the file changes and this daemon gets its next version.
+      const other = await c.reopen();
+      const v1 = await other.put(first('shared/y.bin', seededBytes(5, 200)));
+      const v2 = seededBytes(6, 200);
+      const since = c.requests().length;
+      const res = await c.target.put(request('shared/y.bin', v2));
+      expect(c.requests().slice(since).filter((r) => c!.isLookup(r))).toHaveLength(1);
+      expect(res.remoteId).toBe(v1.remoteId);
+      expect((await c.readBack('shared/y.bin'))?.equals(v2)).toBe(true);
+      expect((await c.listAll()).filter((p) => p.toLowerCase().endsWith('shared/y.bin'))).toHaveLength(1);
     });
   });
 }

@@ -170,7 +170,7 @@ export function createDropboxTarget(options: DropboxOptions, ctx: TargetContext,
   }
 
   async function putAt(path: string, req: PutRequest, hold: FolderHold<DropboxMetadata>): Promise<PutResult> {
-    const existing = await lookup(path, req.signal, hold);
+    const existing = await lookup(path, req.signal, req.firstPut ? hold : undefined);
     if (existing?.['.tag'] === 'folder') {
       throw new TargetError(id, 'fail-item', `path-blocked: a folder is at ${JSON.stringify(path)}, where the file ${JSON.stringify(req.remotePath)} goes`, {
         code: 'dropbox.path-blocked',

@@ -124,19 +124,10 @@ export class DriveFolders {
   }
 
   async #lookupOrCreate(path: readonly string[], parentId: string, create: boolean, signal?: AbortSignal): Promise<string | null> {
-    const hold = this.#listings.open(parentId);
-    try {
-      return await this.#lookupOrCreateIn(hold, path, parentId, create, signal);
-    } finally {
-      hold.close();
-    }
-  }
-
-  async #lookupOrCreateIn(hold: FolderHold<DriveFileFields>, path: readonly string[], parentId: string, create: boolean, signal?: AbortSignal): Promise<string | null> {
     const name = path[path.length - 1]!;
-    // From a listing of the parent when one answers (a parent just made is known empty).
-    const listed = await hold.find(name, signal);
-    const found = listed === undefined ? await this.#named(parentId, name, true, signal) : listed.filter((f) => f.id && f.mimeType === FOLDER_MIME);
+    // By name, never from a listing: another daemon on a shared journal may have made it a
+    // moment ago, and Drive would take a second folder of the name.
+    const found = await this.#named(parentId, name, true, signal);
     if (found.length > 0) {
       // Same-name folders made by someone else: take the oldest, the same one every run.
       const pick = found.reduce((a, b) => (time(b.createdTime) < time(a.createdTime) ? b : a));

@@ -167,7 +167,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
       const parentId = (await folders.resolve(segments.slice(0, -1), true, req.signal))!;
       const hold = folders.hold(parentId);
       try {
-        const existing = await folders.findFile(parentId, name, req.signal, hold);
+        const existing = await folders.findFile(parentId, name, req.signal, req.firstPut ? hold : undefined);
         // A small source is read once, whole: the bytes hashed here are the bytes sent.
         let held: Buffer | null = null;
         if (existing?.id && existing.md5Checksum && Number(existing.size) === req.size) {

@@ -24,8 +24,9 @@
  *   A single new file costs one lookup, as before; a run of them costs one listing. A folder
  *   this process has just made (`created`) is known empty: its first puts ask nothing.
  *
- * Each target keeps the lookup by name for everything else (stat, download, verification): only
- * the lookup before a put reads a listing.
+ * Only a file's first put to a target reads a listing (PutRequest.firstPut: the journal knows of
+ * no earlier attempt, so no daemon of a shared journal can have put it moments ago); a changed
+ * file, a retry, and everything else (stat, download, verification, Drive's folders) ask by name.
  */
 
 /** One listing of a folder: its children's entries, and whether they are all of them. */

@@ -147,7 +147,7 @@ export function createOnedriveTarget(options: OnedriveOptions, ctx: TargetContex
   }
 
   async function putInto(dest: Destination, req: PutRequest, hold: FolderHold<DriveItemJson>): Promise<PutResult> {
-    const existing = await itemAt(dest, req.signal, hold);
+    const existing = await itemAt(dest, req.signal, req.firstPut ? hold : undefined);
     if (existing?.folder) {
       throw new TargetError(id, 'fail-item', `path-blocked: a folder is at ${JSON.stringify(req.remotePath)}`, { code: 'onedrive.path-blocked' });
     }

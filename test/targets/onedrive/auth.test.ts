@@ -199,9 +199,9 @@ describe('tokens at run time', () => {
     await h.target.put(request('r/two.bin', seededBytes(6, 100)));
     const log = h.emu.server.log.slice(since).map((r) => [r.method, TOKEN_POST.test(r.url) ? 'token' : r.url.split('?')[0]!.replace(/items\/[^/:]+/, 'items/ID'), r.status]);
     expect(log).toEqual([
-      // The folder was made by the first put, so it is known empty: no lookup (kit/listings.ts).
-      ['PUT', '/v1.0/me/drive/items/ID:/two.bin:/content', 401],
+      ['GET', '/v1.0/me/drive/items/ID:/two.bin', 401],
       ['POST', 'token', 200],
+      ['GET', '/v1.0/me/drive/items/ID:/two.bin', 404],
       ['PUT', '/v1.0/me/drive/items/ID:/two.bin:/content', 201],
       // The simple upload carries no metadata: the modification time follows.
       ['PATCH', '/v1.0/me/drive/items/ID', 200],
