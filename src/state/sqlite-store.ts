@@ -392,10 +392,10 @@ function checkCount(name: string, n: number): void {
  * own, while leases come (one asked for within LEASES_APART_MS; else two turns of the event loop,
  * so that a caller completing deliveries one after the other is not slowed). A slot whose put is
  * done asks for its next delivery at once (uploader.ts), and leases come a few ms apart while
- * uploads run, each taking the waiting completions into its own transaction. Flushed on the next turn, a completion was committed alone just before the lease
- * (4,419 commits for 2,000 deliveries under the four-cloud bench); on the second turn, 2,920; with
- * 20 ms, 1,265 for 1,000 files × 4 clouds (2,538 on the second turn, once a lease served several
- * deliveries: leaseAhead).
+ * uploads run, each taking the waiting completions into its own transaction. Flushed on the next
+ * turn, a completion was committed alone just before the lease (4,419 commits for 2,000
+ * deliveries under the four-cloud bench); on the second turn, 2,920; with 20 ms, 1,265 for 1,000
+ * files × 4 clouds (2,538 on the second turn, once a lease served several deliveries: leaseAhead).
  * A put is already durable on its target: a completion waiting longer risks nothing (a crash
  * sends it again, and the target finds it there), and `close` commits what waits.
  */
