@@ -197,35 +197,27 @@ export class DriveFolders {
   }
 
   /** The folder's children (files and folders, not trashed), at most `maxPages` pages of 1000. */
-  async #children(parentId: string, maxPages: number, signal?: AbortSignal): Promise<Listing<DriveFileFields>> {
-    const q = `${queryLiteral(parentId)} in parents and trashed = false`;
+  #children(parentId: string, maxPages: number, signal?: AbortSignal): Promise<Listing<DriveFileFields>> {
+    return this.#query(`${queryLiteral(parentId)} in parents and trashed = false`, 1000, maxPages, () => true, signal);
+  }
+
+  async #named(parentId: string, name: string, folder: boolean, signal?: AbortSignal): Promise<readonly DriveFileFields[]> {
+    const q = `${queryLiteral(parentId)} in parents and name = ${queryLiteral(name)} and mimeType ${folder ? '=' : '!='} '${FOLDER_MIME}' and trashed = false`;
+    return (await this.#query(q, 100, MAX_LOOKUP_PAGES, (f) => f.name!.normalize('NFC') === name, signal)).entries;
+  }
+
+  /** The files `q` finds (with an id and a name, and `keep`), page by page, at most `maxPages` pages; `complete` false when more remain. */
+  async #query(q: string, pageSize: number, maxPages: number, keep: (f: DriveFileFields) => boolean, signal?: AbortSignal): Promise<Listing<DriveFileFields>> {
     const entries: DriveFileFields[] = [];
     let pageToken: string | undefined;
     for (let page = 0; page < maxPages; page++) {
-      const params = { q, fields: LOOKUP_FIELDS, pageSize: 1000, spaces: 'drive', ...this.#api.listParams(), ...(pageToken ? { pageToken } : {}) };
+      const params = { q, fields: LOOKUP_FIELDS, pageSize, spaces: 'drive', ...this.#api.listParams(), ...(pageToken ? { pageToken } : {}) };
       const res = await this.#api.authed(() => this.#api.drive.files.list(params, this.#api.callOptions(signal ? { signal } : {})));
       const data = res.data as DriveFileList;
-      for (const f of data.files ?? []) if (f.id && typeof f.name === 'string') entries.push(f);
+      for (const f of data.files ?? []) if (f.id && typeof f.name === 'string' && keep(f)) entries.push(f);
       if (!data.nextPageToken) return { entries, complete: true };
       pageToken = data.nextPageToken;
     }
     return { entries, complete: false };
-  }
-
-  async #named(parentId: string, name: string, folder: boolean, signal?: AbortSignal): Promise<DriveFileFields[]> {
-    const q = `${queryLiteral(parentId)} in parents and name = ${queryLiteral(name)} and mimeType ${folder ? '=' : '!='} '${FOLDER_MIME}' and trashed = false`;
-    const out: DriveFileFields[] = [];
-    let pageToken: string | undefined;
-    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
-      const params = { q, fields: LOOKUP_FIELDS, pageSize: 100, spaces: 'drive', ...this.#api.listParams(), ...(pageToken ? { pageToken } : {}) };
-      const res = await this.#api.authed(() => this.#api.drive.files.list(params, this.#api.callOptions(signal ? { signal } : {})));
-      const data = res.data as DriveFileList;
-      for (const f of data.files ?? []) {
-        if (f.id && typeof f.name === 'string' && f.name.normalize('NFC') === name) out.push(f);
-      }
-      if (!data.nextPageToken) break;
-      pageToken = data.nextPageToken;
-    }
-    return out;
   }
 }
