@@ -68,10 +68,6 @@ interface FolderRecord<E> {
   lastUsed: number;
 }
 
-function newRecord<E>(): FolderRecord<E> {
-  return { open: 0, finds: 0, touched: new Set(), listing: null, listedAt: 0, pending: null, big: false, lastUsed: 0 };
-}
-
 /** A put's hold on one folder: `find` what is at a name, then `close` once the put has ended. */
 export interface FolderHold<E> {
   /**
@@ -91,8 +87,6 @@ export class FolderListings<E> {
   readonly #maxPages: number;
   readonly #maxFolders: number;
   readonly #now: () => number;
-  /** Listings taken so far (for tests and logs). */
-  listings = 0;
 
   constructor(opts: FolderListingsOptions<E>) {
     this.#list = opts.list;
@@ -105,15 +99,10 @@ export class FolderListings<E> {
 
   /** Opens a put's hold on `folder` (the folder's id or path, as the target names it). */
   open(folder: string): FolderHold<E> {
-    let rec = this.#records.get(folder);
-    if (rec === undefined) {
-      rec = newRecord<E>();
-      this.#records.set(folder, rec);
-    } else {
-      // Most recently used last: the map's order is the eviction order.
-      this.#records.delete(folder);
-      this.#records.set(folder, rec);
-    }
+    const rec = this.#recordOf(folder);
+    // Most recently used last: the map's order is the eviction order.
+    this.#records.delete(folder);
+    this.#records.set(folder, rec);
     rec.open++;
     rec.lastUsed = this.#now();
     const record = rec;
@@ -134,14 +123,19 @@ export class FolderListings<E> {
    * The first puts into a new folder then ask nothing before they upload.
    */
   created(folder: string): void {
-    let rec = this.#records.get(folder);
-    if (rec === undefined) {
-      rec = newRecord<E>();
-      this.#records.set(folder, rec);
-    }
+    const rec = this.#recordOf(folder);
     rec.listing = new Map();
     rec.listedAt = rec.lastUsed = this.#now();
     rec.big = false;
+  }
+
+  #recordOf(folder: string): FolderRecord<E> {
+    let rec = this.#records.get(folder);
+    if (rec === undefined) {
+      rec = { open: 0, finds: 0, touched: new Set(), listing: null, listedAt: 0, pending: null, big: false, lastUsed: 0 };
+      this.#records.set(folder, rec);
+    }
+    return rec;
   }
 
   /** Forgets every folder without a put open (a folder id no longer valid, say); the open ones stop answering from listings. */
@@ -178,7 +172,6 @@ export class FolderListings<E> {
 
   async #take(folder: string, rec: FolderRecord<E>, signal?: AbortSignal): Promise<Map<string, E[]> | null> {
     try {
-      this.listings++;
       const { entries, complete } = await this.#list(folder, this.#maxPages, signal);
       if (!complete) {
         rec.big = true;
