@@ -42,7 +42,7 @@ const STEPS: Step[] = [
   // 100k: the journal is seeded through the Store API (~30 s), each restart ~30–40 s; ~3 min.
   { script: 'restart', args: ['--files', '100000', '--runs', '3'], quick: ['--files', '100', '--runs', '1', '--check', '50'], timeoutS: 300 },
   { script: 'pipeline-efficiency', args: ['--files', '2000', '--latency', '50', '--demand', '4'], quick: ['--files', '100'], timeoutS: 240 },
-  { script: 'large-files', args: ['--size', '1024', '--runs', '3'], quick: ['--size', '32', '--runs', '1'], timeoutS: 300 },
+  { script: 'large-files', args: ['--size', '1024', '--runs', '3'], quick: ['--size', '32', '--runs', '1'], timeoutS: 720 },
   // Issue 20: 1, 2 and 3 daemons on one PostgreSQL journal (~2.5 min), and the journal's cost per
   // delivery against SQLite with `journal migrate` of a 100k-delivery journal (~2 min).
   { script: 'fleet', args: ['--files', '600', '--latency', '50', '--demand', '4'], quick: ['--files', '60'], timeoutS: 420 },

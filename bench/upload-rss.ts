@@ -4,7 +4,7 @@
  * peak − idle ≤ 128 MiB for a 1 GiB file.
  *
  *   npx tsc -p tsconfig.json; node dist/bench/upload-rss.js [--size MiB] [--targets local,gdrive,…]
- *       [--budget MiB] [--dir DIR] [--timeout S] [--trace DIR]
+ *       [--budget MiB] [--dir DIR] [--timeout S] [--trace DIR] [--source FILE]
  *
  * Per target, in a fresh temp folder: the emulators start in a child process of their own (so
  * the daemon's RSS is the daemon's alone; their blobs go to a folder removed afterwards), the
@@ -12,11 +12,14 @@
  * idle RSS is the median of 10 VmRSS samples; then its VmHWM is reset, the source file is
  * hard-linked into the inbox (full size, mtime an hour old: stable at once), and VmRSS/VmHWM are
  * sampled every 50 ms until the journal says the delivery is done. Peak is VmHWM at the end
- * (the kernel's own high-water mark, so spikes between samples count). Exit 1 when a target
+ * (the kernel's own high-water mark, so spikes between samples count). `--source FILE` uploads
+ * that file (on the same file system as `--dir`; its mtime is set an hour back, it is not removed)
+ * instead of writing a new one: bench/large-files.ts passes the file its baselines copy, so the
+ * daemon reads the same page-cached bytes they do. Exit 1 when a target
  * misses the budget or does not deliver, 2 on bad usage or too little disk.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, statfsSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +47,8 @@ interface Options {
   dir: string;
   timeoutS: number;
   trace: string | null;
+  /** An existing file to upload instead of a new one (see the module comment). */
+  source: string | null;
 }
 
 interface Result {
@@ -68,7 +73,7 @@ interface Result {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`upload-rss: ${message}\nusage: node dist/bench/upload-rss.js [--size MiB] [--targets ${ALL_TARGETS.join(',')}] [--budget MiB] [--dir DIR] [--timeout S] [--trace DIR]\n`);
+  process.stderr.write(`upload-rss: ${message}\nusage: node dist/bench/upload-rss.js [--size MiB] [--targets ${ALL_TARGETS.join(',')}] [--budget MiB] [--dir DIR] [--timeout S] [--trace DIR] [--source FILE]\n`);
   process.exit(2);
 }
 
@@ -83,6 +88,7 @@ function parseOptions(): Options {
         dir: { type: 'string', default: os.tmpdir() },
         timeout: { type: 'string', default: '300' },
         trace: { type: 'string' },
+        source: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -103,6 +109,7 @@ function parseOptions(): Options {
     dir: path.resolve(values.dir),
     timeoutS: num('timeout', values.timeout),
     trace: values.trace ? path.resolve(values.trace) : null,
+    source: values.source ? path.resolve(values.source) : null,
   };
 }
 
@@ -374,12 +381,23 @@ async function main(): Promise<number> {
   const opts = parseOptions();
   if (!existsSync('/proc/self/status')) usage('needs Linux /proc to read a process RSS');
   if (!existsSync(DAEMON)) usage(`${DAEMON} is missing: run npx tsc -p tsconfig.json first`);
+  if (opts.source) {
+    let st;
+    try {
+      st = statSync(opts.source);
+    } catch (err) {
+      usage(`--source ${opts.source}: ${(err as Error).message}`);
+    }
+    if (!st.isFile() || st.size === 0) usage(`--source ${opts.source} is not a file with bytes in it`);
+    opts.sizeMiB = st.size / MiB;
+  }
   const bytes = Math.round(opts.sizeMiB * MiB);
   mkdirSync(opts.dir, { recursive: true });
   const fs = statfsSync(opts.dir);
   const free = fs.bavail * fs.bsize;
-  // The source, plus one target's worst: Box's emulator keeps the parts and their concatenation.
-  const need = 3 * bytes + 512 * MiB;
+  // The source (unless given), plus one target's worst: Box's emulator keeps the parts and their
+  // concatenation.
+  const need = (opts.source ? 2 : 3) * bytes + 512 * MiB;
   process.stdout.write(`disk: ${(free / 1024 ** 3).toFixed(1)} GiB free under ${opts.dir}; this run needs up to ${(need / 1024 ** 3).toFixed(1)} GiB at a time\n`);
   if (free < need) {
     process.stderr.write(`upload-rss: not enough free disk under ${opts.dir}: ${(free / 1024 ** 3).toFixed(1)} GiB free, up to ${(need / 1024 ** 3).toFixed(1)} GiB needed. Use --dir elsewhere or a smaller --size.\n`);
@@ -397,10 +415,18 @@ async function main(): Promise<number> {
   process.once('SIGTERM', stop);
   const results: Result[] = [];
   try {
-    const source = path.join(work, FILE_NAME);
-    const t = Date.now();
-    makeSource(source, bytes);
-    process.stdout.write(`source: ${opts.sizeMiB} MiB of random bytes written in ${((Date.now() - t) / 1000).toFixed(1)} s; budget: peak − idle ≤ ${opts.budgetMiB} MiB\n`);
+    let source: string;
+    if (opts.source) {
+      source = opts.source;
+      const old = new Date(Date.now() - 3_600_000);
+      utimesSync(source, old, old);
+      process.stdout.write(`source: ${source} (${opts.sizeMiB.toFixed(0)} MiB); budget: peak − idle ≤ ${opts.budgetMiB} MiB\n`);
+    } else {
+      source = path.join(work, FILE_NAME);
+      const t = Date.now();
+      makeSource(source, bytes);
+      process.stdout.write(`source: ${opts.sizeMiB} MiB of random bytes written in ${((Date.now() - t) / 1000).toFixed(1)} s; budget: peak − idle ≤ ${opts.budgetMiB} MiB\n`);
+    }
     for (const name of opts.targets) {
       process.stdout.write(`${name}: uploading ${opts.sizeMiB} MiB… `);
       const r = await runTarget(name, source, work, opts);

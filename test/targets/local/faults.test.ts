@@ -19,8 +19,10 @@ const faults = vi.hoisted(() => ({
   openTemp: null as string | null,
   /** errno thrown once a temp file has received more than `after` bytes. */
   write: null as { after: number; code: string } | null,
-  /** flip one byte of what is written to a temp file. */
-  corrupt: false,
+  /** flip the first byte of the write to a temp file that covers this offset of it. */
+  corrupt: null as number | null,
+  /** the length of every write to a temp file, in the order asked. */
+  writes: [] as number[],
   /** errno thrown by writeFile() (check()'s probe). */
   writeFile: null as string | null,
   /** errno of every fdatasync of a temp file (a large copy's write-behind flush). */
@@ -41,17 +43,19 @@ vi.mock('node:fs/promises', async (importOriginal) => {
         throw errno(code);
       };
     }
-    if (isTemp(String(p)) && (faults.write || faults.corrupt)) {
-      const original = fh.write.bind(fh) as (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+    if (isTemp(String(p))) {
+      const original = fh.write.bind(fh) as (b: Buffer, o: number, l: number, at?: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
       let written = 0;
-      (fh as unknown as { write: unknown }).write = async (buf: Buffer, off: number, len: number) => {
+      (fh as unknown as { write: unknown }).write = async (buf: Buffer, off: number, len: number, at?: number) => {
+        faults.writes.push(len);
         if (faults.write && written + len > faults.write.after) throw errno(faults.write.code);
         let data = buf;
-        if (faults.corrupt && written === 0 && len > 0) {
+        const from = at ?? written;
+        if (faults.corrupt !== null && from <= faults.corrupt && faults.corrupt < from + len) {
           data = Buffer.from(buf);
           data[off] = data[off]! ^ 0xff;
         }
-        const r = await original(data, off, len);
+        const r = await original(data, off, len, at);
         written += r.bytesWritten;
         return r;
       };
@@ -86,7 +90,8 @@ let h: LocalHarness | undefined;
 afterEach(async () => {
   faults.openTemp = null;
   faults.write = null;
-  faults.corrupt = false;
+  faults.corrupt = null;
+  faults.writes = [];
   faults.writeFile = null;
   faults.datasync = null;
   await h?.cleanup();
@@ -138,10 +143,28 @@ describe('local target under injected faults', () => {
 
   test('bytes corrupted on the way to disk are caught by the read-back check: retry, nothing renamed', async () => {
     const { h, old } = await withOldCopy();
-    faults.corrupt = true;
+    faults.corrupt = 0;
     const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(4, 200_000))));
     expect(err).toMatchObject({ kind: 'retry', code: 'local.write-mismatch' });
     await expectOldIntact(h, old);
+  });
+
+  test('bytes corrupted in a later chunk of a large copy, read back while the next chunk is written, are caught: retry, nothing renamed', async () => {
+    const { h, old } = await withOldCopy();
+    faults.corrupt = 2 * 1024 * 1024 + 300_000;
+    const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(4, 5 * 1024 * 1024))));
+    expect(err).toMatchObject({ kind: 'retry', code: 'local.write-mismatch' });
+    expect((err as Error).message).toContain('(from byte 2097152)');
+    await expectOldIntact(h, old);
+  });
+
+  test('a large copy writes at most 128 KiB a call (a larger write costs several times more in a VM: see WRITE_PIECE), and stores every byte', async () => {
+    h = await localHarness();
+    const bytes = seededBytes(8, 3 * 1024 * 1024 + 5000);
+    await h.target.put(request('dir/big.bin', bytes));
+    expect(Math.max(...faults.writes)).toBeLessThanOrEqual(128 * 1024);
+    expect(faults.writes.reduce((a, b) => a + b, 0)).toBe(bytes.length);
+    expect((await readFile(path.join(h.root, 'dir/big.bin'))).equals(bytes)).toBe(true);
   });
 
   test('ENOSPC halfway through a copy of several chunks, with chunks read ahead and hashing: fatal archive-full; temp removed, old copy intact', async () => {
