@@ -9,8 +9,10 @@ import { migratePg } from './pg-migrations.js';
 import { createPgAudit } from './pg-audit.js';
 import { CONFLICT_RETRIES, conflictDelay, isConflictRollback, isConnectionError, type JournalReachability, reconnectDelay } from './pg-retry.js';
 import type { AuditStore } from './audit.js';
+import { leaseClaim } from './store.js';
 import type {
   ClaimResult,
+  LeaseClaims,
   RemoteClaim,
   RenamedRemote,
   CompleteResult,
@@ -68,9 +70,10 @@ export interface NodeOptions {
 
 const DEFAULT_LEASE_MS = 60_000;
 /**
- * How long completions alone wait for a claim to be written with (see complete()): a freed upload
- * slot's next delivery claims its name a few ms after the last one's completion, and the two go
- * as one statement instead of two round trips.
+ * How long completions alone wait for a claim to be written with (see complete()): the claims of
+ * the next lease (#claimAhead), or of a delivery its lease could not claim, come within a few ms
+ * while a target has work, and they go as one statement instead of two round trips; the rest of
+ * the time the completions go alone after this wait.
  */
 const COMPLETE_WAIT_MS = 25;
 /** Advisory lock class of "one daemon per node name"; the key is hashtext(name). */
@@ -807,8 +810,52 @@ class PgStoreImpl implements PgStore {
   /**
    * One statement: the oldest pending rows of the target not locked by another lease are moved to
    * in_flight (`FOR UPDATE SKIP LOCKED`), so concurrent leases from any daemon never share a row.
+   * With `claims`, the leased deliveries' remote paths are then claimed together (#claimAhead)
+   * before the lease resolves: one more round trip per lease, where each upload waited for its
+   * own claim's round trip before its first request.
    */
-  async lease(target: string, n: number): Promise<Delivery[]> {
+  async lease(target: string, n: number, claims?: LeaseClaims): Promise<Delivery[]> {
+    const leased = await this.#lease(target, n);
+    if (claims !== undefined && leased.length > 0) await this.#claimAhead(leased, claims);
+    return leased;
+  }
+
+  /**
+   * Claims the leased deliveries' remote paths as their uploaders would (claimRemotePath: the
+   * claims of one turn are one statement), in lease order: a delivery whose name compares equal
+   * to an earlier one's is claimed once that one's claim is settled, so the older file keeps the
+   * name. A claim that fails leaves its delivery without `claim`: its uploader claims it, and
+   * meets the error there, as without claims.
+   */
+  async #claimAhead(leased: Delivery[], claims: LeaseClaims): Promise<void> {
+    let rest = leased;
+    while (rest.length > 0) {
+      const keys = new Set<string>();
+      const now: Delivery[] = [];
+      const later: Delivery[] = [];
+      for (const d of rest) {
+        const key = claims.keyOf(d.remotePath);
+        if (keys.has(key)) later.push(d);
+        else {
+          keys.add(key);
+          now.push(d);
+        }
+      }
+      await Promise.all(
+        now.map((d) =>
+          this.claimRemotePath(leaseClaim(d, claims)).then(
+            (claim) => {
+              d.claim = claim;
+            },
+            () => undefined,
+          ),
+        ),
+      );
+      rest = later;
+    }
+  }
+
+  async #lease(target: string, n: number): Promise<Delivery[]> {
     this.#open();
     checkCount('n', n);
     if (n === 0) return [];
