@@ -107,10 +107,11 @@ export async function main(argv: string[]): Promise<number> {
   // From here a daemon's SIGTERM or SIGINT is kept for it (early-signals.ts): it stops in order once started.
   if (command === 'run' || command === 'backfill') holdSignals();
 
-  // The daemon's first walks (issue 19 item 3: a restart is mostly that walk) run on a worker
-  // thread, started now so that it is up once the config is read (prewalk.ts, startWalker).
-  // Should that fail, the pipeline starts its own walk (or says why it cannot): undefined here.
-  const walking = command === 'run' ? import('../pipeline/prewalk.js').then((m) => ({ prewalkOf: m.prewalkOf, walker: m.startWalker() }), () => undefined) : undefined;
+  // The daemon's first walks (issue 19 item 3: a restart is mostly that walk; a backfill's walk
+  // keeps the main thread from its first puts) run on a worker thread, started now so that it is
+  // up once the config is read (prewalk.ts, startWalker). Should that fail, the pipeline starts its
+  // own walk (or says why it cannot): undefined here.
+  const walking = command === 'run' || command === 'backfill' ? import('../pipeline/prewalk.js').then((m) => ({ prewalkOf: m.prewalkOf, walker: m.startWalker() }), () => undefined) : undefined;
   // Loaded here, not imported above: after the compile cache is on (see the end of this file),
   // and not for --help or --version.
   const [{ loadConfig }, { refuseWorldWritableStateDir }] = await Promise.all([import('../config/index.js'), import('../state/state-dir-mode.js')]);

@@ -1,7 +1,8 @@
 /**
  * Issue 19 item 3: a restart's first walk of each root watched by folders, on a worker thread
- * that the CLI starts as soon as it knows the command is `run`, and gives the roots to once the
- * config is read (cli/main.ts, startWalker; the pipeline starts one itself when it is given none).
+ * that the CLI starts as soon as it knows the command is `run` (or `backfill`, whose one walk of
+ * each root it is too, never gated: nothing is watched), and gives the roots to once the config
+ * is read (cli/main.ts, startWalker; the pipeline starts one itself when it is given none).
  * A restart is a walk: an lstat of every file, compared with the journal. On the main thread
  * that walk came after the start-up (modules, journal, targets) and cost about what a bare walk
  * costs (~0.45 s of lstat and readdir per 100k files), so a restart took the start-up plus the
@@ -333,7 +334,7 @@ export interface PrewalkSource {
 
 /**
  * The walk's worker, started before what it walks is known: the CLI starts it as soon as it knows
- * the command is `run`, so that the thread is up by the time the config is read (a worker takes
+ * the command is `run` or `backfill`, so that the thread is up by the time the config is read (a worker takes
  * ~30 ms to start), and Prewalk hands it the roots. It waits for them, and is never what keeps
  * the process alive.
  */

@@ -36,8 +36,9 @@ export interface PipelineOptions {
   bus?: EventBus<AllEvents>;
   host?: string;
   /**
-   * Watch mode: the roots' first walks, started by the caller before this (prewalk.ts; the CLI
-   * starts it once the config is read). Without, started here. Its caller closes it too.
+   * The roots' first walks (in once mode their one walk), started by the caller before this
+   * (prewalk.ts; the CLI starts it once the config is read). Without, started here. Its caller
+   * closes it too.
    */
   prewalk?: Prewalk;
 }
@@ -104,9 +105,9 @@ export async function startPipeline(config: Config, opts: PipelineOptions): Prom
   // Roots with `watch: false` are read here (uploads of files another daemon watches) but not watched.
   const watched = config.roots.filter((r) => r.watch !== false);
   const nodeName = config.node ?? os.hostname();
-  // Issue 19 item 3: the first walk of each root watched by folders runs on a worker thread,
-  // while the journal and the targets open (prewalk.ts).
-  const prewalk = opts.mode === 'watch' ? (opts.prewalk ?? prewalkOf(config)) : undefined;
+  // Issue 19 item 3: the first walk of each root watched by folders (in once mode, its one walk)
+  // runs on a worker thread, while the journal and the targets open (prewalk.ts).
+  const prewalk = opts.prewalk ?? prewalkOf(config);
   let store: Store;
   let targets: Target[];
   /** Each root's journal index, read from the journal's opening on, for its first scan (see `index` below). */

@@ -376,7 +376,8 @@ export class WatchSource {
   }
 
   /**
-   * Once mode: one scan of every root (no watching); resolves when every file found is ready.
+   * Once mode: one scan of every root (no watching); resolves when every file found is ready. A
+   * root the walk's worker walked (prewalk.ts) is scanned from what it found.
    */
   async scanOnce(): Promise<void> {
     this.startSweeper();
@@ -385,8 +386,9 @@ export class WatchSource {
       this.rootStates.set(r.name, { present: id !== null, since: Date.now(), id, watcher: null });
       // Once mode does not wait: a missing root is said, and `roots()` reports it.
       if (id === null) this.opts.log.error({ root: r.name, path: r.path }, 'the watched folder is not there: nothing archived from it');
-      else await this.rescan(r);
+      else await this.rescan(r, undefined, this.opts.prewalk?.take(r.name) ?? undefined);
     }
+    await this.opts.prewalk?.close();
     while (this.candidates.size > 0 && !this.closed) {
       await new Promise((res) => setTimeout(res, this.sweepMs));
     }

@@ -135,6 +135,25 @@ describe('prewalk: the first walk on a worker thread', () => {
     expect(here.src.roots()[0]!.skippedLinks).toBe(1);
   });
 
+  it('once mode (backfill --once) scans from the worker\'s walk too: the same files as the main thread\'s scan, and the worker closed after', async () => {
+    const root = await tree();
+    const here = source(root);
+    await here.src.scanOnce();
+
+    const pw = prewalkOfRoot(root);
+    let closed = 0;
+    const there = source(root, { prewalk: { take: pw.source.take, close: () => (closed++, pw.source.close()) } });
+    await there.src.scanOnce();
+
+    expect(pw.taken).toHaveLength(1);
+    expect(pw.taken[0]).not.toBeNull();
+    expect(there.lines.some((l) => l.includes('walk on a worker thread failed'))).toBe(false);
+    expect(found(there.ready).map((f) => f.relPath)).toEqual(['a.txt', 'd1/b.txt', 'd1/sub/c.txt', 'd1/sub/deeper/e.txt', 'd2/caf%E9/r.txt', 'd2/f.txt']);
+    expect(found(there.ready)).toEqual(found(here.ready));
+    expect(there.src.roots()[0]!.skippedLinks).toBe(1);
+    expect(closed).toBeGreaterThanOrEqual(1);
+  });
+
   it('a restart over a journaled tree: files as the journal has them produce nothing; a changed one does', async () => {
     const root = await agedTree();
     const index = new Map<string, FileStat>();
