@@ -834,7 +834,14 @@ class PgStoreImpl implements PgStore {
       const now: Delivery[] = [];
       const later: Delivery[] = [];
       for (const d of rest) {
-        const key = claims.keyOf(d.remotePath);
+        let key: string;
+        try {
+          key = claims.keyOf(d.remotePath);
+        } catch {
+          // A name the target refuses: its uploader claims it and fails the delivery there. The
+          // lease has committed: a throw here would leave its rows in flight with nobody.
+          continue;
+        }
         if (keys.has(key)) later.push(d);
         else {
           keys.add(key);

@@ -659,5 +659,22 @@ describe('claimRemotePath', () => {
     ]);
     expect(claimed.map((d) => d.claim)).toEqual(now);
   });
+
+  it('a lease whose target refuses a name (its nameKey throws) still leases it, unclaimed, and claims the rest', async () => {
+    await store.recordItems([newItem('ok.txt'), newItem('bad..txt'), newItem('ok2.txt')], ['dropbox']);
+    const claims = {
+      keyOf: (p: string) => {
+        if (p.includes('..')) throw new Error(`refused: ${p}`);
+        return p.toLowerCase();
+      },
+    };
+    const leased = await store.lease('dropbox', 10, claims);
+    expect(leased.map((d) => [d.relPath, d.claim])).toEqual([
+      ['ok.txt', { remotePath: 'ok.txt', takenBy: null }],
+      ['bad..txt', undefined],
+      ['ok2.txt', { remotePath: 'ok2.txt', takenBy: null }],
+    ]);
+    expect(await countsOf('dropbox')).toMatchObject({ inFlight: 3 });
+  });
 });
 }
