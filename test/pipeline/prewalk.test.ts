@@ -97,6 +97,16 @@ function prewalkOfRoot(root: string): { source: PrewalkSource; taken: Array<Prew
   };
 }
 
+/** What `there` found from the worker's walk (taken once, not failed) is what `here` found walking on the main thread. */
+function expectTheWorkersWalk(pw: { taken: Array<PrewalkRun | null> }, there: ReturnType<typeof source>, here: ReturnType<typeof source>): void {
+  expect(pw.taken).toHaveLength(1);
+  expect(pw.taken[0]).not.toBeNull();
+  expect(there.lines.some((l) => l.includes('walk on a worker thread failed'))).toBe(false);
+  expect(found(there.ready).map((f) => f.relPath)).toEqual(['a.txt', 'd1/b.txt', 'd1/sub/c.txt', 'd1/sub/deeper/e.txt', 'd2/caf%E9/r.txt', 'd2/f.txt']);
+  expect(found(there.ready)).toEqual(found(here.ready));
+  expect(there.src.roots()[0]!.skippedLinks).toBe(1);
+}
+
 async function drain(batches: AsyncIterable<WalkBatch>): Promise<WalkBatch[]> {
   const out: WalkBatch[] = [];
   for await (const b of batches) out.push(b);
@@ -126,12 +136,7 @@ describe('prewalk: the first walk on a worker thread', () => {
     // Found by the worker's walk, not by the one 2 s after the root is live (see watchingNow).
     await new Promise((r) => setTimeout(r, 500));
 
-    expect(pw.taken).toHaveLength(1);
-    expect(pw.taken[0]).not.toBeNull();
-    expect(there.lines.some((l) => l.includes('walk on a worker thread failed'))).toBe(false);
-    expect(found(there.ready).map((f) => f.relPath)).toEqual(['a.txt', 'd1/b.txt', 'd1/sub/c.txt', 'd1/sub/deeper/e.txt', 'd2/caf%E9/r.txt', 'd2/f.txt']);
-    expect(found(there.ready)).toEqual(found(here.ready));
-    expect(there.src.roots()[0]!.skippedLinks).toBe(1);
+    expectTheWorkersWalk(pw, there, here);
     expect(here.src.roots()[0]!.skippedLinks).toBe(1);
   });
 
@@ -145,12 +150,7 @@ describe('prewalk: the first walk on a worker thread', () => {
     const there = source(root, { prewalk: { take: pw.source.take, close: () => (closed++, pw.source.close()) } });
     await there.src.scanOnce();
 
-    expect(pw.taken).toHaveLength(1);
-    expect(pw.taken[0]).not.toBeNull();
-    expect(there.lines.some((l) => l.includes('walk on a worker thread failed'))).toBe(false);
-    expect(found(there.ready).map((f) => f.relPath)).toEqual(['a.txt', 'd1/b.txt', 'd1/sub/c.txt', 'd1/sub/deeper/e.txt', 'd2/caf%E9/r.txt', 'd2/f.txt']);
-    expect(found(there.ready)).toEqual(found(here.ready));
-    expect(there.src.roots()[0]!.skippedLinks).toBe(1);
+    expectTheWorkersWalk(pw, there, here);
     expect(closed).toBeGreaterThanOrEqual(1);
   });
 
