@@ -6,7 +6,8 @@
  * (or nothing) at the final name, never a part. A small file's file calls are made on a worker
  * thread, in batches (`SmallPuts`, below). A large file's sha256 is computed on a worker
  * thread (archive/sha256-worker.ts) from the same reused shared chunks the copy writes, while
- * the next chunk is read and the previous one written and read back. The chunk buffers the
+ * the next chunk is read and the previous one written and read back, on the small puts' worker
+ * thread where the archive is on a local file system (`SmallPuts.chunk`: one message a chunk). The chunk buffers the
  * copies hold at once are bounded in bytes (`CopyBudget`), whatever the target's maxDemand.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -428,7 +429,12 @@ async function writeNew(ctx: UploadContext, req: PutRequest, final: string, prev
     let copied: { bytes: number; hash: string };
     try {
       // Zeros stay holes: a sparse source stays sparse here. Each chunk is read back as written.
-      const sparse = new SparseWriter(fh, (at) => localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not read back as the bytes read (from byte ${at})`));
+      const sparse = new SparseWriter(
+        fh,
+        (at) => localError(ctx.targetId, 'write-mismatch', 'retry', `the file written at ${tmp} does not read back as the bytes read (from byte ${at})`),
+        // Synchronous calls on the worker only where the archive is on a local file system.
+        (await syncCallsSafe(ctx.folders.root)) ? (job) => ctx.small.chunk(job) : null,
+      );
       copied = await copyChecked(ctx, req, sparse);
       await sparse.finish();
       const mtime = new Date(req.mtimeMs);
@@ -612,23 +618,35 @@ class SparseWriter {
   constructor(
     private readonly fh: FileHandle,
     private readonly mismatch: (offset: number) => Error,
+    /** Writes and reads back a chunk in shared memory on the target's worker thread (SmallPuts.chunk); null: do it here. */
+    private readonly onWorker: ((job: ChunkJob) => Promise<ChunkAnswer> | null) | null = null,
   ) {}
 
   /**
    * Resolves once `chunk` is written and read back. The next chunk may be given before that: it
    * is written after this one, beside this one's read-back. `chunk` MUST stay as it is until
-   * this resolves. After a failure the chunks given later are not written, and reject.
+   * this resolves. After a failure the chunks given later are not written, and reject. A chunk
+   * in shared memory goes to the worker thread when there is one: its pieces' writes and its
+   * read-back are one message there, against a thread-pool round trip each here.
    */
   write(chunk: Buffer): Promise<void> {
     const position = this.position;
     this.position += chunk.length;
+    let viaWorker = false;
     const written = this.writes.then(async () => {
       if (this.flushError) throw this.flushError.error;
-      await this.writeSparse(chunk, position);
+      const shared = chunk.buffer instanceof SharedArrayBuffer ? chunk.buffer : null;
+      const answer = shared === null ? null : (this.onWorker?.({ fd: this.fh.fd, buffer: shared, offset: chunk.byteOffset, length: chunk.length, position }) ?? null);
+      if (answer !== null) {
+        viaWorker = true;
+        const a = await answer;
+        if ('error' in a) throw a.error;
+        if (a.mismatchAt !== null) throw this.mismatch(a.mismatchAt);
+      } else await this.writeSparse(chunk, position);
       this.unflushed += chunk.length;
       if (this.unflushed >= FLUSH_BEHIND && this.flushing === null) this.flushBehind();
     });
-    const checked = Promise.all([written, this.checks]).then(() => this.readBack(chunk, position));
+    const checked = Promise.all([written, this.checks]).then(() => (viaWorker ? undefined : this.readBack(chunk, position)));
     this.writes = written;
     this.checks = checked;
     // The chains hold these; a failure reaches the caller through what is returned.
@@ -1123,15 +1141,91 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
 }
 
 /** The worker: CommonJS, run with `eval` (no file of its own to find in dist/ or under vitest). */
+/**
+ * One chunk of a large copy for the worker thread (see SparseWriter): `length` bytes at `offset`
+ * of the shared `buffer`, to go at `position` of the file open as `fd` (the copy's temp file, open
+ * until every chunk it sent is answered).
+ */
+export interface ChunkJob {
+  fd: number;
+  buffer: SharedArrayBuffer;
+  offset: number;
+  length: number;
+  position: number;
+}
+
+/** What became of a chunk: written and read back the same (`mismatchAt` null), read back different from that byte of the file, or an error. */
+export type ChunkAnswer = { mismatchAt: number | null } | { error: unknown };
+
+/**
+ * SparseWriter's write and read-back of one chunk with synchronous calls, for the worker thread:
+ * every block-aligned run of zeros is left unwritten (a hole), the rest written in pieces of at
+ * most 128 KiB (WRITE_PIECE), one after another, then the chunk's range read back and compared.
+ * Self-contained (its source is the worker's): the constants are SparseWriter's. Never throws:
+ * the answer says what happened.
+ */
+export function writeChunkSync(fs: Pick<typeof import('node:fs'), 'writeSync' | 'readSync'>, job: ChunkJob, back: { buffer: Buffer | null }): ChunkAnswer {
+  const BLOCK_SIZE = 4096;
+  const PIECE = 128 * 1024;
+  const chunk = Buffer.from(job.buffer, job.offset, job.length);
+  const zero = (start: number, end: number): boolean => {
+    if (chunk[start] !== 0 || chunk[end - 1] !== 0) return false;
+    for (let i = start; i < end; i++) if (chunk[i] !== 0) return false;
+    return true;
+  };
+  try {
+    let start = 0;
+    while (start < chunk.length) {
+      const end = Math.min(chunk.length, start + BLOCK_SIZE - ((job.position + start) % BLOCK_SIZE));
+      if (zero(start, end)) {
+        start = end;
+        continue;
+      }
+      let stop = end;
+      while (stop < chunk.length) {
+        const next = Math.min(chunk.length, stop + BLOCK_SIZE);
+        if (zero(stop, next)) break;
+        stop = next;
+      }
+      for (let at = start; at < stop; ) {
+        at += fs.writeSync(job.fd, chunk, at, Math.min(PIECE, stop - at), job.position + at);
+      }
+      start = stop;
+    }
+    if (back.buffer === null || back.buffer.length < chunk.length) back.buffer = Buffer.allocUnsafe(Math.max(chunk.length, 1024 * 1024));
+    const got = back.buffer.subarray(0, chunk.length);
+    for (let at = 0; at < chunk.length; ) {
+      const n = fs.readSync(job.fd, got, at, chunk.length - at, job.position + at);
+      // Past the end: a hole not yet covered by the length reads as zeros (finish() sets it).
+      if (n === 0) {
+        got.fill(0, at);
+        break;
+      }
+      at += n;
+    }
+    return { mismatchAt: got.equals(chunk) ? null : job.position };
+  } catch (error) {
+    return { error };
+  }
+}
+
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const deps = { fs: require('node:fs'), createHash: require('node:crypto').createHash, folderSyncs: new Map() };
 // Defined in case the function's source was compiled with names kept (esbuild's keepNames).
 var __name = (f) => f;
 const writeSmallBatch = ${writeSmallBatch.toString()};
+const writeChunkSync = ${writeChunkSync.toString()};
+const back = { buffer: null };
 // Errors lose their own fields (code, errno, syscall, path) when posted: they go as plain data.
 const plain = (e) => (e instanceof Error ? { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, stack: e.stack } : { message: String(e) });
 parentPort.on('message', async (m) => {
+  if (m.chunk) {
+    const a = writeChunkSync(deps.fs, m.chunk, back);
+    if ('error' in a) a.error = plain(a.error);
+    parentPort.postMessage({ chunkId: m.chunkId, answer: a });
+    return;
+  }
   const flags = new Int32Array(m.flags);
   const answers = await writeSmallBatch(deps, m.jobs, (i) => Atomics.load(flags, i) !== 0);
   for (const a of answers) {
@@ -1180,7 +1274,7 @@ const SPLIT = 4;
 /** Fewer puts a message than this cost more in messages than they gain in overlap. */
 const MIN_BATCH = 8;
 
-/** Small puts on the main thread instead of the worker (tests that fault node:fs in this thread). */
+/** Small puts, and large copies' chunks, on the main thread instead of the worker (tests that fault node:fs in this thread). */
 export const smallPutsInThread = { forced: false };
 
 /**
@@ -1200,8 +1294,40 @@ export class SmallPuts {
   #closed = false;
   /** The folder fsyncs of the batches run on this thread (see FolderSyncs). */
   readonly #folderSyncs: FolderSyncs = new Map();
+  /** Chunks of large copies posted to the worker (see chunk), by id. */
+  readonly #chunks = new Map<number, (a: ChunkAnswer) => void>();
 
   constructor(private readonly log: Logger) {}
+
+  /**
+   * Writes and reads back one chunk of a large copy on the worker thread (writeChunkSync): one
+   * message, where the main thread takes a thread-pool round trip for every piece it writes and
+   * one for the read-back. Null when there is no worker (it failed, is closed, or puts run here):
+   * the caller does it itself. A worker that fails or is closed meanwhile answers with an error.
+   */
+  chunk(job: ChunkJob): Promise<ChunkAnswer> | null {
+    const worker = this.#inThread || this.#closed || smallPutsInThread.forced ? null : this.#theWorker();
+    if (worker === null) return null;
+    const chunkId = this.#nextId++;
+    return new Promise((resolve) => {
+      this.#chunks.set(chunkId, resolve);
+      worker.ref();
+      try {
+        worker.postMessage({ chunkId, chunk: job });
+      } catch (error) {
+        this.#chunks.delete(chunkId);
+        if (this.#posted.size === 0 && this.#chunks.size === 0) worker.unref();
+        resolve({ error });
+      }
+    });
+  }
+
+  /** The chunks posted and not answered get `error` (the worker is gone: nothing of theirs still runs). */
+  #dropChunks(error: Error): void {
+    const waiting = [...this.#chunks.values()];
+    this.#chunks.clear();
+    for (const resolve of waiting) resolve({ error });
+  }
 
   put(job: SmallJob, signal: AbortSignal | undefined): Promise<SmallAnswer> {
     return new Promise((resolve) => {
@@ -1263,7 +1389,7 @@ export class SmallPuts {
       // Not sent (a job the worker cannot be given): this batch runs here; the worker stays.
       this.#posted.delete(id);
       unlisten();
-      if (this.#posted.size === 0) worker.unref();
+      if (this.#posted.size === 0 && this.#chunks.size === 0) worker.unref();
       this.log.warn({ err, puts: batch.length }, 'small puts not posted to the worker thread: run on the main thread');
       this.#runHere(batch);
     }
@@ -1295,13 +1421,22 @@ export class SmallPuts {
       return null;
     }
     w.unref();
-    w.on('message', (m: { id: number; answers: SmallAnswer[] }) => {
+    w.on('message', (m: { id: number; answers: SmallAnswer[] } | { chunkId: number; answer: ChunkAnswer }) => {
+      if ('chunkId' in m) {
+        const resolve = this.#chunks.get(m.chunkId);
+        if (!resolve) return;
+        this.#chunks.delete(m.chunkId);
+        if (this.#posted.size === 0 && this.#chunks.size === 0) w.unref();
+        const a = m.answer;
+        resolve('error' in a ? { error: fromPlain(a.error as PlainError) } : a);
+        return;
+      }
       const posted = this.#posted.get(m.id);
       if (!posted) return;
       this.#posted.delete(m.id);
       posted.unlisten();
       const batch = posted.batch;
-      if (this.#posted.size === 0) w.unref();
+      if (this.#posted.size === 0 && this.#chunks.size === 0) w.unref();
       for (const [i, waiting] of batch.entries()) {
         const a = m.answers[i]!;
         if (a.outcome === 'error' || a.outcome === 'source-error') a.error = fromPlain(a.error as PlainError);
@@ -1324,6 +1459,7 @@ export class SmallPuts {
   #failed(err: unknown): void {
     this.#inThread = true;
     this.#worker = null;
+    this.#dropChunks(new Error(`the local target's worker thread failed during a copy: ${err instanceof Error ? err.message : String(err)}`));
     const held = [...this.#posted.values()].flatMap((p) => {
       p.unlisten();
       return p.batch;
@@ -1357,5 +1493,6 @@ export class SmallPuts {
     const w = this.#worker;
     this.#worker = null;
     if (w) await w.terminate();
+    this.#dropChunks(new Error("the local target's worker thread was closed during a copy"));
   }
 }

@@ -70,8 +70,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 });
 
 // A small file's put opens its temp file with openSync (node:fs): the same fault there. Its file
-// calls run on the main thread here (smallPutsInThread), where this mock is: the worker thread's
-// node:fs is its own (test/targets/local/small-worker.test.ts covers that path).
+// calls, and a large copy's writes, run on the main thread here (smallPutsInThread), where this
+// mock is: the worker thread's node:fs is its own (test/targets/local/small-worker.test.ts and
+// chunk-sync.test.ts cover that path).
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
   const { basename } = await import('node:path');

@@ -9,6 +9,7 @@
  * worker) or refuse to start it.
  */
 import { Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
@@ -95,6 +96,8 @@ async function setup(): Promise<Setup> {
   });
   return { target, root, dir, logs };
 }
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 const files = (n: number, seed: number): Array<[string, Buffer]> =>
   Array.from({ length: n }, (_, i) => [`d${i % 3}/f ${i} ü?.bin`, seededBytes(seed + i, [0, 1, 4096, 5000, 65_536][i % 5]!)]);
@@ -252,6 +255,53 @@ describe('local target: small puts on the worker thread', () => {
     const opens = seen.tempOpens;
     await target.put(request('after.bin', seededBytes(7, 10)));
     expect(seen.tempOpens).toBe(opens + 1);
+  });
+
+  test('a large copy goes to the worker a chunk a message, stored byte for byte with its holes; a second put in flight is not mixed with it', async () => {
+    const { target, root } = await setup();
+    const big = seededBytes(61, 3 * 1024 * 1024 + 777);
+    big.fill(0, 1024 * 1024, 2 * 1024 * 1024 + 4096);
+    const other = seededBytes(62, 2 * 1024 * 1024);
+    const chunks: number[] = [];
+    seen.beforePost = (m) => {
+      const c = (m as { chunk?: { length: number } }).chunk;
+      if (c) chunks.push(c.length);
+    };
+    const [a, b] = await Promise.all([target.put(request('big.bin', big)), target.put(request('other.bin', other))]);
+    expect(a).toMatchObject({ size: big.length, hash: sha256(big), unchanged: false });
+    expect(b).toMatchObject({ size: other.length, hash: sha256(other), unchanged: false });
+    // 4 chunks of big.bin and 2 of other.bin, each one message.
+    expect(chunks.sort((x, y) => x - y)).toEqual([777, 1024 * 1024, 1024 * 1024, 1024 * 1024, 1024 * 1024, 1024 * 1024]);
+    await expectWhole(root, [['big.bin', big], ['other.bin', other]]);
+    // The zeros were not written: fewer blocks than the size.
+    expect((await stat(path.join(root, 'big.bin'))).blocks * 512).toBeLessThanOrEqual(big.length - 1024 * 1024 + 64 * 1024);
+  });
+
+  test('a worker that dies during a large copy: that put fails (retry, nothing renamed, no temp left) rather than waits; the next copy is made on the main thread', async () => {
+    const { target, root, logs } = await setup();
+    // The local target's worker, as it is given the copy's first chunk (not the sha256 worker).
+    let chunkPosted = false;
+    seen.beforePost = (m) => {
+      chunkPosted = (m as { chunk?: unknown }).chunk !== undefined;
+    };
+    seen.afterPost = (w) => {
+      if (!chunkPosted) return;
+      seen.afterPost = null;
+      void w.terminate();
+    };
+    const big = seededBytes(63, 3 * 1024 * 1024);
+    const err = await rejected(target.put(request('big.bin', big)));
+    expect(err).toBeInstanceOf(TargetError);
+    expect(target.classify(err).kind).toBe('retry');
+    expect(await listFiles(root)).toEqual([]);
+    expect(logs.some((l) => l.level === 40 && /worker thread failed/.test(l.msg))).toBe(true);
+    let chunksAfter = 0;
+    seen.beforePost = (m) => {
+      if ((m as { chunk?: unknown }).chunk !== undefined) chunksAfter++;
+    };
+    await target.put(request('big.bin', big));
+    expect(chunksAfter).toBe(0);
+    await expectWhole(root, [['big.bin', big]]);
   });
 
   test('a worker that cannot start: a warning, the puts made on the main thread', async () => {
