@@ -7,8 +7,9 @@
  * thread, in batches (`SmallPuts`, below). A large file's sha256 is computed on a worker
  * thread (archive/sha256-worker.ts) from the same reused shared chunks the copy writes, while
  * the next chunk is read and the previous one written and read back, on the small puts' worker
- * thread where the archive is on a local file system (`SmallPuts.chunk`: one message a chunk). The chunk buffers the
- * copies hold at once are bounded in bytes (`CopyBudget`), whatever the target's maxDemand.
+ * thread where the archive is on a local file system (`SmallPuts.chunk`: one message a chunk).
+ * The chunk buffers the copies hold at once are bounded in bytes (`CopyBudget`), whatever the
+ * target's maxDemand.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -1140,7 +1141,6 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
   return answers;
 }
 
-/** The worker: CommonJS, run with `eval` (no file of its own to find in dist/ or under vitest). */
 /**
  * One chunk of a large copy for the worker thread (see SparseWriter): `length` bytes at `offset`
  * of the shared `buffer`, to go at `position` of the file open as `fd` (the copy's temp file, open
@@ -1209,6 +1209,7 @@ export function writeChunkSync(fs: Pick<typeof import('node:fs'), 'writeSync' | 
   }
 }
 
+/** The worker: CommonJS, run with `eval` (no file of its own to find in dist/ or under vitest). */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const deps = { fs: require('node:fs'), createHash: require('node:crypto').createHash, folderSyncs: new Map() };
