@@ -150,7 +150,7 @@ describe('local target under injected faults', () => {
     await expectOldIntact(h, old);
   });
 
-  test('bytes corrupted in a later chunk of a large copy, read back while the next chunk is written, are caught: retry, nothing renamed', async () => {
+  test('bytes corrupted in a later chunk of a large copy are caught at the first byte of that chunk: retry, nothing renamed', async () => {
     const { h, old } = await withOldCopy();
     faults.corrupt = 2 * 1024 * 1024 + 300_000;
     const err = await rejected(h.target.put(request('dir/file.bin', seededBytes(4, 5 * 1024 * 1024))));
