@@ -24,11 +24,13 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# npm ci builds native/fs-barrier.c (syncfs, see docs/architecture.md) with the toolchain above.
 COPY package.json package-lock.json ./
+COPY scripts ./scripts
+COPY native ./native
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY scripts ./scripts
 RUN npm run build \
  && npm prune --omit=dev
 
@@ -53,6 +55,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/build ./native/build
 COPY package.json ./
 COPY config ./config
 COPY docker/stagecoach.yaml docker/entrypoint.sh docker/stagecoach ./docker/

@@ -6,7 +6,8 @@
  * One source tree of N files of 4 KiB (100 per folder, folders nested two deep, mtimes an hour
  * old so every file is stable at once). Per run, each tool copies the whole tree into a fresh
  * folder on the same file system, in turn: `stagecoach backfill --once` (dist/src/cli/main.js,
- * local target, fresh journal), `rclone copy` (Debian's rclone; installed with
+ * local target, fresh journal), the same with STAGECOACH_SYNCFS=off (an fsync per file and folder
+ * rather than one syncfs per batch; where the native syncfs is built), `rclone copy` (Debian's rclone; installed with
  * `apt-get install -y rclone` when missing, and the script says so) and `cp -r`. Each copy is
  * checked by counting the files it made.
  *
@@ -16,7 +17,7 @@
  * rclone, cp, stagecoach; …), so no tool always runs first on a cold cache or right after a tree
  * was deleted (ext4 searches its recently deleted inodes on each create, which costs the next
  * tool). Each tool's figure is its median over the runs; the ratios are per run, then medianed.
- * Disk: about N × 4 KiB × 3 tools × runs. Figures: seconds and CPU seconds (user + system, of the
+ * Disk: about N × 4 KiB × 4 tools × runs. Figures: seconds and CPU seconds (user + system, of the
  * tool's process and its children, from the waited-for children's times in /proc/self/stat) per
  * tool, and stagecoach ÷ rclone and ÷ cp -r for both: on a loaded machine the wall time is mostly
  * other people's work, the CPU time much less so. Stagecoach's copy is durable (each file and
@@ -28,10 +29,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fsBarrierModule } from '../src/targets/kit/fs-barrier.js';
 import { commandLine, emit, fmt, fmtRatio, summarize, table, type Figure } from './lib/report.js';
 
 const DAEMON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const PER_FOLDER = 100;
+/** The daemon again with STAGECOACH_SYNCFS=off: an fsync per file and folder, not one syncfs per batch (src/targets/kit/fs-barrier.ts). */
+const PER_FILE = 'stagecoach, fsync per file';
 
 /** CPU seconds (user + system) of this process's waited-for children so far; null off Linux. */
 function childCpu(): number | null {
@@ -46,10 +50,10 @@ function childCpu(): number | null {
 }
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
-function run(cmd: string, args: string[], timeoutMs = 600_000): { seconds: number; cpu: number | null; ok: boolean; detail: string } {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 600_000): { seconds: number; cpu: number | null; ok: boolean; detail: string } {
   const t = process.hrtime.bigint();
   const c0 = childCpu();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
   const c1 = childCpu();
   const cpu = c0 === null || c1 === null ? null : c1 - c0;
@@ -103,8 +107,9 @@ async function main(): Promise<number> {
   try {
     const src = path.join(work, 'src');
     makeTree(src, files);
-    const times = new Map<string, number[]>([['stagecoach', []], ['rclone', []], ['cp -r', []]]);
-    const cpus = new Map<string, number[]>([['stagecoach', []], ['rclone', []], ['cp -r', []]]);
+    const times = new Map<string, number[]>([['stagecoach', []], [PER_FILE, []], ['rclone', []], ['cp -r', []]]);
+    const cpus = new Map<string, number[]>([['stagecoach', []], [PER_FILE, []], ['rclone', []], ['cp -r', []]]);
+    const ratioPerFile: number[] = [];
     const ratioRclone: number[] = [];
     const ratioCp: number[] = [];
     const cpuRclone: number[] = [];
@@ -114,11 +119,13 @@ async function main(): Promise<number> {
     // anything is deleted, and nothing is deleted until the last run is over: ext4 searches its
     // recently deleted inodes on each create, so a tool that runs right after a tree is removed
     // pays for it. The order of the tools rotates per run, so each goes first, second and last.
-    const tools = ['stagecoach', ...(rclone ? ['rclone'] : []), 'cp -r'];
+    // The daemon's two ways to flush, where it has both (the native syncfs built, Linux >= 5.8).
+    const tools = ['stagecoach', ...(fsBarrierModule() !== null ? [PER_FILE] : []), ...(rclone ? ['rclone'] : []), 'cp -r'];
     const dest = (r: number, tool: string): string => path.join(work, `out-${r}-${tool.replace(/\W+/g, '')}`);
     for (let r = 0; r < runs; r++) {
       for (const tool of tools) mkdirSync(path.join(dest(r, tool), 'copy'), { recursive: true });
       mkdirSync(path.join(work, `state-${r}`));
+      mkdirSync(path.join(work, `state-${r}-per-file`));
     }
     for (let r = 0; r < runs; r++) {
       const res = new Map<string, { seconds: number; cpu: number | null }>();
@@ -126,10 +133,11 @@ async function main(): Promise<number> {
         const tool = tools[(r + k) % tools.length]!;
         const out = path.join(dest(r, tool), 'copy');
         let x: ReturnType<typeof run>;
-        if (tool === 'stagecoach') {
-          const cfg = path.join(work, `config-${r}.json`);
-          writeFileSync(cfg, JSON.stringify({ stateDir: path.join(work, `state-${r}`), stableMs: 200, log: { level: 'warn', format: 'json' }, roots: [{ path: src, name: 'src' }], targets: [{ type: 'local', path: out }] }));
-          x = run(process.execPath, [DAEMON, 'backfill', '--once', '--config', cfg]);
+        if (tool === 'stagecoach' || tool === PER_FILE) {
+          const tag = tool === PER_FILE ? '-per-file' : '';
+          const cfg = path.join(work, `config-${r}${tag}.json`);
+          writeFileSync(cfg, JSON.stringify({ stateDir: path.join(work, `state-${r}${tag}`), stableMs: 200, log: { level: 'warn', format: 'json' }, roots: [{ path: src, name: 'src' }], targets: [{ type: 'local', path: out }] }));
+          x = run(process.execPath, [DAEMON, 'backfill', '--once', '--config', cfg], tool === PER_FILE ? { ...process.env, STAGECOACH_SYNCFS: 'off' } : process.env);
         } else if (tool === 'rclone') x = run(rclone!, ['copy', src, out]);
         // The destination exists, so cp copies the tree into it as `src`.
         else x = run('cp', ['-r', src, out]);
@@ -142,6 +150,8 @@ async function main(): Promise<number> {
         }
       }
       const sc = res.get('stagecoach');
+      const pf = res.get(PER_FILE);
+      if (sc && pf) ratioPerFile.push(sc.seconds / pf.seconds);
       const rc = res.get('rclone');
       const cp = res.get('cp -r');
       if (sc && rc) {
@@ -174,6 +184,13 @@ async function main(): Promise<number> {
     const cpuC = summarize(cpuCp);
     figures.push({ figure: `small files: ${files} × 4 KiB, backfill --once (local) ÷ rclone copy, CPU time`, value: cpuRclone.length ? fmtRatio(cpuR) : 'not measured', goal: '≤ 1', met: cpuRclone.length ? cpuR.median <= 1 : null });
     figures.push({ figure: `small files: ${files} × 4 KiB, backfill --once (local) ÷ cp -r, CPU time`, value: cpuCp.length ? fmtRatio(cpuC) : 'not measured', goal: '≤ 1.5', met: cpuCp.length ? cpuC.median <= 1.5 : null });
+    const vsPerFile = summarize(ratioPerFile);
+    figures.push({
+      figure: `small files: ${files} × 4 KiB, backfill --once (local), one syncfs a batch ÷ an fsync per file and folder (STAGECOACH_SYNCFS=off), time`,
+      value: ratioPerFile.length ? fmtRatio(vsPerFile) : 'not measured (no native syncfs here)',
+      goal: '–',
+      met: null,
+    });
     process.stdout.write(`\nstagecoach ÷ rclone: ${figures[0]!.value} (CPU ${figures[2]!.value}); stagecoach ÷ cp -r: ${figures[1]!.value} (CPU ${figures[3]!.value})\n\n`);
     emit({ script: 'small-files', command: commandLine(), figures });
     return errors.length === 0 && figures[0]!.met ? 0 : 1;

@@ -72,6 +72,21 @@ describe('Dockerfile', () => {
     expect(runtime.filter((i) => i.op === 'COPY' && i.arg.includes('node_modules')).map((i) => i.arg)).toEqual(['--from=build /app/node_modules ./node_modules']);
   });
 
+  it('builds the native syncfs module in the build stage (npm ci\'s postinstall) and gives the runtime the module, not its build', () => {
+    const at = (op: string, arg: string) => build.findIndex((i) => i.op === op && i.arg === arg);
+    const ci = at('RUN', 'npm ci');
+    expect(ci).toBeGreaterThan(0);
+    // postinstall runs scripts/build-native.mjs on native/fs-barrier.c: both are there before it.
+    expect(at('COPY', 'scripts ./scripts')).toBeGreaterThan(0);
+    expect(at('COPY', 'scripts ./scripts')).toBeLessThan(ci);
+    expect(at('COPY', 'native ./native')).toBeLessThan(ci);
+    expect(at('COPY', 'native ./native')).toBeGreaterThan(0);
+    expect(JSON.parse(read('package.json')).scripts.postinstall).toBe('node scripts/build-native.mjs');
+    expect(runtime.filter((i) => i.op === 'COPY' && i.arg.includes('native')).map((i) => i.arg)).toEqual(['--from=build /app/native/build ./native/build']);
+    // A module built on the host (another libc or CPU) never reaches the image's build.
+    expect(read('.dockerignore').split('\n').map((l) => l.trim())).toContain('native/build');
+  });
+
   it('copies only files that exist and that .dockerignore lets into the build context', () => {
     const ignored = read('.dockerignore')
       .split('\n')

@@ -73,7 +73,7 @@ export function createLocalTarget(options: LocalOptions, ctx: TargetContext): Ta
     folders,
     keepVersions: options.keepVersions ?? false,
     preserveOwner: (options.preserveOwner ?? false) && process.getuid?.() === 0,
-    small: new SmallPuts(ctx.log),
+    small: new SmallPuts(ctx.log, root),
     copies: new CopyBudget(COPY_BUDGET),
   };
   const life = createLifecycle(id, 'local');

@@ -2,7 +2,8 @@
  * The upload path of the local target. A put is atomic and durable: the bytes go to a temp file
  * beside the final name, which is read back and checked (a large file chunk by chunk as it is
  * written, against the bytes read), fsynced, and renamed over the final name; the folder is then
- * fsynced. A crash or a failure at any point leaves the previous copy
+ * fsynced (a batch of small files: one syncfs of the archive's file system for each, where it has
+ * a flush barrier, kit/fs-barrier.ts). A crash or a failure at any point leaves the previous copy
  * (or nothing) at the final name, never a part. A small file's file calls are made on a worker
  * thread, in batches (`SmallPuts`, below). A large file's sha256 is computed on a worker
  * thread (archive/sha256-worker.ts) from the same reused shared chunks the copy writes, while
@@ -18,6 +19,7 @@ import { copyFile, link, lstat, open, readlink, rename, rm, unlink, utimes, type
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { addAbortSignal } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CountingHashStream, hashFile, verifySize } from '../../archive/hash.js';
@@ -31,6 +33,7 @@ import { DIR_MODE, TEMP_OWNER, type LocalFolders } from './folders.js';
 import { mapLocalPath, tempName, versionName } from './names.js';
 import { readSmallSync, toBuffer } from '../kit/chunks.js';
 import { syncCallsSafe } from '../kit/fs-kind.js';
+import { type Barrier, type BarrierFd, fsBarrierModule, loadSyncfs, makeBarrier, openBarrierFd } from '../kit/fs-barrier.js';
 
 // Errors of link(2) that mean "this filesystem has no hard links" (vfat, exfat, some SMB mounts).
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
@@ -66,7 +69,7 @@ export interface UploadContext {
  * on a local file system) may hold at once in their chunk buffers, whatever the target's
  * maxDemand: a copy of a file of a chunk or more holds a ring (`COPY_RING` × `COPY_CHUNK`, 4 MiB),
  * a smaller one a buffer of its own size. So maxDemand can be high for small files (whose puts
- * wait mostly on their fsyncs, and share them) while a burst of large files still copies at most
+ * wait mostly on their flushes, and share them) while a burst of large files still copies at most
  * eight at once (32 MiB), which keeps a disk busy.
  */
 export const COPY_BUDGET = 32 * 1024 * 1024;
@@ -765,16 +768,19 @@ async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise
 /*
  * The small-file put of the local target, in batches, on a worker thread. Everything a small put
  * does to the archive's file system (the look at the final name, the temp file's create, writes,
- * mtime, mode and owner, its fsync, read-back and compare, the rename, and the folder's fsync) is
+ * mtime, mode and owner, its flush, read-back and compare, the rename, and the folder's flush) is
  * one function, `writeSmallBatch`, run on one worker thread per target (so the main thread's core
  * keeps the pipeline and the journal going while the other does the file calls), or on the main
  * thread where the worker cannot run. It reads the source too where the delivery offers its
  * descriptor (PutRequest.sourceFd). Puts that come in one event-loop turn go in a few batches
- * (see SPLIT), each one message and answered in one: its temp files are all written first, then fsynced
- * together on the thread pool, then checked and renamed, then each folder touched is fsynced
- * once (an fsync begun after those renames, shared with the other batches in flight on that
- * thread: see FolderSyncs); only then does any put of the batch resolve. A put is recorded done
- * only once its copy and its folder entry are durable, as with one put at a time.
+ * (see SPLIT), each one message and answered in one: its temp files are all written first, then
+ * flushed together, then checked and renamed, then flushed again; only then does any put of the
+ * batch resolve. Where the thread has the archive's flush barrier (kit/fs-barrier.ts: one syncfs
+ * of its file system, shared with the other batches in flight) each flush is one barrier;
+ * elsewhere each temp file is fsynced on the thread pool, and each folder touched once (an fsync
+ * begun after those renames, shared with the other batches in flight on that thread: see
+ * FolderSyncs). A put is recorded done only once its copy and its folder entry are durable, as
+ * with one put at a time.
  *
  * The worker is started on the first small put, does not keep the process alive when idle, and
  * is ended by `close`. If it cannot start, or dies, a warning is logged and the small puts run on
@@ -853,9 +859,16 @@ type FolderSyncs = Map<string, { running: Promise<unknown> | null; next: Promise
 export interface SmallDeps {
   /** Shared by every batch this thread runs (see FolderSyncs). */
   folderSyncs: FolderSyncs;
+  /**
+   * The archive's flush barrier for this thread (kit/fs-barrier.ts), or null: one syncfs for the
+   * batch's temp files and one for its renames, in place of an fsync per temp file and per folder,
+   * for the files on its file system.
+   */
+  barrier: Barrier | null;
   fs: Pick<
     typeof fs,
     | 'lstatSync'
+    | 'fstatSync'
     | 'readFileSync'
     | 'openSync'
     | 'readlinkSync'
@@ -881,7 +894,11 @@ export interface SmallDeps {
  * MUST reference nothing outside itself: its source text is run on the worker thread.
  */
 export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted: (i: number) => boolean): Promise<SmallAnswer[]> {
-  const { fs: f, createHash: hashOf, folderSyncs } = deps;
+  const { fs: f, createHash: hashOf, folderSyncs, barrier } = deps;
+  // Before the first write: a flush error reported from now on may be of this batch's pages.
+  const mark = barrier === null ? 0 : barrier.mark();
+  // Jobs whose temp file is on the barrier's file system: flushed by it, not by an fsync of their own.
+  const covered: boolean[] = jobs.map(() => false);
   const BLOCK = 4096;
   const ZEROS = Buffer.alloc(BLOCK);
   const isZero = (b: Buffer, start: number, end: number): boolean =>
@@ -1017,11 +1034,36 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
     }
   }
 
-  // Every temp file fsynced at once: they wait on the disk together, on the thread pool.
-  await Promise.all(
-    jobs.map((_, i) => {
+  // The temp files on the barrier's file system: one flush begun after all their writes.
+  if (barrier !== null) {
+    for (let i = 0; i < jobs.length; i++) {
       const fd = fds[i];
-      if (fd === null || fd === undefined) return undefined;
+      if (fd === null || fd === undefined) continue;
+      try {
+        covered[i] = f.fstatSync(fd).dev === barrier.dev;
+      } catch {
+        // Its own fsync, below, says what is wrong.
+      }
+    }
+  }
+  const tempsFlushed =
+    barrier !== null && covered.includes(true)
+      ? barrier.after().then(() => {
+          const error = barrier.errorSince(mark);
+          if (error === null) return;
+          for (let i = 0; i < jobs.length; i++) {
+            if (!covered[i] || fds[i] === null || fds[i] === undefined) continue;
+            removeTemp(i);
+            fail(i, { outcome: 'error', error, warnings: [] });
+          }
+        })
+      : undefined;
+  // Every other temp file fsynced at once: they wait on the disk together, on the thread pool.
+  await Promise.all([
+    tempsFlushed,
+    ...jobs.map((_, i) => {
+      const fd = fds[i];
+      if (fd === null || fd === undefined || covered[i]) return undefined;
       return new Promise<void>((resolve) =>
         f.fsync(fd, (error) => {
           if (error) {
@@ -1032,7 +1074,7 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
         }),
       );
     }),
-  );
+  ]);
 
   // Read back and compared, closed, renamed over the final name.
   const renamed = new Map<string, number[]>();
@@ -1127,17 +1169,29 @@ export async function writeSmallBatch(deps: SmallDeps, jobs: SmallJob[], aborted
     return next;
   };
 
-  // One fsync per folder renamed into, all at once, each begun after this batch's renames (and
-  // shared with other batches); a put is answered after its folder's.
-  await Promise.all(
-    [...renamed].map(async ([dir, which]) => {
+  // The folders on the barrier's file system (every put renamed into them flushed by it): one
+  // flush begun after this batch's renames. Each other folder renamed into: an fsync of its own, all
+  // at once, each begun after this batch's renames (and shared with other batches). A put is
+  // answered after its folder's flush.
+  const viaBarrier = [...renamed].filter(([, which]) => which.every((i) => covered[i]));
+  const renamesFlushed =
+    barrier !== null && viaBarrier.length > 0
+      ? barrier.after().then(() => {
+          const error = barrier.errorSince(mark);
+          if (error !== null) for (const [, which] of viaBarrier) for (const i of which) fail(i, { outcome: 'error', error, warnings: [] });
+        })
+      : undefined;
+  await Promise.all([
+    renamesFlushed,
+    ...[...renamed].map(async ([dir, which]) => {
+      if (which.every((i) => covered[i])) return;
       const error = await syncAfterRenames(dir);
       if (error === null) return;
       // Some filesystems (certain FUSE and network mounts) cannot fsync a folder: not an error.
       const code = (error as { code?: string }).code;
       if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR') for (const i of which) fail(i, { outcome: 'error', error, warnings: [] });
     }),
-  );
+  ]);
   return answers;
 }
 
@@ -1211,12 +1265,27 @@ export function writeChunkSync(fs: Pick<typeof import('node:fs'), 'writeSync' | 
 
 /** The worker: CommonJS, run with `eval` (no file of its own to find in dist/ or under vitest). */
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const deps = { fs: require('node:fs'), createHash: require('node:crypto').createHash, folderSyncs: new Map() };
+const { parentPort, workerData } = require('node:worker_threads');
+const deps = { fs: require('node:fs'), createHash: require('node:crypto').createHash, folderSyncs: new Map(), barrier: null };
 // Defined in case the function's source was compiled with names kept (esbuild's keepNames).
 var __name = (f) => f;
 const writeSmallBatch = ${writeSmallBatch.toString()};
 const writeChunkSync = ${writeChunkSync.toString()};
+const makeBarrier = ${makeBarrier.toString()};
+// The native syncfs (kit/fs-barrier.ts), where the main thread found it; batches bring the
+// descriptor to flush through (the main thread's, held open for this thread alone).
+let syncfs = null;
+try {
+  if (workerData.barrierModule) syncfs = require(workerData.barrierModule).syncfs;
+} catch {}
+const errName = (errno) => {
+  try {
+    return require('node:util').getSystemErrorName(-errno);
+  } catch {
+    return 'E' + errno;
+  }
+};
+let barrierFd = -1;
 const back = { buffer: null };
 // Errors lose their own fields (code, errno, syscall, path) when posted: they go as plain data.
 const plain = (e) => (e instanceof Error ? { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, stack: e.stack } : { message: String(e) });
@@ -1228,6 +1297,11 @@ parentPort.on('message', async (m) => {
     return;
   }
   const flags = new Int32Array(m.flags);
+  if (!m.barrier || !syncfs) deps.barrier = null;
+  else if (m.barrier.fd !== barrierFd) {
+    deps.barrier = makeBarrier(syncfs, errName, m.barrier, m.root);
+    barrierFd = m.barrier.fd;
+  }
   const answers = await writeSmallBatch(deps, m.jobs, (i) => Atomics.load(flags, i) !== 0);
   for (const a of answers) {
     if (a.outcome === 'error' || a.outcome === 'source-error') a.error = plain(a.error);
@@ -1244,6 +1318,14 @@ interface PlainError {
   syscall?: string;
   path?: string;
   stack?: string;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Nothing is flushed through it any more.
+  }
 }
 
 /** An error the worker posted, as an Error again with its errno fields (classify reads `code`). */
@@ -1297,8 +1379,42 @@ export class SmallPuts {
   readonly #folderSyncs: FolderSyncs = new Map();
   /** Chunks of large copies posted to the worker (see chunk), by id. */
   readonly #chunks = new Map<number, (a: ChunkAnswer) => void>();
+  /**
+   * The archive root's descriptors for flush barriers (kit/fs-barrier.ts), one for the worker and
+   * one for this thread: undefined until opened (the root may not be made yet), null where there is
+   * no barrier (no native syncfs, or a file system it does not cover).
+   */
+  #workerBarrier: BarrierFd | null | undefined;
+  #hereBarrier: { at: BarrierFd; barrier: Barrier } | null | undefined;
 
-  constructor(private readonly log: Logger) {}
+  /** `root`: the archive root, whose file system the barriers flush. */
+  constructor(
+    private readonly log: Logger,
+    private readonly root: string,
+  ) {}
+
+  /** A descriptor of the root for a barrier, or null (none: see #workerBarrier), or undefined (not now). */
+  #openBarrier(): BarrierFd | null | undefined {
+    if (fsBarrierModule() === null) return null;
+    try {
+      const at = openBarrierFd(this.root);
+      this.log.debug({ root: this.root, barrier: at !== null }, at !== null ? 'small puts flushed by one syncfs a batch' : 'small puts fsynced one by one: the file system is not one syncfs covers');
+      return at;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** This thread's barrier (see #hereBarrier). */
+  #barrierHere(): Barrier | null {
+    if (this.#hereBarrier === undefined) {
+      const syncfs = loadSyncfs();
+      const at = syncfs === null ? null : this.#openBarrier();
+      if (at === undefined) return null;
+      this.#hereBarrier = at === null || syncfs === null ? null : { at, barrier: makeBarrier(syncfs, (errno) => getSystemErrorName(-errno), at, this.root) };
+    }
+    return this.#hereBarrier?.barrier ?? null;
+  }
 
   /**
    * Writes and reads back one chunk of a large copy on the worker thread (writeChunkSync): one
@@ -1383,9 +1499,10 @@ export class SmallPuts {
       for (const { signal, onAbort } of listeners) signal.removeEventListener('abort', onAbort);
     };
     this.#posted.set(id, { batch, unlisten });
+    if (this.#workerBarrier === undefined) this.#workerBarrier = this.#openBarrier();
     worker.ref();
     try {
-      worker.postMessage({ id, jobs, flags: flags.buffer }, [packed]);
+      worker.postMessage({ id, jobs, flags: flags.buffer, barrier: this.#workerBarrier ?? null, root: this.root }, [packed]);
     } catch (err) {
       // Not sent (a job the worker cannot be given): this batch runs here; the worker stays.
       this.#posted.delete(id);
@@ -1398,7 +1515,7 @@ export class SmallPuts {
 
   #runHere(batch: Waiting[]): void {
     writeSmallBatch(
-      { fs, createHash, folderSyncs: this.#folderSyncs },
+      { fs, createHash, folderSyncs: this.#folderSyncs, barrier: this.#barrierHere() },
       batch.map((w) => w.job),
       (i) => batch[i]!.signal?.aborted === true,
     ).then(
@@ -1416,7 +1533,7 @@ export class SmallPuts {
     if (this.#worker) return this.#worker;
     let w: Worker;
     try {
-      w = new Worker(WORKER_SOURCE, { eval: true });
+      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { barrierModule: fsBarrierModule() } });
     } catch (err) {
       this.#failed(err);
       return null;
@@ -1460,6 +1577,7 @@ export class SmallPuts {
   #failed(err: unknown): void {
     this.#inThread = true;
     this.#worker = null;
+    this.#closeWorkerBarrier();
     this.#dropChunks(new Error(`the local target's worker thread failed during a copy: ${err instanceof Error ? err.message : String(err)}`));
     const held = [...this.#posted.values()].flatMap((p) => {
       p.unlisten();
@@ -1494,6 +1612,15 @@ export class SmallPuts {
     const w = this.#worker;
     this.#worker = null;
     if (w) await w.terminate();
+    this.#closeWorkerBarrier();
+    if (this.#hereBarrier) closeQuietly(this.#hereBarrier.at.fd);
+    this.#hereBarrier = null;
     this.#dropChunks(new Error("the local target's worker thread was closed during a copy"));
+  }
+
+  /** The worker is gone: its barrier's descriptor too (a flush of its still running keeps the file open in the kernel). */
+  #closeWorkerBarrier(): void {
+    if (this.#workerBarrier) closeQuietly(this.#workerBarrier.fd);
+    this.#workerBarrier = null;
   }
 }

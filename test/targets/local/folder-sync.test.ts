@@ -10,9 +10,11 @@
  */
 import * as realFs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { loadSyncfs, makeBarrier, openBarrierFd, type Barrier } from '../../../src/targets/kit/fs-barrier.js';
 import { tempName } from '../../../src/targets/local/names.js';
 import { writeSmallBatch, type SmallAnswer, type SmallDeps, type SmallJob } from '../../../src/targets/local/upload.js';
 import { seededBytes } from '../../conformance/sources.js';
@@ -30,18 +32,21 @@ interface Held {
   done: (err: NodeJS.ErrnoException | null) => void;
 }
 
-function harness(dir: string) {
+function harness(dir: string, barrier: Barrier | null = null) {
   const real = realpathSync(dir);
   const held: Held[] = [];
+  /** Every fsync made through node:fs, file or folder: what it was of. */
+  const fsynced: string[] = [];
   const fsync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
     const at = realFs.readlinkSync(`/proc/self/fd/${fd}`);
-    if (!statSync(at).isDirectory()) {
+    fsynced.push(at);
+    if (!statSync(at).isDirectory() || barrier !== null) {
       realFs.fsync(fd, cb);
       return;
     }
     held.push({ entries: readdirSync(at).sort(), done: (err) => (err ? cb(err) : realFs.fsync(fd, cb)) });
   }) as typeof realFs.fsync;
-  const deps: SmallDeps = { fs: { ...realFs, fsync }, createHash, folderSyncs: new Map() };
+  const deps: SmallDeps = { fs: { ...realFs, fsync }, createHash, folderSyncs: new Map(), barrier };
   let seq = 0;
   const job = (name: string, seed: number): SmallJob => {
     const tmp = path.join(dir, tempName(name, `00000000${(++seq).toString(16).padStart(12, '0')}`));
@@ -71,7 +76,7 @@ function harness(dir: string) {
     });
     return out;
   };
-  return { held, job, run };
+  return { held, fsynced, job, run };
 }
 
 /** A few turns of the event loop: what was going to start has started. */
@@ -135,5 +140,95 @@ describe('small puts: a folder fsync shared by the batches in flight', () => {
       expect((answer as { error: { code?: string } }).error.code).toBe('EIO');
     }
     expect(a.answers![0]!.outcome).toBe('written');
+  });
+});
+
+/**
+ * The archive's flush barrier (src/targets/kit/fs-barrier.ts) over the real syncfs, each call
+ * seen as what it flushed at that moment (the folder's names) and answered as `fail` says.
+ */
+function realBarrier(dir: string, fail: (call: number) => number = () => 0) {
+  const syncfs = loadSyncfs();
+  // Built here by `npm ci` (see test/targets/kit/fs-barrier.test.ts).
+  expect(syncfs).not.toBeNull();
+  const at = openBarrierFd(dir);
+  expect(at).not.toBeNull();
+  const flushes: string[][] = [];
+  const barrier = makeBarrier(
+    (fd, done) => {
+      flushes.push(readdirSync(dir).sort());
+      const errno = fail(flushes.length);
+      syncfs!(fd, (real) => done(errno || real));
+    },
+    (errno) => getSystemErrorName(-errno),
+    at!,
+    dir,
+  );
+  return { barrier, flushes, close: () => closeSync(at!.fd) };
+}
+
+const visible = (dir: string): string[] => readdirSync(dir).filter((e) => !e.startsWith('.')).sort();
+
+describe('small puts: one flush barrier a batch (syncfs) where the archive has one', () => {
+  test('a batch is flushed by two syncfs, one after its temp files are written and one after its renames, and by no fsync', async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    const b = realBarrier(t.dir);
+    const { fsynced, job, run } = harness(t.dir, b.barrier);
+    const answers = await run([job('a1', 1), job('a2', 2), job('a3', 3)]).done;
+    b.close();
+    expect(answers.map((a) => a.outcome)).toEqual(['written', 'written', 'written']);
+    expect(fsynced).toEqual([]);
+    // The first flush saw the temp files only, the second the renamed files.
+    expect(b.flushes).toHaveLength(2);
+    expect(b.flushes[0]!.filter((e) => !e.startsWith('.'))).toEqual([]);
+    expect(b.flushes[0]!.filter((e) => e.startsWith('.'))).toHaveLength(3);
+    expect(b.flushes[1]).toEqual(['a1', 'a2', 'a3']);
+    expect(readFileSync(`${t.dir}/a2`)).toEqual(seededBytes(2, 3000));
+  });
+
+  test('the temp files\' flush fails (EIO): every put of the batch fails with it, and nothing is left at a final name or as a temp file', async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    const b = realBarrier(t.dir, (call) => (call === 1 ? 5 : 0));
+    const { job, run } = harness(t.dir, b.barrier);
+    const answers = await run([job('a1', 1), job('a2', 2)]).done;
+    b.close();
+    for (const a of answers) {
+      expect(a.outcome).toBe('error');
+      expect((a as { error: { code?: string; syscall?: string } }).error).toMatchObject({ code: 'EIO', syscall: 'syncfs' });
+    }
+    expect(readdirSync(t.dir)).toEqual([]);
+  });
+
+  test('the renames\' flush fails: every put of the batch fails (its folder entry is not known durable)', async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    const b = realBarrier(t.dir, (call) => (call === 2 ? 28 : 0));
+    const { job, run } = harness(t.dir, b.barrier);
+    const answers = await run([job('a1', 1), job('a2', 2)]).done;
+    b.close();
+    expect(answers.map((a) => [a.outcome, (a as { error?: { code?: string } }).error?.code])).toEqual([
+      ['error', 'ENOSPC'],
+      ['error', 'ENOSPC'],
+    ]);
+    // Renamed, not known durable: the puts are made again (the journal has them as not done).
+    expect(visible(t.dir)).toEqual(['a1', 'a2']);
+  });
+
+  test('files on another file system than the barrier\'s are fsynced one by one, folder too', async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    const b = realBarrier(t.dir);
+    // The same descriptor, said to be of another device: no file of this folder is on it.
+    const elsewhere: Barrier = { ...b.barrier, dev: b.barrier.dev + 1 };
+    const { fsynced, job, run } = harness(t.dir, elsewhere);
+    const answers = await run([job('a1', 1), job('a2', 2)]).done;
+    b.close();
+    expect(answers.map((a) => a.outcome)).toEqual(['written', 'written']);
+    expect(b.flushes).toEqual([]);
+    const real = realpathSync(t.dir);
+    expect(fsynced.filter((p) => p === real)).toHaveLength(1);
+    expect(fsynced.filter((p) => p !== real)).toHaveLength(2);
   });
 });

@@ -1,4 +1,5 @@
 import { createReadStream, readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
@@ -8,6 +9,7 @@ import { hashBuffer } from '../../../src/archive/hash.js';
 import { createLocalTarget, LOCAL_FEATURES } from '../../../src/targets/local/index.js';
 import { versionStamp } from '../../../src/targets/local/names.js';
 import { smallPutsInThread } from '../../../src/targets/local/upload.js';
+import { fsBarrierModule } from '../../../src/targets/kit/fs-barrier.js';
 import { localHarness, type LocalHarness } from '../../conformance/local-harness.js';
 import { request, seededBytes, truncatedSource } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
@@ -30,6 +32,7 @@ afterEach(async () => {
   cleanupHook?.();
   cleanupHook = undefined;
   vi.restoreAllMocks();
+  vi.unstubAllEnvs();
   await h?.cleanup();
   h = undefined;
 });
@@ -197,7 +200,8 @@ describe('local target: put', () => {
     expect((await stat(root)).isDirectory()).toBe(true);
   });
 
-  test('fsync: the temp file, each new folder\'s parent, and the folder after the rename', async () => {
+  test('without the flush barrier (STAGECOACH_SYNCFS=off), fsync: the temp file, each new folder\'s parent, and the folder after the rename', async () => {
+    vi.stubEnv('STAGECOACH_SYNCFS', 'off');
     const { target, root } = await harness();
     await target.ensureFolder('');
     const probe = await open(root, 'r');
@@ -236,6 +240,39 @@ describe('local target: put', () => {
     synced.length = 0;
     await target.put(request('x/y/g.bin', seededBytes(9, 5000)));
     expect(synced.map((p) => path.basename(p))).toEqual([expect.stringMatching(/^\.g\.bin\.stagecoach-/), 'y']);
+  });
+
+  test('with the flush barrier: a small put is flushed by two syncfs of the archive (its temp file, then its rename), not by fsyncs', async () => {
+    // This machine (Linux >= 5.8, ext4 or tmpfs, a C compiler at npm ci) has the native module.
+    const modulePath = fsBarrierModule();
+    expect(modulePath).not.toBeNull();
+    const native = createRequire(import.meta.url)(modulePath!) as { syncfs: (fd: number, done: (errno: number) => void) => void };
+    const flushed: string[] = [];
+    const realSyncfs = native.syncfs;
+    vi.spyOn(native, 'syncfs').mockImplementation((fd, done) => {
+      flushed.push(readlinkSync(`/proc/self/fd/${fd}`));
+      realSyncfs(fd, done);
+    });
+    const { target, root } = await harness();
+    await target.ensureFolder('');
+    const synced: string[] = [];
+    fsyncSeen.hook = (fd) => synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+    // On this thread, where the spies see the calls.
+    smallPutsInThread.forced = true;
+    cleanupHook = () => {
+      fsyncSeen.hook = null;
+      smallPutsInThread.forced = false;
+    };
+    await target.put(request('x/y/f.bin', seededBytes(8, 5000)));
+    // The new folders' parents are still fsynced as each is made; the file and its folder entry are flushed by the barrier.
+    expect(synced).toEqual([root, path.join(root, 'x')]);
+    expect(flushed).toEqual([root, root]);
+    synced.length = 0;
+    flushed.length = 0;
+    await target.put(request('x/y/g.bin', seededBytes(9, 5000)));
+    expect(synced).toEqual([]);
+    expect(flushed).toEqual([root, root]);
+    expect(await readFile(path.join(root, 'x/y/g.bin'))).toEqual(seededBytes(9, 5000));
   });
 
   test('a source growing without end is cut off just past the stated size', async () => {
