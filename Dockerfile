@@ -24,7 +24,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# npm ci builds native/fs-barrier.c (syncfs, see docs/architecture.md) with the toolchain above.
+# npm ci builds native/fs-native.c (syncfs and copy_file_range, see docs/architecture.md) with the toolchain above.
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY native ./native

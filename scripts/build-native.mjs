@@ -1,12 +1,12 @@
-// Builds native/fs-barrier.c (syncfs for the local target's flush barriers) into
-// native/build/fs-barrier.node with the system's C compiler. Run by `npm ci` (postinstall) and
+// Builds native/fs-native.c (syncfs and copy_file_range for the local target) into
+// native/build/fs-native.node with the system's C compiler. Run by `npm ci` (postinstall) and
 // `npm run build`.
 //
 //   node scripts/build-native.mjs [--quiet]
 //
 // The module is optional: where it cannot be built (not Linux, no C compiler, no Node headers)
-// this says why and exits 0, and the local target fsyncs each small file as it did before it
-// (src/targets/kit/fs-barrier.ts). The Node headers are looked for beside the running node
+// this says why and exits 0, and the local target does without: an fsync per small file, and a
+// large file's copy through the process (src/targets/kit/fs-native.ts). The Node headers are looked for beside the running node
 // (PREFIX/include/node, as the official tarballs, Docker images and distributions install them),
 // or under npm_config_nodedir.
 import { spawnSync } from 'node:child_process';
@@ -15,16 +15,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const source = path.join(root, 'native', 'fs-barrier.c');
-const out = path.join(root, 'native', 'build', 'fs-barrier.node');
+const source = path.join(root, 'native', 'fs-native.c');
+const out = path.join(root, 'native', 'build', 'fs-native.node');
 const quiet = process.argv.includes('--quiet');
 
 function skip(why) {
-  process.stdout.write(`native/fs-barrier.node not built (${why}): the local target fsyncs each small file instead of one syncfs per batch\n`);
+  process.stdout.write(`native/build/fs-native.node not built (${why}): the local target fsyncs each small file instead of one syncfs per batch, and copies large files through the process\n`);
   process.exit(0);
 }
 
-if (process.platform !== 'linux') skip(`syncfs is Linux's, this is ${process.platform}`);
+if (process.platform !== 'linux') skip(`syncfs and copy_file_range are Linux's, this is ${process.platform}`);
 if (!existsSync(source)) skip(`${source} is missing`);
 // Up to date: nothing to do (npm ci and npm run build both call this).
 if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) process.exit(0);

@@ -517,7 +517,7 @@ async function send(
           ...(now.birthtimeMs > 0 ? { birthtimeMs: now.birthtimeMs } : {}),
           open,
           ...(fh instanceof SyncFd && !bytes ? { readSync: (b: Buffer, o: number, l: number, p: number) => fh.readSync(b, o, l, p), sourceFd: fh.fd } : {}),
-          ...(bytes ? {} : { read: async (b: Buffer, o: number, l: number, p: number) => (await fh.read(b, o, l, p)).bytesRead }),
+          ...(bytes ? {} : { read: async (b: Buffer, o: number, l: number, p: number) => (await fh.read(b, o, l, p)).bytesRead, sourceFd: fh.fd }),
           resume,
           saveResume: async (h) => {
             resume = h;

@@ -58,10 +58,11 @@ export interface PutRequest {
    */
   readSync?(buffer: Buffer, offset: number, length: number, position: number): number;
   /**
-   * Present with `readSync`: the descriptor it reads through, open until the put settles. A
-   * target MAY read the source with pread(2) on it from another thread of this process (the local
-   * target's worker, src/targets/local/upload.ts, `SmallPuts`) instead of calling `readSync`; it MUST NOT
-   * close it or read it after the put has settled.
+   * Present with `readSync` or `read`: the descriptor they read through, open until the put
+   * settles. A target MAY read the source with pread(2) on it from another thread of this process
+   * (the local target's worker, src/targets/local/upload.ts, `SmallPuts`) instead of calling
+   * `readSync`, or copy from it in the kernel (the local target's large files, copy_file_range);
+   * it MUST NOT close it, move its offset or read it after the put has settled.
    */
   sourceFd?: number;
   /**

@@ -76,7 +76,7 @@ describe('Dockerfile', () => {
     const at = (op: string, arg: string) => build.findIndex((i) => i.op === op && i.arg === arg);
     const ci = at('RUN', 'npm ci');
     expect(ci).toBeGreaterThan(0);
-    // postinstall runs scripts/build-native.mjs on native/fs-barrier.c: both are there before it.
+    // postinstall runs scripts/build-native.mjs on native/fs-native.c: both are there before it.
     expect(at('COPY', 'scripts ./scripts')).toBeGreaterThan(0);
     expect(at('COPY', 'scripts ./scripts')).toBeLessThan(ci);
     expect(at('COPY', 'native ./native')).toBeLessThan(ci);

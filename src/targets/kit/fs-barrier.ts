@@ -1,6 +1,6 @@
 /**
- * A flush barrier for a whole file system: syncfs(2), from the native module native/fs-barrier.c
- * (Node has no binding for it). The local target's small files pay one per batch, where an fsync
+ * A flush barrier for a whole file system: syncfs(2), from the native module (kit/fs-native.ts;
+ * Node has no binding for it). The local target's small files pay one per batch, where an fsync
  * per file cost most of a backfill of many small files (measured: 10,000 files of 4 KiB written,
  * flushed and renamed in C, one fdatasync per file 2.7–5.6 s, one syncfs per 256 files 0.6 s, no
  * flush at all 0.4 s).
@@ -16,14 +16,11 @@
  * sync_fs flushes the journal and the disk's cache (BARRIER_FS_TYPES). Elsewhere, or without the
  * native module (no C compiler at install), the local target fsyncs each file as before.
  */
-import { closeSync, constants as fsConstants, existsSync, fstatSync, openSync, statfsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { closeSync, constants as fsConstants, fstatSync, openSync, statfsSync } from 'node:fs';
 import { release } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadNativeFs, nativeFsModule, type SyncfsCall } from './fs-native.js';
 
-/** syncfs(fd) on the thread pool; `done` gets 0 or the errno. */
-export type SyncfsCall = (fd: number, done: (errno: number) => void) => void;
+export type { SyncfsCall } from './fs-native.js';
 
 /**
  * File systems (statfs f_type, Linux's include/uapi/linux/magic.h) whose sync_fs commits the
@@ -40,8 +37,6 @@ export const BARRIER_FS_TYPES: readonly number[] = [
   0x01021994, // tmpfs
 ];
 
-const MODULE = join('native', 'build', 'fs-barrier.node');
-
 /** Linux >= 5.8: syncfs reports the file system's writeback errors (errseq on the superblock). */
 export function kernelReportsWritebackErrors(osRelease: string = release()): boolean {
   const m = /^(\d+)\.(\d+)/.exec(osRelease);
@@ -50,42 +45,20 @@ export function kernelReportsWritebackErrors(osRelease: string = release()): boo
   return major > 5 || (major === 5 && Number(m[2]) >= 8);
 }
 
-let found: string | null | undefined;
-
 /**
- * The built native module's path (found by going up from this file: src/targets/kit under vitest,
- * dist/src/targets/kit or dist/bundle once built), or null where the barrier is not used here:
- * not Linux >= 5.8, the module not built (scripts/build-native.mjs says why at install), or
- * turned off with STAGECOACH_SYNCFS=off (an fsync per file: where other programs keep the same
- * file system busy, a syncfs flushes their writes too).
+ * The native module's path (kit/fs-native.ts) where the barrier is used here, else null: not
+ * Linux >= 5.8, the module not built (scripts/build-native.mjs says why at install), or turned off
+ * with STAGECOACH_SYNCFS=off (an fsync per file: where other programs keep the same file system
+ * busy, a syncfs flushes their writes too).
  */
 export function fsBarrierModule(): string | null {
-  if (process.env.STAGECOACH_SYNCFS === 'off') return null;
-  if (found !== undefined) return found;
-  found = null;
-  if (process.platform !== 'linux' || !kernelReportsWritebackErrors()) return found;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let up = 0; up < 6; up++) {
-    const candidate = join(dir, MODULE);
-    if (existsSync(candidate)) {
-      found = candidate;
-      break;
-    }
-    dir = dirname(dir);
-  }
-  return found;
+  if (process.env.STAGECOACH_SYNCFS === 'off' || !kernelReportsWritebackErrors()) return null;
+  return nativeFsModule();
 }
 
-/** The native syncfs of this thread, or null (see fsBarrierModule; a module that does not load counts as none). */
+/** The native syncfs of this thread where the barrier is used (see fsBarrierModule), else null. */
 export function loadSyncfs(): SyncfsCall | null {
-  const path = fsBarrierModule();
-  if (path === null) return null;
-  try {
-    const m = createRequire(import.meta.url)(path) as { syncfs?: SyncfsCall };
-    return typeof m.syncfs === 'function' ? m.syncfs : null;
-  } catch {
-    return null;
-  }
+  return fsBarrierModule() === null ? null : (loadNativeFs()?.syncfs ?? null);
 }
 
 /** One file system's flush barrier (see the module comment and `makeBarrier`). */

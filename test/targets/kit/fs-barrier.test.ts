@@ -1,6 +1,6 @@
 /**
  * Issue 19, item 1: the flush barrier (src/targets/kit/fs-barrier.ts). The native syncfs is the
- * real one (native/fs-barrier.c, built by `npm ci`); the barrier's sharing and error rules are
+ * real one (native/fs-native.c, built by `npm ci`); the barrier's sharing and error rules are
  * driven with a syncfs whose answers the test gives (`scripted`).
  *
  * syncfs(2) (man7.org/linux/man-pages/man2/syncfs.2.html): "syncfs() is like sync(), but
@@ -53,8 +53,8 @@ describe('the native syncfs', () => {
   });
 
   test('is built here, and flushes through a descriptor of the archive root; a closed one is EBADF', async () => {
-    // This machine is Linux >= 5.8 with a C compiler: `npm ci` built native/build/fs-barrier.node.
-    expect(fsBarrierModule()).toMatch(/native[/\\]build[/\\]fs-barrier\.node$/);
+    // This machine is Linux >= 5.8 with a C compiler: `npm ci` built native/build/fs-native.node.
+    expect(fsBarrierModule()).toMatch(/native[/\\]build[/\\]fs-native\.node$/);
     const syncfs = loadSyncfs();
     expect(syncfs).not.toBeNull();
     const t = await tempDir();
