@@ -1497,11 +1497,17 @@ export class SmallPuts {
   readonly #chunks = new Map<number, (a: ChunkAnswer) => void>();
   /**
    * The archive root's descriptors for flush barriers (kit/fs-barrier.ts), one for the worker and
-   * one for this thread: undefined until opened (the root may not be made yet), null where there is
-   * no barrier (no native syncfs, or a file system it does not cover).
+   * one for this thread: undefined until opened, null where there is no barrier (no native
+   * syncfs, or a file system it does not cover). Held only while batches are in flight, and
+   * closed once none is (a flush that returned covers every batch before it: nothing is lost), so
+   * that an idle daemon keeps no descriptor on the archive's disk (a USB disk can be unmounted).
    */
   #workerBarrier: BarrierFd | null | undefined;
   #hereBarrier: { at: BarrierFd; barrier: Barrier } | null | undefined;
+  /** Batches run on this thread and not yet answered. */
+  #hereInFlight = 0;
+  /** Whether the barrier's use was logged (once per target). */
+  #barrierLogged = false;
 
   /** `root`: the archive root, whose file system the barriers flush. */
   constructor(
@@ -1514,7 +1520,10 @@ export class SmallPuts {
     if (fsBarrierModule() === null) return null;
     try {
       const at = openBarrierFd(this.root);
-      this.log.debug({ root: this.root, barrier: at !== null }, at !== null ? 'small puts flushed by one syncfs a batch' : 'small puts fsynced one by one: the file system is not one syncfs covers');
+      if (!this.#barrierLogged) {
+        this.#barrierLogged = true;
+        this.log.debug({ root: this.root, barrier: at !== null }, at !== null ? 'small puts flushed by one syncfs a batch' : 'small puts fsynced one by one: the file system is not one syncfs covers');
+      }
       return at;
     } catch {
       return undefined;
@@ -1630,19 +1639,30 @@ export class SmallPuts {
   }
 
   #runHere(batch: Waiting[]): void {
+    this.#hereInFlight++;
     writeSmallBatch(
       { fs, createHash, folderSyncs: this.#folderSyncs, barrier: this.#barrierHere() },
       batch.map((w) => w.job),
       (i) => batch[i]!.signal?.aborted === true,
-    ).then(
-      (answers) => {
-        for (const [i, w] of batch.entries()) w.resolve(answers[i]!);
-      },
-      // writeSmallBatch answers every job rather than throw: this is a bug, failed per put.
-      (error: unknown) => {
-        for (const w of batch) w.resolve({ outcome: 'error', error, warnings: [] });
-      },
-    );
+    )
+      .then(
+        (answers) => {
+          for (const [i, w] of batch.entries()) w.resolve(answers[i]!);
+        },
+        // writeSmallBatch answers every job rather than throw: this is a bug, failed per put.
+        (error: unknown) => {
+          for (const w of batch) w.resolve({ outcome: 'error', error, warnings: [] });
+        },
+      )
+      .finally(() => {
+        if (--this.#hereInFlight === 0) this.#closeHereBarrier();
+      });
+  }
+
+  /** No batch runs here: this thread's barrier descriptor is closed (opened again for the next). */
+  #closeHereBarrier(): void {
+    if (this.#hereBarrier) closeQuietly(this.#hereBarrier.at.fd);
+    this.#hereBarrier = undefined;
   }
 
   #theWorker(): Worker | null {
@@ -1670,6 +1690,8 @@ export class SmallPuts {
       this.#posted.delete(m.id);
       posted.unlisten();
       const batch = posted.batch;
+      // Every batch the worker flushed is answered: its barrier's descriptor is closed for now.
+      if (this.#posted.size === 0) this.#closeWorkerBarrier();
       if (this.#posted.size === 0 && this.#chunks.size === 0) w.unref();
       for (const [i, waiting] of batch.entries()) {
         const a = m.answers[i]!;
@@ -1729,14 +1751,16 @@ export class SmallPuts {
     this.#worker = null;
     if (w) await w.terminate();
     this.#closeWorkerBarrier();
-    if (this.#hereBarrier) closeQuietly(this.#hereBarrier.at.fd);
-    this.#hereBarrier = null;
+    this.#closeHereBarrier();
     this.#dropChunks(new Error("the local target's worker thread was closed during a copy"));
   }
 
-  /** The worker is gone: its barrier's descriptor too (a flush of its still running keeps the file open in the kernel). */
+  /**
+   * The worker's barrier descriptor closed: no batch of its is in flight, or the worker is gone (a
+   * flush of its still running keeps the file open in the kernel). Opened again for the next batch.
+   */
   #closeWorkerBarrier(): void {
     if (this.#workerBarrier) closeQuietly(this.#workerBarrier.fd);
-    this.#workerBarrier = null;
+    this.#workerBarrier = undefined;
   }
 }

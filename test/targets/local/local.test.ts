@@ -1,4 +1,4 @@
-import { createReadStream, readlinkSync } from 'node:fs';
+import { createReadStream, readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { mkdir, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,6 +25,20 @@ vi.mock('node:fs', async (importOriginal) => {
   }) as typeof real.fsync;
   return { ...real, default: { ...real, fsync }, fsync };
 });
+
+/** What this process's open descriptors are of, at or under `dir`. */
+function openUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const at = readlinkSync(`/proc/self/fd/${fd}`);
+      if (at === dir || at.startsWith(`${dir}/`)) out.push(at);
+    } catch {
+      // Closed meanwhile (the listing's own descriptor).
+    }
+  }
+  return out;
+}
 
 let h: LocalHarness | undefined;
 let cleanupHook: (() => void) | undefined;
@@ -273,6 +287,17 @@ describe('local target: put', () => {
     expect(synced).toEqual([]);
     expect(flushed).toEqual([root, root]);
     expect(await readFile(path.join(root, 'x/y/g.bin'))).toEqual(seededBytes(9, 5000));
+    // Idle, the barrier keeps no descriptor of the archive (its disk can be unmounted).
+    expect(openUnder(root)).toEqual([]);
+  });
+
+  test('on the worker thread too, an idle target holds no descriptor of the archive (its disk can be unmounted)', async () => {
+    const { target, root } = await harness();
+    await Promise.all(Array.from({ length: 40 }, (_, i) => target.put(request(`w/f${i}.bin`, seededBytes(100 + i, 3000)))));
+    expect(openUnder(root)).toEqual([]);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => target.put(request(`w/g${i}.bin`, seededBytes(200 + i, 3000)))));
+    expect(openUnder(root)).toEqual([]);
+    expect(await readFile(path.join(root, 'w/f39.bin'))).toEqual(seededBytes(139, 3000));
   });
 
   test('a source growing without end is cut off just past the stated size', async () => {
