@@ -5,8 +5,8 @@
  *
  * One source tree of N files of 4 KiB (100 per folder, folders nested two deep, mtimes an hour
  * old so every file is stable at once). Per run, each tool copies the whole tree into a fresh
- * folder on the same file system, in turn: `stagecoach backfill --once` (dist/src/cli/main.js,
- * local target, fresh journal), the same with STAGECOACH_SYNCFS=off (an fsync per file and folder
+ * folder on the same file system, in turn: `stagecoach backfill --once` (the bundled CLI as
+ * production runs it, dist/bundle/main.js, made from this build first; local target, fresh journal), the same with STAGECOACH_SYNCFS=off (an fsync per file and folder
  * rather than one syncfs per batch; where the native syncfs is built), `rclone copy` (Debian's rclone; installed with
  * `apt-get install -y rclone` when missing, and the script says so) and `cp -r`. Each copy is
  * checked by counting the files it made.
@@ -16,23 +16,25 @@
  * the end), and the order of the tools rotates per run (run 1: stagecoach, rclone, cp; run 2:
  * rclone, cp, stagecoach; …), so no tool always runs first on a cold cache or right after a tree
  * was deleted (ext4 searches its recently deleted inodes on each create, which costs the next
- * tool). Each tool's figure is its median over the runs; the ratios are per run, then medianed.
+ * tool), and everything is written out (`sync`, untimed) before each tool starts, so that no
+ * tool's flushes write another's copy. Each tool's figure is its median over the runs; the
+ * ratios are per run, then medianed.
  * Disk: about N × 4 KiB × 4 tools × runs. Figures: seconds and CPU seconds (user + system, of the
  * tool's process and its children, from the waited-for children's times in /proc/self/stat) per
  * tool, and stagecoach ÷ rclone and ÷ cp -r for both: on a loaded machine the wall time is mostly
  * other people's work, the CPU time much less so. Stagecoach's copy is durable (each file and
- * folder fsynced before it is recorded done); rclone's and cp's are not.
+ * folder entry flushed before it is recorded done: one syncfs a batch, or an fsync each with
+ * STAGECOACH_SYNCFS=off); rclone's and cp's are not.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fsBarrierModule } from '../src/targets/kit/fs-barrier.js';
+import { DAEMON_BUNDLE, buildBundle } from './lib/daemon.js';
 import { commandLine, emit, fmt, fmtRatio, summarize, table, type Figure } from './lib/report.js';
 
-const DAEMON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const PER_FOLDER = 100;
 /** The daemon again with STAGECOACH_SYNCFS=off: an fsync per file and folder, not one syncfs per batch (src/targets/kit/fs-barrier.ts). */
 const PER_FILE = 'stagecoach, fsync per file';
@@ -101,7 +103,9 @@ async function main(): Promise<number> {
   const files = Math.floor(Number(values.files));
   const runs = Math.max(1, Math.floor(Number(values.runs)));
   if (!(files > 0)) throw new Error('--files must be a positive number');
-  if (!existsSync(DAEMON)) throw new Error(`${DAEMON} is missing: run npx tsc -p tsconfig.json first`);
+  // The daemon is the CLI as production runs it (the package's bin, the Docker image, `npm start`):
+  // the bundle, made here from this build (start-up is part of a backfill's time).
+  buildBundle();
   const rclone = ensureRclone();
   const work = mkdtempSync(path.join(path.resolve(values.dir), 'stagecoach-bench-small-'));
   try {
@@ -132,12 +136,16 @@ async function main(): Promise<number> {
       for (let k = 0; k < tools.length; k++) {
         const tool = tools[(r + k) % tools.length]!;
         const out = path.join(dest(r, tool), 'copy');
+        // The tool before left its copy in the page cache, not yet written (rclone and cp do not
+        // flush): written out here, untimed, so that no tool's flush pays for another's bytes (a
+        // syncfs writes every dirty page of the file system, an fsync only its file's).
+        spawnSync('sync');
         let x: ReturnType<typeof run>;
         if (tool === 'stagecoach' || tool === PER_FILE) {
           const tag = tool === PER_FILE ? '-per-file' : '';
           const cfg = path.join(work, `config-${r}${tag}.json`);
           writeFileSync(cfg, JSON.stringify({ stateDir: path.join(work, `state-${r}${tag}`), stableMs: 200, log: { level: 'warn', format: 'json' }, roots: [{ path: src, name: 'src' }], targets: [{ type: 'local', path: out }] }));
-          x = run(process.execPath, [DAEMON, 'backfill', '--once', '--config', cfg], tool === PER_FILE ? { ...process.env, STAGECOACH_SYNCFS: 'off' } : process.env);
+          x = run(process.execPath, [DAEMON_BUNDLE, 'backfill', '--once', '--config', cfg], tool === PER_FILE ? { ...process.env, STAGECOACH_SYNCFS: 'off' } : process.env);
         } else if (tool === 'rclone') x = run(rclone!, ['copy', src, out]);
         // The destination exists, so cp copies the tree into it as `src`.
         else x = run('cp', ['-r', src, out]);
