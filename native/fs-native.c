@@ -101,7 +101,9 @@ typedef struct {
   int err;
 } Copy;
 
-/* Copies [from, to) of the source's data, a hole left a hole; sets c->end as it goes. */
+static void copy_range(Copy *c, int64_t at, int64_t to);
+
+/* Copies [position, position + length) of the source's data, a hole left a hole; sets c->end as it goes. */
 static void copy_execute(napi_env env, void *data) {
   (void)env;
   Copy *c = data;
@@ -114,6 +116,14 @@ static void copy_execute(napi_env env, void *data) {
   int64_t to = c->position + c->length;
   if (to > st.st_size) to = st.st_size;
   int64_t at = c->position;
+  /* SEEK_DATA and SEEK_HOLE move the descriptor's offset: put back as it was (a caller's stream may use it). */
+  off_t kept = lseek(c->src, 0, SEEK_CUR);
+  copy_range(c, at, to);
+  if (kept >= 0) lseek(c->src, kept, SEEK_SET);
+}
+
+/* copy_execute's loop over [at, to). */
+static void copy_range(Copy *c, int64_t at, int64_t to) {
   while (at < to) {
     off_t data_at = lseek(c->src, at, SEEK_DATA);
     if (data_at < 0) {

@@ -355,8 +355,8 @@ const NO_KERNEL_COPY = new Set(['EXDEV', 'EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'ENOT
  * VM (1 GiB after 3 s idle): see bench/RESULTS.md, large-files.
  *
  * Null, with nothing written, where it does not apply: no native module, no source descriptor (a
- * paced read, or a put not from a delivery), a file under one chunk, or a kernel that refuses the
- * first call (EXDEV and the like). The size is checked as the copy goes (a source that grew past
+ * paced read, or a put not from a delivery), a file under one chunk, or a kernel that refuses to
+ * copy between these files (EXDEV and the like) before any byte is written. The size is checked as the copy goes (a source that grew past
  * its stated size fails at once) and at the end. Returns only once nothing it started still runs.
  */
 async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle): Promise<{ bytes: number; hash: string } | null> {
@@ -398,8 +398,10 @@ async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle)
       const { errno, end } = await copy(position, length);
       if (errno !== 0) {
         const code = getSystemErrorName(-errno);
-        if (position === 0 && end === 0 && NO_KERNEL_COPY.has(code)) {
-          ctx.log.debug({ code }, 'copy_file_range refused: the copy goes through the process');
+        // Refused before it wrote a byte (holes skipped before the first data are not written):
+        // the temp file is still new and empty, as the copy through the process needs it.
+        if (NO_KERNEL_COPY.has(code) && (await fh.stat()).size === 0) {
+          ctx.log.debug({ code, at: end }, 'copy_file_range refused: the copy goes through the process');
           return null;
         }
         throw Object.assign(new Error(`${code}: copy_file_range to '${ctx.folders.root}'`), { code, errno: -errno, syscall: 'copy_file_range' });
@@ -1401,7 +1403,7 @@ const errName = (errno) => {
     return 'E' + errno;
   }
 };
-let barrierFd = -1;
+let barrierAt = '';
 const back = { buffer: null };
 // Errors lose their own fields (code, errno, syscall, path) when posted: they go as plain data.
 const plain = (e) => (e instanceof Error ? { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, stack: e.stack } : { message: String(e) });
@@ -1413,10 +1415,12 @@ parentPort.on('message', async (m) => {
     return;
   }
   const flags = new Int32Array(m.flags);
+  // A descriptor opened again (after an idle spell) may have the last one's number, and the
+  // archive's disk mounted again another device: a new barrier for either.
   if (!m.barrier || !syncfs) deps.barrier = null;
-  else if (m.barrier.fd !== barrierFd) {
+  else if (m.barrier.fd + ':' + m.barrier.dev !== barrierAt || deps.barrier === null) {
     deps.barrier = makeBarrier(syncfs, errName, m.barrier, m.root);
-    barrierFd = m.barrier.fd;
+    barrierAt = m.barrier.fd + ':' + m.barrier.dev;
   }
   const answers = await writeSmallBatch(deps, m.jobs, (i) => Atomics.load(flags, i) !== 0);
   for (const a of answers) {

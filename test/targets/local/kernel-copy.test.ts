@@ -14,7 +14,7 @@
  * file ... containing data" / "to the next hole".
  */
 import { createHash } from 'node:crypto';
-import { openSync, closeSync, ftruncateSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { openSync, closeSync, ftruncateSync, readFileSync, readSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -123,6 +123,21 @@ describe('local target: a large file copied in the kernel', () => {
     expect(sha256(await readFile(path.join(h.root, 'big/file.bin')))).toBe(sha256(bytes));
   });
 
+  test('a kernel that refuses at the first data, after a leading hole: nothing was written yet, so the copy goes through the process, and is right', async () => {
+    h = await localHarness();
+    const native = nativeModule();
+    const real = native.copyRange;
+    const refused = vi.spyOn(native, 'copyRange').mockImplementation((src, dst, position, length, done) => {
+      if (position < 2 * MiB) real(src, dst, position, length, done);
+      else setImmediate(() => done(18 /* EXDEV */, position));
+    });
+    const { bytes, req } = await sparseSource(h.dir, 3 * MiB, [[2 * MiB, seededBytes(8, 500_000)]]);
+    const result = await h.target.put(req);
+    expect(refused).toHaveBeenCalledTimes(3);
+    expect(result.hash).toBe(sha256(bytes));
+    expect(sha256(await readFile(path.join(h.root, 'big/file.bin')))).toBe(sha256(bytes));
+  });
+
   test('an error past the first chunk (ENOSPC) fails the put with it, and leaves nothing', async () => {
     h = await localHarness();
     const native = nativeModule();
@@ -156,5 +171,11 @@ describe('local target: a large file copied in the kernel', () => {
     expect(sha256(await readFile(dstFile))).toBe(sha256(bytes));
     const [errno] = await call(9999, dst, 0, 10);
     expect(errno).toBe(9 /* EBADF */);
+    // The source's own offset is where it was (SEEK_DATA and SEEK_HOLE move it): /proc gives it.
+    const offset = (): string | undefined => /^pos:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${src}`, 'utf8'))?.[1];
+    readSync(src, Buffer.alloc(8), 0, 8, null);
+    expect(offset()).toBe('8');
+    expect(await call(src, dst, 0, 3 * MiB)).toEqual([0, 3 * MiB]);
+    expect(offset()).toBe('8');
   });
 });
