@@ -1636,6 +1636,7 @@ export class SmallPuts {
       // Not sent (a job the worker cannot be given): this batch runs here; the worker stays.
       this.#posted.delete(id);
       unlisten();
+      if (this.#posted.size === 0) this.#closeWorkerBarrier();
       if (this.#posted.size === 0 && this.#chunks.size === 0) worker.unref();
       this.log.warn({ err, puts: batch.length }, 'small puts not posted to the worker thread: run on the main thread');
       this.#runHere(batch);
