@@ -369,12 +369,27 @@ async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle)
   const hash = new Sha256OnWorker();
   const ring: SharedArrayBuffer[] = [];
   for (let i = 0; i < COPY_RING; i++) ring.push(idleChunks.pop() ?? new SharedArrayBuffer(COPY_CHUNK));
-  const busy: Array<Promise<void> | null> = ring.map(() => null);
   const failed: { error?: unknown } = {};
+  const fail = (error: unknown): void => {
+    if (!('error' in failed)) failed.error = error;
+  };
   let flushing: Promise<void> | null = null;
-  let unflushed = 0;
   let digested = false;
-  // A chunk read back (a hole past the file's length so far reads as zeros).
+
+  // The check, behind the copy: each chunk copied is read back from the temp file into the ring
+  // (a hole past the file's length so far reads as zeros) and hashed, in order. The copy does not
+  // wait for it (it holds no buffer), so it ends early and the disk writes its tail while the
+  // hash, the slower of the two, catches up.
+  const copied: Array<[number, number]> = [];
+  let copyOver = false;
+  // The put failed or went the other way: what is still queued is not checked.
+  let stop = false;
+  let wake: (() => void) | null = null;
+  const woken = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
   const readBack = async (buf: Buffer, position: number): Promise<void> => {
     for (let got = 0; got < buf.length; ) {
       const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
@@ -385,12 +400,32 @@ async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle)
       got += bytesRead;
     }
   };
-  // Settles once the last chunk's hash update has been called: the chunks are read back side by
-  // side, but hashed in order.
-  let inOrder: Promise<unknown> = Promise.resolve();
+  const checked = (async (): Promise<void> => {
+    const busy: Array<Promise<void> | null> = ring.map(() => null);
+    // Settles once the last chunk's hash update has been called: the chunks are read back side
+    // by side, but hashed in order.
+    let inOrder: Promise<unknown> = Promise.resolve();
+    for (let i = 0; ; i++) {
+      while (copied.length === 0 && !copyOver) await new Promise<void>((resolve) => (wake = resolve));
+      const next = copied.shift();
+      if (next === undefined || stop || 'error' in failed) break;
+      const slot = i % ring.length;
+      await busy[slot];
+      const [position, end] = next;
+      const buf = Buffer.from(ring[slot]!, 0, end - position);
+      const ready = Promise.all([readBack(buf, position), inOrder]);
+      // Registered before `inOrder`'s own callback: the update is called before the next chunk's.
+      const hashed = ready.then(() => hash.update(buf));
+      inOrder = ready;
+      busy[slot] = hashed.catch(fail);
+    }
+    await Promise.all(busy);
+  })();
+
   let position = 0;
   try {
-    for (let i = 0; ; i++) {
+    let unflushed = 0;
+    for (;;) {
       if (signal?.aborted) throw abortError(ctx.targetId, signal);
       if ('error' in failed) throw failed.error;
       // At most one byte past the stated size: a file that grows is cut off there.
@@ -408,17 +443,8 @@ async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle)
       }
       const n = end - position;
       if (n > 0) {
-        const slot = i % ring.length;
-        await busy[slot];
-        if ('error' in failed) throw failed.error;
-        const buf = Buffer.from(ring[slot]!, 0, n);
-        const ready = Promise.all([readBack(buf, position), inOrder]);
-        // Registered before `inOrder`'s own callback: the update is called before the next chunk's.
-        const hashed = ready.then(() => hash.update(buf));
-        inOrder = ready;
-        busy[slot] = hashed.catch((error: unknown) => {
-          if (!('error' in failed)) failed.error = error;
-        });
+        copied.push([position, end]);
+        woken();
       }
       position = end;
       if (position > req.size) throw new ShortReadError(req.size, position);
@@ -432,22 +458,28 @@ async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle)
           },
           (error: unknown) => {
             flushing = null;
-            if (!('error' in failed)) failed.error = error;
+            fail(error);
           },
         );
       }
       if (n < length) break;
     }
-    await Promise.all(busy);
-    while (flushing !== null) await flushing;
-    if ('error' in failed) throw failed.error;
     verifySize(req.size, position);
-    // A hole at the end is the file's length, not bytes.
+    // A hole at the end is the file's length, not bytes. Then the tail is flushed while the check catches up.
     await fh.truncate(position);
+    while (flushing !== null) await flushing;
+    const tail = fh.datasync().catch(fail);
+    copyOver = true;
+    woken();
+    await Promise.all([checked, tail]);
+    if ('error' in failed) throw failed.error;
     digested = true;
     return { bytes: position, hash: await hash.digest() };
   } finally {
-    await Promise.all(busy);
+    stop = !digested;
+    copyOver = true;
+    woken();
+    await checked;
     while (flushing !== null) await flushing;
     if (!digested) hash.drop();
     for (const b of ring) if (idleChunks.length < IDLE_CHUNKS_KEPT) idleChunks.push(b);
