@@ -351,8 +351,9 @@ const NO_KERNEL_COPY = new Set(['EXDEV', 'EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'ENOT
  * native module, kit/fs-native.ts), as `cp` copies. The bytes never pass through this process to
  * be written: each chunk is read back from the temp file into a ring buffer and hashed on the
  * worker, so the hash returned is that of the bytes the archive holds, as they came from the
- * checked descriptor. A chunk is read back and hashed while the next is copied. Measured on this
- * VM (1 GiB after 3 s idle): see bench/RESULTS.md, large-files.
+ * checked descriptor. The copy runs ahead of that check (it holds no buffer), and once it is over
+ * the disk writes its tail while the hash, the slower of the two, catches up. Measured on this VM
+ * (1 GiB after 3 s idle): see bench/RESULTS.md, large-files.
  *
  * Null, with nothing written, where it does not apply: no native module, no source descriptor (a
  * paced read, or a put not from a delivery), a file under one chunk, or a kernel that refuses to
