@@ -29,35 +29,78 @@
 #include <sys/types.h>
 #include <node_api.h>
 
+/* What every call holds: its work on the thread pool and its callback. First in each call's struct. */
 typedef struct {
   napi_async_work work;
   napi_ref callback;
+} Job;
+
+/*
+ * Queues `job` (allocated by the caller, freed here on failure or by `finish`) to run `execute` on
+ * the thread pool and then `complete`. Returns 1, or 0 with a JS error thrown.
+ */
+static int queue(napi_env env, Job *job, napi_value callback, const char *name, napi_async_execute_callback execute,
+                 napi_async_complete_callback complete) {
+  napi_value resource;
+  if (napi_create_reference(env, callback, 1, &job->callback) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "could not hold the callback");
+    return 0;
+  }
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
+      napi_create_async_work(env, NULL, resource, execute, complete, job, &job->work) != napi_ok) {
+    napi_delete_reference(env, job->callback);
+    free(job);
+    napi_throw_error(env, NULL, "could not create the call");
+    return 0;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_delete_async_work(env, job->work);
+    napi_delete_reference(env, job->callback);
+    free(job);
+    napi_throw_error(env, NULL, "could not queue the call");
+    return 0;
+  }
+  return 1;
+}
+
+/* Calls the job's callback with `argc` values made by `args` (none if it fails), then frees the job. */
+static void finish(napi_env env, Job *job, size_t argc, int (*args)(napi_env, Job *, napi_value *)) {
+  napi_value cb, global, argv[2];
+  if (napi_get_reference_value(env, job->callback, &cb) == napi_ok && cb != NULL && napi_get_global(env, &global) == napi_ok &&
+      args(env, job, argv)) {
+    napi_call_function(env, global, cb, argc, argv, NULL);
+  }
+  napi_delete_reference(env, job->callback);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+typedef struct {
+  Job job;
   int fd;
   int err;
 } Flush;
 
-static void execute(napi_env env, void *data) {
+static void flush_execute(napi_env env, void *data) {
   (void)env;
   Flush *f = data;
   f->err = syncfs(f->fd) == 0 ? 0 : errno;
 }
 
-static void complete(napi_env env, napi_status status, void *data) {
+static int flush_args(napi_env env, Job *job, napi_value *argv) {
+  return napi_create_int32(env, ((Flush *)job)->err, &argv[0]) == napi_ok;
+}
+
+static void flush_complete(napi_env env, napi_status status, void *data) {
   Flush *f = data;
-  napi_value cb, global, arg;
-  int err = status == napi_ok ? f->err : ECANCELED;
-  if (napi_get_reference_value(env, f->callback, &cb) == napi_ok && cb != NULL && napi_get_global(env, &global) == napi_ok &&
-      napi_create_int32(env, err, &arg) == napi_ok) {
-    napi_call_function(env, global, cb, 1, &arg, NULL);
-  }
-  napi_delete_reference(env, f->callback);
-  napi_delete_async_work(env, f->work);
-  free(f);
+  if (status != napi_ok) f->err = ECANCELED;
+  finish(env, &f->job, 1, flush_args);
 }
 
 static napi_value js_syncfs(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], name;
+  napi_value argv[2];
   napi_valuetype t1;
   int32_t fd;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
@@ -71,31 +114,12 @@ static napi_value js_syncfs(napi_env env, napi_callback_info info) {
     return NULL;
   }
   f->fd = fd;
-  if (napi_create_reference(env, argv[1], 1, &f->callback) != napi_ok) {
-    free(f);
-    napi_throw_error(env, NULL, "syncfs: could not hold the callback");
-    return NULL;
-  }
-  if (napi_create_string_utf8(env, "stagecoach:syncfs", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, f, &f->work) != napi_ok) {
-    napi_delete_reference(env, f->callback);
-    free(f);
-    napi_throw_error(env, NULL, "syncfs: could not create the call");
-    return NULL;
-  }
-  if (napi_queue_async_work(env, f->work) != napi_ok) {
-    napi_delete_async_work(env, f->work);
-    napi_delete_reference(env, f->callback);
-    free(f);
-    napi_throw_error(env, NULL, "syncfs: could not queue the call");
-    return NULL;
-  }
+  queue(env, &f->job, argv[1], "stagecoach:syncfs", flush_execute, flush_complete);
   return NULL;
 }
 
 typedef struct {
-  napi_async_work work;
-  napi_ref callback;
+  Job job;
   int src, dst;
   int64_t position, length, end;
   int err;
@@ -158,22 +182,20 @@ static void copy_range(Copy *c, int64_t at, int64_t to) {
   c->end = to;
 }
 
+static int copy_args(napi_env env, Job *job, napi_value *argv) {
+  Copy *c = (Copy *)job;
+  return napi_create_int32(env, c->err, &argv[0]) == napi_ok && napi_create_int64(env, c->end, &argv[1]) == napi_ok;
+}
+
 static void copy_complete(napi_env env, napi_status status, void *data) {
   Copy *c = data;
-  napi_value cb, global, argv[2];
-  int err = status == napi_ok ? c->err : ECANCELED;
-  if (napi_get_reference_value(env, c->callback, &cb) == napi_ok && cb != NULL && napi_get_global(env, &global) == napi_ok &&
-      napi_create_int32(env, err, &argv[0]) == napi_ok && napi_create_int64(env, c->end, &argv[1]) == napi_ok) {
-    napi_call_function(env, global, cb, 2, argv, NULL);
-  }
-  napi_delete_reference(env, c->callback);
-  napi_delete_async_work(env, c->work);
-  free(c);
+  if (status != napi_ok) c->err = ECANCELED;
+  finish(env, &c->job, 2, copy_args);
 }
 
 static napi_value js_copy_range(napi_env env, napi_callback_info info) {
   size_t argc = 5;
-  napi_value argv[5], name;
+  napi_value argv[5];
   napi_valuetype t;
   int32_t src, dst;
   int64_t position, length;
@@ -193,25 +215,7 @@ static napi_value js_copy_range(napi_env env, napi_callback_info info) {
   c->dst = dst;
   c->position = position;
   c->length = length;
-  if (napi_create_reference(env, argv[4], 1, &c->callback) != napi_ok) {
-    free(c);
-    napi_throw_error(env, NULL, "copyRange: could not hold the callback");
-    return NULL;
-  }
-  if (napi_create_string_utf8(env, "stagecoach:copyRange", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, copy_execute, copy_complete, c, &c->work) != napi_ok) {
-    napi_delete_reference(env, c->callback);
-    free(c);
-    napi_throw_error(env, NULL, "copyRange: could not create the call");
-    return NULL;
-  }
-  if (napi_queue_async_work(env, c->work) != napi_ok) {
-    napi_delete_async_work(env, c->work);
-    napi_delete_reference(env, c->callback);
-    free(c);
-    napi_throw_error(env, NULL, "copyRange: could not queue the call");
-    return NULL;
-  }
+  queue(env, &c->job, argv[4], "stagecoach:copyRange", copy_execute, copy_complete);
   return NULL;
 }
 

@@ -40,6 +40,19 @@ function openUnder(dir: string): string[] {
   return out;
 }
 
+/**
+ * The small puts' calls made on this thread, where the mocks and spies see them (not on the
+ * worker thread), each node:fs fsync's path pushed to `synced`; undone after the test.
+ */
+function seeFsyncsHere(synced: string[]): void {
+  fsyncSeen.hook = (fd) => synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+  smallPutsInThread.forced = true;
+  cleanupHook = () => {
+    fsyncSeen.hook = null;
+    smallPutsInThread.forced = false;
+  };
+}
+
 let h: LocalHarness | undefined;
 let cleanupHook: (() => void) | undefined;
 afterEach(async () => {
@@ -230,13 +243,7 @@ describe('local target: put', () => {
       throughHandle.push(readlinkSync(`/proc/self/fd/${this.fd}`));
       return real.call(this);
     });
-    fsyncSeen.hook = (fd) => synced.push(readlinkSync(`/proc/self/fd/${fd}`));
-    // The small put's calls on this thread, where the mock sees them (not on the worker thread).
-    smallPutsInThread.forced = true;
-    cleanupHook = () => {
-      fsyncSeen.hook = null;
-      smallPutsInThread.forced = false;
-    };
+    seeFsyncsHere(synced);
     await target.put(request('x/y/f.bin', seededBytes(8, 5000)));
     expect(synced).toHaveLength(4);
     // New folders x and x/y are entries of root and x: both parents are synced, each as the
@@ -270,13 +277,7 @@ describe('local target: put', () => {
     const { target, root } = await harness();
     await target.ensureFolder('');
     const synced: string[] = [];
-    fsyncSeen.hook = (fd) => synced.push(readlinkSync(`/proc/self/fd/${fd}`));
-    // On this thread, where the spies see the calls.
-    smallPutsInThread.forced = true;
-    cleanupHook = () => {
-      fsyncSeen.hook = null;
-      smallPutsInThread.forced = false;
-    };
+    seeFsyncsHere(synced);
     await target.put(request('x/y/f.bin', seededBytes(8, 5000)));
     // The new folders' parents are still fsynced as each is made; the file and its folder entry are flushed by the barrier.
     expect(synced).toEqual([root, path.join(root, 'x')]);
