@@ -6,9 +6,9 @@
 //
 // The module is optional: where it cannot be built (not Linux, no C compiler, no Node headers)
 // this says why and exits 0, and the local target does without: an fsync per small file, and a
-// large file's copy through the process (src/targets/kit/fs-native.ts). The Node headers are looked for beside the running node
-// (PREFIX/include/node, as the official tarballs, Docker images and distributions install them),
-// or under npm_config_nodedir.
+// large file's copy through the process (src/targets/kit/fs-native.ts). The Node headers are
+// looked for beside the running node (PREFIX/include/node, as the official tarballs, Docker images
+// and distributions install them), or under npm_config_nodedir.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';

@@ -391,16 +391,6 @@ async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle)
     wake = null;
     w?.();
   };
-  const readBack = async (buf: Buffer, position: number): Promise<void> => {
-    for (let got = 0; got < buf.length; ) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
-      if (bytesRead === 0) {
-        buf.fill(0, got);
-        break;
-      }
-      got += bytesRead;
-    }
-  };
   const checked = (async (): Promise<void> => {
     const busy: Array<Promise<void> | null> = ring.map(() => null);
     // Settles once the last chunk's hash update has been called: the chunks are read back side
@@ -414,7 +404,7 @@ async function copyInKernel(ctx: UploadContext, req: PutRequest, fh: FileHandle)
       await busy[slot];
       const [position, end] = next;
       const buf = Buffer.from(ring[slot]!, 0, end - position);
-      const ready = Promise.all([readBack(buf, position), inOrder]);
+      const ready = Promise.all([readFilled(fh, buf, position), inOrder]);
       // Registered before `inOrder`'s own callback: the update is called before the next chunk's.
       const hashed = ready.then(() => hash.update(buf));
       inOrder = ready;
@@ -838,15 +828,7 @@ class SparseWriter {
   private async readBack(chunk: Buffer, position: number): Promise<void> {
     if (this.back === null || this.back.length < chunk.length) this.back = Buffer.allocUnsafe(chunk.length);
     const back = this.back.subarray(0, chunk.length);
-    for (let got = 0; got < chunk.length; ) {
-      const { bytesRead } = await this.fh.read(back, got, chunk.length - got, position + got);
-      // Past the end: a hole not yet covered by the length reads as zeros (finish() sets it).
-      if (bytesRead === 0) {
-        back.fill(0, got);
-        break;
-      }
-      got += bytesRead;
-    }
+    await readFilled(this.fh, back, position);
     if (!back.equals(chunk)) throw this.mismatch(position);
   }
 
@@ -877,6 +859,21 @@ class SparseWriter {
     await this.idle();
     if (this.flushError) throw this.flushError.error;
     await this.fh.truncate(this.position);
+  }
+}
+
+/**
+ * Fills `buf` from `position` of the file being written. Past its end reads as zeros: a hole not
+ * yet covered by the file's length (set once the copy is over).
+ */
+async function readFilled(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let got = 0; got < buf.length; ) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) {
+      buf.fill(0, got);
+      break;
+    }
+    got += bytesRead;
   }
 }
 
