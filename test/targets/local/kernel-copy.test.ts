@@ -70,7 +70,7 @@ async function sparseSource(dir: string, size: number, data: Array<[number, Buff
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('local target: a large file copied in the kernel', () => {
-  test('the copy holds the source byte for byte, its holes stay holes, the hash is of what the archive holds, and no byte went through the process', async () => {
+  test('the copy holds the source byte for byte, its holes stay holes, the hash is of what the archive holds, and the kernel made the copy, a call a MiB', async () => {
     h = await localHarness();
     const native = nativeModule();
     const calls: Array<[number, number]> = [];
