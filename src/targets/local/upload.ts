@@ -1411,6 +1411,31 @@ export function writeChunkSync(fs: Pick<typeof import('node:fs'), 'writeSync' | 
   }
 }
 
+/**
+ * `handle` for each message given to the function returned, one a turn of the event loop, in
+ * order. The worker takes batches so: messages come in bursts, and a burst's messages are all
+ * delivered in one go; taken one a turn, a flush that returned while a batch was written lets
+ * the batch it covers rename and answer before the next is written, rather than after the whole
+ * burst (the main thread then leases and reads the next puts meanwhile).
+ *
+ * MUST reference nothing outside itself: its source text is run on the worker thread.
+ */
+export function oneATurn<T>(handle: (m: T) => void): (m: T) => void {
+  const inbox: T[] = [];
+  const next = (): void => {
+    try {
+      handle(inbox.shift()!);
+    } finally {
+      // After this batch: what became ready meanwhile (a flush returned) runs before the next.
+      if (inbox.length > 0) setImmediate(next);
+    }
+  };
+  return (m) => {
+    inbox.push(m);
+    if (inbox.length === 1) setImmediate(next);
+  };
+}
+
 /** The worker: CommonJS, run with `eval` (no file of its own to find in dist/ or under vitest). */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -1437,7 +1462,10 @@ let barrierAt = '';
 const back = { buffer: null };
 // Errors lose their own fields (code, errno, syscall, path) when posted: they go as plain data.
 const plain = (e) => (e instanceof Error ? { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, stack: e.stack } : { message: String(e) });
-parentPort.on('message', async (m) => {
+const oneATurn = ${oneATurn.toString()};
+const takeBatch = oneATurn((m) => void handle(m));
+parentPort.on('message', (m) => (m.chunk ? handle(m) : takeBatch(m)));
+async function handle(m) {
   if (m.chunk) {
     const a = writeChunkSync(deps.fs, m.chunk, back);
     if ('error' in a) a.error = plain(a.error);
@@ -1458,7 +1486,7 @@ parentPort.on('message', async (m) => {
     for (const w of a.warnings) w.error = plain(w.error);
   }
   parentPort.postMessage({ id: m.id, answers });
-});
+}
 `;
 
 interface PlainError {
@@ -1506,13 +1534,22 @@ interface Posted {
 const SPLIT = 4;
 /** Fewer puts a message than this cost more in messages than they gain in overlap. */
 const MIN_BATCH = 8;
+/**
+ * A turn that queues this many puts sends them at once, without waiting for the turn's end: the
+ * worker writes them while this thread leases and reads the next ones. Sent only at the turn's
+ * end, a lease's 512 puts went as one wave and came back as one (they share their flushes), and
+ * the two threads took turns again: 10,000 files of 4 KiB on tmpfs took 2.0–2.2 s, with this and
+ * the worker taking its batches one a turn (oneATurn) 1.7–1.8 s.
+ */
+const POST_AT = 64;
 
 /** Small puts, and large copies' chunks, on the main thread instead of the worker (tests that fault node:fs in this thread). */
 export const smallPutsInThread = { forced: false };
 
 /**
  * The small puts of one local target: `put` queues a job, the jobs queued in one event-loop turn
- * go to the worker in a few batches (or, without one, to `writeSmallBatch` on this thread, as one).
+ * go to the worker in a few batches, as soon as `POST_AT` are queued and at the turn's end (or,
+ * without a worker, to `writeSmallBatch` on this thread, as one at the turn's end).
  * `put` never rejects: its answer says what happened. `close` ends the worker; call it once no
  * put is pending.
  */
@@ -1609,11 +1646,14 @@ export class SmallPuts {
     return new Promise((resolve) => {
       if (this.#queue.length === 0) setImmediate(() => this.#flush());
       this.#queue.push({ job, signal, resolve });
+      // On this thread, a batch gains nothing by going early: one a turn, as few flushes as can be.
+      if (this.#queue.length >= POST_AT && !this.#inThread && !smallPutsInThread.forced) this.#flush();
     });
   }
 
   #flush(): void {
     const queued = this.#queue;
+    if (queued.length === 0) return;
     this.#queue = [];
     const worker = this.#inThread || this.#closed || smallPutsInThread.forced ? null : this.#theWorker();
     if (worker === null) {

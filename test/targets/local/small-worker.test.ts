@@ -18,7 +18,7 @@ import type { Worker as RealWorker } from 'node:worker_threads';
 import { ShortReadError, TargetError } from '../../../src/errors.js';
 import { createLocalTarget } from '../../../src/targets/local/index.js';
 import { isTempName } from '../../../src/targets/local/names.js';
-import { smallPutsInThread } from '../../../src/targets/local/upload.js';
+import { oneATurn, smallPutsInThread } from '../../../src/targets/local/upload.js';
 import type { PutRequest, Target } from '../../../src/targets/target.js';
 import { request, seededBytes } from '../../conformance/sources.js';
 import { listFiles, tempDir } from '../../helpers/fs.js';
@@ -124,6 +124,42 @@ describe('local target: small puts on the worker thread', () => {
     smallPutsInThread.forced = true;
     await target.put(request('d0/here.bin', seededBytes(99, 100)));
     expect(seen.tempOpens).toBe(1);
+  });
+
+  test('a turn that queues many puts sends the first ones before it ends: the worker writes them while this thread reads the next', async () => {
+    const { target, root } = await setup();
+    // The folders made and the worker started, so that the next puts all queue in one turn.
+    await target.put(request('many/first.bin', seededBytes(1, 100)));
+    let turnOver = false;
+    // Registered before the puts: it runs before anything they put off to the next turn.
+    setImmediate(() => {
+      turnOver = true;
+    });
+    const postedInTurn: boolean[] = [];
+    seen.beforePost = () => void postedInTurn.push(!turnOver);
+    const put = Array.from({ length: 150 }, (_, i): [string, Buffer] => [`many/f${i}.bin`, seededBytes(100 + i, 512)]);
+    await Promise.all(put.map(([p, b]) => target.put(request(p, b))));
+    await expectWhole(root, put);
+    // Sent at 64 and 128 puts queued, within the turn; the rest once it is over.
+    expect(postedInTurn.filter(Boolean).length).toBeGreaterThan(0);
+    expect(postedInTurn.at(-1)).toBe(false);
+  });
+
+  test('the worker takes a burst of batches one a turn: what became ready while one was written (its flush) runs before the next', async () => {
+    const order: string[] = [];
+    const take = oneATurn((m: number) => {
+      order.push(`batch ${m}`);
+      // As a flush that returns while batch 0 is written (its callback is queued meanwhile).
+      if (m === 0) setImmediate(() => order.push('flush of batch 0 returned'));
+    });
+    // A burst: every message delivered in one go.
+    for (let i = 0; i < 4; i++) take(i);
+    for (let turns = 0; turns < 20 && order.length < 5; turns++) await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['batch 0', 'flush of batch 0 returned', 'batch 1', 'batch 2', 'batch 3']);
+    // And a message after the burst is taken too, in its own turn.
+    take(4);
+    await new Promise((r) => setImmediate(r));
+    expect(order.at(-1)).toBe('batch 4');
   });
 
   test('the same bytes again: unchanged, nothing written; other bytes of the same size: written', async () => {
