@@ -39,11 +39,13 @@ targetSuite(
         const bytes = seededBytes(70, 20 * MiB + 3);
         const box = { handle: null as string | null };
         let cut = false;
-        // The source is read ahead of what is sent: arm the reset while the 2nd chunk is being read.
+        // The source is read a chunk ahead of what is sent: arm the reset at its first read after
+        // Drive answered the 1st chunk, which comes before the 2nd chunk is sent.
+        const answered = (): number => emu.server.requests(/upload_id=/).filter((r) => r.method === 'PUT' && r.status !== 0).length;
         const open = (start = 0) =>
           chunkStream(function* () {
             for (let off = start; off < bytes.length; off += 64 * 1024) {
-              if (!cut && off >= 8 * MiB + MiB) {
+              if (!cut && answered() >= 1) {
                 cut = true;
                 emu.server.setFaults({ queue: [{ match: /^\/upload\//, fault: { kind: 'reset' } }] });
               }

@@ -1,5 +1,6 @@
 /**
- * Uploads to Drive, streamed from the source with memory bounded by one chunk:
+ * Uploads to Drive, streamed from the source with memory bounded by two chunks (the one sent, and
+ * the next, read and hashed while it is: `SourceReader`'s read-ahead):
  * - simple: one multipart request (metadata + a Readable media part) through the SDK, for files
  *   up to the simple-upload limit;
  * - resumable: a session (POST or, for a new version of a file, PATCH `uploadType=resumable`),
@@ -23,7 +24,8 @@ import { SourceError } from '../kit/classify.js';
 import { redact } from './classify.js';
 import type { DriveApi } from './transport.js';
 import { multipartBoundary } from '../kit/boundary.js';
-import { readSmallSync, toBuffer } from '../kit/chunks.js';
+import { readSmallSync } from '../kit/chunks.js';
+import { ReadAhead } from '../kit/read-ahead.js';
 import { hashBuffer } from '../../archive/hash.js';
 
 /** Where an upload goes: a new file (`fileId` null) or a new version of an existing one. */
@@ -113,28 +115,38 @@ export class MeteredStream extends Transform {
 /**
  * Reads a source sequentially in exact byte counts, hashing each byte once as it is read.
  * Errors: ShortReadError when the source ends before `size` or holds more; SourceError when
- * the source itself fails; an AbortError when the put's signal fired.
+ * the source itself fails; an AbortError when the put's signal fired. With `ahead` > 0 the
+ * source is read, counted and hashed up to `ahead` bytes before it is asked for (ReadAhead), so
+ * the next chunk is ready while a request is in flight; errors still come in the order of the
+ * bytes.
  */
 export class SourceReader {
-  readonly #src: Readable;
-  readonly #it: AsyncIterator<unknown>;
+  readonly #ahead: ReadAhead;
   readonly #size: number;
   readonly #hash: Hash = createHash('md5');
   readonly #targetId: string;
   readonly #signal: AbortSignal | undefined;
   #pending: Buffer | null = null;
+  /** Bytes pulled from the source (counted and hashed), ahead of those handed out. */
   #read = 0;
   #ended = false;
 
-  constructor(src: Readable, size: number, targetId: string, signal?: AbortSignal) {
-    this.#src = src;
-    this.#it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  constructor(src: Readable, size: number, targetId: string, signal: AbortSignal | undefined, ahead = 0) {
     this.#size = size;
     this.#targetId = targetId;
     this.#signal = signal;
+    this.#ahead = new ReadAhead(src, {
+      limit: ahead,
+      onChunk: (buf) => {
+        this.#read += buf.length;
+        if (this.#read > size) throw new ShortReadError(size, this.#read);
+        this.#hash.update(buf);
+      },
+      sourceError: (err) => (signal?.aborted ? abortError(targetId, signal) : new SourceError(err, redact)),
+    });
   }
 
-  /** Bytes read from the source so far. */
+  /** Bytes read from the source so far (all of them once `expectEnd` passed). */
   get bytes(): number {
     return this.#read;
   }
@@ -146,22 +158,10 @@ export class SourceReader {
       return b;
     }
     if (this.#ended) return null;
-    let r: IteratorResult<unknown>;
-    try {
-      r = await this.#it.next();
-    } catch (err) {
-      if (this.#signal?.aborted) throw abortError(this.#targetId, this.#signal);
-      throw new SourceError(err, redact);
-    }
-    if (r.done) {
-      this.#ended = true;
-      return null;
-    }
-    const buf = toBuffer(r.value);
-    this.#read += buf.length;
-    if (this.#read > this.#size) throw new ShortReadError(this.#size, this.#read);
-    this.#hash.update(buf);
-    return buf;
+    if (this.#signal?.aborted) throw abortError(this.#targetId, this.#signal);
+    const b = await this.#ahead.next();
+    if (b === null) this.#ended = true;
+    return b;
   }
 
   async #take(n: number, sink: (piece: Buffer) => void): Promise<void> {
@@ -210,7 +210,7 @@ export class SourceReader {
   }
 
   close(): void {
-    this.#src.destroy();
+    this.#ahead.close();
   }
 }
 
@@ -472,7 +472,8 @@ export async function resumableUpload(ctx: UploadContext, req: PutRequest, dest:
   uri ??= await openSession(ctx, dest, size, opts);
   const sessionUri = uri;
 
-  const reader = new SourceReader(openSource(req), size, targetId, signal);
+  // The next chunk is read and hashed while one is sent: one chunk ahead at most.
+  const reader = new SourceReader(openSource(req), size, targetId, signal, opts.chunkSize);
   try {
     await reader.skip(offset);
     const buf = Buffer.allocUnsafe(Math.min(opts.chunkSize, size));

@@ -8,7 +8,7 @@ import { TargetError } from '../../../src/errors.js';
 import type { Target } from '../../../src/targets/target.js';
 import { seededBytes } from '../../conformance/sources.js';
 import { startGdriveEmulator, type GdriveEmulator } from '../../emulators/gdrive/index.js';
-import { CHUNK, crossingSource, errorText, makeTarget, put, rejected, resumeStore } from './helpers.js';
+import { CHUNK, answeredSource, errorText, makeTarget, put, rejected, resumeStore } from './helpers.js';
 
 let emu: GdriveEmulator;
 
@@ -40,10 +40,11 @@ describe('access tokens', () => {
     expect(req.opens).toEqual([0, 0]);
     expect(tokenRequests()).toBe(3);
     // A 401 on a resumable session start, then on its second chunk: replayed, the chunk from the buffer in hand.
+    // (The second chunk's 401 is queued at the source's first read after Drive answered the first.)
     emu.failNext('authError', { match: /^\/upload\// });
     const big = seededBytes(4, 3 * CHUNK + 1);
     const onChunk2 = () => emu.failNext('authError', { match: /^\/upload\// });
-    const res = await target.put(put('t/resumable.bin', big, undefined, { open: crossingSource(big, CHUNK + CHUNK / 2, onChunk2) }));
+    const res = await target.put(put('t/resumable.bin', big, undefined, { open: answeredSource(big, emu, 1, onChunk2) }));
     expect(res.size).toBe(big.length);
     expect(refused()).toBe(4);
     const refusedUploads = emu.server.requests(/^\/upload\//).filter((r) => r.status === 401);

@@ -11,7 +11,7 @@ import { GDRIVE_ROOT } from '../../conformance/gdrive-harness.js';
 import { chunkStream, growingSource, pullTriggerSource, seededBytes } from '../../conformance/sources.js';
 import { createDriveClient } from '../../emulators/gdrive/client.js';
 import { FOLDER_MIME, startGdriveEmulator, type GdriveEmulator } from '../../emulators/gdrive/index.js';
-import { CHUNK, crossingSource, makeTarget, put, rejected, resumeStore } from './helpers.js';
+import { CHUNK, KiB, answeredChunks, answeredSource, crossingSource, makeTarget, put, rejected, resumeStore } from './helpers.js';
 
 let emu: GdriveEmulator;
 
@@ -58,6 +58,29 @@ describe('upload paths', () => {
     expect(decodeHandle(store.saved[1]!)).toMatchObject({ v: 1, size, fileId: null, uri: expect.stringMatching(/upload_id=/) });
     expect(store.saved[2]).toBeNull();
     expect((await emu.read(path('big/b.bin'))).equals(bytes)).toBe(true);
+  });
+
+  it('the next chunk is read while one is sent: each chunk was read before Drive answered the one before it', async () => {
+    const { target } = makeTarget(emu);
+    const size = 4 * CHUNK;
+    const bytes = seededBytes(5, size);
+    // Drive takes 50 ms before it handles each request: time in which the target reads ahead.
+    emu.server.setFaults({ latencyMs: 50 });
+    // For each 64 KiB piece of the source: how many chunks Drive had answered when it was read.
+    const answeredAt = new Map<number, number>();
+    const open = () =>
+      chunkStream(function* () {
+        for (let off = 0; off < size; off += 64 * KiB) {
+          answeredAt.set(off, answeredChunks(emu));
+          yield bytes.subarray(off, off + 64 * KiB);
+        }
+      });
+    const res = await target.put(put('ahead/a.bin', bytes, undefined, { open }));
+    expect(res).toMatchObject({ size, hash: md5(bytes), bytesSent: size });
+    expect(answeredChunks(emu)).toBe(4);
+    // Chunk k's last piece (not only what the stream buffers of its start) was read while
+    // chunk k-1 was in flight: after Drive answered k-1 chunks, before it answered k.
+    for (let k = 1; k < 4; k++) expect(answeredAt.get((k + 1) * CHUNK - 64 * KiB), `chunk ${k}'s last piece`).toBe(k - 1);
   });
 
   it('the default chunk size is 8 MiB and the default simple-upload limit 5 MB', () => {
@@ -108,14 +131,15 @@ describe('idempotence and new versions', () => {
 });
 
 describe('resume', () => {
-  // The source is read a piece ahead of what is sent: cut it mid-chunk, so the 4th chunk's PUT is the one reset.
+  // The source is read a chunk ahead of what is sent: the reset is queued at its first read after
+  // Drive answered the 3rd chunk, so the 4th chunk's PUT is the one reset.
   it('a resumable upload cut on its 4th chunk resumes, after a restart, from the bytes Drive holds', async () => {
     const size = 8 * CHUNK + 123;
     const bytes = seededBytes(10, size);
     const store = resumeStore();
     const first = makeTarget(emu);
     const cut = () => emu.server.setFaults({ queue: [{ match: /^\/upload\//, fault: { kind: 'reset' } }] });
-    const err = await rejected(first.target.put(put('resume/r.bin', bytes, store, { open: crossingSource(bytes, 3 * CHUNK + CHUNK / 2, cut) })));
+    const err = await rejected(first.target.put(put('resume/r.bin', bytes, store, { open: answeredSource(bytes, emu, 3, cut) })));
     expect(first.target.classify(err)).toMatchObject({ kind: 'retry' });
     expect(first.target.classify(err).reason).toMatch(/^network: /);
     expect(store.handle).not.toBeNull();
@@ -257,7 +281,8 @@ describe('resume', () => {
     const store = resumeStore();
     const { target } = makeTarget(emu);
     const ac = new AbortController();
-    const err = await rejected(target.put(put('abort/a.bin', bytes, store, { signal: ac.signal, open: crossingSource(bytes, 2 * CHUNK, () => ac.abort()) })));
+    // Aborted once Drive holds the first chunk (the source is read a chunk ahead of what is sent).
+    const err = await rejected(target.put(put('abort/a.bin', bytes, store, { signal: ac.signal, open: answeredSource(bytes, emu, 1, () => ac.abort()) })));
     expect(target.classify(err)).toMatchObject({ kind: 'retry' });
     expect(target.classify(err).reason).toMatch(/^aborted: /);
     expect(await emu.tree()).toEqual([]);

@@ -88,6 +88,31 @@ export function crossingSource(buf: Buffer, afterBytes: number, onCross: () => v
     });
 }
 
+/** Chunk PUTs of resumable sessions the emulator has answered (logged as the answer goes out: before the target has it). */
+export function answeredChunks(emu: GdriveEmulator): number {
+  return emu.server.requests(/upload_id=/).filter((r) => r.method === 'PUT' && r.status !== 0).length;
+}
+
+/**
+ * open() for a source that calls `onAnswered` at its first read after the emulator answered `n`
+ * chunk PUTs. A resumable upload reads the source a chunk ahead of what it sends (ReadAhead), so
+ * a byte count is no point in the upload; this read comes after the n-th answer and before the
+ * next chunk is sent (the target sends it once it took that chunk, which starts this read).
+ */
+export function answeredSource(buf: Buffer, emu: GdriveEmulator, n: number, onAnswered: () => void) {
+  return (start = 0) =>
+    chunkStream(function* () {
+      let fired = false;
+      for (const p of pieces(buf.subarray(start))) {
+        if (!fired && answeredChunks(emu) >= n) {
+          fired = true;
+          onAnswered();
+        }
+        yield p;
+      }
+    });
+}
+
 export { rejected } from '../../helpers/rejection.js';
 
 /** Every message in an error's cause chain, and each error inspected deeply (what a logger could print). */
