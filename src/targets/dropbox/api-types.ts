@@ -28,7 +28,8 @@ export interface DropboxInternals {
   simpleUploadMax?: number;
   /**
    * Bytes per upload-session request: a positive multiple of 4 MiB (Dropbox's block size), at most
-   * 148 MiB. Default 8 MiB. One chunk is held in memory per upload.
+   * 148 MiB. Default 8 MiB. Two chunks are held in memory per upload: the one sent, and the next,
+   * read while it is.
    */
   chunkSize?: number;
   /** Most a request may stay silent, in ms (nothing sent or received, the answer's body included). Default 2 minutes; 0 turns it off. */

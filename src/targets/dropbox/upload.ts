@@ -10,8 +10,9 @@
  *   hash as announced (`content_hash_mismatch`); the counter fails the request (so nothing is
  *   committed) when the file is shorter or longer than `size`.
  * - Sessions: `upload_session/start`, `append_v2`, `finish` in chunks of `chunkSize` (8 MiB by
- *   default, a multiple of 4 MiB), each read from disk into one buffer: memory is bounded by one
- *   chunk per upload. Each request carries the content hash of its own bytes, which Dropbox
+ *   default, a multiple of 4 MiB), each read from disk into one buffer: memory is bounded by two
+ *   chunks per upload (the one sent, and the next, read and hashed while it is: `SourceReader`'s
+ *   read-ahead). Each request carries the content hash of its own bytes, which Dropbox
  *   checks; the whole-file hash is folded while reading and compared with the `content_hash`
  *   `finish` returns. After each request the resume handle `{sessionId, offset}` is saved; a put
  *   given a handle first asks Dropbox where the session stands (an empty `append_v2` at the saved
@@ -33,7 +34,8 @@ import type { DropboxSession } from './auth.js';
 import { SourceError } from '../kit/classify.js';
 import { correctOffsetOf, isSessionGone } from './classify.js';
 import { pathKey } from './names.js';
-import { readSmallSync, toBuffer } from '../kit/chunks.js';
+import { readSmallSync } from '../kit/chunks.js';
+import { ReadAhead } from '../kit/read-ahead.js';
 
 /** Dropbox's content-hash block size: session chunks are a multiple of it. */
 export const DROPBOX_BLOCK = 4 * 1024 * 1024;
@@ -64,21 +66,22 @@ function chunkHash(buf: Buffer): string {
 }
 
 /**
- * Reads the source from the start in order, hashing every byte it hands out or skips, and
- * checking the size: reading past `size` or an end before it throws ShortReadError. Errors of
- * the source come out as SourceError (or the put's AbortError).
+ * Reads the source from the start in order, hashing every byte it reads (those it hands out or
+ * skips, and with `ahead` those read before they are asked for), and checking the size: reading
+ * past `size` or an end before it throws ShortReadError. Errors of the source come out as
+ * SourceError (or the put's AbortError), in the order of the bytes.
  */
 export class SourceReader {
   readonly #req: PutRequest;
   readonly #uctx: UploadContext;
-  readonly #stream: Readable;
-  readonly #it: AsyncIterator<unknown>;
+  readonly #ahead: ReadAhead;
   #hasher = new DropboxContentHasher();
   #left: Buffer | null = null;
   #pos = 0;
   #ended = false;
 
-  constructor(uctx: UploadContext, req: PutRequest) {
+  /** `ahead`: bytes read and hashed before they are asked for (ReadAhead; 0: none). */
+  constructor(uctx: UploadContext, req: PutRequest, ahead = 0) {
     this.#uctx = uctx;
     this.#req = req;
     let stream: Readable;
@@ -87,41 +90,39 @@ export class SourceReader {
     } catch (err) {
       throw new SourceError(err);
     }
-    if (req.signal) addAbortSignal(req.signal, stream);
-    this.#stream = stream;
-    this.#it = stream[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+    const signal = req.signal;
+    if (signal) addAbortSignal(signal, stream);
+    this.#ahead = new ReadAhead(stream, {
+      limit: ahead,
+      // Every byte pulled is hashed, in order, as it arrives: the same bytes, ahead of their use.
+      onChunk: (chunk) => this.#hasher.update(chunk),
+      sourceError: (err) => (signal?.aborted ? uctx.abortError(signal) : new SourceError(err)),
+    });
   }
 
-  /** Bytes read (and hashed) so far. */
+  /** Bytes handed out (or skipped) so far. */
   get pos(): number {
     return this.#pos;
   }
 
-  /** The next piece of at most `max` bytes, hashed; null at the end of the source. */
+  /** The next piece of at most `max` bytes; null at the end of the source. */
   async #pull(max: number): Promise<Buffer | null> {
     let piece = this.#left;
     this.#left = null;
     if (piece === null) {
       if (this.#ended) return null;
-      let next: IteratorResult<unknown>;
-      try {
-        next = await this.#it.next();
-      } catch (err) {
-        const signal = this.#req.signal;
-        if (signal?.aborted) throw this.#uctx.abortError(signal);
-        throw new SourceError(err);
-      }
-      if (next.done) {
+      const signal = this.#req.signal;
+      if (signal?.aborted) throw this.#uctx.abortError(signal);
+      piece = await this.#ahead.next();
+      if (piece === null) {
         this.#ended = true;
         return null;
       }
-      piece = toBuffer(next.value);
     }
     if (piece.length > max) {
       this.#left = piece.subarray(max);
       piece = piece.subarray(0, max);
     }
-    this.#hasher.update(piece);
     this.#pos += piece.length;
     return piece;
   }
@@ -161,7 +162,7 @@ export class SourceReader {
   }
 
   close(): void {
-    this.#stream.destroy();
+    this.#ahead.close();
   }
 }
 
@@ -360,7 +361,8 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
     if (signal?.aborted) throw uctx.abortError(signal);
   };
 
-  let reader = new SourceReader(uctx, req);
+  // Each reader reads and hashes the next chunk while one is sent: one chunk ahead at most.
+  let reader = new SourceReader(uctx, req, chunkSize);
   // Where the session stands: its id, and the bytes Dropbox holds (the next request's offset).
   const at = { sessionId: '', offset: 0 };
   let bytesSent = 0;
@@ -430,7 +432,7 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
           if (correct < reader.pos) {
             // Behind what was read: the hash must be folded again from the start.
             reader.close();
-            reader = new SourceReader(uctx, req);
+            reader = new SourceReader(uctx, req, chunkSize);
           }
           await reader.skipTo(correct);
           at.offset = correct;
@@ -444,7 +446,7 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
             resumed = false;
             log.info({ path }, 'the saved upload session is gone (expired or finished); starting over');
             reader.close();
-            reader = new SourceReader(uctx, req);
+            reader = new SourceReader(uctx, req, chunkSize);
             await start();
             continue;
           }
