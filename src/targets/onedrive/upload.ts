@@ -13,8 +13,8 @@
  *   with the modification and creation times), then sequential
  *   fragments of `fragmentSize` bytes (10 × 320 KiB by default: fragments other than the last
  *   must be multiples of 320 KiB, each under 60 MiB) PUT to the pre-authenticated `uploadUrl`
- *   with `Content-Range` and no Authorization, read one at a time from the source: memory is
- *   bounded by one fragment. 202 answers carry `nextExpectedRanges`; the last fragment answers
+ *   with `Content-Range` and no Authorization, read in turn from the source, the next one read
+ *   and hashed while one is sent: memory is bounded by two fragments. 202 answers carry `nextExpectedRanges`; the last fragment answers
  *   201 (new) or 200 (replaced) with the item.
  * - Resume: the session's `uploadUrl` is saved with `req.saveResume` as soon as the session
  *   exists. A later attempt asks the URL for its status (`GET`), reads and hashes the bytes the
@@ -39,7 +39,8 @@ import { abortError } from '../kit/abort.js';
 import type { GraphApi } from './transport.js';
 import { parseJson, readBody, sendHttp, type UrlRewrite } from './transport.js';
 import { nameKey } from './names.js';
-import { readSmallSync, toBuffer } from '../kit/chunks.js';
+import { readSmallSync } from '../kit/chunks.js';
+import { ReadAhead } from '../kit/read-ahead.js';
 
 /** What the uploads need from the target. */
 export interface UploadContext {
@@ -61,28 +62,38 @@ export interface Destination {
 
 /**
  * The source of one attempt, read in exact pieces. Every byte pulled is counted and hashed
- * (QuickXorHash) in order, so the digest covers the whole file whatever was sent. More bytes than
- * `size` fail with ShortReadError as soon as they are seen; fewer when the source ends. Errors
- * of the source come as SourceError, a fired signal as the AbortError.
+ * (QuickXorHash) in order, so the digest covers the whole file whatever was sent; with `ahead`,
+ * as it is read ahead of the fragment being sent. More bytes than `size` fail with
+ * ShortReadError once the pieces before them are taken; fewer when the source ends. Errors of
+ * the source come as SourceError, a fired signal as the AbortError.
  */
 export class SourceReader {
-  private readonly src: Readable;
-  private readonly it: AsyncIterator<unknown>;
+  private readonly ahead: ReadAhead;
   private readonly counter: CountingHashStream;
   private pending: Buffer | null = null;
+  private ended = false;
 
+  /** `ahead`: bytes read, counted and hashed before they are asked for (ReadAhead; 0: none). */
   constructor(
     private readonly req: PutRequest,
     private readonly targetId: string,
+    ahead = 0,
   ) {
+    let src: Readable;
     try {
-      this.src = req.open(0);
+      src = req.open(0);
     } catch (err) {
       throw new SourceError(err);
     }
-    if (req.signal) addAbortSignal(req.signal, this.src);
-    this.it = this.src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
-    this.counter = new CountingHashStream(['quickxor'], { maxBytes: req.size });
+    const signal = req.signal;
+    if (signal) addAbortSignal(signal, src);
+    const counter = new CountingHashStream(['quickxor'], { maxBytes: req.size });
+    this.counter = counter;
+    this.ahead = new ReadAhead(src, {
+      limit: ahead,
+      onChunk: (chunk) => counter.feed(chunk),
+      sourceError: (err) => (signal?.aborted ? abortError(targetId, signal) : new SourceError(err)),
+    });
   }
 
   /** Bytes pulled from the source so far. */
@@ -96,17 +107,11 @@ export class SourceReader {
       this.pending = null;
       return p;
     }
-    let r: IteratorResult<unknown>;
-    try {
-      r = await this.it.next();
-    } catch (err) {
-      if (this.req.signal?.aborted) throw abortError(this.targetId, this.req.signal);
-      throw new SourceError(err);
-    }
-    if (r.done) return null;
-    const chunk = toBuffer(r.value);
-    this.counter.feed(chunk);
-    return chunk;
+    if (this.ended) return null;
+    if (this.req.signal?.aborted) throw abortError(this.targetId, this.req.signal);
+    const c = await this.ahead.next();
+    if (c === null) this.ended = true;
+    return c;
   }
 
   /** Exactly `n` bytes (into `into` when given, which must hold them). */
@@ -148,7 +153,7 @@ export class SourceReader {
   }
 
   close(): void {
-    this.src.destroy();
+    this.ahead.close();
   }
 }
 
@@ -357,7 +362,8 @@ export async function sessionUpload(ctx: UploadContext, req: PutRequest, dest: D
     log.debug({ path: req.remotePath, size: req.size }, 'upload session created');
   }
 
-  const reader = new SourceReader(req, targetId);
+  // The next fragment is read and hashed while one is sent: one fragment ahead at most.
+  const reader = new SourceReader(req, targetId, ctx.fragmentSize);
   const what = JSON.stringify(req.remotePath);
   let sent = 0;
   try {

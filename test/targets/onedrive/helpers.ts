@@ -28,8 +28,11 @@ export async function seededFile(dir: string, name: string, seed: number, size: 
 export interface FileRequestOptions {
   store?: ResumeStore;
   signal?: AbortSignal;
-  /** Calls `cut` once more than this many bytes were pulled from the file (a daemon killed mid-upload). */
-  cutAfter?: { bytes: number; cut: () => void };
+  /**
+   * Calls `cut` (a daemon killed mid-upload) at the first pull from the file after `when()` holds:
+   * after a chunk handed over, the target asking for the next.
+   */
+  cutAfter?: { when: () => boolean; cut: () => void };
   /** Counts every byte pulled from the file, over all opens. */
   pulled?: { bytes: number; opens: number[] };
 }
@@ -45,16 +48,14 @@ export function fileRequest(remotePath: string, file: string, size: number, opts
       opts.pulled?.opens.push(start);
       const src = createReadStream(file, { start, highWaterMark: 256 * 1024 });
       if (!opts.cutAfter && !opts.pulled) return src;
-      let seen = 0;
       let cut = false;
       return Readable.from(
         (async function* () {
           for await (const chunk of src) {
             const b = chunk as Buffer;
-            seen += b.length;
             if (opts.pulled) opts.pulled.bytes += b.length;
             yield b;
-            if (opts.cutAfter && !cut && seen > opts.cutAfter.bytes) {
+            if (opts.cutAfter && !cut && opts.cutAfter.when()) {
               cut = true;
               opts.cutAfter.cut();
             }
