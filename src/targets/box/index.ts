@@ -4,7 +4,8 @@
  *
  * - Small files (≤ 20,000,000 bytes, Box's smallest upload session) go in one multipart request
  *   (`uploads.uploadFile`, or `uploads.uploadFileVersion` over an existing file); larger ones
- *   through an upload session, one part at a time from disk, resumable from the saved session.
+ *   through an upload session, one part at a time from disk (the next read while one is sent),
+ *   resumable from the saved session.
  * - Every upload is verified: the bytes read equal `size`, and Box's `sha1` and `size` of the
  *   stored file equal the SHA-1 and count of the bytes sent. A mismatch is a `retry`.
  * - A same-name file already there with the same size and sha1 (checked against Box, not only the

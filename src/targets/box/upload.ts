@@ -6,7 +6,8 @@
  *
  * Memory: a small file (≤ `simpleUploadMax`, 20,000,000 bytes) is held whole, because the SDK's
  * multipart upload buffers its body anyway; a large one is read one part at a time (Box's
- * `part_size`), and the SDK buffers that part once more to be able to replay it after a 401.
+ * `part_size`), the next part read and hashed while one is sent, and the SDK buffers the part
+ * sent once more to be able to replay it after a 401.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -23,6 +24,7 @@ import { conflictOf } from './folders.js';
 import type { BoxApi } from './transport.js';
 import { nameKey } from './names.js';
 import { readSmallSync } from '../kit/chunks.js';
+import { ReadAhead } from '../kit/read-ahead.js';
 
 /** Box's smallest upload session, in bytes: files up to this size go in one request. */
 export const BOX_MIN_SESSION_SIZE = 20_000_000;
@@ -63,13 +65,28 @@ function sha1(buf: Buffer): { hex: string; b64: string } {
   return { hex: d.toString('hex'), b64: d.toString('base64') };
 }
 
+/** The parts of an upload session, whose SHA-1s the reader takes as it reads (see SourceReader). */
+interface PartLayout {
+  /** The file's size: bytes past it are in no part. */
+  size: number;
+  /** Box's `part_size`: part i is bytes [i·partSize, min((i+1)·partSize, size)). */
+  partSize: number;
+}
+
 /**
  * Reads a source in pieces of exactly the size asked for, counting and failing cleanly: errors
- * of the source become SourceError, an abort stops the reading.
+ * of the source become SourceError, an abort stops the reading. Given a session's `parts`, it
+ * reads one part ahead of the consumer (ReadAhead) and takes, as the bytes arrive, the SHA-1 of
+ * each part and of the whole file: the next part is read and hashed while one is sent.
  */
 export class SourceReader {
-  readonly #stream: Readable;
-  readonly #it: AsyncIterator<unknown>;
+  readonly #ahead: ReadAhead;
+  readonly #whole = createHash('sha1');
+  #part = createHash('sha1');
+  /** SHA-1s of the parts read whole, not yet taken (`partSha1`). */
+  readonly #partDigests: Buffer[] = [];
+  /** Bytes hashed (those of the parts). */
+  #hashed = 0;
   #pending: Buffer | null = null;
   #done = false;
   /** Bytes handed out so far. */
@@ -79,9 +96,35 @@ export class SourceReader {
     stream: Readable,
     private readonly signal: AbortSignal | undefined,
     private readonly abortError: (signal: AbortSignal) => Error,
+    parts?: PartLayout,
   ) {
-    this.#stream = stream;
-    this.#it = stream[Symbol.asyncIterator]();
+    this.#ahead = new ReadAhead(stream, {
+      limit: parts?.partSize ?? 0,
+      ...(parts ? { onChunk: (chunk: Buffer) => this.#hash(chunk, parts) } : {}),
+      sourceError: (err) => {
+        if (signal?.aborted) return abortError(signal);
+        if (err instanceof ShortReadError) return err;
+        return new SourceError(err);
+      },
+    });
+  }
+
+  /** Feeds the whole-file and the part hashes, a part's digest kept as its last byte arrives. */
+  #hash(chunk: Buffer, { size, partSize }: PartLayout): void {
+    let at = 0;
+    while (at < chunk.length && this.#hashed < size) {
+      const end = Math.min(size, this.#hashed - (this.#hashed % partSize) + partSize);
+      const take = Math.min(chunk.length - at, end - this.#hashed);
+      const piece = take === chunk.length ? chunk : chunk.subarray(at, at + take);
+      this.#whole.update(piece);
+      this.#part.update(piece);
+      this.#hashed += take;
+      at += take;
+      if (this.#hashed === end) {
+        this.#partDigests.push(this.#part.digest());
+        this.#part = createHash('sha1');
+      }
+    }
   }
 
   async #pull(): Promise<Buffer | null> {
@@ -92,21 +135,10 @@ export class SourceReader {
     }
     if (this.#done) return null;
     if (this.signal?.aborted) throw this.abortError(this.signal);
-    let r: IteratorResult<unknown>;
-    try {
-      r = await this.#it.next();
-    } catch (err) {
-      if (this.signal?.aborted) throw this.abortError(this.signal);
-      if (err instanceof ShortReadError) throw err;
-      throw new SourceError(err);
-    }
+    const chunk = await this.#ahead.next();
     if (this.signal?.aborted) throw this.abortError(this.signal);
-    if (r.done) {
-      this.#done = true;
-      return null;
-    }
-    const v = r.value;
-    return Buffer.isBuffer(v) ? v : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Buffer.from(String(v));
+    if (chunk === null) this.#done = true;
+    return chunk;
   }
 
   /** The next `n` bytes, or fewer only at the end of the source. */
@@ -140,8 +172,20 @@ export class SourceReader {
     if (extra > 0) throw new ShortReadError(size, size + extra);
   }
 
+  /** The SHA-1 of the next part, in order: call after `read` handed out the whole part. */
+  partSha1(): { hex: string; b64: string } {
+    const d = this.#partDigests.shift();
+    if (d === undefined) throw new Error('[stagecoach] [box] internal: a part was taken before it was read');
+    return { hex: d.toString('hex'), b64: d.toString('base64') };
+  }
+
+  /** The SHA-1 of the parts' bytes (the whole file once every part was read). */
+  digest(): Buffer {
+    return this.#whole.digest();
+  }
+
   close(): void {
-    this.#stream.destroy();
+    this.#ahead.close();
   }
 }
 
@@ -449,8 +493,8 @@ export async function chunkedUpload(ctx: UploadContext, req: PutRequest, dest: D
   }
   const h = handle;
 
-  const reader = new SourceReader(req.open(0), req.signal, ctx.abortError);
-  const whole = createHash('sha1');
+  // Each part is read and hashed while the one before it is sent.
+  const reader = new SourceReader(req.open(0), req.signal, ctx.abortError, { size: req.size, partSize: h.partSize });
   const parts: BoxPartJson[] = [];
   let sent = 0;
   try {
@@ -459,8 +503,7 @@ export async function chunkedUpload(ctx: UploadContext, req: PutRequest, dest: D
       const len = Math.min(h.partSize, req.size - offset);
       const buf = await reader.read(len);
       if (buf.length < len) throw new ShortReadError(req.size, offset + buf.length);
-      whole.update(buf);
-      const d = sha1(buf);
+      const d = reader.partSha1();
       const have = held.get(offset);
       if (have) {
         if (have.sha1 !== d.hex || have.size !== len) {
@@ -483,7 +526,7 @@ export async function chunkedUpload(ctx: UploadContext, req: PutRequest, dest: D
   } finally {
     reader.close();
   }
-  const digest = whole.digest();
+  const digest = reader.digest();
   const file = await commit(ctx, req, h, parts, digest);
   if (file === RESTART) return RESTART;
   const hex = digest.toString('hex');
