@@ -62,14 +62,17 @@ export function checkStorageFinal(s: DriveState, size: number, replacing: number
   }
 }
 
-/** Flips a byte when a test asked for it, then hashes: what Drive reports for these bytes. */
-export async function finishContent(s: DriveState, blob: BlobInfo): Promise<StoredContent> {
+/**
+ * Flips a byte when a test asked for it, then hashes: what Drive reports for these bytes. `md5`,
+ * when given, is that of the bytes as received (hashed while they arrived).
+ */
+export async function finishContent(s: DriveState, blob: BlobInfo, md5?: string): Promise<StoredContent> {
   if (s.corruptNext > 0 && blob.size > 0) {
     s.corruptNext -= 1;
     await s.blobs.corrupt(blob);
+    md5 = undefined;
   }
-  const h = await s.model.hashBlob(blob);
-  return { blob, size: blob.size, ...h };
+  return { blob, size: blob.size, md5: md5 ?? (await s.model.md5Of(blob)) };
 }
 
 /** The `fields` parameter of a request, validated; the default mask when absent. */

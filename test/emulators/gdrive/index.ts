@@ -240,8 +240,7 @@ export class GdriveEmulator implements Emulator {
       trashed: this.model.isTrashed(f),
       size: f.size,
       md5: f.md5,
-      sha1: f.sha1,
-      sha256: f.sha256,
+      ...this.model.slowHashes(f),
       blob: f.blob,
     };
   }
@@ -269,8 +268,9 @@ export class GdriveEmulator implements Emulator {
   async corrupt(path: string, opts: { keepChecksums?: boolean } = {}): Promise<void> {
     const f = this.model.findByPath(path);
     if (!f?.blob) throw new Error(`[gdrive emulator] no file at ${path}`);
+    if (opts.keepChecksums) this.model.slowHashes(f);
     await this.blobs.corrupt(f.blob);
-    if (!opts.keepChecksums) Object.assign(f, await this.model.hashBlob(f.blob));
+    if (!opts.keepChecksums) Object.assign(f, { md5: await this.model.md5Of(f.blob), sha1: undefined, sha256: undefined });
   }
 
   private closing: Promise<void> | null = null;

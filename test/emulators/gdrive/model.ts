@@ -3,6 +3,8 @@
  * 2020), same-name siblings allowed, a My Drive root reachable as `root`, and bytes in the
  * harness's BlobStore. It knows no HTTP.
  */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { BlobInfo, BlobStore } from '../harness/index.js';
 import { hex, seededRandom } from '../harness/index.js';
 import type { QueryFile } from './query.js';
@@ -31,6 +33,7 @@ export interface DriveFile {
   blob: BlobInfo | null;
   size: number;
   md5?: string;
+  /** Computed on first use (`slowHashes`): only a request that asks for them pays for them. */
   sha1?: string;
   sha256?: string;
 }
@@ -39,8 +42,6 @@ export interface StoredContent {
   blob: BlobInfo;
   size: number;
   md5: string;
-  sha1: string;
-  sha256: string;
 }
 
 const ID_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -171,8 +172,8 @@ export class DriveModel {
     f.blob = c.blob;
     f.size = c.size;
     f.md5 = c.md5;
-    f.sha1 = c.sha1;
-    f.sha256 = c.sha256;
+    f.sha1 = undefined;
+    f.sha256 = undefined;
     f.headRevisionId = `0B${this.randomChars(42)}`;
     this.touch(f);
     return old;
@@ -263,15 +264,46 @@ export class DriveModel {
       if (ext) r.fileExtension = ext;
       r.size = String(f.size);
       if (f.md5 !== undefined) r.md5Checksum = f.md5;
-      if (f.sha1 !== undefined) r.sha1Checksum = f.sha1;
-      if (f.sha256 !== undefined) r.sha256Checksum = f.sha256;
+      if (f.blob) {
+        // Read by the field mask only when it names them (or `*`): hashed then, once.
+        Object.defineProperty(r, 'sha1Checksum', { enumerable: true, get: () => this.slowHashes(f).sha1 });
+        Object.defineProperty(r, 'sha256Checksum', { enumerable: true, get: () => this.slowHashes(f).sha256 });
+      }
       if (f.headRevisionId !== undefined) r.headRevisionId = f.headRevisionId;
     }
     return r;
   }
 
   /** Hashes a stored blob the three ways Drive reports. */
-  async hashBlob(blob: BlobInfo): Promise<{ md5: string; sha1: string; sha256: string }> {
-    return this.blobs.hash(blob, { md5: hex('md5'), sha1: hex('sha1'), sha256: hex('sha256') });
+  /** md5 of a blob's bytes, what Drive reports as md5Checksum. */
+  async md5Of(blob: BlobInfo): Promise<string> {
+    return (await this.blobs.hash(blob, { md5: hex('md5') })).md5;
   }
+
+  /**
+   * sha1Checksum and sha256Checksum of a file's content, hashed from its blob the first time a
+   * response or a test asks (synchronously: a field getter cannot wait). Drive reports them only
+   * when the fields mask names them, and the clients here ask for md5Checksum alone, so an
+   * upload is not slowed by hashes nobody reads.
+   */
+  slowHashes(f: DriveFile): { sha1: string | undefined; sha256: string | undefined } {
+    if (f.blob && (f.sha1 === undefined || f.sha256 === undefined)) {
+      const sha1 = createHash('sha1');
+      const sha256 = createHash('sha256');
+      const fd = openSync(f.blob.file, 'r');
+      try {
+        const buf = Buffer.allocUnsafe(1 << 20);
+        for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) {
+          sha1.update(buf.subarray(0, n));
+          sha256.update(buf.subarray(0, n));
+        }
+      } finally {
+        closeSync(fd);
+      }
+      f.sha1 = sha1.digest('hex');
+      f.sha256 = sha256.digest('hex');
+    }
+    return { sha1: f.sha1, sha256: f.sha256 };
+  }
+
 }

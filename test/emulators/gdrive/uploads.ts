@@ -6,10 +6,9 @@
  * PATCH `/upload/drive/v3/files/{id}` gives an existing file new content (same id, new revision).
  */
 import { randomUUID } from 'node:crypto';
-import { truncate } from 'node:fs/promises';
 import { Transform, pipeline } from 'node:stream';
-import type { BlobInfo, EmulatorRequest } from '../harness/index.js';
-import { parseContentRange, readBody, sendEmpty, sendJson } from '../harness/index.js';
+import type { BlobInfo, EmulatorRequest, Hasher } from '../harness/index.js';
+import { SessionFile, hex, parseContentRange, readBody, sendEmpty, sendJson } from '../harness/index.js';
 import { DriveHttpError, badRequest, notFound } from './errors.js';
 import { DEFAULT_FILE_MASK, FILE_SCHEMA, type FieldMask } from './fields.js';
 import { getFile } from './files.js';
@@ -44,7 +43,8 @@ export interface UploadSession {
   mimeType: string;
   total: number | null;
   received: number;
-  parts: BlobInfo[];
+  /** The bytes received so far, md5-hashed as they come (made at the first chunk). */
+  content: SessionFile<{ md5: () => Hasher }> | null;
   mask: FieldMask;
   expiresAt: number;
   /** The file the finished session made or updated. */
@@ -52,14 +52,13 @@ export interface UploadSession {
   lock: Promise<void>;
 }
 
-/** Streams the request body to a blob, dropping its first `skip` bytes. */
-async function storeBody(s: DriveState, r: EmulatorRequest, skip = 0): Promise<{ blob: BlobInfo; read: number }> {
+/** Streams the request body to a new blob. */
+async function storeBody(s: DriveState, r: EmulatorRequest): Promise<{ blob: BlobInfo; read: number }> {
   let seen = 0;
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      const from = Math.max(0, Math.min(chunk.length, skip - seen));
       seen += chunk.length;
-      cb(null, from < chunk.length ? chunk.subarray(from) : undefined);
+      cb(null, chunk);
     },
   });
   pipeline(r.req, t, () => undefined);
@@ -69,10 +68,6 @@ async function storeBody(s: DriveState, r: EmulatorRequest, skip = 0): Promise<{
   } finally {
     r.countBody(seen);
   }
-}
-
-async function discard(s: DriveState, blobs: Array<BlobInfo | null | undefined>): Promise<void> {
-  for (const b of blobs) if (b) await s.blobs.remove(b);
 }
 
 /** Puts stored content into a new file or over an existing one, after the quota check. */
@@ -204,7 +199,7 @@ async function startResumable(
     mimeType: (typeof headerMime === 'string' && headerMime) || 'application/octet-stream',
     total,
     received: 0,
-    parts: [],
+    content: null,
     mask,
     expiresAt: Date.now() + s.sessionTtlMs,
     doneFileId: null,
@@ -228,11 +223,10 @@ function incomplete(r: EmulatorRequest, session: UploadSession): void {
 }
 
 async function finish(s: DriveState, r: EmulatorRequest, session: UploadSession): Promise<void> {
-  const parts = session.parts;
-  session.parts = [];
-  const blob = parts.length === 1 ? parts[0]! : await s.blobs.concat(parts);
-  if (parts.length !== 1) await discard(s, parts);
-  const content = await finishContent(s, blob);
+  const file = session.content ?? (await SessionFile.create(s.blobs, { md5: hex('md5') }));
+  session.content = null;
+  const { blob, hashes } = await file.seal(session.received);
+  const content = await finishContent(s, blob, hashes.md5);
   try {
     const f = await place(
       s,
@@ -252,6 +246,24 @@ async function finish(s: DriveState, r: EmulatorRequest, session: UploadSession)
   }
 }
 
+/**
+ * Streams a chunk's body into the session's file at `received`, dropping the first `skip` bytes
+ * (already stored). What a chunk cut short or refused wrote is not counted in `received`: the
+ * next chunk is written over it, or the seal cuts it off.
+ */
+async function storeChunk(s: DriveState, r: EmulatorRequest, session: UploadSession, skip = 0): Promise<{ read: number; written: number }> {
+  session.content ??= await SessionFile.create(s.blobs, { md5: hex('md5') });
+  const file = session.content;
+  let read = 0;
+  try {
+    const got = await file.writeAt(r.req, session.received, { skip });
+    read = got.read;
+    return got;
+  } finally {
+    r.countBody(read);
+  }
+}
+
 /** A request on a session URI (`upload_id=`): a chunk, the whole body, or a status probe. */
 export async function handleSessionRequest(s: DriveState, sessions: Map<string, UploadSession>, r: EmulatorRequest): Promise<void> {
   const id = r.url.searchParams.get('upload_id') ?? '';
@@ -259,7 +271,7 @@ export async function handleSessionRequest(s: DriveState, sessions: Map<string, 
   if (!session || session.expiresAt <= Date.now()) {
     if (session) {
       sessions.delete(id);
-      await discard(s, session.parts);
+      await session.content?.remove();
     }
     throw new DriveHttpError({ code: 404, reason: 'notFound', message: 'Upload session not found or expired.' });
   }
@@ -296,15 +308,13 @@ async function onSessionRequest(s: DriveState, r: EmulatorRequest, session: Uplo
   if (!cr) {
     // The whole body in one request (no Content-Range): only valid from byte 0.
     if (session.received > 0) throw new DriveHttpError(badRequest('Content-Range is required to continue an upload.'));
-    const { blob } = await storeBody(s, r);
-    if (session.total !== null && blob.size !== session.total) {
-      await s.blobs.remove(blob);
-      throw new DriveHttpError(badRequest(`Received ${blob.size} bytes, expected ${session.total}.`));
+    const { written } = await storeChunk(s, r, session);
+    if (session.total !== null && written !== session.total) {
+      throw new DriveHttpError(badRequest(`Received ${written} bytes, expected ${session.total}.`));
     }
-    recordUpload(s, blob.size);
-    session.parts.push(blob);
-    session.received = blob.size;
-    session.total = blob.size;
+    recordUpload(s, written);
+    session.received = written;
+    session.total = written;
     await finish(s, r, session);
     return;
   }
@@ -342,22 +352,18 @@ async function onSessionRequest(s: DriveState, r: EmulatorRequest, session: Uplo
   }
   // Bytes already stored are skipped, so a chunk resent after a cut is accepted.
   const overlap = session.received - start;
-  const { blob, read } = await storeBody(s, r, overlap);
+  const { read, written } = await storeChunk(s, r, session, overlap);
   if (read !== length) {
-    await s.blobs.remove(blob);
     throw new DriveHttpError(badRequest(`Received ${read} bytes, Content-Range announced ${length}.`));
   }
-  let kept = blob;
-  if (s.shortenNext !== null && blob.size > 0) {
+  let kept = written;
+  if (s.shortenNext !== null && written > 0) {
     // Google's upload servers may persist fewer bytes than a chunk carried; the Range says so.
-    const keep = Math.min(blob.size, Math.floor(s.shortenNext / CHUNK_GRANULARITY) * CHUNK_GRANULARITY);
+    kept = Math.min(written, Math.floor(s.shortenNext / CHUNK_GRANULARITY) * CHUNK_GRANULARITY);
     s.shortenNext = null;
-    await truncate(blob.file, keep);
-    kept = { file: blob.file, size: keep };
   }
-  recordUpload(s, kept.size);
-  session.parts.push(kept);
-  session.received += kept.size;
+  recordUpload(s, kept);
+  session.received += kept;
   if (session.total !== null && session.received === session.total) return finish(s, r, session);
   incomplete(r, session);
 }

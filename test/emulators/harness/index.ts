@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { mkdtemp, rm, stat, unlink, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, truncate, unlink, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -232,6 +232,115 @@ export class BlobStore {
 
   async destroy(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An upload session's bytes, kept as a provider keeps them: one file, each part written at its
+ * offset (`writeAt`), so committing the session moves no bytes (no part files to concatenate)
+ * and the file becomes the stored blob (`seal`). The hashes the provider reports for the whole
+ * file are computed as the bytes arrive, while parts come in order: a part written at the end of
+ * what is hashed, with no other write in flight, feeds the hashers as it is written, so the
+ * commit hashes nothing. Anything else is still exact, only slower: a part beyond a gap is hashed
+ * at the seal from the file; a part written over hashed bytes (a chunk resent after the server
+ * refused or cut it, a part replaced) or a write that failed after it fed the hashers makes the
+ * seal hash the whole file again. Bytes the server did not keep need no call: the next part is
+ * written over them, and the seal cuts the file to the size kept.
+ */
+export class SessionFile<T extends Record<string, () => Hasher>> {
+  #hs: Record<string, Hasher>;
+  /** Bytes [0, hashed) went through #hs in order. */
+  #hashed = 0;
+  /** #hs saw bytes that are no longer the file's: hash it all again at the seal. */
+  #stale = false;
+  #inFlight = 0;
+
+  private constructor(
+    readonly file: string,
+    private readonly store: BlobStore,
+    private readonly hashers: T,
+  ) {
+    this.#hs = SessionFile.#start(hashers);
+  }
+
+  static async create<T extends Record<string, () => Hasher>>(store: BlobStore, hashers: T): Promise<SessionFile<T>> {
+    const file = path.join(store.dir, randomUUID());
+    await writeFile(file, Buffer.alloc(0));
+    return new SessionFile(file, store, hashers);
+  }
+
+  static #start(hashers: Record<string, () => Hasher>): Record<string, Hasher> {
+    return Object.fromEntries(Object.entries(hashers).map(([k, f]) => [k, f()]));
+  }
+
+  /** Bytes of the file hashed so far, in order from 0 (for tests). */
+  get hashedBytes(): number {
+    return this.#stale ? 0 : this.#hashed;
+  }
+
+  /**
+   * Streams `source` into the file at `offset`, its first `skip` bytes dropped; `onChunk` sees
+   * each byte kept (a part's own digest). Fails past `limit` bytes read. Resolves with the bytes
+   * read (skipped ones included) and written; on a failure the bytes written stay in the file
+   * until a later part is written over them or the seal cuts them off.
+   */
+  async writeAt(source: Readable, offset: number, opts: { skip?: number; limit?: number; onChunk?: (c: Buffer) => void } = {}): Promise<{ read: number; written: number }> {
+    const skip = opts.skip ?? 0;
+    const inOrder = !this.#stale && this.#inFlight === 0 && offset === this.#hashed;
+    if (!inOrder && offset < this.#hashed) this.#stale = true;
+    this.#inFlight += 1;
+    let read = 0;
+    let written = 0;
+    const hs = inOrder ? Object.values(this.#hs) : null;
+    async function* kept(): AsyncGenerator<Buffer> {
+      for await (const raw of source) {
+        const c = raw as Buffer;
+        const from = Math.max(0, Math.min(c.length, skip - read));
+        read += c.length;
+        if (opts.limit !== undefined && read > opts.limit) throw new Error('body too large');
+        if (from === c.length) continue;
+        const out = from === 0 ? c : c.subarray(from);
+        if (hs) for (const h of hs) h.update(out);
+        opts.onChunk?.(out);
+        written += out.length;
+        yield out;
+      }
+    }
+    try {
+      await pipeline(kept, createWriteStream(this.file, { flags: 'r+', start: offset }));
+      if (inOrder) this.#hashed = offset + written;
+      return { read, written };
+    } catch (e) {
+      if (inOrder && written > 0) this.#stale = true;
+      throw e;
+    } finally {
+      this.#inFlight -= 1;
+    }
+  }
+
+  /**
+   * The session's file cut to `size` bytes, as a blob the caller now owns, with the hashes of
+   * exactly those bytes. The SessionFile is not used after this.
+   */
+  async seal(size: number): Promise<{ blob: BlobInfo; hashes: { [K in keyof T]: string } }> {
+    const { size: onDisk } = await stat(this.file);
+    if (onDisk !== size) await truncate(this.file, size);
+    if (this.#stale || this.#hashed > size) {
+      this.#hs = SessionFile.#start(this.hashers);
+      this.#hashed = 0;
+    }
+    if (this.#hashed < size) {
+      await pipeline(createReadStream(this.file, { start: this.#hashed, highWaterMark: 1 << 20 }), async (chunks: AsyncIterable<Buffer>) => {
+        for await (const c of chunks) for (const h of Object.values(this.#hs)) h.update(c);
+      });
+    }
+    const hashes = Object.fromEntries(Object.entries(this.#hs).map(([k, h]) => [k, h.digest()])) as { [K in keyof T]: string };
+    return { blob: { file: this.file, size }, hashes };
+  }
+
+  /** Drops the session's bytes (an abandoned or expired session). */
+  async remove(): Promise<void> {
+    await this.store.remove({ file: this.file, size: 0 });
   }
 }
 
