@@ -319,8 +319,10 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
   }
 
   /**
-   * The session's file cut to `size` bytes, as a blob the caller now owns, with the hashes of
-   * exactly those bytes. The SessionFile is not used after this.
+   * The session's file cut to `size` bytes, as a blob, with the hashes of exactly those bytes.
+   * The blob is the session's file: once the content is placed the caller owns it (and drops the
+   * SessionFile without `remove`); if placing fails, the session keeps its bytes and may be
+   * sealed again.
    */
   async seal(size: number): Promise<{ blob: BlobInfo; hashes: { [K in keyof T]: string } }> {
     const { size: onDisk } = await stat(this.file);
@@ -335,6 +337,8 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
       });
     }
     const hashes = Object.fromEntries(Object.entries(this.#hs).map(([k, h]) => [k, h.digest()])) as { [K in keyof T]: string };
+    // A digest ends a node:crypto hash: a second seal starts over.
+    this.#stale = true;
     return { blob: { file: this.file, size }, hashes };
   }
 

@@ -107,6 +107,15 @@ describe('SessionFile', () => {
     expect((await f.seal(data.length)).hashes.md5).toBe(md5(data));
   });
 
+  it('can be sealed again when placing the content failed (a name conflict keeps the session)', async () => {
+    const f = await SessionFile.create(store, { md5: hex('md5') });
+    await f.writeAt(body(data), 0);
+    const first = await f.seal(data.length);
+    const again = await f.seal(data.length);
+    expect(again).toEqual(first);
+    expect(again.hashes.md5).toBe(md5(data));
+  });
+
   it('cuts the file to the size sealed, and hashes only those bytes', async () => {
     const f = await SessionFile.create(store, { md5: hex('md5'), sha1: hex('sha1') });
     await f.writeAt(body(data), 0);

@@ -3,7 +3,7 @@
  * the client came in on a Microsoft host, loopback URLs otherwise), access-token checks and the
  * one place where uploaded bytes become a driveItem.
  */
-import type { BlobInfo, BlobStore, EmulatorRequest, TokenBook } from '../harness/index.js';
+import type { BlobInfo, BlobStore, EmulatorRequest, Hasher, SessionFile, TokenBook } from '../harness/index.js';
 import { bearer } from '../harness/index.js';
 import { QuickXorHasher } from '../../../src/archive/quickxor.js';
 import { sendGraphError, sendUnauthenticated } from './errors.js';
@@ -24,7 +24,8 @@ export interface UploadSession {
   total: number | null;
   /** Next byte expected: fragments are sequential. */
   received: number;
-  parts: BlobInfo[];
+  /** The fragments so far, in one file, QuickXorHashed as they arrive (made at the first one). */
+  content: SessionFile<{ qx: () => Hasher }> | null;
   expiresAt: number;
   deferCommit: boolean;
   fileSystemInfo: Partial<ItemRec['fileSystemInfo']>;
@@ -134,10 +135,11 @@ export async function placeFile(
   where: { parentId: string; name: string; targetId: string | null; conflict: ConflictBehavior },
   blob: BlobInfo,
   fsInfo: Partial<ItemRec['fileSystemInfo']> = {},
+  hashed?: string,
 ): Promise<PlaceResult> {
-  // Hash first: everything after this line is synchronous, so no other request can slip in
-  // between the conflict check and the write.
-  const quickXorHash = await quickXorOf(ctx.blobs, blob);
+  // Hash first (unless the bytes were hashed as they arrived): everything after this line is
+  // synchronous, so no other request can slip in between the conflict check and the write.
+  const quickXorHash = hashed ?? (await quickXorOf(ctx.blobs, blob));
   const drive = ctx.drive;
   let replacing: ItemRec | null = null;
   let parent: ItemRec | undefined;

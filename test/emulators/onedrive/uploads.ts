@@ -7,8 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { QuickXorHasher } from '../../../src/archive/quickxor.js';
+import { SessionFile, parseContentRange, readBody, sendEmpty, sendJson } from '../harness/index.js';
 import type { EmulatorRequest } from '../harness/index.js';
-import { parseContentRange, readBody, sendEmpty, sendJson } from '../harness/index.js';
 import type { Ctx, UploadSession } from './context.js';
 import { bases, FRAGMENT_UNIT, MAX_FRAGMENT, parseConflict, placeFile, renderContext, sendPlaceError } from './context.js';
 import { graphHeaders, sendGraphError } from './errors.js';
@@ -72,7 +73,7 @@ export async function createSession(ctx: Ctx, r: EmulatorRequest, where: { paren
     conflict,
     total: fileSize,
     received: 0,
-    parts: [],
+    content: null,
     expiresAt: Date.now() + ctx.settings.uploadSessionTtlMs,
     deferCommit: body.deferCommit === true,
     fileSystemInfo: {
@@ -97,8 +98,8 @@ export async function createSession(ctx: Ctx, r: EmulatorRequest, where: { paren
 
 async function dropSession(ctx: Ctx, s: UploadSession): Promise<void> {
   ctx.sessions.delete(s.id);
-  for (const p of s.parts) await ctx.blobs.remove(p);
-  s.parts = [];
+  await s.content?.remove();
+  s.content = null;
 }
 
 /** Answers a request on the content host: `/upload|rup|up/{session}` and `/download/{token}`. */
@@ -174,9 +175,10 @@ async function putFragment(ctx: Ctx, r: EmulatorRequest, s: UploadSession): Prom
   }
   if (s.busy) return fail(409, 'invalidRequest', 'Another fragment of this upload session is being written; fragments are sequential.');
   s.busy = true;
-  let blob;
+  s.content ??= await SessionFile.create(ctx.blobs, { qx: () => new QuickXorHasher() });
+  let written: number;
   try {
-    blob = await ctx.blobs.write(r.req, length);
+    ({ written } = await s.content.writeAt(r.req, s.received, { limit: length }));
   } catch {
     // A dropped connection: "all bytes in that request are ignored".
     s.busy = false;
@@ -184,14 +186,12 @@ async function putFragment(ctx: Ctx, r: EmulatorRequest, s: UploadSession): Prom
     return;
   }
   s.busy = false;
-  r.countBody(blob.size);
-  if (blob.size !== length) {
-    await ctx.blobs.remove(blob);
+  r.countBody(written);
+  if (written !== length) {
     sendGraphError(r, 400, 'invalidRequest', 'The fragment body is shorter than its Content-Range.', { inner: 'fragmentLengthMismatch' });
     return;
   }
   s.total = range.total;
-  s.parts.push(blob);
   s.received = range.end + 1;
   s.expiresAt = Date.now() + ctx.settings.uploadSessionTtlMs;
   if (s.received < s.total || s.deferCommit) {
@@ -203,10 +203,10 @@ async function putFragment(ctx: Ctx, r: EmulatorRequest, s: UploadSession): Prom
 
 /** The last byte arrived: the file appears in its folder (or conflicts; the session then stays). */
 async function commit(ctx: Ctx, r: EmulatorRequest, s: UploadSession): Promise<void> {
-  const blob = await ctx.blobs.concat(s.parts);
-  const placed = await placeFile(ctx, { parentId: s.parentId, name: s.name, targetId: s.targetId, conflict: s.conflict }, blob, s.fileSystemInfo);
+  const { blob, hashes } = await s.content!.seal(s.total!);
+  const placed = await placeFile(ctx, { parentId: s.parentId, name: s.name, targetId: s.targetId, conflict: s.conflict }, blob, s.fileSystemInfo, hashes.qx);
   if (!placed.ok) {
-    await ctx.blobs.remove(blob);
+    // The session keeps its bytes (its file is the blob): a later commit seals it again.
     if (placed.code === 'nameAlreadyExists') {
       sendGraphError(r, 409, 'nameAlreadyExists', 'Another file exists with the same name as the uploaded session. You can redirect the upload session to use a new filename by calling PUT with the new metadata and @microsoft.graph.sourceUrl attribute.');
       return;
@@ -214,6 +214,8 @@ async function commit(ctx: Ctx, r: EmulatorRequest, s: UploadSession): Promise<v
     sendPlaceError(r, placed);
     return;
   }
+  // The drive owns the session's file now.
+  s.content = null;
   await dropSession(ctx, s);
   const rc = renderContext(r, '/drive');
   sendJson(r, placed.created ? 201 : 200, renderItem(ctx.drive, placed.item, rc), graphHeaders(r));
