@@ -4,7 +4,7 @@
  */
 import { Transform, type Readable } from 'node:stream';
 import { DropboxContentHasher } from '../../../src/archive/dropbox-hash.js';
-import type { BlobInfo, BlobStore, EmulatorRequest } from '../harness/index.js';
+import type { BlobInfo, BlobStore, EmulatorRequest, Hasher, SessionFile } from '../harness/index.js';
 import { badInput, DropboxHttpError, type Summaries, type Tagged } from './errors.js';
 import type { Namespace } from './model.js';
 
@@ -18,8 +18,20 @@ export interface UploadSession {
   id: string;
   type: 'sequential' | 'concurrent';
   createdAt: number;
-  /** Received pieces; sequential ones are contiguous, concurrent ones keyed by offset. */
-  parts: Map<number, BlobInfo>;
+  /**
+   * Every accepted byte at its offset, content-hashed as the bytes come in order. A request
+   * whose offset is the session's end streams straight into it; any other is received apart and
+   * copied in once accepted (`copying`).
+   */
+  content: SessionFile<{ ch: () => Hasher }>;
+  /** Copies of pieces received apart, still being written into `content`. */
+  copying: Promise<void>;
+  /** A sequential piece is streaming straight into `content`. */
+  writing?: boolean;
+  /** Why a piece accepted could not be copied in (the session can then not be committed). */
+  lost?: unknown;
+  /** Concurrent: accepted pieces' sizes, by offset. */
+  parts: Map<number, number>;
   /** Bytes received (sequential: the next expected offset). */
   size: number;
   closed: boolean;
@@ -135,11 +147,10 @@ export interface Received {
 }
 
 /**
- * Streams the request body to a new blob on disk, hashing it on the way. A body over the
- * per-request limit is still read to the end (so the answer reaches a client that is still
- * sending) but not kept.
+ * The request body as `receive` takes it: counted, content-hashed, and past the per-request limit
+ * still read to the end (so the answer reaches a client that is still sending) but not passed on.
  */
-export async function receive(ctx: Ctx): Promise<Received> {
+function bodyTap(ctx: Ctx): { tap: Transform; result: () => Omit<Received, 'blob'> } {
   const limit = ctx.state.maxRequestBytes;
   const hasher = new DropboxContentHasher();
   let size = 0;
@@ -159,10 +170,33 @@ export async function receive(ctx: Ctx): Promise<Received> {
   ctx.r.req.once('error', (e) => tap.destroy(e));
   ctx.r.req.once('aborted', () => tap.destroy(new Error('request aborted')));
   ctx.r.req.pipe(tap);
+  return {
+    tap,
+    result: () => {
+      ctx.r.countBody(size);
+      return { size, contentHash: hasher.digest(), tooLarge };
+    },
+  };
+}
+
+/** Streams the request body to a new blob on disk, hashing it on the way (see bodyTap). */
+export async function receive(ctx: Ctx): Promise<Received> {
+  const { tap, result } = bodyTap(ctx);
   const blob = await ctx.blobs.write(tap);
-  ctx.r.countBody(size);
-  if (tooLarge) await ctx.blobs.remove(blob);
-  return { blob, size, contentHash: hasher.digest(), tooLarge };
+  const got = result();
+  if (got.tooLarge) await ctx.blobs.remove(blob);
+  return { blob, ...got };
+}
+
+/**
+ * Streams the request body into a session's file at `offset` (see bodyTap). The bytes count
+ * only once the caller accepts them (the session's size moves past them); refused, they are
+ * written over by a later piece or cut off when the session is sealed.
+ */
+export async function receiveInto(ctx: Ctx, content: SessionFile<{ ch: () => Hasher }>, offset: number): Promise<Omit<Received, 'blob'>> {
+  const { tap, result } = bodyTap(ctx);
+  await content.writeAt(tap, offset);
+  return result();
 }
 
 /** Reads and drops the rest of a body we answer without storing. */

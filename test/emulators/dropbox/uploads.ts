@@ -14,6 +14,7 @@
  */
 import { DropboxContentHasher } from '../../../src/archive/dropbox-hash.js';
 import type { BlobInfo } from '../harness/index.js';
+import { SessionFile } from '../harness/index.js';
 import {
   boolArg,
   checkUploadContentType,
@@ -22,11 +23,13 @@ import {
   drain,
   MiB,
   receive,
+  receiveInto,
   routeError,
   SESSION_TTL_MS,
   unionTag,
   type Answer,
   type Ctx,
+  type Received,
   type UploadSession,
 } from './context.js';
 import { badInput, type Tagged } from './errors.js';
@@ -126,10 +129,51 @@ function newSessionId(ctx: Ctx): string {
   return s;
 }
 
-function newSession(ctx: Ctx, type: UploadSession['type']): UploadSession {
-  const s: UploadSession = { id: newSessionId(ctx), type, createdAt: Date.now(), parts: new Map(), size: 0, closed: false, committed: false, end: null };
+const contentHasher = { ch: () => new DropboxContentHasher() };
+
+/** A new session, not yet listed (`open` lists it), its bytes in `content` (a new file when not given). */
+async function newSession(ctx: Ctx, type: UploadSession['type'], content?: SessionFile<typeof contentHasher>): Promise<UploadSession> {
+  return {
+    id: newSessionId(ctx),
+    type,
+    createdAt: Date.now(),
+    content: content ?? (await SessionFile.create(ctx.blobs, contentHasher)),
+    copying: Promise.resolve(),
+    parts: new Map(),
+    size: 0,
+    closed: false,
+    committed: false,
+    end: null,
+  };
+}
+
+function open(ctx: Ctx, s: UploadSession): void {
   ctx.state.sessions.set(s.id, s);
-  return s;
+}
+
+/**
+ * Writes a piece received apart into the session's file at `offset`, then drops its blob. It
+ * waits for a piece still streaming in at that offset (one that will be refused), so the bytes
+ * accepted are the ones that stay.
+ */
+function copyIn(ctx: Ctx, s: UploadSession, blob: BlobInfo, offset: number): void {
+  s.copying = s.copying
+    .then(async () => {
+      await s.content.idle();
+      await s.content.writeAt(ctx.blobs.read(blob), offset);
+      await ctx.blobs.remove(blob);
+    })
+    .catch((e: unknown) => {
+      s.lost ??= e;
+    });
+}
+
+/**
+ * Whether a sequential request at `offset` may stream straight into the session's file: it
+ * would be accepted as things stand, and nothing else is streaming in.
+ */
+function streamsIn(s: UploadSession, offset: number): boolean {
+  return s.type === 'sequential' && !s.committed && !s.closed && offset === s.size && !s.writing;
 }
 
 /** Validates an UploadSessionCursor (400 when malformed) and finds its session. */
@@ -152,7 +196,7 @@ function concurrentComplete(s: UploadSession): boolean {
   let pos = 0;
   for (const off of [...s.parts.keys()].sort((a, b) => a - b)) {
     if (off !== pos) return false;
-    pos += s.parts.get(off)!.size;
+    pos += s.parts.get(off)!;
   }
   return pos === s.end;
 }
@@ -164,18 +208,35 @@ function concurrentComplete(s: UploadSession): boolean {
  */
 async function finalize(ctx: Ctx, s: UploadSession, info: CommitInfo): Promise<CommitResult> {
   s.committed = true;
-  const parts = [...s.parts.entries()].sort((a, b) => a[0] - b[0]).map(([, b]) => b);
-  const blob = await ctx.blobs.concat(parts);
-  const result = await commit(ctx, info, blob, blob.size, await hashBlob(ctx, blob));
-  if ('writeError' in result || !result.stored) await ctx.blobs.remove(blob);
+  // Pieces still streaming in (they will be refused as closed) or being copied in (accepted).
+  await s.copying;
+  await s.content.idle();
+  if (s.lost) throw s.lost;
+  const { blob, hashes } = await s.content.seal(s.type === 'concurrent' ? s.end! : s.size);
+  const result = await commit(ctx, info, blob, blob.size, hashes.ch);
   if ('writeError' in result) {
+    // The bytes stay in the session: the commit may be retried.
     s.committed = false;
     return result;
   }
   s.closed = true;
-  for (const p of parts) await ctx.blobs.remove(p);
+  if (!result.stored) await s.content.remove();
   s.parts.clear();
   return result;
+}
+
+/**
+ * The body of an append or finish: straight into the session's file when it continues the
+ * session's bytes (`blob` null), else received apart, for the caller to copy in if accepted.
+ */
+async function receivePiece(ctx: Ctx, s: UploadSession, offset: number): Promise<Omit<Received, 'blob'> & { blob: BlobInfo | null }> {
+  if (!streamsIn(s, offset)) return receive(ctx);
+  s.writing = true;
+  try {
+    return { ...(await receiveInto(ctx, s.content, offset)), blob: null };
+  } finally {
+    s.writing = false;
+  }
 }
 
 export async function upload(ctx: Ctx): Promise<Answer> {
@@ -191,10 +252,10 @@ export async function upload(ctx: Ctx): Promise<Answer> {
   }
   const result = await commit(ctx, info, got.blob, got.size, got.contentHash);
   if ('writeError' in result) {
-    const s = newSession(ctx, 'sequential');
-    s.parts.set(0, got.blob);
+    const s = await newSession(ctx, 'sequential', SessionFile.adopt(ctx.blobs, got.blob, contentHasher));
     s.size = got.size;
     s.closed = true;
+    open(ctx, s);
     throw routeError(ctx, { '.tag': 'path', reason: result.writeError, upload_session_id: s.id });
   }
   if (!result.stored) await ctx.blobs.remove(got.blob);
@@ -212,21 +273,24 @@ export async function sessionStart(ctx: Ctx): Promise<Answer> {
     await drain(ctx);
     throw routeError(ctx, { '.tag': 'concurrent_session_close_not_allowed' });
   }
-  const got = await receive(ctx);
-  if (got.tooLarge) throw routeError(ctx, { '.tag': 'payload_too_large' });
-  if (type.tag === 'concurrent' && got.size > 0) {
-    await ctx.blobs.remove(got.blob);
-    throw routeError(ctx, { '.tag': 'concurrent_session_data_not_allowed' });
+  const s = await newSession(ctx, type.tag);
+  let got;
+  try {
+    got = await receiveInto(ctx, s.content, 0);
+  } catch (e) {
+    await s.content.remove();
+    throw e;
   }
-  if (expected !== undefined && expected !== got.contentHash) {
-    await ctx.blobs.remove(got.blob);
-    throw routeError(ctx, { '.tag': 'content_hash_mismatch' });
-  }
-  const s = newSession(ctx, type.tag);
-  if (got.size > 0) s.parts.set(0, got.blob);
-  else await ctx.blobs.remove(got.blob);
+  const refuse = async (error: Tagged) => {
+    await s.content.remove();
+    return routeError(ctx, error);
+  };
+  if (got.tooLarge) throw await refuse({ '.tag': 'payload_too_large' });
+  if (type.tag === 'concurrent' && got.size > 0) throw await refuse({ '.tag': 'concurrent_session_data_not_allowed' });
+  if (expected !== undefined && expected !== got.contentHash) throw await refuse({ '.tag': 'content_hash_mismatch' });
   s.size = got.size;
   s.closed = close;
+  open(ctx, s);
   return { json: { session_id: s.id } };
 }
 
@@ -243,9 +307,9 @@ export async function sessionAppend(ctx: Ctx, legacy: boolean): Promise<Answer> 
   }
   const { session: s, offset } = found;
   // Checked once the body is in, not before: another append may land while this one streams.
-  const got = await receive(ctx);
+  const got = await receivePiece(ctx, s, offset);
   const discard = async (error: Tagged) => {
-    await ctx.blobs.remove(got.blob);
+    if (got.blob) await ctx.blobs.remove(got.blob);
     return routeError(ctx, error);
   };
   if (s.committed || (s.type === 'sequential' && s.closed)) throw await discard({ '.tag': 'closed' });
@@ -255,18 +319,16 @@ export async function sessionAppend(ctx: Ctx, legacy: boolean): Promise<Answer> 
   if (expected !== undefined && expected !== got.contentHash) throw await discard({ '.tag': 'content_hash_mismatch' });
   if (s.type === 'concurrent') {
     if (!close && got.size % BLOCK !== 0) throw await discard({ '.tag': 'concurrent_session_invalid_data_size' });
-    const old = s.parts.get(offset);
-    if (old) await ctx.blobs.remove(old);
-    s.parts.set(offset, got.blob);
-    s.size = [...s.parts.values()].reduce((n, b) => n + b.size, 0);
+    s.parts.set(offset, got.size);
+    s.size = [...s.parts.values()].reduce((n, size) => n + size, 0);
+    if (got.blob) copyIn(ctx, s, got.blob, offset);
     if (close) {
       s.closed = true;
       s.end = offset + got.size;
     }
     return { json: null };
   }
-  if (got.size > 0) s.parts.set(offset, got.blob);
-  else await ctx.blobs.remove(got.blob);
+  if (got.blob) copyIn(ctx, s, got.blob, offset);
   s.size += got.size;
   if (close) s.closed = true;
   return { json: null };
@@ -283,16 +345,16 @@ export async function sessionFinish(ctx: Ctx): Promise<Answer> {
     throw routeError(ctx, { '.tag': 'lookup_failed', lookup_failed: found.error });
   }
   const { session: s, offset } = found;
-  const got = await receive(ctx);
+  const got = await receivePiece(ctx, s, offset);
   const discard = async (error: Tagged) => {
-    await ctx.blobs.remove(got.blob);
+    if (got.blob) await ctx.blobs.remove(got.blob);
     return routeError(ctx, error);
   };
   const lookupFailed = (error: Tagged) => discard({ '.tag': 'lookup_failed', lookup_failed: error });
   if (s.committed) throw await lookupFailed({ '.tag': 'closed' });
   if (s.type === 'concurrent') {
     if (got.size > 0 || got.tooLarge) throw await discard({ '.tag': 'concurrent_session_data_not_allowed' });
-    void ctx.blobs.remove(got.blob);
+    if (got.blob) void ctx.blobs.remove(got.blob);
     if (!s.closed) throw routeError(ctx, { '.tag': 'concurrent_session_not_closed' });
     if (!concurrentComplete(s)) throw routeError(ctx, { '.tag': 'concurrent_session_missing_data' });
     if (offset !== s.end) throw routeError(ctx, { '.tag': 'lookup_failed', lookup_failed: { '.tag': 'incorrect_offset', correct_offset: s.end } });
@@ -301,8 +363,8 @@ export async function sessionFinish(ctx: Ctx): Promise<Answer> {
     if (got.tooLarge) throw routeError(ctx, { '.tag': 'payload_too_large' });
     if (got.size > 0 && s.closed) throw await lookupFailed({ '.tag': 'closed' });
     if (expected !== undefined && expected !== got.contentHash) throw await discard({ '.tag': 'content_hash_mismatch' });
-    if (got.size > 0) s.parts.set(offset, got.blob);
-    else void ctx.blobs.remove(got.blob); // no await: nothing may run between the checks and finalize
+    // No await: nothing may run between the checks and finalize.
+    if (got.blob) copyIn(ctx, s, got.blob, offset);
     s.size += got.size;
   }
   const result = await finalize(ctx, s, info);

@@ -254,6 +254,9 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
   /** #hs saw bytes that are no longer the file's: hash it all again at the seal. */
   #stale = false;
   #inFlight = 0;
+  #idle: Array<() => void> = [];
+  /** While a write feeds the hashers: the offsets of writes that started meanwhile. */
+  #hashing: number[] | null = null;
 
   private constructor(
     readonly file: string,
@@ -267,6 +270,11 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
     const file = path.join(store.dir, randomUUID());
     await writeFile(file, Buffer.alloc(0));
     return new SessionFile(file, store, hashers);
+  }
+
+  /** A session whose bytes are already a blob (a failed one-request upload kept for a retry). */
+  static adopt<T extends Record<string, () => Hasher>>(store: BlobStore, blob: BlobInfo, hashers: T): SessionFile<T> {
+    return new SessionFile(blob.file, store, hashers);
   }
 
   static #start(hashers: Record<string, () => Hasher>): Record<string, Hasher> {
@@ -288,6 +296,9 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
     const skip = opts.skip ?? 0;
     const inOrder = !this.#stale && this.#inFlight === 0 && offset === this.#hashed;
     if (!inOrder && offset < this.#hashed) this.#stale = true;
+    // A write that starts while the hashing one streams may land inside what it hashes.
+    if (!inOrder) this.#hashing?.push(offset);
+    if (inOrder) this.#hashing = [];
     this.#inFlight += 1;
     let read = 0;
     let written = 0;
@@ -308,14 +319,24 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
     }
     try {
       await pipeline(kept, createWriteStream(this.file, { flags: 'r+', start: offset }));
-      if (inOrder) this.#hashed = offset + written;
+      if (inOrder) {
+        this.#hashed = offset + written;
+        if (this.#hashing!.some((o) => o < this.#hashed)) this.#stale = true;
+      }
       return { read, written };
     } catch (e) {
       if (inOrder && written > 0) this.#stale = true;
       throw e;
     } finally {
+      if (inOrder) this.#hashing = null;
       this.#inFlight -= 1;
+      if (this.#inFlight === 0) for (const wake of this.#idle.splice(0)) wake();
     }
+  }
+
+  /** Resolves once no write is in flight (a commit waits for the parts still streaming in). */
+  async idle(): Promise<void> {
+    while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
   /**

@@ -116,6 +116,36 @@ describe('SessionFile', () => {
     expect(again.hashes.md5).toBe(md5(data));
   });
 
+  it('is exact when a part lands inside the one being hashed while it streams', async () => {
+    const f = await SessionFile.create(store, { md5: hex('md5') });
+    // The first write pauses after 3000 bytes; meanwhile another writes other bytes over 2000–3000.
+    const slow = Readable.from(
+      (async function* () {
+        yield a.subarray(0, 3000);
+        await new Promise((r) => setTimeout(r, 50));
+        yield a.subarray(3000);
+      })(),
+    );
+    const first = f.writeAt(slow, 0);
+    await new Promise((r) => setTimeout(r, 20));
+    await f.writeAt(body(randomBytes(1000)), 2000);
+    await first;
+    await f.writeAt(body(data.subarray(a.length)), a.length);
+    const { blob, hashes } = await f.seal(data.length);
+    expect(hashes.md5).toBe(md5(readFileSync(blob.file)));
+  });
+
+  it('waits for writes in flight before it is idle', async () => {
+    const f = await SessionFile.create(store, { md5: hex('md5') });
+    let done = false;
+    const w = f.writeAt(body(data), 0).then(() => {
+      done = true;
+    });
+    await f.idle();
+    expect(done).toBe(true);
+    await w;
+  });
+
   it('cuts the file to the size sealed, and hashes only those bytes', async () => {
     const f = await SessionFile.create(store, { md5: hex('md5'), sha1: hex('sha1') });
     await f.writeAt(body(data), 0);
