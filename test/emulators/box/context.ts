@@ -2,7 +2,7 @@
  * State shared by the Box emulator's route handlers, and the small helpers they all use
  * (authentication, JSON bodies, public URLs per host).
  */
-import type { BlobInfo, BlobStore, EmulatorRequest, TokenBook } from '../harness/index.js';
+import type { BlobInfo, BlobStore, EmulatorRequest, Hasher, SessionFile, TokenBook } from '../harness/index.js';
 import { bearer, readBody } from '../harness/index.js';
 import { sendBoxError, sendUnauthorized } from './errors.js';
 import type { BoxModel, FileVersion } from './model.js';
@@ -15,7 +15,6 @@ export interface UploadedPart {
   size: number;
   /** Hex, as Box returns it in `part.sha1`. */
   sha1: string;
-  blob: BlobInfo;
 }
 
 /** An open upload session (parts keyed by offset). */
@@ -31,6 +30,17 @@ export interface UploadSessionState {
   /** New version of this file (POST /files/:id/upload_sessions). */
   fileId: string | null;
   parts: Map<number, UploadedPart>;
+  /**
+   * The parts' bytes, each at its offset, SHA-1-hashed as they come in order (made at the first
+   * part). A part streams straight in unless the same range is streaming already; such a part is
+   * received apart and copied in if accepted (`copying`).
+   */
+  content: SessionFile<{ sha1: () => Hasher }> | null;
+  /** Offsets of parts streaming straight into `content`. */
+  streaming: Set<number>;
+  copying: Promise<void>;
+  /** Why an accepted part could not be copied in (the session can then not be committed). */
+  lost?: unknown;
 }
 
 /** Knobs a test may turn while the emulator runs. */

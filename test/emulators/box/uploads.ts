@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { BlobInfo, EmulatorRequest } from '../harness/index.js';
-import { hex, parseContentRange, sendEmpty, sendJson } from '../harness/index.js';
+import type { BlobInfo, EmulatorRequest, Hasher } from '../harness/index.js';
+import { SessionFile, hex, parseContentRange, sendEmpty, sendJson } from '../harness/index.js';
 import { checkNewContent } from './api.js';
 import type { BoxContext, UploadSessionState, UploadedPart } from './context.js';
 import { authorize, fieldsParam, hexId, jsonBody, publicBase } from './context.js';
@@ -21,6 +21,10 @@ const SESSION_TTL_MS = 7 * 24 * 3600 * 1000;
 
 async function sha1Of(ctx: BoxContext, blob: BlobInfo): Promise<{ hex: string; b64: string }> {
   const { sha1 } = await ctx.blobs.hash(blob, { sha1: hex('sha1') });
+  return hexAndB64(sha1);
+}
+
+function hexAndB64(sha1: string): { hex: string; b64: string } {
   return { hex: sha1, b64: Buffer.from(sha1, 'hex').toString('base64') };
 }
 
@@ -209,6 +213,9 @@ async function createSession(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecA
     fileName: fileId ? (typeof body.file_name === 'string' ? fileName : null) : fileName,
     fileId,
     parts: new Map(),
+    content: null,
+    streaming: new Set(),
+    copying: Promise.resolve(),
   };
   ctx.sessions.set(s.id, s);
   sendJson(r, 201, sessionJson(r, s));
@@ -254,24 +261,55 @@ async function uploadPart(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArra
     r.req.resume();
     return sendBoxError(r, 409, 'range_overlaps_existing_part');
   }
-  const blob = await ctx.blobs.write(r.req);
-  r.countBody(blob.size);
-  let keep = false;
-  try {
-    if (blob.size !== len) return sendBoxError(r, 400, 'bad_request', `Body has ${blob.size} bytes, Content-Range says ${len}`);
-    const sha1 = await sha1Of(ctx, blob);
-    if (sha1.b64 !== digest) {
-      return sendBoxError(r, 412, 'precondition_failed', `The Digest header does not match the part's content (got sha=${sha1.b64})`);
+  s.content ??= await SessionFile.create(ctx.blobs, { sha1: hex('sha1') });
+  const content = s.content;
+  const partSha1 = createHash('sha1');
+  let got: { size: number; blob: BlobInfo | null };
+  if (s.streaming.has(start)) {
+    // The same range is streaming in: this body waits apart, and is copied in only if accepted.
+    const blob = await ctx.blobs.write(r.req);
+    got = { size: blob.size, blob };
+  } else {
+    s.streaming.add(start);
+    try {
+      const { read } = await content.writeAt(r.req, start, { keep: len, onChunk: (c) => partSha1.update(c) });
+      got = { size: read, blob: null };
+    } finally {
+      s.streaming.delete(start);
     }
-    // A concurrent PUT of the same range may have landed while this body was being stored.
-    if (s.parts.has(start)) return sendBoxError(r, 409, 'range_overlaps_existing_part');
-    const part: UploadedPart = { part_id: hexId(ctx, 8), offset: start, size: len, sha1: sha1.hex, blob };
-    s.parts.set(start, part);
-    keep = true;
-    sendJson(r, 200, { part: { part_id: part.part_id, offset: part.offset, size: part.size, sha1: part.sha1 } });
-  } finally {
-    if (!keep) await ctx.blobs.remove(blob);
   }
+  r.countBody(got.size);
+  const refuse = async (status: number, code: string, message?: string): Promise<void> => {
+    if (got.blob) await ctx.blobs.remove(got.blob);
+    sendBoxError(r, status, code, message);
+  };
+  if (got.size !== len) return refuse(400, 'bad_request', `Body has ${got.size} bytes, Content-Range says ${len}`);
+  const sha1 = got.blob ? await sha1Of(ctx, got.blob) : hexAndB64(partSha1.digest('hex'));
+  if (sha1.b64 !== digest) {
+    return refuse(412, 'precondition_failed', `The Digest header does not match the part's content (got sha=${sha1.b64})`);
+  }
+  // A concurrent PUT of the same range may have landed while this body was being stored.
+  if (s.parts.has(start)) return refuse(409, 'range_overlaps_existing_part');
+  const part: UploadedPart = { part_id: hexId(ctx, 8), offset: start, size: len, sha1: sha1.hex };
+  s.parts.set(start, part);
+  if (got.blob) copyIn(ctx, s, content, got.blob, start);
+  sendJson(r, 200, { part: { part_id: part.part_id, offset: part.offset, size: part.size, sha1: part.sha1 } });
+}
+
+/**
+ * Writes a part received apart into the session's file, after the part that was streaming at
+ * that offset (refused, since this one was accepted) is done, then drops its blob.
+ */
+function copyIn(ctx: BoxContext, s: UploadSessionState, content: SessionFile<{ sha1: () => Hasher }>, blob: BlobInfo, offset: number): void {
+  s.copying = s.copying
+    .then(async () => {
+      await content.idle();
+      await content.writeAt(ctx.blobs.read(blob), offset);
+      await ctx.blobs.remove(blob);
+    })
+    .catch((e: unknown) => {
+      s.lost ??= e;
+    });
 }
 
 function sortedParts(s: UploadSessionState): UploadedPart[] {
@@ -300,7 +338,10 @@ async function sessionStatus(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecA
 
 async function dropSession(ctx: BoxContext, s: UploadSessionState): Promise<void> {
   ctx.sessions.delete(s.id);
-  for (const p of s.parts.values()) await ctx.blobs.remove(p.blob);
+  await s.copying;
+  await s.content?.idle();
+  await s.content?.remove();
+  s.content = null;
 }
 
 async function abortSession(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray): Promise<void> {
@@ -341,34 +382,34 @@ async function commit(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray): 
   const attrs = (body.attributes ?? {}) as Attributes;
   const modified = attrs.content_modified_at === undefined ? null : parseBoxDate(attrs.content_modified_at);
 
-  const whole = await ctx.blobs.concat(parts.map((p) => p.blob));
-  let keep = false;
-  try {
-    const sha1 = await sha1Of(ctx, whole);
-    if (sha1.b64 !== digest) {
-      return sendBoxError(r, 400, 'digest_mismatch', `File digest was incorrect. Actual: ${sha1.b64} Expected: ${digest}`);
-    }
-    const existing = s.fileId ? ctx.model.file(s.fileId) : undefined;
-    if (s.fileId && !existing) return sendNotFound(r, 'file', s.fileId);
-    const folderId = existing ? existing.parentId : s.folderId!;
-    const name = typeof attrs.name === 'string' ? attrs.name : (s.fileName ?? existing!.name);
-    if (!existing && !ctx.model.folder(folderId)) return sendNotFound(r, 'folder', folderId);
-    // The tree may have changed since the session was created.
-    if (!checkNewContent(ctx, r, { folderId, name, size: s.fileSize, replacing: existing })) return;
-    const version = newVersion(ctx, whole, sha1.hex);
-    keep = true;
-    let file: FileNode;
-    if (existing) {
-      ctx.model.addVersion(existing, version, { name, contentModifiedAt: modified });
-      file = existing;
-    } else {
-      file = ctx.model.createFile(folderId, name, version, modified, attrs.content_created_at === undefined ? null : parseBoxDate(attrs.content_created_at));
-    }
-    await dropSession(ctx, s);
-    sendJson(r, 201, { total_count: 1, entries: [ctx.model.fileJson(file, fieldsParam(r.url))] });
-  } finally {
-    if (!keep) await ctx.blobs.remove(whole);
+  await s.copying;
+  await s.content!.idle();
+  if (s.lost) throw s.lost;
+  // The session keeps its bytes until the file is made: a refused commit may be retried.
+  const { blob: whole, hashes } = await s.content!.seal(s.fileSize);
+  const sha1 = hexAndB64(hashes.sha1);
+  if (sha1.b64 !== digest) {
+    return sendBoxError(r, 400, 'digest_mismatch', `File digest was incorrect. Actual: ${sha1.b64} Expected: ${digest}`);
   }
+  const existing = s.fileId ? ctx.model.file(s.fileId) : undefined;
+  if (s.fileId && !existing) return sendNotFound(r, 'file', s.fileId);
+  const folderId = existing ? existing.parentId : s.folderId!;
+  const name = typeof attrs.name === 'string' ? attrs.name : (s.fileName ?? existing!.name);
+  if (!existing && !ctx.model.folder(folderId)) return sendNotFound(r, 'folder', folderId);
+  // The tree may have changed since the session was created.
+  if (!checkNewContent(ctx, r, { folderId, name, size: s.fileSize, replacing: existing })) return;
+  const version = newVersion(ctx, whole, sha1.hex);
+  let file: FileNode;
+  if (existing) {
+    ctx.model.addVersion(existing, version, { name, contentModifiedAt: modified });
+    file = existing;
+  } else {
+    file = ctx.model.createFile(folderId, name, version, modified, attrs.content_created_at === undefined ? null : parseBoxDate(attrs.content_created_at));
+  }
+  // The file owns the session's bytes now.
+  s.content = null;
+  await dropSession(ctx, s);
+  sendJson(r, 201, { total_count: 1, entries: [ctx.model.fileJson(file, fieldsParam(r.url))] });
 }
 
 async function logEvent(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray): Promise<void> {

@@ -287,13 +287,20 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
   }
 
   /**
-   * Streams `source` into the file at `offset`, its first `skip` bytes dropped; `onChunk` sees
-   * each byte kept (a part's own digest). Fails past `limit` bytes read. Resolves with the bytes
-   * read (skipped ones included) and written; on a failure the bytes written stay in the file
-   * until a later part is written over them or the seal cuts them off.
+   * Streams `source` into the file at `offset`, its first `skip` bytes dropped and at most `keep`
+   * bytes written (the rest read and dropped: a body longer than its range must not reach the
+   * next part's bytes); `onChunk` sees each byte written (a part's own digest). Fails past
+   * `limit` bytes read. Resolves with the bytes read (skipped and dropped ones included) and
+   * written; on a failure the bytes written stay in the file until a later part is written over
+   * them or the seal cuts them off.
    */
-  async writeAt(source: Readable, offset: number, opts: { skip?: number; limit?: number; onChunk?: (c: Buffer) => void } = {}): Promise<{ read: number; written: number }> {
+  async writeAt(
+    source: Readable,
+    offset: number,
+    opts: { skip?: number; keep?: number; limit?: number; onChunk?: (c: Buffer) => void } = {},
+  ): Promise<{ read: number; written: number }> {
     const skip = opts.skip ?? 0;
+    const keep = opts.keep ?? Number.POSITIVE_INFINITY;
     const inOrder = !this.#stale && this.#inFlight === 0 && offset === this.#hashed;
     if (!inOrder && offset < this.#hashed) this.#stale = true;
     // A write that starts while the hashing one streams may land inside what it hashes.
@@ -309,8 +316,9 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
         const from = Math.max(0, Math.min(c.length, skip - read));
         read += c.length;
         if (opts.limit !== undefined && read > opts.limit) throw new Error('body too large');
-        if (from === c.length) continue;
-        const out = from === 0 ? c : c.subarray(from);
+        const to = Math.min(c.length, from + keep - written);
+        if (from >= to) continue;
+        const out = from === 0 && to === c.length ? c : c.subarray(from, to);
         if (hs) for (const h of hs) h.update(out);
         opts.onChunk?.(out);
         written += out.length;

@@ -161,4 +161,14 @@ describe('SessionFile', () => {
     expect(part.digest('hex')).toBe(createHash('sha1').update(b).digest('hex'));
     await expect(f.writeAt(body(b), 0, { limit: b.length - 1 })).rejects.toThrow('body too large');
   });
+
+  it('writes at most `keep` bytes of a body longer than its range, and reads the rest', async () => {
+    const f = await SessionFile.create(store, { md5: hex('md5') });
+    await f.writeAt(body(b), a.length);
+    // A part that says 256 KiB but carries more must not reach the part after it.
+    const got = await f.writeAt(body(Buffer.concat([a, randomBytes(5000)])), 0, { keep: a.length });
+    expect(got).toEqual({ read: a.length + 5000, written: a.length });
+    await f.writeAt(body(c), a.length + b.length);
+    expect((await f.seal(data.length)).hashes.md5).toBe(md5(data));
+  });
 });
