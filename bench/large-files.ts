@@ -13,9 +13,10 @@
  * - each cloud: a raw streaming PUT with node:http (`createReadStream`, 1 MiB chunks, one request,
  *   Content-Length) to a loopback server in a child process that writes the body to a new file
  *   through `createWriteStream` (as the emulators' blob store does) and fsyncs it before it
- *   answers. The emulators do not fsync, but they hash the body as the provider does (md5, sha1,
- *   Dropbox's content hash, QuickXorHash) and a chunked upload session writes parts and then
- *   concatenates them: that cost is theirs, on the same two cores.
+ *   answers. The emulators do not fsync, but they hash the body as the provider does (Drive's
+ *   md5, Box's SHA-1 of each part and of the file, Dropbox's content hash, QuickXorHash) as the
+ *   bytes arrive into the session's one file (test/emulators/harness SessionFile): that cost is
+ *   theirs, on the same two cores.
  * And in each run bench/upload-rss.js (`--source` that same file, `--targets`): the daemon uploads
  * it once to each target (the emulators in a child process) and reports its put rate, the CPU
  * seconds of the daemon and of the emulator process during the upload, and its peak RSS above

@@ -83,13 +83,14 @@ export interface BlobInfo {
   size: number;
 }
 
-/**
- * Bytes live in a temp folder, so a multi-GB upload costs the emulator no memory. Blobs are
- * immutable once written; `append` makes a new blob holding old + new bytes only for session
- * parts (a provider session keeps its own part files and concatenates at commit).
- */
 /** Blobs up to this size are hashed from one synchronous read. */
 const SMALL_BLOB = 1 << 20;
+
+/**
+ * Bytes live in a temp folder, so a multi-GB upload costs the emulator no memory. Blobs are
+ * immutable once stored; an upload session's bytes grow in a SessionFile until it is sealed
+ * into one.
+ */
 
 export class BlobStore {
   private constructor(readonly dir: string) {}
@@ -159,29 +160,6 @@ export class BlobStore {
     };
     const file = path.join(this.dir, randomUUID());
     await pipeline(rest, createWriteStream(file));
-    return { file, size };
-  }
-
-  /** Concatenates blobs (in order) into a new one. */
-  async concat(parts: BlobInfo[]): Promise<BlobInfo> {
-    const file = path.join(this.dir, randomUUID());
-    const out = createWriteStream(file);
-    let size = 0;
-    for (const p of parts) {
-      await new Promise<void>((resolve, reject) => {
-        const r = createReadStream(p.file);
-        r.on('data', (c) => {
-          size += (c as Buffer).length;
-          if (!out.write(c)) {
-            r.pause();
-            out.once('drain', () => r.resume());
-          }
-        });
-        r.once('end', resolve);
-        r.once('error', reject);
-      });
-    }
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
     return { file, size };
   }
 
