@@ -23,6 +23,21 @@ export class DropboxContentHasher {
   /** Bytes already fed into the current block. */
   #inBlock = 0;
   #done = false;
+  /** Bytes fed, and blocks closed, so far. */
+  #fed = 0;
+  #closed = 0;
+  /** With `keepBlocks`: the digests of closed blocks from number #keptFrom on. */
+  readonly #kept: Buffer[] | null;
+  #keptFrom = 0;
+
+  /**
+   * With `keepBlocks`, each closed block's digest (32 bytes a 4 MiB block) is kept until
+   * `dropBlocksBefore`, so `rangeHash` can give a request's own content hash from blocks this
+   * hasher already made, instead of hashing the request's bytes a second time.
+   */
+  constructor(opts: { keepBlocks?: boolean } = {}) {
+    this.#kept = opts.keepBlocks ? [] : null;
+  }
 
   /** Feeds bytes; returns the hasher so calls can be chained. */
   update(buf: Buffer): this {
@@ -35,6 +50,7 @@ export class DropboxContentHasher {
       const take = Math.min(DROPBOX_BLOCK_SIZE - this.#inBlock, buf.length - pos);
       this.#block.update(take === buf.length ? buf : buf.subarray(pos, pos + take));
       this.#inBlock += take;
+      this.#fed += take;
       pos += take;
       if (this.#inBlock === DROPBOX_BLOCK_SIZE) this.#closeBlock();
     }
@@ -49,8 +65,40 @@ export class DropboxContentHasher {
     return this.#outer.digest('hex');
   }
 
+  /**
+   * The content hash of bytes [start, end) of the input (what Dropbox checks a request's
+   * `content_hash` against), from the blocks kept: `start` on a block boundary, every block up
+   * to `end` closed, and where `end` is not on a boundary it must be where the input stands
+   * (the file's last, short block, read to its end). Null when the blocks cannot give it (not
+   * kept, dropped, not yet read, a range off the blocks): the caller hashes the bytes itself.
+   */
+  rangeHash(start: number, end: number): string | null {
+    if (this.#kept === null || this.#done || start % DROPBOX_BLOCK_SIZE !== 0 || end < start) return null;
+    const first = start / DROPBOX_BLOCK_SIZE;
+    const whole = Math.floor(end / DROPBOX_BLOCK_SIZE);
+    const tail = end - whole * DROPBOX_BLOCK_SIZE;
+    if (first < this.#keptFrom || whole > this.#closed) return null;
+    if (tail > 0 && (whole !== this.#closed || this.#fed !== end)) return null;
+    const outer = createHash('sha256');
+    for (let i = first; i < whole; i++) outer.update(this.#kept[i - this.#keptFrom]!);
+    if (tail > 0) outer.update(this.#block!.copy().digest());
+    return outer.digest('hex');
+  }
+
+  /** Forgets the kept digests of the blocks before the one holding byte `offset`. */
+  dropBlocksBefore(offset: number): void {
+    if (this.#kept === null) return;
+    const n = Math.min(Math.floor(offset / DROPBOX_BLOCK_SIZE), this.#keptFrom + this.#kept.length) - this.#keptFrom;
+    if (n <= 0) return;
+    this.#kept.splice(0, n);
+    this.#keptFrom += n;
+  }
+
   #closeBlock(): void {
-    this.#outer.update(this.#block!.digest());
+    const d = this.#block!.digest();
+    this.#outer.update(d);
+    this.#kept?.push(d);
+    this.#closed += 1;
     this.#block = null;
     this.#inBlock = 0;
   }

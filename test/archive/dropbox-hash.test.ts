@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DROPBOX_BLOCK_SIZE, DropboxContentHasher, dropboxContentHash } from '../../src/archive/dropbox-hash.js';
 import { seededRandom } from '../emulators/harness/index.js';
@@ -91,5 +91,35 @@ describe('DropboxContentHasher', () => {
     h.digest();
     expect(() => h.update(Buffer.from('y'))).toThrow(/after digest/);
     expect(() => h.digest()).toThrow(/twice/);
+  });
+});
+
+describe('DropboxContentHasher.rangeHash (a request content hash from the blocks already made)', () => {
+  const B = DROPBOX_BLOCK_SIZE;
+  const data = randomBytes(3 * B + 12345);
+
+  it('gives the content hash of a block-aligned range, whole blocks or the input’s short last block', () => {
+    const h = new DropboxContentHasher({ keepBlocks: true });
+    // Fed in odd pieces, ahead of what is asked (a reader that reads ahead).
+    for (let i = 0; i < data.length; i += 1_000_003) h.update(data.subarray(i, i + 1_000_003));
+    expect(h.rangeHash(0, 2 * B)).toBe(dropboxContentHash(data.subarray(0, 2 * B)));
+    expect(h.rangeHash(2 * B, data.length)).toBe(dropboxContentHash(data.subarray(2 * B)));
+    expect(h.rangeHash(B, B)).toBe(dropboxContentHash(Buffer.alloc(0)));
+    // The whole-input digest is not disturbed by the ranges asked for.
+    expect(h.digest()).toBe(dropboxContentHash(data));
+  });
+
+  it('is null where the blocks cannot give it, so the caller hashes the bytes', () => {
+    const h = new DropboxContentHasher({ keepBlocks: true });
+    h.update(data.subarray(0, 2 * B + 5));
+    expect(h.rangeHash(1, B)).toBeNull(); // not on a block boundary
+    expect(h.rangeHash(0, B + 7)).toBeNull(); // ends inside a closed block
+    expect(h.rangeHash(2 * B, 2 * B + 4)).toBeNull(); // ends before where the input stands
+    expect(h.rangeHash(2 * B, 3 * B)).toBeNull(); // not read yet
+    expect(h.rangeHash(2 * B, 2 * B + 5)).toBe(dropboxContentHash(data.subarray(2 * B, 2 * B + 5)));
+    h.dropBlocksBefore(B + 100);
+    expect(h.rangeHash(0, B)).toBeNull(); // forgotten
+    expect(h.rangeHash(B, 2 * B)).toBe(dropboxContentHash(data.subarray(B, 2 * B)));
+    expect(new DropboxContentHasher().update(data).rangeHash(0, B)).toBeNull(); // blocks not kept
   });
 });
