@@ -75,15 +75,19 @@ export class SourceReader {
   readonly #req: PutRequest;
   readonly #uctx: UploadContext;
   readonly #ahead: ReadAhead;
-  #hasher = new DropboxContentHasher();
+  readonly #hasher: DropboxContentHasher;
   #left: Buffer | null = null;
   #pos = 0;
   #ended = false;
 
-  /** `ahead`: bytes read and hashed before they are asked for (ReadAhead; 0: none). */
+  /**
+   * `ahead`: bytes read and hashed before they are asked for (ReadAhead; 0: none). A reader that
+   * reads ahead sends its bytes in requests, and keeps its blocks' digests for `hashOf`.
+   */
   constructor(uctx: UploadContext, req: PutRequest, ahead = 0) {
     this.#uctx = uctx;
     this.#req = req;
+    this.#hasher = new DropboxContentHasher({ keepBlocks: ahead > 0 });
     let stream: Readable;
     try {
       stream = req.open(0);
@@ -154,6 +158,18 @@ export class SourceReader {
     if (this.#pos !== this.#req.size) throw new ShortReadError(this.#req.size, this.#pos);
     const more = await this.#pull(Number.MAX_SAFE_INTEGER);
     if (more !== null && more.length > 0) throw new ShortReadError(this.#req.size, this.#pos);
+  }
+
+  /**
+   * The content hash of `chunk`, the bytes `read` just handed out (a request's `content_hash`):
+   * from the digests of the blocks the file's hash already made when the chunk starts on a
+   * block boundary (chunk sizes are multiples of 4 MiB), else by hashing it.
+   */
+  hashOf(chunk: Buffer): string {
+    const start = this.#pos - chunk.length;
+    const fromBlocks = this.#hasher.rangeHash(start, this.#pos);
+    this.#hasher.dropBlocksBefore(this.#pos);
+    return fromBlocks ?? chunkHash(chunk);
   }
 
   /** The content hash of every byte read; call once, at the end. */
@@ -371,8 +387,9 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
   const start = async (): Promise<void> => {
     checkAbort();
     const first = await reader.read(chunkSize);
+    const hash = reader.hashOf(first);
     const res = await session.call(
-      (dbx) => dbx.filesUploadSessionStart({ close: false, content_hash: chunkHash(first), contents: first }),
+      (dbx) => dbx.filesUploadSessionStart({ close: false, content_hash: hash, contents: first }),
       signal,
     );
     at.sessionId = res.result.session_id;
@@ -406,11 +423,12 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
       const last = size - at.offset <= chunkSize;
       const chunk = await reader.read(last ? size - at.offset : chunkSize);
       if (last) await reader.checkEnd();
+      const hash = reader.hashOf(chunk);
       const cursor = { session_id: at.sessionId, offset: at.offset };
       try {
         if (last) {
           const res = await session.call(
-            (dbx) => dbx.filesUploadSessionFinish({ cursor: { ...cursor }, commit: commitInfo(path, req), content_hash: chunkHash(chunk), contents: chunk }),
+            (dbx) => dbx.filesUploadSessionFinish({ cursor: { ...cursor }, commit: commitInfo(path, req), content_hash: hash, contents: chunk }),
             signal,
           );
           meta = res.result as unknown as DropboxFileMetadata;
@@ -418,7 +436,7 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
           break;
         }
         await session.call(
-          (dbx) => dbx.filesUploadSessionAppendV2({ cursor: { ...cursor }, close: false, content_hash: chunkHash(chunk), contents: chunk }),
+          (dbx) => dbx.filesUploadSessionAppendV2({ cursor: { ...cursor }, close: false, content_hash: hash, contents: chunk }),
           signal,
         );
         at.offset += chunk.length;
