@@ -141,9 +141,12 @@ export class SourceReader {
     return chunk;
   }
 
-  /** The next `n` bytes, or fewer only at the end of the source. */
-  async read(n: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(n);
+  /**
+   * The next `n` bytes, or fewer only at the end of the source; into `into` when given (it must
+   * hold them: a part's buffer used again, rather than a new one a part for the collector).
+   */
+  async read(n: number, into?: Buffer): Promise<Buffer> {
+    const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const chunk = await this.#pull();
@@ -497,11 +500,13 @@ export async function chunkedUpload(ctx: UploadContext, req: PutRequest, dest: D
   const reader = new SourceReader(req.open(0), req.signal, ctx.abortError, { size: req.size, partSize: h.partSize });
   const parts: BoxPartJson[] = [];
   let sent = 0;
+  // One buffer for every part: a part's request is over before the next part is read into it.
+  const partBuf = Buffer.allocUnsafe(Math.min(h.partSize, req.size));
   try {
     for (let i = 0; i < h.totalParts; i++) {
       const offset = i * h.partSize;
       const len = Math.min(h.partSize, req.size - offset);
-      const buf = await reader.read(len);
+      const buf = await reader.read(len, partBuf);
       if (buf.length < len) throw new ShortReadError(req.size, offset + buf.length);
       const d = reader.partSha1();
       const have = held.get(offset);
