@@ -131,10 +131,13 @@ export class SourceReader {
     return piece;
   }
 
-  /** Exactly `min(n, size - pos)` bytes, in one buffer (at most one chunk is held). */
-  async read(n: number): Promise<Buffer> {
+  /**
+   * Exactly `min(n, size - pos)` bytes, in one buffer (at most one chunk is held): `into` when
+   * given (it must hold them), so a session's chunks can use one buffer again and again.
+   */
+  async read(n: number, into?: Buffer): Promise<Buffer> {
     const want = Math.max(0, Math.min(n, this.#req.size - this.#pos));
-    const out = Buffer.allocUnsafe(want);
+    const out = into ? into.subarray(0, want) : Buffer.allocUnsafe(want);
     let filled = 0;
     while (filled < want) {
       const piece = await this.#pull(want - filled);
@@ -384,9 +387,11 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
   let bytesSent = 0;
   let resumed = false;
 
+  // One buffer for every chunk: a chunk's request is over before the next chunk is read into it.
+  const chunkBuf = Buffer.allocUnsafe(Math.min(chunkSize, size));
   const start = async (): Promise<void> => {
     checkAbort();
-    const first = await reader.read(chunkSize);
+    const first = await reader.read(chunkSize, chunkBuf);
     const hash = reader.hashOf(first);
     const res = await session.call(
       (dbx) => dbx.filesUploadSessionStart({ close: false, content_hash: hash, contents: first }),
@@ -421,7 +426,7 @@ export async function chunkedUpload(uctx: UploadContext, req: PutRequest, path: 
         throw new TargetError(uctx.targetId, 'retry', `internal: the source is read at ${reader.pos}, the session stands at ${at.offset}`, { code: 'dropbox.internal' });
       }
       const last = size - at.offset <= chunkSize;
-      const chunk = await reader.read(last ? size - at.offset : chunkSize);
+      const chunk = await reader.read(last ? size - at.offset : chunkSize, chunkBuf);
       if (last) await reader.checkEnd();
       const hash = reader.hashOf(chunk);
       const cursor = { session_id: at.sessionId, offset: at.offset };
