@@ -85,6 +85,20 @@ export class DropboxContentHasher {
     return outer.digest('hex');
   }
 
+  /**
+   * With `keepBlocks`, once `digest()` was called: the digest of every block of the input, in
+   * order (the last one of `bytes % 4 MiB` bytes when that is not 0), which the content hash is
+   * the SHA-256 of. Null when blocks were not kept, some were dropped, or before the digest.
+   */
+  blockDigests(): readonly Buffer[] | null {
+    return this.#kept !== null && this.#done && this.#keptFrom === 0 ? this.#kept : null;
+  }
+
+  /** Bytes fed so far. */
+  get bytes(): number {
+    return this.#fed;
+  }
+
   /** Forgets the kept digests of the blocks before the one holding byte `offset`. */
   dropBlocksBefore(offset: number): void {
     if (this.#kept === null) return;

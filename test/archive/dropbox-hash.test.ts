@@ -123,3 +123,22 @@ describe('DropboxContentHasher.rangeHash (a request content hash from the blocks
     expect(new DropboxContentHasher().update(data).rangeHash(0, B)).toBeNull(); // blocks not kept
   });
 });
+
+describe('DropboxContentHasher.blockDigests', () => {
+  it('gives, after the digest, the block digests the content hash is made of, the short last one included', () => {
+    const data = randomBytes(2 * DROPBOX_BLOCK_SIZE + 77);
+    const h = new DropboxContentHasher({ keepBlocks: true });
+    h.update(data);
+    expect(h.blockDigests()).toBeNull(); // not before the digest
+    const hash = h.digest();
+    const blocks = h.blockDigests()!;
+    expect(blocks.map((b) => b.toString('hex'))).toEqual(
+      [data.subarray(0, DROPBOX_BLOCK_SIZE), data.subarray(DROPBOX_BLOCK_SIZE, 2 * DROPBOX_BLOCK_SIZE), data.subarray(2 * DROPBOX_BLOCK_SIZE)].map((b) =>
+        createHash('sha256').update(b).digest('hex'),
+      ),
+    );
+    expect(createHash('sha256').update(Buffer.concat(blocks)).digest('hex')).toBe(hash);
+    expect(h.bytes).toBe(data.length);
+    expect(new DropboxContentHasher().update(data).blockDigests()).toBeNull();
+  });
+});

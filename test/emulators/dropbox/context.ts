@@ -4,7 +4,7 @@
  */
 import { Transform, type Readable } from 'node:stream';
 import { DropboxContentHasher } from '../../../src/archive/dropbox-hash.js';
-import type { BlobInfo, BlobStore, EmulatorRequest, Hasher, SessionFile } from '../harness/index.js';
+import type { BlobInfo, BlobStore, EmulatorRequest, SessionFile } from '../harness/index.js';
 import { badInput, DropboxHttpError, type Summaries, type Tagged } from './errors.js';
 import type { Namespace } from './model.js';
 
@@ -19,11 +19,18 @@ export interface UploadSession {
   type: 'sequential' | 'concurrent';
   createdAt: number;
   /**
-   * Every accepted byte at its offset, content-hashed as the bytes come in order. A request
-   * whose offset is the session's end streams straight into it; any other is received apart and
-   * copied in once accepted (`copying`).
+   * Every accepted byte at its offset. A request whose offset is the session's end streams
+   * straight into it; any other is received apart and copied in once accepted (`copying`).
    */
-  content: SessionFile<{ ch: () => Hasher }>;
+  content: SessionFile<Record<string, never>>;
+  /**
+   * The SHA-256 of each 4 MiB block of the session, by block number, from the requests' own
+   * content hashes (each request's bytes are hashed once): the session's content hash is the
+   * SHA-256 of them all. `partial`: blocks shorter than 4 MiB, with the offset they end at (only
+   * the file's last block may be). Null once a piece came off the block boundaries: the commit
+   * then hashes the file.
+   */
+  blocks: { digests: Map<number, Buffer>; partial: Map<number, number> } | null;
   /** Copies of pieces received apart, still being written into `content`. */
   copying: Promise<void>;
   /** A sequential piece is streaming straight into `content`. */
@@ -142,6 +149,8 @@ export interface Received {
   size: number;
   /** Dropbox content hash of the bytes of this request. */
   contentHash: string;
+  /** The digests of its 4 MiB blocks (the content hash is the SHA-256 of them). */
+  blockDigests: readonly Buffer[];
   /** More than `maxRequestBytes` arrived: nothing past the limit was kept; the blob is gone. */
   tooLarge: boolean;
 }
@@ -152,7 +161,7 @@ export interface Received {
  */
 function bodyTap(ctx: Ctx): { tap: Transform; result: () => Omit<Received, 'blob'> } {
   const limit = ctx.state.maxRequestBytes;
-  const hasher = new DropboxContentHasher();
+  const hasher = new DropboxContentHasher({ keepBlocks: true });
   let size = 0;
   let tooLarge = false;
   const tap = new Transform({
@@ -174,7 +183,8 @@ function bodyTap(ctx: Ctx): { tap: Transform; result: () => Omit<Received, 'blob
     tap,
     result: () => {
       ctx.r.countBody(size);
-      return { size, contentHash: hasher.digest(), tooLarge };
+      const contentHash = hasher.digest();
+      return { size, contentHash, blockDigests: hasher.blockDigests() ?? [], tooLarge };
     },
   };
 }
@@ -193,7 +203,7 @@ export async function receive(ctx: Ctx): Promise<Received> {
  * only once the caller accepts them (the session's size moves past them); refused, they are
  * written over by a later piece or cut off when the session is sealed.
  */
-export async function receiveInto(ctx: Ctx, content: SessionFile<{ ch: () => Hasher }>, offset: number): Promise<Omit<Received, 'blob'>> {
+export async function receiveInto(ctx: Ctx, content: SessionFile<Record<string, never>>, offset: number): Promise<Omit<Received, 'blob'>> {
   const { tap, result } = bodyTap(ctx);
   await content.writeAt(tap, offset);
   return result();

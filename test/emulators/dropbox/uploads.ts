@@ -12,6 +12,7 @@
  * - a failed `files/upload` keeps its bytes in a closed session whose id comes back in the error
  *   (`upload_session_id`), so the commit can be retried with `upload_session/finish`.
  */
+import { createHash } from 'node:crypto';
 import { DropboxContentHasher } from '../../../src/archive/dropbox-hash.js';
 import type { BlobInfo } from '../harness/index.js';
 import { SessionFile } from '../harness/index.js';
@@ -129,15 +130,14 @@ function newSessionId(ctx: Ctx): string {
   return s;
 }
 
-const contentHasher = { ch: () => new DropboxContentHasher() };
-
 /** A new session, not yet listed (`open` lists it), its bytes in `content` (a new file when not given). */
-async function newSession(ctx: Ctx, type: UploadSession['type'], content?: SessionFile<typeof contentHasher>): Promise<UploadSession> {
+async function newSession(ctx: Ctx, type: UploadSession['type'], content?: SessionFile<Record<string, never>>): Promise<UploadSession> {
   return {
     id: newSessionId(ctx),
     type,
     createdAt: Date.now(),
-    content: content ?? (await SessionFile.create(ctx.blobs, contentHasher)),
+    content: content ?? (await SessionFile.create(ctx.blobs, {})),
+    blocks: { digests: new Map(), partial: new Map() },
     copying: Promise.resolve(),
     parts: new Map(),
     size: 0,
@@ -149,6 +149,36 @@ async function newSession(ctx: Ctx, type: UploadSession['type'], content?: Sessi
 
 function open(ctx: Ctx, s: UploadSession): void {
   ctx.state.sessions.set(s.id, s);
+}
+
+/** Notes an accepted piece's block digests at its place in the session (see UploadSession.blocks). */
+function noteBlocks(s: UploadSession, offset: number, got: { size: number; blockDigests: readonly Buffer[] }): void {
+  if (s.blocks === null || got.size === 0) return;
+  if (offset % BLOCK !== 0) {
+    s.blocks = null;
+    return;
+  }
+  const first = offset / BLOCK;
+  got.blockDigests.forEach((d, i) => {
+    s.blocks!.digests.set(first + i, d);
+    s.blocks!.partial.delete(first + i);
+  });
+  if (got.size % BLOCK !== 0) s.blocks.partial.set(first + got.blockDigests.length - 1, offset + got.size);
+}
+
+/** The content hash of a session's `size` bytes from its blocks' digests; null when they cannot give it. */
+function hashFromBlocks(s: UploadSession, size: number): string | null {
+  if (s.blocks === null) return null;
+  const n = Math.ceil(size / BLOCK);
+  const outer = createHash('sha256');
+  for (let i = 0; i < n; i++) {
+    const d = s.blocks.digests.get(i);
+    const end = s.blocks.partial.get(i);
+    // Every block whole but the last, which ends where the file does.
+    if (d === undefined || (end !== undefined && (i !== n - 1 || end !== size)) || (end === undefined && i === n - 1 && size % BLOCK !== 0)) return null;
+    outer.update(d);
+  }
+  return outer.digest('hex');
 }
 
 /**
@@ -212,8 +242,8 @@ async function finalize(ctx: Ctx, s: UploadSession, info: CommitInfo): Promise<C
   await s.copying;
   await s.content.idle();
   if (s.lost) throw s.lost;
-  const { blob, hashes } = await s.content.seal(s.type === 'concurrent' ? s.end! : s.size);
-  const result = await commit(ctx, info, blob, blob.size, hashes.ch);
+  const { blob } = await s.content.seal(s.type === 'concurrent' ? s.end! : s.size);
+  const result = await commit(ctx, info, blob, blob.size, hashFromBlocks(s, blob.size) ?? (await hashBlob(ctx, blob)));
   if ('writeError' in result) {
     // The bytes stay in the session: the commit may be retried.
     s.committed = false;
@@ -252,7 +282,8 @@ export async function upload(ctx: Ctx): Promise<Answer> {
   }
   const result = await commit(ctx, info, got.blob, got.size, got.contentHash);
   if ('writeError' in result) {
-    const s = await newSession(ctx, 'sequential', SessionFile.adopt(ctx.blobs, got.blob, contentHasher));
+    const s = await newSession(ctx, 'sequential', SessionFile.adopt(ctx.blobs, got.blob, {}));
+    noteBlocks(s, 0, got);
     s.size = got.size;
     s.closed = true;
     open(ctx, s);
@@ -288,6 +319,7 @@ export async function sessionStart(ctx: Ctx): Promise<Answer> {
   if (got.tooLarge) throw await refuse({ '.tag': 'payload_too_large' });
   if (type.tag === 'concurrent' && got.size > 0) throw await refuse({ '.tag': 'concurrent_session_data_not_allowed' });
   if (expected !== undefined && expected !== got.contentHash) throw await refuse({ '.tag': 'content_hash_mismatch' });
+  noteBlocks(s, 0, got);
   s.size = got.size;
   s.closed = close;
   open(ctx, s);
@@ -320,6 +352,7 @@ export async function sessionAppend(ctx: Ctx, legacy: boolean): Promise<Answer> 
   if (s.type === 'concurrent') {
     if (!close && got.size % BLOCK !== 0) throw await discard({ '.tag': 'concurrent_session_invalid_data_size' });
     s.parts.set(offset, got.size);
+    noteBlocks(s, offset, got);
     s.size = [...s.parts.values()].reduce((n, size) => n + size, 0);
     if (got.blob) copyIn(ctx, s, got.blob, offset);
     if (close) {
@@ -329,6 +362,7 @@ export async function sessionAppend(ctx: Ctx, legacy: boolean): Promise<Answer> 
     return { json: null };
   }
   if (got.blob) copyIn(ctx, s, got.blob, offset);
+  noteBlocks(s, offset, got);
   s.size += got.size;
   if (close) s.closed = true;
   return { json: null };
@@ -365,6 +399,7 @@ export async function sessionFinish(ctx: Ctx): Promise<Answer> {
     if (expected !== undefined && expected !== got.contentHash) throw await discard({ '.tag': 'content_hash_mismatch' });
     // No await: nothing may run between the checks and finalize.
     if (got.blob) copyIn(ctx, s, got.blob, offset);
+    noteBlocks(s, offset, got);
     s.size += got.size;
   }
   const result = await finalize(ctx, s, info);
