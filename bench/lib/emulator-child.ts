@@ -56,6 +56,12 @@ async function main(): Promise<void> {
         endpoints: { graph: onedrive.url, login: onedrive.url },
       },
     },
+    tokens: {
+      gdrive: gdrive.issueAccessToken(3600),
+      dropbox: dropbox.accessToken(3600),
+      box: box.issueTokens().accessToken,
+      onedrive: onedrive.issueAccessToken(3600),
+    },
   };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 

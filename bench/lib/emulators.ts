@@ -17,6 +17,8 @@ export interface EmulatorReady {
   pid: number;
   /** A target block per cloud, ready to put in a config's `targets`. */
   targets: Record<Cloud, Record<string, unknown>>;
+  /** An access token per cloud, valid an hour, for a client that skips the sign-in (bench/lib/bare-upload.ts). */
+  tokens: Record<Cloud, string>;
 }
 
 export interface EmulatorChild {
