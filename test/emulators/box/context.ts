@@ -31,9 +31,10 @@ export interface UploadSessionState {
   fileId: string | null;
   parts: Map<number, UploadedPart>;
   /**
-   * The parts' bytes, each at its offset, SHA-1-hashed as they come in order (made at the first
-   * part). A part streams straight in unless the same range is streaming already; such a part is
-   * received apart and copied in if accepted (`copying`).
+   * The parts' bytes, each at its offset, SHA-1-hashed as they come in order (made with the
+   * session; null once it is committed or aborted). A part streams straight in unless the same
+   * range is streaming already; such a part is received apart and copied in if accepted
+   * (`copying`).
    */
   content: SessionFile<{ sha1: () => Hasher }> | null;
   /** Offsets of parts streaming straight into `content`. */

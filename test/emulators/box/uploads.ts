@@ -213,7 +213,7 @@ async function createSession(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecA
     fileName: fileId ? (typeof body.file_name === 'string' ? fileName : null) : fileName,
     fileId,
     parts: new Map(),
-    content: null,
+    content: await SessionFile.create(ctx.blobs, { sha1: hex('sha1') }),
     streaming: new Set(),
     copying: Promise.resolve(),
   };
@@ -261,8 +261,12 @@ async function uploadPart(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArra
     r.req.resume();
     return sendBoxError(r, 409, 'range_overlaps_existing_part');
   }
-  s.content ??= await SessionFile.create(ctx.blobs, { sha1: hex('sha1') });
   const content = s.content;
+  if (!content) {
+    // Committed or aborted while this request waited: the session is gone.
+    r.req.resume();
+    return sendNotFound(r, 'upload_session', s.id);
+  }
   const partSha1 = createHash('sha1');
   let got: { size: number; blob: BlobInfo | null };
   if (s.streaming.has(start)) {
@@ -383,10 +387,16 @@ async function commit(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray): 
   const modified = attrs.content_modified_at === undefined ? null : parseBoxDate(attrs.content_modified_at);
 
   await s.copying;
-  await s.content!.idle();
+  const content = s.content;
+  // Another commit of this session made the file while this one waited.
+  if (!content) return sendNotFound(r, 'upload_session', s.id);
+  await content.idle();
   if (s.lost) throw s.lost;
   // The session keeps its bytes until the file is made: a refused commit may be retried.
-  const { blob: whole, hashes } = await s.content!.seal(s.fileSize);
+  const { blob: whole, hashes } = await content.seal(s.fileSize);
+  // Nothing awaits from here to the file's creation: a commit that raced this one and won has
+  // already made the file from these bytes.
+  if (s.content !== content) return sendNotFound(r, 'upload_session', s.id);
   const sha1 = hexAndB64(hashes.sha1);
   if (sha1.b64 !== digest) {
     return sendBoxError(r, 400, 'digest_mismatch', `File digest was incorrect. Actual: ${sha1.b64} Expected: ${digest}`);

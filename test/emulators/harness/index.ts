@@ -235,6 +235,8 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
   #idle: Array<() => void> = [];
   /** While a write feeds the hashers: the offsets of writes that started meanwhile. */
   #hashing: number[] | null = null;
+  /** The last seal asked for, settled or not. */
+  #sealed: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly file: string,
@@ -331,7 +333,14 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
    * SessionFile without `remove`); if placing fails, the session keeps its bytes and may be
    * sealed again.
    */
-  async seal(size: number): Promise<{ blob: BlobInfo; hashes: { [K in keyof T]: string } }> {
+  seal(size: number): Promise<{ blob: BlobInfo; hashes: { [K in keyof T]: string } }> {
+    // Two commits of one session at once seal one after the other, each over the hashers alone.
+    const run = this.#sealed.then(() => this.#seal(size));
+    this.#sealed = run.catch(() => undefined);
+    return run;
+  }
+
+  async #seal(size: number): Promise<{ blob: BlobInfo; hashes: { [K in keyof T]: string } }> {
     const { size: onDisk } = await stat(this.file);
     if (onDisk !== size) await truncate(this.file, size);
     if (this.#stale || this.#hashed > size) {
