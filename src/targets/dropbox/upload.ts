@@ -132,8 +132,8 @@ export class SourceReader {
   }
 
   /**
-   * Exactly `min(n, size - pos)` bytes, in one buffer (at most one chunk is held): `into` when
-   * given (it must hold them), so a session's chunks can use one buffer again and again.
+   * Exactly `min(n, size - pos)` bytes, in one buffer: `into` when given (it must hold them), so
+   * a session's chunks can use one buffer again and again.
    */
   async read(n: number, into?: Buffer): Promise<Buffer> {
     const want = Math.max(0, Math.min(n, this.#req.size - this.#pos));
@@ -154,6 +154,8 @@ export class SourceReader {
       const piece = await this.#pull(target - this.#pos);
       if (piece === null) throw new ShortReadError(this.#req.size, this.#pos);
     }
+    // No request carries the bytes skipped: their blocks' digests are not kept for one.
+    this.#hasher.dropBlocksBefore(this.#pos);
   }
 
   /** Checks that the source ends exactly at `size` (call once pos === size). */
