@@ -14,8 +14,8 @@
  *   fragments of `fragmentSize` bytes (10 × 320 KiB by default: fragments other than the last
  *   must be multiples of 320 KiB, each under 60 MiB) PUT to the pre-authenticated `uploadUrl`
  *   with `Content-Range` and no Authorization, read in turn from the source, the next one read
- *   and hashed while one is sent: memory is bounded by two fragments. 202 answers carry `nextExpectedRanges`; the last fragment answers
- *   201 (new) or 200 (replaced) with the item.
+ *   and hashed while one is sent: memory is bounded by two fragments. 202 answers carry
+ *   `nextExpectedRanges`; the last fragment answers 201 (new) or 200 (replaced) with the item.
  * - Resume: the session's `uploadUrl` is saved with `req.saveResume` as soon as the session
  *   exists. A later attempt asks the URL for its status (`GET`), reads and hashes the bytes the
  *   service already holds from the source without sending them, and sends the rest. A session
