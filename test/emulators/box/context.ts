@@ -34,14 +34,11 @@ export interface UploadSessionState {
    * The parts' bytes, each at its offset, SHA-1-hashed as they come in order (made with the
    * session; null once it is committed or aborted). A part streams straight in unless the same
    * range is streaming already; such a part is received apart and copied in if accepted
-   * (`copying`).
+   * (`SessionFile.copyIn`).
    */
   content: SessionFile<{ sha1: () => Hasher }> | null;
   /** Offsets of parts streaming straight into `content`. */
   streaming: Set<number>;
-  copying: Promise<void>;
-  /** Why an accepted part could not be copied in (the session can then not be committed). */
-  lost?: unknown;
 }
 
 /** Knobs a test may turn while the emulator runs. */

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { BlobInfo, EmulatorRequest, Hasher } from '../harness/index.js';
+import type { BlobInfo, EmulatorRequest } from '../harness/index.js';
 import { SessionFile, hex, parseContentRange, sendEmpty, sendJson } from '../harness/index.js';
 import { checkNewContent } from './api.js';
 import type { BoxContext, UploadSessionState, UploadedPart } from './context.js';
@@ -215,7 +215,6 @@ async function createSession(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecA
     parts: new Map(),
     content: await SessionFile.create(ctx.blobs, { sha1: hex('sha1') }),
     streaming: new Set(),
-    copying: Promise.resolve(),
   };
   ctx.sessions.set(s.id, s);
   sendJson(r, 201, sessionJson(r, s));
@@ -296,24 +295,8 @@ async function uploadPart(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArra
   if (s.parts.has(start)) return refuse(409, 'range_overlaps_existing_part');
   const part: UploadedPart = { part_id: hexId(ctx, 8), offset: start, size: len, sha1: sha1.hex };
   s.parts.set(start, part);
-  if (got.blob) copyIn(ctx, s, content, got.blob, start);
+  if (got.blob) content.copyIn(got.blob, start);
   sendJson(r, 200, { part: { part_id: part.part_id, offset: part.offset, size: part.size, sha1: part.sha1 } });
-}
-
-/**
- * Writes a part received apart into the session's file, after the part that was streaming at
- * that offset (refused, since this one was accepted) is done, then drops its blob.
- */
-function copyIn(ctx: BoxContext, s: UploadSessionState, content: SessionFile<{ sha1: () => Hasher }>, blob: BlobInfo, offset: number): void {
-  s.copying = s.copying
-    .then(async () => {
-      await content.idle();
-      await content.writeAt(ctx.blobs.read(blob), offset);
-      await ctx.blobs.remove(blob);
-    })
-    .catch((e: unknown) => {
-      s.lost ??= e;
-    });
 }
 
 function sortedParts(s: UploadSessionState): UploadedPart[] {
@@ -342,7 +325,6 @@ async function sessionStatus(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecA
 
 async function dropSession(ctx: BoxContext, s: UploadSessionState): Promise<void> {
   ctx.sessions.delete(s.id);
-  await s.copying;
   await s.content?.idle();
   await s.content?.remove();
   s.content = null;
@@ -386,12 +368,10 @@ async function commit(ctx: BoxContext, r: EmulatorRequest, m: RegExpExecArray): 
   const attrs = (body.attributes ?? {}) as Attributes;
   const modified = attrs.content_modified_at === undefined ? null : parseBoxDate(attrs.content_modified_at);
 
-  await s.copying;
   const content = s.content;
   // Another commit of this session made the file while this one waited.
   if (!content) return sendNotFound(r, 'upload_session', s.id);
   await content.idle();
-  if (s.lost) throw s.lost;
   // The session keeps its bytes until the file is made: a refused commit may be retried.
   const { blob: whole, hashes } = await content.seal(s.fileSize);
   // Nothing awaits from here to the file's creation: a commit that raced this one and won has

@@ -20,7 +20,8 @@ export interface UploadSession {
   createdAt: number;
   /**
    * Every accepted byte at its offset. A request whose offset is the session's end streams
-   * straight into it; any other is received apart and copied in once accepted (`copying`).
+   * straight into it; any other is received apart and copied in once accepted
+   * (`SessionFile.copyIn`).
    */
   content: SessionFile<Record<string, never>>;
   /**
@@ -31,12 +32,8 @@ export interface UploadSession {
    * then hashes the file.
    */
   blocks: { digests: Map<number, Buffer>; partial: Map<number, number> } | null;
-  /** Copies of pieces received apart, still being written into `content`. */
-  copying: Promise<void>;
   /** A sequential piece is streaming straight into `content`. */
   writing?: boolean;
-  /** Why a piece accepted could not be copied in (the session can then not be committed). */
-  lost?: unknown;
   /** Concurrent: accepted pieces' sizes, by offset. */
   parts: Map<number, number>;
   /** Bytes received (sequential: the next expected offset). */

@@ -138,7 +138,6 @@ async function newSession(ctx: Ctx, type: UploadSession['type'], content?: Sessi
     createdAt: Date.now(),
     content: content ?? (await SessionFile.create(ctx.blobs, {})),
     blocks: { digests: new Map(), partial: new Map() },
-    copying: Promise.resolve(),
     parts: new Map(),
     size: 0,
     closed: false,
@@ -182,23 +181,6 @@ function hashFromBlocks(s: UploadSession, size: number): string | null {
 }
 
 /**
- * Writes a piece received apart into the session's file at `offset`, then drops its blob. It
- * waits for a piece still streaming in at that offset (one that will be refused), so the bytes
- * accepted are the ones that stay.
- */
-function copyIn(ctx: Ctx, s: UploadSession, blob: BlobInfo, offset: number): void {
-  s.copying = s.copying
-    .then(async () => {
-      await s.content.idle();
-      await s.content.writeAt(ctx.blobs.read(blob), offset);
-      await ctx.blobs.remove(blob);
-    })
-    .catch((e: unknown) => {
-      s.lost ??= e;
-    });
-}
-
-/**
  * Whether a sequential request at `offset` may stream straight into the session's file: it
  * would be accepted as things stand, and nothing else is streaming in.
  */
@@ -239,9 +221,7 @@ function concurrentComplete(s: UploadSession): boolean {
 async function finalize(ctx: Ctx, s: UploadSession, info: CommitInfo): Promise<CommitResult> {
   s.committed = true;
   // Pieces still streaming in (they will be refused as closed) or being copied in (accepted).
-  await s.copying;
   await s.content.idle();
-  if (s.lost) throw s.lost;
   const { blob } = await s.content.seal(s.type === 'concurrent' ? s.end! : s.size);
   const result = await commit(ctx, info, blob, blob.size, hashFromBlocks(s, blob.size) ?? (await hashBlob(ctx, blob)));
   if ('writeError' in result) {
@@ -354,14 +334,14 @@ export async function sessionAppend(ctx: Ctx, legacy: boolean): Promise<Answer> 
     s.parts.set(offset, got.size);
     noteBlocks(s, offset, got);
     s.size = [...s.parts.values()].reduce((n, size) => n + size, 0);
-    if (got.blob) copyIn(ctx, s, got.blob, offset);
+    if (got.blob) s.content.copyIn(got.blob, offset);
     if (close) {
       s.closed = true;
       s.end = offset + got.size;
     }
     return { json: null };
   }
-  if (got.blob) copyIn(ctx, s, got.blob, offset);
+  if (got.blob) s.content.copyIn(got.blob, offset);
   noteBlocks(s, offset, got);
   s.size += got.size;
   if (close) s.closed = true;
@@ -398,7 +378,7 @@ export async function sessionFinish(ctx: Ctx): Promise<Answer> {
     if (got.size > 0 && s.closed) throw await lookupFailed({ '.tag': 'closed' });
     if (expected !== undefined && expected !== got.contentHash) throw await discard({ '.tag': 'content_hash_mismatch' });
     // No await: nothing may run between the checks and finalize.
-    if (got.blob) copyIn(ctx, s, got.blob, offset);
+    if (got.blob) s.content.copyIn(got.blob, offset);
     noteBlocks(s, offset, got);
     s.size += got.size;
   }

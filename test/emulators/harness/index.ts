@@ -237,6 +237,9 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
   #hashing: number[] | null = null;
   /** The last seal asked for, settled or not. */
   #sealed: Promise<unknown> = Promise.resolve();
+  /** Blobs being copied in (`copyIn`), one after the other; why one failed, if one did. */
+  #copies: Promise<void> = Promise.resolve();
+  #lost: unknown = undefined;
 
   private constructor(
     readonly file: string,
@@ -322,8 +325,35 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
     }
   }
 
-  /** Resolves once no write is in flight (a commit waits for the parts still streaming in). */
+  /**
+   * Writes a part received apart (a blob, which is then removed) at `offset`, after the writes in
+   * flight: one streaming at that offset was refused, since this one was accepted, so the bytes
+   * accepted are the ones that stay. Copies run one after another; one that fails makes the seal
+   * fail (the session can no longer be committed).
+   */
+  copyIn(blob: BlobInfo, offset: number): void {
+    this.#copies = this.#copies
+      .then(async () => {
+        await this.#writesDone();
+        await this.writeAt(this.store.read(blob), offset);
+        await this.store.remove(blob);
+      })
+      .catch((e: unknown) => {
+        this.#lost ??= e;
+      });
+  }
+
+  /** Resolves once no write or copy is in flight (a commit waits for the parts still coming in). */
   async idle(): Promise<void> {
+    for (;;) {
+      const copies = this.#copies;
+      await copies;
+      await this.#writesDone();
+      if (copies === this.#copies && this.#inFlight === 0) return;
+    }
+  }
+
+  async #writesDone(): Promise<void> {
     while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
@@ -341,6 +371,7 @@ export class SessionFile<T extends Record<string, () => Hasher>> {
   }
 
   async #seal(size: number): Promise<{ blob: BlobInfo; hashes: { [K in keyof T]: string } }> {
+    if (this.#lost !== undefined) throw this.#lost;
     const { size: onDisk } = await stat(this.file);
     if (onDisk !== size) await truncate(this.file, size);
     if (this.#stale || this.#hashed > size) {

@@ -149,6 +149,35 @@ describe('SessionFile', () => {
     await w;
   });
 
+  it('copies a part received apart in after the write streaming at its offset, and drops its blob', async () => {
+    const f = await SessionFile.create(store, { md5: hex('md5') });
+    // A refused part still streaming at offset 0 while the accepted one, received apart, waits.
+    const refused = Readable.from(
+      (async function* () {
+        yield randomBytes(1000);
+        await new Promise((r) => setTimeout(r, 30));
+        yield randomBytes(a.length - 1000);
+      })(),
+    );
+    const streaming = f.writeAt(refused, 0);
+    const apart = await store.write(a);
+    f.copyIn(apart, 0);
+    await f.idle();
+    await streaming;
+    await f.writeAt(body(data.subarray(a.length)), a.length);
+    const { blob, hashes } = await f.seal(data.length);
+    expect(hashes.md5).toBe(md5(data));
+    expect(readFileSync(blob.file).equals(data)).toBe(true);
+    expect(readdirSync(store.dir)).toHaveLength(1);
+  });
+
+  it('fails the seal when a part could not be copied in', async () => {
+    const f = await SessionFile.create(store, { md5: hex('md5') });
+    f.copyIn({ file: `${store.dir}/missing`, size: 10 }, 0);
+    await f.idle();
+    await expect(f.seal(10)).rejects.toThrow(/ENOENT/);
+  });
+
   it('cuts the file to the size sealed, and hashes only those bytes', async () => {
     const f = await SessionFile.create(store, { md5: hex('md5'), sha1: hex('sha1') });
     await f.writeAt(body(data), 0);
