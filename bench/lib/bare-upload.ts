@@ -12,11 +12,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import http from 'node:http';
+import { DEFAULT_CHUNK_SIZE as DROPBOX_CHUNK } from '../../src/targets/dropbox/upload.js';
+import { DEFAULT_CHUNK_SIZE as DRIVE_CHUNK } from '../../src/targets/gdrive/api-types.js';
+import { DEFAULT_FRAGMENT_SIZE } from '../../src/targets/onedrive/api-types.js';
 import type { Cloud } from './emulators.js';
 
-const MiB = 1024 * 1024;
-/** The daemon's chunk sizes: Drive's and Dropbox's default chunk, OneDrive's default fragment (10 × 320 KiB). */
-const CHUNK: Record<Exclude<Cloud, 'box'>, number> = { gdrive: 8 * MiB, dropbox: 8 * MiB, onedrive: 10 * 320 * 1024 };
+/** The daemon's chunk sizes: Drive's and Dropbox's default chunk, OneDrive's default fragment (Box's part size is the session's). */
+const CHUNK: Record<Exclude<Cloud, 'box'>, number> = { gdrive: DRIVE_CHUNK, dropbox: DROPBOX_CHUNK, onedrive: DEFAULT_FRAGMENT_SIZE };
 
 interface Answer {
   status: number;
