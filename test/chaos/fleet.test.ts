@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type Daemon, startDaemon } from '../helpers/daemon.js';
-import { bytes, sha256File, tempDir, waitFor } from '../helpers/fs.js';
+import { bytes, sha256File, tempDir, waitFor, waitForWork } from '../helpers/fs.js';
 import { applicationName } from '../../src/state/pg-store.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { closeClouds, cloudsAndConfig, verifyClouds } from '../e2e/clouds.js';
@@ -109,12 +109,19 @@ describe('three daemons on one PostgreSQL journal', () => {
     ).rows.map((r) => r.id);
     expect(orphaned.length).toBeGreaterThan(0);
 
-    await waitFor(
-      'every delivery done',
-      async () => others.some((d) => d.child.exitCode !== null) || (await count(`SELECT count(*) AS n FROM deliveries WHERE status = 'done'`)) === FILES * TARGETS,
-      120_000 + FILES * 1000,
-      200,
-    );
+    // What is not done yet, each with where it stands (named in the failure if it never is).
+    const notDone = async (): Promise<string[]> => {
+      if (others.some((d) => d.child.exitCode !== null)) return [];
+      const { rows } = await pool.query<Record<string, unknown>>(
+        `SELECT f.rel_path, d.target, d.status, d.leased_by, d.attempts, d.bytes_sent, d.last_error, d.resume_handle IS NOT NULL AS resumable
+         FROM deliveries d JOIN files f ON f.id = d.file_id WHERE d.status <> 'done' ORDER BY f.rel_path, d.target`,
+      );
+      const missing = FILES * TARGETS - (await count('SELECT count(*) AS n FROM deliveries'));
+      return [...rows.map((r) => JSON.stringify(r)), ...(missing > 0 ? [`${missing} deliveries not recorded yet`] : [])];
+    };
+    await waitForWork('every delivery done', 120_000 + FILES * 1000, notDone, 200).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${others.map((d, i) => `--- n${i + 2}, last output:\n${d.output().slice(-6000)}`).join('\n')}`);
+    });
     for (const d of others) expect(d.child.exitCode, d.output()).toBe(null);
     expect(await count('SELECT count(*) AS n FROM deliveries')).toBe(FILES * TARGETS);
 
