@@ -13,7 +13,7 @@ import { EventBus, type StageEvents } from '../telemetry/bus.js';
 import type { PipelineEvents } from '../telemetry/events.js';
 import { StagecoachError } from '../errors.js';
 import { createLazyTarget, createTarget } from '../targets/registry.js';
-import type { SharedSecrets, Target } from '../targets/target.js';
+import type { Target, TargetContext } from '../targets/target.js';
 import { Archiver } from './archiver.js';
 import { leaseClaims } from './deliver.js';
 import { whenIdle } from './idle.js';
@@ -78,6 +78,11 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
+/** What a target gets of a journal shared by several daemons: its shared secrets and locks. */
+function fleetContext(store: Store): Pick<TargetContext, 'shared' | 'locks'> {
+  return { ...(store.sharedSecrets ? { shared: store.sharedSecrets } : {}), ...(store.fleetLocks ? { locks: store.fleetLocks } : {}) };
+}
+
 /**
  * Makes a target from its config, lazily: its provider's modules (and cloud SDK) load on its
  * first network call (registry.ts), so a restart with nothing to send loads none. One that
@@ -85,8 +90,8 @@ export interface Pipeline {
  * answers with a stand-in that parks with that reason, so one target's missing token never
  * stops the daemon.
  */
-function makeTarget(tc: TargetConfig, stateDir: string, log: Logger, shared: SharedSecrets | undefined): Target {
-  return createLazyTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...(shared ? { shared } : {}) }, (e) =>
+function makeTarget(tc: TargetConfig, stateDir: string, log: Logger, fleet: Pick<TargetContext, 'shared' | 'locks'>): Target {
+  return createLazyTarget(tc, { log: log.child({ target: tc.id }), stateDir, ...fleet }, (e) =>
     log.error({ target: tc.id, reason: e.message }, 'target unavailable: it stays parked until this is fixed'),
   );
 }
@@ -267,7 +272,7 @@ async function reconnectTarget(
   const made = await createTarget(tc, {
     log: log.child({ target: id }),
     stateDir: path.join(config.stateDir, 'targets', id),
-    ...(store.sharedSecrets ? { shared: store.sharedSecrets } : {}),
+    ...fleetContext(store),
   });
   const old = targets[i]!;
   targets[i] = made;
@@ -304,7 +309,7 @@ async function buildTargets(config: Config, opts: PipelineOptions, store: Store,
     for (const tc of config.targets) {
       const given = opts.targets?.find((t) => t.id === tc.id);
       const stateDir = path.join(config.stateDir, 'targets', tc.id);
-      targets.push(given ?? makeTarget(tc, stateDir, log, store.sharedSecrets));
+      targets.push(given ?? makeTarget(tc, stateDir, log, fleetContext(store)));
     }
   } catch (e) {
     await Promise.allSettled(targets.map((t) => t.close()));

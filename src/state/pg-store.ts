@@ -3,7 +3,7 @@ import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type FileStat, sameFileStat } from '../archive/item.js';
 import { StagecoachError } from '../errors.js';
-import type { SharedSecrets } from '../targets/target.js';
+import type { FleetLocks, SharedSecrets } from '../targets/target.js';
 import { describePgUrl } from './open.js';
 import { migratePg } from './pg-migrations.js';
 import { createPgAudit } from './pg-audit.js';
@@ -87,6 +87,8 @@ export interface PgStore extends Store {
   takeTokens(key: string, perSecond: number, burst: number, n: number): Promise<number>;
   /** Secrets shared by the daemons on this journal, each changed under its row's lock. */
   readonly sharedSecrets: SharedSecrets;
+  /** Locks every daemon on this journal honours: a transaction-level advisory lock per key. */
+  readonly fleetLocks: FleetLocks;
   /** Renews this node's heartbeat and leases now (it also runs on a timer). No-op without a node. */
   heartbeat(): Promise<void>;
   /** Verify, scrub and restore's view of the journal (src/state/audit.ts). */
@@ -601,6 +603,26 @@ class PgStoreImpl implements PgStore {
   readonly sharedSecrets: SharedSecrets = {
     update: (key, fn) => this.#updateSecret(key, fn),
   };
+
+  readonly fleetLocks: FleetLocks = {
+    run: (key, fn) => this.#locked(key, fn),
+  };
+
+  /**
+   * One transaction holding the advisory lock of `key` (pg_advisory_xact_lock on a 64-bit hash of
+   * it, a key space apart from the node locks' two-key one) while `fn` runs. Two keys may share a
+   * hash: then they wait for each other, which costs time, never safety. Once `fn` started the
+   * transaction is not run again; its commit failing (a lost connection) fails the call.
+   */
+  async #locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    this.#open();
+    let started = false;
+    return this.#tx(async (c) => {
+      await c.query({ name: 'stagecoach.fleet-lock', text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [key] });
+      started = true;
+      return fn();
+    }, () => !started);
+  }
 
   /**
    * One transaction holding the row lock of `key` (SELECT … FOR UPDATE) while `fn` runs: a second

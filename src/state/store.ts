@@ -1,5 +1,5 @@
 import type { FileItem, FileStat } from '../archive/item.js';
-import type { SharedSecrets } from '../targets/target.js';
+import type { FleetLocks, SharedSecrets } from '../targets/target.js';
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'done' | 'failed' | 'skipped';
 
@@ -225,6 +225,8 @@ export interface Store {
   reachability?(): { reachable: boolean; since: number; error: string | null };
   /** A shared journal only: secrets the daemons share (see SharedSecrets in src/targets/target.ts). */
   readonly sharedSecrets?: SharedSecrets;
+  /** A shared journal only: locks every daemon on it honours (see FleetLocks in src/targets/target.ts). */
+  readonly fleetLocks?: FleetLocks;
   /**
    * "Where is my file?": every delivery of the files whose path inside their root contains
    * `query` (case-insensitive for ASCII letters; `%` and `_` match themselves), at most `limit`

@@ -198,6 +198,8 @@ export interface TargetContext {
   stateDir: string;
   /** Present when several daemons share one journal: secrets they must share (Box's rotating tokens). */
   shared?: SharedSecrets;
+  /** Present when several daemons share one journal: locks they all honour (Drive's folder creation). */
+  locks?: FleetLocks;
 }
 
 /**
@@ -209,6 +211,18 @@ export interface TargetContext {
  */
 export interface SharedSecrets {
   update<T>(key: string, fn: (current: string | null) => Promise<{ value?: string; result: T }>): Promise<T>;
+}
+
+/**
+ * Locks held across every daemon sharing a journal (docs/scale-out.md). `run(key, fn)` runs `fn`
+ * while this daemon holds the lock named `key`; another daemon's `run` of the same key waits
+ * until `fn` has settled. For what a service cannot make atomic itself: Drive takes two folders
+ * of one name, so "look the folder up, make it if missing" must not run on two daemons at once.
+ * If the journal connection holding the lock is lost while `fn` runs, `run` rejects once `fn`
+ * has settled (the lock may have been released early).
+ */
+export interface FleetLocks {
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
 }
 
 /**

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { SharedTokenBucket } from '../../src/retry/rate-limit.js';
 import type { Store } from '../../src/state/index.js';
 import { type NodeOptions, openPgStore } from '../../src/state/pg-store.js';
+import { waitFor } from '../helpers/fs.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { newItem } from './helpers.js';
 
@@ -118,6 +119,35 @@ describe('several daemons on one PostgreSQL journal', () => {
     // Claiming again changes nothing (the owner's one statement; the others' stored alternative).
     const again = await Promise.all(Array.from({ length: 16 }, (_, i) => claim(i % 2 === 0 ? b : a, i)));
     expect(again.map((g) => g.remotePath)).toEqual(got.map((g) => g.remotePath));
+  });
+
+  it('a fleet lock is held by one node at a time, per key, until its function settles', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = a.fleetLocks.run('gdrive-folder:p/x', async () => {
+      order.push('a in');
+      await held;
+      order.push('a out');
+      return 'a';
+    });
+    await waitFor('a holding the lock', () => order.includes('a in'), 5_000, 10);
+    const second = b.fleetLocks.run('gdrive-folder:p/x', async () => {
+      order.push('b in');
+      return 'b';
+    });
+    // Another key is not held up.
+    await expect(b.fleetLocks.run('gdrive-folder:p/y', async () => 'y')).resolves.toBe('y');
+    await sleep(300);
+    expect(order).toEqual(['a in']);
+    release();
+    expect(await Promise.all([first, second])).toEqual(['a', 'b']);
+    expect(order).toEqual(['a in', 'a out', 'b in']);
+    // What the function throws comes back, and the lock is free again.
+    await expect(a.fleetLocks.run('gdrive-folder:p/x', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(b.fleetLocks.run('gdrive-folder:p/x', async () => 'free')).resolves.toBe('free');
   });
 
   it('heartbeats keep a live node\'s leases past the lease time', async () => {

@@ -5,11 +5,20 @@
  * every concurrent caller waits for it (a per-path promise), so eight puts into a new folder
  * make one folder.
  *
+ * Several daemons on one journal (or anything else writing the same tree) may look a missing
+ * folder up at the same moment and each make one: Drive keeps both, and each daemon's files
+ * would land in its own. So:
+ * - with the journal's fleet locks (TargetContext.locks), "look it up again, make it if still
+ *   missing" runs under a lock named after the parent and the name, one daemon at a time;
+ * - after making a folder, it is looked up again: when same-name folders are there, every
+ *   daemon takes the same one, the oldest (then the smallest id), and the one just made is
+ *   deleted if nothing was put in it yet.
+ *
  * Drive's `name = '…'` is case-insensitive (and the emulator's too), while names themselves
  * are case-sensitive: every result is re-checked for the exact (NFC) name.
  */
 import type { Logger } from 'pino';
-import type { RemoteEntry } from '../target.js';
+import type { FleetLocks, RemoteEntry } from '../target.js';
 import { FolderListings, type FolderHold, type Listing } from '../kit/listings.js';
 import { walkRemoteTree } from '../kit/remote-tree.js';
 import { FOLDER_MIME, type DriveFileFields, type DriveFileList } from './api-types.js';
@@ -32,6 +41,15 @@ function time(s: string | null | undefined): number {
   return Number.isNaN(t) ? 0 : t;
 }
 
+/** Of same-name folders, the one every daemon takes: the oldest, then the smallest id. */
+function oldest(found: readonly DriveFileFields[]): DriveFileFields {
+  return found.reduce((a, b) => {
+    const ta = time(a.createdTime);
+    const tb = time(b.createdTime);
+    return tb < ta || (tb === ta && b.id! < a.id!) ? b : a;
+  });
+}
+
 /**
  * Resolves folder paths to ids (creating what is missing when asked) and finds files by name.
  * Paths are arrays of already-mapped names (see names.ts), from the top of My Drive or of the
@@ -46,9 +64,12 @@ export class DriveFolders {
   /** A folder's children for a run of puts into it (kit/listings.ts): one files.list, not one per file. */
   readonly #listings: FolderListings<DriveFileFields>;
 
-  constructor(api: DriveApi, log: Logger) {
+  readonly #locks: FleetLocks | undefined;
+
+  constructor(api: DriveApi, log: Logger, locks?: FleetLocks) {
     this.#api = api;
     this.#log = log;
+    this.#locks = locks;
     this.#listings = new FolderListings({
       list: (parentId, maxPages, signal) => this.#children(parentId, maxPages, signal),
       keyOf: (f) => (typeof f.name === 'string' ? f.name.normalize('NFC') : ''),
@@ -128,14 +149,27 @@ export class DriveFolders {
     // By name, never from a listing: another daemon on a shared journal may have made it a
     // moment ago, and Drive would take a second folder of the name.
     const found = await this.#named(parentId, name, true, signal);
-    if (found.length > 0) {
-      // Same-name folders made by someone else: take the oldest, the same one every run.
-      const pick = found.reduce((a, b) => (time(b.createdTime) < time(a.createdTime) ? b : a));
-      if (found.length > 1) this.#log.debug({ folder: keyOf(path), count: found.length, picked: pick.id }, 'several folders share this name; using the oldest');
-      this.#ids.set(keyOf(path), pick.id!);
-      return pick.id!;
-    }
+    if (found.length > 0) return this.#take(path, found);
     if (!create) return null;
+    if (this.#locks === undefined) return this.#create(path, parentId, signal);
+    return this.#locks.run(`gdrive-folder:${parentId}/${name}`, async () => {
+      // Another daemon may have made it while this one waited for the lock.
+      const again = await this.#named(parentId, name, true, signal);
+      return again.length > 0 ? this.#take(path, again) : this.#create(path, parentId, signal);
+    });
+  }
+
+  /** Takes the one of same-name folders every daemon takes (see `oldest`) as the folder at `path`. */
+  #take(path: readonly string[], found: readonly DriveFileFields[]): string {
+    const pick = oldest(found);
+    if (found.length > 1) this.#log.debug({ folder: keyOf(path), count: found.length, picked: pick.id }, 'several folders share this name; using the oldest');
+    this.#ids.set(keyOf(path), pick.id!);
+    return pick.id!;
+  }
+
+  /** Makes the folder at `path`, then takes the oldest of its name (see the module comment). */
+  async #create(path: readonly string[], parentId: string, signal?: AbortSignal): Promise<string> {
+    const name = path[path.length - 1]!;
     const res = await this.#api.authed(() =>
       this.#api.drive.files.create(
         { requestBody: { name, mimeType: FOLDER_MIME, parents: [parentId] }, fields: 'id', supportsAllDrives: true },
@@ -145,9 +179,26 @@ export class DriveFolders {
     const id = res.data.id;
     if (!id) throw new Error('Drive answered a folder creation without an id');
     this.#log.debug({ folder: keyOf(path), id }, 'folder created');
-    this.#listings.created(id);
-    this.#ids.set(keyOf(path), id);
-    return id;
+    const same = await this.#named(parentId, name, true, signal);
+    const pick = same.length > 0 && same.some((f) => f.id !== id) ? oldest(same) : null;
+    if (pick === null || pick.id === id) {
+      this.#listings.created(id);
+      this.#ids.set(keyOf(path), id);
+      return id;
+    }
+    // Someone else made one of this name first: take theirs, as they and everyone else do, and
+    // drop ours unless something was put in it meanwhile.
+    this.#log.debug({ folder: keyOf(path), made: id, taken: pick.id }, 'a folder of this name was made elsewhere at the same time; using the oldest');
+    this.#ids.set(keyOf(path), pick.id!);
+    await this.#dropIfEmpty(id, signal).catch((err: unknown) => this.#log.debug({ err, id }, 'an unused duplicate folder could not be deleted'));
+    return pick.id!;
+  }
+
+  /** Deletes folder `id` if it has no children (a duplicate nobody took). */
+  async #dropIfEmpty(id: string, signal?: AbortSignal): Promise<void> {
+    const children = await this.#children(id, 1, signal);
+    if (children.entries.length > 0) return;
+    await this.#api.authed(() => this.#api.drive.files.delete({ fileId: id, supportsAllDrives: true }, this.#api.callOptions(signal ? { signal } : {})));
   }
 
   /**

@@ -80,7 +80,7 @@ export function createGdriveTarget(options: GdriveOptions, ctx: TargetContext, i
   const log = ctx.log;
   const auth = createDriveAuth(options, internals, ctx.stateDir);
   const api = createDriveApi(options, internals, auth);
-  const folders = new DriveFolders(api, log);
+  const folders = new DriveFolders(api, log, ctx.locks);
   const rootSegments = mapRemoteRoot(options.remoteRoot ?? '', id);
   const simpleUploadMax = internals.simpleUploadMax ?? DEFAULT_SIMPLE_UPLOAD_MAX;
   const chunkSize = internals.chunkSize ?? DEFAULT_CHUNK_SIZE;

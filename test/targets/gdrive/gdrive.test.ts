@@ -11,7 +11,8 @@ import { GDRIVE_ROOT } from '../../conformance/gdrive-harness.js';
 import { chunkStream, growingSource, pullTriggerSource, seededBytes } from '../../conformance/sources.js';
 import { createDriveClient } from '../../emulators/gdrive/client.js';
 import { FOLDER_MIME, startGdriveEmulator, type GdriveEmulator } from '../../emulators/gdrive/index.js';
-import { CHUNK, KiB, answeredChunks, answeredSource, crossingSource, makeTarget, put, rejected, resumeStore } from './helpers.js';
+import { CHUNK, KiB, answeredChunks, answeredSource, crossingSource, makeTarget, put, rejected, resumeStore, type TestTarget } from './helpers.js';
+import type { FleetLocks } from '../../../src/targets/target.js';
 
 let emu: GdriveEmulator;
 
@@ -377,6 +378,43 @@ describe('folders', () => {
     expect((await emu.tree()).filter((t) => t.path.startsWith(path('race/')))).toHaveLength(8);
     // Each folder was looked up before it was made, and made once.
     expect(emu.server.requests(/^\/drive\/v3\/files(\?|$)/).filter((r) => r.method === 'POST')).toHaveLength(4);
+  });
+
+  // Two daemons on one journal, the same new folder at the same moment: both look it up, find
+  // nothing, and make it. Drive keeps two folders of one name (files.create makes a new file
+  // whatever the name: https://developers.google.com/drive/api/guides/folder#create).
+  const twinPuts = (a: TestTarget, b: TestTarget) =>
+    Promise.all([a.target.put(put('twin/a.bin', seededBytes(50, 10))), b.target.put(put('twin/b.bin', seededBytes(51, 11)))]);
+  const folderCreates = () => emu.server.requests(/^\/drive\/v3\/files(\?|$)/).filter((r) => r.method === 'POST');
+
+  it('two daemons making one new folder at once end with one folder of the name, both files in it, the other one deleted', async () => {
+    const a = makeTarget(emu);
+    const b = makeTarget(emu);
+    await twinPuts(a, b);
+    // Without a lock both made each folder; each then took the oldest and dropped its own.
+    expect(folderCreates().length).toBeGreaterThan(2);
+    expect(emu.entries().filter((e) => e.folder && !e.trashed).map((e) => e.path).sort()).toEqual([`/${GDRIVE_ROOT}`, path('twin')]);
+    expect(emu.model.findByPath(path('twin/a.bin'))!.parents).toEqual(emu.model.findByPath(path('twin/b.bin'))!.parents);
+    expect([...a.logs, ...b.logs].some((l) => l.includes('made elsewhere at the same time'))).toBe(true);
+  });
+
+  it("with the fleet's locks, the second daemon finds the folder the first made: each folder is made once", async () => {
+    const tails = new Map<string, Promise<unknown>>();
+    const keys: string[] = [];
+    const locks: FleetLocks = {
+      run: (key, fn) => {
+        keys.push(key);
+        const run = (tails.get(key) ?? Promise.resolve()).then(fn);
+        tails.set(key, run.catch(() => undefined));
+        return run;
+      },
+    };
+    const a = makeTarget(emu, {}, {}, locks);
+    const b = makeTarget(emu, {}, {}, locks);
+    await twinPuts(a, b);
+    expect(folderCreates()).toHaveLength(2);
+    expect(emu.entries().filter((e) => e.folder).map((e) => e.path).sort()).toEqual([`/${GDRIVE_ROOT}`, path('twin')]);
+    expect(keys.some((k) => k.endsWith('/twin'))).toBe(true);
   });
 
   it('concurrent ensureFolder calls of one path make it once and agree on its id', async () => {

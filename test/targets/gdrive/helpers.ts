@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import pino from 'pino';
 import { createGdriveTarget } from '../../../src/targets/gdrive/index.js';
 import type { GdriveInternals, GdriveOptions } from '../../../src/targets/gdrive/api-types.js';
-import type { PutRequest, Target } from '../../../src/targets/target.js';
+import type { FleetLocks, PutRequest, Target } from '../../../src/targets/target.js';
 import { gdriveOptions } from '../../conformance/gdrive-harness.js';
 import { chunkStream, request, type RequestOptions } from '../../conformance/sources.js';
 import type { GdriveEmulator } from '../../emulators/gdrive/index.js';
@@ -21,7 +21,7 @@ export interface TestTarget {
 }
 
 /** A Drive target on `emu`: small chunks (256 KiB) and a 256 KiB simple-upload limit by default. */
-export function makeTarget(emu: GdriveEmulator, internals: GdriveInternals = {}, extra: Partial<GdriveOptions> = {}): TestTarget {
+export function makeTarget(emu: GdriveEmulator, internals: GdriveInternals = {}, extra: Partial<GdriveOptions> = {}, locks?: FleetLocks): TestTarget {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -30,7 +30,7 @@ export function makeTarget(emu: GdriveEmulator, internals: GdriveInternals = {},
     },
   });
   const options = gdriveOptions(emu, extra);
-  const target = createGdriveTarget(options, { log: pino({ level: 'debug' }, sink), stateDir: '/nonexistent-state' }, { chunkSize: CHUNK, simpleUploadMax: CHUNK, ...internals });
+  const target = createGdriveTarget(options, { log: pino({ level: 'debug' }, sink), stateDir: '/nonexistent-state', ...(locks ? { locks } : {}) }, { chunkSize: CHUNK, simpleUploadMax: CHUNK, ...internals });
   return { target, options, logs };
 }
 
