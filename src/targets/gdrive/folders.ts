@@ -5,14 +5,16 @@
  * every concurrent caller waits for it (a per-path promise), so eight puts into a new folder
  * make one folder.
  *
- * Several daemons on one journal (or anything else writing the same tree) may look a missing
- * folder up at the same moment and each make one: Drive keeps both, and each daemon's files
- * would land in its own. So:
- * - with the journal's fleet locks (TargetContext.locks), "look it up again, make it if still
- *   missing" runs under a lock named after the parent and the name, one daemon at a time;
- * - after making a folder, it is looked up again: when same-name folders are there, every
- *   daemon takes the same one, the oldest (then the smallest id), and the one just made is
- *   deleted if nothing was put in it yet.
+ * Several daemons on one journal may look a missing folder up at the same moment and each make
+ * one: Drive keeps both, and each daemon's files would land in its own. So with the journal's
+ * fleet locks (TargetContext.locks):
+ * - "look it up again, make it if still missing" runs under a lock named after the parent and
+ *   the name, one daemon at a time;
+ * - after making a folder, it is looked up once more (for what the lock cannot cover: a search
+ *   answering before it shows the folder another daemon just made, a writer outside the fleet):
+ *   when same-name folders are there, every daemon takes the same one, the oldest (then the
+ *   smallest id), and the one just made is deleted if nothing was put in it yet.
+ * A daemon alone on its journal is the only one making folders in its archive: it does neither.
  *
  * Drive's `name = '…'` is case-insensitive (and the emulator's too), while names themselves
  * are case-sensitive: every result is re-checked for the exact (NFC) name.
@@ -151,11 +153,12 @@ export class DriveFolders {
     const found = await this.#named(parentId, name, true, signal);
     if (found.length > 0) return this.#take(path, found);
     if (!create) return null;
-    if (this.#locks === undefined) return this.#create(path, parentId, signal);
+    // One daemon: nobody else makes folders in its archive.
+    if (this.#locks === undefined) return this.#create(path, parentId, false, signal);
     return this.#locks.run(`gdrive-folder:${parentId}/${name}`, async () => {
       // Another daemon may have made it while this one waited for the lock.
       const again = await this.#named(parentId, name, true, signal);
-      return again.length > 0 ? this.#take(path, again) : this.#create(path, parentId, signal);
+      return again.length > 0 ? this.#take(path, again) : this.#create(path, parentId, true, signal);
     });
   }
 
@@ -167,8 +170,8 @@ export class DriveFolders {
     return pick.id!;
   }
 
-  /** Makes the folder at `path`, then takes the oldest of its name (see the module comment). */
-  async #create(path: readonly string[], parentId: string, signal?: AbortSignal): Promise<string> {
+  /** Makes the folder at `path`; with `converge`, then takes the oldest of its name (see the module comment). */
+  async #create(path: readonly string[], parentId: string, converge: boolean, signal?: AbortSignal): Promise<string> {
     const name = path[path.length - 1]!;
     const res = await this.#api.authed(() =>
       this.#api.drive.files.create(
@@ -179,8 +182,8 @@ export class DriveFolders {
     const id = res.data.id;
     if (!id) throw new Error('Drive answered a folder creation without an id');
     this.#log.debug({ folder: keyOf(path), id }, 'folder created');
-    const same = await this.#named(parentId, name, true, signal);
-    const pick = same.length > 0 && same.some((f) => f.id !== id) ? oldest(same) : null;
+    const same = converge ? await this.#named(parentId, name, true, signal) : [];
+    const pick = same.some((f) => f.id !== id) ? oldest(same) : null;
     if (pick === null || pick.id === id) {
       this.#listings.created(id);
       this.#ids.set(keyOf(path), id);

@@ -376,8 +376,11 @@ describe('folders', () => {
     const folders = emu.entries().filter((e) => e.folder).map((e) => e.path).sort();
     expect(folders).toEqual([`/${GDRIVE_ROOT}`, path('race'), path('race/new'), path('race/new/deeper')]);
     expect((await emu.tree()).filter((t) => t.path.startsWith(path('race/')))).toHaveLength(8);
-    // Each folder was looked up before it was made, and made once.
+    // Each folder was looked up before it was made, and made once; a daemon alone on its journal
+    // does not look a folder up again after making it.
     expect(emu.server.requests(/^\/drive\/v3\/files(\?|$)/).filter((r) => r.method === 'POST')).toHaveLength(4);
+    const folderLookups = emu.server.requests(/^\/drive\/v3\/files\?/).filter((r) => r.method === 'GET' && decodeURIComponent(r.url).includes(`mimeType = '${FOLDER_MIME}'`));
+    expect(folderLookups).toHaveLength(4);
   });
 
   // Two daemons on one journal, the same new folder at the same moment: both look it up, find
@@ -387,21 +390,10 @@ describe('folders', () => {
     Promise.all([a.target.put(put('twin/a.bin', seededBytes(50, 10))), b.target.put(put('twin/b.bin', seededBytes(51, 11)))]);
   const folderCreates = () => emu.server.requests(/^\/drive\/v3\/files(\?|$)/).filter((r) => r.method === 'POST');
 
-  it('two daemons making one new folder at once end with one folder of the name, both files in it, the other one deleted', async () => {
-    const a = makeTarget(emu);
-    const b = makeTarget(emu);
-    await twinPuts(a, b);
-    // Without a lock both made each folder; each then took the oldest and dropped its own.
-    expect(folderCreates().length).toBeGreaterThan(2);
-    expect(emu.entries().filter((e) => e.folder && !e.trashed).map((e) => e.path).sort()).toEqual([`/${GDRIVE_ROOT}`, path('twin')]);
-    expect(emu.model.findByPath(path('twin/a.bin'))!.parents).toEqual(emu.model.findByPath(path('twin/b.bin'))!.parents);
-    expect([...a.logs, ...b.logs].some((l) => l.includes('made elsewhere at the same time'))).toBe(true);
-  });
-
-  it("with the fleet's locks, the second daemon finds the folder the first made: each folder is made once", async () => {
+  /** Fleet locks kept in this process; `keys` lists each key run under them. */
+  const inProcessLocks = (keys: string[] = []): FleetLocks => {
     const tails = new Map<string, Promise<unknown>>();
-    const keys: string[] = [];
-    const locks: FleetLocks = {
+    return {
       run: (key, fn) => {
         keys.push(key);
         const run = (tails.get(key) ?? Promise.resolve()).then(fn);
@@ -409,6 +401,22 @@ describe('folders', () => {
         return run;
       },
     };
+  };
+
+  it('two fleets making one new folder at once (locks that do not see each other) end with one folder of the name, both files in it', async () => {
+    const a = makeTarget(emu, {}, {}, inProcessLocks());
+    const b = makeTarget(emu, {}, {}, inProcessLocks());
+    await twinPuts(a, b);
+    // No lock held the other back: both made each folder, then took the oldest and dropped their own.
+    expect(folderCreates().length).toBeGreaterThan(2);
+    expect(emu.entries().filter((e) => e.folder && !e.trashed).map((e) => e.path).sort()).toEqual([`/${GDRIVE_ROOT}`, path('twin')]);
+    expect(emu.model.findByPath(path('twin/a.bin'))!.parents).toEqual(emu.model.findByPath(path('twin/b.bin'))!.parents);
+    expect([...a.logs, ...b.logs].some((l) => l.includes('made elsewhere at the same time'))).toBe(true);
+  });
+
+  it("with the fleet's locks, the second daemon finds the folder the first made: each folder is made once", async () => {
+    const keys: string[] = [];
+    const locks = inProcessLocks(keys);
     const a = makeTarget(emu, {}, {}, locks);
     const b = makeTarget(emu, {}, {}, locks);
     await twinPuts(a, b);
