@@ -1169,7 +1169,7 @@ class PgStoreImpl implements PgStore {
     // to release, not ours: on a shared journal only the row with this lease's token goes back.
     const token = this.#tokenOf(id) ?? '';
     const r = await this.#q(
-      `UPDATE deliveries SET status = 'pending', last_error = $1, updated_at = $2, leased_by = NULL, lease_until = NULL
+      `UPDATE deliveries SET status = 'pending', last_error = COALESCE($1, last_error), updated_at = $2, leased_by = NULL, lease_until = NULL
        WHERE id = $3 AND status = 'in_flight' AND ${this.#mine('$4')} AND ($4::text IS NULL OR lease_token = $5)`,
       [reason, Date.now(), id, this.#node?.name ?? null, token],
     );

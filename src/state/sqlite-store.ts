@@ -295,7 +295,7 @@ function prepareAll(db: Sqlite.Database) {
        WHERE id = ? AND generation <> ? AND status = 'in_flight'`,
     ),
     release: db.prepare<[string | null, number, number]>(
-      `UPDATE deliveries SET status = 'pending', last_error = ?, updated_at = ?
+      `UPDATE deliveries SET status = 'pending', last_error = COALESCE(?, last_error), updated_at = ?
        WHERE id = ? AND status = 'in_flight'`,
     ),
     noteAttempt: db.prepare<[string, number, number]>(

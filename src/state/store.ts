@@ -180,7 +180,12 @@ export interface Store {
   complete(id: number, generation: number, result: CompleteResult): Promise<void>;
   fail(id: number, generation: number, reason: string): Promise<void>;
   skip(id: number, generation: number, reason: string): Promise<void>;
-  /** Back to pending (shutdown, transient failure past this run), attempts and error noted. */
+  /**
+   * Back to pending (shutdown, transient failure past this run), attempts kept and `reason` noted
+   * as the last error. A null reason (a delivery leased ahead and never sent) keeps the last
+   * error there was: it may say that an earlier attempt, or a daemon whose lease expired, may
+   * have put the file already (PutRequest.firstPut).
+   */
   release(id: number, reason: string | null): Promise<void>;
   /** Counts an attempt and its error, the delivery staying in flight. */
   noteAttempt(id: number, reason: string): Promise<void>;

@@ -385,8 +385,9 @@ describe('release, noteAttempt, saveResume', () => {
     expect(d).toMatchObject({ attempts: 2, lastError: 'shutting down', resumeHandle: 'session-7', generation: 1 });
 
     await store.saveResume(d.id, null);
+    // Leased ahead and never sent: the error of the attempt before stays (PutRequest.firstPut).
     await store.release(d.id, null);
-    expect(await leaseOne('local')).toMatchObject({ resumeHandle: null, lastError: null });
+    expect(await leaseOne('local')).toMatchObject({ resumeHandle: null, lastError: 'shutting down' });
   });
 
   it('release leaves a delivery that is no longer in flight alone', async () => {
