@@ -384,8 +384,9 @@ describe('folders', () => {
   });
 
   // Two daemons on one journal, the same new folder at the same moment: both look it up, find
-  // nothing, and make it. Drive keeps two folders of one name (files.create makes a new file
-  // whatever the name: https://developers.google.com/drive/api/guides/folder#create).
+  // nothing, and make it. Drive keeps two folders of one name: a folder is a file known by its id,
+  // and files.create makes a new one on each call
+  // (https://developers.google.com/workspace/drive/api/guides/folder#create).
   const twinPuts = (a: TestTarget, b: TestTarget) =>
     Promise.all([a.target.put(put('twin/a.bin', seededBytes(50, 10))), b.target.put(put('twin/b.bin', seededBytes(51, 11)))]);
   const folderCreates = () => emu.server.requests(/^\/drive\/v3\/files(\?|$)/).filter((r) => r.method === 'POST');
@@ -409,7 +410,8 @@ describe('folders', () => {
     await twinPuts(a, b);
     // No lock held the other back: both made each folder, then took the oldest and dropped their own.
     expect(folderCreates().length).toBeGreaterThan(2);
-    expect(emu.entries().filter((e) => e.folder && !e.trashed).map((e) => e.path).sort()).toEqual([`/${GDRIVE_ROOT}`, path('twin')]);
+    // The folders dropped are deleted, not trashed.
+    expect(emu.entries().filter((e) => e.folder).map((e) => e.path).sort()).toEqual([`/${GDRIVE_ROOT}`, path('twin')]);
     expect(emu.model.findByPath(path('twin/a.bin'))!.parents).toEqual(emu.model.findByPath(path('twin/b.bin'))!.parents);
     expect([...a.logs, ...b.logs].some((l) => l.includes('made elsewhere at the same time'))).toBe(true);
   });
