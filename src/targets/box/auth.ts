@@ -78,7 +78,8 @@ export interface HeldToken extends AccessToken {
  * The SDK's TokenStorage, backed by a file (OAuth) or memory only (CCG: no refresh token to
  * keep). Reads are served from memory; `current()` is synchronous so the gate can read the token
  * and its generation in one tick. `store()` writes the file before it resolves: when the SDK
- * reports a refresh done, the rotated refresh token is on disk. Writes are serialised.
+ * reports a refresh done, the rotated refresh token is on disk (on a fleet's journal, the journal
+ * first: see `fileAfterJournal`). Writes are serialised.
  *
  * Start-up: a token file that exists wins; else the config's first `refreshToken`; else nothing
  * (sign in with `stagecoach auth <id>`).
@@ -92,11 +93,30 @@ export class BoxTokenStorage implements TokenStorage {
   readonly #now: () => number;
   readonly #targetId: string;
 
-  constructor(opts: { targetId: string; file: string | null; initialRefreshToken?: string | undefined; now?: () => number }) {
+  /** See `fileAfterJournal`: the last deferred write, until `saved()` has seen it. */
+  #unsaved: Promise<unknown> | null = null;
+  readonly #fileAfterJournal: boolean;
+
+  /**
+   * `fileAfterJournal`: a fleet's journal keeps the tokens (BoxAuthGate's shared secrets), and
+   * what the daemon stores must reach the journal first. `store()` then resolves once the token is
+   * held, its file written behind it, and `saved()` reports that write. Waiting for the file's
+   * fsyncs before the journal's commit left a daemon killed meanwhile holding the only copy of a
+   * refresh token Box had already rotated: every daemon of the fleet then lost the sign-in.
+   */
+  constructor(opts: { targetId: string; file: string | null; initialRefreshToken?: string | undefined; now?: () => number; fileAfterJournal?: boolean }) {
     this.#file = opts.file;
     this.#initialRefreshToken = opts.initialRefreshToken;
     this.#now = opts.now ?? Date.now;
     this.#targetId = opts.targetId;
+    this.#fileAfterJournal = opts.fileAfterJournal ?? false;
+  }
+
+  /** Resolves once the token file holds what was stored last; throws as `store()` would have. */
+  async saved(): Promise<void> {
+    const write = this.#unsaved;
+    this.#unsaved = null;
+    if (write) await this.#settled(write);
   }
 
   /** The file the tokens are kept in, or null (memory only). */
@@ -249,6 +269,17 @@ export class BoxTokenStorage implements TokenStorage {
     // The refresh token this replaces is spent: the new one goes in place before the fsyncs.
     const write = this.#writing.then(() => writeSecretFile(file, `${JSON.stringify(body, null, 2)}\n`, { renameBeforeSync: true }));
     this.#writing = write.catch(() => undefined);
+    if (this.#fileAfterJournal) {
+      // Reported by saved(), once the journal holds the token; a later write reports the last.
+      this.#unsaved = write;
+      write.catch(() => undefined);
+      return undefined;
+    }
+    return this.#settled(write);
+  }
+
+  async #settled(write: Promise<unknown>): Promise<undefined> {
+    const file = this.#file;
     try {
       await write;
     } catch (err) {
@@ -357,6 +388,8 @@ export class BoxAuthGate implements Authentication {
       await this.#refreshHere(networkSession);
       return { value: this.storage.serialize() ?? undefined, result: undefined };
     });
+    // The journal holds the token now; then this daemon's own token file (see fileAfterJournal).
+    await this.storage.saved();
   }
 
   async #refreshHere(networkSession: NetworkSession): Promise<void> {
@@ -521,6 +554,7 @@ export function createBoxAuth(
       file: tokenFilePath(options, stateDir),
       initialRefreshToken: auth.refreshToken,
       ...(opts.now ? { now: opts.now } : {}),
+      fileAfterJournal: opts.shared !== undefined,
     });
     inner = new BoxOAuth({ config: new OAuthConfig({ clientId: auth.clientId, clientSecret: auth.clientSecret, tokenStorage: storage }) });
   } else {

@@ -24,14 +24,17 @@ afterEach(async () => {
 const log = pino({ level: 'silent' });
 const refused = (emu: BoxEmulator) => emu.server.requests(/^\/oauth2\/token/).filter((r) => r.status !== 200).length;
 
-/** Two "daemons": one Box config (one first refresh token), each its own state folder and journal connection. */
-async function twoNodes(shared: boolean): Promise<{ emu: BoxEmulator; a: Target; b: Target }> {
+/**
+ * Two "daemons": one Box config (one first refresh token), each its own state folder and journal
+ * connection. `brokenFileForA`: a's token file cannot be written.
+ */
+async function twoNodes(shared: boolean, brokenFileForA = false): Promise<{ emu: BoxEmulator; a: Target; b: Target }> {
   const emu = await startBoxEmulator();
   cleanups.push(() => emu.close());
   const options = boxOptions(emu);
   const db = shared ? await createTestDatabase(inject('pgUrl')) : null;
   if (db) cleanups.push(() => db.drop());
-  const make = async (): Promise<Target> => {
+  const make = async (broken = false): Promise<Target> => {
     const dir = await tempDir('stagecoach-box-fleet-');
     cleanups.push(() => dir.cleanup());
     let store: PgStore | undefined;
@@ -40,11 +43,13 @@ async function twoNodes(shared: boolean): Promise<{ emu: BoxEmulator; a: Target;
       const s = store;
       cleanups.push(() => s.close());
     }
-    const target = createBoxTarget(options, { log, stateDir: dir.dir, ...(store ? { shared: store.sharedSecrets } : {}) });
+    // /proc/self takes no new file, even from root: reading the token file finds none, writing it fails.
+    const opts = broken && options.auth.kind === 'oauth' ? { ...options, auth: { ...options.auth, tokenFile: '/proc/self/box-tokens.json' } } : options;
+    const target = createBoxTarget(opts, { log, stateDir: dir.dir, ...(store ? { shared: store.sharedSecrets } : {}) });
     cleanups.push(() => target.close());
     return target;
   };
-  return { emu, a: await make(), b: await make() };
+  return { emu, a: await make(brokenFileForA), b: await make() };
 }
 
 describe('Box refresh tokens shared through the journal', () => {
@@ -58,6 +63,16 @@ describe('Box refresh tokens shared through the journal', () => {
     await puts(2);
     expect(emu.oauth.grants.refresh_token).toBe(2);
     expect(refused(emu), 'no refresh refused: no token was spent twice').toBe(0);
+  });
+
+  test("the rotated token reaches the journal before the node's own token file: a node that cannot write its file costs the fleet nothing", async () => {
+    const { emu, a, b } = await twoNodes(true, true);
+    // a refreshes (Box rotates the token), then fails on its token file...
+    await expect(a.put(request('a.bin', seededBytes(1, 10)))).rejects.toMatchObject({ kind: 'fatal', message: expect.stringContaining('token-not-saved') });
+    // ...but the journal already holds the new token: b takes it instead of spending a dead one.
+    await b.put(request('b.bin', seededBytes(2, 10)));
+    expect(emu.oauth.grants.refresh_token).toBe(1);
+    expect(refused(emu), 'no refresh refused').toBe(0);
   });
 
   test('without the journal the second node spends a dead token (why it is shared)', async () => {
