@@ -116,7 +116,7 @@ export class BoxTokenStorage implements TokenStorage {
   async saved(): Promise<void> {
     const write = this.#unsaved;
     this.#unsaved = null;
-    if (write) await this.#settled(write);
+    if (write !== null) await this.#settled(write);
   }
 
   /** The file the tokens are kept in, or null (memory only). */
