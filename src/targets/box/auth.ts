@@ -271,8 +271,8 @@ export class BoxTokenStorage implements TokenStorage {
     this.#writing = write.catch(() => undefined);
     if (this.#fileAfterJournal) {
       // Reported by saved(), once the journal holds the token; a later write reports the last.
+      // (#writing above already handles a rejection of `write`.)
       this.#unsaved = write;
-      write.catch(() => undefined);
       return undefined;
     }
     return this.#settled(write);
